@@ -1,0 +1,374 @@
+//! Shammie's shared vocabulary: the plain data types that flow between crates.
+//!
+//! What is here: chat messages and generation requests ([`GenerateRequest`]), completions
+//! with token log-probabilities ([`Completion`]), model capabilities, dataset samples,
+//! the transcript of one sample's model calls, the per-sample record written to the run
+//! log ([`SampleRecord`]) and the generic result tables a study's analysis produces
+//! ([`Results`]).
+//!
+//! What is not: no I/O, no async runtime, no HTTP, no candle, no statistics. Every type
+//! is `serde`-serialisable because the run log stores them verbatim; changing a field's
+//! name or meaning is a run-log schema change (bump [`SCHEMA_VERSION`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the on-disk run-log schema (run.json, samples.jsonl, results.json).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One chat turn. Text only: the tool-use environments of the studies exchange commands
+/// as tagged text, as the papers did.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: Role::User, content: content.into() }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, content: content.into() }
+    }
+}
+
+/// A provider-neutral generation request.
+///
+/// `nonce` distinguishes otherwise identical requests (the epoch, the i-th of N samples).
+/// It is part of the response-cache key and is never sent to a provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    pub messages: Vec<Message>,
+    /// Text the assistant's reply must start with (Anthropic-style prefill). The
+    /// completion's `text` holds only what the model added after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<String>,
+    pub max_tokens: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Ask for this many alternatives per generated token (0 or `None`: no logprobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u8>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nonce: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl GenerateRequest {
+    /// A single-turn request with a user message and the given token budget.
+    pub fn user(content: impl Into<String>, max_tokens: u32) -> Self {
+        Self {
+            system: None,
+            messages: vec![Message::user(content)],
+            prefill: None,
+            max_tokens,
+            temperature: None,
+            top_p: None,
+            stop: Vec::new(),
+            seed: None,
+            top_logprobs: None,
+            nonce: 0,
+        }
+    }
+}
+
+/// One alternative token at a position, with its natural-log probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f64,
+}
+
+/// One generated token with its log-probability and the top-k alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f64,
+    #[serde(default)]
+    pub top: Vec<TopLogprob>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Usage) {
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+    }
+}
+
+/// How a completion was obtained (filled in by the model layers, not by providers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallMeta {
+    /// Served from the response cache: no provider call was made.
+    #[serde(default)]
+    pub cached: bool,
+    /// Provider attempts, counting retries (0 when cached).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Wall time of the call in milliseconds, including retries.
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+/// A model's answer to a [`GenerateRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    /// Per-token log-probabilities, when requested and supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<TokenLogprob>>,
+    pub stop_reason: StopReason,
+    pub usage: Usage,
+    #[serde(default)]
+    pub meta: CallMeta,
+}
+
+/// What a model can do. Studies choose their protocol (e.g. logprob path versus sampling
+/// path) from this, never from the provider's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Most top-k alternatives per token the model returns (0: no logprobs).
+    pub max_top_logprobs: u8,
+    /// Honours [`GenerateRequest::prefill`].
+    pub prefill: bool,
+    pub stop_sequences: bool,
+    pub system_prompt: bool,
+    pub multi_turn: bool,
+    /// Honours [`GenerateRequest::seed`] (reproducible sampling).
+    pub seed: bool,
+}
+
+impl Capabilities {
+    pub fn logprobs(&self) -> bool {
+        self.max_top_logprobs > 0
+    }
+}
+
+/// One dataset item. `input` is study-specific JSON; the study deserialises it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Unique within a task; stable across runs (resume depends on it).
+    pub id: String,
+    pub input: serde_json::Value,
+}
+
+/// One model call made while solving a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// The study role that made the call (`target`, `judge`, …).
+    pub role: String,
+    /// The model that answered, as `provider:model` (never a secret).
+    pub model: String,
+    pub request: GenerateRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Completion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Everything that happened while solving one sample, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub calls: Vec<CallRecord>,
+}
+
+impl Transcript {
+    /// Tokens used by calls that reached a provider (cache hits cost nothing).
+    pub fn paid_usage(&self) -> Usage {
+        let mut u = Usage::default();
+        for c in &self.calls {
+            if let Some(r) = &c.response {
+                if !r.meta.cached {
+                    u += r.usage;
+                }
+            }
+        }
+        u
+    }
+    /// Tokens of all answered calls, cached or not.
+    pub fn usage(&self) -> Usage {
+        let mut u = Usage::default();
+        for c in &self.calls {
+            if let Some(r) = &c.response {
+                u += r.usage;
+            }
+        }
+        u
+    }
+}
+
+/// Named per-sample scores (study-specific values).
+pub type Scores = BTreeMap<String, serde_json::Value>;
+
+/// One finished sample, as written to `samples.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub id: String,
+    pub epoch: u32,
+    pub input: serde_json::Value,
+    pub transcript: Transcript,
+    pub scores: Scores,
+    pub usage: Usage,
+    /// Set when the sample could not be completed (the run went on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: String,
+    pub duration_ms: u64,
+}
+
+/// One cell of a result table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// An estimate with its confidence interval.
+    Estimate { estimate: f64, lo: f64, hi: f64 },
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Empty,
+}
+
+impl Cell {
+    pub fn text(s: impl Into<String>) -> Self {
+        Cell::Text(s.into())
+    }
+    /// Human rendering: estimates as `0.412 [0.371, 0.455]`.
+    pub fn render(&self) -> String {
+        match self {
+            Cell::Estimate { estimate, lo, hi } => format!("{estimate:.3} [{lo:.3}, {hi:.3}]"),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => format!("{f:.4}"),
+            Cell::Text(s) => s.clone(),
+            Cell::Empty => "—".into(),
+        }
+    }
+}
+
+/// A titled table of results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: String,
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+    /// How to read the table: intervals, definitions, caveats.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A study's analysis output, written to `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema_version: u32,
+    pub study: String,
+    pub task: String,
+    pub tables: Vec<Table>,
+    /// Counts every study reports: samples, failed samples, calls, cache hits, tokens.
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub samples: u64,
+    pub failed: u64,
+    pub calls: u64,
+    pub cached_calls: u64,
+    pub usage: Usage,
+    pub paid_usage: Usage,
+}
+
+impl Totals {
+    pub fn add(&mut self, r: &SampleRecord) {
+        self.samples += 1;
+        if r.error.is_some() {
+            self.failed += 1;
+        }
+        for c in &r.transcript.calls {
+            self.calls += 1;
+            if c.response.as_ref().is_some_and(|x| x.meta.cached) {
+                self.cached_calls += 1;
+            }
+        }
+        self.usage += r.transcript.usage();
+        self.paid_usage += r.transcript.paid_usage();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_and_omits_defaults() {
+        let r = GenerateRequest::user("hi", 5);
+        let j = serde_json::to_string(&r).unwrap();
+        assert_eq!(j, r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#);
+        let back: GenerateRequest = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn cells_render_and_parse_untagged() {
+        let c = Cell::Estimate { estimate: 0.5, lo: 0.25, hi: 0.75 };
+        assert_eq!(c.render(), "0.500 [0.250, 0.750]");
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!(serde_json::from_value::<Cell>(j).unwrap(), c);
+        let i: Cell = serde_json::from_str("3").unwrap();
+        assert_eq!(i, Cell::Int(3));
+    }
+
+    #[test]
+    fn paid_usage_excludes_cache_hits() {
+        let mk = |cached, n| CallRecord {
+            role: "target".into(),
+            model: "m".into(),
+            request: GenerateRequest::user("x", 1),
+            response: Some(Completion {
+                text: String::new(),
+                logprobs: None,
+                stop_reason: StopReason::EndTurn,
+                usage: Usage { input_tokens: n, output_tokens: 1 },
+                meta: CallMeta { cached, ..Default::default() },
+            }),
+            error: None,
+        };
+        let t = Transcript { calls: vec![mk(true, 10), mk(false, 3)] };
+        assert_eq!(t.usage().input_tokens, 13);
+        assert_eq!(t.paid_usage().input_tokens, 3);
+    }
+}

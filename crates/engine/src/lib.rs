@@ -1,0 +1,336 @@
+//! The engine: runs one study task over its dataset with bounded concurrency, records
+//! every sample to the run log as it finishes, resumes a killed run, and hands the log
+//! to the task's analysis.
+//!
+//! A study plugs in by implementing [`Task`]: a streaming [`Dataset`], a per-sample
+//! protocol ([`Task::solve`], which calls models by role through a [`SampleContext`]
+//! that records every call), and an analysis over the finished records.
+//!
+//! Invariants: each `(sample id, epoch)` is solved and recorded at most once per run
+//! directory; a sample whose calls fail is recorded with its error and the run goes on;
+//! the dataset is pulled lazily, so memory stays flat whatever its size; the engine never
+//! prints (progress goes to a [`Progress`] sink).
+//!
+//! What is not here: no provider code, no file formats (the log crate), no statistics.
+
+mod context;
+mod options;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use shammie_core::{Results, Sample, SampleRecord, Scores, Table, Totals, Usage, SCHEMA_VERSION};
+use shammie_log::{LogError, RunDir, SampleWriter};
+use shammie_models::{Model, ModelError};
+
+pub use context::SampleContext;
+pub use options::{OptionSpec, Options};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("analysis failed: {0}")]
+    Analysis(String),
+}
+
+/// A problem with input data. Always names the file and, where there is one, the line.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}:{line}: {message}")]
+    Line { path: String, line: u64, message: String },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// Why one sample could not be completed. Recorded in its record; the run goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("{role} model: {source}")]
+    Model { role: String, source: ModelError },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// A task's samples, pulled lazily.
+pub struct Dataset {
+    /// Number of samples, when known without reading the data twice.
+    pub total: Option<u64>,
+    pub samples: Box<dyn Iterator<Item = Result<Sample, DataError>> + Send>,
+}
+
+/// A model role a task uses (`target`, `judge`, …).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoleSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    /// When not given on the command line, use the model of this role instead.
+    pub defaults_to: Option<&'static str>,
+}
+
+/// The models of a run, by role.
+#[derive(Clone, Default)]
+pub struct Models {
+    map: BTreeMap<String, Arc<dyn Model>>,
+}
+
+impl Models {
+    pub fn new(map: BTreeMap<String, Arc<dyn Model>>) -> Self {
+        Self { map }
+    }
+    pub fn get(&self, role: &str) -> Option<&Arc<dyn Model>> {
+        self.map.get(role)
+    }
+    /// Checks every role the task needs is bound (filling defaults) and no unknown role was given.
+    pub fn resolve(mut self, roles: &[RoleSpec], task: &str) -> Result<Self, EngineError> {
+        for r in roles {
+            if !self.map.contains_key(r.name) {
+                match r.defaults_to.and_then(|d| self.map.get(d).cloned()) {
+                    Some(m) => {
+                        self.map.insert(r.name.to_string(), m);
+                    }
+                    None => {
+                        return Err(EngineError::Config(format!(
+                            "{task} needs a `{}` model: pass --model {}=SPEC{}",
+                            r.name,
+                            r.name,
+                            if r.name == "target" { " (or a bare --model SPEC)" } else { "" }
+                        )))
+                    }
+                }
+            }
+        }
+        if let Some(extra) = self.map.keys().find(|k| !roles.iter().any(|r| r.name == k.as_str())) {
+            let known: Vec<&str> = roles.iter().map(|r| r.name).collect();
+            return Err(EngineError::Config(format!(
+                "{task} has no `{extra}` role; its roles are: {}",
+                known.join(", ")
+            )));
+        }
+        Ok(self)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<dyn Model>)> {
+        self.map.iter()
+    }
+}
+
+/// One study task: data, per-sample protocol, analysis.
+#[async_trait]
+pub trait Task: Send + Sync + 'static {
+    /// e.g. `constitution`.
+    fn study(&self) -> &str;
+    /// e.g. `traits`.
+    fn name(&self) -> &str;
+    fn roles(&self) -> Vec<RoleSpec>;
+    /// The resolved configuration, defaults included (goes into run.json).
+    fn config(&self) -> serde_json::Value;
+    /// Checks the bound models can run this task's protocol (capabilities).
+    fn check_models(&self, _models: &Models) -> Result<(), EngineError> {
+        Ok(())
+    }
+    fn dataset(&self) -> Result<Dataset, DataError>;
+    /// Runs the protocol for one sample and scores it.
+    async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
+    /// The study's tables, from the finished records (streamed).
+    fn analyze(&self, records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result<Vec<Table>, String>;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub epochs: u32,
+    pub limit: Option<u64>,
+    /// Samples being solved at once.
+    pub max_in_flight: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Started { total: Option<u64>, already_done: u64 },
+    SampleDone { failed: bool, calls: u64, cached_calls: u64, paid: Usage },
+    Analyzing,
+}
+
+/// Where progress goes (the CLI draws a bar; tests and benchmarks ignore it).
+pub trait Progress: Send + Sync {
+    fn event(&self, e: ProgressEvent);
+}
+
+impl Progress for () {
+    fn event(&self, _: ProgressEvent) {}
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Samples solved in this invocation.
+    pub solved: u64,
+    /// Samples found already done in the log (resume).
+    pub skipped: u64,
+    pub results: Results,
+}
+
+/// Runs (or continues) `task` in `dir`: every `(sample, epoch)` not yet in the log is
+/// solved and appended; then the whole log is analysed into `results.json`.
+pub async fn run(
+    task: Arc<dyn Task>,
+    models: Models,
+    dir: &RunDir,
+    opts: &RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, EngineError> {
+    task.check_models(&models)?;
+    let (writer, done) = SampleWriter::open(&dir.samples_path())?;
+    let writer = Arc::new(Mutex::new(writer));
+    let dataset = task.dataset()?;
+    let epochs = opts.epochs.max(1);
+    let total = dataset.total.map(|t| opts.limit.map_or(t, |l| t.min(l)) * epochs as u64);
+    progress.event(ProgressEvent::Started { total, already_done: done.len() as u64 });
+
+    let models = Arc::new(models);
+    let mut set = tokio::task::JoinSet::new();
+    let mut solved = 0u64;
+    let mut skipped = 0u64;
+    let mut first_error: Option<EngineError> = None;
+    let limit = opts.limit.unwrap_or(u64::MAX);
+    let max_in_flight = opts.max_in_flight.max(1);
+
+    'data: for item in dataset.samples.take(limit.min(usize::MAX as u64) as usize) {
+        let sample = match item {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                first_error = Some(e.into());
+                break;
+            }
+        };
+        for epoch in 1..=epochs {
+            if done.contains(&(sample.id.clone(), epoch)) {
+                skipped += 1;
+                continue;
+            }
+            while set.len() >= max_in_flight {
+                if let Some(e) = reap(set.join_next().await, &mut solved) {
+                    first_error = Some(e);
+                    break 'data;
+                }
+            }
+            let (task, models, writer, progress, sample) =
+                (task.clone(), models.clone(), writer.clone(), progress.clone(), sample.clone());
+            let seed = opts.seed;
+            set.spawn(async move {
+                let rec = solve_one(&*task, &models, &sample, epoch, seed).await;
+                let ev = ProgressEvent::SampleDone {
+                    failed: rec.error.is_some(),
+                    calls: rec.transcript.calls.len() as u64,
+                    cached_calls: rec
+                        .transcript
+                        .calls
+                        .iter()
+                        .filter(|c| c.response.as_ref().is_some_and(|r| r.meta.cached))
+                        .count() as u64,
+                    paid: rec.transcript.paid_usage(),
+                };
+                writer.lock().unwrap().append(&rec)?;
+                progress.event(ev);
+                Ok::<(), LogError>(())
+            });
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        if let Some(e) = reap(Some(r), &mut solved) {
+            first_error.get_or_insert(e);
+        }
+    }
+    writer.lock().unwrap().sync()?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    progress.event(ProgressEvent::Analyzing);
+    let results = analyze(&*task, dir, opts.seed)?;
+    Ok(RunSummary { solved, skipped, results })
+}
+
+fn reap(r: Option<Result<Result<(), LogError>, tokio::task::JoinError>>, solved: &mut u64) -> Option<EngineError> {
+    match r? {
+        Ok(Ok(())) => {
+            *solved += 1;
+            None
+        }
+        Ok(Err(e)) => Some(e.into()),
+        // Panics are caught inside the task; this is a cancelled runtime.
+        Err(e) => Some(EngineError::Analysis(format!("sample task did not finish: {e}"))),
+    }
+}
+
+async fn solve_one(task: &dyn Task, models: &Models, sample: &Sample, epoch: u32, seed: u64) -> SampleRecord {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let t0 = Instant::now();
+    let cx = SampleContext::new(models, &sample.id, epoch, seed);
+    let outcome = std::panic::AssertUnwindSafe(task.solve(&cx, sample)).catch_unwind().await;
+    let (scores, error) = match outcome {
+        Ok(Ok(scores)) => (scores, None),
+        Ok(Err(e)) => (Scores::new(), Some(e.to_string())),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (Scores::new(), Some(format!("internal error (bug in the study): {msg}")))
+        }
+    };
+    let transcript = cx.into_transcript();
+    SampleRecord {
+        id: sample.id.clone(),
+        epoch,
+        input: sample.input.clone(),
+        usage: transcript.usage(),
+        transcript,
+        scores,
+        error,
+        started_at,
+        duration_ms: t0.elapsed().as_millis() as u64,
+    }
+}
+
+/// Re-runs the task's analysis over the log in `dir` and writes `results.json`.
+pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, EngineError> {
+    let mut totals = Totals::default();
+    let mut read_error: Option<LogError> = None;
+    let tables = {
+        let mut records = dir.records()?.map_while(|r| match r {
+            Ok(r) => Some(r),
+            Err(e) => {
+                read_error = Some(e);
+                None
+            }
+        });
+        let mut counted = std::iter::from_fn(|| {
+            let r = records.next()?;
+            totals.add(&r);
+            Some(r)
+        });
+        let tables = task.analyze(&mut counted, seed).map_err(EngineError::Analysis)?;
+        // Drain whatever the analysis did not read so the totals cover the whole log.
+        counted.for_each(drop);
+        tables
+    };
+    if let Some(e) = read_error {
+        return Err(e.into());
+    }
+    let results = Results {
+        schema_version: SCHEMA_VERSION,
+        study: task.study().to_string(),
+        task: task.name().to_string(),
+        tables,
+        totals,
+    };
+    dir.write_results(&results)?;
+    Ok(results)
+}

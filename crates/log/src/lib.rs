@@ -1,0 +1,345 @@
+//! The run log: everything a run leaves on disk, in a versioned format.
+//!
+//! A run directory holds `run.json` ([`RunMeta`]: what was run, with which models and
+//! options, never a secret), `samples.jsonl` (one complete [`SampleRecord`] per line,
+//! appended and flushed as each sample finishes) and `results.json` (the analysis,
+//! replaced atomically).
+//!
+//! Invariants: a line is written with one `write` call of the whole record plus its
+//! newline, so a process killed at any moment leaves at most one torn final line, which
+//! [`SampleWriter::open`] cuts off; each `(id, epoch)` appears at most once; readers
+//! stream (a log never has to fit in memory).
+//!
+//! What is not here: no analysis, no model calls, no printing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use shammie_core::{Results, SampleRecord, SCHEMA_VERSION};
+
+pub const RUN_FILE: &str = "run.json";
+pub const SAMPLES_FILE: &str = "samples.jsonl";
+pub const RESULTS_FILE: &str = "results.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: not a valid record: {message}")]
+    Corrupt { path: PathBuf, line: u64, message: String },
+    #[error("{path}: written by schema version {found}; this shammie reads version {SCHEMA_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{0} is not a run directory (no run.json)")]
+    NotARun(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io { path: path.to_path_buf(), source }
+}
+
+/// What was run. Enough to resume the run without the original command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub schema_version: u32,
+    pub shammie_version: String,
+    pub study: String,
+    pub task: String,
+    /// Role → model spec (as printed: no credentials).
+    pub models: BTreeMap<String, String>,
+    /// The `--set key=value` options as given.
+    pub options: BTreeMap<String, String>,
+    /// The study's resolved configuration, defaults included.
+    pub config: serde_json::Value,
+    pub seed: u64,
+    pub epochs: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    pub max_connections: usize,
+    pub created_at: String,
+}
+
+/// A run directory on disk.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `parent/<timestamp>-<study>-<task>` (with a numeric suffix if taken) and
+    /// writes `run.json`.
+    pub fn create(parent: &Path, meta: &RunMeta) -> Result<Self, LogError> {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let slug: String = format!("{}-{}", meta.study, meta.task)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .collect();
+        for n in 0.. {
+            let name = if n == 0 { format!("{stamp}-{slug}") } else { format!("{stamp}-{slug}-{n}") };
+            let path = parent.join(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    let dir = RunDir { path };
+                    dir.write_json(RUN_FILE, meta)?;
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Opens an existing run directory, checking its schema version.
+    pub fn open(path: &Path) -> Result<(Self, RunMeta), LogError> {
+        let file = path.join(RUN_FILE);
+        if !file.exists() {
+            return Err(LogError::NotARun(path.to_path_buf()));
+        }
+        let text = std::fs::read_to_string(&file).map_err(io(&file))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| LogError::Corrupt { path: file.clone(), line: e.line() as u64, message: e.to_string() })?;
+        let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0) as u32;
+        if found != SCHEMA_VERSION {
+            return Err(LogError::Version { path: file, found });
+        }
+        let meta = serde_json::from_value(v)
+            .map_err(|e| LogError::Corrupt { path: file.clone(), line: 1, message: e.to_string() })?;
+        Ok((RunDir { path: path.to_path_buf() }, meta))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn samples_path(&self) -> PathBuf {
+        self.path.join(SAMPLES_FILE)
+    }
+
+    /// Writes `name` atomically (temporary file, then rename).
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), LogError> {
+        let target = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        serde_json::to_writer_pretty(&mut f, value).expect("serialisable");
+        f.write_all(b"\n").and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io(&target))
+    }
+
+    pub fn write_results(&self, r: &Results) -> Result<(), LogError> {
+        self.write_json(RESULTS_FILE, r)
+    }
+
+    pub fn read_results(&self) -> Result<Option<Results>, LogError> {
+        let p = self.path.join(RESULTS_FILE);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| LogError::Corrupt { path: p, line: e.line() as u64, message: e.to_string() })
+    }
+
+    /// Streams the finished samples.
+    pub fn records(&self) -> Result<Records, LogError> {
+        Records::open(&self.samples_path())
+    }
+}
+
+/// Appends sample records, one flushed line each.
+pub struct SampleWriter {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Bytes of a torn final line cut off by [`SampleWriter::open`].
+    pub torn_bytes: u64,
+}
+
+impl SampleWriter {
+    /// Opens (or creates) `samples.jsonl` for appending. A torn final line left by a
+    /// killed process is cut off. Returns the `(id, epoch)` pairs already recorded.
+    pub fn open(path: &Path) -> Result<(Self, HashSet<(String, u32)>), LogError> {
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io(path))?;
+        let len = file.metadata().map_err(io(path))?.len();
+        let mut torn_bytes = 0;
+        if len > 0 {
+            // Find the end of the last complete line by scanning back from the end.
+            let mut end = len;
+            let mut chunk = vec![0u8; 64 * 1024];
+            let keep = 'scan: loop {
+                let start = end.saturating_sub(chunk.len() as u64);
+                let n = (end - start) as usize;
+                file.seek(SeekFrom::Start(start)).map_err(io(path))?;
+                file.read_exact(&mut chunk[..n]).map_err(io(path))?;
+                if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+                    break 'scan start + i as u64 + 1;
+                }
+                if start == 0 {
+                    break 0;
+                }
+                end = start;
+            };
+            if keep < len {
+                torn_bytes = len - keep;
+                file.set_len(keep).map_err(io(path))?;
+            }
+        }
+        let mut done = HashSet::new();
+        for rec in Records::open(path)? {
+            let rec = rec?;
+            done.insert((rec.id, rec.epoch));
+        }
+        Ok((SampleWriter { file, path: path.to_path_buf(), buf: Vec::with_capacity(8192), torn_bytes }, done))
+    }
+
+    /// Writes one record as one line, in a single write, and flushes it to the OS.
+    pub fn append(&mut self, rec: &SampleRecord) -> Result<(), LogError> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, rec).expect("records serialise");
+        self.buf.push(b'\n');
+        self.file.write_all(&self.buf).map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))
+    }
+
+    /// Forces everything written so far to stable storage.
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// Streaming reader over `samples.jsonl`. A torn final line (no newline, not JSON) is
+/// skipped; any other bad line is an error naming the line.
+pub struct Records {
+    reader: Option<BufReader<File>>,
+    path: PathBuf,
+    line: u64,
+    buf: String,
+}
+
+impl Records {
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let reader = match File::open(path) {
+            Ok(f) => Some(BufReader::with_capacity(256 * 1024, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(path)(e)),
+        };
+        Ok(Records { reader, path: path.to_path_buf(), line: 0, buf: String::new() })
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<SampleRecord, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let reader = self.reader.as_mut()?;
+        loop {
+            self.buf.clear();
+            match reader.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(io(&self.path)(e))),
+            }
+            self.line += 1;
+            let complete = self.buf.ends_with('\n');
+            let text = self.buf.trim();
+            if text.is_empty() {
+                continue;
+            }
+            return match serde_json::from_str::<SampleRecord>(text) {
+                Ok(r) => Some(Ok(r)),
+                Err(_) if !complete => None,
+                Err(e) => Some(Err(LogError::Corrupt { path: self.path.clone(), line: self.line, message: e.to_string() })),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shammie_core::{Transcript, Usage};
+
+    fn rec(id: &str, epoch: u32) -> SampleRecord {
+        SampleRecord {
+            id: id.into(),
+            epoch,
+            input: serde_json::json!({"q": id}),
+            transcript: Transcript::default(),
+            scores: Default::default(),
+            usage: Usage::default(),
+            error: None,
+            started_at: "t".into(),
+            duration_ms: 1,
+        }
+    }
+
+    fn meta() -> RunMeta {
+        RunMeta {
+            schema_version: SCHEMA_VERSION,
+            shammie_version: "0".into(),
+            study: "s".into(),
+            task: "t/x".into(),
+            models: BTreeMap::from([("target".into(), "openai:m".into())]),
+            options: BTreeMap::new(),
+            config: serde_json::json!({}),
+            seed: 1,
+            epochs: 1,
+            limit: None,
+            max_connections: 4,
+            created_at: "now".into(),
+        }
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_done_set_is_exact() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(SAMPLES_FILE);
+        {
+            let (mut w, done) = SampleWriter::open(&p).unwrap();
+            assert!(done.is_empty());
+            w.append(&rec("a", 1)).unwrap();
+            w.append(&rec("b", 1)).unwrap();
+        }
+        // Simulate a kill in the middle of a write.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"id":"c","epoch":1,"inp"#).unwrap();
+        drop(f);
+        assert_eq!(Records::open(&p).unwrap().count(), 2);
+        let (mut w, done) = SampleWriter::open(&p).unwrap();
+        assert_eq!(w.torn_bytes, 24);
+        assert_eq!(done, HashSet::from([("a".to_string(), 1), ("b".to_string(), 1)]));
+        w.append(&rec("c", 1)).unwrap();
+        let ids: Vec<String> = Records::open(&p).unwrap().map(|r| r.unwrap().id).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn corrupt_middle_line_names_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(SAMPLES_FILE);
+        std::fs::write(&p, format!("{}\nnot json\n", serde_json::to_string(&rec("a", 1)).unwrap())).unwrap();
+        let errs: Vec<String> = Records::open(&p).unwrap().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("samples.jsonl:2:"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn run_dir_round_trip_and_version_check() {
+        let d = tempfile::tempdir().unwrap();
+        let a = RunDir::create(d.path(), &meta()).unwrap();
+        let b = RunDir::create(d.path(), &meta()).unwrap();
+        assert_ne!(a.path(), b.path());
+        assert!(a.path().file_name().unwrap().to_str().unwrap().ends_with("-s-t-x"));
+        let (_, m) = RunDir::open(a.path()).unwrap();
+        assert_eq!(m, meta());
+        let mut old = meta();
+        old.schema_version = 99;
+        a.write_json(RUN_FILE, &old).unwrap();
+        let e = RunDir::open(a.path()).unwrap_err().to_string();
+        assert!(e.contains("schema version 99"), "{e}");
+        assert!(matches!(RunDir::open(d.path()), Err(LogError::NotARun(_))));
+    }
+}

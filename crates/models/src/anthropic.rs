@@ -1,0 +1,143 @@
+//! Anthropic Messages API (`POST {base}/v1/messages`), with assistant prefill.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use shammie_core::{Capabilities, Completion, GenerateRequest, Role, StopReason, Usage};
+
+use crate::http::{self, ApiKey};
+use crate::spec::{redact_url, ModelSpec, ProviderEnv};
+use crate::{Model, ModelError};
+
+pub const API_VERSION: &str = "2023-06-01";
+
+pub struct Anthropic {
+    client: reqwest::Client,
+    url: String,
+    key: ApiKey,
+    model: String,
+    name: String,
+    endpoint: String,
+    timeout: Duration,
+}
+
+impl Anthropic {
+    pub fn new(client: reqwest::Client, spec: &ModelSpec, env: &ProviderEnv, timeout: Duration) -> Result<Self, ModelError> {
+        let key = env.anthropic_api_key.clone().ok_or_else(|| {
+            ModelError::Config(format!("model `{spec}` needs ANTHROPIC_API_KEY in the environment"))
+        })?;
+        let base = spec.resolved_base_url(env);
+        Ok(Self {
+            client,
+            url: format!("{base}/v1/messages"),
+            key,
+            model: spec.model.clone(),
+            name: spec.to_string(),
+            endpoint: format!("anthropic {} {}", redact_url(&base), spec.model),
+            timeout,
+        })
+    }
+
+    /// The request body. The API rejects a final assistant turn ending in whitespace, so
+    /// a prefill is sent right-trimmed; the completion is what follows the sent text.
+    pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+        if req.top_logprobs.is_some_and(|k| k > 0) {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the Messages API returns no token log-probabilities",
+                self.name
+            )));
+        }
+        let mut messages: Vec<Value> = req
+            .messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                json!({"role": role, "content": m.content})
+            })
+            .collect();
+        if let Some(p) = req.prefill.as_deref().map(str::trim_end).filter(|p| !p.is_empty()) {
+            messages.push(json!({"role": "assistant", "content": p}));
+        }
+        let mut b = json!({"model": self.model, "max_tokens": req.max_tokens, "messages": messages});
+        let o = b.as_object_mut().unwrap();
+        if let Some(s) = &req.system {
+            o.insert("system".into(), json!(s));
+        }
+        if let Some(t) = req.temperature {
+            o.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = req.top_p {
+            o.insert("top_p".into(), json!(p));
+        }
+        if !req.stop.is_empty() {
+            o.insert("stop_sequences".into(), json!(req.stop));
+        }
+        Ok(b)
+    }
+}
+
+pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+    let content = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ModelError::Malformed("message without a content array".into()))?;
+    let mut text = String::new();
+    for block in content {
+        if block.get("type").and_then(Value::as_str) == Some("text") {
+            text.push_str(block.get("text").and_then(Value::as_str).unwrap_or(""));
+        }
+    }
+    let stop_reason = match v.get("stop_reason").and_then(Value::as_str) {
+        Some("end_turn") => StopReason::EndTurn,
+        Some("max_tokens") => StopReason::MaxTokens,
+        Some("stop_sequence") => StopReason::StopSequence,
+        _ => StopReason::Other,
+    };
+    let usage = Usage {
+        input_tokens: v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
+        output_tokens: v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0),
+    };
+    Ok(Completion { text, logprobs: None, stop_reason, usage, meta: Default::default() })
+}
+
+fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
+    // Anthropic signals overload with 529 and `overloaded_error`; treat both the same.
+    if message.contains("Overloaded") || message.contains("overloaded_error") {
+        return ModelError::Overloaded { status, retry_after, message: message.to_string() };
+    }
+    http::classify(status, message, retry_after)
+}
+
+#[async_trait]
+impl Model for Anthropic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_top_logprobs: 0,
+            prefill: true,
+            stop_sequences: true,
+            system_prompt: true,
+            multi_turn: true,
+            seed: false,
+        }
+    }
+    async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        let body = self.body(req)?;
+        let rb = self
+            .client
+            .post(&self.url)
+            .header("x-api-key", self.key.expose())
+            .header("anthropic-version", API_VERSION);
+        let v = http::post_json(rb, &body, Some(&self.key), self.timeout, classify).await?;
+        parse_response(&v)
+    }
+}

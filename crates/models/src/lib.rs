@@ -1,0 +1,113 @@
+//! The model layer: one [`Model`] trait, the API providers behind it, and the layers every
+//! call goes through (response cache → retries → adaptive concurrency → provider).
+//!
+//! What is here: the Anthropic Messages and OpenAI Chat Completions wire formats (the
+//! latter also for any OpenAI-compatible server), model specs such as `anthropic:MODEL`,
+//! retry with exponential backoff and jitter honouring `Retry-After`, a per-endpoint
+//! adaptive limit on requests in flight, and a SQLite response cache keyed by a hash of
+//! the canonical request.
+//!
+//! What is not: no study logic, no printing, no reading of the environment (the CLI
+//! passes API keys in through [`ProviderEnv`]). API keys live in [`ApiKey`], whose
+//! `Debug` and `Display` never show the key, and are never part of a cache key or an
+//! error message.
+
+mod anthropic;
+mod cache;
+mod error;
+mod http;
+mod limiter;
+mod openai;
+mod retry;
+mod spec;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shammie_core::{Capabilities, Completion, GenerateRequest};
+
+pub use cache::{cache_key, Cached, ResponseCache};
+pub use error::ModelError;
+pub use http::ApiKey;
+pub use limiter::AdaptiveLimiter;
+pub use retry::{Resilient, RetryPolicy};
+pub use spec::{ModelSpec, Provider, ProviderEnv};
+
+/// A language model that answers generation requests.
+///
+/// Implementations are cheap to share (`Arc<dyn Model>`) and safe to call from many
+/// tasks at once.
+#[async_trait]
+pub trait Model: Send + Sync {
+    /// `provider:model`, safe to log (never contains a secret).
+    fn name(&self) -> &str;
+    /// Identifies the endpoint for cache keys and limiter sharing: provider kind, base
+    /// URL and model. Never contains a secret.
+    fn endpoint(&self) -> &str;
+    fn capabilities(&self) -> Capabilities;
+    async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError>;
+}
+
+/// Options for opening models from specs.
+#[derive(Clone)]
+pub struct OpenOptions {
+    pub env: ProviderEnv,
+    /// Most requests in flight per endpoint (the adaptive limit never exceeds it).
+    pub max_connections: usize,
+    pub timeout: std::time::Duration,
+    pub retry: RetryPolicy,
+    /// `None` disables caching.
+    pub cache: Option<Arc<ResponseCache>>,
+}
+
+/// Opens models and shares one limiter and one HTTP client per endpoint between them.
+pub struct ModelHub {
+    opts: OpenOptions,
+    client: reqwest::Client,
+    limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<AdaptiveLimiter>>>,
+}
+
+impl ModelHub {
+    pub fn new(opts: OpenOptions) -> Result<Self, ModelError> {
+        let client = http::client(opts.timeout, opts.max_connections)?;
+        Ok(Self { opts, client, limiters: Default::default() })
+    }
+
+    /// Opens a model from a spec, wrapped in the cache, retry and concurrency layers.
+    pub fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
+        let raw: Arc<dyn Model> = match spec.provider {
+            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(
+                self.client.clone(),
+                spec,
+                &self.opts.env,
+                self.opts.timeout,
+            )?),
+            Provider::OpenAi | Provider::OpenAiCompatible => {
+                Arc::new(openai::OpenAi::new(
+                self.client.clone(),
+                spec,
+                &self.opts.env,
+                self.opts.timeout,
+            )?)
+            }
+            Provider::Local => {
+                return Err(ModelError::Config(format!(
+                    "model `{spec}`: the local provider is not part of this build yet; use an \
+                     API provider or an OpenAI-compatible server"
+                )))
+            }
+        };
+        let limiter = {
+            let mut map = self.limiters.lock().unwrap();
+            map.entry(spec.limiter_key(&self.opts.env))
+                .or_insert_with(|| Arc::new(AdaptiveLimiter::new(self.opts.max_connections)))
+                .clone()
+        };
+        let resilient: Arc<dyn Model> =
+            Arc::new(Resilient::new(raw, self.opts.retry.clone(), limiter));
+        Ok(match &self.opts.cache {
+            Some(cache) => Arc::new(Cached::new(resilient, cache.clone())),
+            None => resilient,
+        })
+    }
+}

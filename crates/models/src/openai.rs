@@ -1,0 +1,167 @@
+//! OpenAI Chat Completions (`POST {base}/chat/completions`), also spoken by vLLM, SGLang,
+//! Ollama and llama.cpp's server.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use shammie_core::{
+    Capabilities, Completion, GenerateRequest, Role, StopReason, TokenLogprob, TopLogprob, Usage,
+};
+
+use crate::http::{self, ApiKey};
+use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv};
+use crate::{Model, ModelError};
+
+pub struct OpenAi {
+    client: reqwest::Client,
+    url: String,
+    key: Option<ApiKey>,
+    model: String,
+    name: String,
+    endpoint: String,
+    /// The official API wants `max_completion_tokens`; compatible servers know `max_tokens`.
+    official: bool,
+    timeout: Duration,
+}
+
+impl OpenAi {
+    pub fn new(client: reqwest::Client, spec: &ModelSpec, env: &ProviderEnv, timeout: Duration) -> Result<Self, ModelError> {
+        let official = spec.provider == Provider::OpenAi;
+        let key = if official {
+            Some(env.openai_api_key.clone().ok_or_else(|| {
+                ModelError::Config(format!("model `{spec}` needs OPENAI_API_KEY in the environment"))
+            })?)
+        } else {
+            env.compatible_api_key.clone()
+        };
+        let base = spec.resolved_base_url(env);
+        Ok(Self {
+            client,
+            url: format!("{base}/chat/completions"),
+            key,
+            model: spec.model.clone(),
+            name: spec.to_string(),
+            endpoint: format!("{} {} {}", spec.provider.as_str(), redact_url(&base), spec.model),
+            official,
+            timeout,
+        })
+    }
+
+    pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+        if req.prefill.is_some() {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the Chat Completions API has no assistant prefill",
+                self.name
+            )));
+        }
+        let mut messages = Vec::with_capacity(req.messages.len() + 1);
+        if let Some(s) = &req.system {
+            messages.push(json!({"role": "system", "content": s}));
+        }
+        for m in &req.messages {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            messages.push(json!({"role": role, "content": m.content}));
+        }
+        let mut b = json!({"model": self.model, "messages": messages});
+        let o = b.as_object_mut().unwrap();
+        let max_key = if self.official { "max_completion_tokens" } else { "max_tokens" };
+        o.insert(max_key.into(), json!(req.max_tokens));
+        if let Some(t) = req.temperature {
+            o.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = req.top_p {
+            o.insert("top_p".into(), json!(p));
+        }
+        if !req.stop.is_empty() {
+            o.insert("stop".into(), json!(req.stop));
+        }
+        if let Some(s) = req.seed {
+            o.insert("seed".into(), json!(s));
+        }
+        if let Some(k) = req.top_logprobs.filter(|k| *k > 0) {
+            o.insert("logprobs".into(), json!(true));
+            o.insert("top_logprobs".into(), json!(k));
+        }
+        Ok(b)
+    }
+}
+
+pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+    let bad = |what: &str| ModelError::Malformed(format!("chat completion without {what}"));
+    let choice = v.pointer("/choices/0").ok_or_else(|| bad("choices[0]"))?;
+    let text = match choice.pointer("/message/content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(_) => return Err(bad("a string message.content")),
+    };
+    let stop_reason = match choice.get("finish_reason").and_then(Value::as_str) {
+        Some("stop") => StopReason::EndTurn,
+        Some("length") => StopReason::MaxTokens,
+        _ => StopReason::Other,
+    };
+    let logprobs = match choice.pointer("/logprobs/content") {
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|t| {
+                    let token = t.get("token").and_then(Value::as_str).ok_or_else(|| bad("logprobs token"))?;
+                    let logprob = t.get("logprob").and_then(Value::as_f64).ok_or_else(|| bad("a logprob"))?;
+                    let top = t
+                        .get("top_logprobs")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| {
+                                    Some(TopLogprob {
+                                        token: x.get("token")?.as_str()?.to_string(),
+                                        logprob: x.get("logprob")?.as_f64()?,
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Ok(TokenLogprob { token: token.to_string(), logprob, top })
+                })
+                .collect::<Result<Vec<_>, ModelError>>()?,
+        ),
+        _ => None,
+    };
+    let usage = Usage {
+        input_tokens: v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        output_tokens: v.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+    };
+    Ok(Completion { text, logprobs, stop_reason, usage, meta: Default::default() })
+}
+
+#[async_trait]
+impl Model for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_top_logprobs: 20,
+            prefill: false,
+            stop_sequences: true,
+            system_prompt: true,
+            multi_turn: true,
+            seed: true,
+        }
+    }
+    async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        let body = self.body(req)?;
+        let mut rb = self.client.post(&self.url);
+        if let Some(k) = &self.key {
+            rb = rb.bearer_auth(k.expose());
+        }
+        let v = http::post_json(rb, &body, self.key.as_ref(), self.timeout, http::classify).await?;
+        parse_response(&v)
+    }
+}
