@@ -1,0 +1,27 @@
+//! `shammie resume RUN_DIR`: finish an interrupted run. Samples already in the log are
+//! skipped; calls already answered come from the response cache.
+
+use std::path::PathBuf;
+
+use shammie_log::RunDir;
+
+use crate::commands::run::{execute, specs_from_meta};
+use crate::setup::{self, CallArgs};
+use crate::Failure;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run directory to continue.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub call: CallArgs,
+}
+
+pub fn main(a: Args) -> Result<u8, Failure> {
+    let (dir, meta) = RunDir::open(&a.dir)?;
+    let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
+    let task = info.build(meta.options.clone())?;
+    let specs = specs_from_meta(&meta.models)?;
+    let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
+    execute(task, models, &dir, &meta, &a.call)
+}

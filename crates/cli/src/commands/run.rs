@@ -1,0 +1,122 @@
+//! `shammie run STUDY/TASK --model … [--limit N] [--seed S] [--epochs K] [--set key=value …]`
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shammie_engine::{Models, RunOptions, Task};
+use shammie_log::{RunDir, RunMeta};
+
+use crate::setup::{self, CallArgs};
+use crate::{progress, render, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The task to run, e.g. constitution/traits (see `shammie list`).
+    pub task: String,
+    /// A model: SPEC for the target, or ROLE=SPEC (e.g. judge=anthropic:claude-sonnet-4-5).
+    /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL.
+    #[arg(long = "model", short = 'm', required = true)]
+    pub models: Vec<String>,
+    /// Run only the first N samples of the dataset.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Repeat every sample K times.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u32,
+    /// Parent folder of run directories.
+    #[arg(long, default_value = "runs")]
+    pub log_dir: PathBuf,
+    /// Task option, key=value (repeatable; see `shammie list`).
+    #[arg(long = "set", short = 's')]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub call: CallArgs,
+}
+
+pub fn main(a: Args) -> Result<u8, Failure> {
+    let info = shammie_studies::find(&a.task)?;
+    let options = setup::parse_sets(&a.sets)?;
+    let task = info.build(options.clone())?;
+    let specs = setup::parse_role_specs(&a.models)?;
+    if a.epochs == 0 {
+        return Err(anyhow::anyhow!("--epochs must be at least 1").into());
+    }
+    let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
+    task.check_models(&models)?;
+    let meta = RunMeta {
+        schema_version: shammie_core::SCHEMA_VERSION,
+        shammie_version: env!("CARGO_PKG_VERSION").into(),
+        study: task.study().into(),
+        task: task.name().into(),
+        models: models.iter().map(|(r, m)| (r.clone(), m.name().to_string())).collect(),
+        options,
+        config: task.config(),
+        seed: a.seed,
+        epochs: a.epochs,
+        limit: a.limit,
+        max_connections: a.call.max_connections,
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    // Validate the data before creating the run directory: a bad line costs nothing.
+    task.dataset()?;
+    let dir = RunDir::create(&a.log_dir, &meta)?;
+    execute(task, models, &dir, &meta, &a.call)
+}
+
+/// Runs (or continues) a run directory to completion and prints its results.
+pub fn execute(task: Arc<dyn Task>, models: Models, dir: &RunDir, meta: &RunMeta, call: &CallArgs) -> Result<u8, Failure> {
+    let opts = RunOptions {
+        epochs: meta.epochs,
+        limit: meta.limit,
+        max_in_flight: call.max_connections.max(1),
+        seed: meta.seed,
+    };
+    let bar = Arc::new(progress::Bar::new(call.quiet));
+    let rt = setup::runtime()?;
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = shammie_engine::run(task, models, dir, &opts, bar.clone()) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    bar.finish();
+    let summary = match outcome {
+        None => {
+            return Err(Failure {
+                code: 130,
+                error: anyhow::anyhow!(
+                    "interrupted; every finished sample is saved. Continue with: shammie resume {}",
+                    dir.path().display()
+                ),
+            })
+        }
+        Some(Err(e)) => {
+            return Err(Failure {
+                code: 2,
+                error: anyhow::Error::new(e).context(format!("run {}", dir.path().display())),
+            })
+        }
+        Some(Ok(s)) => s,
+    };
+    print_outcome(dir.path(), &summary.results, call.json)?;
+    Ok(if summary.results.totals.failed > 0 { 1 } else { 0 })
+}
+
+pub fn print_outcome(dir: &Path, results: &shammie_core::Results, json: bool) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({"run_dir": dir, "results": results});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render::results(results));
+        println!("{}", dir.display());
+    }
+    Ok(())
+}
+
+/// Role → spec strings as stored in run.json, parsed back.
+pub fn specs_from_meta(models: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, shammie_models::ModelSpec>> {
+    models.iter().map(|(r, s)| Ok((r.clone(), s.parse()?))).collect()
+}

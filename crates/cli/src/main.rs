@@ -1,0 +1,78 @@
+//! `shammie`: the command-line edge of the workbench.
+//!
+//! Parses arguments (clap), sets up tracing, reads the environment (API keys, cache
+//! location — the only crate that does), renders tables and progress, and maps outcomes
+//! to exit codes: 0 success, 1 the run finished but some samples failed, 2 a usage,
+//! configuration or data error (one clear message on stderr).
+
+mod commands;
+mod progress;
+mod render;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "shammie", version, about = "Run the methods of published alignment studies against any language model")]
+struct Cli {
+    /// More diagnostics on stderr (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a study task and write a run directory.
+    Run(commands::run::Args),
+    /// Continue a run that was interrupted, without repeating finished samples or paid calls.
+    Resume(commands::resume::Args),
+    /// Print a run's results.
+    Show(commands::show::Args),
+    /// List the studies, their tasks, options and model roles.
+    List(commands::list::Args),
+}
+
+/// An error with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 2, error: e.into() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,shammie=info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let result = match cli.command {
+        Command::Run(a) => commands::run::main(a),
+        Command::Resume(a) => commands::resume::main(a),
+        Command::Show(a) => commands::show::main(a),
+        Command::List(a) => commands::list::main(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

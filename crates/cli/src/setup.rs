@@ -1,0 +1,125 @@
+//! Turning command-line choices and the environment into engine inputs: models by role,
+//! the response cache, the runtime. The only place that reads the environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use shammie_engine::Models;
+use shammie_models::{ApiKey, ModelHub, ModelSpec, OpenOptions, ProviderEnv, ResponseCache, RetryPolicy};
+
+/// Options shared by `run` and `resume`.
+#[derive(clap::Args, Clone)]
+pub struct CallArgs {
+    /// Most requests in flight per provider endpoint (adaptive below this on 429/overload).
+    #[arg(long, default_value_t = 32)]
+    pub max_connections: usize,
+    /// Seconds before one request is abandoned (and retried).
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Attempts per call before the sample is recorded as failed.
+    #[arg(long, default_value_t = 8)]
+    pub max_attempts: u32,
+    /// Do not read or write the response cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The response cache file [default: $SHAMMIE_CACHE_DIR or ~/.cache/shammie, file responses.sqlite].
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn env_key(name: &str) -> Option<ApiKey> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| ApiKey::new(v.trim()))
+}
+
+fn env_str(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub fn provider_env() -> ProviderEnv {
+    ProviderEnv {
+        anthropic_api_key: env_key("ANTHROPIC_API_KEY"),
+        anthropic_base_url: env_str("ANTHROPIC_BASE_URL"),
+        openai_api_key: env_key("OPENAI_API_KEY"),
+        openai_base_url: env_str("OPENAI_BASE_URL"),
+        compatible_api_key: env_key("OPENAI_COMPATIBLE_API_KEY"),
+    }
+}
+
+pub fn cache_path(args: &CallArgs) -> PathBuf {
+    if let Some(p) = &args.cache {
+        return p.clone();
+    }
+    let dir = env_str("SHAMMIE_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        env_str("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env_str("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("shammie")
+    });
+    dir.join("responses.sqlite")
+}
+
+/// `ROLE=SPEC` or a bare `SPEC` (the target).
+pub fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<String, ModelSpec>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (role, spec) = match item.split_once('=') {
+            Some((r, s)) if !r.contains(':') && !r.is_empty() => (r.trim().to_string(), s),
+            _ => ("target".to_string(), item.as_str()),
+        };
+        let spec: ModelSpec = spec.parse()?;
+        if out.insert(role.clone(), spec).is_some() {
+            bail!("--model given twice for the `{role}` role");
+        }
+    }
+    Ok(out)
+}
+
+pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {
+    let cache = if args.no_cache {
+        None
+    } else {
+        let p = cache_path(args);
+        Some(Arc::new(ResponseCache::open(&p).with_context(|| "opening the response cache (use --no-cache to run without it)")?))
+    };
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let hub = ModelHub::new(OpenOptions {
+        env: provider_env(),
+        max_connections: args.max_connections.max(1),
+        timeout: Duration::from_secs_f64(args.timeout),
+        retry: RetryPolicy { max_attempts: args.max_attempts.max(1), ..RetryPolicy::default() },
+        cache,
+    })?;
+    let mut map = BTreeMap::new();
+    for (role, spec) in specs {
+        map.insert(role.clone(), hub.open(spec)?);
+    }
+    Ok(Models::new(map))
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// `key=value` pairs from `--set`.
+pub fn parse_sets(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in items {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("--set {s:?}: expected key=value");
+        };
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,85 @@
+//! The studies: one module per paper, each with its configuration, data, per-sample
+//! protocol, scoring and analysis, plugged into the engine through its `Task` trait.
+//!
+//! What is here: the registry that maps `STUDY/TASK` names to task constructors and
+//! describes their options and model roles (for `shammie list`), and the studies.
+//! What is not: no provider specifics (studies see models only through capabilities),
+//! no printing, no environment.
+
+pub mod common;
+pub mod constitution;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use shammie_engine::{EngineError, OptionSpec, Options, RoleSpec, Task};
+
+/// A runnable task of a study.
+pub struct TaskInfo {
+    pub study: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub options: &'static [OptionSpec],
+    pub roles: fn() -> Vec<RoleSpec>,
+    build: fn(Options) -> Result<Arc<dyn Task>, EngineError>,
+}
+
+impl TaskInfo {
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.study, self.name)
+    }
+    /// Builds the task from `--set` options (typed, defaults filled, unknown keys rejected).
+    pub fn build(&self, options: BTreeMap<String, String>) -> Result<Arc<dyn Task>, EngineError> {
+        (self.build)(Options::new(self.path(), options))
+    }
+}
+
+/// A study: a paper and its tasks.
+pub struct StudyInfo {
+    pub name: &'static str,
+    pub paper: &'static str,
+    pub summary: &'static str,
+    pub tasks: Vec<TaskInfo>,
+}
+
+pub fn studies() -> Vec<StudyInfo> {
+    vec![StudyInfo {
+        name: "constitution",
+        paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
+        summary: "Trait evaluations (power-seeking, self-preservation, …) and AI-feedback labels under trait-specific or general principles",
+        tasks: vec![TaskInfo {
+            study: "constitution",
+            name: "traits",
+            summary: "rate at which the target gives the trait-matching answer on Anthropic's model-written evaluations",
+            options: constitution::traits::OPTIONS,
+            roles: || vec![RoleSpec { name: "target", help: "the model whose traits are measured", defaults_to: None }],
+            build: constitution::traits::build,
+        }],
+    }]
+}
+
+/// Finds `STUDY/TASK` (or `STUDY` when it has a single task).
+pub fn find(path: &str) -> Result<TaskInfo, EngineError> {
+    let (study, task) = match path.split_once('/') {
+        Some((s, t)) => (s, Some(t)),
+        None => (path, None),
+    };
+    let all = studies();
+    let names = || all.iter().flat_map(|s| s.tasks.iter().map(|t| t.path())).collect::<Vec<_>>().join(", ");
+    let known = names();
+    let s = all
+        .into_iter()
+        .find(|s| s.name == study)
+        .ok_or_else(|| EngineError::Config(format!("no study `{study}`; available tasks: {known}")))?;
+    let mut tasks = s.tasks;
+    match task {
+        Some(t) => {
+            let i = tasks.iter().position(|x| x.name == t).ok_or_else(|| {
+                EngineError::Config(format!("study `{study}` has no task `{t}`; available tasks: {known}"))
+            })?;
+            Ok(tasks.swap_remove(i))
+        }
+        None if tasks.len() == 1 => Ok(tasks.pop().unwrap()),
+        None => Err(EngineError::Config(format!("study `{study}` has several tasks; name one of: {known}"))),
+    }
+}

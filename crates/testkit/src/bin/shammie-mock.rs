@@ -1,0 +1,77 @@
+//! `shammie-mock`: the testkit's mock LLM server as a separate process, for
+//! benchmarks. Serves the OpenAI (`/v1/chat/completions`) and Anthropic
+//! (`/v1/messages`) endpoints on 127.0.0.1 with the default responder.
+//!
+//! Prints `listening on http://127.0.0.1:PORT` as its first stdout line, then
+//! serves until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Parser;
+use shammie_testkit::MockServer;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shammie-mock",
+    about = "Loopback mock of the OpenAI and Anthropic LLM APIs (tests and benchmarks only)"
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Delay added before every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Require this API key (Bearer token / x-api-key).
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Keep every request in memory (off by default: nothing can read it).
+    #[arg(long)]
+    record: bool,
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let server = MockServer::builder()
+            .port(args.port)
+            .latency(Duration::from_millis(args.latency_ms))
+            .require_api_key(args.api_key)
+            .record_requests(args.record)
+            .start()
+            .await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{}", server.addr())?;
+            out.flush()?;
+        }
+        wait_for_signal().await?;
+        drop(server);
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
