@@ -1,0 +1,71 @@
+//! Helpers for driving the `shammie` binary against the loopback mock server.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shammie");
+pub const TEST_KEY: &str = "sk-test-secret-0123456789";
+
+/// A scratch folder with a cache file and a runs folder.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch { dir: tempfile::tempdir().unwrap() }
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache.sqlite")
+    }
+    pub fn runs(&self) -> PathBuf {
+        self.dir.path().join("runs")
+    }
+    /// A `shammie` command with the environment cleared of real keys and pointed here.
+    pub fn cmd(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(BIN);
+        c.args(args)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("ANTHROPIC_BASE_URL")
+            .env("SHAMMIE_CACHE_DIR", self.dir.path().join("default-cache"))
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true);
+        c
+    }
+    /// Runs `shammie` with `--cache` and `--log-dir` pointing into the scratch folder.
+    pub async fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let cache = self.cache();
+        let runs = self.runs();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--cache", cache.to_str().unwrap(), "--log-dir", runs.to_str().unwrap(), "--quiet"]);
+        let mut c = self.cmd(&all);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().await.unwrap()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The run directory: the last line of stdout.
+pub fn run_dir(o: &Output) -> PathBuf {
+    PathBuf::from(stdout(o).lines().last().expect("stdout has lines").trim())
+}
+
+pub fn records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
