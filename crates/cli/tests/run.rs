@@ -169,6 +169,21 @@ async fn failing_samples_are_recorded_and_the_run_goes_on_with_exit_1() {
     }
     let out = stdout(&o);
     assert!(out.contains("samples 10 (failed 2)"), "{out}");
+
+    // After the outage, the failed samples are solved again; nothing else is.
+    let before = server.request_count();
+    let dir = run_dir(&o);
+    let again = s
+        .cmd(&["resume", dir.to_str().unwrap(), "--retry-failed", "--quiet", "--cache", s.cache().to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(server.request_count() - before, 2);
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 10);
+    assert!(recs.iter().all(|r| r["error"].is_null()));
+    assert!(stdout(&again).contains("samples 10 (failed 0)"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,6 +147,36 @@ impl RunDir {
     pub fn records(&self) -> Result<Records, LogError> {
         Records::open(&self.samples_path())
     }
+
+    /// Removes the records of failed samples (so a resume solves them again), by
+    /// rewriting `samples.jsonl` through a temporary file. Returns how many were removed.
+    pub fn drop_failed(&self) -> Result<u64, LogError> {
+        let path = self.samples_path();
+        if !path.exists() {
+            return Ok(0);
+        }
+        // Cut a torn tail first so the rewrite only sees whole records.
+        drop(SampleWriter::open(&path)?);
+        let tmp = self.path.join(format!(".{SAMPLES_FILE}.tmp"));
+        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
+        let mut dropped = 0;
+        let mut line = Vec::new();
+        for rec in Records::open(&path)? {
+            let rec = rec?;
+            if rec.error.is_some() {
+                dropped += 1;
+                continue;
+            }
+            line.clear();
+            serde_json::to_writer(&mut line, &rec).expect("records serialise");
+            line.push(b'\n');
+            out.write_all(&line).map_err(io(&tmp))?;
+        }
+        let f = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(dropped)
+    }
 }
 
 /// Appends sample records, one flushed line each.
@@ -314,6 +344,23 @@ mod tests {
         w.append(&rec("c", 1)).unwrap();
         let ids: Vec<String> = Records::open(&p).unwrap().map(|r| r.unwrap().id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn drop_failed_keeps_only_successes() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(d.path(), &meta()).unwrap();
+        let (mut w, _) = SampleWriter::open(&dir.samples_path()).unwrap();
+        let mut bad = rec("b", 1);
+        bad.error = Some("boom".into());
+        for r in [rec("a", 1), bad, rec("c", 1)] {
+            w.append(&r).unwrap();
+        }
+        drop(w);
+        assert_eq!(dir.drop_failed().unwrap(), 1);
+        let ids: Vec<String> = dir.records().unwrap().map(|r| r.unwrap().id).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(dir.drop_failed().unwrap(), 0);
     }
 
     #[test]

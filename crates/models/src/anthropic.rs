@@ -40,7 +40,8 @@ impl Anthropic {
     }
 
     /// The request body. The API rejects a final assistant turn ending in whitespace, so
-    /// a prefill is sent right-trimmed; the completion is what follows the sent text.
+    /// a prefill is sent right-trimmed; the completion is what follows the caller's
+    /// prefill (see [`strip_trimmed_whitespace`]).
     pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
         if req.top_logprobs.is_some_and(|k| k > 0) {
             return Err(ModelError::Unsupported(format!(
@@ -104,6 +105,18 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     Ok(Completion { text, logprobs: None, stop_reason, usage, meta: Default::default() })
 }
 
+/// The model continues the right-trimmed prefill, so a continuation that starts by
+/// re-emitting the whitespace we cut (prefill `"Answer: "`, reply `" Yes"`) has that
+/// whitespace removed: the caller's `prefill + text` is then the whole reply.
+fn strip_trimmed_whitespace(prefill: Option<&str>, text: String) -> String {
+    let Some(p) = prefill else { return text };
+    let cut = &p[p.trim_end().len()..];
+    match text.strip_prefix(cut) {
+        Some(rest) if !cut.is_empty() => rest.to_string(),
+        _ => text,
+    }
+}
+
 fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
     // Anthropic signals overload with 529 and `overloaded_error`; treat both the same.
     if message.contains("Overloaded") || message.contains("overloaded_error") {
@@ -138,6 +151,8 @@ impl Model for Anthropic {
             .header("x-api-key", self.key.expose())
             .header("anthropic-version", API_VERSION);
         let v = http::post_json(rb, &body, Some(&self.key), self.timeout, classify).await?;
-        parse_response(&v)
+        let mut c = parse_response(&v)?;
+        c.text = strip_trimmed_whitespace(req.prefill.as_deref(), c.text);
+        Ok(c)
     }
 }

@@ -13,6 +13,9 @@ use crate::Failure;
 pub struct Args {
     /// The run directory to continue.
     pub dir: PathBuf,
+    /// Solve the samples that failed (e.g. during an outage) again.
+    #[arg(long)]
+    pub retry_failed: bool,
     #[command(flatten)]
     pub call: CallArgs,
 }
@@ -23,5 +26,9 @@ pub fn main(a: Args) -> Result<u8, Failure> {
     let task = info.build(meta.options.clone())?;
     let specs = specs_from_meta(&meta.models)?;
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
+    if a.retry_failed {
+        let n = dir.drop_failed()?;
+        tracing::info!("retrying {n} failed samples");
+    }
     execute(task, models, &dir, &meta, &a.call)
 }
