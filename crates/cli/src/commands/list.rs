@@ -39,7 +39,8 @@ pub fn main(a: Args) -> Result<u8, Failure> {
             }
             println!("    options (--set key=value):");
             for o in t.options {
-                println!("      {:<14} {} [default: {}]", o.key, o.help, o.default);
+                let d = if o.default.is_empty() { "none" } else { o.default };
+                println!("      {:<14} {} [default: {d}]", o.key, o.help);
             }
         }
         println!();

@@ -43,7 +43,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "samples", default: "10", help: "answers sampled per question on the sampling path" },
     OptionSpec { key: "temperature", default: "1.0", help: "sampling temperature on the sampling path" },
     OptionSpec { key: "top_logprobs", default: "20", help: "alternatives per token requested on the logprob path" },
-    OptionSpec { key: "system", default: "", help: "system prompt for the target (default none)" },
+    OptionSpec { key: "system", default: "", help: "system prompt for the target" },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
