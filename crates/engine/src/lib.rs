@@ -81,6 +81,12 @@ pub struct Models {
     map: BTreeMap<String, Arc<dyn Model>>,
 }
 
+impl std::fmt::Debug for Models {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.map.iter().map(|(r, m)| (r, m.name()))).finish()
+    }
+}
+
 impl Models {
     pub fn new(map: BTreeMap<String, Arc<dyn Model>>) -> Self {
         Self { map }
@@ -176,10 +182,12 @@ pub struct RunSummary {
     pub results: Results,
 }
 
-/// Runs (or continues) `task` in `dir`: every `(sample, epoch)` not yet in the log is
-/// solved and appended; then the whole log is analysed into `results.json`.
+/// Runs (or continues) `task` in `dir` over `dataset` (from [`Task::dataset`]): every
+/// `(sample, epoch)` not yet in the log is solved and appended; then the whole log is
+/// analysed into `results.json`.
 pub async fn run(
     task: Arc<dyn Task>,
+    dataset: Dataset,
     models: Models,
     dir: &RunDir,
     opts: &RunOptions,
@@ -188,7 +196,6 @@ pub async fn run(
     task.check_models(&models)?;
     let (writer, done) = SampleWriter::open(&dir.samples_path())?;
     let writer = Arc::new(Mutex::new(writer));
-    let dataset = task.dataset()?;
     let epochs = opts.epochs.max(1);
     let total = dataset.total.map(|t| opts.limit.map_or(t, |l| t.min(l)) * epochs as u64);
     progress.event(ProgressEvent::Started { total, already_done: done.len() as u64 });

@@ -139,7 +139,9 @@ mod tests {
         l.on_backpressure();
         l.on_backpressure();
         assert_eq!(l.limit(), 32);
-        for _ in 0..32 * 40 {
+        // Each +1 of the limit takes `limit` (at most 64) successes: 32 steps need
+        // about 1536, so 32 * 64 is enough (the old 32 * 40 stopped at 59).
+        for _ in 0..32 * 64 {
             l.on_success();
         }
         assert_eq!(l.limit(), 64);

@@ -30,5 +30,6 @@ pub fn main(a: Args) -> Result<u8, Failure> {
         let n = dir.drop_failed()?;
         tracing::info!("retrying {n} failed samples");
     }
-    execute(task, models, &dir, &meta, &a.call)
+    let dataset = task.dataset()?;
+    execute(task, dataset, models, &dir, &meta, &a.call)
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shammie_engine::{Models, RunOptions, Task};
+use shammie_engine::{Dataset, Models, RunOptions, Task};
 use shammie_log::{RunDir, RunMeta};
 
 use crate::setup::{self, CallArgs};
@@ -61,13 +61,20 @@ pub fn main(a: Args) -> Result<u8, Failure> {
         created_at: chrono::Utc::now().to_rfc3339(),
     };
     // Validate the data before creating the run directory: a bad line costs nothing.
-    task.dataset()?;
+    let dataset = task.dataset()?;
     let dir = RunDir::create(&a.log_dir, &meta)?;
-    execute(task, models, &dir, &meta, &a.call)
+    execute(task, dataset, models, &dir, &meta, &a.call)
 }
 
 /// Runs (or continues) a run directory to completion and prints its results.
-pub fn execute(task: Arc<dyn Task>, models: Models, dir: &RunDir, meta: &RunMeta, call: &CallArgs) -> Result<u8, Failure> {
+pub fn execute(
+    task: Arc<dyn Task>,
+    dataset: Dataset,
+    models: Models,
+    dir: &RunDir,
+    meta: &RunMeta,
+    call: &CallArgs,
+) -> Result<u8, Failure> {
     let opts = RunOptions {
         epochs: meta.epochs,
         limit: meta.limit,
@@ -78,7 +85,7 @@ pub fn execute(task: Arc<dyn Task>, models: Models, dir: &RunDir, meta: &RunMeta
     let rt = setup::runtime()?;
     let outcome = rt.block_on(async {
         tokio::select! {
-            r = shammie_engine::run(task, models, dir, &opts, bar.clone()) => Some(r),
+            r = shammie_engine::run(task, dataset, models, dir, &opts, bar.clone()) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
