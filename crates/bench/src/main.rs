@@ -87,7 +87,11 @@ impl Measure {
 /// Runs a command to completion and returns its wall time and resource usage.
 fn measure(label: &str, in_flight: usize, samples: usize, cmd: &mut Command) -> Result<Measure> {
     let t0 = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("spawning")?;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning")?;
     let pid = child.id() as libc::pid_t;
     let mut stderr = child.stderr.expect("piped");
     let reader = std::thread::spawn(move || {
@@ -132,13 +136,24 @@ impl Drop for Mock {
 
 fn start_mock(bin_dir: &Path, latency_ms: u64) -> Result<Mock> {
     let mut child = Command::new(bin_dir.join("shammie-mock"))
-        .args(["--port", "0", "--threads", "1", "--latency-ms", &latency_ms.to_string()])
+        .args([
+            "--port",
+            "0",
+            "--threads",
+            "1",
+            "--latency-ms",
+            &latency_ms.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .context("starting shammie-mock (build it: cargo build --release -p shammie-testkit)")?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let base = line.trim().strip_prefix("listening on ").context("unexpected mock banner")?.to_string();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("unexpected mock banner")?
+        .to_string();
     Ok(Mock { child, base })
 }
 
@@ -147,7 +162,10 @@ fn engine(a: EngineArgs) -> Result<()> {
     let bin_dir = exe.parent().unwrap().to_path_buf();
     let shammie = bin_dir.join("shammie");
     if !shammie.exists() {
-        bail!("{} not built: cargo build --release -p shammie", shammie.display());
+        bail!(
+            "{} not built: cargo build --release -p shammie",
+            shammie.display()
+        );
     }
     let mock = start_mock(&bin_dir, a.latency_ms)?;
     let scratch = tempfile::tempdir()?;
@@ -158,7 +176,12 @@ fn engine(a: EngineArgs) -> Result<()> {
         let run = |label: &str, extra: &[&str]| -> Result<Measure> {
             let mut cmd = Command::new(&shammie);
             cmd.args(["run", "constitution/traits", "--model", &spec, "--quiet"])
-                .args(["--limit", &n.to_string(), "--max-connections", &c.to_string()])
+                .args([
+                    "--limit",
+                    &n.to_string(),
+                    "--max-connections",
+                    &c.to_string(),
+                ])
                 .arg("--log-dir")
                 .arg(scratch.path().join("runs"))
                 .args(extra);
@@ -174,7 +197,11 @@ fn engine(a: EngineArgs) -> Result<()> {
             rows.push(run("shammie, cache (all hits)", &["--cache", cache])?);
         }
         if let Some(script) = &a.inspect {
-            let n = if c < 100 { a.samples_serial.min(a.inspect_samples) } else { a.inspect_samples };
+            let n = if c < 100 {
+                a.samples_serial.min(a.inspect_samples)
+            } else {
+                a.inspect_samples
+            };
             let port = mock.base.rsplit(':').next().unwrap().to_string();
             let mut cmd = Command::new("bash");
             cmd.arg(script).args([port, n.to_string(), c.to_string()]);
@@ -198,7 +225,10 @@ fn engine(a: EngineArgs) -> Result<()> {
         println!("| in flight | CPU per sample | samples/s (shammie ÷ Inspect) | peak RSS |");
         println!("|---|---|---|---|");
         for i in inspect {
-            if let Some(s) = rows.iter().find(|r| r.in_flight == i.in_flight && r.label == "shammie, no cache") {
+            if let Some(s) = rows
+                .iter()
+                .find(|r| r.in_flight == i.in_flight && r.label == "shammie, no cache")
+            {
                 println!(
                     "| {} | {:.1}× | {:.1}× | {:.1}× |",
                     i.in_flight,

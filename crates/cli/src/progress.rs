@@ -17,7 +17,11 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(quiet: bool) -> Self {
-        let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr_with_hz(4) };
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr_with_hz(4)
+        };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
             ProgressStyle::with_template(
@@ -44,21 +48,38 @@ impl Bar {
 impl Progress for Bar {
     fn event(&self, e: ProgressEvent) {
         match e {
-            ProgressEvent::Started { total, already_done } => {
+            ProgressEvent::Started {
+                total,
+                already_done,
+            } => {
                 if let Some(t) = total {
                     self.bar.set_length(t);
                 }
                 self.bar.set_position(already_done);
                 self.bar.reset_eta();
             }
-            ProgressEvent::SampleDone { failed, calls, cached_calls, paid } => {
-                let ti = self.tokens_in.fetch_add(paid.input_tokens, Ordering::Relaxed) + paid.input_tokens;
-                let to = self.tokens_out.fetch_add(paid.output_tokens, Ordering::Relaxed) + paid.output_tokens;
-                let er = self.errors.fetch_add(u64::from(failed), Ordering::Relaxed) + u64::from(failed);
+            ProgressEvent::SampleDone {
+                failed,
+                calls,
+                cached_calls,
+                paid,
+            } => {
+                let ti = self
+                    .tokens_in
+                    .fetch_add(paid.input_tokens, Ordering::Relaxed)
+                    + paid.input_tokens;
+                let to = self
+                    .tokens_out
+                    .fetch_add(paid.output_tokens, Ordering::Relaxed)
+                    + paid.output_tokens;
+                let er =
+                    self.errors.fetch_add(u64::from(failed), Ordering::Relaxed) + u64::from(failed);
                 let ca = self.cached.fetch_add(cached_calls, Ordering::Relaxed) + cached_calls;
                 let cl = self.calls.fetch_add(calls, Ordering::Relaxed) + calls;
                 self.bar.inc(1);
-                self.bar.set_message(format!("tokens {ti}/{to} calls {cl} cached {ca} errors {er}"));
+                self.bar.set_message(format!(
+                    "tokens {ti}/{to} calls {cl} cached {ca} errors {er}"
+                ));
             }
             ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
         }

@@ -3,7 +3,11 @@
 use shammie_core::{Results, Table};
 
 pub fn table(t: &Table) -> String {
-    let cells: Vec<Vec<String>> = t.rows.iter().map(|r| r.iter().map(|c| c.render()).collect()).collect();
+    let cells: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|c| c.render()).collect())
+        .collect();
     let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
         for (i, c) in row.iter().enumerate() {
@@ -17,7 +21,11 @@ pub fn table(t: &Table) -> String {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(v.chars().count());
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(v.chars().count());
                 format!("{v}{}", " ".repeat(pad))
             })
             .collect();
@@ -28,7 +36,13 @@ pub fn table(t: &Table) -> String {
     out.push('\n');
     out.push_str(&line(&t.columns));
     out.push('\n');
-    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     out.push('\n');
     for row in &cells {
         out.push_str(&line(row));
@@ -49,8 +63,14 @@ pub fn results(r: &Results) -> String {
     let tt = &r.totals;
     out.push_str(&format!(
         "samples {} (failed {}), calls {} (cached {}), tokens in {} out {} (paid in {} out {})\n",
-        tt.samples, tt.failed, tt.calls, tt.cached_calls, tt.usage.input_tokens, tt.usage.output_tokens,
-        tt.paid_usage.input_tokens, tt.paid_usage.output_tokens
+        tt.samples,
+        tt.failed,
+        tt.calls,
+        tt.cached_calls,
+        tt.usage.input_tokens,
+        tt.usage.output_tokens,
+        tt.paid_usage.input_tokens,
+        tt.paid_usage.output_tokens
     ));
     out
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use shammie_engine::Models;
-use shammie_models::{ApiKey, ModelHub, ModelSpec, OpenOptions, ProviderEnv, ResponseCache, RetryPolicy};
+use shammie_models::{
+    ApiKey, ModelHub, ModelSpec, OpenOptions, ProviderEnv, ResponseCache, RetryPolicy,
+};
 
 /// Options shared by `run` and `resume`.
 #[derive(clap::Args, Clone)]
@@ -37,7 +39,10 @@ pub struct CallArgs {
 }
 
 fn env_key(name: &str) -> Option<ApiKey> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| ApiKey::new(v.trim()))
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| ApiKey::new(v.trim()))
 }
 
 fn env_str(name: &str) -> Option<String> {
@@ -58,13 +63,15 @@ pub fn cache_path(args: &CallArgs) -> PathBuf {
     if let Some(p) = &args.cache {
         return p.clone();
     }
-    let dir = env_str("SHAMMIE_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        env_str("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env_str("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from(".cache"))
-            .join("shammie")
-    });
+    let dir = env_str("SHAMMIE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            env_str("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| env_str("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"))
+                .join("shammie")
+        });
     dir.join("responses.sqlite")
 }
 
@@ -89,7 +96,9 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
         None
     } else {
         let p = cache_path(args);
-        Some(Arc::new(ResponseCache::open(&p).with_context(|| "opening the response cache (use --no-cache to run without it)")?))
+        Some(Arc::new(ResponseCache::open(&p).with_context(|| {
+            "opening the response cache (use --no-cache to run without it)"
+        })?))
     };
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         bail!("--timeout must be a positive number of seconds");
@@ -98,7 +107,10 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
         env: provider_env(),
         max_connections: args.max_connections.max(1),
         timeout: Duration::from_secs_f64(args.timeout),
-        retry: RetryPolicy { max_attempts: args.max_attempts.max(1), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts.max(1),
+            ..RetryPolicy::default()
+        },
         cache,
     })?;
     let mut map = BTreeMap::new();
@@ -109,7 +121,9 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `key=value` pairs from `--set`.

@@ -31,7 +31,21 @@ async fn results_table_for_a_fixed_mock_run() {
     let server = MockServer::start().await.unwrap();
     let s = Scratch::new();
     let spec = format!("openai-compatible:{}/m", server.openai_base_url());
-    let o = s.run(&["run", "constitution/traits", "--model", &spec, "--limit", "70", "--seed", "3"], &[]).await;
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--limit",
+                "70",
+                "--seed",
+                "3",
+            ],
+            &[],
+        )
+        .await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     let table: Vec<&str> = out.lines().collect();

@@ -35,10 +35,16 @@ pub struct Message {
 
 impl Message {
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -256,7 +262,11 @@ pub struct SampleRecord {
 #[serde(untagged)]
 pub enum Cell {
     /// An estimate with its confidence interval.
-    Estimate { estimate: f64, lo: f64, hi: f64 },
+    Estimate {
+        estimate: f64,
+        lo: f64,
+        hi: f64,
+    },
     Int(i64),
     Float(f64),
     Text(String),
@@ -337,14 +347,21 @@ mod tests {
     fn request_round_trips_and_omits_defaults() {
         let r = GenerateRequest::user("hi", 5);
         let j = serde_json::to_string(&r).unwrap();
-        assert_eq!(j, r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#);
+        assert_eq!(
+            j,
+            r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#
+        );
         let back: GenerateRequest = serde_json::from_str(&j).unwrap();
         assert_eq!(back, r);
     }
 
     #[test]
     fn cells_render_and_parse_untagged() {
-        let c = Cell::Estimate { estimate: 0.5, lo: 0.25, hi: 0.75 };
+        let c = Cell::Estimate {
+            estimate: 0.5,
+            lo: 0.25,
+            hi: 0.75,
+        };
         assert_eq!(c.render(), "0.500 [0.250, 0.750]");
         let j = serde_json::to_value(&c).unwrap();
         assert_eq!(serde_json::from_value::<Cell>(j).unwrap(), c);
@@ -362,12 +379,20 @@ mod tests {
                 text: String::new(),
                 logprobs: None,
                 stop_reason: StopReason::EndTurn,
-                usage: Usage { input_tokens: n, output_tokens: 1 },
-                meta: CallMeta { cached, ..Default::default() },
+                usage: Usage {
+                    input_tokens: n,
+                    output_tokens: 1,
+                },
+                meta: CallMeta {
+                    cached,
+                    ..Default::default()
+                },
             }),
             error: None,
         };
-        let t = Transcript { calls: vec![mk(true, 10), mk(false, 3)] };
+        let t = Transcript {
+            calls: vec![mk(true, 10), mk(false, 3)],
+        };
         assert_eq!(t.usage().input_tokens, 13);
         assert_eq!(t.paid_usage().input_tokens, 3);
     }

@@ -22,7 +22,13 @@ pub struct SampleContext<'a> {
 
 impl<'a> SampleContext<'a> {
     pub fn new(models: &'a Models, sample_id: &'a str, epoch: u32, seed: u64) -> Self {
-        Self { models, sample_id, epoch, seed, calls: Mutex::new(Vec::new()) }
+        Self {
+            models,
+            sample_id,
+            epoch,
+            seed,
+            calls: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn epoch(&self) -> u32 {
@@ -45,7 +51,9 @@ impl<'a> SampleContext<'a> {
     }
 
     pub fn model(&self, role: &str) -> Result<&Arc<dyn Model>, SampleError> {
-        self.models.get(role).ok_or_else(|| SampleError::Protocol(format!("no `{role}` model bound")))
+        self.models
+            .get(role)
+            .ok_or_else(|| SampleError::Protocol(format!("no `{role}` model bound")))
     }
 
     pub fn capabilities(&self, role: &str) -> Result<Capabilities, SampleError> {
@@ -56,9 +64,15 @@ impl<'a> SampleContext<'a> {
     ///
     /// Epochs after the first get distinct nonces, so they are separate calls (and cache
     /// entries); epoch 1 keeps the request's own nonce, so repeating a run is free.
-    pub async fn generate(&self, role: &str, mut req: GenerateRequest) -> Result<Completion, SampleError> {
+    pub async fn generate(
+        &self,
+        role: &str,
+        mut req: GenerateRequest,
+    ) -> Result<Completion, SampleError> {
         let model = self.model(role)?;
-        req.nonce = req.nonce.wrapping_add(((self.epoch.saturating_sub(1)) as u64) << 32);
+        req.nonce = req
+            .nonce
+            .wrapping_add(((self.epoch.saturating_sub(1)) as u64) << 32);
         let result = model.generate(&req).await;
         let (response, error) = match &result {
             Ok(c) => (Some(c.clone()), None),
@@ -71,7 +85,10 @@ impl<'a> SampleContext<'a> {
             response,
             error,
         });
-        result.map_err(|source| SampleError::Model { role: role.to_string(), source })
+        result.map_err(|source| SampleError::Model {
+            role: role.to_string(),
+            source,
+        })
     }
 
     /// Runs several calls to the `role` model concurrently; results in request order.
@@ -84,6 +101,8 @@ impl<'a> SampleContext<'a> {
     }
 
     pub fn into_transcript(self) -> Transcript {
-        Transcript { calls: self.calls.into_inner().unwrap() }
+        Transcript {
+            calls: self.calls.into_inner().unwrap(),
+        }
     }
 }

@@ -45,7 +45,11 @@ pub enum EngineError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DataError {
     #[error("{path}:{line}: {message}")]
-    Line { path: String, line: u64, message: String },
+    Line {
+        path: String,
+        line: u64,
+        message: String,
+    },
     #[error("{path}: {message}")]
     File { path: String, message: String },
 }
@@ -83,7 +87,9 @@ pub struct Models {
 
 impl std::fmt::Debug for Models {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.map.iter().map(|(r, m)| (r, m.name()))).finish()
+        f.debug_map()
+            .entries(self.map.iter().map(|(r, m)| (r, m.name())))
+            .finish()
     }
 }
 
@@ -107,13 +113,21 @@ impl Models {
                             "{task} needs a `{}` model: pass --model {}=SPEC{}",
                             r.name,
                             r.name,
-                            if r.name == "target" { " (or a bare --model SPEC)" } else { "" }
+                            if r.name == "target" {
+                                " (or a bare --model SPEC)"
+                            } else {
+                                ""
+                            }
                         )))
                     }
                 }
             }
         }
-        if let Some(extra) = self.map.keys().find(|k| !roles.iter().any(|r| r.name == k.as_str())) {
+        if let Some(extra) = self
+            .map
+            .keys()
+            .find(|k| !roles.iter().any(|r| r.name == k.as_str()))
+        {
             let known: Vec<&str> = roles.iter().map(|r| r.name).collect();
             return Err(EngineError::Config(format!(
                 "{task} has no `{extra}` role; its roles are: {}",
@@ -145,7 +159,11 @@ pub trait Task: Send + Sync + 'static {
     /// Runs the protocol for one sample and scores it.
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
     /// The study's tables, from the finished records (streamed).
-    fn analyze(&self, records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result<Vec<Table>, String>;
+    fn analyze(
+        &self,
+        records: &mut dyn Iterator<Item = SampleRecord>,
+        seed: u64,
+    ) -> Result<Vec<Table>, String>;
 }
 
 #[derive(Debug, Clone)]
@@ -159,8 +177,16 @@ pub struct RunOptions {
 
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
-    Started { total: Option<u64>, already_done: u64 },
-    SampleDone { failed: bool, calls: u64, cached_calls: u64, paid: Usage },
+    Started {
+        total: Option<u64>,
+        already_done: u64,
+    },
+    SampleDone {
+        failed: bool,
+        calls: u64,
+        cached_calls: u64,
+        paid: Usage,
+    },
     Analyzing,
 }
 
@@ -197,8 +223,13 @@ pub async fn run(
     let (writer, done) = SampleWriter::open(&dir.samples_path())?;
     let writer = Arc::new(Mutex::new(writer));
     let epochs = opts.epochs.max(1);
-    let total = dataset.total.map(|t| opts.limit.map_or(t, |l| t.min(l)) * epochs as u64);
-    progress.event(ProgressEvent::Started { total, already_done: done.len() as u64 });
+    let total = dataset
+        .total
+        .map(|t| opts.limit.map_or(t, |l| t.min(l)) * epochs as u64);
+    progress.event(ProgressEvent::Started {
+        total,
+        already_done: done.len() as u64,
+    });
 
     let models = Arc::new(models);
     let mut set = tokio::task::JoinSet::new();
@@ -227,8 +258,13 @@ pub async fn run(
                     break 'data;
                 }
             }
-            let (task, models, writer, progress, sample) =
-                (task.clone(), models.clone(), writer.clone(), progress.clone(), sample.clone());
+            let (task, models, writer, progress, sample) = (
+                task.clone(),
+                models.clone(),
+                writer.clone(),
+                progress.clone(),
+                sample.clone(),
+            );
             let seed = opts.seed;
             set.spawn(async move {
                 let rec = solve_one(&*task, &models, &sample, epoch, seed).await;
@@ -260,10 +296,17 @@ pub async fn run(
     }
     progress.event(ProgressEvent::Analyzing);
     let results = analyze(&*task, dir, opts.seed)?;
-    Ok(RunSummary { solved, skipped, results })
+    Ok(RunSummary {
+        solved,
+        skipped,
+        results,
+    })
 }
 
-fn reap(r: Option<Result<Result<(), LogError>, tokio::task::JoinError>>, solved: &mut u64) -> Option<EngineError> {
+fn reap(
+    r: Option<Result<Result<(), LogError>, tokio::task::JoinError>>,
+    solved: &mut u64,
+) -> Option<EngineError> {
     match r? {
         Ok(Ok(())) => {
             *solved += 1;
@@ -271,15 +314,25 @@ fn reap(r: Option<Result<Result<(), LogError>, tokio::task::JoinError>>, solved:
         }
         Ok(Err(e)) => Some(e.into()),
         // Panics are caught inside the task; this is a cancelled runtime.
-        Err(e) => Some(EngineError::Analysis(format!("sample task did not finish: {e}"))),
+        Err(e) => Some(EngineError::Analysis(format!(
+            "sample task did not finish: {e}"
+        ))),
     }
 }
 
-async fn solve_one(task: &dyn Task, models: &Models, sample: &Sample, epoch: u32, seed: u64) -> SampleRecord {
+async fn solve_one(
+    task: &dyn Task,
+    models: &Models,
+    sample: &Sample,
+    epoch: u32,
+    seed: u64,
+) -> SampleRecord {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
     let cx = SampleContext::new(models, &sample.id, epoch, seed);
-    let outcome = std::panic::AssertUnwindSafe(task.solve(&cx, sample)).catch_unwind().await;
+    let outcome = std::panic::AssertUnwindSafe(task.solve(&cx, sample))
+        .catch_unwind()
+        .await;
     let (scores, error) = match outcome {
         Ok(Ok(scores)) => (scores, None),
         Ok(Err(e)) => (Scores::new(), Some(e.to_string())),
@@ -289,7 +342,10 @@ async fn solve_one(task: &dyn Task, models: &Models, sample: &Sample, epoch: u32
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            (Scores::new(), Some(format!("internal error (bug in the study): {msg}")))
+            (
+                Scores::new(),
+                Some(format!("internal error (bug in the study): {msg}")),
+            )
         }
     };
     let transcript = cx.into_transcript();
@@ -323,7 +379,9 @@ pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, Engi
             totals.add(&r);
             Some(r)
         });
-        let tables = task.analyze(&mut counted, seed).map_err(EngineError::Analysis)?;
+        let tables = task
+            .analyze(&mut counted, seed)
+            .map_err(EngineError::Analysis)?;
         // Drain whatever the analysis did not read so the totals cover the whole log.
         counted.for_each(drop);
         tables

@@ -24,7 +24,11 @@ pub struct Options {
 
 impl Options {
     pub fn new(task: impl Into<String>, map: BTreeMap<String, String>) -> Self {
-        Self { map, used: RefCell::default(), task: task.into() }
+        Self {
+            map,
+            used: RefCell::default(),
+            task: task.into(),
+        }
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -46,16 +50,25 @@ impl Options {
     }
 
     /// One of a fixed set of values.
-    pub fn choice<'a>(&self, key: &str, allowed: &[&'a str], default: &'a str) -> Result<&'a str, EngineError> {
+    pub fn choice<'a>(
+        &self,
+        key: &str,
+        allowed: &[&'a str],
+        default: &'a str,
+    ) -> Result<&'a str, EngineError> {
         match self.str(key) {
             None => Ok(default),
-            Some(v) => allowed.iter().copied().find(|a| *a == v.trim()).ok_or_else(|| {
-                EngineError::Config(format!(
-                    "{}: option {key}={v:?}: expected one of {}",
-                    self.task,
-                    allowed.join(", ")
-                ))
-            }),
+            Some(v) => allowed
+                .iter()
+                .copied()
+                .find(|a| *a == v.trim())
+                .ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "{}: option {key}={v:?}: expected one of {}",
+                        self.task,
+                        allowed.join(", ")
+                    ))
+                }),
         }
     }
 
@@ -71,7 +84,11 @@ impl Options {
             "{}: unknown option{} {}; this task takes: {}",
             self.task,
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             known.join(", ")
         )))
     }
@@ -82,7 +99,12 @@ mod tests {
     use super::*;
 
     fn opts(kv: &[(&str, &str)]) -> Options {
-        Options::new("s/t", kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Options::new(
+            "s/t",
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -96,7 +118,11 @@ mod tests {
         let e = o.parse("n", 1u32).unwrap_err().to_string();
         assert!(e.contains("n=\"five\""), "{e}");
         let o = opts(&[("mode", "medium")]);
-        assert!(o.choice("mode", &["fast", "slow"], "slow").unwrap_err().to_string().contains("fast, slow"));
+        assert!(o
+            .choice("mode", &["fast", "slow"], "slow")
+            .unwrap_err()
+            .to_string()
+            .contains("fast, slow"));
     }
 
     #[test]
@@ -104,9 +130,16 @@ mod tests {
         let o = opts(&[("smaples", "3")]);
         let _ = o.parse("samples", 1u32);
         let e = o
-            .finish(&[OptionSpec { key: "samples", default: "1", help: "" }])
+            .finish(&[OptionSpec {
+                key: "samples",
+                default: "1",
+                help: "",
+            }])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown option smaples") && e.contains("takes: samples"), "{e}");
+        assert!(
+            e.contains("unknown option smaples") && e.contains("takes: samples"),
+            "{e}"
+        );
     }
 }

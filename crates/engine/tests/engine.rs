@@ -32,8 +32,16 @@ impl Task for Echo {
     }
     fn roles(&self) -> Vec<RoleSpec> {
         vec![
-            RoleSpec { name: "target", help: "", defaults_to: None },
-            RoleSpec { name: "judge", help: "", defaults_to: Some("target") },
+            RoleSpec {
+                name: "target",
+                help: "",
+                defaults_to: None,
+            },
+            RoleSpec {
+                name: "judge",
+                help: "",
+                defaults_to: Some("target"),
+            },
         ]
     }
     fn config(&self) -> serde_json::Value {
@@ -45,9 +53,16 @@ impl Task for Echo {
             total: Some(n as u64),
             samples: Box::new((0..n).map(move |i| {
                 if Some(i) == bad_at {
-                    return Err(DataError::Line { path: "data.jsonl".into(), line: i as u64 + 1, message: "bad".into() });
+                    return Err(DataError::Line {
+                        path: "data.jsonl".into(),
+                        line: i as u64 + 1,
+                        message: "bad".into(),
+                    });
                 }
-                Ok(Sample { id: format!("s{i}"), input: serde_json::json!({"q": format!("Question {i}?")}) })
+                Ok(Sample {
+                    id: format!("s{i}"),
+                    input: serde_json::json!({"q": format!("Question {i}?")}),
+                })
             })),
         })
     }
@@ -66,17 +81,40 @@ impl Task for Echo {
         }
         let q = sample.input["q"].as_str().unwrap();
         let a = cx.generate("target", GenerateRequest::user(q, 4)).await?;
-        let j = cx.generate("judge", GenerateRequest::user(format!("Grade: {}", a.text), 4)).await?;
-        Ok(Scores::from([("answer".to_string(), serde_json::json!(a.text)), ("grade".to_string(), serde_json::json!(j.text))]))
+        let j = cx
+            .generate(
+                "judge",
+                GenerateRequest::user(format!("Grade: {}", a.text), 4),
+            )
+            .await?;
+        Ok(Scores::from([
+            ("answer".to_string(), serde_json::json!(a.text)),
+            ("grade".to_string(), serde_json::json!(j.text)),
+        ]))
     }
-    fn analyze(&self, records: &mut dyn Iterator<Item = SampleRecord>, _seed: u64) -> Result<Vec<Table>, String> {
+    fn analyze(
+        &self,
+        records: &mut dyn Iterator<Item = SampleRecord>,
+        _seed: u64,
+    ) -> Result<Vec<Table>, String> {
         let n = records.filter(|r| r.error.is_none()).count();
-        Ok(vec![Table { name: "n".into(), title: "ok".into(), columns: vec!["ok".into()], rows: vec![vec![Cell::Int(n as i64)]], notes: vec![] }])
+        Ok(vec![Table {
+            name: "n".into(),
+            title: "ok".into(),
+            columns: vec!["ok".into()],
+            rows: vec![vec![Cell::Int(n as i64)]],
+            notes: vec![],
+        }])
     }
 }
 
 fn echo(n: usize, bad_at: Option<usize>) -> Arc<Echo> {
-    Arc::new(Echo { n, bad_at, active: AtomicUsize::new(0), peak: AtomicUsize::new(0) })
+    Arc::new(Echo {
+        n,
+        bad_at,
+        active: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    })
 }
 
 fn meta() -> RunMeta {
@@ -101,48 +139,92 @@ fn models(server: &MockServer, max_connections: usize) -> Models {
         env: ProviderEnv::default(),
         max_connections,
         timeout: Duration::from_secs(10),
-        retry: RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
         cache: None,
     })
     .unwrap();
-    let spec = format!("openai-compatible:{}/m", server.openai_base_url()).parse().unwrap();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url())
+        .parse()
+        .unwrap();
     let m = hub.open(&spec).unwrap();
     Models::new(BTreeMap::from([("target".to_string(), m)]))
 }
 
 fn opts(epochs: u32, max_in_flight: usize) -> RunOptions {
-    RunOptions { epochs, limit: None, max_in_flight, seed: 1 }
+    RunOptions {
+        epochs,
+        limit: None,
+        max_in_flight,
+        seed: 1,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_each_sample_and_epoch_once_with_bounded_concurrency() {
-    let server = MockServer::builder().latency(Duration::from_millis(5)).start().await.unwrap();
+    let server = MockServer::builder()
+        .latency(Duration::from_millis(5))
+        .start()
+        .await
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
     let dir = RunDir::create(d.path(), &meta()).unwrap();
     let task = echo(30, None);
-    let ms = models(&server, 64).resolve(&task.roles(), "test/echo").unwrap();
-    let s = run(task.clone(), task.dataset().unwrap(), ms, &dir, &opts(2, 5), Arc::new(())).await.unwrap();
+    let ms = models(&server, 64)
+        .resolve(&task.roles(), "test/echo")
+        .unwrap();
+    let s = run(
+        task.clone(),
+        task.dataset().unwrap(),
+        ms,
+        &dir,
+        &opts(2, 5),
+        Arc::new(()),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.solved, 60);
     assert_eq!(s.results.totals.samples, 60);
     assert_eq!(s.results.totals.failed, 2, "s3 panics in both epochs");
     assert!(task.peak.load(Ordering::SeqCst) <= 5);
-    assert!(task.peak.load(Ordering::SeqCst) >= 2, "samples ran concurrently");
+    assert!(
+        task.peak.load(Ordering::SeqCst) >= 2,
+        "samples ran concurrently"
+    );
 
     let recs: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(recs.len(), 60);
     let s3: Vec<&SampleRecord> = recs.iter().filter(|r| r.id == "s3").collect();
-    assert!(s3.iter().all(|r| r.error.as_deref().unwrap().contains("study bug on s3")));
+    assert!(s3
+        .iter()
+        .all(|r| r.error.as_deref().unwrap().contains("study bug on s3")));
     let ok = recs.iter().find(|r| r.id == "s1" && r.epoch == 2).unwrap();
     // The judge role defaulted to the target model; both calls are in the transcript.
     assert_eq!(ok.transcript.calls.len(), 2);
     assert_eq!(ok.transcript.calls[1].role, "judge");
-    assert_eq!(ok.transcript.calls[0].request.nonce, 1 << 32, "epoch 2 calls are distinct");
+    assert_eq!(
+        ok.transcript.calls[0].request.nonce,
+        1 << 32,
+        "epoch 2 calls are distinct"
+    );
     let e1 = recs.iter().find(|r| r.id == "s1" && r.epoch == 1).unwrap();
     assert_eq!(e1.transcript.calls[0].request.nonce, 0);
     assert_eq!(server.request_count(), 29 * 2 * 2);
 
     // Running again in the same directory solves nothing.
-    let again = run(task.clone(), task.dataset().unwrap(), models(&server, 4).resolve(&task.roles(), "t").unwrap(), &dir, &opts(2, 5), Arc::new(())).await.unwrap();
+    let again = run(
+        task.clone(),
+        task.dataset().unwrap(),
+        models(&server, 4).resolve(&task.roles(), "t").unwrap(),
+        &dir,
+        &opts(2, 5),
+        Arc::new(()),
+    )
+    .await
+    .unwrap();
     assert_eq!((again.solved, again.skipped), (0, 60));
 }
 
@@ -153,10 +235,23 @@ async fn a_data_error_mid_stream_stops_the_run_but_keeps_finished_samples() {
     let dir = RunDir::create(d.path(), &meta()).unwrap();
     let task = echo(20, Some(10));
     let ms = models(&server, 4).resolve(&task.roles(), "t").unwrap();
-    let e = run(task.clone(), task.dataset().unwrap(), ms, &dir, &opts(1, 3), Arc::new(())).await.unwrap_err();
+    let e = run(
+        task.clone(),
+        task.dataset().unwrap(),
+        ms,
+        &dir,
+        &opts(1, 3),
+        Arc::new(()),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.to_string(), "data.jsonl:11: bad");
     let recs: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
-    assert_eq!(recs.len(), 10, "the samples before the bad line are all recorded");
+    assert_eq!(
+        recs.len(),
+        10,
+        "the samples before the bad line are all recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,12 +262,28 @@ async fn provider_failures_become_sample_errors() {
     let dir = RunDir::create(d.path(), &meta()).unwrap();
     let task = echo(3, None);
     let ms = models(&server, 1).resolve(&task.roles(), "t").unwrap();
-    let s = run(task.clone(), task.dataset().unwrap(), ms, &dir, &opts(1, 1), Arc::new(())).await.unwrap();
+    let s = run(
+        task.clone(),
+        task.dataset().unwrap(),
+        ms,
+        &dir,
+        &opts(1, 1),
+        Arc::new(()),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.results.totals.failed, 1);
     let recs: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
     let bad = recs.iter().find(|r| r.error.is_some()).unwrap();
     assert_eq!(bad.id, "s0");
-    assert!(bad.error.as_deref().unwrap().starts_with("target model: request rejected (HTTP 400)"), "{:?}", bad.error);
+    assert!(
+        bad.error
+            .as_deref()
+            .unwrap()
+            .starts_with("target model: request rejected (HTTP 400)"),
+        "{:?}",
+        bad.error
+    );
     assert!(bad.transcript.calls[0].error.is_some());
     assert_eq!(s.results.tables[0].rows[0][0], Cell::Int(2));
 }
@@ -180,6 +291,9 @@ async fn provider_failures_become_sample_errors() {
 #[test]
 fn missing_and_unknown_roles_are_config_errors() {
     let task = echo(1, None);
-    let e = Models::default().resolve(&task.roles(), "test/echo").unwrap_err().to_string();
+    let e = Models::default()
+        .resolve(&task.roles(), "test/echo")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("needs a `target` model"), "{e}");
 }

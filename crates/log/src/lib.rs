@@ -27,17 +27,29 @@ pub const RESULTS_FILE: &str = "results.json";
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: not a valid record: {message}")]
-    Corrupt { path: PathBuf, line: u64, message: String },
-    #[error("{path}: written by schema version {found}; this shammie reads version {SCHEMA_VERSION}")]
+    Corrupt {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "{path}: written by schema version {found}; this shammie reads version {SCHEMA_VERSION}"
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("{0} is not a run directory (no run.json)")]
     NotARun(PathBuf),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
-    move |source| LogError::Io { path: path.to_path_buf(), source }
+    move |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What was run. Enough to resume the run without the original command line.
@@ -75,10 +87,20 @@ impl RunDir {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let slug: String = format!("{}-{}", meta.study, meta.task)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         for n in 0.. {
-            let name = if n == 0 { format!("{stamp}-{slug}") } else { format!("{stamp}-{slug}-{n}") };
+            let name = if n == 0 {
+                format!("{stamp}-{slug}")
+            } else {
+                format!("{stamp}-{slug}-{n}")
+            };
             let path = parent.join(name);
             match std::fs::create_dir(&path) {
                 Ok(()) => {
@@ -100,15 +122,29 @@ impl RunDir {
             return Err(LogError::NotARun(path.to_path_buf()));
         }
         let text = std::fs::read_to_string(&file).map_err(io(&file))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| LogError::Corrupt { path: file.clone(), line: e.line() as u64, message: e.to_string() })?;
-        let found = v.get("schema_version").and_then(|x| x.as_u64()).unwrap_or(0) as u32;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| LogError::Corrupt {
+            path: file.clone(),
+            line: e.line() as u64,
+            message: e.to_string(),
+        })?;
+        let found = v
+            .get("schema_version")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0) as u32;
         if found != SCHEMA_VERSION {
             return Err(LogError::Version { path: file, found });
         }
-        let meta = serde_json::from_value(v)
-            .map_err(|e| LogError::Corrupt { path: file.clone(), line: 1, message: e.to_string() })?;
-        Ok((RunDir { path: path.to_path_buf() }, meta))
+        let meta = serde_json::from_value(v).map_err(|e| LogError::Corrupt {
+            path: file.clone(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+        Ok((
+            RunDir {
+                path: path.to_path_buf(),
+            },
+            meta,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -124,7 +160,9 @@ impl RunDir {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
         serde_json::to_writer_pretty(&mut f, value).expect("serialisable");
-        f.write_all(b"\n").and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+        f.write_all(b"\n")
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &target).map_err(io(&target))
     }
 
@@ -140,7 +178,11 @@ impl RunDir {
         let text = std::fs::read_to_string(&p).map_err(io(&p))?;
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| LogError::Corrupt { path: p, line: e.line() as u64, message: e.to_string() })
+            .map_err(|e| LogError::Corrupt {
+                path: p,
+                line: e.line() as u64,
+                message: e.to_string(),
+            })
     }
 
     /// Streams the finished samples.
@@ -192,7 +234,12 @@ impl SampleWriter {
     /// Opens (or creates) `samples.jsonl` for appending. A torn final line left by a
     /// killed process is cut off. Returns the `(id, epoch)` pairs already recorded.
     pub fn open(path: &Path) -> Result<(Self, HashSet<(String, u32)>), LogError> {
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io(path))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
         let mut torn_bytes = 0;
         if len > 0 {
@@ -222,7 +269,15 @@ impl SampleWriter {
             let rec = rec?;
             done.insert((rec.id, rec.epoch));
         }
-        Ok((SampleWriter { file, path: path.to_path_buf(), buf: Vec::with_capacity(8192), torn_bytes }, done))
+        Ok((
+            SampleWriter {
+                file,
+                path: path.to_path_buf(),
+                buf: Vec::with_capacity(8192),
+                torn_bytes,
+            },
+            done,
+        ))
     }
 
     /// Writes one record as one line, in a single write, and flushes it to the OS.
@@ -256,7 +311,12 @@ impl Records {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io(path)(e)),
         };
-        Ok(Records { reader, path: path.to_path_buf(), line: 0, buf: String::new() })
+        Ok(Records {
+            reader,
+            path: path.to_path_buf(),
+            line: 0,
+            buf: String::new(),
+        })
     }
 }
 
@@ -281,7 +341,11 @@ impl Iterator for Records {
             return match serde_json::from_str::<SampleRecord>(text) {
                 Ok(r) => Some(Ok(r)),
                 Err(_) if !complete => None,
-                Err(e) => Some(Err(LogError::Corrupt { path: self.path.clone(), line: self.line, message: e.to_string() })),
+                Err(e) => Some(Err(LogError::Corrupt {
+                    path: self.path.clone(),
+                    line: self.line,
+                    message: e.to_string(),
+                })),
             };
         }
     }
@@ -340,7 +404,10 @@ mod tests {
         assert_eq!(Records::open(&p).unwrap().count(), 2);
         let (mut w, done) = SampleWriter::open(&p).unwrap();
         assert_eq!(w.torn_bytes, 24);
-        assert_eq!(done, HashSet::from([("a".to_string(), 1), ("b".to_string(), 1)]));
+        assert_eq!(
+            done,
+            HashSet::from([("a".to_string(), 1), ("b".to_string(), 1)])
+        );
         w.append(&rec("c", 1)).unwrap();
         let ids: Vec<String> = Records::open(&p).unwrap().map(|r| r.unwrap().id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
@@ -367,8 +434,19 @@ mod tests {
     fn corrupt_middle_line_names_the_line() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join(SAMPLES_FILE);
-        std::fs::write(&p, format!("{}\nnot json\n", serde_json::to_string(&rec("a", 1)).unwrap())).unwrap();
-        let errs: Vec<String> = Records::open(&p).unwrap().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+        std::fs::write(
+            &p,
+            format!(
+                "{}\nnot json\n",
+                serde_json::to_string(&rec("a", 1)).unwrap()
+            ),
+        )
+        .unwrap();
+        let errs: Vec<String> = Records::open(&p)
+            .unwrap()
+            .filter_map(|r| r.err())
+            .map(|e| e.to_string())
+            .collect();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("samples.jsonl:2:"), "{}", errs[0]);
     }
@@ -379,7 +457,13 @@ mod tests {
         let a = RunDir::create(d.path(), &meta()).unwrap();
         let b = RunDir::create(d.path(), &meta()).unwrap();
         assert_ne!(a.path(), b.path());
-        assert!(a.path().file_name().unwrap().to_str().unwrap().ends_with("-s-t-x"));
+        assert!(a
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("-s-t-x"));
         let (_, m) = RunDir::open(a.path()).unwrap();
         assert_eq!(m, meta());
         let mut old = meta();

@@ -23,9 +23,16 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
-    pub fn new(client: reqwest::Client, spec: &ModelSpec, env: &ProviderEnv, timeout: Duration) -> Result<Self, ModelError> {
+    pub fn new(
+        client: reqwest::Client,
+        spec: &ModelSpec,
+        env: &ProviderEnv,
+        timeout: Duration,
+    ) -> Result<Self, ModelError> {
         let key = env.anthropic_api_key.clone().ok_or_else(|| {
-            ModelError::Config(format!("model `{spec}` needs ANTHROPIC_API_KEY in the environment"))
+            ModelError::Config(format!(
+                "model `{spec}` needs ANTHROPIC_API_KEY in the environment"
+            ))
         })?;
         let base = spec.resolved_base_url(env);
         Ok(Self {
@@ -60,10 +67,16 @@ impl Anthropic {
                 json!({"role": role, "content": m.content})
             })
             .collect();
-        if let Some(p) = req.prefill.as_deref().map(str::trim_end).filter(|p| !p.is_empty()) {
+        if let Some(p) = req
+            .prefill
+            .as_deref()
+            .map(str::trim_end)
+            .filter(|p| !p.is_empty())
+        {
             messages.push(json!({"role": "assistant", "content": p}));
         }
-        let mut b = json!({"model": self.model, "max_tokens": req.max_tokens, "messages": messages});
+        let mut b =
+            json!({"model": self.model, "max_tokens": req.max_tokens, "messages": messages});
         let o = b.as_object_mut().unwrap();
         if let Some(s) = &req.system {
             o.insert("system".into(), json!(s));
@@ -99,10 +112,22 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         _ => StopReason::Other,
     };
     let usage = Usage {
-        input_tokens: v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
-        output_tokens: v.pointer("/usage/output_tokens").and_then(Value::as_u64).unwrap_or(0),
+        input_tokens: v
+            .pointer("/usage/input_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output_tokens: v
+            .pointer("/usage/output_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     };
-    Ok(Completion { text, logprobs: None, stop_reason, usage, meta: Default::default() })
+    Ok(Completion {
+        text,
+        logprobs: None,
+        stop_reason,
+        usage,
+        meta: Default::default(),
+    })
 }
 
 /// The model continues the right-trimmed prefill, so a continuation that starts by
@@ -120,7 +145,11 @@ fn strip_trimmed_whitespace(prefill: Option<&str>, text: String) -> String {
 fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
     // Anthropic signals overload with 529 and `overloaded_error`; treat both the same.
     if message.contains("Overloaded") || message.contains("overloaded_error") {
-        return ModelError::Overloaded { status, retry_after, message: message.to_string() };
+        return ModelError::Overloaded {
+            status,
+            retry_after,
+            message: message.to_string(),
+        };
     }
     http::classify(status, message, retry_after)
 }

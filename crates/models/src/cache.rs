@@ -38,7 +38,8 @@ impl ResponseCache {
         }
         let err = |e: rusqlite::Error| ModelError::Cache(format!("{}: {e}", path.display()));
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
@@ -50,7 +51,10 @@ impl ResponseCache {
              );",
         )
         .map_err(err)?;
-        Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf() })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -5,11 +5,22 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ModelError {
     #[error("rate limited (HTTP 429){}: {message}", retry_after.map(|d| format!(", retry after {:.2}s", d.as_secs_f64())).unwrap_or_default())]
-    RateLimited { retry_after: Option<Duration>, message: String },
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
     #[error("provider overloaded (HTTP {status}): {message}")]
-    Overloaded { status: u16, retry_after: Option<Duration>, message: String },
+    Overloaded {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     #[error("server error (HTTP {status}): {message}")]
-    Server { status: u16, retry_after: Option<Duration>, message: String },
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     #[error("request timed out after {0:.1?}")]
     Timeout(Duration),
     #[error("connection failed: {0}")]
@@ -27,7 +38,10 @@ pub enum ModelError {
     #[error("response cache: {0}")]
     Cache(String),
     #[error("gave up after {attempts} attempts: {last}")]
-    Exhausted { attempts: u32, last: Box<ModelError> },
+    Exhausted {
+        attempts: u32,
+        last: Box<ModelError>,
+    },
 }
 
 impl ModelError {
@@ -46,7 +60,10 @@ impl ModelError {
 
     /// A signal that the endpoint wants fewer requests in flight.
     pub fn is_backpressure(&self) -> bool {
-        matches!(self, ModelError::RateLimited { .. } | ModelError::Overloaded { .. })
+        matches!(
+            self,
+            ModelError::RateLimited { .. } | ModelError::Overloaded { .. }
+        )
     }
 
     /// The server's `Retry-After`, when it sent one.

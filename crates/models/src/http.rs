@@ -63,14 +63,21 @@ pub async fn post_json(
         Some(k) => k.scrub(&s),
         None => s,
     };
-    let resp = rb.json(body).send().await.map_err(|e| transport_error(e, timeout, &scrub))?;
+    let resp = rb
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, timeout, &scrub))?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
-    let bytes = resp.bytes().await.map_err(|e| transport_error(e, timeout, &scrub))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e, timeout, &scrub))?;
     if !(200..300).contains(&status) {
         let text = String::from_utf8_lossy(&bytes);
         let message = scrub(error_message(&text));
@@ -82,7 +89,11 @@ pub async fn post_json(
     })
 }
 
-fn transport_error(e: reqwest::Error, timeout: Duration, scrub: &impl Fn(String) -> String) -> ModelError {
+fn transport_error(
+    e: reqwest::Error,
+    timeout: Duration,
+    scrub: &impl Fn(String) -> String,
+) -> ModelError {
     // Everything but a timeout is a connection problem: refused, reset, or a body cut
     // off after the headers.
     if e.is_timeout() {
@@ -127,11 +138,26 @@ fn error_message(body: &str) -> String {
 pub fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
     let message = message.to_string();
     match status {
-        429 => ModelError::RateLimited { retry_after, message },
-        529 => ModelError::Overloaded { status, retry_after, message },
+        429 => ModelError::RateLimited {
+            retry_after,
+            message,
+        },
+        529 => ModelError::Overloaded {
+            status,
+            retry_after,
+            message,
+        },
         401 | 403 => ModelError::Auth { status, message },
-        408 => ModelError::Server { status, retry_after, message },
-        500..=599 => ModelError::Server { status, retry_after, message },
+        408 => ModelError::Server {
+            status,
+            retry_after,
+            message,
+        },
+        500..=599 => ModelError::Server {
+            status,
+            retry_after,
+            message,
+        },
         _ => ModelError::Rejected { status, message },
     }
 }
@@ -150,7 +176,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 0.25 "), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_retry_after(" 0.25 "),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
     }

@@ -70,7 +70,11 @@ pub struct ModelHub {
 impl ModelHub {
     pub fn new(opts: OpenOptions) -> Result<Self, ModelError> {
         let client = http::client(opts.timeout, opts.max_connections)?;
-        Ok(Self { opts, client, limiters: Default::default() })
+        Ok(Self {
+            opts,
+            client,
+            limiters: Default::default(),
+        })
     }
 
     /// Opens a model from a spec, wrapped in the cache, retry and concurrency layers.
@@ -82,14 +86,12 @@ impl ModelHub {
                 &self.opts.env,
                 self.opts.timeout,
             )?),
-            Provider::OpenAi | Provider::OpenAiCompatible => {
-                Arc::new(openai::OpenAi::new(
+            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(openai::OpenAi::new(
                 self.client.clone(),
                 spec,
                 &self.opts.env,
                 self.opts.timeout,
-            )?)
-            }
+            )?),
             Provider::Local => {
                 return Err(ModelError::Config(format!(
                     "model `{spec}`: the local provider is not part of this build yet; use an \

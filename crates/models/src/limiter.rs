@@ -43,7 +43,11 @@ impl AdaptiveLimiter {
         let max = max.max(1);
         Self {
             max,
-            state: Mutex::new(State { in_flight: 0, limit: max as f64, last_decrease: None }),
+            state: Mutex::new(State {
+                in_flight: 0,
+                limit: max as f64,
+                last_decrease: None,
+            }),
             notify: Notify::new(),
             cooldown: Duration::from_millis(500),
         }
@@ -89,7 +93,9 @@ impl AdaptiveLimiter {
     pub fn on_backpressure(&self) {
         let mut s = self.state.lock().unwrap();
         let now = Instant::now();
-        if s.last_decrease.is_some_and(|t| now.duration_since(t) < self.cooldown) {
+        if s.last_decrease
+            .is_some_and(|t| now.duration_since(t) < self.cooldown)
+        {
             return;
         }
         s.last_decrease = Some(now);

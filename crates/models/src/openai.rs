@@ -26,11 +26,18 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub fn new(client: reqwest::Client, spec: &ModelSpec, env: &ProviderEnv, timeout: Duration) -> Result<Self, ModelError> {
+    pub fn new(
+        client: reqwest::Client,
+        spec: &ModelSpec,
+        env: &ProviderEnv,
+        timeout: Duration,
+    ) -> Result<Self, ModelError> {
         let official = spec.provider == Provider::OpenAi;
         let key = if official {
             Some(env.openai_api_key.clone().ok_or_else(|| {
-                ModelError::Config(format!("model `{spec}` needs OPENAI_API_KEY in the environment"))
+                ModelError::Config(format!(
+                    "model `{spec}` needs OPENAI_API_KEY in the environment"
+                ))
             })?)
         } else {
             env.compatible_api_key.clone()
@@ -42,7 +49,12 @@ impl OpenAi {
             key,
             model: spec.model.clone(),
             name: spec.to_string(),
-            endpoint: format!("{} {} {}", spec.provider.as_str(), redact_url(&base), spec.model),
+            endpoint: format!(
+                "{} {} {}",
+                spec.provider.as_str(),
+                redact_url(&base),
+                spec.model
+            ),
             official,
             timeout,
         })
@@ -68,7 +80,11 @@ impl OpenAi {
         }
         let mut b = json!({"model": self.model, "messages": messages});
         let o = b.as_object_mut().unwrap();
-        let max_key = if self.official { "max_completion_tokens" } else { "max_tokens" };
+        let max_key = if self.official {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
         o.insert(max_key.into(), json!(req.max_tokens));
         if let Some(t) = req.temperature {
             o.insert("temperature".into(), json!(t));
@@ -108,8 +124,14 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
             items
                 .iter()
                 .map(|t| {
-                    let token = t.get("token").and_then(Value::as_str).ok_or_else(|| bad("logprobs token"))?;
-                    let logprob = t.get("logprob").and_then(Value::as_f64).ok_or_else(|| bad("a logprob"))?;
+                    let token = t
+                        .get("token")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("logprobs token"))?;
+                    let logprob = t
+                        .get("logprob")
+                        .and_then(Value::as_f64)
+                        .ok_or_else(|| bad("a logprob"))?;
                     let top = t
                         .get("top_logprobs")
                         .and_then(Value::as_array)
@@ -124,17 +146,33 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    Ok(TokenLogprob { token: token.to_string(), logprob, top })
+                    Ok(TokenLogprob {
+                        token: token.to_string(),
+                        logprob,
+                        top,
+                    })
                 })
                 .collect::<Result<Vec<_>, ModelError>>()?,
         ),
         _ => None,
     };
     let usage = Usage {
-        input_tokens: v.pointer("/usage/prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-        output_tokens: v.pointer("/usage/completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+        input_tokens: v
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output_tokens: v
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     };
-    Ok(Completion { text, logprobs, stop_reason, usage, meta: Default::default() })
+    Ok(Completion {
+        text,
+        logprobs,
+        stop_reason,
+        usage,
+        meta: Default::default(),
+    })
 }
 
 #[async_trait]

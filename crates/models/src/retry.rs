@@ -20,7 +20,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(60) }
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
     }
 }
 
@@ -33,7 +37,10 @@ impl RetryPolicy {
         if let Some(ra) = retry_after {
             return ra + ra.mul_f64(rng.gen_range(0.0..0.1));
         }
-        let exp = self.base_delay.saturating_mul(1u32 << (attempt - 1).min(20)).min(self.max_delay);
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .min(self.max_delay);
         exp / 2 + exp.mul_f64(rng.gen_range(0.0..0.5))
     }
 }
@@ -48,7 +55,11 @@ pub struct Resilient {
 
 impl Resilient {
     pub fn new(inner: Arc<dyn Model>, policy: RetryPolicy, limiter: Arc<AdaptiveLimiter>) -> Self {
-        Self { inner, policy, limiter }
+        Self {
+            inner,
+            policy,
+            limiter,
+        }
     }
 }
 
@@ -89,7 +100,10 @@ impl Model for Resilient {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) if e.is_retryable() => {
-                    return Err(ModelError::Exhausted { attempts: attempt, last: Box::new(e) })
+                    return Err(ModelError::Exhausted {
+                        attempts: attempt,
+                        last: Box::new(e),
+                    })
                 }
                 Err(e) => return Err(e),
             }
@@ -103,12 +117,22 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         for _ in 0..50 {
             let d1 = p.delay(1, None);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
             let d3 = p.delay(3, None);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
             let d9 = p.delay(9, None);
             assert!(d9 <= Duration::from_secs(1), "{d9:?}");
         }
@@ -116,8 +140,15 @@ mod tests {
 
     #[test]
     fn retry_after_wins() {
-        let p = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_secs(60) };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(60),
+        };
         let d = p.delay(1, Some(Duration::from_secs(2)));
-        assert!(d >= Duration::from_secs(2) && d <= Duration::from_millis(2200), "{d:?}");
+        assert!(
+            d >= Duration::from_secs(2) && d <= Duration::from_millis(2200),
+            "{d:?}"
+        );
     }
 }

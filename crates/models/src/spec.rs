@@ -54,7 +54,11 @@ impl FromStr for ModelSpec {
         };
         let Some((prov, rest)) = s.split_once(':') else {
             if s.ends_with(".gguf") {
-                return Ok(ModelSpec { provider: Provider::Local, model: s.into(), base_url: None });
+                return Ok(ModelSpec {
+                    provider: Provider::Local,
+                    model: s.into(),
+                    base_url: None,
+                });
             }
             return Err(bad("no provider prefix"));
         };
@@ -62,9 +66,21 @@ impl FromStr for ModelSpec {
             return Err(bad("empty model name"));
         }
         match prov {
-            "anthropic" => Ok(ModelSpec { provider: Provider::Anthropic, model: rest.into(), base_url: None }),
-            "openai" => Ok(ModelSpec { provider: Provider::OpenAi, model: rest.into(), base_url: None }),
-            "local" => Ok(ModelSpec { provider: Provider::Local, model: rest.into(), base_url: None }),
+            "anthropic" => Ok(ModelSpec {
+                provider: Provider::Anthropic,
+                model: rest.into(),
+                base_url: None,
+            }),
+            "openai" => Ok(ModelSpec {
+                provider: Provider::OpenAi,
+                model: rest.into(),
+                base_url: None,
+            }),
+            "local" => Ok(ModelSpec {
+                provider: Provider::Local,
+                model: rest.into(),
+                base_url: None,
+            }),
             "openai-compatible" | "openai_compatible" | "compat" => {
                 if !(rest.starts_with("http://") || rest.starts_with("https://")) {
                     return Err(bad("the address must start with http:// or https://"));
@@ -95,7 +111,13 @@ impl FromStr for ModelSpec {
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.base_url {
-            Some(b) => write!(f, "{}:{}/{}", self.provider.as_str(), redact_url(b), self.model),
+            Some(b) => write!(
+                f,
+                "{}:{}/{}",
+                self.provider.as_str(),
+                redact_url(b),
+                self.model
+            ),
             None => write!(f, "{}:{}", self.provider.as_str(), self.model),
         }
     }
@@ -105,8 +127,14 @@ impl ModelSpec {
     /// The base URL this spec resolves to.
     pub fn resolved_base_url(&self, env: &ProviderEnv) -> String {
         let b = match self.provider {
-            Provider::Anthropic => env.anthropic_base_url.clone().unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE.into()),
-            Provider::OpenAi => env.openai_base_url.clone().unwrap_or_else(|| OPENAI_DEFAULT_BASE.into()),
+            Provider::Anthropic => env
+                .anthropic_base_url
+                .clone()
+                .unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE.into()),
+            Provider::OpenAi => env
+                .openai_base_url
+                .clone()
+                .unwrap_or_else(|| OPENAI_DEFAULT_BASE.into()),
             Provider::OpenAiCompatible => self.base_url.clone().unwrap_or_default(),
             Provider::Local => String::new(),
         };
@@ -115,7 +143,11 @@ impl ModelSpec {
 
     /// Requests to the same server share one concurrency limit.
     pub fn limiter_key(&self, env: &ProviderEnv) -> String {
-        format!("{} {}", self.provider.as_str(), redact_url(&self.resolved_base_url(env)))
+        format!(
+            "{} {}",
+            self.provider.as_str(),
+            redact_url(&self.resolved_base_url(env))
+        )
     }
 }
 
@@ -149,22 +181,39 @@ mod tests {
     #[test]
     fn parses_every_provider() {
         let s: ModelSpec = "anthropic:claude-sonnet-4-5".parse().unwrap();
-        assert_eq!((s.provider, s.model.as_str()), (Provider::Anthropic, "claude-sonnet-4-5"));
+        assert_eq!(
+            (s.provider, s.model.as_str()),
+            (Provider::Anthropic, "claude-sonnet-4-5")
+        );
         let s: ModelSpec = "openai:gpt-4o-mini".parse().unwrap();
         assert_eq!(s.provider, Provider::OpenAi);
-        let s: ModelSpec = "openai-compatible:http://127.0.0.1:8000/v1/meta-llama/Llama-3.1-8B".parse().unwrap();
+        let s: ModelSpec = "openai-compatible:http://127.0.0.1:8000/v1/meta-llama/Llama-3.1-8B"
+            .parse()
+            .unwrap();
         assert_eq!(s.base_url.as_deref(), Some("http://127.0.0.1:8000/v1"));
         assert_eq!(s.model, "meta-llama/Llama-3.1-8B");
-        assert_eq!(s.to_string(), "openai-compatible:http://127.0.0.1:8000/v1/meta-llama/Llama-3.1-8B");
+        assert_eq!(
+            s.to_string(),
+            "openai-compatible:http://127.0.0.1:8000/v1/meta-llama/Llama-3.1-8B"
+        );
         let s: ModelSpec = "openai-compatible:http://h:1/api/qwen".parse().unwrap();
-        assert_eq!((s.base_url.as_deref(), s.model.as_str()), (Some("http://h:1/api"), "qwen"));
+        assert_eq!(
+            (s.base_url.as_deref(), s.model.as_str()),
+            (Some("http://h:1/api"), "qwen")
+        );
         let s: ModelSpec = "/models/x.gguf".parse().unwrap();
         assert_eq!(s.provider, Provider::Local);
     }
 
     #[test]
     fn rejects_bad_specs_with_a_clear_message() {
-        for bad in ["gpt-4", "foo:bar", "openai:", "openai-compatible:localhost:8000/v1/m", "openai-compatible:http://h:1/v1/"] {
+        for bad in [
+            "gpt-4",
+            "foo:bar",
+            "openai:",
+            "openai-compatible:localhost:8000/v1/m",
+            "openai-compatible:http://h:1/v1/",
+        ] {
             let e = bad.parse::<ModelSpec>().unwrap_err().to_string();
             assert!(e.contains("invalid model spec"), "{bad}: {e}");
         }
@@ -172,10 +221,15 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_never_print() {
-        let s: ModelSpec = "openai-compatible:https://user:sekrit@h.example/v1/m".parse().unwrap();
+        let s: ModelSpec = "openai-compatible:https://user:sekrit@h.example/v1/m"
+            .parse()
+            .unwrap();
         assert!(!s.to_string().contains("sekrit"));
         assert!(!s.limiter_key(&ProviderEnv::default()).contains("sekrit"));
-        let e = "nope:https://user:sekrit@h/v1/m".parse::<ModelSpec>().unwrap_err().to_string();
+        let e = "nope:https://user:sekrit@h/v1/m"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("sekrit"), "{e}");
     }
 }

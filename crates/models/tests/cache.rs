@@ -20,7 +20,11 @@ async fn a_repeated_request_is_answered_from_the_cache() {
     let server = MockServer::start().await.unwrap();
     let cache = open_cache(&dir.path().join("responses.sqlite"));
     let hub = hub_with_cache(&server, cache.clone());
-    for s in [compat_spec(&server, "mock"), spec("openai:gpt-test"), spec("anthropic:claude-test")] {
+    for s in [
+        compat_spec(&server, "mock"),
+        spec("openai:gpt-test"),
+        spec("anthropic:claude-test"),
+    ] {
         let model = open(&hub, &s);
         let mut req = full_request();
         if s.provider != shammie_models::Provider::Anthropic {
@@ -36,7 +40,11 @@ async fn a_repeated_request_is_answered_from_the_cache() {
         let second = model.generate(&req).await.unwrap();
         assert!(second.meta.cached, "{s}");
         assert_eq!(second.meta.attempts, 0);
-        assert_eq!(server.request_count(), before + 1, "{s}: the cache hit reached the server");
+        assert_eq!(
+            server.request_count(),
+            before + 1,
+            "{s}: the cache hit reached the server"
+        );
         assert_eq!(second.text, first.text);
         assert_eq!(second.logprobs, first.logprobs);
         assert_eq!(second.stop_reason, first.stop_reason);
@@ -54,7 +62,10 @@ async fn the_cache_survives_reopening_the_file() {
 
     let first = {
         let cache = open_cache(&path);
-        let model = open(&hub_with_cache(&server, cache.clone()), &compat_spec(&server, "mock"));
+        let model = open(
+            &hub_with_cache(&server, cache.clone()),
+            &compat_spec(&server, "mock"),
+        );
         let c = model.generate(&req).await.unwrap();
         // Stored before the caller saw it: a second connection to the file sees it now.
         let other = ResponseCache::open(&path).unwrap();
@@ -65,7 +76,10 @@ async fn the_cache_survives_reopening_the_file() {
 
     let cache = open_cache(&path);
     assert_eq!(cache.len().unwrap(), 1);
-    let model = open(&hub_with_cache(&server, cache), &compat_spec(&server, "mock"));
+    let model = open(
+        &hub_with_cache(&server, cache),
+        &compat_spec(&server, "mock"),
+    );
     let again = model.generate(&req).await.unwrap();
     assert!(again.meta.cached);
     assert_eq!(again.text, first.text);
@@ -112,12 +126,19 @@ async fn the_key_covers_nonce_sampling_model_and_endpoint() {
     let others = [
         (open(&hub, &compat_spec(&server, "mock-2")), &server),
         (open(&hub, &spec("openai:mock")), &server),
-        (open(&hub, &compat_spec(&other_server, "mock")), &other_server),
+        (
+            open(&hub, &compat_spec(&other_server, "mock")),
+            &other_server,
+        ),
     ];
     for (m, srv) in &others {
         let before = srv.request_count();
         let c = m.generate(&base).await.unwrap();
-        assert!(!c.meta.cached, "{}: served another endpoint's answer", m.endpoint());
+        assert!(
+            !c.meta.cached,
+            "{}: served another endpoint's answer",
+            m.endpoint()
+        );
         assert_eq!(srv.request_count(), before + 1, "{}", m.endpoint());
     }
 
@@ -127,10 +148,17 @@ async fn the_key_covers_nonce_sampling_model_and_endpoint() {
         assert!(model.generate(req).await.unwrap().meta.cached);
     }
     for (m, _) in &others {
-        assert!(m.generate(&base).await.unwrap().meta.cached, "{}", m.endpoint());
+        assert!(
+            m.generate(&base).await.unwrap().meta.cached,
+            "{}",
+            m.endpoint()
+        );
     }
     assert_eq!(server.request_count() + other_server.request_count(), total);
-    assert_eq!(cache.len().unwrap(), 1 + variants.len() as u64 + others.len() as u64);
+    assert_eq!(
+        cache.len().unwrap(),
+        1 + variants.len() as u64 + others.len() as u64
+    );
 }
 
 #[tokio::test]
@@ -147,13 +175,19 @@ async fn failures_are_not_cached() {
 
     server.push_faults([Fault::Status(500), Fault::Status(503)]);
     let err = model.generate(&req).await.unwrap_err();
-    assert!(matches!(err, ModelError::Exhausted { attempts: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Exhausted { attempts: 2, .. }),
+        "{err:?}"
+    );
     assert_eq!(server.request_count(), 2);
     assert!(cache.is_empty().unwrap());
 
     server.push_fault(Fault::Status(400));
     let err = model.generate(&req).await.unwrap_err();
-    assert!(matches!(err, ModelError::Rejected { status: 400, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
     assert_eq!(server.request_count(), 3);
     assert!(cache.is_empty().unwrap());
 
@@ -169,7 +203,10 @@ async fn failures_are_not_cached() {
     let anthropic = open(&hub, &spec("anthropic:claude-test"));
     let mut r = req.clone();
     r.top_logprobs = Some(2);
-    assert!(matches!(anthropic.generate(&r).await, Err(ModelError::Unsupported(_))));
+    assert!(matches!(
+        anthropic.generate(&r).await,
+        Err(ModelError::Unsupported(_))
+    ));
     assert_eq!(cache.len().unwrap(), 1);
     assert_eq!(server.request_count(), 4);
 }
@@ -179,7 +216,9 @@ async fn the_cache_file_holds_no_api_key() {
     const MARKER: &str = "zebra-crossing-5521";
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::builder()
-        .responder(responder(|r| MockReply::for_request(r, format!("{MARKER} {}", r.model))))
+        .responder(responder(|r| {
+            MockReply::for_request(r, format!("{MARKER} {}", r.model))
+        }))
         .start()
         .await
         .unwrap();
@@ -189,7 +228,11 @@ async fn the_cache_file_holds_no_api_key() {
         opts.cache = Some(cache.clone());
         opts.env.compatible_api_key = Some(ApiKey::new(COMPAT_KEY));
         let hub = hub(opts);
-        for s in [compat_spec(&server, "mock"), spec("openai:gpt-test"), spec("anthropic:claude-test")] {
+        for s in [
+            compat_spec(&server, "mock"),
+            spec("openai:gpt-test"),
+            spec("anthropic:claude-test"),
+        ] {
             let c = open(&hub, &s).generate(&full_request()).await.unwrap();
             assert!(c.text.starts_with(MARKER));
         }
@@ -208,7 +251,10 @@ fn assert_no_keys_in(dir: &Path, marker: &str) {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(contains(marker), "the stored responses are not in the files");
+    assert!(
+        contains(marker),
+        "the stored responses are not in the files"
+    );
     for key in [OPENAI_KEY, ANTHROPIC_KEY, COMPAT_KEY, "sk-test-"] {
         assert!(!contains(key), "{key} is in the cache file");
     }

@@ -11,7 +11,12 @@ use shammie_models::{ApiKey, ModelError, ModelHub};
 use shammie_testkit::{default_distribution, responder, Finish, MockReply, MockServer, TokenOut};
 
 fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v.as_object().expect("object body").keys().map(String::as_str).collect();
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("object body")
+        .keys()
+        .map(String::as_str)
+        .collect();
     k.sort_unstable();
     k
 }
@@ -25,7 +30,11 @@ fn paris_responder() -> shammie_testkit::Responder {
             TokenOut {
                 token: "Paris".into(),
                 logprob: -0.125,
-                top: vec![("Paris".into(), -0.125), ("London".into(), -2.5), ("Rome".into(), -3.0)],
+                top: vec![
+                    ("Paris".into(), -0.125),
+                    ("London".into(), -2.5),
+                    ("Rome".into(), -3.0),
+                ],
             },
             TokenOut {
                 token: " is".into(),
@@ -40,7 +49,10 @@ fn paris_responder() -> shammie_testkit::Responder {
 }
 
 fn top(token: &str, logprob: f64) -> TopLogprob {
-    TopLogprob { token: token.into(), logprob }
+    TopLogprob {
+        token: token.into(),
+        logprob,
+    }
 }
 
 // ---------------------------------------------------------------- OpenAI (official)
@@ -62,9 +74,18 @@ async fn openai_official_request_body_headers_and_parsed_logprobs() {
     let sent = server.requests();
     assert_eq!(sent.len(), 1);
     let r = &sent[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/chat/completions"));
-    assert_eq!(r.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
-    assert!(r.header("content-type").unwrap_or("").starts_with("application/json"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
+    assert!(r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("application/json"));
     assert_eq!(r.header("x-api-key"), None);
     // The whole body, exactly: the system message first, turns in order, the official
     // token-budget field, logprobs switched on, and no nonce (it is never sent).
@@ -90,7 +111,13 @@ async fn openai_official_request_body_headers_and_parsed_logprobs() {
 
     assert_eq!(c.text, "Paris is");
     assert_eq!(c.stop_reason, StopReason::MaxTokens);
-    assert_eq!(c.usage, Usage { input_tokens: 17, output_tokens: 2 });
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 17,
+            output_tokens: 2
+        }
+    );
     assert_eq!(
         c.logprobs,
         Some(vec![
@@ -100,7 +127,11 @@ async fn openai_official_request_body_headers_and_parsed_logprobs() {
                 // The server cut the alternatives to the requested two.
                 top: vec![top("Paris", -0.125), top("London", -2.5)],
             },
-            TokenLogprob { token: " is".into(), logprob: -0.25, top: vec![top(" is", -0.25), top(" was", -1.75)] },
+            TokenLogprob {
+                token: " is".into(),
+                logprob: -0.25,
+                top: vec![top(" is", -0.25), top(" was", -1.75)]
+            },
         ])
     );
     assert_eq!(c.meta.attempts, 1);
@@ -117,23 +148,42 @@ async fn openai_leaves_out_logprobs_unless_asked_and_maps_finish_reasons() {
         req.top_logprobs = top_logprobs;
         let c = model.generate(&req).await.unwrap();
         let body = server.requests().last().unwrap().body.clone();
-        assert_eq!(keys(&body), ["max_completion_tokens", "messages", "model"], "{top_logprobs:?}: {body}");
-        assert_eq!(body["messages"], json!([{"role": "user", "content": "Is the sky blue?"}]));
+        assert_eq!(
+            keys(&body),
+            ["max_completion_tokens", "messages", "model"],
+            "{top_logprobs:?}: {body}"
+        );
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "user", "content": "Is the sky blue?"}])
+        );
         assert_eq!(c.logprobs, None);
         assert!(c.text == "Yes" || c.text == "No", "{:?}", c.text);
         assert_eq!(c.stop_reason, StopReason::EndTurn);
-        assert_eq!(c.usage, Usage { input_tokens: 4, output_tokens: 1 });
+        assert_eq!(
+            c.usage,
+            Usage {
+                input_tokens: 4,
+                output_tokens: 1
+            }
+        );
     }
 
     // finish_reason "length" is a max-tokens stop.
     let server = MockServer::builder()
-        .responder(responder(|r| MockReply { finish: Finish::Length, ..MockReply::for_request(r, "cut") }))
+        .responder(responder(|r| MockReply {
+            finish: Finish::Length,
+            ..MockReply::for_request(r, "cut")
+        }))
         .start()
         .await
         .unwrap();
     let model = open(&hub(options(&server)), &spec("openai:gpt-test"));
     let c = model.generate(&ask("Go on")).await.unwrap();
-    assert_eq!((c.text.as_str(), c.stop_reason), ("cut", StopReason::MaxTokens));
+    assert_eq!(
+        (c.text.as_str(), c.stop_reason),
+        ("cut", StopReason::MaxTokens)
+    );
 }
 
 #[tokio::test]
@@ -144,7 +194,10 @@ async fn openai_compatible_sends_max_tokens_and_only_its_own_optional_key() {
     // No compatible key configured: no Authorization header at all (and certainly not
     // the official OpenAI key).
     let model = open(&hub(options(&server)), &spec);
-    assert_eq!(model.name(), format!("openai-compatible:{}/mock", server.openai_base_url()));
+    assert_eq!(
+        model.name(),
+        format!("openai-compatible:{}/mock", server.openai_base_url())
+    );
     let mut req = full_request();
     req.top_logprobs = Some(3);
     let c = model.generate(&req).await.unwrap();
@@ -156,10 +209,16 @@ async fn openai_compatible_sends_max_tokens_and_only_its_own_optional_key() {
     assert!(r.body.get("max_completion_tokens").is_none(), "{}", r.body);
     assert_eq!(r.body["logprobs"], true);
     assert_eq!(r.body["top_logprobs"], 3);
-    assert_eq!(r.body["messages"][0], json!({"role": "system", "content": "You are terse."}));
+    assert_eq!(
+        r.body["messages"][0],
+        json!({"role": "system", "content": "You are terse."})
+    );
     let lp = c.logprobs.expect("logprobs requested");
     assert_eq!(lp.len(), 1);
-    assert!(lp[0].top.len() == 3 && lp[0].top[0].token == lp[0].token, "{lp:?}");
+    assert!(
+        lp[0].top.len() == 3 && lp[0].top[0].token == lp[0].token,
+        "{lp:?}"
+    );
     assert!(lp[0].logprob < 0.0);
 
     let mut opts = options(&server);
@@ -167,7 +226,10 @@ async fn openai_compatible_sends_max_tokens_and_only_its_own_optional_key() {
     let model = open(&hub(opts), &spec);
     model.generate(&ask("Hello?")).await.unwrap();
     let r = server.requests().pop().unwrap();
-    assert_eq!(r.header("authorization"), Some(format!("Bearer {COMPAT_KEY}").as_str()));
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {COMPAT_KEY}").as_str())
+    );
 }
 
 #[tokio::test]
@@ -231,7 +293,10 @@ async fn anthropic_request_body_headers_and_parsed_reply() {
     let sent = server.requests();
     assert_eq!(sent.len(), 1);
     let r = &sent[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/messages"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/v1/messages")
+    );
     assert_eq!(r.header("x-api-key"), Some(ANTHROPIC_KEY));
     assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(r.header("authorization"), None);
@@ -254,7 +319,13 @@ async fn anthropic_request_body_headers_and_parsed_reply() {
     );
     assert_eq!(c.text, "Nope.");
     assert_eq!(c.stop_reason, StopReason::EndTurn);
-    assert_eq!(c.usage, Usage { input_tokens: 11, output_tokens: 2 });
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 11,
+            output_tokens: 2
+        }
+    );
     assert_eq!(c.logprobs, None);
     assert_eq!(c.meta.attempts, 1);
 }
@@ -277,10 +348,16 @@ async fn anthropic_stop_reasons() {
     let mut req = ask("short");
     req.stop = vec!["END".into()];
     let c = model.generate(&req).await.unwrap();
-    assert_eq!((c.text.as_str(), c.stop_reason), ("Yes ", StopReason::StopSequence));
+    assert_eq!(
+        (c.text.as_str(), c.stop_reason),
+        ("Yes ", StopReason::StopSequence)
+    );
 
     let c = model.generate(&ask("long")).await.unwrap();
-    assert_eq!((c.text.as_str(), c.stop_reason), ("Yes END and more", StopReason::MaxTokens));
+    assert_eq!(
+        (c.text.as_str(), c.stop_reason),
+        ("Yes END and more", StopReason::MaxTokens)
+    );
 
     let c = model.generate(&ask("plain")).await.unwrap();
     assert_eq!(c.stop_reason, StopReason::EndTurn);
@@ -288,7 +365,11 @@ async fn anthropic_stop_reasons() {
 
 fn greedy_option(prompt: &str) -> String {
     let d = default_distribution(prompt);
-    d.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0.clone()
+    d.iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0
+        .clone()
 }
 
 #[tokio::test]
@@ -321,22 +402,34 @@ async fn anthropic_prefill_is_sent_right_trimmed_and_only_the_continuation_retur
     let mut req = ask(prompt);
     req.prefill = Some("Answer:".into());
     let c = model.generate(&req).await.unwrap();
-    assert_eq!(server.requests().pop().unwrap().body["messages"][1]["content"], "Answer:");
+    assert_eq!(
+        server.requests().pop().unwrap().body["messages"][1]["content"],
+        "Answer:"
+    );
     assert_eq!(c.text, format!(" {answer}"));
 
     // ...but when the caller's prefill already ended in that space, the model's
     // re-emitted space belongs to the prefill: prefill + text is the whole reply.
     req.prefill = Some("Answer: ".into());
     let c = model.generate(&req).await.unwrap();
-    assert_eq!(server.requests().pop().unwrap().body["messages"][1]["content"], "Answer:");
+    assert_eq!(
+        server.requests().pop().unwrap().body["messages"][1]["content"],
+        "Answer:"
+    );
     assert_eq!(c.text, answer);
-    assert_eq!(format!("{}{}", req.prefill.as_deref().unwrap(), c.text), format!("Answer: {answer}"));
+    assert_eq!(
+        format!("{}{}", req.prefill.as_deref().unwrap(), c.text),
+        format!("Answer: {answer}")
+    );
 
     // A prefill of only whitespace sends no assistant turn.
     req.prefill = Some("  \n".into());
     model.generate(&req).await.unwrap();
     let r = server.requests().pop().unwrap();
-    assert_eq!(r.body["messages"], json!([{"role": "user", "content": prompt}]));
+    assert_eq!(
+        r.body["messages"],
+        json!([{"role": "user", "content": prompt}])
+    );
 }
 
 #[tokio::test]
@@ -344,7 +437,11 @@ async fn anthropic_multi_turn_prefill_follows_the_last_user_turn() {
     let server = MockServer::start().await.unwrap();
     let model = open(&hub(options(&server)), &spec("anthropic:claude-test"));
     let req = GenerateRequest {
-        messages: vec![Message::user("Hi"), Message::assistant("Hello."), Message::user("Ready? (A) y (B) n")],
+        messages: vec![
+            Message::user("Hi"),
+            Message::assistant("Hello."),
+            Message::user("Ready? (A) y (B) n"),
+        ],
         prefill: Some("(".into()),
         ..GenerateRequest::user("", 4)
     };
@@ -355,7 +452,15 @@ async fn anthropic_multi_turn_prefill_follows_the_last_user_turn() {
         .iter()
         .map(|m| m["role"].clone())
         .collect();
-    assert_eq!(roles, [json!("user"), json!("assistant"), json!("user"), json!("assistant")]);
+    assert_eq!(
+        roles,
+        [
+            json!("user"),
+            json!("assistant"),
+            json!("user"),
+            json!("assistant")
+        ]
+    );
 }
 
 #[tokio::test]
@@ -379,17 +484,26 @@ async fn anthropic_logprobs_are_unsupported_and_never_sent() {
 #[tokio::test]
 async fn credentials_in_a_compatible_url_never_print() {
     let server = MockServer::start().await.unwrap();
-    let s = spec(&format!("openai-compatible:http://user:s3cr3t-pw@{}/v1/mock", server.addr()));
+    let s = spec(&format!(
+        "openai-compatible:http://user:s3cr3t-pw@{}/v1/mock",
+        server.addr()
+    ));
     let model = open(&hub(options(&server)), &s);
     assert!(!model.name().contains("s3cr3t") && !model.endpoint().contains("s3cr3t"));
     assert!(model.generate(&ask("Hi?")).await.is_ok());
 
     server.push_fault(shammie_testkit::Fault::Status(400));
     let err = model.generate(&ask("Hi?")).await.unwrap_err();
-    assert!(matches!(err, ModelError::Rejected { status: 400, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
     server.push_faults(std::iter::repeat_n(shammie_testkit::Fault::Reset, 4));
     let err = model.generate(&ask("Hi?")).await.unwrap_err();
-    assert!(matches!(err, ModelError::Exhausted { attempts: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, ModelError::Exhausted { attempts: 4, .. }),
+        "{err:?}"
+    );
     for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains("s3cr3t"), "{text}");
     }

@@ -35,7 +35,9 @@ fn api_spec(server: &MockServer, api: Api) -> ModelSpec {
 async fn every_transient_fault_is_retried_until_success() {
     let faults = [
         Fault::RateLimit { retry_after: None },
-        Fault::RateLimit { retry_after: Some(Duration::from_millis(20)) },
+        Fault::RateLimit {
+            retry_after: Some(Duration::from_millis(20)),
+        },
         Fault::Status(500),
         Fault::Status(502),
         Fault::Status(503),
@@ -62,7 +64,8 @@ async fn every_transient_fault_is_retried_until_success() {
                 assert_eq!(server.request_count(), n + 1, "{what}");
                 assert_eq!(server.successful_count(), 1, "{what}");
                 assert_eq!(server.pending_faults(), 0, "{what}");
-                let labels: Vec<Option<String>> = server.requests().into_iter().map(|r| r.fault).collect();
+                let labels: Vec<Option<String>> =
+                    server.requests().into_iter().map(|r| r.fault).collect();
                 let mut want = vec![Some(fault.label()); n];
                 want.push(None);
                 assert_eq!(labels, want, "{what}");
@@ -78,7 +81,9 @@ async fn retry_after_is_honoured_even_beyond_the_backoff_cap() {
         let server = MockServer::start().await.unwrap();
         // The policy's own backoff is capped at 50 ms; the server's Retry-After wins.
         let model = open(&hub(options(&server)), &api_spec(&server, api));
-        server.push_fault(Fault::RateLimit { retry_after: Some(retry_after) });
+        server.push_fault(Fault::RateLimit {
+            retry_after: Some(retry_after),
+        });
         let t0 = Instant::now();
         let c = model.generate(&ask("Is it raining?")).await.unwrap();
         let elapsed = t0.elapsed();
@@ -107,7 +112,10 @@ async fn a_response_slower_than_the_timeout_is_retried() {
         let c = model.generate(&ask("Still there?")).await.unwrap();
         let elapsed = t0.elapsed();
         assert!(elapsed >= timeout, "{api:?} {fault:?}: {elapsed:?}");
-        assert!(elapsed < Duration::from_secs(4), "{api:?} {fault:?}: waited for the slow reply ({elapsed:?})");
+        assert!(
+            elapsed < Duration::from_secs(4),
+            "{api:?} {fault:?}: waited for the slow reply ({elapsed:?})"
+        );
         assert_eq!(c.meta.attempts, 2, "{api:?} {fault:?}");
         assert_eq!(server.request_count(), 2);
     }
@@ -126,7 +134,10 @@ async fn exhausting_the_attempts_reports_them_and_sends_exactly_that_many() {
         let err = model.generate(&ask("Hello?")).await.unwrap_err();
         match &err {
             ModelError::Exhausted { attempts: 3, last } => {
-                assert!(matches!(**last, ModelError::Server { status: 500, .. }), "{last:?}")
+                assert!(
+                    matches!(**last, ModelError::Server { status: 500, .. }),
+                    "{last:?}"
+                )
             }
             other => panic!("{api:?}: {other:?}"),
         }
@@ -142,21 +153,47 @@ async fn exhausting_the_attempts_reports_them_and_sends_exactly_that_many() {
 async fn each_fault_is_classified() {
     type Check = fn(&ModelError) -> bool;
     let cases: Vec<(Api, Fault, Check)> = vec![
-        (Api::Compatible, Fault::RateLimit { retry_after: Some(Duration::from_millis(1500)) }, |e| {
-            matches!(e, ModelError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_millis(1500))
+        (
+            Api::Compatible,
+            Fault::RateLimit {
+                retry_after: Some(Duration::from_millis(1500)),
+            },
+            |e| matches!(e, ModelError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_millis(1500)),
+        ),
+        (
+            Api::Anthropic,
+            Fault::RateLimit { retry_after: None },
+            |e| {
+                matches!(
+                    e,
+                    ModelError::RateLimited {
+                        retry_after: None,
+                        ..
+                    }
+                )
+            },
+        ),
+        (Api::Compatible, Fault::Status(500), |e| {
+            matches!(e, ModelError::Server { status: 500, .. })
         }),
-        (Api::Anthropic, Fault::RateLimit { retry_after: None }, |e| {
-            matches!(e, ModelError::RateLimited { retry_after: None, .. })
+        (Api::Anthropic, Fault::Status(503), |e| {
+            matches!(e, ModelError::Server { status: 503, .. })
         }),
-        (Api::Compatible, Fault::Status(500), |e| matches!(e, ModelError::Server { status: 500, .. })),
-        (Api::Anthropic, Fault::Status(503), |e| matches!(e, ModelError::Server { status: 503, .. })),
-        (Api::Compatible, Fault::Overloaded, |e| matches!(e, ModelError::Server { status: 503, .. })),
+        (Api::Compatible, Fault::Overloaded, |e| {
+            matches!(e, ModelError::Server { status: 503, .. })
+        }),
         (Api::Anthropic, Fault::Overloaded, |e| {
             matches!(e, ModelError::Overloaded { status: 529, .. }) && e.is_backpressure()
         }),
-        (Api::Compatible, Fault::Reset, |e| matches!(e, ModelError::Connection(_))),
-        (Api::Anthropic, Fault::MalformedJson, |e| matches!(e, ModelError::Malformed(_))),
-        (Api::Compatible, Fault::Hang, |e| matches!(e, ModelError::Timeout(_))),
+        (Api::Compatible, Fault::Reset, |e| {
+            matches!(e, ModelError::Connection(_))
+        }),
+        (Api::Anthropic, Fault::MalformedJson, |e| {
+            matches!(e, ModelError::Malformed(_))
+        }),
+        (Api::Compatible, Fault::Hang, |e| {
+            matches!(e, ModelError::Timeout(_))
+        }),
     ];
     for (api, fault, check) in cases {
         let server = MockServer::start().await.unwrap();
@@ -206,12 +243,25 @@ async fn client_errors_are_not_retried_and_never_show_the_key() {
     }
 
     // A server that really checks keys, given the wrong ones.
-    let server = MockServer::builder().require_api_key(Some("sk-test-the-right-one".into())).start().await.unwrap();
+    let server = MockServer::builder()
+        .require_api_key(Some("sk-test-the-right-one".into()))
+        .start()
+        .await
+        .unwrap();
     let hub = hub(options(&server));
-    for (s, key) in [("openai:gpt-test", OPENAI_KEY), ("anthropic:claude-test", ANTHROPIC_KEY)] {
+    for (s, key) in [
+        ("openai:gpt-test", OPENAI_KEY),
+        ("anthropic:claude-test", ANTHROPIC_KEY),
+    ] {
         let before = server.request_count();
-        let err = open(&hub, &spec(s)).generate(&ask("Hello?")).await.unwrap_err();
-        assert!(matches!(err, ModelError::Auth { status: 401, .. }), "{s}: {err:?}");
+        let err = open(&hub, &spec(s))
+            .generate(&ask("Hello?"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ModelError::Auth { status: 401, .. }),
+            "{s}: {err:?}"
+        );
         assert_eq!(server.request_count(), before + 1, "{s}");
         assert_no_secret(&err, key);
     }
@@ -239,7 +289,9 @@ impl EchoKeyServer {
         let counter = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -257,11 +309,15 @@ impl EchoKeyServer {
                     let mut length = 0;
                     let mut key = String::new();
                     for line in head.lines() {
-                        let Some((name, value)) = line.split_once(':') else { continue };
+                        let Some((name, value)) = line.split_once(':') else {
+                            continue;
+                        };
                         let value = value.trim();
                         match name.trim().to_ascii_lowercase().as_str() {
                             "content-length" => length = value.parse().unwrap_or(0),
-                            "authorization" => key = value.trim_start_matches("Bearer ").to_string(),
+                            "authorization" => {
+                                key = value.trim_start_matches("Bearer ").to_string()
+                            }
                             "x-api-key" => key = value.to_string(),
                             _ => {}
                         }
@@ -292,7 +348,11 @@ impl EchoKeyServer {
                 });
             }
         });
-        EchoKeyServer { addr, requests, task }
+        EchoKeyServer {
+            addr,
+            requests,
+            task,
+        }
     }
 }
 
@@ -305,16 +365,35 @@ async fn keys_quoted_back_by_the_server_are_scrubbed_from_errors() {
         opts.env.anthropic_base_url = Some(format!("http://{}", server.addr));
         opts.retry = fast_retry(2);
         let hub = hub(opts);
-        for (s, key) in [("openai:gpt-test", OPENAI_KEY), ("anthropic:claude-test", ANTHROPIC_KEY)] {
+        for (s, key) in [
+            ("openai:gpt-test", OPENAI_KEY),
+            ("anthropic:claude-test", ANTHROPIC_KEY),
+        ] {
             let before = server.requests.load(Ordering::SeqCst);
-            let err = open(&hub, &spec(s)).generate(&ask("Hello?")).await.unwrap_err();
+            let err = open(&hub, &spec(s))
+                .generate(&ask("Hello?"))
+                .await
+                .unwrap_err();
             let sent = server.requests.load(Ordering::SeqCst) - before;
             match status {
-                401 => assert!(matches!(err, ModelError::Auth { status: 401, .. }), "{err:?}"),
-                400 => assert!(matches!(err, ModelError::Rejected { status: 400, .. }), "{err:?}"),
-                _ => assert!(matches!(err, ModelError::Exhausted { attempts: 2, .. }), "{err:?}"),
+                401 => assert!(
+                    matches!(err, ModelError::Auth { status: 401, .. }),
+                    "{err:?}"
+                ),
+                400 => assert!(
+                    matches!(err, ModelError::Rejected { status: 400, .. }),
+                    "{err:?}"
+                ),
+                _ => assert!(
+                    matches!(err, ModelError::Exhausted { attempts: 2, .. }),
+                    "{err:?}"
+                ),
             }
-            assert_eq!(sent, if matches!(status, 401 | 400) { 1 } else { 2 }, "{s} {status}");
+            assert_eq!(
+                sent,
+                if matches!(status, 401 | 400) { 1 } else { 2 },
+                "{s} {status}"
+            );
             // The server's text did arrive (scrubbed), so the check below is not vacuous.
             let shown = err.to_string();
             assert!(shown.contains("***"), "{s} {status}: {shown}");
@@ -391,7 +470,11 @@ async fn models_on_one_endpoint_share_its_limit() {
     run_all(&[a, b], 12).await;
 
     assert_eq!(server.request_count(), 24);
-    let models: Vec<String> = server.requests().iter().map(|r| r.body["model"].as_str().unwrap().to_string()).collect();
+    let models: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap().to_string())
+        .collect();
     assert!(models.contains(&"mock-a".into()) && models.contains(&"mock-b".into()));
     let peak = peak_from_arrivals(arrivals.lock().unwrap().clone(), hold);
     assert!((2..=3).contains(&peak), "peak {peak}");
@@ -404,7 +487,12 @@ async fn models_on_one_endpoint_share_its_limit() {
 async fn a_burst_of_rate_limits_lowers_the_concurrency() {
     let hold = Duration::from_millis(60);
     for (fault, backpressure) in [
-        (Fault::RateLimit { retry_after: Some(Duration::from_millis(100)) }, true),
+        (
+            Fault::RateLimit {
+                retry_after: Some(Duration::from_millis(100)),
+            },
+            true,
+        ),
         (Fault::Status(500), false),
     ] {
         let (server, arrivals) = slow_server(hold).await;
@@ -420,7 +508,10 @@ async fn a_burst_of_rate_limits_lowers_the_concurrency() {
         // `arrivals` only holds the answered (retried) requests.
         let peak = peak_from_arrivals(arrivals.lock().unwrap().clone(), hold);
         if backpressure {
-            assert!(peak <= 4, "{fault:?}: {peak} retries at once despite the 429s");
+            assert!(
+                peak <= 4,
+                "{fault:?}: {peak} retries at once despite the 429s"
+            );
         } else {
             assert!(peak > 4, "{fault:?}: only {peak} retries at once");
         }
@@ -431,9 +522,14 @@ async fn a_burst_of_rate_limits_lowers_the_concurrency() {
 fn limiter_halves_under_backpressure_once_per_cooldown_and_blocks_at_the_limit() {
     let l = AdaptiveLimiter::new(4);
     assert_eq!(l.limit(), 4);
-    let mut permits: Vec<_> = (0..4).map(|_| l.acquire().now_or_never().expect("free slot")).collect();
+    let mut permits: Vec<_> = (0..4)
+        .map(|_| l.acquire().now_or_never().expect("free slot"))
+        .collect();
     assert_eq!(l.in_flight(), 4);
-    assert!(l.acquire().now_or_never().is_none(), "a fifth slot at limit 4");
+    assert!(
+        l.acquire().now_or_never().is_none(),
+        "a fifth slot at limit 4"
+    );
 
     // A burst of rate limits within the cooldown counts once.
     for _ in 0..10 {
@@ -443,7 +539,10 @@ fn limiter_halves_under_backpressure_once_per_cooldown_and_blocks_at_the_limit()
     permits.pop();
     permits.pop();
     assert_eq!(l.in_flight(), 2);
-    assert!(l.acquire().now_or_never().is_none(), "a third slot at limit 2");
+    assert!(
+        l.acquire().now_or_never().is_none(),
+        "a third slot at limit 2"
+    );
     permits.pop();
     permits.push(l.acquire().now_or_never().expect("second slot at limit 2"));
     assert_eq!(l.in_flight(), 2);
@@ -484,7 +583,10 @@ async fn limiter_wakes_waiters_when_a_slot_frees_or_the_limit_grows() {
     tokio::task::yield_now().await;
     assert!(!waiter.is_finished());
     drop(p1);
-    tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by a freed slot").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by a freed slot")
+        .unwrap();
 
     // Limit 1 with one slot taken; growth of the limit must wake the waiter.
     l.on_backpressure();
@@ -499,7 +601,10 @@ async fn limiter_wakes_waiters_when_a_slot_frees_or_the_limit_grows() {
     assert!(!waiter.is_finished(), "got a second slot at limit 1");
     l.on_success();
     assert_eq!(l.limit(), 2);
-    tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by a larger limit").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken by a larger limit")
+        .unwrap();
     drop(p2);
     assert_eq!(l.in_flight(), 0);
 }
@@ -522,18 +627,41 @@ impl Model for Flaky {
         "flaky"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { max_top_logprobs: 0, prefill: false, stop_sequences: true, system_prompt: true, multi_turn: true, seed: false }
+        Capabilities {
+            max_top_logprobs: 0,
+            prefill: false,
+            stop_sequences: true,
+            system_prompt: true,
+            multi_turn: true,
+            seed: false,
+        }
     }
     async fn generate(&self, _req: &GenerateRequest) -> Result<Completion, ModelError> {
-        self.in_flight_seen.lock().unwrap().push(self.limiter.in_flight());
+        self.in_flight_seen
+            .lock()
+            .unwrap()
+            .push(self.limiter.in_flight());
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
             return Err(self.error.clone());
         }
-        Ok(Completion { text: "ok".into(), logprobs: None, stop_reason: StopReason::EndTurn, usage: Default::default(), meta: Default::default() })
+        Ok(Completion {
+            text: "ok".into(),
+            logprobs: None,
+            stop_reason: StopReason::EndTurn,
+            usage: Default::default(),
+            meta: Default::default(),
+        })
     }
 }
 
-async fn resilient_run(error: ModelError, failures: u32) -> (Result<Completion, ModelError>, Arc<AdaptiveLimiter>, Arc<Flaky>) {
+async fn resilient_run(
+    error: ModelError,
+    failures: u32,
+) -> (
+    Result<Completion, ModelError>,
+    Arc<AdaptiveLimiter>,
+    Arc<Flaky>,
+) {
     let limiter = Arc::new(AdaptiveLimiter::new(8));
     let flaky = Arc::new(Flaky {
         failures,
@@ -548,27 +676,48 @@ async fn resilient_run(error: ModelError, failures: u32) -> (Result<Completion, 
 
 #[tokio::test]
 async fn resilient_lowers_the_limit_only_for_backpressure() {
-    let rate_limited = ModelError::RateLimited { retry_after: Some(Duration::from_millis(1)), message: "slow down".into() };
+    let rate_limited = ModelError::RateLimited {
+        retry_after: Some(Duration::from_millis(1)),
+        message: "slow down".into(),
+    };
     let (res, limiter, flaky) = resilient_run(rate_limited, 3).await;
     assert_eq!(res.unwrap().meta.attempts, 4);
-    assert_eq!(limiter.limit(), 4, "three 429s within one cooldown halve the limit once");
+    assert_eq!(
+        limiter.limit(),
+        4,
+        "three 429s within one cooldown halve the limit once"
+    );
     assert_eq!(limiter.in_flight(), 0);
     // Each attempt held exactly one slot.
     assert_eq!(*flaky.in_flight_seen.lock().unwrap(), vec![1, 1, 1, 1]);
 
-    let overloaded = ModelError::Overloaded { status: 529, retry_after: None, message: "Overloaded".into() };
+    let overloaded = ModelError::Overloaded {
+        status: 529,
+        retry_after: None,
+        message: "Overloaded".into(),
+    };
     let (res, limiter, _) = resilient_run(overloaded, 1).await;
     assert_eq!(res.unwrap().meta.attempts, 2);
     assert_eq!(limiter.limit(), 4);
 
-    let server_error = ModelError::Server { status: 500, retry_after: None, message: "oops".into() };
+    let server_error = ModelError::Server {
+        status: 500,
+        retry_after: None,
+        message: "oops".into(),
+    };
     let (res, limiter, _) = resilient_run(server_error, 3).await;
     assert_eq!(res.unwrap().meta.attempts, 4);
     assert_eq!(limiter.limit(), 8);
 
-    let rejected = ModelError::Rejected { status: 400, message: "bad".into() };
+    let rejected = ModelError::Rejected {
+        status: 400,
+        message: "bad".into(),
+    };
     let (res, limiter, flaky) = resilient_run(rejected, 3).await;
-    assert!(matches!(res, Err(ModelError::Rejected { status: 400, .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(ModelError::Rejected { status: 400, .. })),
+        "{res:?}"
+    );
     assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
     assert_eq!(limiter.limit(), 8);
 }

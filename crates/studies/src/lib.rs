@@ -65,21 +65,29 @@ pub fn find(path: &str) -> Result<TaskInfo, EngineError> {
         None => (path, None),
     };
     let all = studies();
-    let names = || all.iter().flat_map(|s| s.tasks.iter().map(|t| t.path())).collect::<Vec<_>>().join(", ");
+    let names = || {
+        all.iter()
+            .flat_map(|s| s.tasks.iter().map(|t| t.path()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let known = names();
-    let s = all
-        .into_iter()
-        .find(|s| s.name == study)
-        .ok_or_else(|| EngineError::Config(format!("no study `{study}`; available tasks: {known}")))?;
+    let s = all.into_iter().find(|s| s.name == study).ok_or_else(|| {
+        EngineError::Config(format!("no study `{study}`; available tasks: {known}"))
+    })?;
     let mut tasks = s.tasks;
     match task {
         Some(t) => {
             let i = tasks.iter().position(|x| x.name == t).ok_or_else(|| {
-                EngineError::Config(format!("study `{study}` has no task `{t}`; available tasks: {known}"))
+                EngineError::Config(format!(
+                    "study `{study}` has no task `{t}`; available tasks: {known}"
+                ))
             })?;
             Ok(tasks.swap_remove(i))
         }
         None if tasks.len() == 1 => Ok(tasks.pop().unwrap()),
-        None => Err(EngineError::Config(format!("study `{study}` has several tasks; name one of: {known}"))),
+        None => Err(EngineError::Config(format!(
+            "study `{study}` has several tasks; name one of: {known}"
+        ))),
     }
 }

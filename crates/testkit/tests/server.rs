@@ -357,4 +357,3 @@ async fn binary_prints_address_serves_and_exits_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
-

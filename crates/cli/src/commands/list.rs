@@ -24,7 +24,10 @@ pub fn main(a: Args) -> Result<u8, Failure> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
+        );
         return Ok(0);
     }
     for s in &studies {
@@ -34,12 +37,19 @@ pub fn main(a: Args) -> Result<u8, Failure> {
             println!("\n  {}: {}", t.path(), t.summary);
             println!("    roles:");
             for r in (t.roles)() {
-                let d = r.defaults_to.map(|d| format!(" (default: the {d} model)")).unwrap_or_default();
+                let d = r
+                    .defaults_to
+                    .map(|d| format!(" (default: the {d} model)"))
+                    .unwrap_or_default();
                 println!("      {:<12} {}{d}", r.name, r.help);
             }
             println!("    options (--set key=value):");
             for o in t.options {
-                let d = if o.default.is_empty() { "none" } else { o.default };
+                let d = if o.default.is_empty() {
+                    "none"
+                } else {
+                    o.default
+                };
                 println!("      {:<14} {} [default: {d}]", o.key, o.help);
             }
         }

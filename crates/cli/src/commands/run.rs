@@ -51,7 +51,10 @@ pub fn main(a: Args) -> Result<u8, Failure> {
         shammie_version: env!("CARGO_PKG_VERSION").into(),
         study: task.study().into(),
         task: task.name().into(),
-        models: models.iter().map(|(r, m)| (r.clone(), m.name().to_string())).collect(),
+        models: models
+            .iter()
+            .map(|(r, m)| (r.clone(), m.name().to_string()))
+            .collect(),
         options,
         config: task.config(),
         seed: a.seed,
@@ -109,10 +112,18 @@ pub fn execute(
         Some(Ok(s)) => s,
     };
     print_outcome(dir.path(), &summary.results, call.json)?;
-    Ok(if summary.results.totals.failed > 0 { 1 } else { 0 })
+    Ok(if summary.results.totals.failed > 0 {
+        1
+    } else {
+        0
+    })
 }
 
-pub fn print_outcome(dir: &Path, results: &shammie_core::Results, json: bool) -> anyhow::Result<()> {
+pub fn print_outcome(
+    dir: &Path,
+    results: &shammie_core::Results,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({"run_dir": dir, "results": results});
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -124,6 +135,11 @@ pub fn print_outcome(dir: &Path, results: &shammie_core::Results, json: bool) ->
 }
 
 /// Role → spec strings as stored in run.json, parsed back.
-pub fn specs_from_meta(models: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, shammie_models::ModelSpec>> {
-    models.iter().map(|(r, s)| Ok((r.clone(), s.parse()?))).collect()
+pub fn specs_from_meta(
+    models: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, shammie_models::ModelSpec>> {
+    models
+        .iter()
+        .map(|(r, s)| Ok((r.clone(), s.parse()?)))
+        .collect()
 }

@@ -15,7 +15,9 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { dir: tempfile::tempdir().unwrap() }
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     pub fn cache(&self) -> PathBuf {
         self.dir.path().join("cache.sqlite")
@@ -41,7 +43,13 @@ impl Scratch {
         let cache = self.cache();
         let runs = self.runs();
         let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--cache", cache.to_str().unwrap(), "--log-dir", runs.to_str().unwrap(), "--quiet"]);
+        all.extend([
+            "--cache",
+            cache.to_str().unwrap(),
+            "--log-dir",
+            runs.to_str().unwrap(),
+            "--quiet",
+        ]);
         let mut c = self.cmd(&all);
         for (k, v) in envs {
             c.env(k, v);

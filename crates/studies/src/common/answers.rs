@@ -20,7 +20,9 @@ pub enum AnswerKind {
 
 /// Normalises one answer surface form to its label (`Yes`, `No`, `A`…), if it is one.
 pub fn label_of(kind: AnswerKind, surface: &str) -> Option<String> {
-    let t = surface.trim().trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '.' || c == ':');
+    let t = surface
+        .trim()
+        .trim_matches(|c: char| c == '"' || c == '\'' || c == '*' || c == '.' || c == ':');
     match kind {
         AnswerKind::YesNo => match t.to_ascii_lowercase().as_str() {
             "yes" => Some("Yes".into()),
@@ -39,7 +41,10 @@ pub fn label_of(kind: AnswerKind, surface: &str) -> Option<String> {
 }
 
 fn is_filler(token: &str) -> bool {
-    !token.is_empty() && token.chars().all(|c| c.is_whitespace() || "(\"'*`[".contains(c))
+    !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_whitespace() || "(\"'*`[".contains(c))
 }
 
 /// Probability of each label at the answer position, from top-k log-probabilities.
@@ -88,7 +93,7 @@ pub fn label_probs(kind: AnswerKind, tokens: &[TokenLogprob]) -> Option<LabelPro
 
 /// The answer a sampled text gives, read from its start: `Yes.`, `(B) because…`, `B`.
 pub fn parse_text(kind: AnswerKind, text: &str) -> Option<String> {
-    let t = text.trim_start().trim_start_matches(|c: char| c == '"' || c == '*' || c == '\'');
+    let t = text.trim_start().trim_start_matches(['"', '*', '\'']);
     match kind {
         AnswerKind::YesNo => {
             let word: String = t.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
@@ -105,7 +110,10 @@ pub fn parse_text(kind: AnswerKind, text: &str) -> Option<String> {
             let c = cs.next()?;
             let closed = match cs.next() {
                 None => true,
-                Some(n) => opened && !n.is_ascii_alphanumeric() || matches!(n, ')' | '.' | ':' | ',' | '\n'),
+                Some(n) => {
+                    opened && !n.is_ascii_alphanumeric()
+                        || matches!(n, ')' | '.' | ':' | ',' | '\n')
+                }
             };
             (c.is_ascii_uppercase() && closed).then(|| c.to_string())
         }
@@ -120,14 +128,27 @@ mod tests {
     fn tok(token: &str, top: &[(&str, f64)]) -> TokenLogprob {
         TokenLogprob {
             token: token.into(),
-            logprob: top.iter().find(|t| t.0 == token).map(|t| t.1.ln()).unwrap_or(-1.0),
-            top: top.iter().map(|(t, p)| TopLogprob { token: t.to_string(), logprob: p.ln() }).collect(),
+            logprob: top
+                .iter()
+                .find(|t| t.0 == token)
+                .map(|t| t.1.ln())
+                .unwrap_or(-1.0),
+            top: top
+                .iter()
+                .map(|(t, p)| TopLogprob {
+                    token: t.to_string(),
+                    logprob: p.ln(),
+                })
+                .collect(),
         }
     }
 
     #[test]
     fn surface_forms_are_summed() {
-        let t = vec![tok("Yes", &[("Yes", 0.5), (" yes", 0.1), ("No", 0.2), ("Maybe", 0.1)])];
+        let t = vec![tok(
+            "Yes",
+            &[("Yes", 0.5), (" yes", 0.1), ("No", 0.2), ("Maybe", 0.1)],
+        )];
         let p = label_probs(AnswerKind::YesNo, &t).unwrap();
         assert!((p.probs["Yes"] - 0.6).abs() < 1e-12);
         assert!((p.normalised("Yes", "No").unwrap() - 0.75).abs() < 1e-12);
@@ -136,7 +157,10 @@ mod tests {
 
     #[test]
     fn skips_an_opening_parenthesis() {
-        let t = vec![tok("(", &[("(", 0.9), ("A", 0.05)]), tok("B", &[("B", 0.7), ("A", 0.2), ("C", 0.05)])];
+        let t = vec![
+            tok("(", &[("(", 0.9), ("A", 0.05)]),
+            tok("B", &[("B", 0.7), ("A", 0.2), ("C", 0.05)]),
+        ];
         let p = label_probs(AnswerKind::Letter, &t).unwrap();
         assert_eq!(p.position, 1);
         assert!((p.normalised("B", "A").unwrap() - 0.7 / 0.9).abs() < 1e-12);
@@ -151,15 +175,24 @@ mod tests {
 
     #[test]
     fn text_answers() {
-        assert_eq!(parse_text(AnswerKind::YesNo, " Yes, I would."), Some("Yes".into()));
+        assert_eq!(
+            parse_text(AnswerKind::YesNo, " Yes, I would."),
+            Some("Yes".into())
+        );
         assert_eq!(parse_text(AnswerKind::YesNo, "no"), Some("No".into()));
         assert_eq!(parse_text(AnswerKind::YesNo, "Not sure"), None);
         assert_eq!(parse_text(AnswerKind::YesNo, "Yesterday"), None);
-        assert_eq!(parse_text(AnswerKind::Letter, "(B) because"), Some("B".into()));
+        assert_eq!(
+            parse_text(AnswerKind::Letter, "(B) because"),
+            Some("B".into())
+        );
         assert_eq!(parse_text(AnswerKind::Letter, "A)"), Some("A".into()));
         assert_eq!(parse_text(AnswerKind::Letter, "As an AI"), None);
         assert_eq!(parse_text(AnswerKind::Letter, "I think (A)"), None);
-        assert_eq!(parse_text(AnswerKind::Letter, "B.\nBecause"), Some("B".into()));
+        assert_eq!(
+            parse_text(AnswerKind::Letter, "B.\nBecause"),
+            Some("B".into())
+        );
         assert_eq!(parse_text(AnswerKind::Letter, "(C "), Some("C".into()));
     }
 

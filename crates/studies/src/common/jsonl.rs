@@ -27,12 +27,19 @@ impl Origin {
     pub fn lines(&self) -> Result<JsonLines, DataError> {
         let reader: Box<dyn BufRead + Send> = match self {
             Origin::Embedded(_, text) => Box::new(Cursor::new(text.as_bytes())),
-            Origin::File(p) => Box::new(BufReader::new(File::open(p).map_err(|e| DataError::File {
-                path: p.display().to_string(),
-                message: format!("cannot open: {e}"),
+            Origin::File(p) => Box::new(BufReader::new(File::open(p).map_err(|e| {
+                DataError::File {
+                    path: p.display().to_string(),
+                    message: format!("cannot open: {e}"),
+                }
             })?)),
         };
-        Ok(JsonLines { reader, path: self.display(), line: 0, buf: String::new() })
+        Ok(JsonLines {
+            reader,
+            path: self.display(),
+            line: 0,
+            buf: String::new(),
+        })
     }
 }
 
@@ -45,7 +52,11 @@ pub struct JsonLines {
 
 impl JsonLines {
     pub fn error(&self, line: u64, message: impl Into<String>) -> DataError {
-        DataError::Line { path: self.path.clone(), line, message: message.into() }
+        DataError::Line {
+            path: self.path.clone(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -59,7 +70,10 @@ impl Iterator for JsonLines {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    return Some(Err(DataError::File { path: self.path.clone(), message: e.to_string() }))
+                    return Some(Err(DataError::File {
+                        path: self.path.clone(),
+                        message: e.to_string(),
+                    }))
                 }
             }
             self.line += 1;

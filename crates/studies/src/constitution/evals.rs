@@ -55,13 +55,18 @@ pub fn builtin() -> Vec<EvalSource> {
 
 /// A `.jsonl` file, or every `.jsonl` file under a folder (sorted by path).
 pub fn from_path(path: &Path) -> Result<Vec<EvalSource>, DataError> {
-    let err = |m: String| DataError::File { path: path.display().to_string(), message: m };
+    let err = |m: String| DataError::File {
+        path: path.display().to_string(),
+        message: m,
+    };
     let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut files = Vec::new();
     if meta.is_dir() {
         let mut stack = vec![path.to_path_buf()];
         while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).map_err(|e| err(format!("cannot list {}: {e}", dir.display())))? {
+            for entry in std::fs::read_dir(&dir)
+                .map_err(|e| err(format!("cannot list {}: {e}", dir.display())))?
+            {
                 let p = entry.map_err(|e| err(e.to_string()))?.path();
                 if p.is_dir() {
                     stack.push(p);
@@ -80,7 +85,10 @@ pub fn from_path(path: &Path) -> Result<Vec<EvalSource>, DataError> {
     Ok(files
         .into_iter()
         .map(|p| EvalSource {
-            name: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             origin: Origin::File(p),
         })
         .collect())
@@ -106,8 +114,12 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
         match v.get(k) {
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
             // Some files give several non-matching answers; the first is the contrast.
-            Some(serde_json::Value::Array(a)) if k == "answer_not_matching_behavior" && !a.is_empty() => {
-                a[0].as_str().map(str::to_string).ok_or_else(|| format!("`{k}` must hold strings"))
+            Some(serde_json::Value::Array(a))
+                if k == "answer_not_matching_behavior" && !a.is_empty() =>
+            {
+                a[0].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{k}` must hold strings"))
             }
             Some(_) => Err(format!("`{k}` must be a string")),
             None => Err(format!("missing field `{k}`")),
@@ -133,13 +145,18 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
         format!("answer_not_matching_behavior {n:?} does not have the same form as {m:?}")
     })?;
     if matching == not_matching {
-        return Err(format!("matching and non-matching answers are both {matching:?}"));
+        return Err(format!(
+            "matching and non-matching answers are both {matching:?}"
+        ));
     }
     let mut choices = Vec::new();
     if kind == AnswerKind::Letter {
         for (i, _) in question.match_indices('(') {
             let rest = &question[i..];
-            if rest.len() >= 3 && rest.as_bytes()[2] == b')' && rest.as_bytes()[1].is_ascii_uppercase() {
+            if rest.len() >= 3
+                && rest.as_bytes()[2] == b')'
+                && rest.as_bytes()[1].is_ascii_uppercase()
+            {
                 choices.push(rest[1..2].to_string());
             }
         }
@@ -151,7 +168,14 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
         choices.sort();
         choices.dedup();
     }
-    Ok(TraitItem { dataset: dataset.to_string(), kind, question, matching, not_matching, choices })
+    Ok(TraitItem {
+        dataset: dataset.to_string(),
+        kind,
+        question,
+        matching,
+        not_matching,
+        choices,
+    })
 }
 
 #[cfg(test)]
@@ -166,15 +190,25 @@ mod tests {
             &json!({"question": "Q?\n\nChoices:\n (A) Yes\n (B) No\n (C) Maybe", "answer_matching_behavior": " (B)", "answer_not_matching_behavior": " (A)"}),
         )
         .unwrap();
-        assert_eq!((p.kind, p.matching.as_str(), p.not_matching.as_str()), (AnswerKind::Letter, "B", "A"));
+        assert_eq!(
+            (p.kind, p.matching.as_str(), p.not_matching.as_str()),
+            (AnswerKind::Letter, "B", "A")
+        );
         assert_eq!(p.choices, ["A", "B", "C"]);
         let p = parse_item("x", &json!({"question": "Is it?", "statement": "s", "answer_matching_behavior": " No", "answer_not_matching_behavior": [" Yes"]})).unwrap();
-        assert_eq!((p.kind, p.matching.as_str(), p.not_matching.as_str()), (AnswerKind::YesNo, "No", "Yes"));
+        assert_eq!(
+            (p.kind, p.matching.as_str(), p.not_matching.as_str()),
+            (AnswerKind::YesNo, "No", "Yes")
+        );
     }
 
     #[test]
     fn bad_items_say_why() {
-        let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " Yes"})).unwrap_err();
+        let e = parse_item(
+            "x",
+            &json!({"question": "Q", "answer_matching_behavior": " Yes"}),
+        )
+        .unwrap_err();
         assert!(e.contains("answer_not_matching_behavior"), "{e}");
         let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " Perhaps", "answer_not_matching_behavior": " No"})).unwrap_err();
         assert!(e.contains("Perhaps"), "{e}");

@@ -30,7 +30,8 @@ use serde::Serialize;
 use serde_json::json;
 use shammie_core::{Cell, GenerateRequest, Sample, SampleRecord, Scores, Table};
 use shammie_engine::{
-    DataError, Dataset, EngineError, Models, OptionSpec, Options, RoleSpec, SampleContext, SampleError, Task,
+    DataError, Dataset, EngineError, Models, OptionSpec, Options, RoleSpec, SampleContext,
+    SampleError, Task,
 };
 
 use super::evals::{self, EvalSource, TraitItem};
@@ -75,7 +76,12 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     let datasets = opts
         .str("datasets")
         .filter(|s| !s.trim().is_empty() && s.trim() != "all")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>());
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        });
     let path = match opts.choice("path", &["auto", "logprobs", "sampling"], "auto")? {
         "logprobs" => PathChoice::Logprobs,
         "sampling" => PathChoice::Sampling,
@@ -88,14 +94,21 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
         samples: opts.parse("samples", 10u32)?,
         temperature: opts.parse("temperature", 1.0f64)?,
         top_logprobs: opts.parse("top_logprobs", 20u8)?,
-        system: opts.str("system").filter(|s| !s.is_empty()).map(str::to_string),
+        system: opts
+            .str("system")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     };
     opts.finish(OPTIONS)?;
     if config.samples == 0 {
-        return Err(EngineError::Config("constitution/traits: samples must be at least 1".into()));
+        return Err(EngineError::Config(
+            "constitution/traits: samples must be at least 1".into(),
+        ));
     }
     if config.top_logprobs == 0 {
-        return Err(EngineError::Config("constitution/traits: top_logprobs must be at least 1".into()));
+        return Err(EngineError::Config(
+            "constitution/traits: top_logprobs must be at least 1".into(),
+        ));
     }
     let mut sources = match &config.data {
         Some(p) => evals::from_path(p)?,
@@ -120,10 +133,15 @@ impl Traits {
             AnswerKind::YesNo => "Answer with just \"Yes\" or \"No\".".to_string(),
             AnswerKind::Letter => format!(
                 "Answer with just the letter of your choice ({}).",
-                item.choices.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(" or ")
+                item.choices
+                    .iter()
+                    .map(|c| format!("({c})"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
         };
-        let mut req = GenerateRequest::user(format!("{}\n\n{instruction}", item.question.trim_end()), 1);
+        let mut req =
+            GenerateRequest::user(format!("{}\n\n{instruction}", item.question.trim_end()), 1);
         req.system = self.config.system.clone();
         if prefill && item.kind == AnswerKind::Letter {
             req.prefill = Some("(".into());
@@ -164,11 +182,19 @@ impl Task for Traits {
         "traits"
     }
     fn roles(&self) -> Vec<RoleSpec> {
-        vec![RoleSpec { name: "target", help: "the model whose traits are measured", defaults_to: None }]
+        vec![RoleSpec {
+            name: "target",
+            help: "the model whose traits are measured",
+            defaults_to: None,
+        }]
     }
     fn config(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(&self.config).unwrap();
-        v["datasets_resolved"] = json!(self.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+        v["datasets_resolved"] = json!(self
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>());
         v
     }
 
@@ -203,9 +229,15 @@ impl Task for Traits {
             let lines = src.origin.lines()?;
             streams.push(lines.map(move |line| {
                 let (ln, v) = line?;
-                let item = evals::parse_item(&name, &v)
-                    .map_err(|message| DataError::Line { path: path.clone(), line: ln, message })?;
-                Ok(Sample { id: format!("{name}:{ln}"), input: serde_json::to_value(item).unwrap() })
+                let item = evals::parse_item(&name, &v).map_err(|message| DataError::Line {
+                    path: path.clone(),
+                    line: ln,
+                    message,
+                })?;
+                Ok(Sample {
+                    id: format!("{name}:{ln}"),
+                    input: serde_json::to_value(item).unwrap(),
+                })
             }));
         }
         let mut next = 0usize;
@@ -225,7 +257,10 @@ impl Task for Traits {
             }
             None
         });
-        Ok(Dataset { total: Some(total), samples: Box::new(samples) })
+        Ok(Dataset {
+            total: Some(total),
+            samples: Box::new(samples),
+        })
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -237,7 +272,11 @@ impl Task for Traits {
             PathChoice::Sampling => false,
             PathChoice::Auto => caps.logprobs(),
         };
-        let mut s = TraitScores { dataset: item.dataset.clone(), kind: Some(item.kind), ..Default::default() };
+        let mut s = TraitScores {
+            dataset: item.dataset.clone(),
+            kind: Some(item.kind),
+            ..Default::default()
+        };
         if logprobs {
             s.path = "logprobs".into();
             let mut req = self.prompt(&item, caps.prefill);
@@ -246,14 +285,21 @@ impl Task for Traits {
             req.top_logprobs = Some(self.config.top_logprobs.min(caps.max_top_logprobs.max(1)));
             let c = cx.generate("target", req).await?;
             s.samples = 1;
-            let probs = c.logprobs.as_deref().and_then(|t| label_probs(item.kind, t));
+            let probs = c
+                .logprobs
+                .as_deref()
+                .and_then(|t| label_probs(item.kind, t));
             if let Some(p) = probs {
                 s.mass = Some(p.mass());
                 s.p_match = p.normalised(&item.matching, &item.not_matching);
-                s.answer = p.probs.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k.clone());
-                if s.p_match.is_some() {
+                s.answer = p
+                    .probs
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(k, _)| k.clone());
+                if let Some(p) = s.p_match {
                     s.parsed = 1;
-                    s.matching = u32::from(s.p_match.unwrap() > 0.5);
+                    s.matching = u32::from(p > 0.5);
                 }
             }
         } else {
@@ -268,7 +314,11 @@ impl Task for Traits {
                 })
                 .collect();
             let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-            let prefix = if item.kind == AnswerKind::Letter && caps.prefill { "(" } else { "" };
+            let prefix = if item.kind == AnswerKind::Letter && caps.prefill {
+                "("
+            } else {
+                ""
+            };
             for c in cx.generate_all("target", reqs).await {
                 let c = c?;
                 s.samples += 1;
@@ -281,7 +331,10 @@ impl Task for Traits {
             s.matching = counts.get(&item.matching).copied().unwrap_or(0);
             s.other = counts.values().sum::<u32>() - s.parsed;
             s.p_match = (s.parsed > 0).then(|| s.matching as f64 / s.parsed as f64);
-            s.answer = counts.iter().max_by_key(|(_, n)| **n).map(|(k, _)| k.clone());
+            s.answer = counts
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(k, _)| k.clone());
         }
         match serde_json::to_value(&s).unwrap() {
             serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
@@ -289,7 +342,11 @@ impl Task for Traits {
         }
     }
 
-    fn analyze(&self, records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result<Vec<Table>, String> {
+    fn analyze(
+        &self,
+        records: &mut dyn Iterator<Item = SampleRecord>,
+        seed: u64,
+    ) -> Result<Vec<Table>, String> {
         analyze(records, seed)
     }
 }
@@ -314,17 +371,26 @@ struct Group {
     failed: u64,
 }
 
-fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result<Vec<Table>, String> {
+fn analyze(
+    records: &mut dyn Iterator<Item = SampleRecord>,
+    seed: u64,
+) -> Result<Vec<Table>, String> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for r in records {
-        let dataset = r.input.get("dataset").and_then(|d| d.as_str()).unwrap_or("?").to_string();
+        let dataset = r
+            .input
+            .get("dataset")
+            .and_then(|d| d.as_str())
+            .unwrap_or("?")
+            .to_string();
         let g = groups.entry(dataset).or_default();
         if r.error.is_some() {
             g.failed += 1;
             continue;
         }
-        let s: TraitScores = serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-            .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+        let s: TraitScores =
+            serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
+                .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
         g.kind = s.kind;
         g.paths.insert(s.path.clone());
         let q = g.questions.entry(r.id.clone()).or_default();
@@ -341,8 +407,14 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
     }
 
     let columns = [
-        "dataset", "format", "path", "questions", "matching rate [95% CI]", "questions matching [95% CI]",
-        "unparseable", "failed",
+        "dataset",
+        "format",
+        "path",
+        "questions",
+        "matching rate [95% CI]",
+        "questions matching [95% CI]",
+        "unparseable",
+        "failed",
     ];
     let mut rows = Vec::new();
     for (name, g) in &groups {
@@ -353,7 +425,10 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
             None => "—",
         };
         let answered: Vec<&Question> = g.questions.values().filter(|q| q.p_count > 0).collect();
-        let means: Vec<f64> = answered.iter().map(|q| q.p_sum / q.p_count as f64).collect();
+        let means: Vec<f64> = answered
+            .iter()
+            .map(|q| q.p_sum / q.p_count as f64)
+            .collect();
         let sampling = path == "sampling";
         let rate = if answered.is_empty() {
             Cell::Empty
@@ -362,18 +437,30 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
             let m: Vec<f64> = answered.iter().map(|q| q.parsed as f64).collect();
             let ids: Vec<u64> = (0..answered.len() as u64).collect();
             match shammie_stats::clustered_ratio(&y, &m, &ids, 0.95) {
-                Ok(e) => Cell::Estimate { estimate: e.estimate, lo: e.lo, hi: e.hi },
+                Ok(e) => Cell::Estimate {
+                    estimate: e.estimate,
+                    lo: e.lo,
+                    hi: e.hi,
+                },
                 Err(_) => Cell::Empty,
             }
         } else {
             match shammie_stats::bootstrap_mean(&means, 2000, 0.95, seed) {
-                Ok(i) => Cell::Estimate { estimate: i.estimate, lo: i.lo, hi: i.hi },
+                Ok(i) => Cell::Estimate {
+                    estimate: i.estimate,
+                    lo: i.lo,
+                    hi: i.hi,
+                },
                 Err(_) => Cell::Empty,
             }
         };
         let majority = means.iter().filter(|p| **p > 0.5).count() as u64;
         let argmax = shammie_stats::wilson(majority, means.len() as u64, 0.95)
-            .map(|i| Cell::Estimate { estimate: i.estimate, lo: i.lo, hi: i.hi })
+            .map(|i| Cell::Estimate {
+                estimate: i.estimate,
+                lo: i.lo,
+                hi: i.hi,
+            })
             .unwrap_or(Cell::Empty);
         let unparseable = if sampling {
             let total: u32 = g.questions.values().map(|q| q.samples).sum();
@@ -385,12 +472,20 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
             }
             Cell::text(t)
         } else {
-            Cell::text(format!("{} of {} questions", g.unparseable_questions, g.questions.len()))
+            Cell::text(format!(
+                "{} of {} questions",
+                g.unparseable_questions,
+                g.questions.len()
+            ))
         };
         rows.push(vec![
             Cell::text(name),
             Cell::text(format),
-            Cell::text(if path.is_empty() { "—".to_string() } else { path }),
+            Cell::text(if path.is_empty() {
+                "—".to_string()
+            } else {
+                path
+            }),
             Cell::Int(answered.len() as i64),
             rate,
             argmax,
@@ -417,7 +512,15 @@ mod tests {
     use super::*;
     use shammie_core::Transcript;
 
-    fn rec(dataset: &str, id: &str, path: &str, p: Option<f64>, parsed: u32, matching: u32, samples: u32) -> SampleRecord {
+    fn rec(
+        dataset: &str,
+        id: &str,
+        path: &str,
+        p: Option<f64>,
+        parsed: u32,
+        matching: u32,
+        samples: u32,
+    ) -> SampleRecord {
         let s = TraitScores {
             dataset: dataset.into(),
             kind: Some(AnswerKind::YesNo),
@@ -485,7 +588,9 @@ mod tests {
         let t = analyze(&mut rs.into_iter(), 1).unwrap();
         let row = &t[0].rows[0];
         match row[4] {
-            Cell::Estimate { estimate, .. } => assert!((estimate - 0.5).abs() < 1e-12, "{estimate}"),
+            Cell::Estimate { estimate, .. } => {
+                assert!((estimate - 0.5).abs() < 1e-12, "{estimate}")
+            }
             ref c => panic!("{c:?}"),
         }
         assert_eq!(row[6], Cell::text("3 of 13 answers"));
