@@ -13,6 +13,16 @@ pub struct Bar {
     errors: AtomicU64,
     cached: AtomicU64,
     calls: AtomicU64,
+    /// Samples already done when this invocation started (resume).
+    started_at: AtomicU64,
+}
+
+fn human(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=9_999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
 }
 
 impl Bar {
@@ -25,7 +35,7 @@ impl Bar {
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}",
             )
             .unwrap(),
         );
@@ -37,6 +47,7 @@ impl Bar {
             errors: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            started_at: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +67,7 @@ impl Progress for Bar {
                     self.bar.set_length(t);
                 }
                 self.bar.set_position(already_done);
+                self.started_at.store(already_done, Ordering::Relaxed);
                 self.bar.reset_eta();
             }
             ProgressEvent::SampleDone {
@@ -77,8 +89,13 @@ impl Progress for Bar {
                 let ca = self.cached.fetch_add(cached_calls, Ordering::Relaxed) + cached_calls;
                 let cl = self.calls.fetch_add(calls, Ordering::Relaxed) + calls;
                 self.bar.inc(1);
+                let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+                let done_here = self.bar.position().saturating_sub(self.started_at.load(Ordering::Relaxed));
                 self.bar.set_message(format!(
-                    "tokens {ti}/{to} calls {cl} cached {ca} errors {er}"
+                    "{:.1}/s · tokens in {} out {} · calls {cl} (cached {ca}) · errors {er}",
+                    done_here as f64 / secs,
+                    human(ti),
+                    human(to),
                 ));
             }
             ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
