@@ -1,0 +1,21 @@
+//! Embedded local models on candle, behind the same `Model` trait as the API providers.
+//!
+//! What is here: our own Gemma 3 model code over quantized GGUF weights (`gemma3`),
+//! sampling and continuation scoring, and a batching worker that runs many concurrent
+//! requests as one workload. What is not: HTTP (models come from files that
+//! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
+
+pub mod gemma3;
+pub mod sampling;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{0}")]
+    Io(String),
+    #[error("model file: {0}")]
+    Format(String),
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
