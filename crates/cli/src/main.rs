@@ -38,6 +38,10 @@ enum Command {
     Show(commands::show::Args),
     /// List the studies, their tasks, options and model roles.
     List(commands::list::Args),
+    /// Generate a completion from any model (a quick look).
+    Generate(commands::generate::Args),
+    /// Pull and list local models.
+    Models(commands::models::Args),
 }
 
 /// An error with its exit code.
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::Resume(a) => commands::resume::main(a),
         Command::Show(a) => commands::show::main(a),
         Command::List(a) => commands::list::main(a),
+        Command::Generate(a) => commands::generate::main(a),
+        Command::Models(a) => commands::models::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

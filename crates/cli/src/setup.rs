@@ -91,6 +91,37 @@ pub fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<String, Mod
     Ok(out)
 }
 
+/// Where pulled models live and how to reach the package index and the hub.
+pub fn hub_config() -> shammie_hub::HubConfig {
+    let dir = env_str("SHAMMIE_MODELS_DIR")
+        .map(PathBuf::from)
+        .or_else(shammie_hub::default_cache_dir)
+        .unwrap_or_else(|| PathBuf::from(".shammie-models"));
+    let mut cfg = shammie_hub::HubConfig::new(dir);
+    if let Some(u) = env_str("SHAMMIE_PYPI_URL") {
+        cfg.pypi_url = u;
+    }
+    if let Some(u) = env_str("SHAMMIE_HF_URL") {
+        cfg.hf_url = u;
+    }
+    cfg.hf_token = env_str("HF_TOKEN");
+    cfg.offline = env_str("SHAMMIE_OFFLINE").is_some_and(|v| v != "0");
+    cfg
+}
+
+/// Finds a local model by name or path, pulling it first if it is a known model that is
+/// not installed yet (with progress on stderr).
+pub fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
+    let cfg = hub_config();
+    if let Some(p) = shammie_hub::resolve_local(&cfg, name).map_err(|e| e.to_string())? {
+        return Ok(p);
+    }
+    eprintln!("model `{name}` is not installed; pulling it into {}", cfg.cache_dir.display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(shammie_hub::pull(&cfg, name, &crate::commands::models::print_progress))
+        .map_err(|e| e.to_string())
+}
+
 pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {
     let cache = if args.no_cache {
         None
@@ -112,6 +143,13 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
             ..RetryPolicy::default()
         },
         cache,
+        local: Some(Arc::new(shammie_local::Loader::new(
+            resolve_model_file,
+            shammie_local::BatchLimits {
+                max_sequences: args.max_connections.clamp(1, 256),
+                ..Default::default()
+            },
+        ))),
     })?;
     let mut map = BTreeMap::new();
     for (role, spec) in specs {

@@ -145,6 +145,7 @@ fn models(server: &MockServer, max_connections: usize) -> Models {
             max_delay: Duration::from_millis(5),
         },
         cache: None,
+        local: None,
     })
     .unwrap();
     let spec = format!("openai-compatible:{}/m", server.openai_base_url())

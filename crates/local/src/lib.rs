@@ -6,7 +6,13 @@
 //! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
 
 pub mod gemma3;
+pub mod prompt;
+pub mod provider;
 pub mod sampling;
+pub mod worker;
+
+pub use provider::{LocalModel, Loader};
+pub use worker::BatchLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {

@@ -48,6 +48,12 @@ pub trait Model: Send + Sync {
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError>;
 }
 
+/// Opens `local:` models. Implemented by the local-inference crate and handed in by the
+/// CLI, so this crate stays free of candle.
+pub trait LocalLoader: Send + Sync {
+    fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError>;
+}
+
 /// Options for opening models from specs.
 #[derive(Clone)]
 pub struct OpenOptions {
@@ -58,6 +64,8 @@ pub struct OpenOptions {
     pub retry: RetryPolicy,
     /// `None` disables caching.
     pub cache: Option<Arc<ResponseCache>>,
+    /// Opens `local:` specs; `None` makes them a configuration error.
+    pub local: Option<Arc<dyn LocalLoader>>,
 }
 
 /// Opens models and shares one limiter and one HTTP client per endpoint between them.
@@ -92,12 +100,14 @@ impl ModelHub {
                 &self.opts.env,
                 self.opts.timeout,
             )?),
-            Provider::Local => {
-                return Err(ModelError::Config(format!(
-                    "model `{spec}`: the local provider is not part of this build yet; use an \
-                     API provider or an OpenAI-compatible server"
-                )))
-            }
+            Provider::Local => match &self.opts.local {
+                Some(loader) => loader.open(spec)?,
+                None => {
+                    return Err(ModelError::Config(format!(
+                        "model `{spec}`: local models are not available here"
+                    )))
+                }
+            },
         };
         let limiter = {
             let mut map = self.limiters.lock().unwrap();

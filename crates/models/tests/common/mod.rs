@@ -39,6 +39,7 @@ pub fn options(server: &MockServer) -> OpenOptions {
         timeout: Duration::from_secs(5),
         retry: fast_retry(4),
         cache: None,
+        local: None,
     }
 }
 

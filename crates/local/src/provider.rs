@@ -1,0 +1,206 @@
+//! `local:` models behind the `Model` trait.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use shammie_core::{Capabilities, Completion, GenerateRequest, StopReason, TokenLogprob, TopLogprob, Usage};
+use shammie_models::{Model, ModelError};
+use shammie_tokenizer::Tokenizer;
+
+use crate::gemma3::Gemma3;
+use crate::prompt::Format;
+use crate::sampling::SamplingParams;
+use crate::worker::{BatchLimits, Finish, GenRequest, ScoreRequest, Worker};
+use crate::LocalError;
+
+/// Most alternatives per token a local model reports.
+pub const MAX_TOP_LOGPROBS: u8 = 20;
+
+/// A GGUF model loaded in this process, serving requests through a batching worker.
+pub struct LocalModel {
+    name: String,
+    endpoint: String,
+    tokenizer: Arc<Tokenizer>,
+    format: Format,
+    worker: Worker,
+}
+
+impl LocalModel {
+    /// Loads `path` (a GGUF file) on the CPU (or CUDA with the `cuda` feature).
+    pub fn load(name: &str, path: &Path, limits: BatchLimits) -> Result<Self, LocalError> {
+        let file = std::fs::File::open(path).map_err(|e| LocalError::Io(format!("{}: {e}", path.display())))?;
+        let mut reader = BufReader::new(file);
+        let content = gguf_file::Content::read(&mut reader)
+            .map_err(|e| LocalError::Format(format!("{}: not a readable GGUF file: {e}", path.display())))?;
+        let tokenizer = Arc::new(
+            Tokenizer::from_gguf(&content).map_err(|e| LocalError::Format(format!("{}: {e}", path.display())))?,
+        );
+        let device = device()?;
+        let model = Gemma3::load(&content, &mut reader, &device)?;
+        let format = Format::detect(tokenizer.chat_template());
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        tracing::info!(model = name, ?format, "loaded {}", path.display());
+        Ok(LocalModel {
+            name: format!("local:{name}"),
+            // The file's name and size identify the weights for the response cache.
+            endpoint: format!(
+                "local {} {size}",
+                path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+            ),
+            worker: Worker::spawn(model, tokenizer.clone(), limits),
+            tokenizer,
+            format,
+        })
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Log-probability of each continuation (summed over its tokens) after the prompt
+    /// that `req` renders to. The prompt is computed once for all continuations.
+    pub async fn score_continuations(&self, req: &GenerateRequest, continuations: &[String]) -> Result<Vec<f64>, LocalError> {
+        let prompt = self.tokenizer.encode(&self.format.render(req), true);
+        let continuations: Vec<Vec<u32>> = continuations.iter().map(|c| self.tokenizer.encode(c, false)).collect();
+        let per_token = self.worker.score(ScoreRequest { prompt, continuations }).await?;
+        Ok(per_token.iter().map(|v| v.iter().map(|x| *x as f64).sum()).collect())
+    }
+}
+
+fn device() -> Result<Device, LocalError> {
+    #[cfg(feature = "cuda")]
+    {
+        if let Ok(d) = Device::new_cuda(0) {
+            return Ok(d);
+        }
+    }
+    Ok(Device::Cpu)
+}
+
+/// A deterministic seed for requests that give none, so local sampling is reproducible
+/// and agrees with the response cache.
+fn derived_seed(req: &GenerateRequest) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(req).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+fn to_model_error(e: LocalError) -> ModelError {
+    match e {
+        LocalError::Unsupported(m) => ModelError::Rejected { status: 400, message: m },
+        other => ModelError::Server { status: 500, retry_after: None, message: other.to_string() },
+    }
+}
+
+#[async_trait]
+impl Model for LocalModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_top_logprobs: MAX_TOP_LOGPROBS,
+            prefill: true,
+            stop_sequences: true,
+            system_prompt: true,
+            multi_turn: true,
+            seed: true,
+        }
+    }
+
+    async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        let text = self.format.render(req);
+        let prompt = self.tokenizer.encode(&text, true);
+        let mut stop_strings: Vec<String> = req.stop.clone();
+        stop_strings.extend(self.format.stops().iter().map(|s| s.to_string()));
+        let params = SamplingParams {
+            temperature: req.temperature.unwrap_or(1.0),
+            top_p: req.top_p.unwrap_or(1.0),
+            top_k: 0,
+        };
+        let top_logprobs = req.top_logprobs.unwrap_or(0).min(MAX_TOP_LOGPROBS) as usize;
+        let g = self
+            .worker
+            .generate(GenRequest {
+                prompt,
+                max_tokens: req.max_tokens.max(1) as usize,
+                params,
+                seed: req.seed.unwrap_or_else(|| derived_seed(req)),
+                stop_strings,
+                top_logprobs,
+            })
+            .await
+            .map_err(to_model_error)?;
+        let logprobs = (top_logprobs > 0).then(|| {
+            g.tokens
+                .iter()
+                .zip(&g.logprobs)
+                .map(|(id, (lp, alts))| TokenLogprob {
+                    token: self.tokenizer.token_str(*id),
+                    logprob: *lp as f64,
+                    top: alts
+                        .iter()
+                        .map(|(a, l)| TopLogprob { token: self.tokenizer.token_str(*a), logprob: *l as f64 })
+                        .collect(),
+                })
+                .collect()
+        });
+        Ok(Completion {
+            text: g.text,
+            logprobs,
+            stop_reason: match g.finish {
+                Finish::EndToken => StopReason::EndTurn,
+                Finish::StopString => StopReason::StopSequence,
+                Finish::MaxTokens => StopReason::MaxTokens,
+            },
+            usage: Usage { input_tokens: g.prompt_tokens as u64, output_tokens: g.tokens.len() as u64 },
+            meta: Default::default(),
+        })
+    }
+}
+
+/// Resolves `local:NAME` specs to files and loads them (once per file per process).
+pub struct Loader {
+    resolve: Box<dyn Fn(&str) -> Result<PathBuf, String> + Send + Sync>,
+    loaded: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<LocalModel>>>,
+    limits: BatchLimits,
+}
+
+impl Loader {
+    /// `resolve` maps a spec's name (`gemma-3-270m`, a path…) to a GGUF file, fetching it
+    /// if the caller allows.
+    pub fn new(resolve: impl Fn(&str) -> Result<PathBuf, String> + Send + Sync + 'static, limits: BatchLimits) -> Self {
+        Loader { resolve: Box::new(resolve), loaded: Default::default(), limits }
+    }
+
+    pub fn load(&self, name: &str) -> Result<Arc<LocalModel>, ModelError> {
+        let path = (self.resolve)(name).map_err(ModelError::Config)?;
+        let mut loaded = self.loaded.lock().unwrap();
+        if let Some(m) = loaded.get(&path) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(
+            LocalModel::load(name, &path, self.limits).map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
+        );
+        loaded.insert(path, m.clone());
+        Ok(m)
+    }
+}
+
+impl shammie_models::LocalLoader for Loader {
+    fn open(&self, spec: &shammie_models::ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
+        Ok(self.load(&spec.model)? as Arc<dyn Model>)
+    }
+}
