@@ -96,13 +96,17 @@ impl Config {
 }
 
 /// candle's CPU kernels for Q4_0/Q4_1/Q5_0/Q5_1 are scalar (measured: Q5_0 at 2.5 GMAC/s
-/// against Q8_0 at 19 on this machine). Such weights are re-quantized to Q8_0 once at
-/// load: 8-bit steps are far finer than the 5-bit grid, so the values barely move (the
+/// against Q8_0 at 19 on this machine), and for Q6_K it switches to a differently rounding
+/// kernel when a matmul has more than one row, so a batched request would not get exactly
+/// the numbers it gets alone. Such weights are re-quantized to Q8_0 once at load: 8-bit
+/// steps are far finer than the 5- and 6-bit grids, so the values barely move (the
 /// llama.cpp comparison in tests/llama_cpp.rs holds), at about 1.5× the memory of those
 /// tensors.
 fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
     match t.dtype() {
-        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 if !t.device().is_cuda() => {
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q6K
+            if !t.device().is_cuda() =>
+        {
             let dev = t.device();
             Ok(QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)?)
         }
