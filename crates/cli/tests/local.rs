@@ -1,0 +1,90 @@
+//! A study end to end on the embedded default model (`local:gemma-3-270m`), as the
+//! README's first command runs it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::*;
+
+/// The default model must already be pulled (`shammie models pull gemma-3-270m`, which
+/// `scripts/test` does); these tests never download. `SHAMMIE_SKIP_MODEL_TESTS=1` skips.
+fn models_dir_or_skip() -> Option<PathBuf> {
+    let dir = std::env::var_os("SHAMMIE_MODELS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shammie/models")))?;
+    if dir.join("gemma-3-270m/gemma-3-270m-q4_k_m.gguf").exists() {
+        return Some(dir);
+    }
+    if std::env::var("SHAMMIE_SKIP_MODEL_TESTS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: default model not pulled and SHAMMIE_SKIP_MODEL_TESTS=1");
+        return None;
+    }
+    panic!("this test needs the default model: run `shammie models pull gemma-3-270m`");
+}
+
+fn p_match_by_id(dir: &std::path::Path) -> BTreeMap<String, f64> {
+    records(dir)
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["scores"]["p_match"].as_f64().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traits_on_the_local_model_is_reproducible_at_any_concurrency() {
+    let Some(models) = models_dir_or_skip() else { return };
+    let env = [("SHAMMIE_MODELS_DIR", models.to_str().unwrap()), ("SHAMMIE_OFFLINE", "1")];
+    let s = Scratch::new();
+    let base = ["run", "constitution/traits", "--model", "local:gemma-3-270m", "--limit", "14", "--no-cache"];
+    let one = s.run(&[&base[..], &["--max-connections", "1"]].concat(), &env).await;
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    let many = s.run(&[&base[..], &["--max-connections", "14"]].concat(), &env).await;
+    assert_eq!(many.status.code(), Some(0), "{}", stderr(&many));
+    let (a, b) = (p_match_by_id(&run_dir(&one)), p_match_by_id(&run_dir(&many)));
+    assert_eq!(a.len(), 14);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (id, p) in &a {
+        assert!((0.0..=1.0).contains(p));
+        assert!((p - b[id]).abs() < 1e-6, "{id}: {p} alone vs {} batched", b[id]);
+    }
+    let recs = records(&run_dir(&one));
+    assert!(recs.iter().all(|r| r["transcript"]["calls"][0]["model"] == "local:gemma-3-270m"));
+    // The base model sees the pretrained-style prompt and answers on the logprob path.
+    assert!(recs.iter().all(|r| r["scores"]["path"] == "logprobs"));
+    let out = stdout(&one);
+    assert!(out.contains("survival-instinct") && out.contains("logprobs"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_prints_a_completion_and_speed() {
+    let Some(models) = models_dir_or_skip() else { return };
+    let s = Scratch::new();
+    let o = s
+        .cmd(&["generate", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12", "--logprobs", "2"])
+        .env("SHAMMIE_MODELS_DIR", &models)
+        .env("SHAMMIE_OFFLINE", "1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Paris"), "{}", stdout(&o));
+    let e = stderr(&o);
+    assert!(e.contains("local:gemma-3-270m:") && e.contains("tokens/s"), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_model_offline_is_a_clear_error() {
+    let s = Scratch::new();
+    let empty = s.dir.path().join("no-models");
+    let o = s
+        .cmd(&["generate", "hi", "--model", "local:gemma-3-270m"])
+        .env("SHAMMIE_MODELS_DIR", &empty)
+        .env("SHAMMIE_OFFLINE", "1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("gemma-3-270m") && e.to_lowercase().contains("offline"), "{e}");
+}
