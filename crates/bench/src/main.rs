@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+mod local;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,8 @@ struct Cli {
 enum Cmd {
     /// Harness overhead of `shammie run constitution/traits` against the mock server.
     Engine(EngineArgs),
+    /// The embedded local engine against llama.cpp on the same GGUF.
+    Local(local::LocalArgs),
 }
 
 #[derive(clap::Args)]
@@ -245,5 +249,6 @@ fn engine(a: EngineArgs) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Engine(a) => engine(a),
+        Cmd::Local(a) => local::run(a),
     }
 }

@@ -90,7 +90,10 @@ impl Progress for Bar {
                 let cl = self.calls.fetch_add(calls, Ordering::Relaxed) + calls;
                 self.bar.inc(1);
                 let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
-                let done_here = self.bar.position().saturating_sub(self.started_at.load(Ordering::Relaxed));
+                let done_here = self
+                    .bar
+                    .position()
+                    .saturating_sub(self.started_at.load(Ordering::Relaxed));
                 self.bar.set_message(format!(
                     "{:.1}/s · tokens in {} out {} · calls {cl} (cached {ca}) · errors {er}",
                     done_here as f64 / secs,

@@ -116,10 +116,20 @@ pub fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
     if let Some(p) = shammie_hub::resolve_local(&cfg, name).map_err(|e| e.to_string())? {
         return Ok(p);
     }
-    eprintln!("model `{name}` is not installed; pulling it into {}", cfg.cache_dir.display());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(shammie_hub::pull(&cfg, name, &crate::commands::models::print_progress))
-        .map_err(|e| e.to_string())
+    eprintln!(
+        "model `{name}` is not installed; pulling it into {}",
+        cfg.cache_dir.display()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(shammie_hub::pull(
+        &cfg,
+        name,
+        &crate::commands::models::print_progress,
+    ))
+    .map_err(|e| e.to_string())
 }
 
 pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {

@@ -13,7 +13,9 @@ use common::*;
 fn models_dir_or_skip() -> Option<PathBuf> {
     let dir = std::env::var_os("SHAMMIE_MODELS_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shammie/models")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shammie/models"))
+        })?;
     if dir.join("gemma-3-270m/gemma-3-270m-q4_k_m.gguf").exists() {
         return Some(dir);
     }
@@ -27,41 +29,86 @@ fn models_dir_or_skip() -> Option<PathBuf> {
 fn p_match_by_id(dir: &std::path::Path) -> BTreeMap<String, f64> {
     records(dir)
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["scores"]["p_match"].as_f64().unwrap()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["scores"]["p_match"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traits_on_the_local_model_is_reproducible_at_any_concurrency() {
-    let Some(models) = models_dir_or_skip() else { return };
-    let env = [("SHAMMIE_MODELS_DIR", models.to_str().unwrap()), ("SHAMMIE_OFFLINE", "1")];
+    let Some(models) = models_dir_or_skip() else {
+        return;
+    };
+    let env = [
+        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
+        ("SHAMMIE_OFFLINE", "1"),
+    ];
     let s = Scratch::new();
-    let base = ["run", "constitution/traits", "--model", "local:gemma-3-270m", "--limit", "14", "--no-cache"];
-    let one = s.run(&[&base[..], &["--max-connections", "1"]].concat(), &env).await;
+    let base = [
+        "run",
+        "constitution/traits",
+        "--model",
+        "local:gemma-3-270m",
+        "--limit",
+        "14",
+        "--no-cache",
+    ];
+    let one = s
+        .run(&[&base[..], &["--max-connections", "1"]].concat(), &env)
+        .await;
     assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
-    let many = s.run(&[&base[..], &["--max-connections", "14"]].concat(), &env).await;
+    let many = s
+        .run(&[&base[..], &["--max-connections", "14"]].concat(), &env)
+        .await;
     assert_eq!(many.status.code(), Some(0), "{}", stderr(&many));
-    let (a, b) = (p_match_by_id(&run_dir(&one)), p_match_by_id(&run_dir(&many)));
+    let (a, b) = (
+        p_match_by_id(&run_dir(&one)),
+        p_match_by_id(&run_dir(&many)),
+    );
     assert_eq!(a.len(), 14);
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (id, p) in &a {
         assert!((0.0..=1.0).contains(p));
-        assert!((p - b[id]).abs() < 1e-6, "{id}: {p} alone vs {} batched", b[id]);
+        assert!(
+            (p - b[id]).abs() < 1e-6,
+            "{id}: {p} alone vs {} batched",
+            b[id]
+        );
     }
     let recs = records(&run_dir(&one));
-    assert!(recs.iter().all(|r| r["transcript"]["calls"][0]["model"] == "local:gemma-3-270m"));
+    assert!(recs
+        .iter()
+        .all(|r| r["transcript"]["calls"][0]["model"] == "local:gemma-3-270m"));
     // The base model sees the pretrained-style prompt and answers on the logprob path.
     assert!(recs.iter().all(|r| r["scores"]["path"] == "logprobs"));
     let out = stdout(&one);
-    assert!(out.contains("survival-instinct") && out.contains("logprobs"), "{out}");
+    assert!(
+        out.contains("survival-instinct") && out.contains("logprobs"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_prints_a_completion_and_speed() {
-    let Some(models) = models_dir_or_skip() else { return };
+    let Some(models) = models_dir_or_skip() else {
+        return;
+    };
     let s = Scratch::new();
     let o = s
-        .cmd(&["generate", "What is the capital of France?", "--temperature", "0", "--max-tokens", "12", "--logprobs", "2"])
+        .cmd(&[
+            "generate",
+            "What is the capital of France?",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "12",
+            "--logprobs",
+            "2",
+        ])
         .env("SHAMMIE_MODELS_DIR", &models)
         .env("SHAMMIE_OFFLINE", "1")
         .output()
@@ -70,7 +117,10 @@ async fn generate_prints_a_completion_and_speed() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("Paris"), "{}", stdout(&o));
     let e = stderr(&o);
-    assert!(e.contains("local:gemma-3-270m:") && e.contains("tokens/s"), "{e}");
+    assert!(
+        e.contains("local:gemma-3-270m:") && e.contains("tokens/s"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -86,5 +136,8 @@ async fn a_missing_model_offline_is_a_clear_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("gemma-3-270m") && e.to_lowercase().contains("offline"), "{e}");
+    assert!(
+        e.contains("gemma-3-270m") && e.to_lowercase().contains("offline"),
+        "{e}"
+    );
 }

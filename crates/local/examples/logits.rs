@@ -17,7 +17,9 @@ fn main() -> anyhow::Result<()> {
     eprintln!("loaded in {:?}", t0.elapsed());
     let mut cache = KvCache::new(model.cfg.layers);
     let t0 = std::time::Instant::now();
-    let h = model.forward_hidden(&mut [(&ids[..], &mut cache)])?.remove(0);
+    let h = model
+        .forward_hidden(&mut [(&ids[..], &mut cache)])?
+        .remove(0);
     let last = h.narrow(0, ids.len() - 1, 1)?;
     let logits = model.logits(&last)?.squeeze(0)?.to_vec1::<f32>()?;
     eprintln!("prefill {} tokens in {:?}", ids.len(), t0.elapsed());
@@ -29,9 +31,16 @@ fn main() -> anyhow::Result<()> {
     let mut greedy = vec![next];
     let t0 = std::time::Instant::now();
     for _ in 0..15 {
-        let h = model.forward_hidden(&mut [(&[next][..], &mut cache)])?.remove(0);
+        let h = model
+            .forward_hidden(&mut [(&[next][..], &mut cache)])?
+            .remove(0);
         let l = model.logits(&h)?.squeeze(0)?.to_vec1::<f32>()?;
-        next = l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        next = l
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0 as u32;
         greedy.push(next);
     }
     eprintln!("decode 15 tokens in {:?}", t0.elapsed());

@@ -42,7 +42,9 @@ pub struct Config {
 }
 
 fn md<'a>(c: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value, LocalError> {
-    c.metadata.get(key).ok_or_else(|| LocalError::Format(format!("GGUF metadata has no `{key}`")))
+    c.metadata
+        .get(key)
+        .ok_or_else(|| LocalError::Format(format!("GGUF metadata has no `{key}`")))
 }
 
 fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, LocalError> {
@@ -54,14 +56,21 @@ fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, LocalError> {
 }
 
 fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalError> {
-    md(c, key)?.to_f32().map(f64::from).map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
+    md(c, key)?
+        .to_f32()
+        .map(f64::from)
+        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
 }
 
 impl Config {
     pub fn from_gguf(c: &gguf_file::Content) -> Result<Self, LocalError> {
-        let arch = md(c, "general.architecture")?.to_string().map_err(|e| LocalError::Format(e.to_string()))?;
+        let arch = md(c, "general.architecture")?
+            .to_string()
+            .map_err(|e| LocalError::Format(e.to_string()))?;
         if arch != "gemma3" {
-            return Err(LocalError::Unsupported(format!("architecture `{arch}` (this loader reads gemma3)")));
+            return Err(LocalError::Unsupported(format!(
+                "architecture `{arch}` (this loader reads gemma3)"
+            )));
         }
         let p = |k: &str| format!("gemma3.{k}");
         let hidden = md_usize(c, &p("embedding_length"))?;
@@ -125,11 +134,20 @@ struct Rope {
 impl Rope {
     fn new(base: f64, head_dim: usize, len: usize, dev: &Device) -> candle_core::Result<Self> {
         let half = head_dim / 2;
-        let inv: Vec<f32> = (0..half).map(|i| (1.0 / base.powf(2.0 * i as f64 / head_dim as f64)) as f32).collect();
+        let inv: Vec<f32> = (0..half)
+            .map(|i| (1.0 / base.powf(2.0 * i as f64 / head_dim as f64)) as f32)
+            .collect();
         let inv = Tensor::from_vec(inv, (1, half), dev)?;
-        let pos = Tensor::arange(0u32, len as u32, dev)?.to_dtype(DType::F32)?.reshape((len, 1))?;
+        let pos = Tensor::arange(0u32, len as u32, dev)?
+            .to_dtype(DType::F32)?
+            .reshape((len, 1))?;
         let freqs = pos.matmul(&inv)?;
-        Ok(Rope { base, head_dim, cos: freqs.cos()?, sin: freqs.sin()? })
+        Ok(Rope {
+            base,
+            head_dim,
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+        })
     }
 
     fn ensure(&mut self, len: usize) -> candle_core::Result<()> {
@@ -176,8 +194,6 @@ fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
     e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
-
-
 struct Layer {
     attn_norm: Tensor,
     q: QMatMul,
@@ -205,7 +221,10 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(layers: usize) -> Self {
-        KvCache { layers: vec![None; layers], len: 0 }
+        KvCache {
+            layers: vec![None; layers],
+            len: 0,
+        }
     }
 }
 
@@ -232,7 +251,8 @@ impl Gemma3 {
                 .tensor(reader, name, device)
                 .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))
         };
-        let mut norm = |name: &str| -> Result<Tensor, LocalError> { Ok(get(name)?.dequantize(device)?) };
+        let mut norm =
+            |name: &str| -> Result<Tensor, LocalError> { Ok(get(name)?.dequantize(device)?) };
         let final_norm = norm("output_norm.weight")?;
         let mut layers = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
@@ -242,8 +262,15 @@ impl Gemma3 {
                     .tensor(reader, name, device)
                     .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))
             };
-            let mut mm = |s: &str| -> Result<QMatMul, LocalError> { Ok(QMatMul::from_qtensor(fast_kernel(get(&n(s))?)?)?) };
-            let (q, k, v, o) = (mm("attn_q")?, mm("attn_k")?, mm("attn_v")?, mm("attn_output")?);
+            let mut mm = |s: &str| -> Result<QMatMul, LocalError> {
+                Ok(QMatMul::from_qtensor(fast_kernel(get(&n(s))?)?)?)
+            };
+            let (q, k, v, o) = (
+                mm("attn_q")?,
+                mm("attn_k")?,
+                mm("attn_v")?,
+                mm("attn_output")?,
+            );
             let (gate, up, down) = (mm("ffn_gate")?, mm("ffn_up")?, mm("ffn_down")?);
             let mut vec = |s: &str| -> Result<Tensor, LocalError> {
                 let name = n(s);
@@ -274,7 +301,10 @@ impl Gemma3 {
                 .tensor(reader, "token_embd.weight", device)
                 .map_err(|e| LocalError::Format(format!("tensor `token_embd.weight`: {e}")))?,
         );
-        if matches!(embed.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) {
+        if matches!(
+            embed.dtype(),
+            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
+        ) {
             tracing::debug!("embedding table is not quantized; the output head dequantizes it");
         }
         let lm_head = QMatMul::from_arc(embed.clone())?;
@@ -309,7 +339,10 @@ impl Gemma3 {
     ///
     /// All sequences' tokens go through the projections and the MLP together (one pass over
     /// the weights); attention is computed per sequence against its own cache.
-    pub fn forward_hidden(&self, seqs: &mut [(&[u32], &mut KvCache)]) -> candle_core::Result<Vec<Tensor>> {
+    pub fn forward_hidden(
+        &self,
+        seqs: &mut [(&[u32], &mut KvCache)],
+    ) -> candle_core::Result<Vec<Tensor>> {
         let lens: Vec<usize> = seqs.iter().map(|(t, _)| t.len()).collect();
         let all: Vec<u32> = seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect();
         let max_pos = seqs.iter().map(|(t, c)| c.len + t.len()).max().unwrap_or(0);
@@ -330,9 +363,18 @@ impl Gemma3 {
             for (si, (_, cache)) in seqs.iter_mut().enumerate() {
                 let t = lens[si];
                 let start = cache.len;
-                let q = q.narrow(0, off, t)?.reshape((1, t, cfg.heads, cfg.head_dim))?.transpose(1, 2)?;
-                let k = k.narrow(0, off, t)?.reshape((1, t, cfg.kv_heads, cfg.head_dim))?.transpose(1, 2)?;
-                let v = v.narrow(0, off, t)?.reshape((1, t, cfg.kv_heads, cfg.head_dim))?.transpose(1, 2)?;
+                let q = q
+                    .narrow(0, off, t)?
+                    .reshape((1, t, cfg.heads, cfg.head_dim))?
+                    .transpose(1, 2)?;
+                let k = k
+                    .narrow(0, off, t)?
+                    .reshape((1, t, cfg.kv_heads, cfg.head_dim))?
+                    .transpose(1, 2)?;
+                let v = v
+                    .narrow(0, off, t)?
+                    .reshape((1, t, cfg.kv_heads, cfg.head_dim))?
+                    .transpose(1, 2)?;
                 let q = rope.apply(&rms_norm(&q.contiguous()?, &layer.q_norm, cfg.eps)?, start)?;
                 let k = rope.apply(&rms_norm(&k.contiguous()?, &layer.k_norm, cfg.eps)?, start)?;
                 let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
@@ -355,7 +397,10 @@ impl Gemma3 {
                     (k_all, v_all)
                 } else {
                     let keep = kv_len.min(cfg.sliding_window);
-                    (k_all.narrow(1, kv_len - keep, keep)?, v_all.narrow(1, kv_len - keep, keep)?)
+                    (
+                        k_all.narrow(1, kv_len - keep, keep)?,
+                        v_all.narrow(1, kv_len - keep, keep)?,
+                    )
                 });
                 outs.push(o);
                 off += t;
@@ -399,7 +444,9 @@ impl Gemma3 {
         let kv_len = k.dim(1)?;
         let group = cfg.heads / cfg.kv_heads;
         // (kv_heads, group*t, d) so one matmul serves all query heads of a kv head.
-        let q = q.squeeze(0)?.reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
+        let q = q
+            .squeeze(0)?
+            .reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
         let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?; // (kv_heads, group*t, kv_len)
         let needs_mask = t > 1 || (windowed && kv_len > cfg.sliding_window);
         let scores = if needs_mask {
@@ -424,7 +471,9 @@ impl Gemma3 {
         };
         let p = softmax_last(&scores)?;
         let o = p.matmul(v)?; // (kv_heads, group*t, d)
-        o.reshape((cfg.heads, t, cfg.head_dim))?.transpose(0, 1)?.reshape((t, cfg.heads * cfg.head_dim))
+        o.reshape((cfg.heads, t, cfg.head_dim))?
+            .transpose(0, 1)?
+            .reshape((t, cfg.heads * cfg.head_dim))
     }
 
     /// Logits (n, vocab) from final hidden states (n, hidden).

@@ -9,9 +9,10 @@ pub mod gemma3;
 pub mod prompt;
 pub mod provider;
 pub mod sampling;
+pub mod white_box;
 pub mod worker;
 
-pub use provider::{LocalModel, Loader};
+pub use provider::{Loader, LocalModel};
 pub use worker::BatchLimits;
 
 #[derive(Debug, thiserror::Error)]

@@ -68,7 +68,11 @@ impl Format {
                 // Gemma has no system role: the system text opens the first user turn.
                 let mut first = true;
                 for m in &req.messages {
-                    let role = if m.role == Role::User { "user" } else { "model" };
+                    let role = if m.role == Role::User {
+                        "user"
+                    } else {
+                        "model"
+                    };
                     s.push_str(&format!("<start_of_turn>{role}\n"));
                     if first && m.role == Role::User {
                         if let Some(sys) = &req.system {
@@ -88,7 +92,11 @@ impl Format {
                     s.push_str(&format!("<|im_start|>system\n{sys}<|im_end|>\n"));
                 }
                 for m in &req.messages {
-                    let role = if m.role == Role::User { "user" } else { "assistant" };
+                    let role = if m.role == Role::User {
+                        "user"
+                    } else {
+                        "assistant"
+                    };
                     s.push_str(&format!("<|im_start|>{role}\n{}<|im_end|>\n", m.content));
                 }
                 s.push_str("<|im_start|>assistant\n");
@@ -96,11 +104,20 @@ impl Format {
             }
             Format::Llama3 => {
                 if let Some(sys) = &req.system {
-                    s.push_str(&format!("<|start_header_id|>system<|end_header_id|>\n\n{sys}<|eot_id|>"));
+                    s.push_str(&format!(
+                        "<|start_header_id|>system<|end_header_id|>\n\n{sys}<|eot_id|>"
+                    ));
                 }
                 for m in &req.messages {
-                    let role = if m.role == Role::User { "user" } else { "assistant" };
-                    s.push_str(&format!("<|start_header_id|>{role}<|end_header_id|>\n\n{}<|eot_id|>", m.content));
+                    let role = if m.role == Role::User {
+                        "user"
+                    } else {
+                        "assistant"
+                    };
+                    s.push_str(&format!(
+                        "<|start_header_id|>{role}<|end_header_id|>\n\n{}<|eot_id|>",
+                        m.content
+                    ));
                 }
                 s.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
                 s.push_str(prefill);
@@ -130,7 +147,10 @@ mod tests {
             Format::Base.render(&req()),
             "Be brief.\n\nHuman: Is it?\n\nAssistant: Yes.\n\nHuman: Sure?\n\nAssistant: ("
         );
-        assert_eq!(Format::Base.render(&GenerateRequest::user("Hi", 1)), "Human: Hi\n\nAssistant:");
+        assert_eq!(
+            Format::Base.render(&GenerateRequest::user("Hi", 1)),
+            "Human: Hi\n\nAssistant:"
+        );
     }
 
     #[test]
@@ -139,9 +159,16 @@ mod tests {
             Format::Gemma.render(&req()),
             "<start_of_turn>user\nBe brief.\n\nIs it?<end_of_turn>\n<start_of_turn>model\nYes.<end_of_turn>\n<start_of_turn>user\nSure?<end_of_turn>\n<start_of_turn>model\n("
         );
-        assert!(Format::ChatMl.render(&req()).starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
-        assert!(Format::Llama3.render(&req()).ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n("));
-        assert_eq!(Format::detect(Some("{% ... <start_of_turn> ... %}")), Format::Gemma);
+        assert!(Format::ChatMl
+            .render(&req())
+            .starts_with("<|im_start|>system\nBe brief.<|im_end|>\n"));
+        assert!(Format::Llama3
+            .render(&req())
+            .ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n("));
+        assert_eq!(
+            Format::detect(Some("{% ... <start_of_turn> ... %}")),
+            Format::Gemma
+        );
         assert_eq!(Format::detect(None), Format::Base);
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
-use shammie_core::{Capabilities, Completion, GenerateRequest, StopReason, TokenLogprob, TopLogprob, Usage};
+use shammie_core::{
+    Capabilities, Completion, GenerateRequest, StopReason, TokenLogprob, TopLogprob, Usage,
+};
 use shammie_models::{Model, ModelError};
 use shammie_tokenizer::Tokenizer;
 
@@ -32,12 +34,15 @@ pub struct LocalModel {
 impl LocalModel {
     /// Loads `path` (a GGUF file) on the CPU (or CUDA with the `cuda` feature).
     pub fn load(name: &str, path: &Path, limits: BatchLimits) -> Result<Self, LocalError> {
-        let file = std::fs::File::open(path).map_err(|e| LocalError::Io(format!("{}: {e}", path.display())))?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| LocalError::Io(format!("{}: {e}", path.display())))?;
         let mut reader = BufReader::new(file);
-        let content = gguf_file::Content::read(&mut reader)
-            .map_err(|e| LocalError::Format(format!("{}: not a readable GGUF file: {e}", path.display())))?;
+        let content = gguf_file::Content::read(&mut reader).map_err(|e| {
+            LocalError::Format(format!("{}: not a readable GGUF file: {e}", path.display()))
+        })?;
         let tokenizer = Arc::new(
-            Tokenizer::from_gguf(&content).map_err(|e| LocalError::Format(format!("{}: {e}", path.display())))?,
+            Tokenizer::from_gguf(&content)
+                .map_err(|e| LocalError::Format(format!("{}: {e}", path.display())))?,
         );
         let device = device()?;
         let model = Gemma3::load(&content, &mut reader, &device)?;
@@ -49,7 +54,9 @@ impl LocalModel {
             // The file's name and size identify the weights for the response cache.
             endpoint: format!(
                 "local {} {size}",
-                path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+                path.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             ),
             worker: Worker::spawn(model, tokenizer.clone(), limits),
             tokenizer,
@@ -67,11 +74,27 @@ impl LocalModel {
 
     /// Log-probability of each continuation (summed over its tokens) after the prompt
     /// that `req` renders to. The prompt is computed once for all continuations.
-    pub async fn score_continuations(&self, req: &GenerateRequest, continuations: &[String]) -> Result<Vec<f64>, LocalError> {
+    pub async fn score_continuations(
+        &self,
+        req: &GenerateRequest,
+        continuations: &[String],
+    ) -> Result<Vec<f64>, LocalError> {
         let prompt = self.tokenizer.encode(&self.format.render(req), true);
-        let continuations: Vec<Vec<u32>> = continuations.iter().map(|c| self.tokenizer.encode(c, false)).collect();
-        let per_token = self.worker.score(ScoreRequest { prompt, continuations }).await?;
-        Ok(per_token.iter().map(|v| v.iter().map(|x| *x as f64).sum()).collect())
+        let continuations: Vec<Vec<u32>> = continuations
+            .iter()
+            .map(|c| self.tokenizer.encode(c, false))
+            .collect();
+        let per_token = self
+            .worker
+            .score(ScoreRequest {
+                prompt,
+                continuations,
+            })
+            .await?;
+        Ok(per_token
+            .iter()
+            .map(|v| v.iter().map(|x| *x as f64).sum())
+            .collect())
     }
 }
 
@@ -96,8 +119,15 @@ fn derived_seed(req: &GenerateRequest) -> u64 {
 
 fn to_model_error(e: LocalError) -> ModelError {
     match e {
-        LocalError::Unsupported(m) => ModelError::Rejected { status: 400, message: m },
-        other => ModelError::Server { status: 500, retry_after: None, message: other.to_string() },
+        LocalError::Unsupported(m) => ModelError::Rejected {
+            status: 400,
+            message: m,
+        },
+        other => ModelError::Server {
+            status: 500,
+            retry_after: None,
+            message: other.to_string(),
+        },
     }
 }
 
@@ -140,6 +170,7 @@ impl Model for LocalModel {
                 seed: req.seed.unwrap_or_else(|| derived_seed(req)),
                 stop_strings,
                 top_logprobs,
+                ignore_end_tokens: false,
             })
             .await
             .map_err(to_model_error)?;
@@ -152,7 +183,10 @@ impl Model for LocalModel {
                     logprob: *lp as f64,
                     top: alts
                         .iter()
-                        .map(|(a, l)| TopLogprob { token: self.tokenizer.token_str(*a), logprob: *l as f64 })
+                        .map(|(a, l)| TopLogprob {
+                            token: self.tokenizer.token_str(*a),
+                            logprob: *l as f64,
+                        })
                         .collect(),
                 })
                 .collect()
@@ -165,7 +199,10 @@ impl Model for LocalModel {
                 Finish::StopString => StopReason::StopSequence,
                 Finish::MaxTokens => StopReason::MaxTokens,
             },
-            usage: Usage { input_tokens: g.prompt_tokens as u64, output_tokens: g.tokens.len() as u64 },
+            usage: Usage {
+                input_tokens: g.prompt_tokens as u64,
+                output_tokens: g.tokens.len() as u64,
+            },
             meta: Default::default(),
         })
     }
@@ -181,8 +218,15 @@ pub struct Loader {
 impl Loader {
     /// `resolve` maps a spec's name (`gemma-3-270m`, a path…) to a GGUF file, fetching it
     /// if the caller allows.
-    pub fn new(resolve: impl Fn(&str) -> Result<PathBuf, String> + Send + Sync + 'static, limits: BatchLimits) -> Self {
-        Loader { resolve: Box::new(resolve), loaded: Default::default(), limits }
+    pub fn new(
+        resolve: impl Fn(&str) -> Result<PathBuf, String> + Send + Sync + 'static,
+        limits: BatchLimits,
+    ) -> Self {
+        Loader {
+            resolve: Box::new(resolve),
+            loaded: Default::default(),
+            limits,
+        }
     }
 
     pub fn load(&self, name: &str) -> Result<Arc<LocalModel>, ModelError> {
@@ -192,7 +236,8 @@ impl Loader {
             return Ok(m.clone());
         }
         let m = Arc::new(
-            LocalModel::load(name, &path, self.limits).map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
+            LocalModel::load(name, &path, self.limits)
+                .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
         );
         loaded.insert(path, m.clone());
         Ok(m)

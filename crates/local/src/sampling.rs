@@ -16,7 +16,11 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 1.0, top_p: 1.0, top_k: 0 }
+        SamplingParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+        }
     }
 }
 
@@ -51,11 +55,18 @@ pub fn sample(logprobs: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> u32
     }
     // Candidates: top-k (or a generous cut: tokens beyond the 1,000 most likely carry
     // negligible mass at ordinary temperatures and would only slow the sort).
-    let k = if p.top_k > 0 { p.top_k } else { 1000.min(logprobs.len()) };
+    let k = if p.top_k > 0 {
+        p.top_k
+    } else {
+        1000.min(logprobs.len())
+    };
     let cands = top_k(logprobs, k);
     let t = p.temperature;
     let max = cands[0].1 as f64 / t;
-    let mut weights: Vec<f64> = cands.iter().map(|&(_, lp)| (lp as f64 / t - max).exp()).collect();
+    let mut weights: Vec<f64> = cands
+        .iter()
+        .map(|&(_, lp)| (lp as f64 / t - max).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     for w in &mut weights {
         *w /= total;
@@ -112,7 +123,10 @@ mod tests {
     #[test]
     fn top_k_is_sorted_and_exact() {
         let lp = [0.1, 0.5, -1.0, 0.7, 0.3];
-        assert_eq!(top_k(&lp, 3).iter().map(|x| x.0).collect::<Vec<_>>(), [3, 1, 4]);
+        assert_eq!(
+            top_k(&lp, 3).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [3, 1, 4]
+        );
         assert_eq!(top_k(&lp, 10).len(), 5);
     }
 
@@ -120,7 +134,10 @@ mod tests {
     fn greedy_and_seeded_sampling() {
         let lp = log_softmax(&[0.0, 3.0, 1.0]);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let greedy = SamplingParams { temperature: 0.0, ..Default::default() };
+        let greedy = SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        };
         assert_eq!(sample(&lp, &greedy, &mut rng), 1);
         // Frequencies follow the distribution.
         let p = SamplingParams::default();
@@ -140,9 +157,15 @@ mod tests {
         let db: Vec<u32> = (0..50).map(|_| sample(&lp, &p, &mut b)).collect();
         assert_eq!(da, db);
         // top-k 1 is greedy; top-p tiny is greedy.
-        let k1 = SamplingParams { top_k: 1, ..Default::default() };
+        let k1 = SamplingParams {
+            top_k: 1,
+            ..Default::default()
+        };
         assert!((0..100).all(|_| sample(&lp, &k1, &mut a) == 1));
-        let p0 = SamplingParams { top_p: 0.01, ..Default::default() };
+        let p0 = SamplingParams {
+            top_p: 0.01,
+            ..Default::default()
+        };
         assert!((0..100).all(|_| sample(&lp, &p0, &mut a) == 1));
     }
 }

@@ -43,6 +43,8 @@ pub struct GenRequest {
     pub seed: u64,
     pub stop_strings: Vec<String>,
     pub top_logprobs: usize,
+    /// Keep generating through end-of-sequence tokens (benchmarks that need a fixed length).
+    pub ignore_end_tokens: bool,
 }
 
 /// Log-probabilities of continuations after a shared prompt.
@@ -52,8 +54,14 @@ pub struct ScoreRequest {
 }
 
 enum Job {
-    Generate(GenRequest, tokio::sync::oneshot::Sender<Result<Generation, LocalError>>),
-    Score(ScoreRequest, tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, LocalError>>),
+    Generate(
+        GenRequest,
+        tokio::sync::oneshot::Sender<Result<Generation, LocalError>>,
+    ),
+    Score(
+        ScoreRequest,
+        tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, LocalError>>,
+    ),
 }
 
 /// Handle to the worker thread; cheap to clone, safe to share.
@@ -74,7 +82,10 @@ pub struct BatchLimits {
 
 impl Default for BatchLimits {
     fn default() -> Self {
-        BatchLimits { max_sequences: 64, max_prefill_tokens: 4096 }
+        BatchLimits {
+            max_sequences: 64,
+            max_prefill_tokens: 4096,
+        }
     }
 }
 
@@ -91,16 +102,22 @@ impl Worker {
 
     pub async fn generate(&self, req: GenRequest) -> Result<Generation, LocalError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Job::Generate(req, tx)).map_err(|_| LocalError::Io("the model thread has stopped".into()))?;
-        rx.await.map_err(|_| LocalError::Io("the model thread has stopped".into()))?
+        self.tx
+            .send(Job::Generate(req, tx))
+            .map_err(|_| LocalError::Io("the model thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| LocalError::Io("the model thread has stopped".into()))?
     }
 
     /// Per continuation, the log-probability of each of its tokens given the prompt and
     /// the tokens before it.
     pub async fn score(&self, req: ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Job::Score(req, tx)).map_err(|_| LocalError::Io("the model thread has stopped".into()))?;
-        rx.await.map_err(|_| LocalError::Io("the model thread has stopped".into()))?
+        self.tx
+            .send(Job::Score(req, tx))
+            .map_err(|_| LocalError::Io("the model thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| LocalError::Io("the model thread has stopped".into()))?
     }
 }
 
@@ -147,7 +164,9 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
                     let _ = reply.send(score(&model, &req));
                 }
                 Job::Generate(req, reply) => {
-                    if req.prompt.is_empty() || req.prompt.len() + req.max_tokens > model.cfg.context {
+                    if req.prompt.is_empty()
+                        || req.prompt.len() + req.max_tokens > model.cfg.context
+                    {
                         let _ = reply.send(Err(LocalError::Unsupported(format!(
                             "prompt of {} tokens plus {} new tokens does not fit the context of {}",
                             req.prompt.len(),
@@ -183,7 +202,9 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
         if let Err(e) = step(&model, &mut active, &end_tokens) {
             // A failed forward pass fails every request in it.
             for a in active.drain(..) {
-                let _ = a.reply.send(Err(LocalError::Io(format!("forward pass failed: {e}"))));
+                let _ = a
+                    .reply
+                    .send(Err(LocalError::Io(format!("forward pass failed: {e}"))));
             }
         }
         // Answer the finished ones.
@@ -201,13 +222,22 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
 
 /// One forward pass over every active sequence; samples one token for each.
 fn step(model: &Gemma3, active: &mut [Active], end_tokens: &[u32]) -> Result<(), LocalError> {
-    let pending: Vec<Vec<u32>> = active.iter_mut().map(|a| std::mem::take(&mut a.pending)).collect();
+    let pending: Vec<Vec<u32>> = active
+        .iter_mut()
+        .map(|a| std::mem::take(&mut a.pending))
+        .collect();
     let hidden = {
-        let mut seqs: Vec<(&[u32], &mut KvCache)> =
-            pending.iter().zip(active.iter_mut()).map(|(p, a)| (&p[..], &mut a.cache)).collect();
+        let mut seqs: Vec<(&[u32], &mut KvCache)> = pending
+            .iter()
+            .zip(active.iter_mut())
+            .map(|(p, a)| (&p[..], &mut a.cache))
+            .collect();
         model.forward_hidden(&mut seqs)?
     };
-    let last: Vec<Tensor> = hidden.iter().map(|h| h.narrow(0, h.dim(0)? - 1, 1)).collect::<Result<_, _>>()?;
+    let last: Vec<Tensor> = hidden
+        .iter()
+        .map(|h| h.narrow(0, h.dim(0)? - 1, 1))
+        .collect::<Result<_, _>>()?;
     let logits = model.logits(&Tensor::cat(&last, 0)?)?.to_vec2::<f32>()?;
     for (a, row) in active.iter_mut().zip(logits) {
         let lp = log_softmax(&row);
@@ -215,7 +245,7 @@ fn step(model: &Gemma3, active: &mut [Active], end_tokens: &[u32]) -> Result<(),
         let alts = top_k(&lp, a.req.top_logprobs);
         a.out.tokens.push(id);
         a.out.logprobs.push((lp[id as usize], alts));
-        if end_tokens.contains(&id) {
+        if end_tokens.contains(&id) && !a.req.ignore_end_tokens {
             a.out.finish = Finish::EndToken;
             a.out.text.push_str(&a.stream.finish());
             continue;
@@ -238,30 +268,48 @@ fn step(model: &Gemma3, active: &mut [Active], end_tokens: &[u32]) -> Result<(),
 
 /// Where the earliest stop string starts in `text`.
 pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
-    stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
 }
 
 /// Scores continuations: the prompt is run once, then every continuation from a copy of
 /// its cache, all continuations in one batch.
 fn score(model: &Gemma3, req: &ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError> {
     if req.prompt.is_empty() {
-        return Err(LocalError::Unsupported("scoring needs a non-empty prompt".into()));
+        return Err(LocalError::Unsupported(
+            "scoring needs a non-empty prompt".into(),
+        ));
     }
     let mut cache = KvCache::new(model.cfg.layers);
-    let h = model.forward_hidden(&mut [(&req.prompt[..], &mut cache)])?.remove(0);
-    let first = model.logits(&h.narrow(0, h.dim(0)? - 1, 1)?)?.squeeze(0)?.to_vec1::<f32>()?;
+    let h = model
+        .forward_hidden(&mut [(&req.prompt[..], &mut cache)])?
+        .remove(0);
+    let first = model
+        .logits(&h.narrow(0, h.dim(0)? - 1, 1)?)?
+        .squeeze(0)?
+        .to_vec1::<f32>()?;
     let first = log_softmax(&first);
     let conts: Vec<&Vec<u32>> = req.continuations.iter().collect();
     let mut caches: Vec<KvCache> = conts.iter().map(|_| cache.clone()).collect();
     // Feed each continuation except its last token; its logits predict the next token.
-    let inputs: Vec<&[u32]> = conts.iter().map(|c| &c[..c.len().saturating_sub(1)]).collect();
+    let inputs: Vec<&[u32]> = conts
+        .iter()
+        .map(|c| &c[..c.len().saturating_sub(1)])
+        .collect();
     let mut seqs: Vec<(&[u32], &mut KvCache)> = inputs
         .iter()
         .zip(caches.iter_mut())
         .filter(|(i, _)| !i.is_empty())
         .map(|(i, c)| (*i, c))
         .collect();
-    let hidden = if seqs.is_empty() { Vec::new() } else { model.forward_hidden(&mut seqs)? };
+    let hidden = if seqs.is_empty() {
+        Vec::new()
+    } else {
+        model.forward_hidden(&mut seqs)?
+    };
     let mut hidden = hidden.into_iter();
     let mut out = Vec::with_capacity(conts.len());
     for c in conts {
@@ -270,7 +318,9 @@ fn score(model: &Gemma3, req: &ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError
             lps.push(first[t0 as usize]);
         }
         if c.len() > 1 {
-            let h = hidden.next().expect("one hidden block per continuation longer than 1");
+            let h = hidden
+                .next()
+                .expect("one hidden block per continuation longer than 1");
             let rows = model.logits(&h)?.to_vec2::<f32>()?;
             for (row, &next) in rows.iter().zip(&c[1..]) {
                 lps.push(log_softmax(row)[next as usize]);

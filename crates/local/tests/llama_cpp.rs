@@ -39,7 +39,9 @@ struct Fixture {
 
 #[test]
 fn matches_llama_cpp() {
-    let Some(path) = common::model_path_or_skip() else { return };
+    let Some(path) = common::model_path_or_skip() else {
+        return;
+    };
     let fx: Fixture = serde_json::from_str(include_str!("fixtures/gemma3_logits.json")).unwrap();
     let mut f = BufReader::new(std::fs::File::open(&path).unwrap());
     let content = gguf_file::Content::read(&mut f).unwrap();
@@ -49,29 +51,63 @@ fn matches_llama_cpp() {
     let mut report = Vec::new();
     for case in &fx.cases {
         let mut cache = KvCache::new(model.cfg.layers);
-        let h = model.forward_hidden(&mut [(&case.ids[..], &mut cache)]).unwrap().remove(0);
+        let h = model
+            .forward_hidden(&mut [(&case.ids[..], &mut cache)])
+            .unwrap()
+            .remove(0);
         let last = h.narrow(0, case.ids.len() - 1, 1).unwrap();
-        let logits = model.logits(&last).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        let logits = model
+            .logits(&last)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let mut order: Vec<u32> = (0..logits.len() as u32).collect();
         order.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
         let ours: Vec<u32> = order[..5].to_vec();
         let theirs: Vec<u32> = case.top5.iter().map(|t| t.0).collect();
-        let diff = case.top5.iter().map(|(i, l)| (logits[*i as usize] - l).abs()).fold(0f32, f32::max);
+        let diff = case
+            .top5
+            .iter()
+            .map(|(i, l)| (logits[*i as usize] - l).abs())
+            .fold(0f32, f32::max);
         worst = worst.max(diff);
         let mut next = order[0];
         let mut greedy = vec![next];
         while greedy.len() < 16 {
-            let h = model.forward_hidden(&mut [(&[next][..], &mut cache)]).unwrap().remove(0);
-            let l = model.logits(&h).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+            let h = model
+                .forward_hidden(&mut [(&[next][..], &mut cache)])
+                .unwrap()
+                .remove(0);
+            let l = model
+                .logits(&h)
+                .unwrap()
+                .squeeze(0)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             next = argmax(&l);
             greedy.push(next);
         }
-        let agree = greedy.iter().zip(&case.greedy16).take_while(|(a, b)| a == b).count();
+        let agree = greedy
+            .iter()
+            .zip(&case.greedy16)
+            .take_while(|(a, b)| a == b)
+            .count();
         // Every token before llama.cpp's first near-tie must agree.
-        let first_tie = case.greedy_margins.iter().position(|m| *m < TIE).unwrap_or(16);
+        let first_tie = case
+            .greedy_margins
+            .iter()
+            .position(|m| *m < TIE)
+            .unwrap_or(16);
         let greedy_ok = agree >= first_tie;
         let llama_logit = |id: u32| {
-            case.top5.iter().chain(std::iter::once(&case.sixth)).find(|t| t.0 == id).map(|t| t.1)
+            case.top5
+                .iter()
+                .chain(std::iter::once(&case.sixth))
+                .find(|t| t.0 == id)
+                .map(|t| t.1)
         };
         // A swap is a tie when either implementation puts the two tokens within TIE.
         let top5_ok = ours.iter().zip(&case.top5).all(|(o, (t, tl))| {
@@ -88,8 +124,14 @@ fn matches_llama_cpp() {
             failures += 1;
         }
     }
-    eprintln!("{}\nworst logit difference on llama.cpp's top-5: {worst:.3}", report.join("\n"));
+    eprintln!(
+        "{}\nworst logit difference on llama.cpp's top-5: {worst:.3}",
+        report.join("\n")
+    );
     assert_eq!(failures, 0, "{failures} cases differ from llama.cpp");
     let exact = report.iter().filter(|r| r.contains("top5 same (")).count();
-    assert!(exact * 2 >= fx.cases.len(), "only {exact} exact top-5 matches");
+    assert!(
+        exact * 2 >= fx.cases.len(),
+        "only {exact} exact top-5 matches"
+    );
 }

@@ -11,7 +11,9 @@ use shammie_models::Model;
 
 fn model() -> Option<Arc<LocalModel>> {
     let path = common::model_path_or_skip()?;
-    Some(Arc::new(LocalModel::load("gemma-3-270m", &path, BatchLimits::default()).unwrap()))
+    Some(Arc::new(
+        LocalModel::load("gemma-3-270m", &path, BatchLimits::default()).unwrap(),
+    ))
 }
 
 fn greedy(prompt: &str, n: u32) -> GenerateRequest {
@@ -67,18 +69,27 @@ async fn generation_logprobs_seeds_and_stops() {
     assert!(!c.text.contains(','), "{:?}", c.text);
 
     // Prefill: the reply continues the given start.
-    let mut p = greedy("Pick one:\n (A) red\n (B) blue\n\nAnswer with just the letter.", 2);
+    let mut p = greedy(
+        "Pick one:\n (A) red\n (B) blue\n\nAnswer with just the letter.",
+        2,
+    );
     p.prefill = Some("(".into());
     p.top_logprobs = Some(10);
     let c = m.generate(&p).await.unwrap();
     let first = &c.logprobs.unwrap()[0];
-    assert!(first.top.iter().any(|t| t.token == "A" || t.token == "B"), "{:?}", first.top);
+    assert!(
+        first.top.iter().any(|t| t.token == "A" || t.token == "B"),
+        "{:?}",
+        first.top
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batching_never_changes_results() {
     let Some(m) = model() else { return };
-    let prompts: Vec<String> = (0..12).map(|i| format!("Tell me a fact about the number {i}.")).collect();
+    let prompts: Vec<String> = (0..12)
+        .map(|i| format!("Tell me a fact about the number {i}."))
+        .collect();
     let mut alone = Vec::new();
     for p in &prompts {
         let mut r = greedy(p, 10);
@@ -95,8 +106,20 @@ async fn batching_never_changes_results() {
     .await;
     for (a, b) in alone.iter().zip(&together) {
         assert_eq!(a.text, b.text);
-        let la: Vec<f64> = a.logprobs.as_ref().unwrap().iter().map(|t| t.logprob).collect();
-        let lb: Vec<f64> = b.logprobs.as_ref().unwrap().iter().map(|t| t.logprob).collect();
+        let la: Vec<f64> = a
+            .logprobs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|t| t.logprob)
+            .collect();
+        let lb: Vec<f64> = b
+            .logprobs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|t| t.logprob)
+            .collect();
         for (x, y) in la.iter().zip(&lb) {
             assert!((x - y).abs() < 1e-4, "{x} vs {y}");
         }
@@ -109,7 +132,14 @@ async fn scores_continuations() {
     let mut r = GenerateRequest::user("What is the capital of France?", 1);
     r.prefill = Some("The capital of France is".into());
     let s = m
-        .score_continuations(&r, &[" Paris.".into(), " London.".into(), " a city in Germany.".into()])
+        .score_continuations(
+            &r,
+            &[
+                " Paris.".into(),
+                " London.".into(),
+                " a city in Germany.".into(),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(s.len(), 3);
@@ -122,6 +152,14 @@ async fn scores_continuations() {
     g.max_tokens = 1;
     let c = m.generate(&g).await.unwrap();
     let tok = &c.logprobs.unwrap()[0];
-    let one = m.score_continuations(&r, &[tok.token.clone()]).await.unwrap();
-    assert!((one[0] - tok.logprob).abs() < 1e-3, "{} vs {}", one[0], tok.logprob);
+    let one = m
+        .score_continuations(&r, &[tok.token.clone()])
+        .await
+        .unwrap();
+    assert!(
+        (one[0] - tok.logprob).abs() < 1e-3,
+        "{} vs {}",
+        one[0],
+        tok.logprob
+    );
 }

@@ -50,12 +50,19 @@ pub fn main(a: Args) -> Result<u8, Failure> {
     let c = rt.block_on(model.generate(&req))?;
     let secs = t0.elapsed().as_secs_f64();
     if a.call.json {
-        println!("{}", serde_json::to_string_pretty(&c).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&c).map_err(anyhow::Error::from)?
+        );
     } else {
         println!("{}{}", a.prefill.as_deref().unwrap_or(""), c.text);
         if let Some(lps) = &c.logprobs {
             for t in lps {
-                let alts: Vec<String> = t.top.iter().map(|x| format!("{:?} {:.3}", x.token, x.logprob)).collect();
+                let alts: Vec<String> = t
+                    .top
+                    .iter()
+                    .map(|x| format!("{:?} {:.3}", x.token, x.logprob))
+                    .collect();
                 eprintln!("{:?} {:.3} | {}", t.token, t.logprob, alts.join(", "));
             }
         }

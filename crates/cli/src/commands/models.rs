@@ -57,7 +57,9 @@ pub fn main(a: Args) -> Result<u8, Failure> {
     let cfg = hub_config();
     match a.cmd {
         Cmd::Pull { name } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let path = rt.block_on(shammie_hub::pull(&cfg, &name, &print_progress))?;
             println!("{}", path.display());
         }
@@ -74,7 +76,10 @@ pub fn main(a: Args) -> Result<u8, Failure> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
+                );
             } else {
                 println!("model cache: {}", cfg.cache_dir.display());
                 for m in entries {
@@ -82,7 +87,10 @@ pub fn main(a: Args) -> Result<u8, Failure> {
                         "{:<18} {:>7.1} MB  {:<12} {}",
                         m.name,
                         m.size as f64 / 1e6,
-                        m.installed.as_ref().map(|_| "installed").unwrap_or("not pulled"),
+                        m.installed
+                            .as_ref()
+                            .map(|_| "installed")
+                            .unwrap_or("not pulled"),
                         m.description
                     );
                 }

@@ -9,8 +9,11 @@ use std::path::PathBuf;
 pub fn model_path_or_skip() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("SHAMMIE_GEMMA_GGUF").map(PathBuf::from),
-        std::env::var_os("SHAMMIE_MODELS_DIR").map(|d| PathBuf::from(d).join("gemma-3-270m/gemma-3-270m-q4_k_m.gguf")),
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shammie/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf")),
+        std::env::var_os("SHAMMIE_MODELS_DIR")
+            .map(|d| PathBuf::from(d).join("gemma-3-270m/gemma-3-270m-q4_k_m.gguf")),
+        std::env::var_os("HOME").map(|h| {
+            PathBuf::from(h).join(".cache/shammie/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf")
+        }),
     ];
     if let Some(p) = candidates.into_iter().flatten().find(|p| p.exists()) {
         return Some(p);

@@ -23,7 +23,8 @@ pub fn model_path_or_skip() -> Option<PathBuf> {
             let home = std::env::var_os("HOME")
                 .map(PathBuf::from)
                 .unwrap_or_default();
-            home.join(".cache/shammie/models/gemma-3-270m").join(FILE_NAME)
+            home.join(".cache/shammie/models/gemma-3-270m")
+                .join(FILE_NAME)
         }
     };
     if path.is_file() {

@@ -1,0 +1,243 @@
+//! Sentence embeddings on candle: all-MiniLM-L6-v2 (and BERT sentence encoders laid out
+//! like it), computed as sentence-transformers computes them.
+//!
+//! What is here: our own WordPiece tokenizer read from `tokenizer.json` (`tokenizer`), our
+//! own BERT encoder over `model.safetensors` (`bert`), and [`Embedder`], which runs the
+//! sentence-transformers pipeline of the model folder — tokenise with truncation at
+//! `max_seq_length`, encode, mean-pool over the attention mask, L2-normalise — on batches
+//! of any size. Checked against sentence-transformers on fixtures
+//! (`tests/fixtures/minilm.json`). What is not: getting the model files (`shammie-hub`
+//! pulls the folder), clustering or any study logic, a GPU path (inference runs on the CPU),
+//! sentence pairs or token-type ids other than 0.
+
+pub mod bert;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+
+pub use tokenizer::Tokenizer;
+
+/// Texts per forward pass; texts are sorted by length first so a batch pads little.
+const BATCH: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A sentence encoder loaded from a sentence-transformers model folder.
+pub struct Embedder {
+    tokenizer: Tokenizer,
+    model: bert::Bert,
+    /// sentence-transformers' own `do_lower_case`, applied before the tokenizer.
+    lowercase_input: bool,
+    normalize: bool,
+}
+
+impl Embedder {
+    /// Loads a folder holding `config.json`, `tokenizer.json`, `model.safetensors` and the
+    /// sentence-transformers files (`modules.json`, `sentence_bert_config.json`,
+    /// `1_Pooling/config.json`), as `shammie models pull all-minilm-l6-v2` leaves it.
+    ///
+    /// Without `modules.json` the pipeline is taken to be mean pooling then normalisation;
+    /// pooling other than the mean is refused.
+    pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        let config_path = dir.join("config.json");
+        let config: bert::BertConfig =
+            serde_json::from_value(read_json(&config_path)?).map_err(|e| EmbedError::Format {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?;
+
+        let st_config = optional_json(&dir.join("sentence_bert_config.json"))?;
+        let max_seq_length = st_config
+            .as_ref()
+            .and_then(|c| c["max_seq_length"].as_u64())
+            .map_or(config.max_position_embeddings, |n| n as usize)
+            .min(config.max_position_embeddings);
+        let lowercase_input = st_config
+            .as_ref()
+            .and_then(|c| c["do_lower_case"].as_bool())
+            .unwrap_or(false);
+
+        let modules = optional_json(&dir.join("modules.json"))?;
+        let module_types: Vec<String> = modules
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|ms| {
+                ms.iter()
+                    .filter_map(|m| m["type"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let normalize = modules.is_none() || module_types.iter().any(|t| t.ends_with(".Normalize"));
+        if let Some(other) = module_types.iter().find(|t| {
+            !t.ends_with(".Transformer") && !t.ends_with(".Pooling") && !t.ends_with(".Normalize")
+        }) {
+            return Err(EmbedError::Unsupported(format!(
+                "sentence-transformers module {other}"
+            )));
+        }
+        if let Some(pooling) = optional_json(&dir.join("1_Pooling").join("config.json"))? {
+            let mode_on = |k: &str| pooling[k].as_bool().unwrap_or(false);
+            let others = [
+                "pooling_mode_cls_token",
+                "pooling_mode_max_tokens",
+                "pooling_mode_mean_sqrt_len_tokens",
+            ];
+            if !mode_on("pooling_mode_mean_tokens") || others.iter().any(|k| mode_on(k)) {
+                return Err(EmbedError::Unsupported(
+                    "pooling other than the mean of token embeddings".into(),
+                ));
+            }
+        }
+
+        let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), max_seq_length)?;
+        let model = bert::Bert::load(config, &dir.join("model.safetensors"), &Device::Cpu)?;
+        Ok(Self {
+            tokenizer,
+            model,
+            lowercase_input,
+            normalize,
+        })
+    }
+
+    /// One embedding per text, in order, each [`Self::dim`] floats (unit length for
+    /// all-MiniLM-L6-v2). Texts longer than the model's `max_seq_length` tokens are
+    /// truncated, as sentence-transformers does. Results do not depend on how texts are
+    /// batched.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let encodings: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenize(t)).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].as_slice()).collect();
+            for (&i, embedding) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                out[i] = embedding;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The length of an embedding (384 for all-MiniLM-L6-v2).
+    pub fn dim(&self) -> usize {
+        self.model.config().hidden_size
+    }
+
+    /// The token ids the model sees for `text`, `[CLS]` and `[SEP]` included.
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        if self.lowercase_input {
+            self.tokenizer.encode(&text.to_lowercase())
+        } else {
+            self.tokenizer.encode(text)
+        }
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// One forward pass over already tokenised texts, padded to the longest.
+    fn embed_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let b = batch.len();
+        let t = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        if b == 0 || t == 0 {
+            return Ok(vec![vec![0.0; self.dim()]; b]);
+        }
+        let mut ids = Vec::with_capacity(b * t);
+        let mut mask = Vec::with_capacity(b * t);
+        for e in batch {
+            ids.extend_from_slice(e);
+            ids.extend(std::iter::repeat_n(self.tokenizer.pad_id(), t - e.len()));
+            mask.extend(std::iter::repeat_n(1f32, e.len()));
+            mask.extend(std::iter::repeat_n(0f32, t - e.len()));
+        }
+        let device = self.model.device();
+        let ids = Tensor::from_vec(ids, (b, t), device)?;
+        let mask = Tensor::from_vec(mask, (b, t), device)?;
+        let hidden = self.model.forward(&ids, &mask)?;
+
+        // Mean over real tokens: sum(h · mask) / max(count, 1e-9).
+        let mask3 = mask.unsqueeze(2)?.to_dtype(DType::F32)?;
+        let summed = hidden.broadcast_mul(&mask3)?.sum(1)?;
+        let counts = mask.sum_keepdim(1)?.clamp(1e-9f32, f32::MAX)?;
+        let mut pooled = summed.broadcast_div(&counts)?;
+        if self.normalize {
+            let norms = pooled
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
+            pooled = pooled.broadcast_div(&norms)?;
+        }
+        Ok(pooled.to_vec2::<f32>()?)
+    }
+}
+
+/// Cosine similarity; 0 when either vector is all zeros. For unit-length embeddings this
+/// is the dot product.
+///
+/// # Panics
+/// When the lengths differ.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "cosine of vectors of different lengths");
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    (dot / (na.sqrt() * nb.sqrt())) as f32
+}
+
+fn read_json(path: &Path) -> Result<Value, EmbedError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EmbedError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| EmbedError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn optional_json(path: &Path) -> Result<Option<Value>, EmbedError> {
+    if path.exists() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cosine;
+
+    #[test]
+    fn cosine_basics() {
+        assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-7);
+        assert!(cosine(&[1.0, 0.0], &[0.0, 2.0]).abs() < 1e-7);
+        assert!((cosine(&[1.0, 1.0], &[-2.0, -2.0]) + 1.0).abs() < 1e-7);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+    }
+}

@@ -1,0 +1,394 @@
+//! The training-safe f32 "white-box" path for Gemma 3: every weight dequantized from the
+//! GGUF into an f32 candle [`Var`], and a full-sequence forward pass built only from ops
+//! whose gradients candle 0.11 propagates, so that `loss.backward()` reaches every
+//! parameter.
+//!
+//! Why not candle's own f32 Gemma 3: its fused softmax and RoPE kernels have no backward
+//! and its KV cache is written in place, so gradients silently stop at about half the
+//! tensors; `QMatMul` (the quantized path in `gemma3.rs`) has no backward at all. Here:
+//! - linear layers are `x.matmul(w.t())` on `Var`s (Matmul and Transpose have backward);
+//! - the embedding lookup is `index_select` (backward: `index_add`), and the output head is
+//!   the same `Var` (tied), so its gradient is the sum of both uses;
+//! - softmax is `exp(x - max) / sum`, the max taken on a `detach()`ed copy (a constant
+//!   shift, so the result and its gradient are exact);
+//! - RoPE is narrow / broadcast-mul / cat (all with backward), the cos/sin tables constants;
+//! - GELU is candle's tanh-approximation `gelu`, which has a backward;
+//! - the causal and sliding-window mask is an additive constant (−1e9), no in-place writes;
+//! - no KV cache: every call runs the whole sequence.
+//!
+//! The architecture is exactly that of `gemma3.rs` (verified against llama.cpp): embeddings
+//! scaled by √hidden; per layer RMSNorm → q/k/v → per-head RMSNorm of q and k → NeoX RoPE
+//! (base 1e6 on every sixth layer, which is global; 1e4 and a sliding window elsewhere) →
+//! grouped-query attention scaled by 1/√head_dim → output projection → post-attention
+//! RMSNorm → residual; RMSNorm → GELU(gate)·up → down → post-FFN RMSNorm → residual; final
+//! RMSNorm; logits against the embedding table. GGUF norm weights already hold `1 + w`, and
+//! so do the `Var`s here: a gradient with respect to a norm weight is the gradient with
+//! respect to the GGUF tensor.
+//!
+//! Differences from the quantized path are only numeric: weights here are the exact
+//! dequantized GGUF values (the quantized path re-quantizes some to Q8_0) and activations
+//! are never quantized (candle's quantized matmul quantizes them to 8 bits).
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor, Var, D};
+
+use crate::gemma3::Config;
+use crate::LocalError;
+
+/// Added to attention scores a query may not see. Finite, so that even a fully masked row
+/// could never produce NaN; `exp` of it underflows to exactly 0 in f32.
+const MASKED: f32 = -1e9;
+
+struct Layer {
+    attn_norm: Var,
+    q: Var,
+    k: Var,
+    v: Var,
+    o: Var,
+    q_norm: Var,
+    k_norm: Var,
+    post_attn_norm: Var,
+    ffn_norm: Var,
+    gate: Var,
+    up: Var,
+    down: Var,
+    post_ffn_norm: Var,
+    global: bool,
+}
+
+/// Gemma 3 with every parameter an f32 [`Var`]; see the module documentation.
+pub struct WhiteBox {
+    pub cfg: Config,
+    /// (vocab, hidden); also the output head.
+    embed: Var,
+    layers: Vec<Layer>,
+    final_norm: Var,
+    /// Every parameter under its GGUF tensor name, in load order.
+    params: Vec<(String, Var)>,
+    device: Device,
+}
+
+/// The result of a full-sequence forward pass.
+pub struct Forward {
+    /// (len, vocab): the next-token logits at every position.
+    pub logits: Tensor,
+    /// `cfg.layers + 1` tensors of shape (len, hidden): index 0 is the scaled embeddings,
+    /// index `i` the residual stream after layer `i - 1` (before the final norm).
+    pub residual: Vec<Tensor>,
+}
+
+impl WhiteBox {
+    /// Dequantizes every tensor the model uses to an f32 `Var` (about 1.1 GB for Gemma 3
+    /// 270M, 671 MB of it the embedding table).
+    pub fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self, LocalError> {
+        let cfg = Config::from_gguf(content)?;
+        if content.tensor_infos.contains_key("output.weight") {
+            // gemma3.rs ignores it too; the reference model ties the head to the embedding.
+            tracing::warn!("GGUF has a separate `output.weight`; the white box uses the tied embedding as the output head");
+        }
+        let mut params = Vec::with_capacity(2 + 13 * cfg.layers);
+        let mut var = |name: String, dims: &[usize]| -> Result<Var, LocalError> {
+            let q = content
+                .tensor(reader, &name, device)
+                .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))?;
+            let t = q.dequantize(device)?.to_dtype(DType::F32)?;
+            if t.dims() != dims {
+                return Err(LocalError::Format(format!(
+                    "tensor `{name}` has shape {:?}, expected {dims:?}",
+                    t.dims()
+                )));
+            }
+            let v = Var::from_tensor(&t)?;
+            params.push((name, v.clone()));
+            Ok(v)
+        };
+        let (h, hd) = (cfg.hidden, cfg.head_dim);
+        let (qd, kvd) = (cfg.heads * hd, cfg.kv_heads * hd);
+        let embed = var("token_embd.weight".into(), &[cfg.vocab, h])?;
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for i in 0..cfg.layers {
+            let n = |s: &str| format!("blk.{i}.{s}.weight");
+            layers.push(Layer {
+                attn_norm: var(n("attn_norm"), &[h])?,
+                q: var(n("attn_q"), &[qd, h])?,
+                k: var(n("attn_k"), &[kvd, h])?,
+                v: var(n("attn_v"), &[kvd, h])?,
+                q_norm: var(n("attn_q_norm"), &[hd])?,
+                k_norm: var(n("attn_k_norm"), &[hd])?,
+                o: var(n("attn_output"), &[h, qd])?,
+                post_attn_norm: var(n("post_attention_norm"), &[h])?,
+                ffn_norm: var(n("ffn_norm"), &[h])?,
+                gate: var(n("ffn_gate"), &[cfg.ffn, h])?,
+                up: var(n("ffn_up"), &[cfg.ffn, h])?,
+                down: var(n("ffn_down"), &[h, cfg.ffn])?,
+                post_ffn_norm: var(n("post_ffw_norm"), &[h])?,
+                global: cfg.is_global(i),
+            });
+        }
+        let final_norm = var("output_norm.weight".into(), &[h])?;
+        Ok(WhiteBox {
+            cfg,
+            embed,
+            layers,
+            final_norm,
+            params,
+            device: device.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every parameter under its GGUF tensor name (236 for Gemma 3 270M). The `Var`s are
+    /// the model's own: setting one changes the model.
+    pub fn params(&self) -> Vec<(String, Var)> {
+        self.params.clone()
+    }
+
+    /// Full-sequence forward pass: logits at every position and the residual stream after
+    /// every layer. Differentiable with respect to every parameter.
+    pub fn forward(&self, ids: &[u32]) -> candle_core::Result<Forward> {
+        let residual = self.trunk(ids, self.cfg.layers)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        let logits = self.head(last)?;
+        Ok(Forward { logits, residual })
+    }
+
+    /// Negative log-likelihood of `ids[1..]`, each given the tokens before it: shape
+    /// (len - 1,). Differentiable; `token_losses(ids)?.mean_all()?.backward()` is the usual
+    /// language-modelling loss.
+    pub fn token_losses(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        if ids.len() < 2 {
+            candle_core::bail!("token_losses needs at least two tokens, got {}", ids.len());
+        }
+        let n = ids.len() - 1;
+        let residual = self.trunk(ids, self.cfg.layers)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        // The last position predicts nothing here: skip its row of the (large) head.
+        let logits = self.head(&last.narrow(0, 0, n)?)?; // (n, vocab)
+        let max = logits.detach().max_keepdim(D::Minus1)?;
+        let lse = (logits
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?;
+        let targets = Tensor::new(&ids[1..], &self.device)?.reshape((n, 1))?;
+        let picked = logits.gather(&targets, D::Minus1)?;
+        (lse - picked)?.squeeze(1)
+    }
+
+    /// Residual-stream activations at `layer` (0 = scaled embeddings, `i` = after layer
+    /// `i - 1`, as [`Forward::residual`]) for a prompt, as f32 rows (len, hidden) — for
+    /// probes and later studies. Runs only the layers it needs. The result is detached from
+    /// the autograd graph (it holds no intermediate tensors alive); use [`WhiteBox::forward`]
+    /// for gradients with respect to activations.
+    pub fn activations(&self, ids: &[u32], layer: usize) -> candle_core::Result<Tensor> {
+        if layer > self.cfg.layers {
+            candle_core::bail!(
+                "layer {layer} out of range: the model has {} layers (0..={})",
+                self.cfg.layers,
+                self.cfg.layers
+            );
+        }
+        let mut residual = self.trunk(ids, layer)?;
+        Ok(residual.swap_remove(layer).detach())
+    }
+
+    /// Runs layers `0..upto`; returns the residual stream before the first and after each.
+    fn trunk(&self, ids: &[u32], upto: usize) -> candle_core::Result<Vec<Tensor>> {
+        let t = ids.len();
+        if t == 0 {
+            candle_core::bail!("empty token sequence");
+        }
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.cfg.vocab) {
+            candle_core::bail!("token id {bad} out of range (vocab {})", self.cfg.vocab);
+        }
+        let cfg = &self.cfg;
+        let rope_global = rope_tables(cfg.rope_global, cfg.head_dim, t, &self.device)?;
+        let rope_local = rope_tables(cfg.rope_local, cfg.head_dim, t, &self.device)?;
+        let group = cfg.heads / cfg.kv_heads;
+        let mask_global = self.mask(t, group, None)?;
+        let mask_local = self.mask(t, group, Some(cfg.sliding_window))?;
+
+        let ids_t = Tensor::new(ids, &self.device)?;
+        let mut x = (self.embed.as_tensor().index_select(&ids_t, 0)? * (cfg.hidden as f64).sqrt())?;
+        let mut residual = Vec::with_capacity(upto + 1);
+        residual.push(x.clone());
+        for layer in self.layers.iter().take(upto) {
+            let (rope, mask) = if layer.global {
+                (&rope_global, &mask_global)
+            } else {
+                (&rope_local, &mask_local)
+            };
+            let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
+            let q = heads(&linear(&h, &layer.q)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
+            let k = heads(&linear(&h, &layer.k)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
+            let v = heads(&linear(&h, &layer.v)?, cfg.kv_heads, cfg.head_dim)?;
+            let q = rope_apply(&rms_norm(&q, &layer.q_norm, cfg.eps)?, rope)?;
+            let k = rope_apply(&rms_norm(&k, &layer.k_norm, cfg.eps)?, rope)?;
+            // (kv_heads, group*t, d): one matmul serves all query heads sharing a kv head.
+            let q = q.reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
+            let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.broadcast_add(mask)?;
+            let o = softmax_last(&scores)?.matmul(&v)?; // (kv_heads, group*t, d)
+            let o = o
+                .reshape((cfg.heads, t, cfg.head_dim))?
+                .transpose(0, 1)?
+                .reshape((t, cfg.heads * cfg.head_dim))?;
+            let attn = rms_norm(&linear(&o, &layer.o)?, &layer.post_attn_norm, cfg.eps)?;
+            x = (x + attn)?;
+            let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
+            let g = linear(&h, &layer.gate)?.gelu()?;
+            let u = linear(&h, &layer.up)?;
+            let m = rms_norm(
+                &linear(&(g * u)?, &layer.down)?,
+                &layer.post_ffn_norm,
+                cfg.eps,
+            )?;
+            x = (x + m)?;
+            residual.push(x.clone());
+        }
+        Ok(residual)
+    }
+
+    /// Final norm and the tied output head: (n, hidden) → (n, vocab).
+    fn head(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        rms_norm(x, &self.final_norm, self.cfg.eps)?.matmul(&self.embed.as_tensor().t()?)
+    }
+
+    /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
+    /// the grouped query heads.
+    fn mask(&self, t: usize, group: usize, window: Option<usize>) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(mask_values(t, window), (1, t, t), &self.device)?.repeat((1, group, 1))
+    }
+}
+
+/// Row-major (t, t) additive mask: query `i` sees key `j` iff `j <= i` and, with a window,
+/// `i - j < window` (the rule of `gemma3.rs`).
+fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
+    let mut mask = vec![0f32; t * t];
+    for i in 0..t {
+        for j in 0..t {
+            let visible = j <= i && window.is_none_or(|w| i - j < w);
+            if !visible {
+                mask[i * t + j] = MASKED;
+            }
+        }
+    }
+    mask
+}
+
+/// `x @ w.t()` for `w` of shape (out, in).
+fn linear(x: &Tensor, w: &Var) -> candle_core::Result<Tensor> {
+    x.matmul(&w.as_tensor().t()?)
+}
+
+/// (t, heads*d) → (heads, t, d), contiguous.
+fn heads(x: &Tensor, n: usize, d: usize) -> candle_core::Result<Tensor> {
+    let t = x.dim(0)?;
+    x.reshape((t, n, d))?.transpose(0, 1)?.contiguous()
+}
+
+/// RMSNorm whose weight already includes Gemma's `+1`.
+fn rms_norm(x: &Tensor, w: &Var, eps: f64) -> candle_core::Result<Tensor> {
+    let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(var + eps)?.sqrt()?)?
+        .broadcast_mul(w.as_tensor())
+}
+
+/// Softmax over the last dimension from exp/sum; the max is a detached constant shift.
+fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.detach().max_keepdim(D::Minus1)?;
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// cos and sin tables (len, head_dim/2) for positions 0..len, computed as in `gemma3.rs`.
+fn rope_tables(
+    base: f64,
+    head_dim: usize,
+    len: usize,
+    dev: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let inv: Vec<f32> = (0..half)
+        .map(|i| (1.0 / base.powf(2.0 * i as f64 / head_dim as f64)) as f32)
+        .collect();
+    let inv = Tensor::from_vec(inv, (1, half), dev)?;
+    let pos = Tensor::arange(0u32, len as u32, dev)?
+        .to_dtype(DType::F32)?
+        .reshape((len, 1))?;
+    let freqs = pos.matmul(&inv)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// NeoX rotary embedding of `x` (heads, t, d) at positions 0..t: the two halves of each
+/// head are rotated against each other.
+fn rope_apply(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let cos = cos.unsqueeze(0)?;
+    let sin = sin.unsqueeze(0)?;
+    let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+    let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+    Tensor::cat(&[r1, r2], D::Minus1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_is_causal_and_windowed() {
+        let t = 6;
+        let full = mask_values(t, None);
+        let win = mask_values(t, Some(3));
+        for i in 0..t {
+            for j in 0..t {
+                assert_eq!(full[i * t + j] == 0.0, j <= i, "global ({i},{j})");
+                assert_eq!(
+                    win[i * t + j] == 0.0,
+                    j <= i && i - j < 3,
+                    "local ({i},{j})"
+                );
+            }
+        }
+        // Each query sees itself, so no row is fully masked.
+        assert!((0..t).all(|i| win[i * t + i] == 0.0));
+    }
+
+    #[test]
+    fn softmax_and_rope_have_gradients() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_vec(
+            (0..12).map(|i| i as f32 * 0.3 - 1.0).collect::<Vec<f32>>(),
+            (1, 3, 4),
+            &dev,
+        )?;
+        let tables = rope_tables(10_000.0, 4, 3, &dev)?;
+        let y = softmax_last(&rope_apply(x.as_tensor(), &tables)?)?;
+        let w = Tensor::from_vec(
+            (0..12).map(|i| (i % 5) as f32).collect::<Vec<f32>>(),
+            (1, 3, 4),
+            &dev,
+        )?;
+        let loss = (y * w)?.sum_all()?;
+        let g = loss.backward()?;
+        let gx = g.get(x.as_tensor()).expect("gradient reaches the input");
+        let gx: Vec<f32> = gx.flatten_all()?.to_vec1()?;
+        assert!(gx.iter().all(|v| v.is_finite()) && gx.iter().any(|v| *v != 0.0));
+        Ok(())
+    }
+}
