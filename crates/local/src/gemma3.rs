@@ -17,8 +17,9 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor};
 
+use crate::ops::{rms_norm, rope, rope_tables, softmax_last};
 use crate::LocalError;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -133,20 +134,12 @@ struct Rope {
 
 impl Rope {
     fn new(base: f64, head_dim: usize, len: usize, dev: &Device) -> candle_core::Result<Self> {
-        let half = head_dim / 2;
-        let inv: Vec<f32> = (0..half)
-            .map(|i| (1.0 / base.powf(2.0 * i as f64 / head_dim as f64)) as f32)
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, half), dev)?;
-        let pos = Tensor::arange(0u32, len as u32, dev)?
-            .to_dtype(DType::F32)?
-            .reshape((len, 1))?;
-        let freqs = pos.matmul(&inv)?;
+        let (cos, sin) = rope_tables(base, head_dim, len, dev)?;
         Ok(Rope {
             base,
             head_dim,
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
+            cos,
+            sin,
         })
     }
 
@@ -165,33 +158,8 @@ impl Rope {
         let seq = x.dim(2)?;
         let cos = self.cos.narrow(0, start, seq)?;
         let sin = self.sin.narrow(0, start, seq)?;
-        candle_nn_rope(&x.contiguous()?, &cos, &sin)
+        rope(&x.contiguous()?, &cos, &sin)
     }
-}
-
-/// NeoX-style rotary embedding with plain tensor ops.
-fn candle_nn_rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
-    let half = d / 2;
-    let x1 = x.narrow(D::Minus1, 0, half)?;
-    let x2 = x.narrow(D::Minus1, half, half)?;
-    let cos = cos.unsqueeze(0)?.unsqueeze(0)?;
-    let sin = sin.unsqueeze(0)?.unsqueeze(0)?;
-    let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-    let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-    Tensor::cat(&[r1, r2], D::Minus1)
-}
-
-/// RMSNorm whose weight already includes Gemma's `+1`.
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(w)
-}
-
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?;
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
 struct Layer {

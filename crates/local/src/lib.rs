@@ -6,6 +6,7 @@
 //! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
 
 pub mod gemma3;
+pub mod ops;
 pub mod prompt;
 pub mod provider;
 pub mod sampling;

@@ -35,6 +35,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor, Var, D};
 
 use crate::gemma3::Config;
+use crate::ops::{rms_norm, rope_tables, softmax_last};
 use crate::LocalError;
 
 /// Added to attention scores a query may not see. Finite, so that even a fully masked row
@@ -232,7 +233,7 @@ impl WhiteBox {
             } else {
                 (&rope_local, &mask_local)
             };
-            let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
+            let h = rms_norm(&x, layer.attn_norm.as_tensor(), cfg.eps)?;
             let q = heads(&linear(&h, &layer.q)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
             let k = heads(&linear(&h, &layer.k)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
             let v = heads(&linear(&h, &layer.v)?, cfg.kv_heads, cfg.head_dim)?;
@@ -300,50 +301,9 @@ fn heads(x: &Tensor, n: usize, d: usize) -> candle_core::Result<Tensor> {
     x.reshape((t, n, d))?.transpose(0, 1)?.contiguous()
 }
 
-/// RMSNorm whose weight already includes Gemma's `+1`.
-fn rms_norm(x: &Tensor, w: &Var, eps: f64) -> candle_core::Result<Tensor> {
-    let var = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(var + eps)?.sqrt()?)?
-        .broadcast_mul(w.as_tensor())
-}
-
-/// Softmax over the last dimension from exp/sum; the max is a detached constant shift.
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.detach().max_keepdim(D::Minus1)?;
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
-}
-
-/// cos and sin tables (len, head_dim/2) for positions 0..len, computed as in `gemma3.rs`.
-fn rope_tables(
-    base: f64,
-    head_dim: usize,
-    len: usize,
-    dev: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
-    let half = head_dim / 2;
-    let inv: Vec<f32> = (0..half)
-        .map(|i| (1.0 / base.powf(2.0 * i as f64 / head_dim as f64)) as f32)
-        .collect();
-    let inv = Tensor::from_vec(inv, (1, half), dev)?;
-    let pos = Tensor::arange(0u32, len as u32, dev)?
-        .to_dtype(DType::F32)?
-        .reshape((len, 1))?;
-    let freqs = pos.matmul(&inv)?;
-    Ok((freqs.cos()?, freqs.sin()?))
-}
-
-/// NeoX rotary embedding of `x` (heads, t, d) at positions 0..t: the two halves of each
-/// head are rotated against each other.
+/// NeoX rotary embedding of `x` (heads, t, d) at positions 0..t.
 fn rope_apply(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
-    let half = x.dim(D::Minus1)? / 2;
-    let x1 = x.narrow(D::Minus1, 0, half)?;
-    let x2 = x.narrow(D::Minus1, half, half)?;
-    let cos = cos.unsqueeze(0)?;
-    let sin = sin.unsqueeze(0)?;
-    let r1 = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-    let r2 = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-    Tensor::cat(&[r1, r2], D::Minus1)
+    crate::ops::rope(x, cos, sin)
 }
 
 #[cfg(test)]
