@@ -101,7 +101,7 @@ impl Config {
     }
 
     pub fn is_global(&self, layer: usize) -> bool {
-        (layer + 1) % self.pattern == 0
+        (layer + 1).is_multiple_of(self.pattern)
     }
 }
 

@@ -208,9 +208,12 @@ impl Model for LocalModel {
     }
 }
 
+/// Maps a model name or path to a GGUF file (or says why it cannot).
+type Resolver = dyn Fn(&str) -> Result<PathBuf, String> + Send + Sync;
+
 /// Resolves `local:NAME` specs to files and loads them (once per file per process).
 pub struct Loader {
-    resolve: Box<dyn Fn(&str) -> Result<PathBuf, String> + Send + Sync>,
+    resolve: Box<Resolver>,
     loaded: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<LocalModel>>>,
     limits: BatchLimits,
 }

@@ -153,7 +153,7 @@ async fn scores_continuations() {
     let c = m.generate(&g).await.unwrap();
     let tok = &c.logprobs.unwrap()[0];
     let one = m
-        .score_continuations(&r, &[tok.token.clone()])
+        .score_continuations(&r, std::slice::from_ref(&tok.token))
         .await
         .unwrap();
     assert!(
