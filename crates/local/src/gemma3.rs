@@ -17,9 +17,10 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor, D};
 
 use crate::ops::{rms_norm, rope, rope_tables, softmax_last};
+use crate::q8::Q8Matrix;
 use crate::LocalError;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -162,19 +163,50 @@ impl Rope {
     }
 }
 
+/// A weight matrix. Q8_0 weights keep two views of the same blocks: candle's kernel for a
+/// single row (its thread pool suits the many small products of decoding) and ours for
+/// several rows (prefill, batched decoding), which compute bit-identical dot products
+/// (see `q8.rs`), so a request's numbers never depend on the batch it ran in.
+enum Linear {
+    Q8(QMatMul, Q8Matrix),
+    Candle(QMatMul),
+}
+
+impl Linear {
+    /// Over `t` as it is (no re-quantization).
+    fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
+        Ok(match Q8Matrix::from_qtensor(t.clone()) {
+            Some(m) => Linear::Q8(QMatMul::from_arc(t)?, m),
+            None => Linear::Candle(QMatMul::from_arc(t)?),
+        })
+    }
+
+    fn new(t: QTensor) -> Result<Self, LocalError> {
+        Self::shared(Arc::new(fast_kernel(t)?))
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x),
+            Linear::Q8(one, _) => one.forward(x),
+            Linear::Candle(m) => m.forward(x),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     q_norm: Tensor,
     k_norm: Tensor,
     post_attn_norm: Tensor,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     post_ffn_norm: Tensor,
     global: bool,
 }
@@ -199,7 +231,7 @@ impl KvCache {
 pub struct Gemma3 {
     pub cfg: Config,
     embed: Arc<QTensor>,
-    lm_head: QMatMul,
+    lm_head: Linear,
     layers: Vec<Layer>,
     final_norm: Tensor,
     rope_global: std::sync::Mutex<Rope>,
@@ -230,9 +262,7 @@ impl Gemma3 {
                     .tensor(reader, name, device)
                     .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))
             };
-            let mut mm = |s: &str| -> Result<QMatMul, LocalError> {
-                Ok(QMatMul::from_qtensor(fast_kernel(get(&n(s))?)?)?)
-            };
+            let mut mm = |s: &str| -> Result<Linear, LocalError> { Linear::new(get(&n(s))?) };
             let (q, k, v, o) = (
                 mm("attn_q")?,
                 mm("attn_k")?,
@@ -275,7 +305,7 @@ impl Gemma3 {
         ) {
             tracing::debug!("embedding table is not quantized; the output head dequantizes it");
         }
-        let lm_head = QMatMul::from_arc(embed.clone())?;
+        let lm_head = Linear::shared(embed.clone())?;
         let rope_global = Rope::new(cfg.rope_global, cfg.head_dim, 1024, device)?;
         let rope_local = Rope::new(cfg.rope_local, cfg.head_dim, 1024, device)?;
         Ok(Gemma3 {

@@ -9,6 +9,7 @@ pub mod gemma3;
 pub mod ops;
 pub mod prompt;
 pub mod provider;
+pub mod q8;
 pub mod sampling;
 pub mod white_box;
 pub mod worker;
