@@ -214,7 +214,7 @@ struct Layer {
 /// One sequence's keys and values, per layer: (kv_heads, len, head_dim).
 #[derive(Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    pub(crate) layers: Vec<Option<(Tensor, Tensor)>>,
     /// Tokens already in the cache.
     pub len: usize,
 }

@@ -1,11 +1,14 @@
 //! Embedded local models on candle, behind the same `Model` trait as the API providers.
 //!
-//! What is here: our own Gemma 3 model code over quantized GGUF weights (`gemma3`),
+//! What is here: our own model code over quantized GGUF weights — Gemma 3 (`gemma3`, the
+//! default) and the Llama 3 / Qwen2 family (`llama`) behind one type (`model`) —
 //! sampling and continuation scoring, and a batching worker that runs many concurrent
 //! requests as one workload. What is not: HTTP (models come from files that
 //! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
 
 pub mod gemma3;
+pub mod llama;
+pub mod model;
 pub mod ops;
 pub mod prompt;
 pub mod provider;

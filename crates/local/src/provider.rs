@@ -13,7 +13,7 @@ use shammie_core::{
 use shammie_models::{Model, ModelError};
 use shammie_tokenizer::Tokenizer;
 
-use crate::gemma3::Gemma3;
+use crate::model::LocalLm;
 use crate::prompt::Format;
 use crate::sampling::SamplingParams;
 use crate::worker::{BatchLimits, Finish, GenRequest, ScoreRequest, Worker};
@@ -45,7 +45,7 @@ impl LocalModel {
                 .map_err(|e| LocalError::Format(format!("{}: {e}", path.display())))?,
         );
         let device = device()?;
-        let model = Gemma3::load(&content, &mut reader, &device)?;
+        let model = LocalLm::load(&content, &mut reader, &device)?;
         let format = Format::detect(tokenizer.chat_template());
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         tracing::info!(model = name, ?format, "loaded {}", path.display());

@@ -13,7 +13,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use shammie_tokenizer::Tokenizer;
 
-use crate::gemma3::{Gemma3, KvCache};
+use crate::gemma3::KvCache;
+use crate::model::LocalLm;
 use crate::sampling::{log_softmax, sample, top_k, SamplingParams};
 use crate::LocalError;
 
@@ -90,9 +91,9 @@ impl Default for BatchLimits {
 }
 
 impl Worker {
-    pub fn spawn(model: Gemma3, tokenizer: Arc<Tokenizer>, limits: BatchLimits) -> Worker {
+    pub fn spawn(model: LocalLm, tokenizer: Arc<Tokenizer>, limits: BatchLimits) -> Worker {
         let (tx, rx) = mpsc::channel();
-        let context = model.cfg.context;
+        let context = model.context();
         std::thread::Builder::new()
             .name("shammie-local".into())
             .spawn(move || run(model, tokenizer, rx, limits))
@@ -132,7 +133,7 @@ struct Active {
     stream: shammie_tokenizer::DecodeStream,
 }
 
-fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: BatchLimits) {
+fn run(model: LocalLm, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: BatchLimits) {
     let mut active: Vec<Active> = Vec::new();
     let mut waiting: std::collections::VecDeque<Job> = Default::default();
     let end_tokens: Vec<u32> = [tok.eos(), tok.eot()].into_iter().flatten().collect();
@@ -164,14 +165,13 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
                     let _ = reply.send(score(&model, &req));
                 }
                 Job::Generate(req, reply) => {
-                    if req.prompt.is_empty()
-                        || req.prompt.len() + req.max_tokens > model.cfg.context
+                    if req.prompt.is_empty() || req.prompt.len() + req.max_tokens > model.context()
                     {
                         let _ = reply.send(Err(LocalError::Unsupported(format!(
                             "prompt of {} tokens plus {} new tokens does not fit the context of {}",
                             req.prompt.len(),
                             req.max_tokens,
-                            model.cfg.context
+                            model.context()
                         ))));
                         continue;
                     }
@@ -181,7 +181,7 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
                     active.push(Active {
                         pending: req.prompt.clone(),
                         rng: ChaCha8Rng::seed_from_u64(req.seed),
-                        cache: KvCache::new(model.cfg.layers),
+                        cache: KvCache::new(model.layers()),
                         out: Generation {
                             tokens: Vec::new(),
                             text: String::new(),
@@ -221,7 +221,7 @@ fn run(model: Gemma3, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Batc
 }
 
 /// One forward pass over every active sequence; samples one token for each.
-fn step(model: &Gemma3, active: &mut [Active], end_tokens: &[u32]) -> Result<(), LocalError> {
+fn step(model: &LocalLm, active: &mut [Active], end_tokens: &[u32]) -> Result<(), LocalError> {
     let pending: Vec<Vec<u32>> = active
         .iter_mut()
         .map(|a| std::mem::take(&mut a.pending))
@@ -277,13 +277,13 @@ pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
 
 /// Scores continuations: the prompt is run once, then every continuation from a copy of
 /// its cache, all continuations in one batch.
-fn score(model: &Gemma3, req: &ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError> {
+fn score(model: &LocalLm, req: &ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError> {
     if req.prompt.is_empty() {
         return Err(LocalError::Unsupported(
             "scoring needs a non-empty prompt".into(),
         ));
     }
-    let mut cache = KvCache::new(model.cfg.layers);
+    let mut cache = KvCache::new(model.layers());
     let h = model
         .forward_hidden(&mut [(&req.prompt[..], &mut cache)])?
         .remove(0);

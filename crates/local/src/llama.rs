@@ -1,0 +1,503 @@
+//! Llama (2/3) and Qwen2 / Qwen2.5 on candle, from a GGUF file: our own model code, with
+//! the same shape as `gemma3` (ragged batches through `forward_hidden`, then `logits`).
+//!
+//! The two families share one decoder: pre-norm RMSNorm (weight `w`, not Gemma's `1 + w`),
+//! no embedding scaling, grouped-query causal attention scaled by 1/√head_dim, a SiLU-gated
+//! MLP `down(silu(gate x) · up x)`, a final RMSNorm and an output head that is
+//! `output.weight` when the file has one and the embedding table otherwise. They differ in:
+//! - Qwen2 adds biases to the q, k and v projections (`attn_{q,k,v}.bias`).
+//! - RoPE layout. GGUF `llama` files were converted with q/k rows permuted so that the
+//!   rotation pairs adjacent elements (x0,x1),(x2,x3),… ("normal" RoPE in llama.cpp);
+//!   `qwen2` files keep the NeoX layout that rotates the first half against the second.
+//!
+//! RoPE frequency factors: Llama 3.1/3.2 GGUFs carry their "llama3" rope scaling as a
+//! `rope_freqs.weight` tensor (one divisor per frequency), which llama.cpp applies at every
+//! position; it is applied here too. Not here: the `{arch}.rope.scaling.*` metadata (linear
+//! or YaRN scaling, e.g. Qwen2.5 with YaRN for contexts beyond 32k) is ignored with a
+//! warning, so such files differ from llama.cpp where that scaling is active. No sliding
+//! window (Qwen2's optional `use_sliding_window` is off in every released config).
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor, D};
+
+use crate::ops::{rms_norm, rope, softmax_last};
+use crate::q8::Q8Matrix;
+use crate::LocalError;
+
+/// Which RoPE layout the file's q/k projections expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum RopeStyle {
+    /// Adjacent pairs (x0,x1),(x2,x3),… are rotated (GGUF `llama`).
+    Pairs,
+    /// The first half of each head is rotated against the second (GGUF `qwen2`).
+    NeoX,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LlamaConfig {
+    /// `general.architecture`: `llama` or `qwen2`.
+    pub arch: String,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn: usize,
+    pub eps: f64,
+    pub rope_base: f64,
+    pub rope_style: RopeStyle,
+    pub vocab: usize,
+    pub context: usize,
+    /// Attention logits are multiplied by this (1/√head_dim).
+    pub attn_scale: f64,
+    /// Whether the output head is the embedding table.
+    pub tied_output: bool,
+}
+
+fn md<'a>(c: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value, LocalError> {
+    c.metadata
+        .get(key)
+        .ok_or_else(|| LocalError::Format(format!("GGUF metadata has no `{key}`")))
+}
+
+fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, LocalError> {
+    let v = md(c, key)?;
+    v.to_u32()
+        .map(|x| x as usize)
+        .or_else(|_| v.to_u64().map(|x| x as usize))
+        .or_else(|_| v.to_i32().map(|x| x.max(0) as usize))
+        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
+}
+
+fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalError> {
+    let v = md(c, key)?;
+    v.to_f32()
+        .map(f64::from)
+        .or_else(|_| v.to_f64())
+        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
+}
+
+impl LlamaConfig {
+    pub fn from_gguf(c: &gguf_file::Content) -> Result<Self, LocalError> {
+        let arch = md(c, "general.architecture")?
+            .to_string()
+            .map_err(|e| LocalError::Format(e.to_string()))?
+            .clone();
+        let rope_style = match arch.as_str() {
+            "llama" => RopeStyle::Pairs,
+            "qwen2" => RopeStyle::NeoX,
+            other => {
+                return Err(LocalError::Unsupported(format!(
+                    "architecture `{other}` (this loader reads llama and qwen2)"
+                )))
+            }
+        };
+        let p = |k: &str| format!("{arch}.{k}");
+        if c.metadata
+            .keys()
+            .any(|k| k.starts_with(&p("rope.scaling.")))
+        {
+            tracing::warn!("{arch}: rope scaling metadata present but ignored");
+        }
+        let hidden = md_usize(c, &p("embedding_length"))?;
+        let heads = md_usize(c, &p("attention.head_count"))?;
+        let head_dim = md_usize(c, &p("attention.key_length")).unwrap_or(hidden / heads);
+        let vocab = c
+            .tensor_infos
+            .get("token_embd.weight")
+            .map(|t| t.shape.dims()[0])
+            .ok_or_else(|| LocalError::Format("no token_embd.weight tensor".into()))?;
+        let cfg = LlamaConfig {
+            hidden,
+            layers: md_usize(c, &p("block_count"))?,
+            heads,
+            kv_heads: md_usize(c, &p("attention.head_count_kv")).unwrap_or(heads),
+            head_dim,
+            ffn: md_usize(c, &p("feed_forward_length"))?,
+            eps: md_f64(c, &p("attention.layer_norm_rms_epsilon"))?,
+            rope_base: md_f64(c, &p("rope.freq_base")).unwrap_or(10_000.0),
+            rope_style,
+            vocab,
+            context: md_usize(c, &p("context_length")).unwrap_or(4096),
+            attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            tied_output: !c.tensor_infos.contains_key("output.weight"),
+            arch,
+        };
+        if cfg.heads == 0 || cfg.kv_heads == 0 || !cfg.heads.is_multiple_of(cfg.kv_heads) {
+            return Err(LocalError::Format(format!(
+                "{} query heads cannot share {} kv heads",
+                cfg.heads, cfg.kv_heads
+            )));
+        }
+        if !cfg.head_dim.is_multiple_of(2) {
+            return Err(LocalError::Format(format!("odd head_dim {}", cfg.head_dim)));
+        }
+        Ok(cfg)
+    }
+}
+
+/// Re-quantizes to Q8_0 the types whose candle CPU kernels are scalar or batch-dependent
+/// (the same policy and reasons as in `gemma3`).
+fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
+    match t.dtype() {
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q6K
+            if !t.device().is_cuda() =>
+        {
+            let dev = t.device();
+            Ok(QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)?)
+        }
+        _ => Ok(t),
+    }
+}
+
+/// A weight matrix; Q8_0 keeps candle's single-row kernel and our bit-identical many-row
+/// kernel (see `q8.rs`), so a request's numbers do not depend on its batch.
+enum Linear {
+    Q8(QMatMul, Q8Matrix),
+    Candle(QMatMul),
+}
+
+impl Linear {
+    fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
+        Ok(match Q8Matrix::from_qtensor(t.clone()) {
+            Some(m) => Linear::Q8(QMatMul::from_arc(t)?, m),
+            None => Linear::Candle(QMatMul::from_arc(t)?),
+        })
+    }
+
+    fn new(t: QTensor) -> Result<Self, LocalError> {
+        Self::shared(Arc::new(fast_kernel(t)?))
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x),
+            Linear::Q8(one, _) => one.forward(x),
+            Linear::Candle(m) => m.forward(x),
+        }
+    }
+}
+
+/// A projection with an optional bias (Qwen2's q/k/v).
+struct Proj {
+    w: Linear,
+    b: Option<Tensor>,
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = self.w.forward(x)?;
+        match &self.b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: Proj,
+    k: Proj,
+    v: Proj,
+    o: Linear,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+pub use crate::gemma3::KvCache;
+
+/// cos/sin tables (len, head_dim/2), grown on demand. Frequency i is
+/// `base^(-2i/head_dim) / factors[i]` (factors from `rope_freqs.weight`, else 1).
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+fn rope_tables(
+    base: f64,
+    head_dim: usize,
+    factors: Option<&[f32]>,
+    len: usize,
+    dev: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let inv: Vec<f32> = (0..half)
+        .map(|i| {
+            let f = factors.and_then(|f| f.get(i)).copied().unwrap_or(1.0) as f64;
+            (1.0 / base.powf(2.0 * i as f64 / head_dim as f64) / f) as f32
+        })
+        .collect();
+    let inv = Tensor::from_vec(inv, (1, half), dev)?;
+    let pos = Tensor::arange(0u32, len as u32, dev)?
+        .to_dtype(candle_core::DType::F32)?
+        .reshape((len, 1))?;
+    let freqs = pos.matmul(&inv)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+pub struct Llama {
+    pub cfg: LlamaConfig,
+    embed: Arc<QTensor>,
+    lm_head: Linear,
+    layers: Vec<Layer>,
+    final_norm: Tensor,
+    rope: Mutex<Rope>,
+    rope_factors: Option<Vec<f32>>,
+    device: Device,
+}
+
+impl Llama {
+    pub fn load<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self, LocalError> {
+        let cfg = LlamaConfig::from_gguf(content)?;
+        let mut get = |name: &str| -> Result<QTensor, LocalError> {
+            content
+                .tensor(reader, name, device)
+                .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))
+        };
+        let has = |name: &str| content.tensor_infos.contains_key(name);
+        let final_norm = get("output_norm.weight")?.dequantize(device)?;
+        let embed = Arc::new(get("token_embd.weight")?);
+        let lm_head = if cfg.tied_output {
+            Linear::shared(embed.clone())?
+        } else {
+            Linear::new(get("output.weight")?)?
+        };
+        let mut layers = Vec::with_capacity(cfg.layers);
+        for i in 0..cfg.layers {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let mut vec =
+                |s: &str| -> Result<Tensor, LocalError> { Ok(get(&n(s))?.dequantize(device)?) };
+            let attn_norm = vec("attn_norm.weight")?;
+            let ffn_norm = vec("ffn_norm.weight")?;
+            let mut proj = |s: &str| -> Result<Proj, LocalError> {
+                let w = Linear::new(get(&n(&format!("{s}.weight")))?)?;
+                let bias = n(&format!("{s}.bias"));
+                let b = if has(&bias) {
+                    Some(get(&bias)?.dequantize(device)?)
+                } else {
+                    None
+                };
+                Ok(Proj { w, b })
+            };
+            let (q, k, v) = (proj("attn_q")?, proj("attn_k")?, proj("attn_v")?);
+            let mut mm = |s: &str| -> Result<Linear, LocalError> {
+                Linear::new(get(&n(&format!("{s}.weight")))?)
+            };
+            layers.push(Layer {
+                attn_norm,
+                q,
+                k,
+                v,
+                o: mm("attn_output")?,
+                ffn_norm,
+                gate: mm("ffn_gate")?,
+                up: mm("ffn_up")?,
+                down: mm("ffn_down")?,
+            });
+        }
+        let rope_factors = if has("rope_freqs.weight") {
+            let f = get("rope_freqs.weight")?
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            if f.len() != cfg.head_dim / 2 {
+                return Err(LocalError::Format(format!(
+                    "rope_freqs.weight has {} factors for head_dim {}",
+                    f.len(),
+                    cfg.head_dim
+                )));
+            }
+            Some(f)
+        } else {
+            None
+        };
+        let (cos, sin) = rope_tables(
+            cfg.rope_base,
+            cfg.head_dim,
+            rope_factors.as_deref(),
+            1024,
+            device,
+        )?;
+        Ok(Llama {
+            cfg,
+            embed,
+            lm_head,
+            layers,
+            final_norm,
+            rope: Mutex::new(Rope { cos, sin }),
+            rope_factors,
+            device: device.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Makes the RoPE tables cover positions `0..len` and returns them.
+    fn rope_tables(&self, len: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let mut r = self.rope.lock().unwrap();
+        let have = r.cos.dim(0)?;
+        if len > have {
+            let want = len.max(have * 2).next_power_of_two();
+            let (cos, sin) = rope_tables(
+                self.cfg.rope_base,
+                self.cfg.head_dim,
+                self.rope_factors.as_deref(),
+                want,
+                &self.device,
+            )?;
+            *r = Rope { cos, sin };
+        }
+        Ok((r.cos.clone(), r.sin.clone()))
+    }
+
+    /// Rotates `x` (1, heads, t, head_dim) at positions `start..start+t`.
+    fn apply_rope(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        start: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (b, h, t, d) = x.dims4()?;
+        let cos = cos.narrow(0, start, t)?;
+        let sin = sin.narrow(0, start, t)?;
+        let x = x.contiguous()?;
+        match self.cfg.rope_style {
+            RopeStyle::NeoX => rope(&x, &cos, &sin),
+            RopeStyle::Pairs => {
+                let x = x.reshape((b, h, t, d / 2, 2))?;
+                let x0 = x.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?;
+                let x1 = x.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?;
+                let r0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+                let r1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+                Tensor::stack(&[r0, r1], D::Minus1)?.reshape((b, h, t, d))
+            }
+        }
+    }
+
+    /// Embeddings of `ids`: (n, hidden).
+    fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        let ids = Tensor::new(ids, &self.device)?;
+        self.embed.embedding(&ids)
+    }
+
+    /// Runs `tokens` of several sequences through the model, each sequence continuing its
+    /// own cache. Returns the final hidden states (after the final norm) of every token,
+    /// one tensor (len_i, hidden) per sequence. Projections and MLP run on all tokens
+    /// together; attention runs per sequence against its own cache.
+    pub fn forward_hidden(
+        &self,
+        seqs: &mut [(&[u32], &mut KvCache)],
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let lens: Vec<usize> = seqs.iter().map(|(t, _)| t.len()).collect();
+        let all: Vec<u32> = seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect();
+        let max_pos = seqs.iter().map(|(t, c)| c.len + t.len()).max().unwrap_or(0);
+        let (cos, sin) = self.rope_tables(max_pos)?;
+        let cfg = &self.cfg;
+        let mut x = self.embed(&all)?; // (N, hidden)
+        for (li, layer) in self.layers.iter().enumerate() {
+            let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
+            let q = layer.q.forward(&h)?;
+            let k = layer.k.forward(&h)?;
+            let v = layer.v.forward(&h)?;
+            let mut outs = Vec::with_capacity(seqs.len());
+            let mut off = 0;
+            for (si, (_, cache)) in seqs.iter_mut().enumerate() {
+                let t = lens[si];
+                if t == 0 {
+                    continue;
+                }
+                let start = cache.len;
+                let split = |m: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
+                    m.narrow(0, off, t)?
+                        .reshape((1, t, heads, cfg.head_dim))?
+                        .transpose(1, 2)
+                };
+                let q = self.apply_rope(&split(&q, cfg.heads)?, &cos, &sin, start)?;
+                let k = self.apply_rope(&split(&k, cfg.kv_heads)?, &cos, &sin, start)?;
+                let v = split(&v, cfg.kv_heads)?;
+                let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
+                let (k_all, v_all) = match &cache.layers[li] {
+                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
+                    None => (k, v),
+                };
+                outs.push(self.attend(&q, &k_all, &v_all, start)?);
+                cache.layers[li] = Some((k_all, v_all));
+                off += t;
+            }
+            let attn = Tensor::cat(&outs, 0)?; // (N, heads*head_dim)
+            x = (x + layer.o.forward(&attn)?)?;
+            let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
+            let g = layer.gate.forward(&h)?.silu()?;
+            let u = layer.up.forward(&h)?;
+            x = (x + layer.down.forward(&(g * u)?)?)?;
+        }
+        let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut off = 0;
+        for (si, (_, cache)) in seqs.iter_mut().enumerate() {
+            cache.len += lens[si];
+            out.push(x.narrow(0, off, lens[si])?);
+            off += lens[si];
+        }
+        Ok(out)
+    }
+
+    /// Causal attention of `q` (1, heads, t, d) at positions `start..start+t` over keys and
+    /// values (kv_heads, start+t, d). Returns (t, heads*d).
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        start: usize,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.cfg;
+        let t = q.dim(2)?;
+        let kv_len = k.dim(1)?;
+        let group = cfg.heads / cfg.kv_heads;
+        // (kv_heads, group*t, d): one matmul serves all query heads of a kv head.
+        let q = q
+            .squeeze(0)?
+            .reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
+        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?; // (kv_heads, group*t, kv_len)
+        let scores = if t > 1 {
+            let first_key_pos = start + t - kv_len;
+            let mut mask = vec![0f32; t * kv_len];
+            for i in 0..t {
+                for j in 0..kv_len {
+                    if first_key_pos + j > start + i {
+                        mask[i * kv_len + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            let mask = Tensor::from_vec(mask, (t, kv_len), &self.device)?
+                .unsqueeze(0)?
+                .repeat((group, 1, 1))?
+                .reshape((1, group * t, kv_len))?;
+            scores.broadcast_add(&mask)?
+        } else {
+            scores
+        };
+        let p = softmax_last(&scores)?;
+        let o = p.matmul(v)?; // (kv_heads, group*t, d)
+        o.reshape((cfg.heads, t, cfg.head_dim))?
+            .transpose(0, 1)?
+            .reshape((t, cfg.heads * cfg.head_dim))
+    }
+
+    /// Logits (n, vocab) from final hidden states (n, hidden).
+    pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        self.lm_head.forward(hidden)
+    }
+}

@@ -1,0 +1,70 @@
+//! The model families the local runtime serves, behind one type: the worker and the
+//! provider never care which architecture a GGUF holds.
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+
+use crate::gemma3::{Gemma3, KvCache};
+use crate::llama::Llama;
+use crate::LocalError;
+
+pub enum LocalLm {
+    Gemma3(Gemma3),
+    /// Llama 3 and Qwen2/Qwen2.5.
+    Llama(Llama),
+}
+
+impl LocalLm {
+    /// Loads whichever supported architecture `general.architecture` names.
+    pub fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self, LocalError> {
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_default();
+        match arch.as_str() {
+            "gemma3" => Ok(LocalLm::Gemma3(Gemma3::load(content, reader, device)?)),
+            "llama" | "qwen2" => Ok(LocalLm::Llama(Llama::load(content, reader, device)?)),
+            other => Err(LocalError::Unsupported(format!(
+                "architecture `{other}`; the local runtime reads gemma3, llama and qwen2"
+            ))),
+        }
+    }
+
+    pub fn layers(&self) -> usize {
+        match self {
+            LocalLm::Gemma3(m) => m.cfg.layers,
+            LocalLm::Llama(m) => m.cfg.layers,
+        }
+    }
+
+    pub fn context(&self) -> usize {
+        match self {
+            LocalLm::Gemma3(m) => m.cfg.context,
+            LocalLm::Llama(m) => m.cfg.context,
+        }
+    }
+
+    pub fn forward_hidden(
+        &self,
+        seqs: &mut [(&[u32], &mut KvCache)],
+    ) -> candle_core::Result<Vec<Tensor>> {
+        match self {
+            LocalLm::Gemma3(m) => m.forward_hidden(seqs),
+            LocalLm::Llama(m) => m.forward_hidden(seqs),
+        }
+    }
+
+    pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            LocalLm::Gemma3(m) => m.logits(hidden),
+            LocalLm::Llama(m) => m.logits(hidden),
+        }
+    }
+}
