@@ -16,11 +16,11 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
 
 use crate::ops::{rms_norm, rope, rope_tables, softmax_last};
-use crate::q8::Q8Matrix;
+use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -41,27 +41,6 @@ pub struct Config {
     pub context: usize,
     /// Attention logits are multiplied by this.
     pub attn_scale: f64,
-}
-
-fn md<'a>(c: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value, LocalError> {
-    c.metadata
-        .get(key)
-        .ok_or_else(|| LocalError::Format(format!("GGUF metadata has no `{key}`")))
-}
-
-fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, LocalError> {
-    let v = md(c, key)?;
-    v.to_u32()
-        .map(|x| x as usize)
-        .or_else(|_| v.to_u64().map(|x| x as usize))
-        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
-}
-
-fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalError> {
-    md(c, key)?
-        .to_f32()
-        .map(f64::from)
-        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
 }
 
 impl Config {
@@ -106,25 +85,6 @@ impl Config {
     }
 }
 
-/// candle's CPU kernels for Q4_0/Q4_1/Q5_0/Q5_1 are scalar (measured: Q5_0 at 2.5 GMAC/s
-/// against Q8_0 at 19 on this machine), and for Q6_K it switches to a differently rounding
-/// kernel when a matmul has more than one row, so a batched request would not get exactly
-/// the numbers it gets alone. Such weights are re-quantized to Q8_0 once at load: 8-bit
-/// steps are far finer than the 5- and 6-bit grids, so the values barely move (the
-/// llama.cpp comparison in tests/llama_cpp.rs holds), at about 1.5× the memory of those
-/// tensors.
-fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
-    match t.dtype() {
-        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q6K
-            if !t.device().is_cuda() =>
-        {
-            let dev = t.device();
-            Ok(QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)?)
-        }
-        _ => Ok(t),
-    }
-}
-
 /// cos/sin tables for one RoPE base, grown on demand.
 struct Rope {
     base: f64,
@@ -160,37 +120,6 @@ impl Rope {
         let cos = self.cos.narrow(0, start, seq)?;
         let sin = self.sin.narrow(0, start, seq)?;
         rope(&x.contiguous()?, &cos, &sin)
-    }
-}
-
-/// A weight matrix. Q8_0 weights keep two views of the same blocks: candle's kernel for a
-/// single row (its thread pool suits the many small products of decoding) and ours for
-/// several rows (prefill, batched decoding), which compute bit-identical dot products
-/// (see `q8.rs`), so a request's numbers never depend on the batch it ran in.
-enum Linear {
-    Q8(QMatMul, Q8Matrix),
-    Candle(QMatMul),
-}
-
-impl Linear {
-    /// Over `t` as it is (no re-quantization).
-    fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
-        Ok(match Q8Matrix::from_qtensor(t.clone()) {
-            Some(m) => Linear::Q8(QMatMul::from_arc(t)?, m),
-            None => Linear::Candle(QMatMul::from_arc(t)?),
-        })
-    }
-
-    fn new(t: QTensor) -> Result<Self, LocalError> {
-        Self::shared(Arc::new(fast_kernel(t)?))
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Linear::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x),
-            Linear::Q8(one, _) => one.forward(x),
-            Linear::Candle(m) => m.forward(x),
-        }
     }
 }
 

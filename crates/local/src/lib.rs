@@ -14,6 +14,7 @@ pub mod prompt;
 pub mod provider;
 pub mod q8;
 pub mod sampling;
+pub mod weights;
 pub mod white_box;
 pub mod worker;
 

@@ -19,11 +19,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::quantized::{gguf_file, QTensor};
+use candle_core::{Device, Tensor, D};
 
 use crate::ops::{rms_norm, rope, softmax_last};
-use crate::q8::Q8Matrix;
+use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
 /// Which RoPE layout the file's q/k projections expect.
@@ -54,29 +54,6 @@ pub struct LlamaConfig {
     pub attn_scale: f64,
     /// Whether the output head is the embedding table.
     pub tied_output: bool,
-}
-
-fn md<'a>(c: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value, LocalError> {
-    c.metadata
-        .get(key)
-        .ok_or_else(|| LocalError::Format(format!("GGUF metadata has no `{key}`")))
-}
-
-fn md_usize(c: &gguf_file::Content, key: &str) -> Result<usize, LocalError> {
-    let v = md(c, key)?;
-    v.to_u32()
-        .map(|x| x as usize)
-        .or_else(|_| v.to_u64().map(|x| x as usize))
-        .or_else(|_| v.to_i32().map(|x| x.max(0) as usize))
-        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
-}
-
-fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalError> {
-    let v = md(c, key)?;
-    v.to_f32()
-        .map(f64::from)
-        .or_else(|_| v.to_f64())
-        .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
 }
 
 impl LlamaConfig {
@@ -135,48 +112,6 @@ impl LlamaConfig {
             return Err(LocalError::Format(format!("odd head_dim {}", cfg.head_dim)));
         }
         Ok(cfg)
-    }
-}
-
-/// Re-quantizes to Q8_0 the types whose candle CPU kernels are scalar or batch-dependent
-/// (the same policy and reasons as in `gemma3`).
-fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
-    match t.dtype() {
-        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q6K
-            if !t.device().is_cuda() =>
-        {
-            let dev = t.device();
-            Ok(QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)?)
-        }
-        _ => Ok(t),
-    }
-}
-
-/// A weight matrix; Q8_0 keeps candle's single-row kernel and our bit-identical many-row
-/// kernel (see `q8.rs`), so a request's numbers do not depend on its batch.
-enum Linear {
-    Q8(QMatMul, Q8Matrix),
-    Candle(QMatMul),
-}
-
-impl Linear {
-    fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
-        Ok(match Q8Matrix::from_qtensor(t.clone()) {
-            Some(m) => Linear::Q8(QMatMul::from_arc(t)?, m),
-            None => Linear::Candle(QMatMul::from_arc(t)?),
-        })
-    }
-
-    fn new(t: QTensor) -> Result<Self, LocalError> {
-        Self::shared(Arc::new(fast_kernel(t)?))
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Linear::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x),
-            Linear::Q8(one, _) => one.forward(x),
-            Linear::Candle(m) => m.forward(x),
-        }
     }
 }
 

@@ -170,8 +170,12 @@ fn ragged_batch_and_split_prefill_agree() {
 async fn both_families_serve_through_the_local_provider() {
     use shammie_models::Model;
     for file in ["llama_family_llama.gguf", "llama_family_qwen2.gguf"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file);
-        let m = shammie_local::LocalModel::load("tiny", &path, shammie_local::BatchLimits::default()).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file);
+        let m =
+            shammie_local::LocalModel::load("tiny", &path, shammie_local::BatchLimits::default())
+                .unwrap();
         let mut req = shammie_core::GenerateRequest::user("abc", 4);
         req.temperature = Some(0.0);
         req.top_logprobs = Some(3);
@@ -180,6 +184,10 @@ async fn both_families_serve_through_the_local_provider() {
         assert_eq!(a.text, b.text, "{file}");
         assert!(a.usage.output_tokens >= 1, "{file}");
         let lps = a.logprobs.unwrap();
-        assert!(lps.iter().all(|t| t.top.len() == 3 && t.token == t.top[0].token), "{file}");
+        assert!(
+            lps.iter()
+                .all(|t| t.top.len() == 3 && t.token == t.top[0].token),
+            "{file}"
+        );
     }
 }
