@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use shammie_local::gemma3::{Gemma3, KvCache};
+use shammie_local::gemma3::KvCache;
+use shammie_local::model::LocalLm;
 use shammie_local::sampling::{argmax, SamplingParams};
 use shammie_local::worker::{BatchLimits, GenRequest, ScoreRequest, Worker};
 use shammie_tokenizer::Tokenizer;
@@ -58,12 +59,12 @@ fn default_gguf() -> PathBuf {
         .join(".cache/shammie/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf")
 }
 
-fn load(path: &Path) -> Result<(Gemma3, Tokenizer)> {
+fn load(path: &Path) -> Result<(LocalLm, Tokenizer)> {
     let mut f =
         BufReader::new(std::fs::File::open(path).with_context(|| path.display().to_string())?);
     let content = gguf_file::Content::read(&mut f)?;
     let tok = Tokenizer::from_gguf(&content)?;
-    Ok((Gemma3::load(&content, &mut f, &Device::Cpu)?, tok))
+    Ok((LocalLm::load(&content, &mut f, &Device::Cpu)?, tok))
 }
 
 fn questions() -> Vec<String> {
@@ -116,7 +117,7 @@ fn child(path: &Path, wl_path: &Path) -> Result<()> {
     let (model, tok) = load(path)?;
     let load_s = t0.elapsed().as_secs_f64();
     let prefill = |ids: &[u32]| -> Result<f64> {
-        let mut cache = KvCache::new(model.cfg.layers);
+        let mut cache = KvCache::new(model.layers());
         let t = Instant::now();
         let h = model.forward_hidden(&mut [(ids, &mut cache)])?.remove(0);
         let _ = model
@@ -138,7 +139,7 @@ fn child(path: &Path, wl_path: &Path) -> Result<()> {
         out.insert(format!("{name}_tok_s"), (ids.len() as f64 / best).into());
     }
     // Single-sequence greedy decode.
-    let mut cache = KvCache::new(model.cfg.layers);
+    let mut cache = KvCache::new(model.layers());
     let h = model
         .forward_hidden(&mut [(&wl.short_prompt[..], &mut cache)])?
         .remove(0);
