@@ -19,7 +19,7 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use crate::ops::{rms_norm, rope, rope_tables, softmax_last};
+use crate::ops::{gqa_attention, rms_norm, rope, rope_tables};
 use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -318,8 +318,14 @@ impl Gemma3 {
                     (k_all, v_all)
                 };
                 let kv_len = k_all.dim(1)?;
-                let first_key_pos = start + t - kv_len;
-                let o = self.attend(&q, &k_all, &v_all, start, first_key_pos, !layer.global)?;
+                let o = gqa_attention(
+                    &q,
+                    &k_all,
+                    &v_all,
+                    start,
+                    cfg.attn_scale,
+                    (!layer.global).then_some(cfg.sliding_window),
+                )?;
                 cache.layers[li] = Some(if layer.global {
                     (k_all, v_all)
                 } else {
@@ -352,55 +358,6 @@ impl Gemma3 {
             off += lens[si];
         }
         Ok(out)
-    }
-
-    /// Attention of `q` (1, heads, t, d) at positions `start..start+t` over keys/values
-    /// (kv_heads, kv_len, d) at positions `first_key_pos..`; causal, and windowed for local
-    /// layers. Returns (t, heads*d).
-    fn attend(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        start: usize,
-        first_key_pos: usize,
-        windowed: bool,
-    ) -> candle_core::Result<Tensor> {
-        let cfg = &self.cfg;
-        let t = q.dim(2)?;
-        let kv_len = k.dim(1)?;
-        let group = cfg.heads / cfg.kv_heads;
-        // (kv_heads, group*t, d) so one matmul serves all query heads of a kv head.
-        let q = q
-            .squeeze(0)?
-            .reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
-        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?; // (kv_heads, group*t, kv_len)
-        let needs_mask = t > 1 || (windowed && kv_len > cfg.sliding_window);
-        let scores = if needs_mask {
-            let mut mask = vec![0f32; t * kv_len];
-            for i in 0..t {
-                let qp = start + i;
-                for j in 0..kv_len {
-                    let kp = first_key_pos + j;
-                    let visible = kp <= qp && (!windowed || qp - kp < cfg.sliding_window);
-                    if !visible {
-                        mask[i * kv_len + j] = f32::NEG_INFINITY;
-                    }
-                }
-            }
-            let mask = Tensor::from_vec(mask, (t, kv_len), &self.device)?
-                .unsqueeze(0)?
-                .repeat((group, 1, 1))?
-                .reshape((1, group * t, kv_len))?;
-            scores.broadcast_add(&mask)?
-        } else {
-            scores
-        };
-        let p = softmax_last(&scores)?;
-        let o = p.matmul(v)?; // (kv_heads, group*t, d)
-        o.reshape((cfg.heads, t, cfg.head_dim))?
-            .transpose(0, 1)?
-            .reshape((t, cfg.heads * cfg.head_dim))
     }
 
     /// Logits (n, vocab) from final hidden states (n, hidden).

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{Device, Tensor, D};
 
-use crate::ops::{rms_norm, rope, softmax_last};
+use crate::ops::{gqa_attention, rms_norm, rope};
 use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -366,7 +366,14 @@ impl Llama {
                     Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
                     None => (k, v),
                 };
-                outs.push(self.attend(&q, &k_all, &v_all, start)?);
+                outs.push(gqa_attention(
+                    &q,
+                    &k_all,
+                    &v_all,
+                    start,
+                    cfg.attn_scale,
+                    None,
+                )?);
                 cache.layers[li] = Some((k_all, v_all));
                 off += t;
             }
@@ -386,49 +393,6 @@ impl Llama {
             off += lens[si];
         }
         Ok(out)
-    }
-
-    /// Causal attention of `q` (1, heads, t, d) at positions `start..start+t` over keys and
-    /// values (kv_heads, start+t, d). Returns (t, heads*d).
-    fn attend(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        start: usize,
-    ) -> candle_core::Result<Tensor> {
-        let cfg = &self.cfg;
-        let t = q.dim(2)?;
-        let kv_len = k.dim(1)?;
-        let group = cfg.heads / cfg.kv_heads;
-        // (kv_heads, group*t, d): one matmul serves all query heads of a kv head.
-        let q = q
-            .squeeze(0)?
-            .reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
-        let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?; // (kv_heads, group*t, kv_len)
-        let scores = if t > 1 {
-            let first_key_pos = start + t - kv_len;
-            let mut mask = vec![0f32; t * kv_len];
-            for i in 0..t {
-                for j in 0..kv_len {
-                    if first_key_pos + j > start + i {
-                        mask[i * kv_len + j] = f32::NEG_INFINITY;
-                    }
-                }
-            }
-            let mask = Tensor::from_vec(mask, (t, kv_len), &self.device)?
-                .unsqueeze(0)?
-                .repeat((group, 1, 1))?
-                .reshape((1, group * t, kv_len))?;
-            scores.broadcast_add(&mask)?
-        } else {
-            scores
-        };
-        let p = softmax_last(&scores)?;
-        let o = p.matmul(v)?; // (kv_heads, group*t, d)
-        o.reshape((cfg.heads, t, cfg.head_dim))?
-            .transpose(0, 1)?
-            .reshape((t, cfg.heads * cfg.head_dim))
     }
 
     /// Logits (n, vocab) from final hidden states (n, hidden).

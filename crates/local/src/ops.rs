@@ -46,3 +46,48 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tenso
     let r2 = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
     Tensor::cat(&[r1, r2], D::Minus1)
 }
+
+/// Grouped-query attention of `q` (1, heads, t, d) at positions `start..start+t` over keys
+/// and values (kv_heads, kv_len, d) at positions `start+t-kv_len..`: causal, and limited to
+/// the last `window` positions when given. Returns (t, heads*d).
+pub fn gqa_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    start: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> candle_core::Result<Tensor> {
+    let (_, heads, t, d) = q.dims4()?;
+    let (kv_heads, kv_len, _) = k.dims3()?;
+    let group = heads / kv_heads;
+    let first_key_pos = start + t - kv_len;
+    // (kv_heads, group*t, d) so one matmul serves all query heads of a kv head.
+    let q = q.squeeze(0)?.reshape((kv_heads, group * t, d))?;
+    let scores = (q.matmul(&k.t()?)? * scale)?; // (kv_heads, group*t, kv_len)
+    let needs_mask = t > 1 || window.is_some_and(|w| kv_len > w);
+    let scores = if needs_mask {
+        let mut mask = vec![0f32; t * kv_len];
+        for i in 0..t {
+            let qp = start + i;
+            for j in 0..kv_len {
+                let kp = first_key_pos + j;
+                let visible = kp <= qp && window.is_none_or(|w| qp - kp < w);
+                if !visible {
+                    mask[i * kv_len + j] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (t, kv_len), q.device())?
+            .unsqueeze(0)?
+            .repeat((group, 1, 1))?
+            .reshape((1, group * t, kv_len))?;
+        scores.broadcast_add(&mask)?
+    } else {
+        scores
+    };
+    let o = softmax_last(&scores)?.matmul(v)?; // (kv_heads, group*t, d)
+    o.reshape((heads, t, d))?
+        .transpose(0, 1)?
+        .reshape((t, heads * d))
+}
