@@ -6,6 +6,9 @@
 //! CPU-seconds per 1,000 samples and peak memory of the `shammie` process, at several
 //! numbers of requests in flight; optionally the same workload through Inspect AI.
 //!
+//! `mixed`: the linear mixed model of the discrimination study (`shammie_stats::mixed_lm`)
+//! against statsmodels MixedLM on 9,450 simulated rows (see `mixed.rs`).
+//!
 //! Build first: `cargo build --release -p shammie -p shammie-testkit -p shammie-bench`,
 //! then `target/release/shammie-bench engine` (see `--help` and docs/benchmarks.md).
 
@@ -15,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 mod local;
+mod mixed;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -31,6 +35,8 @@ enum Cmd {
     Engine(EngineArgs),
     /// The embedded local engine against llama.cpp on the same GGUF.
     Local(local::LocalArgs),
+    /// `shammie_stats::mixed_lm` against statsmodels MixedLM on the discrim-eval model.
+    Mixed(mixed::MixedArgs),
 }
 
 #[derive(clap::Args)]
@@ -250,5 +256,6 @@ fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Engine(a) => engine(a),
         Cmd::Local(a) => local::run(a),
+        Cmd::Mixed(a) => mixed::run(a),
     }
 }

@@ -38,6 +38,8 @@ enum Command {
     Show(commands::show::Args),
     /// List the studies, their tasks, options and model roles.
     List(commands::list::Args),
+    /// A study's statistics over data computed elsewhere (no model calls).
+    Analyze(commands::analyze::Args),
     /// Generate a completion from any model (a quick look).
     Generate(commands::generate::Args),
     /// Pull and list local models.
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => commands::resume::main(a),
         Command::Show(a) => commands::show::main(a),
         Command::List(a) => commands::list::main(a),
+        Command::Analyze(a) => commands::analyze::main(a),
         Command::Generate(a) => commands::generate::main(a),
         Command::Models(a) => commands::models::main(a),
     };

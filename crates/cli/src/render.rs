@@ -60,6 +60,13 @@ pub fn results(r: &Results) -> String {
         out.push_str(&table(t));
         out.push('\n');
     }
+    if !r.files.is_empty() {
+        out.push_str("report files (in the run directory):\n");
+        for f in &r.files {
+            out.push_str(&format!("  {}  {}\n", f.path, f.description));
+        }
+        out.push('\n');
+    }
     let tt = &r.totals;
     out.push_str(&format!(
         "samples {} (failed {}), calls {} (cached {}), tokens in {} out {} (paid in {} out {})\n",

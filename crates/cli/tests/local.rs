@@ -141,3 +141,65 @@ async fn a_missing_model_offline_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discrim_eval_on_the_local_model_scores_yes_and_no_exactly() {
+    let Some(models) = models_dir_or_skip() else {
+        return;
+    };
+    let env = [
+        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
+        ("SHAMMIE_OFFLINE", "1"),
+    ];
+    let s = Scratch::new();
+    let o = s
+        .run(
+            &[
+                "run",
+                "discrim-eval/decisions",
+                "--model",
+                "local:gemma-3-270m",
+                "--limit",
+                "48",
+                "--set",
+                "random=intercept",
+            ],
+            &env,
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 48);
+    for r in &recs {
+        let sc = &r["scores"];
+        assert_eq!(sc["path"], "scoring", "{sc}");
+        // Exact scoring: p(yes) and p(no) are both positive, so every prompt has a logit.
+        let (p, l, mass) = (
+            sc["p_yes"].as_f64().unwrap(),
+            sc["logit"].as_f64().unwrap(),
+            sc["mass"].as_f64().unwrap(),
+        );
+        assert!(p > 0.0 && p < 1.0 && (0.0..=1.0 + 1e-9).contains(&mass));
+        assert!((l - (p / (1.0 - p)).ln()).abs() < 1e-6);
+        let call = &r["transcript"]["calls"][0];
+        assert_eq!(
+            call["request"]["continuations"],
+            serde_json::json!(["yes", "Yes", "YES", "no", "No", "NO"])
+        );
+        assert_eq!(
+            call["response"]["continuations"].as_array().unwrap().len(),
+            6
+        );
+    }
+    let res: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let t = res["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "scores/explicit/none")
+        .unwrap();
+    assert_eq!(t["rows"].as_array().unwrap().len(), 7);
+    assert!(dir.join("report/discrimination-scores.svg").exists());
+}

@@ -73,6 +73,13 @@ pub struct GenerateRequest {
     /// Ask for this many alternatives per generated token (0 or `None`: no logprobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_logprobs: Option<u8>,
+    /// Score these continuations instead of generating: the completion's
+    /// [`Completion::continuations`] holds log p(continuation | prompt, prefill) for each,
+    /// in order, and its `text` is empty. Only models with
+    /// [`Capabilities::score_continuations`] accept such a request. Part of the request
+    /// (and so of the cache key and the transcript) like every other field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continuations: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonce: u64,
 }
@@ -94,8 +101,21 @@ impl GenerateRequest {
             stop: Vec::new(),
             seed: None,
             top_logprobs: None,
+            continuations: Vec::new(),
             nonce: 0,
         }
+    }
+
+    /// A request to score `continuations` after this conversation (see
+    /// [`GenerateRequest::continuations`]).
+    pub fn scoring(mut self, continuations: Vec<String>) -> Self {
+        self.continuations = continuations;
+        self
+    }
+
+    /// Whether this request scores continuations rather than generating.
+    pub fn is_scoring(&self) -> bool {
+        !self.continuations.is_empty()
     }
 }
 
@@ -151,6 +171,15 @@ pub struct CallMeta {
     pub latency_ms: u64,
 }
 
+/// The score of one continuation in a scoring request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ContinuationScore {
+    /// Natural-log probability of the whole continuation (sum over its tokens).
+    pub logprob: f64,
+    /// How many tokens the continuation was (for per-token normalisation).
+    pub tokens: u32,
+}
+
 /// A model's answer to a [`GenerateRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
@@ -158,6 +187,9 @@ pub struct Completion {
     /// Per-token log-probabilities, when requested and supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// For a scoring request: one score per requested continuation, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuations: Option<Vec<ContinuationScore>>,
     pub stop_reason: StopReason,
     pub usage: Usage,
     #[serde(default)]
@@ -177,6 +209,10 @@ pub struct Capabilities {
     pub multi_turn: bool,
     /// Honours [`GenerateRequest::seed`] (reproducible sampling).
     pub seed: bool,
+    /// Scores given continuations exactly ([`GenerateRequest::continuations`]), e.g. the
+    /// log-probability of " yes" and " no" even when neither is in a top-k list.
+    #[serde(default)]
+    pub score_continuations: bool,
 }
 
 impl Capabilities {
@@ -308,8 +344,20 @@ pub struct Results {
     pub study: String,
     pub task: String,
     pub tables: Vec<Table>,
+    /// Report files (figures, generated datasets) the analysis wrote into the run
+    /// directory, paths relative to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ReportFileEntry>,
     /// Counts every study reports: samples, failed samples, calls, cache hits, tokens.
     pub totals: Totals,
+}
+
+/// A file an analysis wrote into the run directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportFileEntry {
+    /// Relative to the run directory, `/`-separated (e.g. `report/scores.svg`).
+    pub path: String,
+    pub description: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +426,7 @@ mod tests {
             response: Some(Completion {
                 text: String::new(),
                 logprobs: None,
+                continuations: None,
                 stop_reason: StopReason::EndTurn,
                 usage: Usage {
                     input_tokens: n,

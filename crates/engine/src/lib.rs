@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use shammie_core::{Results, Sample, SampleRecord, Scores, Table, Totals, Usage, SCHEMA_VERSION};
+use shammie_core::{
+    ReportFileEntry, Results, Sample, SampleRecord, Scores, Table, Totals, Usage, SCHEMA_VERSION,
+};
 use shammie_log::{LogError, RunDir, SampleWriter};
 use shammie_models::{Model, ModelError};
 
@@ -101,7 +103,18 @@ impl Models {
         self.map.get(role)
     }
     /// Checks every role the task needs is bound (filling defaults) and no unknown role was given.
+    ///
+    /// A bare `--model SPEC` arrives as the `target` role; for a task without a `target`
+    /// role it binds to the task's first role (e.g. a generator's `writer`).
     pub fn resolve(mut self, roles: &[RoleSpec], task: &str) -> Result<Self, EngineError> {
+        if !roles.iter().any(|r| r.name == "target") {
+            if let (Some(first), Some(m)) = (roles.first(), self.map.get("target").cloned()) {
+                if !self.map.contains_key(first.name) {
+                    self.map.remove("target");
+                    self.map.insert(first.name.to_string(), m);
+                }
+            }
+        }
         for r in roles {
             if !self.map.contains_key(r.name) {
                 match r.defaults_to.and_then(|d| self.map.get(d).cloned()) {
@@ -141,6 +154,33 @@ impl Models {
     }
 }
 
+/// A file an analysis produces (a figure, a generated dataset), written by the engine
+/// into the run directory.
+#[derive(Debug, Clone)]
+pub struct ReportFile {
+    /// Relative path inside the run directory, `/`-separated (e.g. `report/scores.svg`).
+    pub path: String,
+    pub description: String,
+    pub content: Vec<u8>,
+}
+
+/// What a task's analysis produces: tables (into `results.json` and the terminal) and
+/// report files.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub tables: Vec<Table>,
+    pub files: Vec<ReportFile>,
+}
+
+impl From<Vec<Table>> for Analysis {
+    fn from(tables: Vec<Table>) -> Self {
+        Analysis {
+            tables,
+            files: Vec::new(),
+        }
+    }
+}
+
 /// One study task: data, per-sample protocol, analysis.
 #[async_trait]
 pub trait Task: Send + Sync + 'static {
@@ -158,12 +198,12 @@ pub trait Task: Send + Sync + 'static {
     fn dataset(&self) -> Result<Dataset, DataError>;
     /// Runs the protocol for one sample and scores it.
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
-    /// The study's tables, from the finished records (streamed).
+    /// The study's tables and report files, from the finished records (streamed).
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
         seed: u64,
-    ) -> Result<Vec<Table>, String>;
+    ) -> Result<Analysis, String>;
 }
 
 #[derive(Debug, Clone)]
@@ -366,7 +406,7 @@ async fn solve_one(
 pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, EngineError> {
     let mut totals = Totals::default();
     let mut read_error: Option<LogError> = None;
-    let tables = {
+    let analysis = {
         let mut records = dir.records()?.map_while(|r| match r {
             Ok(r) => Some(r),
             Err(e) => {
@@ -379,21 +419,30 @@ pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, Engi
             totals.add(&r);
             Some(r)
         });
-        let tables = task
+        let analysis = task
             .analyze(&mut counted, seed)
             .map_err(EngineError::Analysis)?;
         // Drain whatever the analysis did not read so the totals cover the whole log.
         counted.for_each(drop);
-        tables
+        analysis
     };
     if let Some(e) = read_error {
         return Err(e.into());
+    }
+    let mut files = Vec::with_capacity(analysis.files.len());
+    for f in &analysis.files {
+        dir.write_file(&f.path, &f.content)?;
+        files.push(ReportFileEntry {
+            path: f.path.clone(),
+            description: f.description.clone(),
+        });
     }
     let results = Results {
         schema_version: SCHEMA_VERSION,
         study: task.study().to_string(),
         task: task.name().to_string(),
-        tables,
+        tables: analysis.tables,
+        files,
         totals,
     };
     dir.write_results(&results)?;

@@ -96,15 +96,15 @@ impl Task for Echo {
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
         _seed: u64,
-    ) -> Result<Vec<Table>, String> {
+    ) -> Result<Analysis, String> {
         let n = records.filter(|r| r.error.is_none()).count();
-        Ok(vec![Table {
+        Ok(Analysis::from(vec![Table {
             name: "n".into(),
             title: "ok".into(),
             columns: vec!["ok".into()],
             rows: vec![vec![Cell::Int(n as i64)]],
             notes: vec![],
-        }])
+        }]))
     }
 }
 

@@ -12,9 +12,11 @@
 //!
 //! RoPE frequency factors: Llama 3.1/3.2 GGUFs carry their "llama3" rope scaling as a
 //! `rope_freqs.weight` tensor (one divisor per frequency), which llama.cpp applies at every
-//! position; it is applied here too. Not here: the `{arch}.rope.scaling.*` metadata (linear
-//! or YaRN scaling, e.g. Qwen2.5 with YaRN for contexts beyond 32k) is ignored with a
-//! warning, so such files differ from llama.cpp where that scaling is active. No sliding
+//! position; it is applied here too. Linear RoPE scaling (`{arch}.rope.scaling.type =
+//! linear` with `rope.scaling.factor`, or the older `rope.scale_linear`) divides every
+//! frequency by the factor, as llama.cpp's `freq_scale` does. Not here: YaRN scaling
+//! (e.g. Qwen2.5 configured for contexts beyond 32k) is refused with a clear error rather
+//! than silently computed differently from llama.cpp. No sliding
 //! window (Qwen2's optional `use_sliding_window` is off in every released config).
 
 use std::sync::{Arc, Mutex};
@@ -47,6 +49,8 @@ pub struct LlamaConfig {
     pub ffn: usize,
     pub eps: f64,
     pub rope_base: f64,
+    /// Linear RoPE scaling factor (1: none): positions are divided by it.
+    pub rope_linear_scale: f64,
     pub rope_style: RopeStyle,
     pub vocab: usize,
     pub context: usize,
@@ -72,11 +76,23 @@ impl LlamaConfig {
             }
         };
         let p = |k: &str| format!("{arch}.{k}");
-        if c.metadata
-            .keys()
-            .any(|k| k.starts_with(&p("rope.scaling.")))
-        {
-            tracing::warn!("{arch}: rope scaling metadata present but ignored");
+        let scaling_type = c
+            .metadata
+            .get(&p("rope.scaling.type"))
+            .and_then(|v| v.to_string().ok().cloned());
+        let rope_linear_scale = match scaling_type.as_deref() {
+            None | Some("none") => md_f64(c, &p("rope.scale_linear")).unwrap_or(1.0),
+            Some("linear") => md_f64(c, &p("rope.scaling.factor")).unwrap_or(1.0),
+            Some(other) => {
+                return Err(LocalError::Unsupported(format!(
+                    "{arch}: RoPE scaling `{other}` (only linear scaling is implemented)"
+                )))
+            }
+        };
+        if !(rope_linear_scale.is_finite() && rope_linear_scale > 0.0) {
+            return Err(LocalError::Format(format!(
+                "{arch}: bad RoPE scaling factor {rope_linear_scale}"
+            )));
         }
         let hidden = md_usize(c, &p("embedding_length"))?;
         let heads = md_usize(c, &p("attention.head_count"))?;
@@ -95,6 +111,7 @@ impl LlamaConfig {
             ffn: md_usize(c, &p("feed_forward_length"))?,
             eps: md_f64(c, &p("attention.layer_norm_rms_epsilon"))?,
             rope_base: md_f64(c, &p("rope.freq_base")).unwrap_or(10_000.0),
+            rope_linear_scale,
             rope_style,
             vocab,
             context: md_usize(c, &p("context_length")).unwrap_or(4096),
@@ -146,7 +163,8 @@ struct Layer {
 pub use crate::gemma3::KvCache;
 
 /// cos/sin tables (len, head_dim/2), grown on demand. Frequency i is
-/// `base^(-2i/head_dim) / factors[i]` (factors from `rope_freqs.weight`, else 1).
+/// `base^(-2i/head_dim) / (factors[i] · linear_scale)` (factors from `rope_freqs.weight`,
+/// else 1).
 struct Rope {
     cos: Tensor,
     sin: Tensor,
@@ -156,6 +174,7 @@ fn rope_tables(
     base: f64,
     head_dim: usize,
     factors: Option<&[f32]>,
+    linear_scale: f64,
     len: usize,
     dev: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
@@ -163,7 +182,7 @@ fn rope_tables(
     let inv: Vec<f32> = (0..half)
         .map(|i| {
             let f = factors.and_then(|f| f.get(i)).copied().unwrap_or(1.0) as f64;
-            (1.0 / base.powf(2.0 * i as f64 / head_dim as f64) / f) as f32
+            (1.0 / base.powf(2.0 * i as f64 / head_dim as f64) / f / linear_scale) as f32
         })
         .collect();
     let inv = Tensor::from_vec(inv, (1, half), dev)?;
@@ -258,6 +277,7 @@ impl Llama {
             cfg.rope_base,
             cfg.head_dim,
             rope_factors.as_deref(),
+            cfg.rope_linear_scale,
             1024,
             device,
         )?;
@@ -287,6 +307,7 @@ impl Llama {
                 self.cfg.rope_base,
                 self.cfg.head_dim,
                 self.rope_factors.as_deref(),
+                self.cfg.rope_linear_scale,
                 want,
                 &self.device,
             )?;
@@ -398,5 +419,32 @@ impl Llama {
     /// Logits (n, vocab) from final hidden states (n, hidden).
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         self.lm_head.forward(hidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_rope_scaling_divides_positions() {
+        // With factor 4, position 4p rotates exactly as position p does unscaled.
+        let dev = Device::Cpu;
+        let (c1, s1) = rope_tables(10_000.0, 8, None, 1.0, 16, &dev).unwrap();
+        let (c4, s4) = rope_tables(10_000.0, 8, None, 4.0, 64, &dev).unwrap();
+        let (c1, s1, c4, s4) = (
+            c1.to_vec2::<f32>().unwrap(),
+            s1.to_vec2::<f32>().unwrap(),
+            c4.to_vec2::<f32>().unwrap(),
+            s4.to_vec2::<f32>().unwrap(),
+        );
+        for p in 0..16 {
+            for i in 0..4 {
+                assert!((c1[p][i] - c4[4 * p][i]).abs() < 1e-5, "cos p={p} i={i}");
+                assert!((s1[p][i] - s4[4 * p][i]).abs() < 1e-5, "sin p={p} i={i}");
+            }
+        }
+        // And differs from unscaled elsewhere.
+        assert!((c1[3][0] - c4[3][0]).abs() > 1e-3);
     }
 }

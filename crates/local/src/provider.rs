@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use shammie_core::{
-    Capabilities, Completion, GenerateRequest, StopReason, TokenLogprob, TopLogprob, Usage,
+    Capabilities, Completion, ContinuationScore, GenerateRequest, StopReason, TokenLogprob,
+    TopLogprob, Usage,
 };
 use shammie_models::{Model, ModelError};
 use shammie_tokenizer::Tokenizer;
@@ -73,17 +74,26 @@ impl LocalModel {
     }
 
     /// Log-probability of each continuation (summed over its tokens) after the prompt
-    /// that `req` renders to. The prompt is computed once for all continuations.
+    /// that `req` renders to (prefill included). The prompt is run once for all
+    /// continuations; each continuation is tokenised on its own, as it would be
+    /// generated after the prompt. This is what a scoring request
+    /// ([`GenerateRequest::continuations`]) through the `Model` trait returns.
     pub async fn score_continuations(
         &self,
         req: &GenerateRequest,
         continuations: &[String],
-    ) -> Result<Vec<f64>, LocalError> {
+    ) -> Result<(Vec<ContinuationScore>, usize), LocalError> {
         let prompt = self.tokenizer.encode(&self.format.render(req), true);
+        let prompt_tokens = prompt.len();
         let continuations: Vec<Vec<u32>> = continuations
             .iter()
             .map(|c| self.tokenizer.encode(c, false))
             .collect();
+        if let Some(i) = continuations.iter().position(|c| c.is_empty()) {
+            return Err(LocalError::Unsupported(format!(
+                "continuation {i} is empty: there is nothing to score"
+            )));
+        }
         let per_token = self
             .worker
             .score(ScoreRequest {
@@ -91,10 +101,14 @@ impl LocalModel {
                 continuations,
             })
             .await?;
-        Ok(per_token
+        let scores = per_token
             .iter()
-            .map(|v| v.iter().map(|x| *x as f64).sum())
-            .collect())
+            .map(|v| ContinuationScore {
+                logprob: v.iter().map(|x| *x as f64).sum(),
+                tokens: v.len() as u32,
+            })
+            .collect();
+        Ok((scores, prompt_tokens))
     }
 }
 
@@ -147,10 +161,30 @@ impl Model for LocalModel {
             system_prompt: true,
             multi_turn: true,
             seed: true,
+            score_continuations: true,
         }
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        if req.is_scoring() {
+            let (scores, prompt_tokens) = self
+                .score_continuations(req, &req.continuations)
+                .await
+                .map_err(to_model_error)?;
+            return Ok(Completion {
+                text: String::new(),
+                logprobs: None,
+                usage: Usage {
+                    input_tokens: (prompt_tokens
+                        + scores.iter().map(|s| s.tokens as usize).sum::<usize>())
+                        as u64,
+                    output_tokens: 0,
+                },
+                continuations: Some(scores),
+                stop_reason: StopReason::EndTurn,
+                meta: Default::default(),
+            });
+        }
         let text = self.format.render(req);
         let prompt = self.tokenizer.encode(&text, true);
         let mut stop_strings: Vec<String> = req.stop.clone();
@@ -194,6 +228,7 @@ impl Model for LocalModel {
         Ok(Completion {
             text: g.text,
             logprobs,
+            continuations: None,
             stop_reason: match g.finish {
                 Finish::EndToken => StopReason::EndTurn,
                 Finish::StopString => StopReason::StopSequence,

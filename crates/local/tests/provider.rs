@@ -127,24 +127,30 @@ async fn batching_never_changes_results() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scores_continuations() {
+async fn scores_continuations_through_the_model_trait() {
     let Some(m) = model() else { return };
+    assert!(m.capabilities().score_continuations);
     let mut r = GenerateRequest::user("What is the capital of France?", 1);
     r.prefill = Some("The capital of France is".into());
-    let s = m
-        .score_continuations(
-            &r,
-            &[
-                " Paris.".into(),
-                " London.".into(),
-                " a city in Germany.".into(),
-            ],
-        )
-        .await
-        .unwrap();
+    let scoring = r.clone().scoring(vec![
+        " Paris.".into(),
+        " London.".into(),
+        " a city in Germany.".into(),
+    ]);
+    let c = m.generate(&scoring).await.unwrap();
+    assert_eq!(c.text, "");
+    let s: Vec<f64> = c
+        .continuations
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|x| x.logprob)
+        .collect();
     assert_eq!(s.len(), 3);
     assert!(s.iter().all(|x| x.is_finite() && *x < 0.0));
     assert!(s[0] > s[1] + 1.0 && s[0] > s[2], "{s:?}");
+    let tokens: Vec<u32> = c.continuations.unwrap().iter().map(|x| x.tokens).collect();
+    assert!(tokens[2] > tokens[0], "{tokens:?}");
     // The score of a one-token continuation is that token's logprob from generation.
     let mut g = r.clone();
     g.temperature = Some(0.0);
@@ -153,13 +159,22 @@ async fn scores_continuations() {
     let c = m.generate(&g).await.unwrap();
     let tok = &c.logprobs.unwrap()[0];
     let one = m
-        .score_continuations(&r, std::slice::from_ref(&tok.token))
+        .generate(&r.clone().scoring(vec![tok.token.clone()]))
         .await
+        .unwrap()
+        .continuations
         .unwrap();
+    assert_eq!(one[0].tokens, 1);
     assert!(
-        (one[0] - tok.logprob).abs() < 1e-3,
+        (one[0].logprob - tok.logprob).abs() < 1e-3,
         "{} vs {}",
-        one[0],
+        one[0].logprob,
         tok.logprob
     );
+    // An empty continuation is a clear error, not a silent zero.
+    let err = m
+        .generate(&r.clone().scoring(vec![" Paris".into(), String::new()]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("continuation 1 is empty"), "{err}");
 }

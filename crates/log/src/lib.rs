@@ -43,6 +43,8 @@ pub enum LogError {
     Version { path: PathBuf, found: u32 },
     #[error("{0} is not a run directory (no run.json)")]
     NotARun(PathBuf),
+    #[error("`{0}`: report files must be relative paths inside the run directory")]
+    BadName(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
@@ -164,6 +166,29 @@ impl RunDir {
             .and_then(|_| f.sync_all())
             .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &target).map_err(io(&target))
+    }
+
+    /// Writes a report file at `rel` (a relative, `/`-separated path inside the run
+    /// directory, e.g. `report/scores.svg`) atomically, creating its folders.
+    pub fn write_file(&self, rel: &str, content: &[u8]) -> Result<PathBuf, LogError> {
+        let safe = !rel.is_empty()
+            && rel.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.contains('\\')
+            });
+        if !safe {
+            return Err(LogError::BadName(rel.to_string()));
+        }
+        let target = self.path.join(rel);
+        let parent = target.parent().expect("joined path has a parent");
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let name = target.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = parent.join(format!(".{name}.tmp"));
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(content)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io(&target))?;
+        Ok(target)
     }
 
     pub fn write_results(&self, r: &Results) -> Result<(), LogError> {
@@ -473,4 +498,24 @@ mod tests {
         assert!(e.contains("schema version 99"), "{e}");
         assert!(matches!(RunDir::open(d.path()), Err(LogError::NotARun(_))));
     }
+
+    #[test]
+    fn report_files_stay_inside_the_run_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(d.path(), &meta()).unwrap();
+        let p = dir.write_file("report/a.svg", b"<svg/>").unwrap();
+        assert_eq!(p, dir.path().join("report/a.svg"));
+        assert_eq!(std::fs::read(&p).unwrap(), b"<svg/>");
+        // Rewriting replaces the file; no temporary file is left behind.
+        dir.write_file("report/a.svg", b"<svg></svg>").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"<svg></svg>");
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+        for bad in ["", "/etc/x", "../x", "report/../../x", "a//b", "./a", "a\\b"] {
+            assert!(
+                matches!(dir.write_file(bad, b"x"), Err(LogError::BadName(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
 }

@@ -50,6 +50,12 @@ impl Anthropic {
     /// a prefill is sent right-trimmed; the completion is what follows the caller's
     /// prefill (see [`strip_trimmed_whitespace`]).
     pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+        if req.is_scoring() {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the Messages API cannot score given continuations",
+                self.name
+            )));
+        }
         if req.top_logprobs.is_some_and(|k| k > 0) {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Messages API returns no token log-probabilities",
@@ -124,6 +130,7 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     Ok(Completion {
         text,
         logprobs: None,
+        continuations: None,
         stop_reason,
         usage,
         meta: Default::default(),
@@ -170,6 +177,7 @@ impl Model for Anthropic {
             system_prompt: true,
             multi_turn: true,
             seed: false,
+            score_continuations: false,
         }
     }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {

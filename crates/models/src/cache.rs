@@ -164,6 +164,7 @@ mod tests {
         let c = Completion {
             text: "yes".into(),
             logprobs: None,
+            continuations: None,
             stop_reason: shammie_core::StopReason::EndTurn,
             usage: Default::default(),
             meta: Default::default(),

@@ -61,6 +61,12 @@ impl OpenAi {
     }
 
     pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+        if req.is_scoring() {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the Chat Completions API cannot score given continuations",
+                self.name
+            )));
+        }
         if req.prefill.is_some() {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Chat Completions API has no assistant prefill",
@@ -169,6 +175,7 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     Ok(Completion {
         text,
         logprobs,
+        continuations: None,
         stop_reason,
         usage,
         meta: Default::default(),
@@ -191,6 +198,7 @@ impl Model for OpenAi {
             system_prompt: true,
             multi_turn: true,
             seed: true,
+            score_continuations: false,
         }
     }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {

@@ -508,3 +508,20 @@ async fn credentials_in_a_compatible_url_never_print() {
         assert!(!text.contains("s3cr3t"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn api_providers_refuse_scoring_requests_without_calling_out() {
+    let server = MockServer::start().await.unwrap();
+    let h = hub(options(&server));
+    for s in ["anthropic:claude-test", "openai:gpt-test"] {
+        let model = open(&h, &spec(s));
+        assert!(!model.capabilities().score_continuations);
+        let req = GenerateRequest::user("Is it?", 1).scoring(vec![" yes".into(), " no".into()]);
+        let err = model.generate(&req).await.unwrap_err();
+        assert!(
+            err.to_string().contains("cannot score given continuations"),
+            "{s}: {err}"
+        );
+    }
+    assert!(server.requests().is_empty());
+}

@@ -634,6 +634,7 @@ impl Model for Flaky {
             system_prompt: true,
             multi_turn: true,
             seed: false,
+            score_continuations: false,
         }
     }
     async fn generate(&self, _req: &GenerateRequest) -> Result<Completion, ModelError> {
@@ -647,6 +648,7 @@ impl Model for Flaky {
         Ok(Completion {
             text: "ok".into(),
             logprobs: None,
+            continuations: None,
             stop_reason: StopReason::EndTurn,
             usage: Default::default(),
             meta: Default::default(),

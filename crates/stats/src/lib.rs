@@ -4,8 +4,11 @@
 //! intervals for proportions (Wilson, Newcombe), the Student-t interval for a
 //! mean, percentile bootstrap, a pooled proportion with cluster-robust
 //! standard errors, ordinary least squares with classical and cluster-robust
-//! (CR1) standard errors, and AUROC — plus the distribution functions they
-//! need (normal CDF/quantile, Student-t CDF/quantile), all written by hand.
+//! (CR1) standard errors, AUROC, and a linear mixed-effects model
+//! ([`mixed_lm`]: grouped random effects with an unstructured covariance,
+//! REML or ML, as statsmodels `MixedLM`) — plus the distribution functions
+//! and small dense linear algebra they need (normal CDF/quantile, Student-t
+//! CDF/quantile, QR, Cholesky), all written by hand.
 //!
 //! What it **is not**: there is no I/O, no async, no global state, no logging
 //! and no external numerics (no BLAS/LAPACK, no linear-algebra crate). Every
@@ -15,15 +18,20 @@
 //! Every formula is checked against reference values produced by statsmodels
 //! and scipy (see `tests/reference/make_reference.py`, whose output
 //! `tests/reference/reference.json` is checked in, and `tests/reference.rs`,
-//! which compares to 1e-9). Where statsmodels makes a choice (small-sample
-//! factors, normal vs t critical values) the doc comment of the function says
-//! which statsmodels call it reproduces.
+//! which compares to 1e-9). The mixed model has its own generator and
+//! fixtures (`tests/reference/make_mixed_reference.py`,
+//! `mixed_reference.json`, `tests/mixed_reference.rs`: fixed effects and
+//! their standard errors to 1e-7). Where statsmodels makes a choice
+//! (small-sample factors, normal vs t critical values, which Hessian the
+//! mixed model's standard errors come from) the doc comment of the function
+//! says which statsmodels call it reproduces.
 
 mod auroc;
 mod bootstrap;
 mod dist;
 mod linalg;
 mod mean;
+mod mixed;
 mod proportion;
 mod regression;
 
@@ -33,6 +41,7 @@ pub use auroc::auroc;
 pub use bootstrap::{bootstrap_mean, bootstrap_percentile, percentile_linear};
 pub use dist::{normal_cdf, normal_pdf, normal_quantile, student_t_cdf, student_t_quantile, z_for};
 pub use mean::mean_ci_t;
+pub use mixed::{mixed_lm, MixedLmFit, MixedMethod};
 pub use proportion::{clustered_ratio, newcombe_diff, wilson};
 pub use regression::{ols, ols_clustered, ols_clustered_with, ClusterInference, OlsFit};
 

@@ -2,6 +2,9 @@
 //! Householder QR of the N×K design, back-substitution, and the inverse of
 //! the K×K triangular factor. QR (rather than Cholesky of `X'X`) keeps the
 //! conditioning at `cond(X)` instead of `cond(X)²`.
+//!
+//! For the mixed model (small q×q and p×p blocks): Cholesky factorisation,
+//! triangular solves and a pivoted Gauss–Jordan inverse.
 
 use crate::StatsError;
 
@@ -127,6 +130,124 @@ pub(crate) fn matmul(a: &Mat, b: &Mat) -> Mat {
     out
 }
 
+/// Cholesky factor `L` (lower triangular, `A = L L'`) of a symmetric
+/// positive-definite matrix; only the lower triangle of `a` is read.
+/// `None` when a pivot is not strictly positive (or not finite).
+pub(crate) fn cholesky(a: &Mat) -> Option<Mat> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = a[i][i] - s;
+                if !(d > 0.0 && d.is_finite()) {
+                    return None;
+                }
+                l[i][i] = d.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Solves `L z = b` in place for lower-triangular `L`.
+pub(crate) fn solve_lower(l: &Mat, b: &mut [f64]) {
+    for i in 0..b.len() {
+        let s: f64 = (0..i).map(|k| l[i][k] * b[k]).sum();
+        b[i] = (b[i] - s) / l[i][i];
+    }
+}
+
+/// Solves `L' z = b` in place for lower-triangular `L`.
+pub(crate) fn solve_lower_transpose(l: &Mat, b: &mut [f64]) {
+    let n = b.len();
+    for i in (0..n).rev() {
+        let s: f64 = ((i + 1)..n).map(|k| l[k][i] * b[k]).sum();
+        b[i] = (b[i] - s) / l[i][i];
+    }
+}
+
+/// Solves `A z = b` given the Cholesky factor `L` of `A`.
+pub(crate) fn cholesky_solve(l: &Mat, b: &[f64]) -> Vec<f64> {
+    let mut z = b.to_vec();
+    solve_lower(l, &mut z);
+    solve_lower_transpose(l, &mut z);
+    z
+}
+
+/// `A⁻¹` from the Cholesky factor `L` of `A` (symmetric result).
+pub(crate) fn cholesky_inverse(l: &Mat) -> Mat {
+    let n = l.len();
+    let mut inv = vec![vec![0.0; n]; n];
+    for col in 0..n {
+        let mut e = vec![0.0; n];
+        e[col] = 1.0;
+        let z = cholesky_solve(l, &e);
+        for (row, zi) in inv.iter_mut().zip(z) {
+            row[col] = zi;
+        }
+    }
+    // Symmetrise away rounding differences.
+    let lower: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..i).map(|j| 0.5 * (inv[i][j] + inv[j][i])).collect())
+        .collect();
+    for (i, row) in lower.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            inv[i][j] = *v;
+            inv[j][i] = *v;
+        }
+    }
+    inv
+}
+
+/// Inverse of a general square matrix by Gauss–Jordan elimination with
+/// partial pivoting. [`StatsError::SingularMatrix`] when a pivot is below
+/// `1e-14` times the largest absolute entry (or the input is not finite).
+pub(crate) fn invert(a: &Mat) -> Result<Mat, StatsError> {
+    let n = a.len();
+    let scale = a
+        .iter()
+        .flat_map(|r| r.iter())
+        .fold(0.0_f64, |m, v| m.max(v.abs()));
+    if !(scale > 0.0 && scale.is_finite()) {
+        return Err(StatsError::SingularMatrix);
+    }
+    let mut m: Mat = a.to_vec();
+    let mut inv: Mat = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    for col in 0..n {
+        let piv = (col..n)
+            .max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))
+            .expect("non-empty range");
+        if m[piv][col].abs() <= 1e-14 * scale {
+            return Err(StatsError::SingularMatrix);
+        }
+        m.swap(col, piv);
+        inv.swap(col, piv);
+        let d = m[col][col];
+        for j in 0..n {
+            m[col][j] /= d;
+            inv[col][j] /= d;
+        }
+        for i in 0..n {
+            if i != col {
+                let f = m[i][col];
+                if f != 0.0 {
+                    for j in 0..n {
+                        m[i][j] -= f * m[col][j];
+                        inv[i][j] -= f * inv[col][j];
+                    }
+                }
+            }
+        }
+    }
+    Ok(inv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +304,57 @@ mod tests {
             least_squares(&zero, &y),
             Err(StatsError::SingularMatrix)
         ));
+    }
+
+    fn spd() -> Mat {
+        vec![
+            vec![4.0, 1.2, -0.5],
+            vec![1.2, 3.0, 0.4],
+            vec![-0.5, 0.4, 2.0],
+        ]
+    }
+
+    fn assert_identity(prod: &Mat, tol: f64) {
+        for (i, row) in prod.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((v - want).abs() < tol, "({i},{j}) = {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_reconstructs_and_inverts() {
+        let a = spd();
+        let l = cholesky(&a).unwrap();
+        let lt: Mat = (0..3).map(|j| (0..3).map(|i| l[i][j]).collect()).collect();
+        let back = matmul(&l, &lt);
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((back[i][j] - a[i][j]).abs() < 1e-14);
+            }
+        }
+        assert_identity(&matmul(&a, &cholesky_inverse(&l)), 1e-14);
+        let b = vec![1.0, -2.0, 0.5];
+        let z = cholesky_solve(&l, &b);
+        for i in 0..3 {
+            let s: f64 = (0..3).map(|j| a[i][j] * z[j]).sum();
+            assert!((s - b[i]).abs() < 1e-14);
+        }
+        let mut not_pd = a.clone();
+        not_pd[2][2] = -1.0;
+        assert!(cholesky(&not_pd).is_none());
+    }
+
+    #[test]
+    fn gauss_jordan_inverse() {
+        let a = vec![
+            vec![0.0, 2.0, 1.0],
+            vec![1.0, -1.0, 0.5],
+            vec![3.0, 0.0, -2.0],
+        ];
+        assert_identity(&matmul(&a, &invert(&a).unwrap()), 1e-14);
+        let sing = vec![vec![1.0, 2.0], vec![2.0, 4.0]];
+        assert_eq!(invert(&sing), Err(StatsError::SingularMatrix));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod common;
 pub mod constitution;
+pub mod discrim;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,7 +44,31 @@ pub struct StudyInfo {
 }
 
 pub fn studies() -> Vec<StudyInfo> {
-    vec![StudyInfo {
+    vec![
+        StudyInfo {
+            name: "discrim-eval",
+            paper: "Tamkin et al. 2023, Evaluating and Mitigating Discrimination in Language Model Decisions",
+            summary: "Whether yes/no decisions about people depend on their age, gender and race (mixed-effects scores), and how prompt interventions change that",
+            tasks: vec![
+                TaskInfo {
+                    study: "discrim-eval",
+                    name: "decisions",
+                    summary: "the target's p(yes) over a demographic grid of decision prompts, scored with the paper's mixed-effects model, per variant and intervention",
+                    options: discrim::decisions::OPTIONS,
+                    roles: discrim::decisions::roles,
+                    build: discrim::decisions::build,
+                },
+                TaskInfo {
+                    study: "discrim-eval",
+                    name: "generate",
+                    summary: "a writer model drafts new decision templates and fills the demographic grid explicitly and through names; saved in the released format",
+                    options: discrim::generate::OPTIONS,
+                    roles: discrim::generate::roles,
+                    build: discrim::generate::build,
+                },
+            ],
+        },
+        StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
         summary: "Trait evaluations (power-seeking, self-preservation, …) and AI-feedback labels under trait-specific or general principles",
@@ -55,7 +80,8 @@ pub fn studies() -> Vec<StudyInfo> {
             roles: || vec![RoleSpec { name: "target", help: "the model whose traits are measured", defaults_to: None }],
             build: constitution::traits::build,
         }],
-    }]
+        },
+    ]
 }
 
 /// Finds `STUDY/TASK` (or `STUDY` when it has a single task).

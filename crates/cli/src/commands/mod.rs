@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod analyze;
 pub mod generate;
 pub mod list;
 pub mod models;

@@ -89,6 +89,7 @@ pub fn full_request() -> GenerateRequest {
         stop: vec!["\n\n".into(), "END".into()],
         seed: Some(42),
         top_logprobs: None,
+        continuations: Vec::new(),
         nonce: 3,
     }
 }

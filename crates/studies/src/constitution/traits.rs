@@ -30,8 +30,8 @@ use serde::Serialize;
 use serde_json::json;
 use shammie_core::{Cell, GenerateRequest, Sample, SampleRecord, Scores, Table};
 use shammie_engine::{
-    DataError, Dataset, EngineError, Models, OptionSpec, Options, RoleSpec, SampleContext,
-    SampleError, Task,
+    Analysis, DataError, Dataset, EngineError, Models, OptionSpec, Options, RoleSpec,
+    SampleContext, SampleError, Task,
 };
 
 use super::evals::{self, EvalSource, TraitItem};
@@ -346,8 +346,8 @@ impl Task for Traits {
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
         seed: u64,
-    ) -> Result<Vec<Table>, String> {
-        analyze(records, seed)
+    ) -> Result<Analysis, String> {
+        analyze(records, seed).map(Analysis::from)
     }
 }
 

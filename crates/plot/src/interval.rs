@@ -1,0 +1,481 @@
+//! Interval (forest / dot-and-whisker) plots: categories down the y axis, a point
+//! estimate and its confidence interval each, several series dodged side by side.
+
+use std::io;
+use std::path::Path;
+
+use crate::panel::*;
+use crate::svg::{centred_baseline, Anchor, Svg, Text, GRID};
+use crate::text::{self, clean_label};
+use crate::{Chart, Figure, Legend};
+
+/// One category's point estimate and confidence interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    pub category: String,
+    pub value: f64,
+    /// Interval bounds, in either order; `None` for a point without an interval. A
+    /// non-finite bound drops the whisker (with a note).
+    pub ci: Option<(f64, f64)>,
+}
+
+impl Estimate {
+    pub fn new(category: impl Into<String>, value: f64, lo: f64, hi: f64) -> Self {
+        Estimate {
+            category: category.into(),
+            value,
+            ci: Some((lo, hi)),
+        }
+    }
+
+    /// A point estimate without an interval.
+    pub fn point(category: impl Into<String>, value: f64) -> Self {
+        Estimate {
+            category: category.into(),
+            value,
+            ci: None,
+        }
+    }
+}
+
+impl<S: Into<String>> From<(S, f64, f64, f64)> for Estimate {
+    fn from((c, v, lo, hi): (S, f64, f64, f64)) -> Self {
+        Estimate::new(c, v, lo, hi)
+    }
+}
+
+/// A horizontal interval plot.
+///
+/// Categories run top to bottom in the order of [`IntervalPlot::group`] calls, then in
+/// order of first appearance across series. Each series gets a colour and a marker
+/// shape, and within a category row the series are dodged vertically in series order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntervalPlot {
+    pub(crate) title: String,
+    pub(crate) x_label: String,
+    pub(crate) series: Vec<(String, Vec<Estimate>)>,
+    pub(crate) groups: Vec<(String, Vec<String>)>,
+    pub(crate) reference: Option<f64>,
+    pub(crate) x_range: Option<(f64, f64)>,
+    pub(crate) width: f64,
+    pub(crate) legend: Legend,
+}
+
+impl IntervalPlot {
+    pub fn new(title: impl Into<String>) -> Self {
+        IntervalPlot {
+            title: title.into(),
+            x_label: String::new(),
+            series: Vec::new(),
+            groups: Vec::new(),
+            reference: Some(0.0),
+            x_range: None,
+            width: 340.0,
+            legend: Legend::Auto,
+        }
+    }
+
+    /// Title of the x axis (the estimate's scale).
+    pub fn x_label(mut self, label: impl Into<String>) -> Self {
+        self.x_label = label.into();
+        self
+    }
+
+    /// Adds a series; series are dodged within each category row in the order added.
+    pub fn series<E: Into<Estimate>>(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.series
+            .push((name.into(), points.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// Adds a group of categories under a bold header, in this order. Categories with
+    /// data but in no group are listed last, under the header "Other".
+    pub fn group<S: Into<String>>(
+        mut self,
+        header: impl Into<String>,
+        categories: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.groups.push((
+            header.into(),
+            categories.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// Position of the dashed reference line (default `Some(0.0)`); the axis always
+    /// includes it.
+    pub fn reference(mut self, at: Option<f64>) -> Self {
+        self.reference = at;
+        self
+    }
+
+    /// Fixes the x axis range instead of fitting it to the intervals; data outside it
+    /// are clipped and noted.
+    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
+        self.x_range = Some((lo, hi));
+        self
+    }
+
+    /// Width of the plot area in pixels (default 340; margins are added around it).
+    pub fn width(mut self, px: f64) -> Self {
+        if px.is_finite() {
+            self.width = px.clamp(80.0, 4000.0);
+        }
+        self
+    }
+
+    pub fn legend(mut self, legend: Legend) -> Self {
+        self.legend = legend;
+        self
+    }
+
+    /// The chart as a standalone SVG document.
+    pub fn to_svg(&self) -> String {
+        Figure::single(self.clone()).to_svg()
+    }
+
+    /// Writes [`IntervalPlot::to_svg`] to `path`.
+    pub fn write(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        Figure::single(self.clone()).write(path)
+    }
+
+    /// What was left out of the drawing and why (the same notes the SVG shows).
+    pub fn warnings(&self) -> Vec<String> {
+        Figure::single(self.clone()).warnings()
+    }
+}
+
+impl From<IntervalPlot> for Chart {
+    fn from(p: IntervalPlot) -> Chart {
+        Chart::Interval(p)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Row {
+    Header(String),
+    Cat(String),
+}
+
+struct Point {
+    row: usize,
+    series: usize,
+    v: f64,
+    ci: Option<(f64, f64)>,
+}
+
+pub(crate) struct IntervalPanel {
+    title: String,
+    x_label: String,
+    names: Vec<String>,
+    rows: Vec<Row>,
+    grouped: bool,
+    points: Vec<Point>,
+    reference: Option<f64>,
+    x_fixed: Option<(f64, f64)>,
+    width: f64,
+}
+
+const HEADER_H: f64 = 22.0;
+const GROUP_GAP: f64 = 6.0;
+const PAD: f64 = 6.0;
+const INDENT: f64 = 12.0;
+const LABEL_GAP: f64 = 10.0;
+
+impl IntervalPanel {
+    pub(crate) fn new(p: &IntervalPlot, notes: &mut Vec<String>) -> Self {
+        let names: Vec<String> = p.series.iter().map(|(n, _)| clean_label(n)).collect();
+        let mut rows = Vec::new();
+        let mut index: Vec<(String, usize)> = Vec::new();
+        let find = |index: &Vec<(String, usize)>, c: &str| {
+            index.iter().find(|(k, _)| k == c).map(|(_, i)| *i)
+        };
+        for (h, cats) in &p.groups {
+            rows.push(Row::Header(clean_label(h)));
+            for c in cats {
+                let c = clean_label(c);
+                if find(&index, &c).is_none() {
+                    index.push((c.clone(), rows.len()));
+                    rows.push(Row::Cat(c));
+                }
+            }
+        }
+        let grouped = !p.groups.is_empty();
+        let mut other_header = false;
+        let mut points = Vec::new();
+        let x_fixed = usable_range(p.x_range);
+        for (si, (_, pts)) in p.series.iter().enumerate() {
+            let (mut bad_v, mut bad_ci, mut dup, mut outside) = (vec![], vec![], vec![], vec![]);
+            for e in pts {
+                let c = clean_label(&e.category);
+                let row = match find(&index, &c) {
+                    Some(r) => r,
+                    None => {
+                        if grouped && !other_header {
+                            rows.push(Row::Header("Other".to_string()));
+                            other_header = true;
+                        }
+                        index.push((c.clone(), rows.len()));
+                        rows.push(Row::Cat(c.clone()));
+                        rows.len() - 1
+                    }
+                };
+                if !e.value.is_finite() {
+                    bad_v.push(c);
+                    continue;
+                }
+                if points
+                    .iter()
+                    .any(|q: &Point| q.row == row && q.series == si)
+                {
+                    dup.push(c);
+                    continue;
+                }
+                if let Some((a, b)) = x_fixed {
+                    if e.value < a || e.value > b {
+                        outside.push(c.clone());
+                    }
+                }
+                let ci = match e.ci {
+                    Some((lo, hi)) if lo.is_finite() && hi.is_finite() => {
+                        Some((lo.min(hi), lo.max(hi)))
+                    }
+                    Some(_) => {
+                        bad_ci.push(c);
+                        None
+                    }
+                    None => None,
+                };
+                points.push(Point {
+                    row,
+                    series: si,
+                    v: e.value,
+                    ci,
+                });
+            }
+            let who = series_ctx(&names[si], names.len());
+            if !bad_v.is_empty() {
+                notes.push(format!(
+                    "{who}{} with a non-finite estimate omitted: {}",
+                    plural(bad_v.len(), "point", "points"),
+                    list_some(&bad_v)
+                ));
+            }
+            if !bad_ci.is_empty() {
+                notes.push(format!(
+                    "{who}{} drawn without an interval (non-finite bound): {}",
+                    plural(bad_ci.len(), "point", "points"),
+                    list_some(&bad_ci)
+                ));
+            }
+            if !dup.is_empty() {
+                notes.push(format!(
+                    "{who}{} ignored: {}",
+                    plural(dup.len(), "duplicate category", "duplicate categories"),
+                    list_some(&dup)
+                ));
+            }
+            if !outside.is_empty() {
+                notes.push(format!(
+                    "{who}{} outside the axis range not shown: {}",
+                    plural(outside.len(), "estimate", "estimates"),
+                    list_some(&outside)
+                ));
+            }
+            if pts.is_empty() {
+                notes.push(format!("series \u{201C}{}\u{201D} has no data", names[si]));
+            }
+        }
+        IntervalPanel {
+            title: clean_label(&p.title),
+            x_label: clean_label(&p.x_label),
+            names,
+            rows,
+            grouped,
+            points,
+            reference: p.reference.filter(|r| r.is_finite()),
+            x_fixed,
+            width: p.width,
+        }
+    }
+
+    fn cat_height(&self) -> f64 {
+        let n = self.names.len().max(1) as f64;
+        (9.0 * n + 12.0).max(22.0)
+    }
+
+    /// (top, height) of each row within the plot area.
+    fn row_spans(&self) -> Vec<(f64, f64)> {
+        let mut y = PAD;
+        let mut out = Vec::with_capacity(self.rows.len());
+        for (i, r) in self.rows.iter().enumerate() {
+            let h = match r {
+                Row::Header(_) => {
+                    if i > 0 {
+                        y += GROUP_GAP;
+                    }
+                    HEADER_H
+                }
+                Row::Cat(_) => self.cat_height(),
+            };
+            out.push((y, h));
+            y += h;
+        }
+        out
+    }
+
+    fn label_width(&self) -> f64 {
+        self.rows
+            .iter()
+            .map(|r| match r {
+                Row::Header(h) => text::width(h, TICK_SIZE, true),
+                Row::Cat(c) => {
+                    text::width(c, TICK_SIZE, false) + if self.grouped { INDENT } else { 0.0 }
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+fn series_ctx(name: &str, n: usize) -> String {
+    if n > 1 || !name.is_empty() {
+        format!("series \u{201C}{name}\u{201D}: ")
+    } else {
+        String::new()
+    }
+}
+
+impl Panel for IntervalPanel {
+    fn kind(&self) -> Kind {
+        Kind::Interval
+    }
+    fn glyph(&self) -> Glyph {
+        Glyph::Interval
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn series_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+    fn x_extent(&self) -> Option<(f64, f64)> {
+        let mut acc = None;
+        for p in &self.points {
+            extend(&mut acc, p.v);
+            if let Some((a, b)) = p.ci {
+                extend(&mut acc, a);
+                extend(&mut acc, b);
+            }
+        }
+        if let Some(r) = self.reference {
+            extend(&mut acc, r);
+        }
+        acc
+    }
+    fn y_extent(&self) -> Option<(f64, f64)> {
+        None
+    }
+    fn x_fixed(&self) -> Option<(f64, f64)> {
+        self.x_fixed
+    }
+    fn y_fixed(&self) -> Option<(f64, f64)> {
+        None
+    }
+    fn plot_size(&self) -> (f64, f64) {
+        let h = self.row_spans().last().map(|(y, h)| y + h).unwrap_or(0.0) + PAD;
+        (
+            self.width
+                .max(text::longest_word(&self.x_label, LABEL_SIZE, false) + 4.0),
+            h.max(60.0),
+        )
+    }
+    fn y_categories(&self) -> Option<Vec<String>> {
+        Some(
+            self.rows
+                .iter()
+                .map(|r| match r {
+                    Row::Header(h) => format!("h:{h}"),
+                    Row::Cat(c) => format!("c:{c}"),
+                })
+                .collect(),
+        )
+    }
+    fn margins(&self, axes: &Axes, plot_w: f64, _plot_h: f64, show_y: bool) -> Margins {
+        let (oh0, oh1) = axes
+            .x
+            .as_ref()
+            .map(|t| x_overhang(t, plot_w))
+            .unwrap_or((0.0, 0.0));
+        let labels = if show_y {
+            self.label_width() + LABEL_GAP + 2.0
+        } else {
+            8.0
+        };
+        Margins {
+            left: labels.max(oh0),
+            right: oh1.max(4.0),
+            top: 2.0,
+            bottom: x_axis_height(&self.x_label, plot_w),
+        }
+    }
+    fn draw(&self, svg: &mut Svg, ctx: &DrawCtx<'_>) {
+        let plot = ctx.plot;
+        let Some(t) = ctx.axes.x.as_ref() else { return };
+        let spans = self.row_spans();
+        // Group separators.
+        for (i, r) in self.rows.iter().enumerate() {
+            if i > 0 && matches!(r, Row::Header(_)) {
+                let y = plot.y + spans[i].0 - GROUP_GAP / 2.0;
+                svg.line(plot.x, y, plot.right(), y, GRID, 0.8);
+            }
+        }
+        draw_x_axis(svg, t, plot, &self.x_label, true);
+        let xs = x_scale(t, plot);
+        if let Some(r) = self.reference {
+            if r >= t.lo && r <= t.hi {
+                let x = xs.map(r);
+                svg.dashed_line(x, plot.y, x, plot.bottom(), "#777777", 1.0);
+            }
+        }
+        if ctx.show_y {
+            let x0 = plot.x - LABEL_GAP - self.label_width();
+            for (r, (top, h)) in self.rows.iter().zip(&spans) {
+                let yb = centred_baseline(plot.y + top + h / 2.0, TICK_SIZE);
+                match r {
+                    Row::Header(hd) => svg.text(Text::new(x0, yb, hd, TICK_SIZE).bold(true)),
+                    Row::Cat(c) if self.grouped => {
+                        svg.text(Text::new(x0 + INDENT, yb, c, TICK_SIZE))
+                    }
+                    Row::Cat(c) => svg
+                        .text(Text::new(plot.x - LABEL_GAP, yb, c, TICK_SIZE).anchor(Anchor::End)),
+                }
+            }
+        }
+        if self.points.is_empty() {
+            draw_no_data(svg, plot);
+            return;
+        }
+        let n = self.names.len().max(1) as f64;
+        let dodge = if n > 1.0 {
+            ((self.cat_height() - 12.0) / n).min(10.0)
+        } else {
+            0.0
+        };
+        svg.raw(&format!("<g clip-path=\"url(#{})\">", ctx.clip_loose));
+        for p in &self.points {
+            let style = &ctx.styles[p.series];
+            let (top, h) = spans[p.row];
+            let y = plot.y + top + h / 2.0 + (p.series as f64 - (n - 1.0) / 2.0) * dodge;
+            if let Some((a, b)) = p.ci {
+                let cap = if n > 1.0 { 2.5 } else { 3.5 };
+                svg.whisker(xs.map(a), y, xs.map(b), y, cap, style.color, 1.5);
+            }
+            svg.marker(style, xs.map(p.v), y, 3.8);
+        }
+        svg.raw("</g>");
+    }
+}
