@@ -510,12 +510,19 @@ mod tests {
         dir.write_file("report/a.svg", b"<svg></svg>").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"<svg></svg>");
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
-        for bad in ["", "/etc/x", "../x", "report/../../x", "a//b", "./a", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/x",
+            "../x",
+            "report/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+        ] {
             assert!(
                 matches!(dir.write_file(bad, b"x"), Err(LogError::BadName(_))),
                 "{bad:?} accepted"
             );
         }
     }
-
 }

@@ -645,7 +645,6 @@ fn quality_table(q: &Quality) -> Table {
     }
 }
 
-
 /// Reads a table of decision logits and analyses it like a run: JSONL (one object a
 /// line) or CSV (a header row), chosen by the file extension (`.csv`, else JSONL).
 /// Fields: `decision_question_id`, `age`, `gender`, `race`, and `logit` (or `p_yes`,
