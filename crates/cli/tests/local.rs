@@ -203,3 +203,75 @@ async fn discrim_eval_on_the_local_model_scores_yes_and_no_exactly() {
     assert_eq!(t["rows"].as_array().unwrap().len(), 7);
     assert!(dir.join("report/discrimination-scores.svg").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_studies_run_on_the_local_model() {
+    let Some(models) = models_dir_or_skip() else {
+        return;
+    };
+    let env = [
+        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
+        ("SHAMMIE_OFFLINE", "1"),
+    ];
+    let s = Scratch::new();
+    // One AQuA question, a short chain, every intervention.
+    let o = s
+        .run(
+            &[
+                "run",
+                "cot-faithfulness",
+                "--model",
+                "local:gemma-3-270m",
+                "--limit",
+                "1",
+                "--set",
+                "cot_tokens=40",
+                "--set",
+                "max_points=1",
+            ],
+            &env,
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let rec = &records(&dir)[0];
+    let sc = &rec["scores"];
+    assert_eq!(sc["path"], "scoring");
+    let n = sc["sentences"].as_u64().unwrap() as usize;
+    assert_eq!(sc["early"].as_array().unwrap().len(), n + 1);
+    assert!(sc["original"].is_u64() && sc["no_cot"]["choice"].is_u64());
+    let calls = rec["transcript"]["calls"].as_array().unwrap();
+    assert!(calls.iter().any(|c| c["role"] == "mistaker"));
+    assert!(dir.join("report/accuracy.svg").exists());
+
+    // One question under each decomposition strategy.
+    let o = s
+        .run(
+            &[
+                "run",
+                "decomposition",
+                "--model",
+                "local:gemma-3-270m",
+                "--limit",
+                "4",
+                "--set",
+                "reasoning_tokens=40",
+                "--set",
+                "max_points=1",
+                "--set",
+                "max_subquestions=2",
+                "--set",
+                "biases=none",
+            ],
+            &env,
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let strategies: std::collections::BTreeSet<String> = records(&dir)
+        .iter()
+        .map(|r| r["scores"]["strategy"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(strategies.len(), 4, "{strategies:?}");
+    assert!(dir.join("report/accuracy-vs-faithfulness.svg").exists());
+}

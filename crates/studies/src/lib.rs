@@ -8,7 +8,11 @@
 
 pub mod common;
 pub mod constitution;
+pub mod cot_faithfulness;
+pub mod decomposition;
 pub mod discrim;
+pub mod faithfulness;
+pub mod reasoning;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,6 +71,32 @@ pub fn studies() -> Vec<StudyInfo> {
                     build: discrim::generate::build,
                 },
             ],
+        },
+        StudyInfo {
+            name: "cot-faithfulness",
+            paper: "Lanham et al. 2023, Measuring Faithfulness in Chain-of-Thought Reasoning",
+            summary: "Whether the answer depends on the stated chain of thought: early answering, adding mistakes, paraphrasing, filler tokens",
+            tasks: vec![TaskInfo {
+                study: "cot-faithfulness",
+                name: "interventions",
+                summary: "one chain of thought per question, then the answer after each intervention on it; % same answer vs reasoning kept, AOC, accuracy with/without CoT",
+                options: cot_faithfulness::task::OPTIONS,
+                roles: cot_faithfulness::task::roles,
+                build: cot_faithfulness::task::build,
+            }],
+        },
+        StudyInfo {
+            name: "decomposition",
+            paper: "Radhakrishnan et al. 2023, Question Decomposition Improves the Faithfulness of Model-Generated Reasoning",
+            summary: "Accuracy and faithfulness of few-shot, chain-of-thought, CoT-decomposition and factored-decomposition answering",
+            tasks: vec![TaskInfo {
+                study: "decomposition",
+                name: "strategies",
+                summary: "each question under each strategy: accuracy, early answering and adding mistakes over the reasoning units, and the accuracy drop under biased contexts",
+                options: decomposition::task::OPTIONS,
+                roles: decomposition::task::roles,
+                build: decomposition::task::build,
+            }],
         },
         StudyInfo {
         name: "constitution",
