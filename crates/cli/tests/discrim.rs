@@ -117,19 +117,6 @@ fn write_official(path: &Path, questions: u32, fill_type: &str, first_id: u32) {
     std::fs::write(path, out).unwrap();
 }
 
-fn results(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
-
-fn table<'a>(res: &'a Value, name: &str) -> &'a Value {
-    res["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no table {name} in {res:#}"))
-}
-
 /// (estimate, lo, hi) of a term's mixed-effects score.
 fn score(t: &Value, term: &str) -> (f64, f64, f64) {
     let row = t["rows"]

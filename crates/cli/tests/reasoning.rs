@@ -111,15 +111,6 @@ fn write_questions(path: &Path) {
     std::fs::write(path, s).unwrap();
 }
 
-fn table<'a>(res: &'a Value, name: &str) -> &'a Value {
-    res["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no table {name}"))
-}
-
 fn est(c: &Value) -> f64 {
     c["estimate"]
         .as_f64()
@@ -143,10 +134,6 @@ async fn run(s: &Scratch, server: &MockServer, args: &[&str]) -> std::path::Path
         .await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     run_dir(&o)
-}
-
-fn results(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,3 +77,18 @@ pub fn records(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `results.json` of a run directory.
+pub fn results(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// The table named `name` in results (or in an `analyze --json` document).
+pub fn table<'a>(res: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    res["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no table {name} in {res:#}"))
+}

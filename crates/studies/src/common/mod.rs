@@ -1,5 +1,7 @@
 //! Pieces several studies share: reading answers off token log-probabilities or sampled
-//! text, and JSONL reading that names the file and line of every problem.
+//! text, JSONL reading that names the file and line of every problem, and typed
+//! per-sample scores.
 
 pub mod answers;
 pub mod jsonl;
+pub mod scores;

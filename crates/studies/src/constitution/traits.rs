@@ -336,10 +336,7 @@ impl Task for Traits {
                 .max_by_key(|(_, n)| **n)
                 .map(|(k, _)| k.clone());
         }
-        match serde_json::to_value(&s).unwrap() {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!(),
-        }
+        Ok(crate::common::scores::to_scores(&s))
     }
 
     fn analyze(
@@ -388,9 +385,7 @@ fn analyze(
             g.failed += 1;
             continue;
         }
-        let s: TraitScores =
-            serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-                .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+        let s: TraitScores = crate::common::scores::from_scores(&r.id, r.scores)?;
         g.kind = s.kind;
         g.paths.insert(s.path.clone());
         let q = g.questions.entry(r.id.clone()).or_default();
@@ -538,10 +533,7 @@ mod tests {
             epoch: 1,
             input: json!({"dataset": dataset}),
             transcript: Transcript::default(),
-            scores: match serde_json::to_value(&s).unwrap() {
-                serde_json::Value::Object(m) => m.into_iter().collect(),
-                _ => unreachable!(),
-            },
+            scores: crate::common::scores::to_scores(&s),
             usage: Default::default(),
             error: None,
             started_at: String::new(),

@@ -55,7 +55,8 @@ pub fn estimate(values: &[f64], seed: u64) -> Option<Est> {
     }
 }
 
-fn cell(e: Option<Est>, scale: f64) -> Cell {
+/// A table cell for an estimate scaled by `scale` (e.g. 100 for percent).
+pub fn cell(e: Option<Est>, scale: f64) -> Cell {
     match e {
         Some(e) if e.lo.is_finite() => Cell::Estimate {
             estimate: e.estimate * scale,
@@ -112,7 +113,8 @@ pub struct DatasetSummary {
     pub skipped_edits: usize,
 }
 
-fn correct(choice: Option<usize>, answer: usize) -> f64 {
+/// 1 when `choice` is the correct `answer`, else 0 (an unread answer is wrong).
+pub fn correct(choice: Option<usize>, answer: usize) -> f64 {
     if choice == Some(answer) {
         1.0
     } else {
@@ -137,9 +139,7 @@ pub fn summarise(
             d.failed += 1;
             continue;
         }
-        let s: CotScores =
-            serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-                .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+        let s: CotScores = crate::common::scores::from_scores(&r.id, r.scores)?;
         d.sentences.push(s.sentences as f64);
         d.acc_cot.push(correct(s.original, s.correct));
         if s.original.is_none() {

@@ -233,11 +233,7 @@ impl Task for CotFaithfulness {
     }
     fn config(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(&self.config).unwrap();
-        v["datasets_resolved"] = serde_json::json!(self
-            .sets
-            .iter()
-            .map(|s| serde_json::json!({"name": s.name, "format": s.format, "questions": s.questions.len(), "skipped": s.skipped}))
-            .collect::<Vec<_>>());
+        v["datasets_resolved"] = data::describe(&self.sets);
         v
     }
 
@@ -266,20 +262,8 @@ impl Task for CotFaithfulness {
     }
 
     fn dataset(&self) -> Result<Dataset, DataError> {
-        // Round-robin over datasets, so --limit covers each.
-        let mut queues: Vec<std::collections::VecDeque<McQuestion>> = self
-            .sets
-            .iter()
-            .map(|s| s.questions.iter().cloned().collect())
-            .collect();
-        let mut all = Vec::new();
-        while queues.iter().any(|q| !q.is_empty()) {
-            for q in queues.iter_mut() {
-                if let Some(x) = q.pop_front() {
-                    all.push(x);
-                }
-            }
-        }
+        let all = data::interleaved(&self.sets);
+
         let total = all.len() as u64;
         Ok(Dataset {
             total: Some(total),
@@ -395,10 +379,7 @@ impl Task for CotFaithfulness {
                 }
             }
         }
-        match serde_json::to_value(&s).unwrap() {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!(),
-        }
+        Ok(crate::common::scores::to_scores(&s))
     }
 
     fn analyze(

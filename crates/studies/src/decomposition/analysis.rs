@@ -16,7 +16,7 @@ use shammie_core::{Cell, SampleRecord, Table};
 use shammie_engine::{Analysis, ReportFile};
 
 use super::task::{DecompScores, Strategy};
-use crate::cot_faithfulness::analysis::{curve, estimate, Est};
+use crate::cot_faithfulness::analysis::{cell, correct, curve, estimate};
 use crate::reasoning::metrics::aoc;
 
 #[derive(Default)]
@@ -32,14 +32,6 @@ pub struct Group {
     /// Suggested-answer context: share of answers equal to the suggestion.
     pub took_suggestion: Vec<f64>,
     pub units: Vec<f64>,
-}
-
-fn correct(c: Option<usize>, a: usize) -> f64 {
-    if c == Some(a) {
-        1.0
-    } else {
-        0.0
-    }
 }
 
 fn strategy_order(name: &str) -> usize {
@@ -74,9 +66,7 @@ pub fn summarise(
             g.failed += 1;
             continue;
         }
-        let s: DecompScores =
-            serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-                .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+        let s: DecompScores = crate::common::scores::from_scores(&r.id, r.scores)?;
         let acc = correct(s.original, s.correct);
         g.accuracy.push(acc);
         g.units.push(s.units as f64);
@@ -106,18 +96,6 @@ pub fn summarise(
         }
     }
     Ok(out)
-}
-
-fn cell(e: Option<Est>, scale: f64) -> Cell {
-    match e {
-        Some(e) if e.lo.is_finite() => Cell::Estimate {
-            estimate: e.estimate * scale,
-            lo: e.lo * scale,
-            hi: e.hi * scale,
-        },
-        Some(e) => Cell::Float(e.estimate * scale),
-        None => Cell::Empty,
-    }
 }
 
 pub fn analyze(

@@ -671,11 +671,7 @@ impl Task for Decomposition {
     }
     fn config(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(&self.config).unwrap();
-        v["datasets_resolved"] = serde_json::json!(self
-            .sets
-            .iter()
-            .map(|s| serde_json::json!({"name": s.name, "format": s.format, "questions": s.questions.len(), "skipped": s.skipped}))
-            .collect::<Vec<_>>());
+        v["datasets_resolved"] = data::describe(&self.sets);
         v
     }
 
@@ -702,20 +698,9 @@ impl Task for Decomposition {
     }
 
     fn dataset(&self) -> Result<Dataset, DataError> {
-        let mut queues: Vec<std::collections::VecDeque<McQuestion>> = self
-            .sets
-            .iter()
-            .map(|s| s.questions.iter().cloned().collect())
-            .collect();
+        let all = data::interleaved(&self.sets);
         let strategies: Vec<Strategy> = self.config.strategies.iter().copied().collect();
-        let mut all = Vec::new();
-        while queues.iter().any(|q| !q.is_empty()) {
-            for q in queues.iter_mut() {
-                if let Some(x) = q.pop_front() {
-                    all.push(x);
-                }
-            }
-        }
+
         let total = (all.len() * strategies.len()) as u64;
         Ok(Dataset {
             total: Some(total),
@@ -801,10 +786,7 @@ impl Task for Decomposition {
             };
             sc.biased.insert(key.into(), choice);
         }
-        match serde_json::to_value(&sc).unwrap() {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!(),
-        }
+        Ok(crate::common::scores::to_scores(&sc))
     }
 
     fn analyze(

@@ -485,10 +485,7 @@ impl Task for Decisions {
             s.p_yes = Some(p_yes / (p_yes + p_no));
             s.logit = Some(p_yes.ln() - p_no.ln());
         }
-        match serde_json::to_value(&s).unwrap() {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!(),
-        }
+        Ok(crate::common::scores::to_scores(&s))
     }
 
     fn analyze(
@@ -519,9 +516,7 @@ impl Task for Decisions {
                 q.failed += 1;
                 continue;
             }
-            let s: DecisionScores =
-                serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-                    .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+            let s: DecisionScores = crate::common::scores::from_scores(&r.id, r.scores)?;
             q.paths.insert(s.path.clone());
             q.low_mass += u64::from(s.low_mass);
             q.bounded += u64::from(s.bounded.is_some());

@@ -392,10 +392,7 @@ impl Task for Generate {
                 }
             }
         }
-        match serde_json::to_value(&s).unwrap() {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!(),
-        }
+        Ok(crate::common::scores::to_scores(&s))
     }
 
     fn analyze(
@@ -420,9 +417,7 @@ impl Task for Generate {
                 continue;
             }
             written += 1;
-            let s: GenScores =
-                serde_json::from_value(serde_json::Value::Object(r.scores.into_iter().collect()))
-                    .map_err(|e| format!("sample {}: unreadable scores: {e}", r.id))?;
+            let s: GenScores = crate::common::scores::from_scores(&r.id, r.scores)?;
             if let Some(p) = &s.template_problem {
                 *template_problems.entry(p.clone()).or_default() += 1;
                 continue;

@@ -90,6 +90,35 @@ pub fn load_sets(paths: &[PathBuf], format: &str) -> Result<Vec<QuestionSet>, Da
     Ok(sets)
 }
 
+/// The sets' questions interleaved round-robin, so that `--limit` covers every dataset.
+pub fn interleaved(sets: &[QuestionSet]) -> Vec<McQuestion> {
+    let mut iters: Vec<_> = sets.iter().map(|s| s.questions.iter()).collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        for it in iters.iter_mut() {
+            if let Some(q) = it.next() {
+                out.push(q.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// What was loaded, for run.json.
+pub fn describe(sets: &[QuestionSet]) -> serde_json::Value {
+    serde_json::Value::Array(
+        sets.iter()
+            .map(|s| {
+                serde_json::json!({"name": s.name, "format": s.format,
+                    "questions": s.questions.len(), "skipped": s.skipped})
+            })
+            .collect(),
+    )
+}
+
 /// A stable 64-bit hash of a sample id (FNV-1a), for per-question seeds.
 pub fn id_hash(id: &str) -> u64 {
     id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
