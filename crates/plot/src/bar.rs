@@ -1,12 +1,9 @@
 //! Grouped bar charts with error bars: categories along x, one bar per series in each.
 
-use std::io;
-use std::path::Path;
-
 use crate::panel::*;
 use crate::svg::{Anchor, Svg, Text, INK};
 use crate::text::{self, clean_label};
-use crate::{Chart, Figure, Legend};
+use crate::Legend;
 
 /// One bar: a category's value and an optional interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,22 +118,9 @@ impl BarChart {
         self.legend = legend;
         self
     }
-    pub fn to_svg(&self) -> String {
-        Figure::single(self.clone()).to_svg()
-    }
-    pub fn write(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Figure::single(self.clone()).write(path)
-    }
-    pub fn warnings(&self) -> Vec<String> {
-        Figure::single(self.clone()).warnings()
-    }
 }
 
-impl From<BarChart> for Chart {
-    fn from(c: BarChart) -> Chart {
-        Chart::Bar(c)
-    }
-}
+chart_output!(BarChart, Bar);
 
 struct B {
     cat: usize,

@@ -1,13 +1,10 @@
 //! Interval (forest / dot-and-whisker) plots: categories down the y axis, a point
 //! estimate and its confidence interval each, several series dodged side by side.
 
-use std::io;
-use std::path::Path;
-
 use crate::panel::*;
 use crate::svg::{centred_baseline, Anchor, Svg, Text, GRID};
 use crate::text::{self, clean_label};
-use crate::{Chart, Figure, Legend};
+use crate::Legend;
 
 /// One category's point estimate and confidence interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,28 +129,9 @@ impl IntervalPlot {
         self.legend = legend;
         self
     }
-
-    /// The chart as a standalone SVG document.
-    pub fn to_svg(&self) -> String {
-        Figure::single(self.clone()).to_svg()
-    }
-
-    /// Writes [`IntervalPlot::to_svg`] to `path`.
-    pub fn write(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Figure::single(self.clone()).write(path)
-    }
-
-    /// What was left out of the drawing and why (the same notes the SVG shows).
-    pub fn warnings(&self) -> Vec<String> {
-        Figure::single(self.clone()).warnings()
-    }
 }
 
-impl From<IntervalPlot> for Chart {
-    fn from(p: IntervalPlot) -> Chart {
-        Chart::Interval(p)
-    }
-}
+chart_output!(IntervalPlot, Interval);
 
 #[derive(Clone, Debug, PartialEq)]
 enum Row {

@@ -43,6 +43,32 @@
 //! of run logs or results (the caller turns its numbers into chart data), no log or
 //! date scales.
 
+/// What every chart type shares: drawn alone, it is a one-panel [`Figure`]; and it can
+/// be a panel of a larger figure ([`Chart`]).
+macro_rules! chart_output {
+    ($t:ident, $variant:ident) => {
+        impl $t {
+            /// The chart as a standalone SVG document.
+            pub fn to_svg(&self) -> String {
+                crate::Figure::single(self.clone()).to_svg()
+            }
+            /// Writes the chart's SVG to `path`.
+            pub fn write(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+                crate::Figure::single(self.clone()).write(path)
+            }
+            /// What was left out of the drawing and why (the notes the SVG shows).
+            pub fn warnings(&self) -> Vec<String> {
+                crate::Figure::single(self.clone()).warnings()
+            }
+        }
+        impl From<$t> for crate::Chart {
+            fn from(c: $t) -> crate::Chart {
+                crate::Chart::$variant(c)
+            }
+        }
+    };
+}
+
 mod bar;
 mod figure;
 mod interval;

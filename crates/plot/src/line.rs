@@ -1,12 +1,9 @@
 //! Line charts with markers and shaded confidence bands.
 
-use std::io;
-use std::path::Path;
-
 use crate::panel::*;
 use crate::svg::Svg;
 use crate::text::{self, clean_label};
-use crate::{Chart, Figure, Legend};
+use crate::Legend;
 
 /// Opacity of confidence bands (and of their legend patches).
 pub(crate) const BAND_OPACITY: f64 = 0.18;
@@ -117,22 +114,9 @@ impl LineChart {
         self.legend = legend;
         self
     }
-    pub fn to_svg(&self) -> String {
-        Figure::single(self.clone()).to_svg()
-    }
-    pub fn write(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Figure::single(self.clone()).write(path)
-    }
-    pub fn warnings(&self) -> Vec<String> {
-        Figure::single(self.clone()).warnings()
-    }
 }
 
-impl From<LineChart> for Chart {
-    fn from(c: LineChart) -> Chart {
-        Chart::Line(c)
-    }
-}
+chart_output!(LineChart, Line);
 
 /// A run of consecutive valid points (x, y, band).
 type Run = Vec<(f64, f64, Option<(f64, f64)>)>;

@@ -1,12 +1,9 @@
 //! Scatter plots with two-dimensional error bars and point labels.
 
-use std::io;
-use std::path::Path;
-
 use crate::panel::*;
 use crate::svg::{Anchor, Svg, Text};
 use crate::text::{self, clean_label};
-use crate::{Chart, Figure, Legend};
+use crate::Legend;
 
 const MARKER_R: f64 = 4.0;
 const POINT_LABEL_SIZE: f64 = 11.0;
@@ -116,22 +113,9 @@ impl ScatterPlot {
         self.legend = legend;
         self
     }
-    pub fn to_svg(&self) -> String {
-        Figure::single(self.clone()).to_svg()
-    }
-    pub fn write(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Figure::single(self.clone()).write(path)
-    }
-    pub fn warnings(&self) -> Vec<String> {
-        Figure::single(self.clone()).warnings()
-    }
 }
 
-impl From<ScatterPlot> for Chart {
-    fn from(c: ScatterPlot) -> Chart {
-        Chart::Scatter(c)
-    }
-}
+chart_output!(ScatterPlot, Scatter);
 
 struct Pt {
     series: usize,
