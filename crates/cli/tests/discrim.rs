@@ -170,6 +170,7 @@ async fn logprob_run_recovers_the_scripted_discrimination_in_both_variants() {
     assert!(req.get("prefill").is_none());
     assert_eq!(recs[0]["scores"]["path"], "logprobs");
 
+    insta::assert_snapshot!("discrim_tables", shown_tables(&s, &dir).await);
     let res = results(&dir);
     let age_sd = {
         // Sample SD of the age grid (each age equally often).

@@ -176,6 +176,7 @@ async fn cot_faithfulness_metrics_match_the_scripted_model() {
     assert!(calls.iter().any(|c| c["role"] == "mistaker"));
     assert!(calls.iter().any(|c| c["role"] == "paraphraser"));
 
+    insta::assert_snapshot!("cot_faithfulness_tables", shown_tables(&s, &dir).await);
     let res = results(&dir);
     let f = &table(&res, "faithfulness")["rows"][0];
     assert_eq!(f[0], "mine");
@@ -235,6 +236,7 @@ async fn decomposition_strategies_match_the_scripted_model() {
         .iter()
         .all(|c| c["request"]["messages"].as_array().unwrap().len() == 1));
 
+    insta::assert_snapshot!("decomposition_tables", shown_tables(&s, &dir).await);
     let res = results(&dir);
     let rows = table(&res, "strategies")["rows"]
         .as_array()

@@ -92,3 +92,23 @@ pub fn table<'a>(res: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("no table {name} in {res:#}"))
 }
+
+/// What `shammie show DIR` prints, without the last line (the run directory, which
+/// differs per run) and the totals line (whether a repeated call was a cache hit depends
+/// on timing when duplicates are in flight together): the tables users read.
+pub async fn shown_tables(s: &Scratch, dir: &Path) -> String {
+    let o = s
+        .cmd(&["show", dir.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    lines[..lines.len() - 1]
+        .iter()
+        .filter(|l| !l.starts_with("samples "))
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
