@@ -201,12 +201,10 @@ pub struct GroupFit {
     pub scores: Vec<Option<Est>>,
     /// Per term: the simple mean difference against the reference group.
     pub mean_diffs: Vec<Option<Est>>,
-    pub intercept: Option<Est>,
     pub random_used: Option<RandomEffects>,
     pub converged: bool,
     pub age_sd: f64,
     pub fit_error: Option<String>,
-    pub mean_logit: f64,
     /// The fit's residual variance.
     pub residual_var: Option<f64>,
     /// Mean sampling variance of the logits (sampling path).
@@ -227,12 +225,10 @@ pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
             .len(),
         scores: vec![None; TERMS.len()],
         mean_diffs: vec![None; TERMS.len()],
-        intercept: None,
         random_used: None,
         converged: false,
         age_sd: f64::NAN,
         fit_error: None,
-        mean_logit: rows.iter().map(|r| r.logit).sum::<f64>() / rows.len().max(1) as f64,
         residual_var: None,
         mean_sampling_var: {
             let v: Vec<f64> = rows.iter().filter_map(|r| r.sampling_var).collect();
@@ -308,7 +304,6 @@ pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
                     lo: fit.intervals[k].lo,
                     hi: fit.intervals[k].hi,
                 };
-                g.intercept = Some(est(0));
                 for (j, &i) in present.iter().enumerate() {
                     g.scores[i] = Some(est(j + 1));
                 }
