@@ -155,6 +155,57 @@ impl KvCache {
             len: 0,
         }
     }
+
+    /// Layer `li`'s cached keys and values (heads, len, head_dim) with this step's `k`
+    /// and `v` appended (not stored: the caller decides what to keep).
+    pub(crate) fn extended(
+        &self,
+        li: usize,
+        k: Tensor,
+        v: Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok(match &self.layers[li] {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
+            None => (k, v),
+        })
+    }
+}
+
+/// The layout of one batched forward pass: every sequence's new tokens back to back.
+pub(crate) struct Step {
+    /// New tokens per sequence.
+    pub lens: Vec<usize>,
+    /// All new tokens, in sequence order.
+    pub tokens: Vec<u32>,
+    /// Longest position any sequence reaches in this step.
+    pub max_pos: usize,
+}
+
+impl Step {
+    pub fn new(seqs: &[(&[u32], &mut KvCache)]) -> Step {
+        Step {
+            lens: seqs.iter().map(|(t, _)| t.len()).collect(),
+            tokens: seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect(),
+            max_pos: seqs.iter().map(|(t, c)| c.len + t.len()).max().unwrap_or(0),
+        }
+    }
+
+    /// Splits the final hidden rows `x` (N, hidden) per sequence and advances each
+    /// sequence's cache past its new tokens.
+    pub fn finish(
+        &self,
+        x: &Tensor,
+        seqs: &mut [(&[u32], &mut KvCache)],
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut off = 0;
+        for (si, (_, cache)) in seqs.iter_mut().enumerate() {
+            cache.len += self.lens[si];
+            out.push(x.narrow(0, off, self.lens[si])?);
+            off += self.lens[si];
+        }
+        Ok(out)
+    }
 }
 
 pub struct Gemma3 {
@@ -270,15 +321,14 @@ impl Gemma3 {
         &self,
         seqs: &mut [(&[u32], &mut KvCache)],
     ) -> candle_core::Result<Vec<Tensor>> {
-        let lens: Vec<usize> = seqs.iter().map(|(t, _)| t.len()).collect();
-        let all: Vec<u32> = seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect();
-        let max_pos = seqs.iter().map(|(t, c)| c.len + t.len()).max().unwrap_or(0);
-        self.rope_global.lock().unwrap().ensure(max_pos)?;
-        self.rope_local.lock().unwrap().ensure(max_pos)?;
+        let step = Step::new(seqs);
+        let lens = &step.lens;
+        self.rope_global.lock().unwrap().ensure(step.max_pos)?;
+        self.rope_local.lock().unwrap().ensure(step.max_pos)?;
         let rg = self.rope_global.lock().unwrap();
         let rl = self.rope_local.lock().unwrap();
         let cfg = &self.cfg;
-        let mut x = self.embed(&all)?; // (N, hidden)
+        let mut x = self.embed(&step.tokens)?; // (N, hidden)
         for (li, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
             let q = layer.q.forward(&h)?;
@@ -305,10 +355,7 @@ impl Gemma3 {
                 let q = rope.apply(&rms_norm(&q.contiguous()?, &layer.q_norm, cfg.eps)?, start)?;
                 let k = rope.apply(&rms_norm(&k.contiguous()?, &layer.k_norm, cfg.eps)?, start)?;
                 let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
-                let (k_all, v_all) = match &cache.layers[li] {
-                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
-                    None => (k, v),
-                };
+                let (k_all, v_all) = cache.extended(li, k, v)?;
                 // Local layers never look further back than the window: keep only that much.
                 let (k_all, v_all) = if !layer.global && k_all.dim(1)? > cfg.sliding_window + t {
                     let keep = cfg.sliding_window + t;
@@ -350,14 +397,7 @@ impl Gemma3 {
             x = (x + m)?;
         }
         let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut off = 0;
-        for (si, (_, cache)) in seqs.iter_mut().enumerate() {
-            cache.len += lens[si];
-            out.push(x.narrow(0, off, lens[si])?);
-            off += lens[si];
-        }
-        Ok(out)
+        step.finish(&x, seqs)
     }
 
     /// Logits (n, vocab) from final hidden states (n, hidden).

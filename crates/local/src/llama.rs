@@ -161,6 +161,7 @@ struct Layer {
 }
 
 pub use crate::gemma3::KvCache;
+use crate::gemma3::Step;
 
 /// cos/sin tables (len, head_dim/2), grown on demand. Frequency i is
 /// `base^(-2i/head_dim) / (factors[i] · linear_scale)` (factors from `rope_freqs.weight`,
@@ -355,12 +356,11 @@ impl Llama {
         &self,
         seqs: &mut [(&[u32], &mut KvCache)],
     ) -> candle_core::Result<Vec<Tensor>> {
-        let lens: Vec<usize> = seqs.iter().map(|(t, _)| t.len()).collect();
-        let all: Vec<u32> = seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect();
-        let max_pos = seqs.iter().map(|(t, c)| c.len + t.len()).max().unwrap_or(0);
-        let (cos, sin) = self.rope_tables(max_pos)?;
+        let step = Step::new(seqs);
+        let lens = &step.lens;
+        let (cos, sin) = self.rope_tables(step.max_pos)?;
         let cfg = &self.cfg;
-        let mut x = self.embed(&all)?; // (N, hidden)
+        let mut x = self.embed(&step.tokens)?; // (N, hidden)
         for (li, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
             let q = layer.q.forward(&h)?;
@@ -383,10 +383,7 @@ impl Llama {
                 let k = self.apply_rope(&split(&k, cfg.kv_heads)?, &cos, &sin, start)?;
                 let v = split(&v, cfg.kv_heads)?;
                 let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
-                let (k_all, v_all) = match &cache.layers[li] {
-                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
-                    None => (k, v),
-                };
+                let (k_all, v_all) = cache.extended(li, k, v)?;
                 outs.push(gqa_attention(
                     &q,
                     &k_all,
@@ -406,14 +403,7 @@ impl Llama {
             x = (x + layer.down.forward(&(g * u)?)?)?;
         }
         let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
-        let mut out = Vec::with_capacity(seqs.len());
-        let mut off = 0;
-        for (si, (_, cache)) in seqs.iter_mut().enumerate() {
-            cache.len += lens[si];
-            out.push(x.narrow(0, off, lens[si])?);
-            off += lens[si];
-        }
-        Ok(out)
+        step.finish(&x, seqs)
     }
 
     /// Logits (n, vocab) from final hidden states (n, hidden).
