@@ -26,6 +26,14 @@ fn models_dir_or_skip() -> Option<PathBuf> {
     panic!("this test needs the default model: run `shammie models pull gemma-3-270m`");
 }
 
+/// The environment that points `shammie` at the pulled models and forbids downloads.
+fn offline_env(models: &std::path::Path) -> [(&'static str, &str); 2] {
+    [
+        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
+        ("SHAMMIE_OFFLINE", "1"),
+    ]
+}
+
 fn p_match_by_id(dir: &std::path::Path) -> BTreeMap<String, f64> {
     records(dir)
         .iter()
@@ -43,10 +51,7 @@ async fn traits_on_the_local_model_is_reproducible_at_any_concurrency() {
     let Some(models) = models_dir_or_skip() else {
         return;
     };
-    let env = [
-        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
-        ("SHAMMIE_OFFLINE", "1"),
-    ];
+    let env = offline_env(&models);
     let s = Scratch::new();
     let base = [
         "run",
@@ -147,10 +152,7 @@ async fn discrim_eval_on_the_local_model_scores_yes_and_no_exactly() {
     let Some(models) = models_dir_or_skip() else {
         return;
     };
-    let env = [
-        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
-        ("SHAMMIE_OFFLINE", "1"),
-    ];
+    let env = offline_env(&models);
     let s = Scratch::new();
     let o = s
         .run(
@@ -192,14 +194,8 @@ async fn discrim_eval_on_the_local_model_scores_yes_and_no_exactly() {
             6
         );
     }
-    let res: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
-    let t = res["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "scores/explicit/none")
-        .unwrap();
+    let res = results(&dir);
+    let t = table(&res, "scores/explicit/none");
     assert_eq!(t["rows"].as_array().unwrap().len(), 7);
     assert!(dir.join("report/discrimination-scores.svg").exists());
 }
@@ -209,10 +205,7 @@ async fn reasoning_studies_run_on_the_local_model() {
     let Some(models) = models_dir_or_skip() else {
         return;
     };
-    let env = [
-        ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
-        ("SHAMMIE_OFFLINE", "1"),
-    ];
+    let env = offline_env(&models);
     let s = Scratch::new();
     // One AQuA question, a short chain, every intervention.
     let o = s

@@ -13,7 +13,7 @@ use shammie_engine::{
 };
 
 use crate::faithfulness::answer::{
-    answer_request, read_answer, reasoning_request, Answer, AnswerConfig, ReadPath,
+    answer_request, read_answer, reasoning_request, target_for, Answer, AnswerConfig, ReadPath,
 };
 use crate::faithfulness::data::{self, QuestionSet};
 use crate::faithfulness::edits;
@@ -238,14 +238,7 @@ impl Task for CotFaithfulness {
     }
 
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
-        let t = models.get("target").expect("roles resolved");
-        let caps = t.capabilities();
-        if let Some(why) = self.config.answer.path.unsupported(&caps) {
-            return Err(EngineError::Config(format!(
-                "{} {why}; use --set path=auto",
-                t.name()
-            )));
-        }
+        let (t, caps) = target_for(models, self.config.answer.path)?;
         let continues = self.config.interventions.contains(&Intervention::Mistakes)
             || self
                 .config

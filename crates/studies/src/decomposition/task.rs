@@ -16,7 +16,7 @@ use shammie_engine::{
 use super::exemplars::{self, Exemplar};
 use crate::cot_faithfulness::task::{join_reasoning, spread, PointAnswer};
 use crate::faithfulness::answer::{
-    answer_after, question_turn, read_answer, reasoning_turn, AnswerConfig, ReadPath,
+    answer_after, question_turn, read_answer, reasoning_turn, target_for, AnswerConfig, ReadPath,
     ANSWER_PREFILL, ANSWER_QUESTION, COT_PREFIX,
 };
 use crate::faithfulness::data::{self, QuestionSet};
@@ -237,10 +237,17 @@ pub fn roles() -> Vec<RoleSpec> {
 /// A sub-question and its answer.
 pub type Pair = (String, String);
 
-fn format_pairs(pairs: &[Pair]) -> String {
+/// Pairs as the tagged lines the model reads and writes (for exemplars' static pairs too).
+fn format_pairs<Q: AsRef<str>, A: AsRef<str>>(pairs: &[(Q, A)]) -> String {
     pairs
         .iter()
-        .map(|(q, a)| format!("<sub_q>{q}</sub_q>\n<sub_a>{a}</sub_a>"))
+        .map(|(q, a)| {
+            format!(
+                "<sub_q>{}</sub_q>\n<sub_a>{}</sub_a>",
+                q.as_ref(),
+                a.as_ref()
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -354,27 +361,17 @@ impl Decomposition {
                     t.push(Message::user(ANSWER_QUESTION));
                 }
                 Strategy::CotDecomposition => {
-                    let pairs: Vec<Pair> = e
-                        .pairs
-                        .iter()
-                        .map(|(q, a)| (q.to_string(), a.to_string()))
-                        .collect();
                     t.push(Message::user(block));
                     t.push(Message::assistant(format!(
                         "{DECOMP_PREFIX}\n{}",
-                        format_pairs(&pairs)
+                        format_pairs(e.pairs)
                     )));
                     t.push(Message::user(ANSWER_QUESTION));
                 }
                 Strategy::Factored => {
-                    let pairs: Vec<Pair> = e
-                        .pairs
-                        .iter()
-                        .map(|(q, a)| (q.to_string(), a.to_string()))
-                        .collect();
                     t.push(Message::user(format!(
                         "{block}\n\n{CONTEXT_INTRO}\n{}\n\n{ANSWER_QUESTION}",
-                        format_pairs(&pairs)
+                        format_pairs(e.pairs)
                     )));
                 }
             }
@@ -676,14 +673,7 @@ impl Task for Decomposition {
     }
 
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
-        let t = models.get("target").expect("roles resolved");
-        let caps = t.capabilities();
-        if let Some(why) = self.config.answer.path.unsupported(&caps) {
-            return Err(EngineError::Config(format!(
-                "{} {why}; use --set path=auto",
-                t.name()
-            )));
-        }
+        let (t, caps) = target_for(models, self.config.answer.path)?;
         if self.config.mistakes
             && !caps.prefill
             && self.config.strategies.iter().any(|s| s.continues())

@@ -18,9 +18,12 @@
 //! The answer is the most likely letter; an answer that cannot be read is `None` and is
 //! counted as unparseable by the analyses, never guessed.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use shammie_core::{Capabilities, GenerateRequest, Message};
-use shammie_engine::{SampleContext, SampleError};
+use shammie_engine::{EngineError, Models, SampleContext, SampleError};
+use shammie_models::Model;
 
 use crate::common::answers::{label_probs, parse_text, AnswerKind};
 use crate::reasoning::mcq::{letter, McQuestion};
@@ -81,6 +84,23 @@ impl ReadPath {
             ReadPath::Logprobs if !caps.logprobs() => Some("gives no token log-probabilities"),
             _ => None,
         }
+    }
+}
+
+/// The `target` model and its capabilities, once checked that it can read answers along
+/// `path` (a configuration error naming the model otherwise).
+pub fn target_for(
+    models: &Models,
+    path: ReadPath,
+) -> Result<(&Arc<dyn Model>, Capabilities), EngineError> {
+    let t = models.get("target").expect("roles resolved");
+    let caps = t.capabilities();
+    match path.unsupported(&caps) {
+        Some(why) => Err(EngineError::Config(format!(
+            "{} {why}; use --set path=auto",
+            t.name()
+        ))),
+        None => Ok((t, caps)),
     }
 }
 
