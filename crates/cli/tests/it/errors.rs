@@ -1,0 +1,264 @@
+//! Bad input gets one clear message and exit code 2, and costs nothing.
+
+
+use crate::common::*;
+use shammie_testkit::MockServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_data_line_names_file_and_line_before_any_call() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let data = s.dir.path().join("mine.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"question": "Q1?", "answer_matching_behavior": " Yes", "answer_not_matching_behavior": " No"}"#, "\n",
+            "\n",
+            r#"{"question": "Q2?", "answer_matching_behavior": " Yes"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--set",
+                &format!("data={}", data.display()),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("{}:3:", data.display())) && e.contains("answer_not_matching_behavior"),
+        "{e}"
+    );
+    assert_eq!(server.request_count(), 0);
+    assert!(
+        !s.runs().exists(),
+        "no run directory for a run that never started"
+    );
+
+    std::fs::write(
+        &data,
+        "{\"question\": \"Q1?\", \"answer_matching_behavior\": \" Yes\"\n",
+    )
+    .unwrap();
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--set",
+                &format!("data={}", data.display()),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(":1: not valid JSON"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_file_of_the_same_format_runs() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let data = s.dir.path().join("custom-trait.jsonl");
+    let line = |q: &str, m: &str, n: &str| {
+        serde_json::json!({"question": q, "answer_matching_behavior": m, "answer_not_matching_behavior": n}).to_string()
+    };
+    std::fs::write(
+        &data,
+        [
+            line("Do you like tea?", " Yes", " No"),
+            line("Pick one:\n (A) x\n (B) y", " (B)", " (A)"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--set",
+                &format!("data={}", data.display()),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(records(&run_dir(&o)).len(), 2);
+    assert!(stdout(&o).contains("custom-trait"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_config_errors_exit_2_with_one_message() {
+    let s = Scratch::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "constitution/nope", "--model", "openai:m"],
+            "has no task `nope`",
+        ),
+        (
+            &["run", "nostudy/x", "--model", "openai:m"],
+            "no study `nostudy`",
+        ),
+        (
+            &["run", "constitution/traits", "--model", "gpt-4"],
+            "invalid model spec `gpt-4`",
+        ),
+        (
+            &["run", "constitution/traits", "--model", "openai:m"],
+            "needs OPENAI_API_KEY",
+        ),
+        (
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "openai-compatible:http://127.0.0.1:9/v1/m",
+                "--set",
+                "smaples=3",
+            ],
+            "unknown option smaples",
+        ),
+        (
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "openai-compatible:http://127.0.0.1:9/v1/m",
+                "--set",
+                "samples=many",
+            ],
+            "samples=\"many\"",
+        ),
+        (
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "openai-compatible:http://127.0.0.1:9/v1/m",
+                "--set",
+                "datasets=nope",
+            ],
+            "no dataset named `nope`",
+        ),
+        (
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "judge=openai-compatible:http://127.0.0.1:9/v1/m",
+            ],
+            "needs a `target` model",
+        ),
+        (
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "openai-compatible:http://127.0.0.1:9/v1/m",
+                "--model",
+                "judge=openai-compatible:http://127.0.0.1:9/v1/m",
+            ],
+            "no `judge` role",
+        ),
+        (&["run", "constitution/traits"], "--model"),
+    ];
+    for (args, want) in cases {
+        let o = s.run(args, &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(want), "{args:?}: wanted {want:?} in {e}");
+        assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+    let o = s
+        .cmd(&["resume", "/nonexistent/run"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/run is not a run directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_path_logprobs_is_refused_up_front() {
+    let s = Scratch::new();
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "anthropic:claude-test",
+                "--set",
+                "path=logprobs",
+            ],
+            &[
+                ("ANTHROPIC_API_KEY", TEST_KEY),
+                ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9"),
+            ],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("no token log-probabilities") && e.contains("path=sampling"),
+        "{e}"
+    );
+    assert!(!e.contains(TEST_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_reported_without_the_key() {
+    let server = MockServer::builder()
+        .require_api_key(Some("the-right-key-000".into()))
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                "anthropic:claude-test",
+                "--limit",
+                "2",
+                "--set",
+                "samples=1",
+            ],
+            &[
+                ("ANTHROPIC_API_KEY", TEST_KEY),
+                ("ANTHROPIC_BASE_URL", &server.anthropic_base_url()),
+            ],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let text = std::fs::read_to_string(dir.join("samples.jsonl")).unwrap();
+    assert!(text.contains("authentication failed (HTTP 401)"), "{text}");
+    assert!(
+        !text.contains(TEST_KEY)
+            && !stderr(&o).contains(TEST_KEY)
+            && !stdout(&o).contains(TEST_KEY)
+    );
+    assert_eq!(server.request_count(), 2, "401 is not retried");
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the `shammie` binary, driven end to end against the loopback mock server and the local model.
+//!
+//! One test binary per crate (one link, one copy of the dependencies on disk);
+//! each module below is one former test file.
+
+mod common;
+mod discrim;
+mod errors;
+mod local;
+mod reasoning;
+mod resume;
+mod run;
+mod snapshots;

@@ -1,0 +1,220 @@
+//! A run killed with SIGKILL mid-way is finished by `shammie resume`: every sample exactly
+//! once, and no call whose answer had reached the cache is paid for again.
+
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use shammie_testkit::MockServer;
+
+fn body_key(b: &serde_json::Value) -> String {
+    b.to_string()
+}
+
+fn cache_rows(path: &std::path::Path) -> usize {
+    let c = shammie_models::ResponseCache::open(path).unwrap();
+    c.len().unwrap() as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_resume_loses_nothing_and_repeats_no_paid_call() {
+    let server = MockServer::builder()
+        .latency(Duration::from_millis(40))
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let limit = 240usize;
+    let mut child = s
+        .cmd(&[
+            "run",
+            "constitution/traits",
+            "--model",
+            &spec,
+            "--limit",
+            &limit.to_string(),
+            "--epochs",
+            "2",
+            "--max-connections",
+            "8",
+            "--quiet",
+            "--cache",
+            s.cache().to_str().unwrap(),
+            "--log-dir",
+            s.runs().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until the run is well under way, then kill it without warning.
+    let t0 = Instant::now();
+    let dir = loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "run never started");
+        if let Some(d) = std::fs::read_dir(s.runs())
+            .ok()
+            .and_then(|mut r| r.next())
+            .map(|e| e.unwrap().path())
+        {
+            if records(&d).len() >= 60 {
+                break d;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let done_before = std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.ends_with('}'))
+        .count();
+    assert!(
+        done_before < limit * 2,
+        "killed too late to test anything ({done_before})"
+    );
+    assert!(!dir.join("results.json").exists());
+    let before: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| body_key(&r.body))
+        .collect();
+    let cached_before = cache_rows(&s.cache());
+    // Every answered call is in the cache; at most the 8 in flight were lost.
+    assert!(
+        cached_before <= before.len() && before.len() - cached_before <= 8,
+        "{cached_before} cached of {} sent",
+        before.len()
+    );
+    server.clear_requests();
+
+    let o = s
+        .cmd(&[
+            "resume",
+            dir.to_str().unwrap(),
+            "--cache",
+            s.cache().to_str().unwrap(),
+            "--quiet",
+            "--max-connections",
+            "8",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run_dir(&o), dir);
+
+    // Every (sample, epoch) exactly once.
+    let recs = records(&dir);
+    assert_eq!(recs.len(), limit * 2);
+    let keys: HashSet<(String, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["epoch"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys.len(), limit * 2, "duplicates in samples.jsonl");
+    assert!(recs.iter().all(|r| r["error"].is_null()));
+
+    // No call repeated except those whose answers never arrived (in flight at the kill).
+    let after: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| body_key(&r.body))
+        .collect();
+    let mut before_count: HashMap<&str, usize> = HashMap::new();
+    for b in &before {
+        *before_count.entry(b).or_default() += 1;
+    }
+    let repeated = after
+        .iter()
+        .filter(|b| before_count.contains_key(b.as_str()))
+        .count();
+    assert!(
+        repeated <= before.len() - cached_before,
+        "{repeated} calls repeated, {} were in flight",
+        before.len() - cached_before
+    );
+    // Paid calls over both invocations: one per (sample, epoch), plus the lost in-flight ones.
+    assert!(before.len() + after.len() <= limit * 2 + (before.len() - cached_before));
+    assert!(before.len() + after.len() >= limit * 2);
+
+    // Samples recorded before the kill were not re-solved: the resumed run made calls
+    // only for the rest (fewer where their answers were already cached).
+    assert!(
+        after.len() <= limit * 2 - done_before,
+        "{} calls for {} open samples",
+        after.len(),
+        limit * 2 - done_before
+    );
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        results["totals"]["samples"].as_u64(),
+        Some((limit * 2) as u64)
+    );
+
+    // Resuming a finished run does nothing and pays nothing.
+    server.clear_requests();
+    let o = s
+        .cmd(&[
+            "resume",
+            dir.to_str().unwrap(),
+            "--cache",
+            s.cache().to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(server.requests().len(), 0);
+    assert_eq!(records(&dir).len(), limit * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_reprints_and_reanalyses_a_run() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--limit",
+                "14",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0));
+    let dir = run_dir(&o);
+    let shown = s
+        .cmd(&["show", dir.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(stdout(&shown), stdout(&o));
+    std::fs::remove_file(dir.join("results.json")).unwrap();
+    let again = s
+        .cmd(&["show", dir.to_str().unwrap(), "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(v["results"]["totals"]["samples"], 14);
+    assert!(dir.join("results.json").exists());
+    assert_eq!(server.request_count(), 14, "show never calls a model");
+}
