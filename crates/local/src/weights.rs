@@ -40,7 +40,7 @@ pub(crate) fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalErro
 /// kernel when a matmul has more than one row, so a batched request would not get exactly
 /// the numbers it gets alone. Such weights are re-quantized to Q8_0 once at load: 8-bit
 /// steps are far finer than the 5- and 6-bit grids, so the values barely move (the
-/// llama.cpp comparison in tests/llama_cpp.rs holds), at about 1.5× the memory of those
+/// llama.cpp comparison in tests/it/llama_cpp.rs holds), at about 1.5× the memory of those
 /// tensors.
 pub(crate) fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
     match t.dtype() {

@@ -17,10 +17,10 @@
 //!
 //! Every formula is checked against reference values produced by statsmodels
 //! and scipy (see `tests/reference/make_reference.py`, whose output
-//! `tests/reference/reference.json` is checked in, and `tests/reference.rs`,
+//! `tests/reference/reference.json` is checked in, and `tests/it/reference.rs`,
 //! which compares to 1e-9). The mixed model has its own generator and
 //! fixtures (`tests/reference/make_mixed_reference.py`,
-//! `mixed_reference.json`, `tests/mixed_reference.rs`: fixed effects and
+//! `mixed_reference.json`, `tests/it/mixed_reference.rs`: fixed effects and
 //! their standard errors to 1e-7). Where statsmodels makes a choice
 //! (small-sample factors, normal vs t critical values, which Hessian the
 //! mixed model's standard errors come from) the doc comment of the function

@@ -31,9 +31,9 @@
 //! global state: a [`Tokenizer`] is a value behind an `Arc`, cheap to clone
 //! and safe to share between threads (its only mutable part is the BPE
 //! per-word cache, behind sharded mutexes, which never changes a result). Conformance with llama.cpp is
-//! checked by `tests/gemma3.rs` against `tests/fixtures/gemma3_tokens.json`
+//! checked by `tests/it/gemma3.rs` against `tests/fixtures/gemma3_tokens.json`
 //! (made by `tests/fixtures/make_fixtures.py` with llama-cpp-python), and for
-//! byte-level BPE by `tests/bpe_llama_cpp.rs` on a synthetic vocabulary that
+//! byte-level BPE by `tests/it/bpe_llama_cpp.rs` on a synthetic vocabulary that
 //! llama.cpp loaded as `qwen2` and as `llama-bpe` (`make_bpe_fixtures.py`).
 
 mod bpe;

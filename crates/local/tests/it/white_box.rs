@@ -18,7 +18,7 @@ use candle_core::{Device, Tensor, Var};
 use shammie_local::gemma3::{Gemma3, KvCache};
 use shammie_local::white_box::WhiteBox;
 
-/// Logits closer than this may trade places in a top-5 (as in tests/llama_cpp.rs).
+/// Logits closer than this may trade places in a top-5 (as in tests/it/llama_cpp.rs).
 const TIE: f32 = 0.6;
 
 #[derive(serde::Deserialize)]

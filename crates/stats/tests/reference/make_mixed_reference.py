@@ -4,7 +4,7 @@
 # Generates deterministic fixture data (numpy seeds below), fits each with
 # statsmodels MixedLM by REML and by ML, and writes inputs and expected
 # outputs next to this script as `mixed_reference.json`. The Rust test
-# `crates/stats/tests/mixed_reference.rs` reads that JSON (no Python needed).
+# `crates/stats/tests/it/mixed_reference.rs` reads that JSON (no Python needed).
 #
 # Generated with:
 #   Python 3.11.7, numpy 2.4.6, scipy 1.17.1, statsmodels 0.15.0, pandas 3.1.1

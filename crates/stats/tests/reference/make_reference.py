@@ -3,7 +3,7 @@
 #
 # Generates deterministic fixture inputs (numpy seeds below) together with the
 # expected outputs computed by statsmodels / scipy, and writes them next to this
-# script as `reference.json`. The Rust test `crates/stats/tests/reference.rs`
+# script as `reference.json`. The Rust test `crates/stats/tests/it/reference.rs`
 # reads that JSON, so running the Rust tests needs no Python.
 #
 # Generated with:
