@@ -24,6 +24,11 @@ pub struct CallArgs {
     /// Attempts per call before the sample is recorded as failed.
     #[arg(long, default_value_t = 8)]
     pub max_attempts: u32,
+    /// Local models: MiB kept for the keys and values of earlier prompts, so a prompt
+    /// that starts like one of them reads only its new tokens (0: off; results are
+    /// bit-identical either way).
+    #[arg(long, default_value_t = 256)]
+    pub prefix_cache_mb: usize,
     /// Do not read or write the response cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -157,6 +162,7 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
             resolve_model_file,
             shammie_local::BatchLimits {
                 max_sequences: args.max_connections.clamp(1, 256),
+                prefix_cache_bytes: args.prefix_cache_mb.saturating_mul(1 << 20),
                 ..Default::default()
             },
         ))),

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use crate::ops::{gqa_attention, rms_norm, rope, rope_tables};
+use crate::attn::attention;
+use crate::ops::{rms_norm, rope, rope_tables};
 use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -168,6 +169,59 @@ impl KvCache {
             Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
             None => (k, v),
         })
+    }
+
+    /// Bytes held by the cached keys and values.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes())
+            .sum()
+    }
+
+    /// Where layer `li`'s keys must start for a cache of `len` tokens, given its
+    /// attention window (`None`: the layer sees everything), and where they start now.
+    fn span(&self, li: usize, len: usize, window: Option<usize>) -> Option<(usize, usize)> {
+        let (k, _) = self.layers[li].as_ref()?;
+        let held = k.dim(1).ok()?;
+        let need = window.map_or(0, |w| len.saturating_sub(w));
+        Some((need, self.len - held))
+    }
+
+    /// Whether every layer still holds the keys a cache of its first `len` tokens would:
+    /// a windowed layer that has dropped keys the shorter prefix needs cannot be cut back.
+    pub fn can_truncate(&self, len: usize, window: impl Fn(usize) -> Option<usize>) -> bool {
+        len <= self.len
+            && (0..self.layers.len()).all(|li| match self.span(li, len, window(li)) {
+                Some((need, have)) => need >= have,
+                None => self.layers[li].is_none() && self.len == 0,
+            })
+    }
+
+    /// This cache cut back to its first `len` tokens, exactly as if only those had been
+    /// fed: every layer keeps the keys and values those positions (within its window)
+    /// need. The tensors are views of this cache's; nothing is copied.
+    pub fn truncated(
+        &self,
+        len: usize,
+        window: impl Fn(usize) -> Option<usize>,
+    ) -> candle_core::Result<KvCache> {
+        if !self.can_truncate(len, &window) {
+            candle_core::bail!("a cache of {} tokens cannot be cut back to {len}", self.len);
+        }
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for li in 0..self.layers.len() {
+            layers.push(match &self.layers[li] {
+                Some((k, v)) => {
+                    let (need, have) = self.span(li, len, window(li)).expect("checked");
+                    let (off, n) = (need - have, len - need);
+                    Some((k.narrow(1, off, n)?, v.narrow(1, off, n)?))
+                }
+                None => None,
+            });
+        }
+        Ok(KvCache { layers, len })
     }
 }
 
@@ -365,7 +419,7 @@ impl Gemma3 {
                     (k_all, v_all)
                 };
                 let kv_len = k_all.dim(1)?;
-                let o = gqa_attention(
+                let o = attention(
                     &q,
                     &k_all,
                     &v_all,
@@ -403,5 +457,66 @@ impl Gemma3 {
     /// Logits (n, vocab) from final hidden states (n, hidden).
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         self.lm_head.forward(hidden)
+    }
+
+    /// Layer `li`'s attention window: `None` for global layers.
+    pub fn window(&self, li: usize) -> Option<usize> {
+        (!self.layers[li].global).then_some(self.cfg.sliding_window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache of `len` positions where layer 0 is global and layer 1 keeps a window of
+    /// `w`; entry values are their positions, so a cut can be read back.
+    fn cache(len: usize, w: usize) -> KvCache {
+        let pos = |from: usize| {
+            let v: Vec<f32> = (from..len).map(|p| p as f32).collect();
+            Tensor::from_vec(v, (1, len - from, 1), &Device::Cpu).unwrap()
+        };
+        let local = len.saturating_sub(w);
+        KvCache {
+            layers: vec![Some((pos(0), pos(0))), Some((pos(local), pos(local)))],
+            len,
+        }
+    }
+
+    fn positions(c: &KvCache, li: usize) -> Vec<f32> {
+        let (k, _) = c.layers[li].as_ref().unwrap();
+        k.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn a_cut_keeps_what_each_layer_would_hold_for_the_shorter_prompt() {
+        let window = |li: usize| (li == 1).then_some(4);
+        // Within the window: both layers hold everything, any cut works.
+        let c = cache(4, 4);
+        let t = c.truncated(2, window).unwrap();
+        assert_eq!(t.len, 2);
+        assert_eq!(positions(&t, 0), vec![0.0, 1.0]);
+        assert_eq!(positions(&t, 1), vec![0.0, 1.0]);
+        // Past the window: the windowed layer dropped positions 0..6, so the cache can
+        // keep its full length (as a prefix of a longer prompt) but not be cut shorter.
+        let c = cache(10, 4);
+        assert_eq!(positions(&c, 1), vec![6.0, 7.0, 8.0, 9.0]);
+        assert!(c.can_truncate(10, window));
+        let same = c.truncated(10, window).unwrap();
+        assert_eq!(positions(&same, 1), vec![6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(positions(&same, 0).len(), 10);
+        assert!(!c.can_truncate(9, window));
+        assert!(c.truncated(9, window).is_err());
+        assert!(!c.can_truncate(11, window));
+        // Without windows every cut works, and keeps the first `len` positions.
+        let t = c.truncated(3, |_| None::<usize>);
+        assert!(t.is_err(), "layer 1 of this cache is windowed whatever the caller says");
+        let g = KvCache {
+            layers: vec![c.layers[0].clone()],
+            len: 10,
+        };
+        let t = g.truncated(3, |_| None).unwrap();
+        assert_eq!(positions(&t, 0), vec![0.0, 1.0, 2.0]);
+        assert_eq!(t.bytes(), 3 * 2 * 4);
     }
 }

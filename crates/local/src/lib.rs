@@ -3,13 +3,15 @@
 //! What is here: our own model code over quantized GGUF weights — Gemma 3 (`gemma3`, the
 //! default) and the Llama 3 / Qwen2 family (`llama`) behind one type (`model`) —
 //! sampling and continuation scoring, and a batching worker that runs many concurrent
-//! requests as one workload. What is not: HTTP (models come from files that
+//! requests as one workload, reusing the computed prefixes of earlier prompts (`prefix`). What is not: HTTP (models come from files that
 //! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
 
+pub mod attn;
 pub mod gemma3;
 pub mod llama;
 pub mod model;
 pub mod ops;
+pub mod prefix;
 pub mod prompt;
 pub mod provider;
 pub mod q8;

@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{Device, Tensor, D};
 
-use crate::ops::{gqa_attention, rms_norm, rope};
+use crate::attn::attention;
+use crate::ops::{rms_norm, rope};
 use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -384,7 +385,7 @@ impl Llama {
                 let v = split(&v, cfg.kv_heads)?;
                 let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
                 let (k_all, v_all) = cache.extended(li, k, v)?;
-                outs.push(gqa_attention(
+                outs.push(attention(
                     &q,
                     &k_all,
                     &v_all,

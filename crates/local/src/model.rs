@@ -61,6 +61,23 @@ impl LocalLm {
         }
     }
 
+    /// Layer `li`'s attention window (`None`: it attends to every earlier position).
+    pub fn window(&self, li: usize) -> Option<usize> {
+        match self {
+            LocalLm::Gemma3(m) => m.window(li),
+            LocalLm::Llama(_) => None,
+        }
+    }
+
+    /// Whether `cache` can be cut back to its first `len` tokens (see `KvCache::truncated`).
+    pub fn can_truncate(&self, cache: &KvCache, len: usize) -> bool {
+        cache.can_truncate(len, |li| self.window(li))
+    }
+
+    pub fn truncate(&self, cache: &KvCache, len: usize) -> candle_core::Result<KvCache> {
+        cache.truncated(len, |li| self.window(li))
+    }
+
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             LocalLm::Gemma3(m) => m.logits(hidden),

@@ -32,6 +32,19 @@ pub struct LocalModel {
     worker: Worker,
 }
 
+impl Drop for LocalModel {
+    fn drop(&mut self) {
+        let (prompt, reused, hits) = self.prefix_stats();
+        tracing::debug!(
+            model = %self.name,
+            prompt_tokens = prompt,
+            reused_tokens = reused,
+            requests_reusing = hits,
+            "prefix reuse"
+        );
+    }
+}
+
 impl LocalModel {
     /// Loads `path` (a GGUF file) on the CPU (or CUDA with the `cuda` feature).
     pub fn load(name: &str, path: &Path, limits: BatchLimits) -> Result<Self, LocalError> {
@@ -67,6 +80,12 @@ impl LocalModel {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Prompt tokens served so far and how many came from cached prefixes, with the
+    /// number of requests that reused one: `(prompt tokens, reused tokens, hits)`.
+    pub fn prefix_stats(&self) -> (u64, u64, u64) {
+        self.worker.prefix_stats().snapshot()
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {

@@ -3,7 +3,10 @@
 //! Each step takes all sequences that need the model — new prompts (prefill) and running
 //! generations (one token each) — through one forward pass, so the weights are read once
 //! per step however many requests are in flight. New requests join at the next step
-//! (continuous batching); finished ones leave and are answered at once.
+//! (continuous batching); finished ones leave and are answered at once. Every prompt
+//! starts from the longest cached prefix it shares with an earlier one (`prefix`), and a
+//! prompt that shares a long beginning with one being read in this very step waits one
+//! step for it, so N samples of one prompt read it once.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use shammie_tokenizer::Tokenizer;
 
 use crate::gemma3::KvCache;
 use crate::model::LocalLm;
+use crate::prefix::{common_prefix, PrefixCache, PrefixStats};
 use crate::sampling::{log_softmax, sample, top_k, SamplingParams};
 use crate::LocalError;
 
@@ -70,6 +74,7 @@ enum Job {
 pub struct Worker {
     tx: mpsc::Sender<Job>,
     pub context: usize,
+    stats: Arc<PrefixStats>,
 }
 
 /// Limits of one step.
@@ -79,6 +84,9 @@ pub struct BatchLimits {
     pub max_sequences: usize,
     /// Prompt tokens admitted per step (new prompts wait for the next step beyond this).
     pub max_prefill_tokens: usize,
+    /// Memory for the keys and values of earlier prompts, reused by prompts that start
+    /// the same way (0: no reuse).
+    pub prefix_cache_bytes: usize,
 }
 
 impl Default for BatchLimits {
@@ -86,6 +94,7 @@ impl Default for BatchLimits {
         BatchLimits {
             max_sequences: 64,
             max_prefill_tokens: 4096,
+            prefix_cache_bytes: 256 << 20,
         }
     }
 }
@@ -94,11 +103,18 @@ impl Worker {
     pub fn spawn(model: LocalLm, tokenizer: Arc<Tokenizer>, limits: BatchLimits) -> Worker {
         let (tx, rx) = mpsc::channel();
         let context = model.context();
+        let stats = Arc::new(PrefixStats::default());
+        let shared = stats.clone();
         std::thread::Builder::new()
             .name("shammie-local".into())
-            .spawn(move || run(model, tokenizer, rx, limits))
+            .spawn(move || run(model, tokenizer, rx, limits, &shared))
             .expect("spawn the model thread");
-        Worker { tx, context }
+        Worker { tx, context, stats }
+    }
+
+    /// Prompt tokens served, and how many of them came from cached prefixes.
+    pub fn prefix_stats(&self) -> &PrefixStats {
+        &self.stats
     }
 
     pub async fn generate(&self, req: GenRequest) -> Result<Generation, LocalError> {
@@ -131,11 +147,23 @@ struct Active {
     rng: ChaCha8Rng,
     out: Generation,
     stream: shammie_tokenizer::DecodeStream,
+    /// Whether the prompt has been read (and offered to the prefix cache).
+    read: bool,
 }
 
-fn run(model: LocalLm, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: BatchLimits) {
+/// Shared tokens worth waiting one step for rather than reading twice.
+const WAIT_FOR_SHARED: usize = 32;
+
+fn run(
+    model: LocalLm,
+    tok: Arc<Tokenizer>,
+    rx: mpsc::Receiver<Job>,
+    limits: BatchLimits,
+    stats: &PrefixStats,
+) {
     let mut active: Vec<Active> = Vec::new();
     let mut waiting: std::collections::VecDeque<Job> = Default::default();
+    let mut prefixes = PrefixCache::new(limits.prefix_cache_bytes);
     let end_tokens: Vec<u32> = [tok.eos(), tok.eot()].into_iter().flatten().collect();
     loop {
         // Gather work: block only when idle.
@@ -148,53 +176,62 @@ fn run(model: LocalLm, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Bat
         while let Ok(j) = rx.try_recv() {
             waiting.push_back(j);
         }
-        // Admit new generations within the step's limits; scoring jobs run on their own.
+        // Admit new generations within the step's limits, in arrival order; scoring jobs
+        // run on their own.
         let mut prefill_budget = limits.max_prefill_tokens;
-        let mut admitted_any = false;
+        let mut reading: Vec<usize> = Vec::new(); // active sequences reading their prompt now
         while active.len() < limits.max_sequences {
-            let Some(job) = waiting.front() else { break };
-            let cost = match job {
-                Job::Generate(r, _) => r.prompt.len(),
-                Job::Score(..) => 0,
+            let Some(job) = waiting.pop_front() else { break };
+            let (req, reply) = match job {
+                Job::Score(req, reply) => {
+                    let _ = reply.send(score(&model, &req, &mut prefixes, stats));
+                    continue;
+                }
+                Job::Generate(req, reply) => (req, reply),
             };
-            if admitted_any && cost > prefill_budget {
+            if req.prompt.is_empty() || req.prompt.len() + req.max_tokens > model.context() {
+                let _ = reply.send(Err(LocalError::Unsupported(format!(
+                    "prompt of {} tokens plus {} new tokens does not fit the context of {}",
+                    req.prompt.len(),
+                    req.max_tokens,
+                    model.context()
+                ))));
+                continue;
+            }
+            let cache = prefixes
+                .lookup(&model, &req.prompt)
+                .unwrap_or_else(|| KvCache::new(model.layers()));
+            let reused = cache.len;
+            let cost = req.prompt.len() - reused;
+            // Wait a step for a prompt being read now that shares more than the cache
+            // gives: it will be in the cache then.
+            let shares_with_reading = reading.iter().any(|&i| {
+                common_prefix(&active[i].req.prompt, &req.prompt) >= reused + WAIT_FOR_SHARED
+            });
+            if !reading.is_empty() && (cost > prefill_budget || shares_with_reading) {
+                waiting.push_front(Job::Generate(req, reply));
                 break;
             }
-            match waiting.pop_front().unwrap() {
-                Job::Score(req, reply) => {
-                    let _ = reply.send(score(&model, &req));
-                }
-                Job::Generate(req, reply) => {
-                    if req.prompt.is_empty() || req.prompt.len() + req.max_tokens > model.context()
-                    {
-                        let _ = reply.send(Err(LocalError::Unsupported(format!(
-                            "prompt of {} tokens plus {} new tokens does not fit the context of {}",
-                            req.prompt.len(),
-                            req.max_tokens,
-                            model.context()
-                        ))));
-                        continue;
-                    }
-                    prefill_budget = prefill_budget.saturating_sub(cost);
-                    admitted_any = true;
-                    let prompt_tokens = req.prompt.len();
-                    active.push(Active {
-                        pending: req.prompt.clone(),
-                        rng: ChaCha8Rng::seed_from_u64(req.seed),
-                        cache: KvCache::new(model.layers()),
-                        out: Generation {
-                            tokens: Vec::new(),
-                            text: String::new(),
-                            logprobs: Vec::new(),
-                            finish: Finish::MaxTokens,
-                            prompt_tokens,
-                        },
-                        stream: tok.decode_stream(),
-                        req,
-                        reply,
-                    });
-                }
-            }
+            prefill_budget = prefill_budget.saturating_sub(cost);
+            stats.count(req.prompt.len(), reused);
+            reading.push(active.len());
+            let prompt_tokens = req.prompt.len();
+            active.push(Active {
+                pending: req.prompt[reused..].to_vec(),
+                rng: ChaCha8Rng::seed_from_u64(req.seed),
+                cache,
+                out: Generation {
+                    tokens: Vec::new(),
+                    text: String::new(),
+                    logprobs: Vec::new(),
+                    finish: Finish::MaxTokens,
+                    prompt_tokens,
+                },
+                stream: tok.decode_stream(),
+                read: false,
+                req,
+                reply,
+            });
         }
         if active.is_empty() {
             continue;
@@ -206,6 +243,12 @@ fn run(model: LocalLm, tok: Arc<Tokenizer>, rx: mpsc::Receiver<Job>, limits: Bat
                     .reply
                     .send(Err(LocalError::Io(format!("forward pass failed: {e}"))));
             }
+        }
+        // Offer the prompts just read to the prefix cache (the cache holds exactly the
+        // prompt until the sampled token is fed at the next step).
+        for a in active.iter_mut().filter(|a| !a.read) {
+            a.read = true;
+            prefixes.insert(&a.req.prompt, &a.cache);
         }
         // Answer the finished ones.
         let mut i = 0;
@@ -277,16 +320,25 @@ pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
 
 /// Scores continuations: the prompt is run once, then every continuation from a copy of
 /// its cache, all continuations in one batch.
-fn score(model: &LocalLm, req: &ScoreRequest) -> Result<Vec<Vec<f32>>, LocalError> {
+fn score(
+    model: &LocalLm,
+    req: &ScoreRequest,
+    prefixes: &mut PrefixCache,
+    stats: &PrefixStats,
+) -> Result<Vec<Vec<f32>>, LocalError> {
     if req.prompt.is_empty() {
         return Err(LocalError::Unsupported(
             "scoring needs a non-empty prompt".into(),
         ));
     }
-    let mut cache = KvCache::new(model.layers());
+    let mut cache = prefixes
+        .lookup(model, &req.prompt)
+        .unwrap_or_else(|| KvCache::new(model.layers()));
+    stats.count(req.prompt.len(), cache.len);
     let h = model
-        .forward_hidden(&mut [(&req.prompt[..], &mut cache)])?
+        .forward_hidden(&mut [(&req.prompt[cache.len..], &mut cache)])?
         .remove(0);
+    prefixes.insert(&req.prompt, &cache);
     let first = model
         .logits(&h.narrow(0, h.dim(0)? - 1, 1)?)?
         .squeeze(0)?

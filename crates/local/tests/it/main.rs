@@ -6,5 +6,6 @@
 mod common;
 mod llama_cpp;
 mod llama_family;
+mod prefix;
 mod provider;
 mod white_box;
