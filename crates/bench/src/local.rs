@@ -161,7 +161,16 @@ fn child(path: &Path, wl_path: &Path) -> Result<()> {
         (wl.decode_tokens as f64 / t.elapsed().as_secs_f64()).into(),
     );
     // The study-shaped workload through the batching worker, every request at once.
-    let worker = Worker::spawn(model, Arc::new(tok), BatchLimits::default());
+    // No prefix reuse: llama.cpp is reset before every prompt here, so both sides read
+    // every prompt whole (reuse is measured on a study run instead, docs/benchmarks.md).
+    let worker = Worker::spawn(
+        model,
+        Arc::new(tok),
+        BatchLimits {
+            prefix_cache_bytes: 0,
+            ..BatchLimits::default()
+        },
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

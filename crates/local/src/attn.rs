@@ -11,14 +11,17 @@
 //! sequences, or continuing from a cached prefix all give bit-identical numbers, so a
 //! request's result never depends on what else the worker was doing.
 //!
-//! Each score is one dot product in a fixed lane order, the softmax runs over the visible
+//! Each score is one dot product in a fixed lane order (32 running sums, then a fixed
+//! pairwise reduction), the softmax runs over the visible
 //! keys in position order, and the output sums the values in position order. Keys a row
 //! may not see are skipped, not masked, so their number never matters. Not differentiable:
 //! the training-safe path (`white_box`) uses `ops::gqa_attention`.
 
 use candle_core::{Device, Tensor};
 
-const LANES: usize = 8;
+/// Lanes of the running sums of one dot product: four vectors of eight, so the adds of
+/// one chain do not wait on each other (a single accumulator is latency-bound).
+const LANES: usize = 32;
 
 /// Rows × keys × head_dim above which the rows are split between threads.
 const PARALLEL_WORK: usize = 1 << 21;
@@ -40,95 +43,137 @@ pub fn attention(
     }
     let (_, heads, t, d) = q.dims4()?;
     let (kv_heads, kv_len, _) = k.dims3()?;
-    let group = heads / kv_heads;
-    let first_key_pos = start + t - kv_len;
-    let q = q.flatten_all()?.to_vec1::<f32>()?; // (heads, t, d)
-    let k = k.flatten_all()?.to_vec1::<f32>()?; // (kv_heads, kv_len, d)
-    let v = v.flatten_all()?.to_vec1::<f32>()?;
-    let scale = scale as f32;
+    let cx = Call {
+        q: q.flatten_all()?.to_vec1::<f32>()?,
+        k: k.flatten_all()?.to_vec1::<f32>()?,
+        v: v.flatten_all()?.to_vec1::<f32>()?,
+        heads,
+        group: heads / kv_heads,
+        t,
+        d,
+        kv_len,
+        start,
+        first_key_pos: start + t - kv_len,
+        scale: scale as f32,
+        window,
+    };
     let mut out = vec![0f32; t * heads * d]; // (t, heads, d)
-
-    // One (query row, head) pair: its output row of d values.
-    let row = |i: usize, h: usize, dst: &mut [f32], scores: &mut Vec<f32>| {
-        let qp = start + i;
-        let lo_pos = window.map_or(0, |w| (qp + 1).saturating_sub(w));
-        let lo = lo_pos.max(first_key_pos) - first_key_pos;
-        let hi = qp - first_key_pos; // inclusive: the row's own key
-        let g = h / group;
-        let qi = &q[(h * t + i) * d..(h * t + i + 1) * d];
-        let keys = &k[g * kv_len * d..(g + 1) * kv_len * d];
-        let vals = &v[g * kv_len * d..(g + 1) * kv_len * d];
-        scores.clear();
-        let mut max = f32::NEG_INFINITY;
-        for j in lo..=hi {
-            let s = dot(qi, &keys[j * d..(j + 1) * d]) * scale;
-            max = max.max(s);
-            scores.push(s);
-        }
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        dst.fill(0.0);
-        for (s, j) in scores.iter().zip(lo..=hi) {
-            axpy(s / sum, &vals[j * d..(j + 1) * d], dst);
-        }
-    };
-
-    let rows = |range: std::ops::Range<usize>, out: &mut [f32]| {
-        let mut scores = Vec::with_capacity(kv_len);
-        for (n, i) in range.enumerate() {
-            for h in 0..heads {
-                let at = (n * heads + h) * d;
-                row(i, h, &mut out[at..at + d], &mut scores);
-            }
-        }
-    };
     let threads = if t > 1 && t * kv_len * heads * d >= PARALLEL_WORK {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(t))
     } else {
         1
     };
     if threads == 1 {
-        rows(0..t, &mut out);
+        cx.rows(0..t, &mut out);
     } else {
-        let per = t.div_ceil(threads);
+        // Split the rows where the keys they see (their work) are shared out evenly.
+        let work: Vec<usize> = (0..t).map(|i| cx.keys(i).count()).collect();
+        let total: usize = work.iter().sum();
+        let mut cuts = vec![0];
+        let mut acc = 0;
+        for (i, w) in work.iter().enumerate() {
+            acc += w;
+            if acc * threads >= total * cuts.len() && cuts.len() < threads && i + 1 < t {
+                cuts.push(i + 1);
+            }
+        }
+        cuts.push(t);
         std::thread::scope(|s| {
-            for (c, chunk) in out.chunks_mut(per * heads * d).enumerate() {
-                let r = c * per..(c * per + per).min(t);
-                let rows = &rows;
-                s.spawn(move || rows(r, chunk));
+            let mut rest = &mut out[..];
+            for r in cuts.windows(2) {
+                let (chunk, tail) = rest.split_at_mut((r[1] - r[0]) * heads * d);
+                rest = tail;
+                let (cx, r) = (&cx, r[0]..r[1]);
+                s.spawn(move || cx.rows(r, chunk));
             }
         });
     }
     Tensor::from_vec(out, (t, heads * d), &Device::Cpu)
 }
 
-/// Σ a·b in a fixed order: eight running lane sums, then a fixed pairwise reduction.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// One call's inputs, as plain slices.
+struct Call {
+    q: Vec<f32>, // (heads, t, d)
+    k: Vec<f32>, // (kv_heads, kv_len, d)
+    v: Vec<f32>,
+    heads: usize,
+    group: usize,
+    t: usize,
+    d: usize,
+    kv_len: usize,
+    start: usize,
+    first_key_pos: usize,
+    scale: f32,
+    window: Option<usize>,
+}
+
+impl Call {
+    /// Indices of the keys query row `i` sees: causal, within the window.
+    fn keys(&self, i: usize) -> std::ops::RangeInclusive<usize> {
+        let qp = self.start + i;
+        let lo_pos = self.window.map_or(0, |w| (qp + 1).saturating_sub(w));
+        let lo = lo_pos.max(self.first_key_pos) - self.first_key_pos;
+        lo..=qp - self.first_key_pos
+    }
+
+    /// Output rows `range` (t-major, then heads) into `out`.
+    fn rows(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.rows_avx2(range, out) };
+            }
+        }
+        self.rows_any(range, out)
+    }
+
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { dot_avx2(a, b) };
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows_avx2(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        self.rows_any(range, out)
+    }
+
+    #[inline(always)]
+    fn rows_any(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        let d = self.d;
+        let mut scores = Vec::with_capacity(self.kv_len);
+        for (n, i) in range.enumerate() {
+            let keys = self.keys(i);
+            for h in 0..self.heads {
+                let g = h / self.group;
+                let qi = &self.q[(h * self.t + i) * d..][..d];
+                let kg = &self.k[g * self.kv_len * d..][..self.kv_len * d];
+                let vg = &self.v[g * self.kv_len * d..][..self.kv_len * d];
+                let dst = &mut out[(n * self.heads + h) * d..][..d];
+                scores.clear();
+                let mut max = f32::NEG_INFINITY;
+                for j in keys.clone() {
+                    let s = dot(qi, &kg[j * d..][..d]) * self.scale;
+                    max = max.max(s);
+                    scores.push(s);
+                }
+                let mut sum = 0f32;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                dst.fill(0.0);
+                for (s, j) in scores.iter().zip(keys.clone()) {
+                    axpy(s / sum, &vg[j * d..][..d], dst);
+                }
+            }
         }
     }
-    dot_lanes(a, b)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_lanes(a, b)
-}
-
+/// Σ a·b in a fixed order: 32 running lane sums, then a fixed pairwise reduction.
 #[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
-    let (ac, ar) = a.split_at(a.len() / LANES * LANES);
-    let (bc, br) = b.split_at(ac.len());
+    let split = a.len() / LANES * LANES;
+    let (ac, ar) = a.split_at(split);
+    let (bc, br) = b.split_at(split);
     for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
         for l in 0..LANES {
             acc[l] += x[l] * y[l];
@@ -138,11 +183,18 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ar.iter().zip(br) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
 }
 
 /// dst += a·x, element by element.
-#[inline]
+#[inline(always)]
 fn axpy(a: f32, x: &[f32], dst: &mut [f32]) {
     for (d, x) in dst.iter_mut().zip(x) {
         *d += a * x;
