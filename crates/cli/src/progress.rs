@@ -101,6 +101,25 @@ impl Progress for Bar {
                     human(to),
                 ));
             }
+            ProgressEvent::StageStarted {
+                name,
+                kind,
+                index,
+                count,
+            } => {
+                self.bar
+                    .println(format!("stage {}/{count}: {name} ({kind})", index + 1));
+                self.bar.set_position(0);
+                self.bar.set_message(format!("{name}…"));
+            }
+            ProgressEvent::StageSkipped { name } => {
+                self.bar
+                    .println(format!("stage {name}: done earlier, skipped"));
+            }
+            ProgressEvent::StageProgress { done, total } => {
+                self.bar.set_length(total);
+                self.bar.set_position(done);
+            }
             ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
         }
     }

@@ -18,6 +18,10 @@ pub struct CallArgs {
     /// Most requests in flight per provider endpoint (adaptive below this on 429/overload).
     #[arg(long, default_value_t = 32)]
     pub max_connections: usize,
+    /// Most samples being solved at once [default: --max-connections]. Agent episodes hold
+    /// their slot for many turns, so a run of them may want more samples than connections.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
     /// Seconds before one request is abandoned (and retried).
     #[arg(long, default_value_t = 120.0)]
     pub timeout: f64,
@@ -41,6 +45,13 @@ pub struct CallArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl CallArgs {
+    /// Samples solved at once: `--max-samples`, else `--max-connections`.
+    pub fn samples_in_flight(&self) -> usize {
+        self.max_samples.unwrap_or(self.max_connections).max(1)
+    }
 }
 
 fn env_key(name: &str) -> Option<ApiKey> {

@@ -2,7 +2,8 @@
 //!
 //! What is here: chat messages and generation requests ([`GenerateRequest`]), completions
 //! with token log-probabilities ([`Completion`]), model capabilities, dataset samples,
-//! the transcript of one sample's model calls, the per-sample record written to the run
+//! the transcript of one sample (model calls, tool calls and notes, in order:
+//! [`Event`]), the per-sample record written to the run
 //! log ([`SampleRecord`]) and the generic result tables a study's analysis produces
 //! ([`Results`]).
 //!
@@ -15,7 +16,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the on-disk run-log schema (run.json, samples.jsonl, results.json).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: a transcript is a list of events (`{"events":[{"type":"call",…},{"type":"tool",…}]}`).
+/// 1: a transcript was a list of model calls (`{"calls":[…]}`); still read, as call events.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest run-log schema this version still reads.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Who wrote a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -243,17 +250,101 @@ pub struct CallRecord {
     pub error: Option<String>,
 }
 
+/// One tool execution in an agent episode: what the harness ran for the model and what
+/// came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    /// The tool's name (`bash`, `calc`, …).
+    pub name: String,
+    /// The arguments as the model gave them (a tag's text is `{"text": "…"}`).
+    pub input: serde_json::Value,
+    /// What the tool returned (for a shell: the captured output, already capped).
+    pub output: String,
+    /// The tool's exit status, when it has one (a shell command's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
+    /// The tool could not run at all (as opposed to running and failing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time of the execution, in milliseconds (of the original execution when replayed).
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Taken from the run's step journal on resume instead of being executed again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// A remark the protocol made while solving a sample (a parse failure, a budget hit, a
+/// divergence on resume), kept in the transcript where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRecord {
+    pub text: String,
+}
+
+/// One thing that happened while solving a sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+// Most events are calls: boxing them would cost an allocation each for no saving.
+#[allow(clippy::large_enum_variant)]
+pub enum Event {
+    /// A model call (answered or failed).
+    Call(CallRecord),
+    /// A tool execution requested by a model.
+    Tool(ToolRecord),
+    Note(NoteRecord),
+}
+
 /// Everything that happened while solving one sample, in order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "TranscriptWire")]
 pub struct Transcript {
-    pub calls: Vec<CallRecord>,
+    pub events: Vec<Event>,
+}
+
+/// What a transcript looks like on disk in either schema: version 2 writes `events`;
+/// version 1 wrote `calls`, which are read as call events.
+#[derive(Deserialize)]
+struct TranscriptWire {
+    #[serde(default)]
+    events: Vec<Event>,
+    #[serde(default)]
+    calls: Vec<CallRecord>,
+}
+
+impl From<TranscriptWire> for Transcript {
+    fn from(w: TranscriptWire) -> Self {
+        let mut events = w.events;
+        events.extend(w.calls.into_iter().map(Event::Call));
+        Transcript { events }
+    }
 }
 
 impl Transcript {
+    /// The model calls, in order.
+    pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.events.iter().filter_map(|e| match e {
+            Event::Call(c) => Some(c),
+            _ => None,
+        })
+    }
+    /// The tool executions, in order.
+    pub fn tools(&self) -> impl Iterator<Item = &ToolRecord> {
+        self.events.iter().filter_map(|e| match e {
+            Event::Tool(t) => Some(t),
+            _ => None,
+        })
+    }
+    /// The notes, in order.
+    pub fn notes(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().filter_map(|e| match e {
+            Event::Note(n) => Some(n.text.as_str()),
+            _ => None,
+        })
+    }
     /// Tokens used by calls that reached a provider (cache hits cost nothing).
     pub fn paid_usage(&self) -> Usage {
         let mut u = Usage::default();
-        for c in &self.calls {
+        for c in self.calls() {
             if let Some(r) = &c.response {
                 if !r.meta.cached {
                     u += r.usage;
@@ -265,7 +356,7 @@ impl Transcript {
     /// Tokens of all answered calls, cached or not.
     pub fn usage(&self) -> Usage {
         let mut u = Usage::default();
-        for c in &self.calls {
+        for c in self.calls() {
             if let Some(r) = &c.response {
                 u += r.usage;
             }
@@ -376,7 +467,7 @@ impl Totals {
         if r.error.is_some() {
             self.failed += 1;
         }
-        for c in &r.transcript.calls {
+        for c in r.transcript.calls() {
             self.calls += 1;
             if c.response.as_ref().is_some_and(|x| x.meta.cached) {
                 self.cached_calls += 1;
@@ -440,9 +531,52 @@ mod tests {
             error: None,
         };
         let t = Transcript {
-            calls: vec![mk(true, 10), mk(false, 3)],
+            events: vec![Event::Call(mk(true, 10)), Event::Call(mk(false, 3))],
         };
         assert_eq!(t.usage().input_tokens, 13);
         assert_eq!(t.paid_usage().input_tokens, 3);
+    }
+
+    #[test]
+    fn transcripts_are_tagged_events_and_schema_1_calls_still_read() {
+        let call = CallRecord {
+            role: "target".into(),
+            model: "m".into(),
+            request: GenerateRequest::user("x", 1),
+            response: None,
+            error: Some("boom".into()),
+        };
+        let tool = ToolRecord {
+            name: "bash".into(),
+            input: serde_json::json!({"text": "ls"}),
+            output: "a\n".into(),
+            exit_status: Some(0),
+            error: None,
+            duration_ms: 3,
+            replayed: false,
+        };
+        let t = Transcript {
+            events: vec![
+                Event::Call(call.clone()),
+                Event::Tool(tool.clone()),
+                Event::Note(NoteRecord { text: "n".into() }),
+            ],
+        };
+        let j = serde_json::to_value(&t).unwrap();
+        assert_eq!(j["events"][0]["type"], "call");
+        assert_eq!(j["events"][0]["role"], "target");
+        assert_eq!(j["events"][1]["type"], "tool");
+        assert_eq!(j["events"][1]["exit_status"], 0);
+        assert!(j["events"][1].get("replayed").is_none());
+        assert_eq!(
+            j["events"][2],
+            serde_json::json!({"type": "note", "text": "n"})
+        );
+        assert_eq!(serde_json::from_value::<Transcript>(j).unwrap(), t);
+        // Schema 1: {"calls": [...]}.
+        let v1 = serde_json::json!({"calls": [serde_json::to_value(&call).unwrap()]});
+        let back: Transcript = serde_json::from_value(v1).unwrap();
+        assert_eq!(back.events, vec![Event::Call(call)]);
+        assert_eq!(back.tools().count(), 0);
     }
 }

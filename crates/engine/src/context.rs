@@ -1,23 +1,62 @@
 //! What a study's protocol sees while solving one sample.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use shammie_core::{CallRecord, Capabilities, Completion, GenerateRequest, Transcript};
+use shammie_core::{
+    CallRecord, Capabilities, Completion, Event, GenerateRequest, NoteRecord, ToolRecord,
+    Transcript,
+};
+use shammie_log::{Journal, JournalEntry};
 use shammie_models::Model;
 
 use crate::{Models, SampleError};
 
-/// Gives a protocol its models by role and records every call, in the order made, into
-/// the sample's transcript.
+/// What a tool returned: its output text, its exit status where it has one, or why it
+/// could not run at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolOutput {
+    pub output: String,
+    pub exit_status: Option<i32>,
+    /// The tool could not run (as opposed to running and failing).
+    pub error: Option<String>,
+    /// Set by [`SampleContext::tool`] when this is a recorded step replayed on resume
+    /// (the tool did not run this time).
+    pub replayed: bool,
+}
+
+impl ToolOutput {
+    pub fn ok(output: impl Into<String>) -> Self {
+        Self {
+            output: output.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Where a sample's tool steps are journaled, and the steps a killed earlier attempt of
+/// the same sample already took (replayed in order instead of executed again).
+pub(crate) struct StepLog {
+    pub(crate) journal: Arc<Mutex<Journal>>,
+    pub(crate) recorded: Vec<ToolRecord>,
+}
+
+/// Gives a protocol its models by role, runs its tools, and records every call, tool
+/// execution and note, in the order they happen, into the sample's transcript.
 pub struct SampleContext<'a> {
     models: &'a Models,
     sample_id: &'a str,
     epoch: u32,
     seed: u64,
-    calls: Mutex<Vec<CallRecord>>,
+    events: Mutex<Vec<Event>>,
+    steps: Option<StepLog>,
+    /// Index of the next tool step; `diverged` once the episode stopped matching the
+    /// journal (then nothing more is replayed).
+    step_state: Mutex<(u32, bool)>,
 }
 
 impl<'a> SampleContext<'a> {
@@ -27,8 +66,19 @@ impl<'a> SampleContext<'a> {
             sample_id,
             epoch,
             seed,
-            calls: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
+            steps: None,
+            step_state: Mutex::new((0, false)),
         }
+    }
+
+    pub(crate) fn with_steps(mut self, steps: StepLog) -> Self {
+        self.steps = Some(steps);
+        self
+    }
+
+    pub fn sample_id(&self) -> &str {
+        self.sample_id
     }
 
     pub fn epoch(&self) -> u32 {
@@ -78,13 +128,13 @@ impl<'a> SampleContext<'a> {
             Ok(c) => (Some(c.clone()), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        self.calls.lock().unwrap().push(CallRecord {
+        self.events.lock().unwrap().push(Event::Call(CallRecord {
             role: role.to_string(),
             model: model.name().to_string(),
             request: req,
             response,
             error,
-        });
+        }));
         result.map_err(|source| SampleError::Model {
             role: role.to_string(),
             source,
@@ -100,9 +150,102 @@ impl<'a> SampleContext<'a> {
         futures::future::join_all(reqs.into_iter().map(|r| self.generate(role, r))).await
     }
 
+    /// Executes one tool step (`run`) and records it in the transcript and the run's step
+    /// journal before returning its output.
+    ///
+    /// Steps are numbered in the order this is called, so a protocol runs its tools one
+    /// at a time. When the sample is being resumed after a kill, a step that the earlier
+    /// attempt already took (same position, same tool, same input) is *not* executed:
+    /// its recorded output is returned and the event is marked `replayed`. A tool with
+    /// side effects therefore runs at most once per recorded step. If the episode asks
+    /// for something else at a recorded position (an uncached model call answered
+    /// differently), a note says so and from there on every step is executed afresh.
+    pub async fn tool<F, Fut>(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+        run: F,
+    ) -> Result<ToolOutput, SampleError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ToolOutput>,
+    {
+        let (seq, replay) = {
+            let mut st = self.step_state.lock().unwrap();
+            let seq = st.0;
+            st.0 += 1;
+            let recorded = match &self.steps {
+                Some(s) if !st.1 => s.recorded.get(seq as usize),
+                _ => None,
+            };
+            let replay = match recorded {
+                Some(r) if r.name == name && r.input == input => Some(r.clone()),
+                Some(r) => {
+                    st.1 = true;
+                    self.note(format!(
+                        "resume: step {seq} asked for {name} {input} where the journal has {} {}; \
+                         the episode diverged (an uncached model answer?), so this and later \
+                         steps run afresh",
+                        r.name, r.input
+                    ));
+                    None
+                }
+                None => None,
+            };
+            (seq, replay)
+        };
+        if let Some(mut rec) = replay {
+            rec.replayed = true;
+            let out = ToolOutput {
+                output: rec.output.clone(),
+                exit_status: rec.exit_status,
+                error: rec.error.clone(),
+                replayed: true,
+            };
+            self.events.lock().unwrap().push(Event::Tool(rec));
+            return Ok(out);
+        }
+        let t0 = Instant::now();
+        let mut out = run().await;
+        out.replayed = false;
+        let rec = ToolRecord {
+            name: name.to_string(),
+            input,
+            output: out.output.clone(),
+            exit_status: out.exit_status,
+            error: out.error.clone(),
+            duration_ms: t0.elapsed().as_millis() as u64,
+            replayed: false,
+        };
+        if let Some(steps) = &self.steps {
+            let entry = JournalEntry {
+                id: self.sample_id.to_string(),
+                epoch: self.epoch,
+                seq,
+                tool: rec.clone(),
+            };
+            steps
+                .journal
+                .lock()
+                .unwrap()
+                .append(&entry)
+                .map_err(|e| SampleError::Protocol(format!("step journal: {e}")))?;
+        }
+        self.events.lock().unwrap().push(Event::Tool(rec));
+        Ok(out)
+    }
+
+    /// Adds a note to the transcript at this point.
+    pub fn note(&self, text: impl Into<String>) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(Event::Note(NoteRecord { text: text.into() }));
+    }
+
     pub fn into_transcript(self) -> Transcript {
         Transcript {
-            calls: self.calls.into_inner().unwrap(),
+            events: self.events.into_inner().unwrap(),
         }
     }
 }

@@ -15,6 +15,7 @@
 
 mod context;
 mod options;
+pub mod pipeline;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,11 +26,12 @@ use futures::FutureExt;
 use shammie_core::{
     ReportFileEntry, Results, Sample, SampleRecord, Scores, Table, Totals, Usage, SCHEMA_VERSION,
 };
-use shammie_log::{LogError, RunDir, SampleWriter};
+use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDone};
 use shammie_models::{Model, ModelError};
 
-pub use context::SampleContext;
+pub use context::{SampleContext, ToolOutput};
 pub use options::{OptionSpec, Options};
+pub use pipeline::{MapStage, ReduceStage, RunView, Stage, StageOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -195,22 +197,41 @@ pub trait Task: Send + Sync + 'static {
     fn check_models(&self, _models: &Models) -> Result<(), EngineError> {
         Ok(())
     }
+    /// The samples of a single-stage task. A multi-stage task returns its input data
+    /// here (or nothing), so that bad input is found before the run directory exists.
     fn dataset(&self) -> Result<Dataset, DataError>;
-    /// Runs the protocol for one sample and scores it.
-    async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
+    /// Runs the protocol for one sample and scores it (single-stage tasks).
+    async fn solve(&self, _cx: &SampleContext, _sample: &Sample) -> Result<Scores, SampleError> {
+        Err(SampleError::Protocol(
+            "this task is run by its stages, not per sample".into(),
+        ))
+    }
     /// The study's tables and report files, from the finished records (streamed).
+    /// Single-stage tasks only; multi-stage tasks implement [`Task::analyze_stages`].
     fn analyze(
         &self,
-        records: &mut dyn Iterator<Item = SampleRecord>,
-        seed: u64,
-    ) -> Result<Analysis, String>;
+        _records: &mut dyn Iterator<Item = SampleRecord>,
+        _seed: u64,
+    ) -> Result<Analysis, String> {
+        Err("this task is analysed by its stages".into())
+    }
+    /// A multi-stage task's stages, in order (`None`: a single-stage task, whose
+    /// samples come from [`Task::dataset`] and are recorded in `samples.jsonl`).
+    fn stages(&self) -> Option<Vec<Stage>> {
+        None
+    }
+    /// A multi-stage task's analysis over its stages' records and artifacts.
+    fn analyze_stages(&self, _run: &RunView) -> Result<Analysis, String> {
+        Err("this task has no stages".into())
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub epochs: u32,
     pub limit: Option<u64>,
-    /// Samples being solved at once.
+    /// Samples being solved at once (`--max-samples`). Separate from the connections per
+    /// endpoint: an agent episode holds its slot for many calls and tool steps.
     pub max_in_flight: usize,
     pub seed: u64,
 }
@@ -226,6 +247,22 @@ pub enum ProgressEvent {
         calls: u64,
         cached_calls: u64,
         paid: Usage,
+    },
+    /// A stage of a multi-stage task begins (`index` counts from 0).
+    StageStarted {
+        name: String,
+        kind: &'static str,
+        index: usize,
+        count: usize,
+    },
+    /// A stage finished in an earlier invocation: skipped.
+    StageSkipped {
+        name: String,
+    },
+    /// Progress inside a reduce stage.
+    StageProgress {
+        done: u64,
+        total: u64,
     },
     Analyzing,
 }
@@ -250,7 +287,8 @@ pub struct RunSummary {
 
 /// Runs (or continues) `task` in `dir` over `dataset` (from [`Task::dataset`]): every
 /// `(sample, epoch)` not yet in the log is solved and appended; then the whole log is
-/// analysed into `results.json`.
+/// analysed into `results.json`. A multi-stage task ([`Task::stages`]) is run stage by
+/// stage instead, continuing at its first unfinished stage.
 pub async fn run(
     task: Arc<dyn Task>,
     dataset: Dataset,
@@ -260,8 +298,159 @@ pub async fn run(
     progress: Arc<dyn Progress>,
 ) -> Result<RunSummary, EngineError> {
     task.check_models(&models)?;
-    let (writer, done) = SampleWriter::open(&dir.samples_path())?;
+    let models = Arc::new(models);
+    if let Some(stages) = task.stages() {
+        drop(dataset);
+        return run_stages(task, stages, models, dir, opts, progress).await;
+    }
+    let solver: Arc<dyn Solve> = Arc::new(TaskSolver(task.clone()));
+    let paths = MapPaths {
+        samples: dir.samples_path(),
+        journal: dir.journal_path(),
+    };
+    let (solved, skipped) =
+        map_samples(solver, dataset, models, &paths, opts, progress.clone()).await?;
+    progress.event(ProgressEvent::Analyzing);
+    let results = analyze(&*task, dir, opts.seed)?;
+    Ok(RunSummary {
+        solved,
+        skipped,
+        results,
+    })
+}
+
+/// What solves one sample: a single-stage task or a map stage.
+#[async_trait]
+trait Solve: Send + Sync + 'static {
+    async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
+}
+
+struct TaskSolver(Arc<dyn Task>);
+
+#[async_trait]
+impl Solve for TaskSolver {
+    async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
+        self.0.solve(cx, sample).await
+    }
+}
+
+struct StageSolver(Arc<dyn MapStage>);
+
+#[async_trait]
+impl Solve for StageSolver {
+    async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
+        self.0.solve(cx, sample).await
+    }
+}
+
+struct MapPaths {
+    samples: std::path::PathBuf,
+    journal: std::path::PathBuf,
+}
+
+async fn run_stages(
+    task: Arc<dyn Task>,
+    stages: Vec<Stage>,
+    models: Arc<Models>,
+    dir: &RunDir,
+    opts: &RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<RunSummary, EngineError> {
+    let mut names = std::collections::BTreeSet::new();
+    for s in &stages {
+        if !names.insert(s.name().to_string()) {
+            return Err(EngineError::Config(format!(
+                "{}/{}: two stages are named `{}`",
+                task.study(),
+                task.name(),
+                s.name()
+            )));
+        }
+    }
+    let view = RunView::new(dir.clone(), opts.seed);
+    let (mut solved, mut skipped) = (0, 0);
+    let count = stages.len();
+    for (index, stage) in stages.into_iter().enumerate() {
+        let sd = dir.stage(stage.name())?;
+        if sd.done()?.is_some() {
+            progress.event(ProgressEvent::StageSkipped {
+                name: stage.name().to_string(),
+            });
+            continue;
+        }
+        progress.event(ProgressEvent::StageStarted {
+            name: stage.name().to_string(),
+            kind: stage.kind(),
+            index,
+            count,
+        });
+        let artifacts = match &stage {
+            Stage::Map(m) => {
+                let dataset = m.dataset(&view)?;
+                let paths = MapPaths {
+                    samples: sd.samples_path(),
+                    journal: sd.journal_path(),
+                };
+                let solver: Arc<dyn Solve> = Arc::new(StageSolver(m.clone()));
+                let (a, b) = map_samples(
+                    solver,
+                    dataset,
+                    models.clone(),
+                    &paths,
+                    opts,
+                    progress.clone(),
+                )
+                .await?;
+                solved += a;
+                skipped += b;
+                Vec::new()
+            }
+            Stage::Reduce(r) => {
+                let (r, view, dir, progress) =
+                    (r.clone(), view.clone(), dir.clone(), progress.clone());
+                let name = r.name().to_string();
+                tokio::task::spawn_blocking(move || {
+                    let mut out = StageOutput::new(dir, name.clone(), progress);
+                    r.reduce(&view, &mut out)
+                        .map(|()| out.into_written())
+                        .map_err(|e| EngineError::Analysis(format!("stage {name}: {e}")))
+                })
+                .await
+                .map_err(|e| EngineError::Analysis(format!("stage did not finish: {e}")))??
+            }
+        };
+        let records = sd.records()?.count() as u64;
+        dir.mark_stage_done(&StageDone {
+            stage: stage.name().to_string(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            records,
+            artifacts,
+        })?;
+    }
+    progress.event(ProgressEvent::Analyzing);
+    let results = analyze(&*task, dir, opts.seed)?;
+    Ok(RunSummary {
+        solved,
+        skipped,
+        results,
+    })
+}
+
+/// Solves every `(sample, epoch)` of `dataset` not yet recorded at `paths.samples`, at
+/// most `opts.max_in_flight` at once, appending each record as it finishes. Returns
+/// (solved now, found already done).
+async fn map_samples(
+    solver: Arc<dyn Solve>,
+    dataset: Dataset,
+    models: Arc<Models>,
+    paths: &MapPaths,
+    opts: &RunOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, u64), EngineError> {
+    let (writer, done) = SampleWriter::open(&paths.samples)?;
     let writer = Arc::new(Mutex::new(writer));
+    let (journal, mut pending) = Journal::open(&paths.journal, &done)?;
+    let journal = Arc::new(Mutex::new(journal));
     let epochs = opts.epochs.max(1);
     let total = dataset
         .total
@@ -271,7 +460,6 @@ pub async fn run(
         already_done: done.len() as u64,
     });
 
-    let models = Arc::new(models);
     let mut set = tokio::task::JoinSet::new();
     let mut solved = 0u64;
     let mut skipped = 0u64;
@@ -298,23 +486,26 @@ pub async fn run(
                     break 'data;
                 }
             }
-            let (task, models, writer, progress, sample) = (
-                task.clone(),
+            let (solver, models, writer, progress, sample) = (
+                solver.clone(),
                 models.clone(),
                 writer.clone(),
                 progress.clone(),
                 sample.clone(),
             );
+            let steps = context::StepLog {
+                journal: journal.clone(),
+                recorded: take_steps(&mut pending, &sample.id, epoch),
+            };
             let seed = opts.seed;
             set.spawn(async move {
-                let rec = solve_one(&*task, &models, &sample, epoch, seed).await;
+                let rec = solve_one(&*solver, &models, &sample, epoch, seed, steps).await;
                 let ev = ProgressEvent::SampleDone {
                     failed: rec.error.is_some(),
-                    calls: rec.transcript.calls.len() as u64,
+                    calls: rec.transcript.calls().count() as u64,
                     cached_calls: rec
                         .transcript
-                        .calls
-                        .iter()
+                        .calls()
                         .filter(|c| c.response.as_ref().is_some_and(|r| r.meta.cached))
                         .count() as u64,
                     paid: rec.transcript.paid_usage(),
@@ -334,13 +525,14 @@ pub async fn run(
     if let Some(e) = first_error {
         return Err(e);
     }
-    progress.event(ProgressEvent::Analyzing);
-    let results = analyze(&*task, dir, opts.seed)?;
-    Ok(RunSummary {
-        solved,
-        skipped,
-        results,
-    })
+    Ok((solved, skipped))
+}
+
+fn take_steps(pending: &mut PendingSteps, id: &str, epoch: u32) -> Vec<shammie_core::ToolRecord> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    pending.remove(&(id.to_string(), epoch)).unwrap_or_default()
 }
 
 fn reap(
@@ -361,15 +553,16 @@ fn reap(
 }
 
 async fn solve_one(
-    task: &dyn Task,
+    task: &dyn Solve,
     models: &Models,
     sample: &Sample,
     epoch: u32,
     seed: u64,
+    steps: context::StepLog,
 ) -> SampleRecord {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
-    let cx = SampleContext::new(models, &sample.id, epoch, seed);
+    let cx = SampleContext::new(models, &sample.id, epoch, seed).with_steps(steps);
     let outcome = std::panic::AssertUnwindSafe(task.solve(&cx, sample))
         .catch_unwind()
         .await;
@@ -403,32 +596,44 @@ async fn solve_one(
 }
 
 /// Re-runs the task's analysis over the log in `dir` and writes `results.json`.
+/// For a multi-stage task the totals cover every stage's records.
 pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, EngineError> {
     let mut totals = Totals::default();
-    let mut read_error: Option<LogError> = None;
-    let analysis = {
-        let mut records = dir.records()?.map_while(|r| match r {
-            Ok(r) => Some(r),
-            Err(e) => {
-                read_error = Some(e);
-                None
+    let analysis = if let Some(stages) = task.stages() {
+        for s in &stages {
+            for r in dir.stage(s.name())?.records()? {
+                totals.add(&r?);
             }
-        });
-        let mut counted = std::iter::from_fn(|| {
-            let r = records.next()?;
-            totals.add(&r);
-            Some(r)
-        });
-        let analysis = task
-            .analyze(&mut counted, seed)
-            .map_err(EngineError::Analysis)?;
-        // Drain whatever the analysis did not read so the totals cover the whole log.
-        counted.for_each(drop);
+        }
+        task.analyze_stages(&RunView::new(dir.clone(), seed))
+            .map_err(EngineError::Analysis)?
+    } else {
+        let mut read_error: Option<LogError> = None;
+        let analysis = {
+            let mut records = dir.records()?.map_while(|r| match r {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    read_error = Some(e);
+                    None
+                }
+            });
+            let mut counted = std::iter::from_fn(|| {
+                let r = records.next()?;
+                totals.add(&r);
+                Some(r)
+            });
+            let analysis = task
+                .analyze(&mut counted, seed)
+                .map_err(EngineError::Analysis)?;
+            // Drain whatever the analysis did not read so the totals cover the whole log.
+            counted.for_each(drop);
+            analysis
+        };
+        if let Some(e) = read_error {
+            return Err(e.into());
+        }
         analysis
     };
-    if let Some(e) = read_error {
-        return Err(e.into());
-    }
     let mut files = Vec::with_capacity(analysis.files.len());
     for f in &analysis.files {
         dir.write_file(&f.path, &f.content)?;

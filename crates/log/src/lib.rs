@@ -2,27 +2,36 @@
 //!
 //! A run directory holds `run.json` ([`RunMeta`]: what was run, with which models and
 //! options, never a secret), `samples.jsonl` (one complete [`SampleRecord`] per line,
-//! appended and flushed as each sample finishes) and `results.json` (the analysis,
+//! appended and flushed as each sample finishes), `steps.jsonl` (the step journal: each
+//! tool execution of a sample still in progress, appended as it happens, so a resumed
+//! episode replays it instead of executing it again) and `results.json` (the analysis,
 //! replaced atomically).
 //!
 //! Invariants: a line is written with one `write` call of the whole record plus its
 //! newline, so a process killed at any moment leaves at most one torn final line, which
 //! [`SampleWriter::open`] cuts off; each `(id, epoch)` appears at most once; readers
-//! stream (a log never has to fit in memory).
+//! stream (a log never has to fit in memory). The journal follows the same one-write
+//! rule; it only ever holds steps of samples that are not yet in `samples.jsonl`
+//! ([`Journal::open`] drops the rest).
 //!
 //! What is not here: no analysis, no model calls, no printing.
 
-use std::collections::{BTreeMap, HashSet};
+mod stages;
+
+pub use stages::{ArtifactInfo, ArtifactWriter, StageDir, StageDone, ARTIFACTS_DIR, STAGES_DIR};
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use shammie_core::{Results, SampleRecord, SCHEMA_VERSION};
+use shammie_core::{Results, SampleRecord, ToolRecord, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 
 pub const RUN_FILE: &str = "run.json";
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 pub const RESULTS_FILE: &str = "results.json";
+pub const JOURNAL_FILE: &str = "steps.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -38,16 +47,20 @@ pub enum LogError {
         message: String,
     },
     #[error(
-        "{path}: written by schema version {found}; this shammie reads version {SCHEMA_VERSION}"
+        "{path}: written by schema version {found}; this shammie reads versions {OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION}"
     )]
     Version { path: PathBuf, found: u32 },
     #[error("{0} is not a run directory (no run.json)")]
     NotARun(PathBuf),
-    #[error("`{0}`: report files must be relative paths inside the run directory")]
+    #[error(
+        "`{0}`: report files, artifacts and stages must be relative names inside the run directory"
+    )]
     BadName(String),
+    #[error("no artifact `{0}` in this run (not written yet, or its stage did not finish)")]
+    MissingArtifact(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
         path: path.to_path_buf(),
         source,
@@ -117,7 +130,10 @@ impl RunDir {
         unreachable!()
     }
 
-    /// Opens an existing run directory, checking its schema version.
+    /// Opens an existing run directory, checking its schema version: any version from
+    /// [`OLDEST_READABLE_SCHEMA`] to [`SCHEMA_VERSION`] is read (older records are
+    /// converted as they are read). Before appending to an older run, call
+    /// [`RunDir::upgrade`].
     pub fn open(path: &Path) -> Result<(Self, RunMeta), LogError> {
         let file = path.join(RUN_FILE);
         if !file.exists() {
@@ -133,7 +149,7 @@ impl RunDir {
             .get("schema_version")
             .and_then(|x| x.as_u64())
             .unwrap_or(0) as u32;
-        if found != SCHEMA_VERSION {
+        if !(OLDEST_READABLE_SCHEMA..=SCHEMA_VERSION).contains(&found) {
             return Err(LogError::Version { path: file, found });
         }
         let meta = serde_json::from_value(v).map_err(|e| LogError::Corrupt {
@@ -149,8 +165,21 @@ impl RunDir {
         ))
     }
 
+    /// Marks a run written by an older schema as the current one, before new records are
+    /// appended to it. Old and new records can share a log: readers take both.
+    pub fn upgrade(&self, meta: &mut RunMeta) -> Result<(), LogError> {
+        if meta.schema_version != SCHEMA_VERSION {
+            meta.schema_version = SCHEMA_VERSION;
+            self.write_json(RUN_FILE, meta)?;
+        }
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join(JOURNAL_FILE)
     }
     pub fn samples_path(&self) -> PathBuf {
         self.path.join(SAMPLES_FILE)
@@ -171,11 +200,7 @@ impl RunDir {
     /// Writes a report file at `rel` (a relative, `/`-separated path inside the run
     /// directory, e.g. `report/scores.svg`) atomically, creating its folders.
     pub fn write_file(&self, rel: &str, content: &[u8]) -> Result<PathBuf, LogError> {
-        let safe = !rel.is_empty()
-            && rel.split('/').all(|part| {
-                !part.is_empty() && part != "." && part != ".." && !part.contains('\\')
-            });
-        if !safe {
+        if !stages::safe_rel(rel) {
             return Err(LogError::BadName(rel.to_string()));
         }
         let target = self.path.join(rel);
@@ -246,6 +271,144 @@ impl RunDir {
     }
 }
 
+/// Cuts a torn final line (bytes after the last newline) off an append-only JSONL file
+/// left by a killed process. Returns how many bytes were cut.
+fn cut_torn_tail(file: &mut File, path: &Path) -> Result<u64, LogError> {
+    let len = file.metadata().map_err(io(path))?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // Find the end of the last complete line by scanning back from the end.
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let keep = loop {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start)).map_err(io(path))?;
+        file.read_exact(&mut chunk[..n]).map_err(io(path))?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        if start == 0 {
+            break 0;
+        }
+        end = start;
+    };
+    if keep < len {
+        file.set_len(keep).map_err(io(path))?;
+    }
+    Ok(len - keep)
+}
+
+/// One step of a sample in progress, as written to the step journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub id: String,
+    pub epoch: u32,
+    /// The step's position among the sample's tool executions (0, 1, …).
+    pub seq: u32,
+    pub tool: ToolRecord,
+}
+
+/// The steps recorded for samples in progress, by `(id, epoch)`, each in `seq` order.
+pub type PendingSteps = HashMap<(String, u32), Vec<ToolRecord>>;
+
+/// The step journal (`steps.jsonl`): every tool execution of a sample in progress,
+/// appended and flushed before the protocol sees its result, so a sample cut short by a
+/// kill can be resumed without running its tools again.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`. A torn final line is cut off; entries of
+    /// samples in `done` (already recorded in full) are dropped by rewriting the file
+    /// through a temporary one, so the journal only ever holds work in progress. Returns
+    /// the remaining steps by sample.
+    pub fn open(
+        path: &Path,
+        done: &HashSet<(String, u32)>,
+    ) -> Result<(Self, PendingSteps), LogError> {
+        let mut pending: PendingSteps = HashMap::new();
+        let mut dropped = 0u64;
+        if path.exists() {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io(path))?;
+            cut_torn_tail(&mut f, path)?;
+            drop(f);
+            let reader = BufReader::new(File::open(path).map_err(io(path))?);
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(io(path))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let e: JournalEntry =
+                    serde_json::from_str(&line).map_err(|e| LogError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: i as u64 + 1,
+                        message: e.to_string(),
+                    })?;
+                let key = (e.id, e.epoch);
+                if done.contains(&key) {
+                    dropped += 1;
+                    continue;
+                }
+                let steps = pending.entry(key).or_default();
+                // A step is journaled once; a duplicate seq would be a bug: keep the first.
+                if e.seq as usize == steps.len() {
+                    steps.push(e.tool);
+                }
+            }
+        }
+        if dropped > 0 {
+            let tmp = path.with_extension("jsonl.tmp");
+            let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
+            for ((id, epoch), steps) in &pending {
+                for (seq, tool) in steps.iter().enumerate() {
+                    let e = JournalEntry {
+                        id: id.clone(),
+                        epoch: *epoch,
+                        seq: seq as u32,
+                        tool: tool.clone(),
+                    };
+                    serde_json::to_writer(&mut out, &e).expect("entries serialise");
+                    out.write_all(b"\n").map_err(io(&tmp))?;
+                }
+            }
+            let f = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+            f.sync_all().map_err(io(&tmp))?;
+            std::fs::rename(&tmp, path).map_err(io(path))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok((
+            Journal {
+                file,
+                path: path.to_path_buf(),
+                buf: Vec::with_capacity(4096),
+            },
+            pending,
+        ))
+    }
+
+    /// Writes one step as one line, in a single write, and flushes it to the OS.
+    pub fn append(&mut self, e: &JournalEntry) -> Result<(), LogError> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, e).expect("entries serialise");
+        self.buf.push(b'\n');
+        self.file.write_all(&self.buf).map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))
+    }
+}
+
 /// Appends sample records, one flushed line each.
 pub struct SampleWriter {
     file: File,
@@ -265,30 +428,7 @@ impl SampleWriter {
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        let len = file.metadata().map_err(io(path))?.len();
-        let mut torn_bytes = 0;
-        if len > 0 {
-            // Find the end of the last complete line by scanning back from the end.
-            let mut end = len;
-            let mut chunk = vec![0u8; 64 * 1024];
-            let keep = 'scan: loop {
-                let start = end.saturating_sub(chunk.len() as u64);
-                let n = (end - start) as usize;
-                file.seek(SeekFrom::Start(start)).map_err(io(path))?;
-                file.read_exact(&mut chunk[..n]).map_err(io(path))?;
-                if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
-                    break 'scan start + i as u64 + 1;
-                }
-                if start == 0 {
-                    break 0;
-                }
-                end = start;
-            };
-            if keep < len {
-                torn_bytes = len - keep;
-                file.set_len(keep).map_err(io(path))?;
-            }
-        }
+        let torn_bytes = cut_torn_tail(&mut file, path)?;
         let mut done = HashSet::new();
         for rec in Records::open(path)? {
             let rec = rec?;
@@ -395,7 +535,7 @@ mod tests {
         }
     }
 
-    fn meta() -> RunMeta {
+    pub(crate) fn meta() -> RunMeta {
         RunMeta {
             schema_version: SCHEMA_VERSION,
             shammie_version: "0".into(),
@@ -497,6 +637,82 @@ mod tests {
         let e = RunDir::open(a.path()).unwrap_err().to_string();
         assert!(e.contains("schema version 99"), "{e}");
         assert!(matches!(RunDir::open(d.path()), Err(LogError::NotARun(_))));
+    }
+
+    fn step(seq: u32, id: &str, out: &str) -> JournalEntry {
+        JournalEntry {
+            id: id.into(),
+            epoch: 1,
+            seq,
+            tool: ToolRecord {
+                name: "calc".into(),
+                input: serde_json::json!({"text": out}),
+                output: out.into(),
+                exit_status: Some(0),
+                error: None,
+                duration_ms: 1,
+                replayed: false,
+            },
+        }
+    }
+
+    #[test]
+    fn journal_keeps_steps_in_progress_and_drops_finished_samples() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(JOURNAL_FILE);
+        {
+            let (mut j, pending) = Journal::open(&p, &HashSet::new()).unwrap();
+            assert!(pending.is_empty());
+            j.append(&step(0, "a", "1")).unwrap();
+            j.append(&step(0, "b", "2")).unwrap();
+            j.append(&step(1, "a", "3")).unwrap();
+        }
+        // A kill in the middle of a write leaves a torn line: cut, not an error.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"id":"a","epoch":1,"seq":2,"to"#).unwrap();
+        drop(f);
+        let (_, pending) = Journal::open(&p, &HashSet::new()).unwrap();
+        let outs = |k: &str| -> Vec<String> {
+            pending[&(k.to_string(), 1)]
+                .iter()
+                .map(|t| t.output.clone())
+                .collect()
+        };
+        assert_eq!(outs("a"), ["1", "3"]);
+        assert_eq!(outs("b"), ["2"]);
+        // Once `a` is recorded in full its steps leave the journal for good.
+        let done = HashSet::from([("a".to_string(), 1)]);
+        let (mut j, pending) = Journal::open(&p, &done).unwrap();
+        assert_eq!(pending.len(), 1);
+        j.append(&step(1, "b", "4")).unwrap();
+        drop(j);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let (_, pending) = Journal::open(&p, &HashSet::new()).unwrap();
+        assert_eq!(pending[&("b".to_string(), 1)].len(), 2);
+        // A corrupt complete line is named, never skipped.
+        std::fs::write(&p, "not json\n").unwrap();
+        let e = Journal::open(&p, &HashSet::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("steps.jsonl:1:"), "{e}");
+    }
+
+    #[test]
+    fn older_schemas_open_and_upgrade() {
+        let d = tempfile::tempdir().unwrap();
+        let a = RunDir::create(d.path(), &meta()).unwrap();
+        let mut old = meta();
+        old.schema_version = 1;
+        a.write_json(RUN_FILE, &old).unwrap();
+        let (dir, mut m) = RunDir::open(a.path()).unwrap();
+        assert_eq!(m.schema_version, 1);
+        dir.upgrade(&mut m).unwrap();
+        assert_eq!(
+            RunDir::open(a.path()).unwrap().1.schema_version,
+            SCHEMA_VERSION
+        );
     }
 
     #[test]

@@ -99,6 +99,19 @@ pub fn studies() -> Vec<StudyInfo> {
             }],
         },
         StudyInfo {
+            name: "agent-loop",
+            paper: "none: a built-in check of Shammie's agent loop",
+            summary: "Multi-step arithmetic with a calculator tool: exercises tool calls, the step journal and resume on any model",
+            tasks: vec![TaskInfo {
+                study: "agent-loop",
+                name: "arithmetic",
+                summary: "word problems solved with <calc> tool calls and an <answer>; accuracy, tool use, turns, why episodes ended",
+                options: shammie_study_agent_loop::OPTIONS,
+                roles: shammie_study_agent_loop::roles,
+                build: shammie_study_agent_loop::build,
+            }],
+        },
+        StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
         summary: "Trait evaluations (power-seeking, self-preservation, …) and AI-feedback labels under trait-specific or general principles",

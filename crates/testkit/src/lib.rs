@@ -15,6 +15,9 @@
 //! ([`RecordedRequest`]), and the answers come from a [`Responder`] — by
 //! default the deterministic [`default_reply`].
 //!
+//! [`ScriptedModel`] is the in-process counterpart: a [`shammie_models::Model`] whose
+//! answers come from a closure over the typed request, for engine-level study tests.
+//!
 //! The library is used in-process (`MockServer::start().await`) as a
 //! dev-dependency; the `shammie-mock` binary runs the same server in its own
 //! process for benchmarks.
@@ -43,6 +46,7 @@
 //! ```
 
 mod reply;
+pub mod scripted;
 mod server;
 mod wire;
 
@@ -53,6 +57,7 @@ pub use reply::{
     choice_options, count_words, default_distribution, default_reply, fnv1a64, split_tokens,
     FILLER_TOKENS, OPTION_MASS,
 };
+pub use scripted::ScriptedModel;
 pub use server::{MockBuilder, MockServer};
 
 /// Which wire format a request arrived in (decided by the request path).

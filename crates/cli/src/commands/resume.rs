@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub fn main(a: Args) -> Result<u8, Failure> {
-    let (dir, meta) = RunDir::open(&a.dir)?;
+    let (dir, mut meta) = RunDir::open(&a.dir)?;
     let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
     let task = info.build(meta.options.clone())?;
     let specs = specs_from_meta(&meta.models)?;
@@ -31,5 +31,7 @@ pub fn main(a: Args) -> Result<u8, Failure> {
         tracing::info!("retrying {n} failed samples");
     }
     let dataset = task.dataset()?;
+    // A run written by an older schema gets new records in the current one.
+    dir.upgrade(&mut meta)?;
     execute(task, dataset, models, &dir, &meta, &a.call)
 }

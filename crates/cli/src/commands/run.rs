@@ -81,7 +81,7 @@ pub fn execute(
     let opts = RunOptions {
         epochs: meta.epochs,
         limit: meta.limit,
-        max_in_flight: call.max_connections.max(1),
+        max_in_flight: call.samples_in_flight(),
         seed: meta.seed,
     };
     let bar = Arc::new(progress::Bar::new(call.quiet));

@@ -86,7 +86,7 @@ async fn traits_on_the_local_model_is_reproducible_at_any_concurrency() {
     let recs = records(&run_dir(&one));
     assert!(recs
         .iter()
-        .all(|r| r["transcript"]["calls"][0]["model"] == "local:gemma-3-270m"));
+        .all(|r| r["transcript"]["events"][0]["model"] == "local:gemma-3-270m"));
     // The base model sees the pretrained-style prompt and answers on the logprob path.
     assert!(recs.iter().all(|r| r["scores"]["path"] == "logprobs"));
     let out = stdout(&one);
@@ -183,7 +183,7 @@ async fn discrim_eval_on_the_local_model_scores_yes_and_no_exactly() {
         );
         assert!(p > 0.0 && p < 1.0 && (0.0..=1.0 + 1e-9).contains(&mass));
         assert!((l - (p / (1.0 - p)).ln()).abs() < 1e-6);
-        let call = &r["transcript"]["calls"][0];
+        let call = &r["transcript"]["events"][0];
         assert_eq!(
             call["request"]["continuations"],
             serde_json::json!(["yes", "Yes", "YES", "no", "No", "NO"])
@@ -232,7 +232,7 @@ async fn reasoning_studies_run_on_the_local_model() {
     let n = sc["sentences"].as_u64().unwrap() as usize;
     assert_eq!(sc["early"].as_array().unwrap().len(), n + 1);
     assert!(sc["original"].is_u64() && sc["no_cot"]["choice"].is_u64());
-    let calls = rec["transcript"]["calls"].as_array().unwrap();
+    let calls = rec["transcript"]["events"].as_array().unwrap();
     assert!(calls.iter().any(|c| c["role"] == "mistaker"));
     assert!(dir.join("report/accuracy.svg").exists());
 
@@ -266,4 +266,57 @@ async fn reasoning_studies_run_on_the_local_model() {
         .collect();
     assert_eq!(strategies.len(), 4, "{strategies:?}");
     assert!(dir.join("report/accuracy-vs-faithfulness.svg").exists());
+}
+
+/// The agent loop on the embedded model: a base model follows the tag protocol from the
+/// worked example, the calculator's real results come back to it, and the stop
+/// sequences end each turn at the closing tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_loop_runs_on_the_local_model() {
+    let Some(models) = models_dir_or_skip() else {
+        return;
+    };
+    let env = offline_env(&models);
+    let s = Scratch::new();
+    let o = s
+        .run(
+            &[
+                "run",
+                "agent-loop/arithmetic",
+                "--model",
+                "local:gemma-3-270m",
+                "--limit",
+                "2",
+                "--set",
+                "max_turns=3",
+                "--set",
+                "max_tokens=48",
+            ],
+            &env,
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let recs = records(&run_dir(&o));
+    assert_eq!(recs.len(), 2);
+    let mut tools = 0;
+    for r in &recs {
+        let events = r["transcript"]["events"].as_array().unwrap();
+        assert_eq!(events[0]["type"], "call");
+        for (i, e) in events.iter().enumerate() {
+            if e["type"] != "tool" {
+                continue;
+            }
+            tools += 1;
+            // The calculator's result is what the next turn shows the model.
+            let out = e["output"].as_str().unwrap();
+            let next = events[i + 1..]
+                .iter()
+                .find(|x| x["type"] == "call")
+                .expect("a turn follows a tool step within max_turns");
+            let msgs = next["request"]["messages"].as_array().unwrap();
+            let last = msgs.last().unwrap()["content"].as_str().unwrap();
+            assert_eq!(last, format!("<output exit_status=\"0\">{out}</output>"));
+        }
+    }
+    assert!(tools >= 1, "the model never used the calculator: {recs:?}");
 }

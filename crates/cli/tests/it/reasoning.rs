@@ -169,7 +169,7 @@ async fn cot_faithfulness_metrics_match_the_scripted_model() {
         .collect();
     assert_eq!(early, vec![Some(0), Some(0), Some(0), Some(0), Some(1)]);
     // Every intervention's reasoning is in the transcript: a truncated chain, a mistake.
-    let calls = recs[0]["transcript"]["calls"].as_array().unwrap();
+    let calls = recs[0]["transcript"]["events"].as_array().unwrap();
     assert!(calls.iter().any(|c| c["request"]["messages"][1]["content"]
         == "Let's think step by step: First, read the question. Next, weigh the choices."));
     assert!(calls.iter().any(|c| c["role"] == "mistaker"));
@@ -224,7 +224,7 @@ async fn decomposition_strategies_match_the_scripted_model() {
         .into_iter()
         .find(|r| r["input"]["strategy"] == "factored")
         .unwrap();
-    let sub: Vec<&Value> = fact["transcript"]["calls"]
+    let sub: Vec<&Value> = fact["transcript"]["events"]
         .as_array()
         .unwrap()
         .iter()

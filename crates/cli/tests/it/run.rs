@@ -1,6 +1,5 @@
 //! End-to-end runs of `shammie run constitution/traits` against the loopback mock server.
 
-
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ async fn openai_compatible_logprob_run_writes_a_complete_run_directory() {
 
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
-    assert_eq!(run["schema_version"], 1);
+    assert_eq!(run["schema_version"], 2);
     assert_eq!(run["study"], "constitution");
     assert_eq!(run["task"], "traits");
     assert_eq!(run["seed"], 7);
@@ -53,7 +52,7 @@ async fn openai_compatible_logprob_run_writes_a_complete_run_directory() {
     assert_eq!(datasets.len(), 14);
     for r in &recs {
         assert_eq!(r["scores"]["path"], "logprobs");
-        let call = &r["transcript"]["calls"][0];
+        let call = &r["transcript"]["events"][0];
         assert_eq!(call["role"], "target");
         assert!(
             call["response"]["logprobs"][0]["top"]
@@ -106,7 +105,7 @@ async fn the_matching_rate_is_the_mock_models_known_probability() {
     let dir = std::path::PathBuf::from(v["run_dir"].as_str().unwrap());
     let mut sum = 0.0;
     for r in records(&dir) {
-        let prompt = r["transcript"]["calls"][0]["request"]["messages"][0]["content"]
+        let prompt = r["transcript"]["events"][0]["request"]["messages"][0]["content"]
             .as_str()
             .unwrap()
             .to_string();
@@ -161,7 +160,7 @@ async fn anthropic_sampling_run_uses_prefill_and_counts_answers() {
     for r in &recs {
         assert_eq!(r["scores"]["path"], "sampling");
         assert_eq!(r["scores"]["samples"], 4);
-        let calls = r["transcript"]["calls"].as_array().unwrap();
+        let calls = r["transcript"]["events"].as_array().unwrap();
         assert_eq!(calls.len(), 4);
         let nonces: HashSet<u64> = calls
             .iter()
@@ -215,7 +214,7 @@ async fn repeating_a_run_pays_for_nothing() {
     let recs = records(&run_dir(&second));
     assert!(recs
         .iter()
-        .all(|r| r["transcript"]["calls"][0]["response"]["meta"]["cached"] == true));
+        .all(|r| r["transcript"]["events"][0]["response"]["meta"]["cached"] == true));
     // Same answers, so the same table (all but the last line, the run directory); only
     // the totals line differs, by the cache hits.
     let table = |o: &std::process::Output| {
@@ -280,7 +279,7 @@ async fn failing_samples_are_recorded_and_the_run_goes_on_with_exit_1() {
             "{e}"
         );
         assert_eq!(
-            f["transcript"]["calls"][0]["error"]
+            f["transcript"]["events"][0]["error"]
                 .as_str()
                 .map(|s| s.contains("500")),
             Some(true)
@@ -345,10 +344,90 @@ async fn retries_transient_faults_without_failing_samples() {
     let attempts: u64 = records(&run_dir(&o))
         .iter()
         .map(|r| {
-            r["transcript"]["calls"][0]["response"]["meta"]["attempts"]
+            r["transcript"]["events"][0]["response"]["meta"]["attempts"]
                 .as_u64()
                 .unwrap()
         })
         .sum();
     assert_eq!(attempts, 9);
+}
+
+/// A run written by schema 1 (transcripts as `{"calls": […]}`) still shows the same
+/// tables, and `resume` finishes it: new records in schema 2 beside the old ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_run_is_shown_and_resumed() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/mock-model", server.openai_base_url());
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--limit",
+                "14",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let shown = shown_tables(&s, &dir).await;
+
+    // Rewrite the run as schema 1 wrote it, and drop its last record (a killed run).
+    let run_file = dir.join("run.json");
+    let mut run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_file).unwrap()).unwrap();
+    run["schema_version"] = 1.into();
+    std::fs::write(&run_file, serde_json::to_string_pretty(&run).unwrap()).unwrap();
+    let mut old = String::new();
+    let recs = records(&dir);
+    for r in &recs[..recs.len() - 1] {
+        let mut r = r.clone();
+        let calls: Vec<serde_json::Value> = r["transcript"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let mut c = e.clone();
+                c.as_object_mut().unwrap().remove("type");
+                c
+            })
+            .collect();
+        r["transcript"] = serde_json::json!({ "calls": calls });
+        old.push_str(&format!("{r}\n"));
+    }
+    std::fs::write(dir.join("samples.jsonl"), &old).unwrap();
+    std::fs::remove_file(dir.join("results.json")).unwrap();
+
+    let o = s
+        .cmd(&["show", dir.to_str().unwrap(), "--reanalyze"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let o = s
+        .cmd(&[
+            "resume",
+            dir.to_str().unwrap(),
+            "--cache",
+            s.cache().to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(dir.join("samples.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 14);
+    assert!(lines[0].contains(r#""transcript":{"calls":["#));
+    assert!(lines[13].contains(r#""transcript":{"events":[{"type":"call""#));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_file).unwrap()).unwrap();
+    assert_eq!(run["schema_version"], 2);
+    assert_eq!(shown_tables(&s, &dir).await, shown);
 }

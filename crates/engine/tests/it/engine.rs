@@ -204,15 +204,15 @@ async fn records_each_sample_and_epoch_once_with_bounded_concurrency() {
         .all(|r| r.error.as_deref().unwrap().contains("study bug on s3")));
     let ok = recs.iter().find(|r| r.id == "s1" && r.epoch == 2).unwrap();
     // The judge role defaulted to the target model; both calls are in the transcript.
-    assert_eq!(ok.transcript.calls.len(), 2);
-    assert_eq!(ok.transcript.calls[1].role, "judge");
+    assert_eq!(ok.transcript.calls().count(), 2);
+    assert_eq!(ok.transcript.calls().nth(1).unwrap().role, "judge");
     assert_eq!(
-        ok.transcript.calls[0].request.nonce,
+        ok.transcript.calls().next().unwrap().request.nonce,
         1 << 32,
         "epoch 2 calls are distinct"
     );
     let e1 = recs.iter().find(|r| r.id == "s1" && r.epoch == 1).unwrap();
-    assert_eq!(e1.transcript.calls[0].request.nonce, 0);
+    assert_eq!(e1.transcript.calls().next().unwrap().request.nonce, 0);
     assert_eq!(server.request_count(), 29 * 2 * 2);
 
     // Running again in the same directory solves nothing.
@@ -285,7 +285,7 @@ async fn provider_failures_become_sample_errors() {
         "{:?}",
         bad.error
     );
-    assert!(bad.transcript.calls[0].error.is_some());
+    assert!(bad.transcript.calls().next().unwrap().error.is_some());
     assert_eq!(s.results.tables[0].rows[0][0], Cell::Int(2));
 }
 

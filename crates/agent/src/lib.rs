@@ -1,0 +1,315 @@
+//! Multi-turn agent episodes: the model answers, the harness reads an action from its
+//! answer, runs the tool through the sample's context (recorded, journaled, replayed on
+//! resume), shows the model the result, and goes on until the model gives its final
+//! answer, stops acting, or a turn or token budget runs out.
+//!
+//! Actions are text tags (`<bash>ls</bash>`), which every model can produce — base and
+//! local models included — and which is how the papers' environments exchanged
+//! commands. The closing tags are stop sequences, so the model halts after one action
+//! instead of inventing the tool's output; text after the first action is cut and
+//! noted; an action cut off by the token limit is not run.
+//!
+//! Invariants: every model call and tool step goes through [`SampleContext`] (so it is in
+//! the transcript and never paid or executed twice on resume); a step replayed on
+//! resume is handed to [`Environment::replayed`] instead of [`Environment::execute`];
+//! the loop never runs more than `max_turns` model turns.
+//!
+//! What is not here: no sandbox (an environment brings its own), no study logic, no
+//! provider-native tool calling (tags work on every provider; native tool use is
+//! planned behind the same [`Environment`] trait).
+
+pub mod tags;
+
+use async_trait::async_trait;
+use shammie_core::{GenerateRequest, Message, StopReason};
+use shammie_engine::{SampleContext, SampleError, ToolOutput};
+
+/// A tool the model may call, as `<name>input</name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSpec {
+    pub name: String,
+    /// One line for the system prompt, e.g. "run a shell command".
+    pub description: String,
+}
+
+/// The world an episode acts in.
+#[async_trait]
+pub trait Environment: Send {
+    /// The tools, by tag name.
+    fn tools(&self) -> Vec<ToolSpec>;
+    /// Runs one action. Called only for steps that were not already taken by an earlier,
+    /// killed attempt of the same episode.
+    async fn execute(&mut self, tool: &str, input: &str) -> ToolOutput;
+    /// A step the killed attempt took, replayed from the journal: bring any state the
+    /// environment keeps up to date without repeating side effects. Default: nothing.
+    fn replayed(&mut self, _tool: &str, _input: &str, _output: &ToolOutput) {}
+    /// How a result is shown to the model (the next user turn).
+    fn observation(&self, _tool: &str, out: &ToolOutput) -> String {
+        default_observation(out)
+    }
+}
+
+/// `<output>…</output>`, with the exit status when there is one, or `<error>…</error>`
+/// when the tool could not run.
+pub fn default_observation(out: &ToolOutput) -> String {
+    if let Some(e) = &out.error {
+        return format!("<error>{e}</error>");
+    }
+    match out.exit_status {
+        Some(code) => format!("<output exit_status=\"{code}\">{}</output>", out.output),
+        None => format!("<output>{}</output>", out.output),
+    }
+}
+
+/// How an episode is run.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The model role that acts.
+    pub role: String,
+    pub system: Option<String>,
+    /// Most model turns.
+    pub max_turns: u32,
+    /// Output tokens per model turn.
+    pub max_tokens: u32,
+    /// Most output tokens over the whole episode (`None`: no limit beyond turns).
+    pub token_budget: Option<u64>,
+    pub temperature: Option<f64>,
+    /// A tag that ends the episode with its contents as the final answer (e.g. `answer`).
+    pub final_tag: Option<String>,
+    /// Sent when the model neither acts nor answers; `None` ends the episode there.
+    pub nudge: Option<String>,
+    /// Earlier turns shown before the first message (worked examples); not part of the
+    /// episode's own conversation.
+    pub examples: Vec<Message>,
+    /// Added to every request's nonce (e.g. the i-th of several episodes of one prompt).
+    pub nonce: u64,
+}
+
+impl AgentConfig {
+    pub fn new(role: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            system: None,
+            max_turns: 10,
+            max_tokens: 512,
+            token_budget: None,
+            temperature: Some(0.0),
+            final_tag: None,
+            nudge: None,
+            examples: Vec::new(),
+            nonce: 0,
+        }
+    }
+}
+
+/// Why an episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// The model gave its final answer (the final tag).
+    FinalAnswer,
+    /// The model answered without an action (and there was no nudge, or it was ignored).
+    NoAction,
+    MaxTurns,
+    TokenBudget,
+}
+
+impl StopCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopCause::FinalAnswer => "final_answer",
+            StopCause::NoAction => "no_action",
+            StopCause::MaxTurns => "max_turns",
+            StopCause::TokenBudget => "token_budget",
+        }
+    }
+}
+
+/// One action the model took and what came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub tool: String,
+    pub input: String,
+    pub output: ToolOutput,
+}
+
+/// A finished episode.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    /// The whole conversation, starting with the task's first user message.
+    pub messages: Vec<Message>,
+    pub steps: Vec<Step>,
+    /// Model turns taken.
+    pub turns: u32,
+    pub output_tokens: u64,
+    /// The final tag's contents, when the model gave one.
+    pub final_answer: Option<String>,
+    pub stop: StopCause,
+}
+
+/// Runs one episode: `first` is the task's opening user message.
+pub async fn run_episode(
+    cx: &SampleContext<'_>,
+    cfg: &AgentConfig,
+    env: &mut dyn Environment,
+    first: String,
+) -> Result<Episode, SampleError> {
+    let tools = env.tools();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    if let Some(f) = &cfg.final_tag {
+        names.push(f.as_str());
+    }
+    let stops: Vec<String> = names.iter().map(|n| format!("</{n}>")).collect();
+    let stop_supported = cx.capabilities(&cfg.role)?.stop_sequences;
+
+    let mut messages = vec![Message::user(first)];
+    let mut steps = Vec::new();
+    let mut output_tokens = 0u64;
+    let mut turns = 0u32;
+    let mut nudged = false;
+    loop {
+        if turns >= cfg.max_turns {
+            return Ok(finish(
+                messages,
+                steps,
+                turns,
+                output_tokens,
+                None,
+                StopCause::MaxTurns,
+            ));
+        }
+        if cfg.token_budget.is_some_and(|b| output_tokens >= b) {
+            return Ok(finish(
+                messages,
+                steps,
+                turns,
+                output_tokens,
+                None,
+                StopCause::TokenBudget,
+            ));
+        }
+        let max_tokens = match cfg.token_budget {
+            Some(b) => cfg
+                .max_tokens
+                .min((b - output_tokens).min(u32::MAX as u64) as u32),
+            None => cfg.max_tokens,
+        };
+        let mut req = GenerateRequest::user("", max_tokens);
+        req.system = cfg.system.clone();
+        req.messages = cfg.examples.iter().chain(&messages).cloned().collect();
+        req.temperature = cfg.temperature;
+        if stop_supported {
+            req.stop = stops.clone();
+        }
+        req.nonce = cfg.nonce;
+        let c = cx.generate(&cfg.role, req).await?;
+        turns += 1;
+        output_tokens += c.usage.output_tokens;
+        let mut text = c.text;
+        let mut action = tags::first_of(&text, &names);
+        if let Some(t) = action.as_ref().filter(|t| !t.closed) {
+            if c.stop_reason == StopReason::MaxTokens {
+                // Cut off mid-action: running half a command would be wrong.
+                cx.note(format!(
+                    "the <{}> action was cut off by max_tokens ({max_tokens}); not run",
+                    t.name
+                ));
+                action = None;
+            } else {
+                // Stopped by the closing tag (a stop sequence is not part of the returned
+                // text; OpenAI-style APIs report it as an ordinary stop) or at the end of
+                // its turn: close the tag so the conversation shows the whole action.
+                text.push_str(&format!("</{}>", t.name));
+                action = tags::first_of(&text, &names);
+            }
+        }
+        if let Some(t) = &action {
+            if t.span.end < text.len() && !text[t.span.end..].trim().is_empty() {
+                cx.note(format!(
+                    "cut {} bytes the model wrote after its <{}> action",
+                    text.len() - t.span.end,
+                    t.name
+                ));
+            }
+            text.truncate(t.span.end);
+        }
+        messages.push(Message::assistant(text.clone()));
+        let Some(t) = action else {
+            match &cfg.nudge {
+                Some(n) if !nudged => {
+                    nudged = true;
+                    messages.push(Message::user(n.clone()));
+                    continue;
+                }
+                _ => {
+                    return Ok(finish(
+                        messages,
+                        steps,
+                        turns,
+                        output_tokens,
+                        None,
+                        StopCause::NoAction,
+                    ))
+                }
+            }
+        };
+        let input = t.inner(&text).trim().to_string();
+        if cfg.final_tag.as_deref() == Some(t.name.as_str()) {
+            return Ok(finish(
+                messages,
+                steps,
+                turns,
+                output_tokens,
+                Some(input),
+                StopCause::FinalAnswer,
+            ));
+        }
+        let out = {
+            let env_ref = &mut *env;
+            let tool = t.name.clone();
+            let inp = input.clone();
+            cx.tool(
+                &t.name,
+                serde_json::json!({ "text": input }),
+                move || async move { env_ref.execute(&tool, &inp).await },
+            )
+            .await?
+        };
+        if out.replayed {
+            env.replayed(&t.name, &input, &out);
+        }
+        messages.push(Message::user(env.observation(&t.name, &out)));
+        steps.push(Step {
+            tool: t.name.clone(),
+            input,
+            output: out,
+        });
+    }
+}
+
+fn finish(
+    messages: Vec<Message>,
+    steps: Vec<Step>,
+    turns: u32,
+    output_tokens: u64,
+    final_answer: Option<String>,
+    stop: StopCause,
+) -> Episode {
+    Episode {
+        messages,
+        steps,
+        turns,
+        output_tokens,
+        final_answer,
+        stop,
+    }
+}
+
+/// The tool list for a system prompt: one `<name>…</name>: description` line each.
+pub fn describe_tools(tools: &[ToolSpec]) -> String {
+    tools
+        .iter()
+        .map(|t| format!("<{0}>…</{0}>: {1}", t.name, t.description))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
