@@ -14,14 +14,18 @@
 //! resume is handed to [`Environment::replayed`] instead of [`Environment::execute`];
 //! the loop never runs more than `max_turns` model turns.
 //!
-//! What is not here: no sandbox (an environment brings its own), no study logic, no
-//! provider-native tool calling (tags work on every provider; native tool use is
-//! planned behind the same [`Environment`] trait).
+//! Models with native tool calling (Anthropic, OpenAI) can act through it instead
+//! ([`ActionFormat`]): each tool becomes a function with one string argument, every
+//! call of a turn is run in order and answered by a tool-result turn, and the final
+//! answer is still the final tag in text. Both formats record the same steps, so
+//! replay on resume is the same.
+//!
+//! What is not here: no sandbox (an environment brings its own), no study logic.
 
 pub mod tags;
 
 use async_trait::async_trait;
-use shammie_core::{GenerateRequest, Message, StopReason};
+use shammie_core::{GenerateRequest, Message, StopReason, ToolDefinition};
 use shammie_engine::{SampleContext, SampleError, ToolOutput};
 
 /// A tool the model may call, as `<name>input</name>`.
@@ -30,6 +34,10 @@ pub struct ToolSpec {
     pub name: String,
     /// One line for the system prompt, e.g. "run a shell command".
     pub description: String,
+    /// For native tool calling: the name of the tool's one string argument (e.g.
+    /// `command`) and what it holds.
+    pub argument: String,
+    pub argument_help: String,
 }
 
 /// The world an episode acts in.
@@ -81,6 +89,8 @@ pub struct AgentConfig {
     /// Earlier turns shown before the first message (worked examples); not part of the
     /// episode's own conversation.
     pub examples: Vec<Message>,
+    /// Text tags, native tool calls, or native where the model has them (default).
+    pub actions: ActionFormat,
     /// Added to every request's nonce (e.g. the i-th of several episodes of one prompt).
     pub nonce: u64,
 }
@@ -97,7 +107,23 @@ impl AgentConfig {
             final_tag: None,
             nudge: None,
             examples: Vec::new(),
+            actions: ActionFormat::Auto,
             nonce: 0,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Whether actions will be native tool calls for a model with `caps`.
+    pub fn native_for(&self, caps: &shammie_core::Capabilities) -> Result<bool, SampleError> {
+        match self.actions {
+            ActionFormat::Auto => Ok(caps.native_tools),
+            ActionFormat::Tags => Ok(false),
+            ActionFormat::Native if caps.native_tools => Ok(true),
+            ActionFormat::Native => Err(SampleError::Protocol(format!(
+                "the `{}` model has no native tool calling; use text-tag actions",
+                self.role
+            ))),
         }
     }
 }
@@ -147,6 +173,54 @@ pub struct Episode {
     pub stop: StopCause,
 }
 
+/// How the model's actions are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionFormat {
+    /// Native tool calls where the model has them, else text tags.
+    Auto,
+    /// `<tool>input</tool>` in the text, whatever the model.
+    Tags,
+    /// The provider's native tool calling (an error for models without it).
+    Native,
+}
+
+impl ActionFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "tags" => Some(Self::Tags),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+}
+
+/// The JSON Schema of a tool's one string argument, for native tool calling.
+fn tool_definition(t: &ToolSpec) -> ToolDefinition {
+    ToolDefinition {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        input_schema: serde_json::json!({
+            "type": "object",
+            "properties": { t.argument.clone(): { "type": "string", "description": t.argument_help } },
+            "required": [t.argument],
+        }),
+    }
+}
+
+/// A tool result as a native tool-result turn: the output, with a non-zero exit status
+/// noted; an error when the tool could not run.
+pub fn native_result(out: &ToolOutput) -> (String, bool) {
+    if let Some(e) = &out.error {
+        return (e.clone(), true);
+    }
+    match out.exit_status {
+        Some(code) if code != 0 => (format!("{}\n[exit status {code}]", out.output), false),
+        _ => (out.output.clone(), false),
+    }
+}
+
 /// Runs one episode: `first` is the task's opening user message.
 pub async fn run_episode(
     cx: &SampleContext<'_>,
@@ -154,39 +228,61 @@ pub async fn run_episode(
     env: &mut dyn Environment,
     first: String,
 ) -> Result<Episode, SampleError> {
+    let caps = cx.capabilities(&cfg.role)?;
+    let native = cfg.native_for(&caps)?;
     let tools = env.tools();
-    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    // In text mode the tools and the final answer are tags; natively only the final
+    // answer is.
+    let mut names: Vec<&str> = if native {
+        Vec::new()
+    } else {
+        tools.iter().map(|t| t.name.as_str()).collect()
+    };
     if let Some(f) = &cfg.final_tag {
         names.push(f.as_str());
     }
     let stops: Vec<String> = names.iter().map(|n| format!("</{n}>")).collect();
-    let stop_supported = cx.capabilities(&cfg.role)?.stop_sequences;
+    let definitions: Vec<ToolDefinition> = if native {
+        tools.iter().map(tool_definition).collect()
+    } else {
+        Vec::new()
+    };
 
     let mut messages = vec![Message::user(first)];
     let mut steps = Vec::new();
     let mut output_tokens = 0u64;
     let mut turns = 0u32;
     let mut nudged = false;
+    let end = |messages, steps, turns, output_tokens, answer, cause| {
+        Ok(Episode {
+            messages,
+            steps,
+            turns,
+            output_tokens,
+            final_answer: answer,
+            stop: cause,
+        })
+    };
     loop {
         if turns >= cfg.max_turns {
-            return Ok(finish(
+            return end(
                 messages,
                 steps,
                 turns,
                 output_tokens,
                 None,
                 StopCause::MaxTurns,
-            ));
+            );
         }
         if cfg.token_budget.is_some_and(|b| output_tokens >= b) {
-            return Ok(finish(
+            return end(
                 messages,
                 steps,
                 turns,
                 output_tokens,
                 None,
                 StopCause::TokenBudget,
-            ));
+            );
         }
         let max_tokens = match cfg.token_budget {
             Some(b) => cfg
@@ -198,13 +294,61 @@ pub async fn run_episode(
         req.system = cfg.system.clone();
         req.messages = cfg.examples.iter().chain(&messages).cloned().collect();
         req.temperature = cfg.temperature;
-        if stop_supported {
+        if caps.stop_sequences {
             req.stop = stops.clone();
         }
+        req.tools = definitions.clone();
         req.nonce = cfg.nonce;
         let c = cx.generate(&cfg.role, req).await?;
         turns += 1;
         output_tokens += c.usage.output_tokens;
+
+        if native && !c.tool_calls.is_empty() {
+            let mut m = Message::assistant(c.text.clone());
+            m.tool_calls = c.tool_calls.clone();
+            messages.push(m);
+            // Every call of the turn gets its result, in order (both APIs require it).
+            for call in &c.tool_calls {
+                let arg = tools.iter().find(|t| t.name == call.name).map(|t| {
+                    serde_json::from_str::<serde_json::Value>(&call.arguments)
+                        .ok()
+                        .and_then(|v| v.get(&t.argument)?.as_str().map(str::to_string))
+                        .ok_or_else(|| {
+                            format!(
+                                "the arguments must be a JSON object with a string `{}`",
+                                t.argument
+                            )
+                        })
+                });
+                let refused = match &arg {
+                    None => Some(format!("there is no tool named `{}`", call.name)),
+                    Some(Err(why)) => Some(why.clone()),
+                    Some(Ok(_)) => None,
+                };
+                if let Some(why) = &refused {
+                    cx.note(format!(
+                        "tool call {} ({}) not run: {why}",
+                        call.id, call.name
+                    ));
+                }
+                let (content, is_error) = match arg {
+                    None | Some(Err(_)) => (refused.unwrap_or_default(), true),
+                    Some(Ok(input)) => {
+                        let out = take_step(cx, env, &call.name, &input).await?;
+                        let r = native_result(&out);
+                        steps.push(Step {
+                            tool: call.name.clone(),
+                            input,
+                            output: out,
+                        });
+                        r
+                    }
+                };
+                messages.push(Message::tool_result(call.id.clone(), content, is_error));
+            }
+            continue;
+        }
+
         let mut text = c.text;
         let mut action = tags::first_of(&text, &names);
         if let Some(t) = action.as_ref().filter(|t| !t.closed) {
@@ -242,42 +386,29 @@ pub async fn run_episode(
                     continue;
                 }
                 _ => {
-                    return Ok(finish(
+                    return end(
                         messages,
                         steps,
                         turns,
                         output_tokens,
                         None,
                         StopCause::NoAction,
-                    ))
+                    )
                 }
             }
         };
         let input = t.inner(&text).trim().to_string();
         if cfg.final_tag.as_deref() == Some(t.name.as_str()) {
-            return Ok(finish(
+            return end(
                 messages,
                 steps,
                 turns,
                 output_tokens,
                 Some(input),
                 StopCause::FinalAnswer,
-            ));
+            );
         }
-        let out = {
-            let env_ref = &mut *env;
-            let tool = t.name.clone();
-            let inp = input.clone();
-            cx.tool(
-                &t.name,
-                serde_json::json!({ "text": input }),
-                move || async move { env_ref.execute(&tool, &inp).await },
-            )
-            .await?
-        };
-        if out.replayed {
-            env.replayed(&t.name, &input, &out);
-        }
+        let out = take_step(cx, env, &t.name, &input).await?;
         messages.push(Message::user(env.observation(&t.name, &out)));
         steps.push(Step {
             tool: t.name.clone(),
@@ -287,22 +418,28 @@ pub async fn run_episode(
     }
 }
 
-fn finish(
-    messages: Vec<Message>,
-    steps: Vec<Step>,
-    turns: u32,
-    output_tokens: u64,
-    final_answer: Option<String>,
-    stop: StopCause,
-) -> Episode {
-    Episode {
-        messages,
-        steps,
-        turns,
-        output_tokens,
-        final_answer,
-        stop,
+/// One tool step through the sample's context (recorded, journaled, replayed on
+/// resume); a replayed step is handed to the environment to restore its state.
+async fn take_step(
+    cx: &SampleContext<'_>,
+    env: &mut dyn Environment,
+    tool: &str,
+    input: &str,
+) -> Result<ToolOutput, SampleError> {
+    let out = {
+        let env_ref = &mut *env;
+        let (t, i) = (tool.to_string(), input.to_string());
+        cx.tool(
+            tool,
+            serde_json::json!({ "text": input }),
+            move || async move { env_ref.execute(&t, &i).await },
+        )
+        .await?
+    };
+    if out.replayed {
+        env.replayed(tool, input, &out);
     }
+    Ok(out)
 }
 
 /// The tool list for a system prompt: one `<name>…</name>: description` line each.

@@ -32,12 +32,21 @@ pub enum Role {
     Assistant,
 }
 
-/// One chat turn. Text only: the tool-use environments of the studies exchange commands
-/// as tagged text, as the papers did.
+/// One chat turn: text, and for native tool calling the calls an assistant turn made or
+/// the call a user turn answers (its `content` is then the tool's output).
+///
+/// Environments can also exchange commands as tagged text in `content` alone, as the
+/// papers did; that works with every model, base and local models included.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// Tools the assistant called in this turn (native tool calling).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// This user turn is the result of that tool call (native tool calling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_result: Option<ToolResult>,
 }
 
 impl Message {
@@ -45,14 +54,61 @@ impl Message {
         Self {
             role: Role::User,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_result: None,
         }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
         Self {
             role: Role::Assistant,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_result: None,
         }
     }
+    /// The result of tool call `call_id`, as the next user turn.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        output: impl Into<String>,
+        is_error: bool,
+    ) -> Self {
+        Self {
+            role: Role::User,
+            content: output.into(),
+            tool_calls: Vec::new(),
+            tool_result: Some(ToolResult {
+                call_id: call_id.into(),
+                is_error,
+            }),
+        }
+    }
+}
+
+/// A tool a model may call natively: its name, what it does, and a JSON Schema of its
+/// arguments (an object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDefinition {
+    pub name: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+}
+
+/// A native tool call made by a model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The provider's id for the call, echoed by the result.
+    pub id: String,
+    pub name: String,
+    /// The arguments: a JSON object, serialised.
+    pub arguments: String,
+}
+
+/// Marks a user turn as the result of a native tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ToolResult {
+    pub call_id: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 /// A provider-neutral generation request.
@@ -87,6 +143,10 @@ pub struct GenerateRequest {
     /// (and so of the cache key and the transcript) like every other field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub continuations: Vec<String>,
+    /// Tools offered for native tool calling (only to models with
+    /// [`Capabilities::native_tools`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDefinition>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonce: u64,
 }
@@ -109,6 +169,7 @@ impl GenerateRequest {
             seed: None,
             top_logprobs: None,
             continuations: Vec::new(),
+            tools: Vec::new(),
             nonce: 0,
         }
     }
@@ -148,6 +209,8 @@ pub enum StopReason {
     EndTurn,
     MaxTokens,
     StopSequence,
+    /// The model called tools natively and waits for their results.
+    ToolUse,
     Other,
 }
 
@@ -197,6 +260,9 @@ pub struct Completion {
     /// For a scoring request: one score per requested continuation, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuations: Option<Vec<ContinuationScore>>,
+    /// Native tool calls the model made (in order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     pub stop_reason: StopReason,
     pub usage: Usage,
     #[serde(default)]
@@ -220,6 +286,9 @@ pub struct Capabilities {
     /// log-probability of " yes" and " no" even when neither is in a top-k list.
     #[serde(default)]
     pub score_continuations: bool,
+    /// Calls tools natively ([`GenerateRequest::tools`], [`Completion::tool_calls`]).
+    #[serde(default)]
+    pub native_tools: bool,
 }
 
 impl Capabilities {
@@ -518,6 +587,7 @@ mod tests {
                 text: String::new(),
                 logprobs: None,
                 continuations: None,
+                tool_calls: Vec::new(),
                 stop_reason: StopReason::EndTurn,
                 usage: Usage {
                     input_tokens: n,

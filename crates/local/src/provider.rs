@@ -181,10 +181,17 @@ impl Model for LocalModel {
             multi_turn: true,
             seed: true,
             score_continuations: true,
+            native_tools: false,
         }
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        if !req.tools.is_empty() {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the local runtime has no native tool calling (tools are offered as text tags)",
+                self.name()
+            )));
+        }
         if req.is_scoring() {
             let (scores, prompt_tokens) = self
                 .score_continuations(req, &req.continuations)
@@ -193,6 +200,7 @@ impl Model for LocalModel {
             return Ok(Completion {
                 text: String::new(),
                 logprobs: None,
+                tool_calls: Vec::new(),
                 usage: Usage {
                     input_tokens: (prompt_tokens
                         + scores.iter().map(|s| s.tokens as usize).sum::<usize>())
@@ -248,6 +256,7 @@ impl Model for LocalModel {
             text: g.text,
             logprobs,
             continuations: None,
+            tool_calls: Vec::new(),
             stop_reason: match g.finish {
                 Finish::EndToken => StopReason::EndTurn,
                 Finish::StopString => StopReason::StopSequence,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use shammie_core::{Capabilities, Completion, GenerateRequest, Role, StopReason, Usage};
+use shammie_core::{Capabilities, Completion, GenerateRequest, Role, StopReason, ToolCall, Usage};
 
 use crate::http::{self, ApiKey};
 use crate::spec::{redact_url, ModelSpec, ProviderEnv};
@@ -62,17 +62,55 @@ impl Anthropic {
                 self.name
             )));
         }
-        let mut messages: Vec<Value> = req
-            .messages
-            .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                json!({"role": role, "content": m.content})
-            })
-            .collect();
+        let mut messages: Vec<Value> = Vec::with_capacity(req.messages.len() + 1);
+        for m in &req.messages {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            if let Some(r) = &m.tool_result {
+                let block = json!({
+                    "type": "tool_result",
+                    "tool_use_id": r.call_id,
+                    "content": m.content,
+                    "is_error": r.is_error,
+                });
+                // Every result of one assistant turn goes in one user message.
+                let last_is_results = messages.last().is_some_and(|l: &Value| {
+                    l["role"] == "user"
+                        && l["content"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().all(|b| b["type"] == "tool_result"))
+                });
+                if last_is_results {
+                    messages.last_mut().unwrap()["content"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(block);
+                } else {
+                    messages.push(json!({"role": "user", "content": [block]}));
+                }
+            } else if !m.tool_calls.is_empty() {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({"type": "text", "text": m.content}));
+                }
+                for c in &m.tool_calls {
+                    let input: Value = serde_json::from_str(&c.arguments).map_err(|e| {
+                        ModelError::Config(format!(
+                            "tool call {} has arguments that are not JSON: {e}",
+                            c.id
+                        ))
+                    })?;
+                    blocks.push(
+                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                    );
+                }
+                messages.push(json!({"role": role, "content": blocks}));
+            } else {
+                messages.push(json!({"role": role, "content": m.content}));
+            }
+        }
         if let Some(p) = req
             .prefill
             .as_deref()
@@ -96,6 +134,14 @@ impl Anthropic {
         if !req.stop.is_empty() {
             o.insert("stop_sequences".into(), json!(req.stop));
         }
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+                .collect();
+            o.insert("tools".into(), json!(tools));
+        }
         Ok(b)
     }
 }
@@ -106,15 +152,34 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ModelError::Malformed("message without a content array".into()))?;
     let mut text = String::new();
+    let mut tool_calls = Vec::new();
     for block in content {
-        if block.get("type").and_then(Value::as_str) == Some("text") {
-            text.push_str(block.get("text").and_then(Value::as_str).unwrap_or(""));
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                text.push_str(block.get("text").and_then(Value::as_str).unwrap_or(""));
+            }
+            Some("tool_use") => {
+                let field = |k: &str| {
+                    block
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| ModelError::Malformed(format!("tool_use block without {k}")))
+                };
+                tool_calls.push(ToolCall {
+                    id: field("id")?,
+                    name: field("name")?,
+                    arguments: block.get("input").cloned().unwrap_or(json!({})).to_string(),
+                });
+            }
+            _ => {}
         }
     }
     let stop_reason = match v.get("stop_reason").and_then(Value::as_str) {
         Some("end_turn") => StopReason::EndTurn,
         Some("max_tokens") => StopReason::MaxTokens,
         Some("stop_sequence") => StopReason::StopSequence,
+        Some("tool_use") => StopReason::ToolUse,
         _ => StopReason::Other,
     };
     let usage = Usage {
@@ -131,6 +196,7 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         text,
         logprobs: None,
         continuations: None,
+        tool_calls,
         stop_reason,
         usage,
         meta: Default::default(),
@@ -178,6 +244,7 @@ impl Model for Anthropic {
             multi_turn: true,
             seed: false,
             score_continuations: false,
+            native_tools: true,
         }
     }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {

@@ -165,6 +165,7 @@ mod tests {
             text: "yes".into(),
             logprobs: None,
             continuations: None,
+            tool_calls: Vec::new(),
             stop_reason: shammie_core::StopReason::EndTurn,
             usage: Default::default(),
             meta: Default::default(),

@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use shammie_core::{
-    Capabilities, Completion, GenerateRequest, Role, StopReason, TokenLogprob, TopLogprob, Usage,
+    Capabilities, Completion, GenerateRequest, Role, StopReason, TokenLogprob, ToolCall,
+    TopLogprob, Usage,
 };
 
 use crate::http::{self, ApiKey};
@@ -82,7 +83,24 @@ impl OpenAi {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            messages.push(json!({"role": role, "content": m.content}));
+            if let Some(r) = &m.tool_result {
+                messages
+                    .push(json!({"role": "tool", "tool_call_id": r.call_id, "content": m.content}));
+            } else if !m.tool_calls.is_empty() {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                    .collect();
+                let content = if m.content.is_empty() {
+                    Value::Null
+                } else {
+                    json!(m.content)
+                };
+                messages.push(json!({"role": role, "content": content, "tool_calls": calls}));
+            } else {
+                messages.push(json!({"role": role, "content": m.content}));
+            }
         }
         let mut b = json!({"model": self.model, "messages": messages});
         let o = b.as_object_mut().unwrap();
@@ -108,6 +126,14 @@ impl OpenAi {
             o.insert("logprobs".into(), json!(true));
             o.insert("top_logprobs".into(), json!(k));
         }
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}))
+                .collect();
+            o.insert("tools".into(), json!(tools));
+        }
         Ok(b)
     }
 }
@@ -120,9 +146,29 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         Some(Value::Null) | None => String::new(),
         Some(_) => return Err(bad("a string message.content")),
     };
+    let tool_calls = match choice.pointer("/message/tool_calls") {
+        Some(Value::Array(calls)) => calls
+            .iter()
+            .map(|c| {
+                let s = |p: &str| {
+                    c.pointer(p)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(&format!("tool call {p}")))
+                };
+                Ok(ToolCall {
+                    id: s("/id")?,
+                    name: s("/function/name")?,
+                    arguments: s("/function/arguments")?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?,
+        _ => Vec::new(),
+    };
     let stop_reason = match choice.get("finish_reason").and_then(Value::as_str) {
         Some("stop") => StopReason::EndTurn,
         Some("length") => StopReason::MaxTokens,
+        Some("tool_calls") => StopReason::ToolUse,
         _ => StopReason::Other,
     };
     let logprobs = match choice.pointer("/logprobs/content") {
@@ -176,6 +222,7 @@ pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         text,
         logprobs,
         continuations: None,
+        tool_calls,
         stop_reason,
         usage,
         meta: Default::default(),
@@ -199,6 +246,9 @@ impl Model for OpenAi {
             multi_turn: true,
             seed: true,
             score_continuations: false,
+            // OpenAI calls tools natively; compatible servers only when configured for it
+            // (vLLM, llama.cpp with --jinja), so they get text-tag actions.
+            native_tools: self.official,
         }
     }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {

@@ -28,8 +28,11 @@
 //! * it is not a model: its answers are a documented hash of the prompt (or
 //!   whatever your responder returns), not language understanding;
 //! * it is not a complete implementation of either API: no streaming (a
-//!   request with `"stream": true` gets a 400), no tools, no images, no
-//!   chunked request bodies, no TLS, no HTTP/2.
+//!   request with `"stream": true` gets a 400), no images, no chunked request
+//!   bodies, no TLS, no HTTP/2. Native tool calling is there: tools are
+//!   checked for shape, a responder may answer with tool calls, and a tool
+//!   call not answered right after it by a result with its id is a 400, as
+//!   both APIs do.
 //!
 //! ## Example
 //!
@@ -83,6 +86,10 @@ pub enum Api {
 /// * `prefill` is an Anthropic trailing `assistant` message (removed from
 ///   `messages`): the reply continues it. OpenAI has no prefill, so a trailing
 ///   assistant message stays in `messages` there.
+/// * A tool result is a `("tool", output)` message in both APIs (OpenAI `tool`
+///   messages; Anthropic user messages made of `tool_result` blocks). Each tool
+///   call of an assistant turn must be answered by a result before the
+///   conversation goes on, as both APIs require (else a 400).
 /// * `max_tokens` is OpenAI's `max_completion_tokens` (or else `max_tokens`),
 ///   or Anthropic's `max_tokens`; `stop` is OpenAI's `stop` (string or array)
 ///   or Anthropic's `stop_sequences`. `seed`, `logprobs` and `top_logprobs`
@@ -102,6 +109,9 @@ pub struct ParsedRequest {
     pub seed: Option<u64>,
     pub logprobs: bool,
     pub top_logprobs: Option<u32>,
+    /// Names of the tools offered for native tool calling (OpenAI `tools[].function.name`,
+    /// Anthropic `tools[].name`).
+    pub tools: Vec<String>,
     /// The request body exactly as received.
     pub raw: serde_json::Value,
     pub headers: Vec<(String, String)>,
@@ -167,6 +177,9 @@ pub struct MockReply {
     pub input_tokens: u32,
     pub output_tokens: u32,
     pub finish: Finish,
+    /// Native tool calls to make, as `(name, arguments object)`; the server gives
+    /// them ids (`call_N` / `toolu_N`) and reports `tool_calls` / `tool_use`.
+    pub tool_calls: Vec<(String, serde_json::Value)>,
 }
 
 impl MockReply {
@@ -181,6 +194,7 @@ impl MockReply {
             input_tokens: 0,
             output_tokens,
             finish: Finish::Stop,
+            tool_calls: Vec::new(),
         }
     }
 

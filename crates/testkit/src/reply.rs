@@ -230,6 +230,7 @@ pub fn default_reply(req: &ParsedRequest) -> MockReply {
         input_tokens: input_token_count(req),
         tokens: Some(tokens),
         finish,
+        tool_calls: Vec::new(),
     }
 }
 

@@ -28,7 +28,7 @@ pub struct ScriptedModel {
 }
 
 /// Every capability on: top-20 logprobs, prefill, stop sequences, system prompt,
-/// multi-turn, seeds, continuation scoring.
+/// multi-turn, seeds, continuation scoring, native tool calls.
 pub fn all_capabilities() -> Capabilities {
     Capabilities {
         max_top_logprobs: 20,
@@ -38,6 +38,7 @@ pub fn all_capabilities() -> Capabilities {
         multi_turn: true,
         seed: true,
         score_continuations: true,
+        native_tools: true,
     }
 }
 
@@ -95,6 +96,12 @@ impl Model for ScriptedModel {
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut c = (self.answer)(req)?;
+        if !req.tools.is_empty() && !self.caps.native_tools {
+            return Err(ModelError::Unsupported(format!(
+                "{} has no native tool calling",
+                self.name
+            )));
+        }
         if self.caps.stop_sequences {
             if let Some(cut) = req
                 .stop
@@ -118,6 +125,7 @@ pub fn text(t: impl Into<String>) -> Completion {
         text,
         logprobs: None,
         continuations: None,
+        tool_calls: Vec::new(),
         stop_reason: StopReason::EndTurn,
         usage: Usage {
             input_tokens: 0,
@@ -144,6 +152,23 @@ pub fn top_k(alternatives: &[(&str, f64)]) -> Completion {
         logprob: top.first().map(|t| t.logprob).unwrap_or(0.0),
         top,
     }]);
+    c
+}
+
+/// Native tool calls (`(name, arguments as JSON)`), with ids `call_1`, `call_2`, … and
+/// optional text before them.
+pub fn tool_calls(text: &str, calls: &[(&str, serde_json::Value)]) -> Completion {
+    let mut c = self::text(text);
+    c.tool_calls = calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, args))| shammie_core::ToolCall {
+            id: format!("call_{}", i + 1),
+            name: name.to_string(),
+            arguments: args.to_string(),
+        })
+        .collect();
+    c.stop_reason = StopReason::ToolUse;
     c
 }
 

@@ -46,9 +46,11 @@ pub(crate) fn parse_request(
         seed: None,
         logprobs: false,
         top_logprobs: None,
+        tools: parse_tools(api, obj)?,
         raw: Value::Null,
         headers,
     };
+    check_tool_pairing(api, msgs)?;
 
     match api {
         Api::OpenAi => {
@@ -154,6 +156,15 @@ pub(crate) fn parse_request(
                     ));
                 }
                 let text = content_text(m.get("content"), &format!("messages.{i}.content"))?;
+                let is_results = m
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(|b| b["type"] == "tool_result"));
+                let role = if role == "user" && is_results {
+                    "tool"
+                } else {
+                    role
+                };
                 req.messages.push((role.to_string(), text));
             }
             if req.messages.last().map(|(r, _)| r.as_str()) == Some("assistant") {
@@ -224,7 +235,13 @@ fn content_text(v: Option<&Value>, what: &str) -> Result<String, String> {
                         .get("text")
                         .and_then(Value::as_str)
                         .ok_or_else(|| format!("{what}.{j}.text: Field required"))?;
-                    parts.push(t);
+                    parts.push(t.to_string());
+                } else if ty == "tool_result" {
+                    // A result's content: a string or text blocks.
+                    parts.push(content_text(
+                        b.get("content").or(Some(&Value::String(String::new()))),
+                        &format!("{what}.{j}.content"),
+                    )?);
                 }
             }
             Ok(parts.join("\n"))
@@ -232,6 +249,144 @@ fn content_text(v: Option<&Value>, what: &str) -> Result<String, String> {
         _ => Err(format!(
             "{what}: must be a string or an array of content blocks"
         )),
+    }
+}
+
+/// The names of the tools offered, checked for the shape each API requires.
+fn parse_tools(api: Api, obj: &Map<String, Value>) -> Result<Vec<String>, String> {
+    let tools = match obj.get("tools") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err("tools: must be an array".into()),
+    };
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (name, schema) = match api {
+                Api::OpenAi => {
+                    if t.get("type").and_then(Value::as_str) != Some("function") {
+                        return Err(format!("tools[{i}].type: must be 'function'"));
+                    }
+                    (
+                        t.pointer("/function/name"),
+                        t.pointer("/function/parameters"),
+                    )
+                }
+                Api::Anthropic => (t.get("name"), t.get("input_schema")),
+            };
+            let name = name
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("tools[{i}]: a name is required"))?;
+            if api == Api::Anthropic && schema.is_none() {
+                return Err(format!("tools.{i}.input_schema: Field required"));
+            }
+            if let Some(s) = schema {
+                if s.get("type").and_then(Value::as_str) != Some("object") {
+                    return Err(format!("tools[{i}]: the schema must be of type object"));
+                }
+            }
+            Ok(name.to_string())
+        })
+        .collect()
+}
+
+/// Both APIs refuse a conversation in which a tool call is not answered by a result
+/// right after it, or a result answers no call.
+fn check_tool_pairing(api: Api, msgs: &[Value]) -> Result<(), String> {
+    let mut open: Vec<String> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        let (calls, results): (Vec<String>, Vec<String>) = match api {
+            Api::OpenAi => {
+                let calls = m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| {
+                                let args = c.pointer("/function/arguments").and_then(Value::as_str);
+                                if args
+                                    .and_then(|a| serde_json::from_str::<Value>(a).ok())
+                                    .is_none()
+                                {
+                                    return Err(format!(
+                                        "messages[{i}].tool_calls: arguments must be a JSON string"
+                                    ));
+                                }
+                                c.get("id")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string)
+                                    .ok_or_else(|| format!("messages[{i}].tool_calls: id required"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?
+                    .unwrap_or_default();
+                let results = if role == "tool" {
+                    vec![m
+                        .get("tool_call_id")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("messages[{i}].tool_call_id: field required"))?
+                        .to_string()]
+                } else {
+                    Vec::new()
+                };
+                (calls, results)
+            }
+            Api::Anthropic => {
+                let blocks: &[Value] = m
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .map_or(&[], |a| a);
+                let ids = |ty: &str, key: &str| -> Vec<String> {
+                    blocks
+                        .iter()
+                        .filter(|b| b["type"] == ty)
+                        .filter_map(|b| b.get(key).and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                };
+                (ids("tool_use", "id"), ids("tool_result", "tool_use_id"))
+            }
+        };
+        for r in &results {
+            match open.iter().position(|o| o == r) {
+                Some(p) => {
+                    open.remove(p);
+                }
+                None => {
+                    return Err(format!(
+                        "messages[{i}]: a tool result for `{r}`, which answers no tool call"
+                    ))
+                }
+            }
+        }
+        let continues = match api {
+            Api::OpenAi => role == "tool",
+            // Anthropic: all results of a turn are in the one user message after it.
+            Api::Anthropic => false,
+        };
+        if !open.is_empty() && !continues {
+            return Err(format!(
+                "messages[{i}]: tool call `{}` has no result right after it",
+                open[0]
+            ));
+        }
+        if api == Api::Anthropic && !open.is_empty() {
+            // The one message after a tool_use turn must answer all of it.
+            return Err(format!(
+                "messages[{i}]: tool_use `{}` has no tool_result in the next message",
+                open[0]
+            ));
+        }
+        open.extend(calls);
+    }
+    match open.first() {
+        Some(id) => Err(format!(
+            "messages: tool call `{id}` must be answered by a tool result"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -332,11 +487,26 @@ pub(crate) fn openai_success(
             apply_stop(reply, &req.stop);
             prompt_tokens = prompt_tokens.max(reply.input_tokens);
             completion_tokens += reply.output_tokens;
+            let mut message = json!({ "role": "assistant", "content": reply.text, "refusal": null });
+            let mut finish = match reply.finish { Finish::Stop => "stop", Finish::Length => "length" };
+            if !reply.tool_calls.is_empty() {
+                let calls: Vec<Value> = reply
+                    .tool_calls
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (name, args))| json!({"id": format!("call_{id}_{i}_{k}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}))
+                    .collect();
+                message["tool_calls"] = json!(calls);
+                if reply.text.is_empty() {
+                    message["content"] = Value::Null;
+                }
+                finish = "tool_calls";
+            }
             json!({
                 "index": i,
-                "message": { "role": "assistant", "content": reply.text, "refusal": null },
+                "message": message,
                 "logprobs": if req.logprobs { logprobs_json(reply, top_k) } else { Value::Null },
-                "finish_reason": match reply.finish { Finish::Stop => "stop", Finish::Length => "length" },
+                "finish_reason": finish,
             })
         })
         .collect();
@@ -358,17 +528,25 @@ pub(crate) fn openai_success(
 /// A Messages API `message` object.
 pub(crate) fn anthropic_success(req: &ParsedRequest, reply: &mut MockReply, id: u64) -> Value {
     let stop_seq = apply_stop(reply, &req.stop);
-    let stop_reason = match (&stop_seq, reply.finish) {
+    let mut stop_reason = match (&stop_seq, reply.finish) {
         (Some(_), _) => "stop_sequence",
         (None, Finish::Stop) => "end_turn",
         (None, Finish::Length) => "max_tokens",
     };
+    let mut content = Vec::new();
+    if !reply.text.is_empty() || reply.tool_calls.is_empty() {
+        content.push(json!({ "type": "text", "text": reply.text }));
+    }
+    for (k, (name, args)) in reply.tool_calls.iter().enumerate() {
+        content.push(json!({"type": "tool_use", "id": format!("toolu_{id:08}_{k}"), "name": name, "input": args}));
+        stop_reason = "tool_use";
+    }
     json!({
         "id": format!("msg_mock{id:016}"),
         "type": "message",
         "role": "assistant",
         "model": req.model,
-        "content": [{ "type": "text", "text": reply.text }],
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_seq,
         "usage": {

@@ -163,3 +163,86 @@ async fn kill_9_mid_episode_then_resume_replays_tool_steps_instead_of_rerunning_
         assert!(done.contains(v["id"].as_str().unwrap()));
     }
 }
+
+/// Native tool calling over both real wire formats: the mock checks, as the APIs do,
+/// that every tool call is answered by a result with its id right after it, and
+/// answers with tool calls of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_tool_calls_round_trip_through_both_provider_formats() {
+    let by_question: HashMap<String, problems::Problem> = problems::builtin()
+        .into_iter()
+        .map(|p| (format!("Problem: {}", p.question), p))
+        .collect();
+    let server = MockServer::builder()
+        .responder(responder(move |req| {
+            assert_eq!(req.tools, ["calc"], "the calculator is offered natively");
+            let own = &req.messages[4..];
+            let p = &by_question[&own[0].1];
+            match own.len() {
+                1 => {
+                    let mut r = MockReply::for_request(req, "");
+                    r.tool_calls = vec![(
+                        "calc".into(),
+                        serde_json::json!({ "expression": p.expression }),
+                    )];
+                    r
+                }
+                // The result comes back as a tool turn: answer with what it says.
+                _ => {
+                    let (role, result) = own.last().unwrap();
+                    assert_eq!(role, "tool");
+                    MockReply::for_request(req, format!("<answer>{result}</answer>"))
+                }
+            }
+        }))
+        .start()
+        .await
+        .unwrap();
+    for (spec, envs) in [
+        (
+            "anthropic:claude-test",
+            [
+                ("ANTHROPIC_API_KEY", TEST_KEY.to_string()),
+                ("ANTHROPIC_BASE_URL", server.anthropic_base_url()),
+            ],
+        ),
+        (
+            "openai:gpt-test",
+            [
+                ("OPENAI_API_KEY", TEST_KEY.to_string()),
+                ("OPENAI_BASE_URL", server.openai_base_url()),
+            ],
+        ),
+    ] {
+        let s = Scratch::new();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let o = s
+            .run(
+                &[
+                    "run",
+                    "agent-loop/arithmetic",
+                    "--model",
+                    spec,
+                    "--limit",
+                    "3",
+                ],
+                &envs,
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{spec}: {}", stderr(&o));
+        let recs = records(&run_dir(&o));
+        assert_eq!(recs.len(), 3);
+        for r in &recs {
+            assert_eq!(r["scores"]["correct"], true, "{spec}: {r}");
+            assert_eq!(r["scores"]["tool_calls"], 1);
+            let calls: Vec<&serde_json::Value> = r["transcript"]["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "call")
+                .collect();
+            assert_eq!(calls[0]["response"]["stop_reason"], "tool_use");
+            assert_eq!(calls[0]["response"]["tool_calls"][0]["name"], "calc");
+        }
+    }
+}

@@ -88,6 +88,7 @@ pub fn full_request() -> GenerateRequest {
         top_p: Some(0.9),
         stop: vec!["\n\n".into(), "END".into()],
         seed: Some(42),
+        tools: Vec::new(),
         top_logprobs: None,
         continuations: Vec::new(),
         nonce: 3,

@@ -2,7 +2,6 @@
 //! against the loopback mock server: what goes out (body, headers) and how the answer is
 //! read back.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use shammie_core::{GenerateRequest, Message, StopReason, TokenLogprob, TopLogprob, Usage};
@@ -44,6 +43,7 @@ fn paris_responder() -> shammie_testkit::Responder {
         input_tokens: 17,
         output_tokens: 2,
         finish: Finish::Length,
+        tool_calls: Vec::new(),
     })
 }
 
@@ -278,6 +278,7 @@ async fn anthropic_request_body_headers_and_parsed_reply() {
             input_tokens: 11,
             output_tokens: 2,
             finish: Finish::Stop,
+            tool_calls: Vec::new(),
         }))
         .require_api_key(Some(ANTHROPIC_KEY.into()))
         .start()
@@ -523,4 +524,84 @@ async fn api_providers_refuse_scoring_requests_without_calling_out() {
         );
     }
     assert!(server.requests().is_empty());
+}
+
+/// A turn with two native tool calls and their results, as each API wants it: Anthropic
+/// `tool_use` blocks answered by `tool_result` blocks in one user message; OpenAI
+/// `tool_calls` answered by one `tool` message each. The mock refuses a conversation
+/// whose calls are not answered right after them.
+#[tokio::test]
+async fn native_tool_calls_and_results_in_both_wire_formats() {
+    use shammie_core::{ToolCall, ToolDefinition};
+    let server = MockServer::builder()
+        .responder(responder(|r| {
+            let mut reply = MockReply::for_request(r, "");
+            reply.tool_calls = vec![("grep".into(), json!({"pattern": "x"}))];
+            reply
+        }))
+        .start()
+        .await
+        .unwrap();
+    let mut req = GenerateRequest::user("Look around.", 20);
+    let mut turn = Message::assistant("Two things.");
+    turn.tool_calls = vec![
+        ToolCall {
+            id: "c1".into(),
+            name: "ls".into(),
+            arguments: r#"{"path":"/"}"#.into(),
+        },
+        ToolCall {
+            id: "c2".into(),
+            name: "ls".into(),
+            arguments: r#"{"path":"/tmp"}"#.into(),
+        },
+    ];
+    req.messages.push(turn);
+    req.messages
+        .push(Message::tool_result("c1", "bin etc", false));
+    req.messages
+        .push(Message::tool_result("c2", "no such dir", true));
+    req.tools = vec![ToolDefinition {
+        name: "ls".into(),
+        description: "list a folder".into(),
+        input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+    }];
+    for s in ["anthropic:claude-test", "openai:gpt-test"] {
+        server.clear_requests();
+        let model = open(&hub(options(&server)), &spec(s));
+        let c = model.generate(&req).await.unwrap();
+        assert_eq!(c.stop_reason, StopReason::ToolUse, "{s}");
+        assert_eq!(c.tool_calls.len(), 1);
+        assert_eq!(c.tool_calls[0].name, "grep");
+        let args: Value = serde_json::from_str(&c.tool_calls[0].arguments).unwrap();
+        assert_eq!(args, json!({"pattern": "x"}));
+        let body = &server.requests()[0].body;
+        let msgs = body["messages"].as_array().unwrap();
+        if s.starts_with("anthropic") {
+            assert_eq!(body["tools"][0]["input_schema"]["type"], "object");
+            assert_eq!(msgs.len(), 3);
+            assert_eq!(msgs[1]["content"][1]["type"], "tool_use");
+            assert_eq!(msgs[1]["content"][2]["input"], json!({"path": "/tmp"}));
+            let results = msgs[2]["content"].as_array().unwrap();
+            assert_eq!(results.len(), 2);
+            assert_eq!(results[1]["tool_use_id"], "c2");
+            assert_eq!(results[1]["is_error"], true);
+        } else {
+            assert_eq!(body["tools"][0]["type"], "function");
+            assert_eq!(msgs.len(), 4);
+            assert_eq!(
+                msgs[1]["tool_calls"][1]["function"]["arguments"],
+                r#"{"path":"/tmp"}"#
+            );
+            assert_eq!(msgs[3]["role"], "tool");
+            assert_eq!(msgs[3]["tool_call_id"], "c2");
+        }
+    }
+    // A call left unanswered is refused by the mock as by the APIs (a 400, not retried).
+    req.messages.pop();
+    for s in ["anthropic:claude-test", "openai:gpt-test"] {
+        let model = open(&hub(options(&server)), &spec(s));
+        let e = model.generate(&req).await.unwrap_err().to_string();
+        assert!(e.contains("400") && e.contains("c2"), "{s}: {e}");
+    }
 }

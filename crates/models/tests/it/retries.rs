@@ -634,6 +634,7 @@ impl Model for Flaky {
             multi_turn: true,
             seed: false,
             score_continuations: false,
+            native_tools: false,
         }
     }
     async fn generate(&self, _req: &GenerateRequest) -> Result<Completion, ModelError> {
@@ -648,6 +649,7 @@ impl Model for Flaky {
             text: "ok".into(),
             logprobs: None,
             continuations: None,
+            tool_calls: Vec::new(),
             stop_reason: StopReason::EndTurn,
             usage: Default::default(),
             meta: Default::default(),

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shammie_agent::{run_episode, AgentConfig, Environment, ToolSpec};
-use shammie_core::{Cell, Message, Sample, SampleRecord, Scores, Table};
+use shammie_agent::{run_episode, ActionFormat, AgentConfig, Environment, ToolSpec};
+use shammie_core::{Cell, Message, Sample, SampleRecord, Scores, Table, ToolCall};
 use shammie_engine::{
     Analysis, DataError, Dataset, EngineError, OptionSpec, Options, RoleSpec, SampleContext,
     SampleError, Task, ToolOutput,
@@ -36,6 +36,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "max_tokens", default: "200", help: "output tokens per model turn" },
     OptionSpec { key: "temperature", default: "0", help: "sampling temperature of the target" },
     OptionSpec { key: "example", default: "true", help: "show one worked episode before each problem (earlier turns of the conversation)" },
+    OptionSpec { key: "actions", default: "auto", help: "how the model calls the calculator: auto (native tool calls where the model has them, else tags), tags (<calc>…</calc> in text), native" },
     OptionSpec { key: "audit", default: "", help: "append one JSON line per real calculator execution to this file (replayed steps are not executed, so not listed)" },
 ];
 
@@ -47,17 +48,38 @@ pub fn roles() -> Vec<RoleSpec> {
     }]
 }
 
-const SYSTEM: &str = "You solve arithmetic word problems with the help of a calculator. \
+const SYSTEM_TAGS: &str = "You solve arithmetic word problems with the help of a calculator. \
 To use the calculator, write one expression between <calc> and </calc>, for example \
 <calc>12 * (3 + 4)</calc>, and stop there: the result will come back as <output>...</output>. \
 Use the calculator for every multiplication and division. When you know the final answer, \
 write only the number between <answer> and </answer>, for example <answer>84</answer>.";
 
+const SYSTEM_NATIVE: &str = "You solve arithmetic word problems with the help of a calculator: \
+the `calc` tool evaluates an expression such as 12 * (3 + 4). Use it for every \
+multiplication and division. When you know the final answer, write only the number between \
+<answer> and </answer>, for example <answer>84</answer>.";
+
+const EXAMPLE_PROBLEM: &str = "Problem: A shop sells 14 boxes of 23 pens each, and then 5 single pens. How many pens does it sell?";
+
 /// A worked episode shown before each problem (as earlier turns of the conversation),
-/// so base models see the protocol in action.
-fn example() -> Vec<Message> {
+/// so base models see the protocol in action: as tags, or as a native tool call.
+fn example(native: bool) -> Vec<Message> {
+    if native {
+        let mut call = Message::assistant("");
+        call.tool_calls = vec![ToolCall {
+            id: "example_call".into(),
+            name: "calc".into(),
+            arguments: serde_json::json!({"expression": "14 * 23 + 5"}).to_string(),
+        }];
+        return vec![
+            Message::user(EXAMPLE_PROBLEM),
+            call,
+            Message::tool_result("example_call", "327", false),
+            Message::assistant("<answer>327</answer>"),
+        ];
+    }
     vec![
-        Message::user("Problem: A shop sells 14 boxes of 23 pens each, and then 5 single pens. How many pens does it sell?"),
+        Message::user(EXAMPLE_PROBLEM),
         Message::assistant("<calc>14 * 23 + 5</calc>"),
         Message::user("<output exit_status=\"0\">327</output>"),
         Message::assistant("<answer>327</answer>"),
@@ -70,6 +92,7 @@ pub struct Config {
     max_tokens: u32,
     temperature: f64,
     example: bool,
+    actions: ActionFormat,
     audit: Option<PathBuf>,
 }
 
@@ -83,6 +106,12 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
         max_tokens: opts.parse("max_tokens", 200u32)?,
         temperature: opts.parse("temperature", 0.0f64)?,
         example: opts.parse("example", true)?,
+        actions: ActionFormat::parse(opts.choice(
+            "actions",
+            &["auto", "tags", "native"],
+            "auto",
+        )?)
+        .expect("a listed choice"),
         audit: opts
             .str("audit")
             .filter(|s| !s.trim().is_empty())
@@ -115,6 +144,8 @@ impl Environment for Calculator {
         vec![ToolSpec {
             name: "calc".into(),
             description: "evaluate an arithmetic expression (+ - * / ^ and parentheses)".into(),
+            argument: "expression".into(),
+            argument_help: "the expression, e.g. 12 * (3 + 4)".into(),
         }]
     }
 
@@ -197,13 +228,15 @@ impl Task for Arithmetic {
         let p: Problem = serde_json::from_value(sample.input.clone())
             .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
         let mut cfg = AgentConfig::new("target");
-        cfg.system = Some(SYSTEM.to_string());
+        cfg.actions = self.config.actions;
+        let native = cfg.native_for(&cx.capabilities("target")?)?;
+        cfg.system = Some(if native { SYSTEM_NATIVE } else { SYSTEM_TAGS }.to_string());
         cfg.max_turns = self.config.max_turns;
         cfg.max_tokens = self.config.max_tokens;
         cfg.temperature = Some(self.config.temperature);
         cfg.final_tag = Some("answer".into());
         if self.config.example {
-            cfg.examples = example();
+            cfg.examples = example(native);
         }
         let mut env = Calculator {
             audit: self.config.audit.clone(),

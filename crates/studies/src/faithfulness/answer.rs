@@ -339,6 +339,7 @@ mod tests {
             multi_turn: true,
             seed: true,
             score_continuations: prefill,
+            native_tools: false,
         }
     }
 

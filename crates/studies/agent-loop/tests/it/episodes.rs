@@ -8,11 +8,14 @@ use shammie_models::Model;
 use shammie_study_agent_loop::problems::{self, Problem};
 use shammie_testkit::scripted::{self, ScriptedModel};
 
+/// The task with text-tag actions unless `actions` is given (the scripted model has
+/// native tool calling, which `auto` would pick).
 fn task(opts: &[(&str, &str)]) -> Arc<dyn Task> {
-    let map: BTreeMap<String, String> = opts
+    let mut map: BTreeMap<String, String> = opts
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    map.entry("actions".into()).or_insert_with(|| "tags".into());
     shammie_study_agent_loop::build(Options::new("agent-loop/arithmetic", map)).unwrap()
 }
 
@@ -298,4 +301,82 @@ async fn budgets_and_silence_end_episodes() {
     let notes: Vec<&str> = r.transcript.notes().collect();
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("after its <calc> action"));
+}
+
+/// Native tool calls: the calculator is offered as a function with one string argument,
+/// each call is answered by a tool-result turn carrying its id, a call to an unknown tool
+/// gets an error result (and a note) instead of running anything.
+fn native(req: &GenerateRequest) -> shammie_core::Completion {
+    let p = problem_of(req);
+    let own = own(req);
+    match own.len() {
+        1 => scripted::tool_calls(
+            "Computing.",
+            &[
+                ("calc", serde_json::json!({ "expression": p.expression })),
+                ("shell", serde_json::json!({ "command": "rm -rf /" })),
+            ],
+        ),
+        _ => {
+            let result = &own[own.len() - 2];
+            scripted::text(format!("<answer>{}</answer>", result.content))
+        }
+    }
+}
+
+#[tokio::test]
+async fn native_tool_calls_are_answered_by_id_and_recorded_like_tags() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(d.path(), &meta()).unwrap();
+    let model: Arc<dyn Model> = Arc::new(ScriptedModel::new("native", native));
+    let s = run(task(&[("actions", "auto")]), model, &dir, 2).await;
+    assert_eq!(s.results.totals.failed, 0);
+    let recs = records(&dir);
+    let p1 = &problems::builtin()[0];
+    let r = &recs[&p1.id];
+    assert_eq!(r.scores["correct"], true, "{:?}", r.scores);
+    let calls: Vec<_> = r.transcript.calls().collect();
+    let req0 = &calls[0].request;
+    assert_eq!(req0.tools.len(), 1);
+    assert_eq!(req0.tools[0].name, "calc");
+    assert_eq!(
+        req0.tools[0].input_schema["required"],
+        serde_json::json!(["expression"])
+    );
+    // Natively, only the final answer is a tag.
+    assert_eq!(req0.stop, ["</answer>"]);
+    assert!(req0.system.as_deref().unwrap().contains("`calc` tool"));
+    // The worked example is a native call too, paired by id.
+    assert_eq!(req0.messages[1].tool_calls[0].id, "example_call");
+    assert_eq!(
+        req0.messages[2].tool_result.as_ref().unwrap().call_id,
+        "example_call"
+    );
+    let m = own(&calls[1].request);
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[1].tool_calls.len(), 2);
+    let r1 = m[2].tool_result.as_ref().unwrap();
+    assert_eq!((r1.call_id.as_str(), r1.is_error), ("call_1", false));
+    assert_eq!(
+        m[2].content,
+        shammie_study_agent_loop::calc::format(p1.answer)
+    );
+    let r2 = m[3].tool_result.as_ref().unwrap();
+    assert_eq!((r2.call_id.as_str(), r2.is_error), ("call_2", true));
+    assert!(m[3].content.contains("no tool named `shell`"));
+    // One step ran (the calculator), recorded with the same input shape as tags.
+    let tools: Vec<_> = r.transcript.tools().collect();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].input, serde_json::json!({"text": p1.expression}));
+    assert!(r.transcript.notes().any(|n| n.contains("`shell`")));
+    // A model without native calls asked for them: a clear error on the sample.
+    let dir = RunDir::create(d.path(), &meta()).unwrap();
+    let mut caps = scripted::all_capabilities();
+    caps.native_tools = false;
+    let model: Arc<dyn Model> =
+        Arc::new(ScriptedModel::new("plain", planted).with_capabilities(caps));
+    let s = run(task(&[("actions", "native")]), model, &dir, 1).await;
+    assert_eq!(s.results.totals.failed, 1);
+    let r = records(&dir).into_values().next().unwrap();
+    assert!(r.error.unwrap().contains("no native tool calling"));
 }
