@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use shammie_kit::jsonl::Origin;
 use shammie_local::gemma3::KvCache;
 use shammie_local::model::LocalLm;
 use shammie_local::sampling::{argmax, SamplingParams};
@@ -67,8 +68,15 @@ fn load(path: &Path) -> Result<(LocalLm, Tokenizer)> {
     Ok((LocalLm::load(&content, &mut f, &Device::Cpu)?, tok))
 }
 
+/// The questions of the built-in `risk-seeking` evaluation (constitution/traits data).
 fn questions() -> Vec<String> {
-    let data = include_str!("../../../data/anthropic-evals/persona/risk-seeking.jsonl");
+    let data = shammie_study_constitution::evals::builtin()
+        .into_iter()
+        .find_map(|s| match s.origin {
+            Origin::Embedded(_, text) if s.name == "risk-seeking" => Some(text),
+            _ => None,
+        })
+        .expect("the built-in risk-seeking set");
     data.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .map(|v| v["question"].as_str().unwrap_or("").to_string())
