@@ -1,5 +1,7 @@
-//! The progress bar on stderr: done/total, rate, ETA, tokens, cache hits, errors.
+//! Progress on stderr: the run's bar (done/total, rate, ETA, tokens, cache hits,
+//! errors) and the lines of a model pull.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -102,6 +104,34 @@ impl Progress for Bar {
                 ));
             }
             ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
+        }
+    }
+}
+
+/// Progress of a model pull (`shammie models pull`, or a missing model pulled before a
+/// run), on stderr.
+pub fn pull_progress(p: shammie_hub::Progress) {
+    use shammie_hub::Progress::*;
+    let mut e = std::io::stderr();
+    match p {
+        Resolving { source } => {
+            let _ = writeln!(e, "trying {source}");
+        }
+        Downloading { what, done, total } => {
+            let mb = |b: u64| b as f64 / 1048576.0;
+            let _ = match total {
+                Some(t) => write!(e, "\r  {what}: {:.1}/{:.1} MiB   ", mb(done), mb(t)),
+                None => write!(e, "\r  {what}: {:.1} MiB   ", mb(done)),
+            };
+            if total == Some(done) {
+                let _ = writeln!(e);
+            }
+        }
+        Verifying { what } => {
+            let _ = writeln!(e, "verifying {what}");
+        }
+        Done { path } => {
+            let _ = writeln!(e, "ready: {}", path.display());
         }
     }
 }

@@ -12,6 +12,8 @@ use shammie_models::{
     ApiKey, ModelHub, ModelSpec, OpenOptions, ProviderEnv, ResponseCache, RetryPolicy,
 };
 
+use crate::progress::pull_progress;
+
 /// Options shared by `run` and `resume`.
 #[derive(clap::Args, Clone)]
 pub struct CallArgs {
@@ -129,12 +131,8 @@ pub fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(shammie_hub::pull(
-        &cfg,
-        name,
-        &crate::commands::models::print_progress,
-    ))
-    .map_err(|e| e.to_string())
+    rt.block_on(shammie_hub::pull(&cfg, name, &pull_progress))
+        .map_err(|e| e.to_string())
 }
 
 pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {
