@@ -21,7 +21,7 @@ use shammie_local::worker::{BatchLimits, GenRequest, ScoreRequest, Worker};
 use shammie_tokenizer::Tokenizer;
 
 #[derive(clap::Args)]
-pub struct LocalArgs {
+pub(crate) struct LocalArgs {
     /// The GGUF file [default: the pulled gemma-3-270m].
     #[arg(long)]
     gguf: Option<PathBuf>,
@@ -291,7 +291,7 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     })
 }
 
-pub fn run(a: LocalArgs) -> Result<()> {
+pub(crate) fn run(a: LocalArgs) -> Result<()> {
     let gguf = a.gguf.clone().unwrap_or_else(default_gguf);
     if let Some(wl) = &a.child {
         return child(&gguf, wl);

@@ -5,6 +5,10 @@
 //! to exit codes: 0 success, 1 the run finished but some samples failed, 2 a usage,
 //! configuration or data error (one clear message on stderr).
 
+// The CLI is where output is printed: tables and JSON on stdout, errors and progress on
+// stderr. The workspace denies printing everywhere else.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod commands;
 mod progress;
 mod render;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shammie_engine::{Progress, ProgressEvent};
 
-pub struct Bar {
+pub(crate) struct Bar {
     bar: ProgressBar,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
@@ -28,7 +28,7 @@ fn human(n: u64) -> String {
 }
 
 impl Bar {
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         let target = if quiet {
             ProgressDrawTarget::hidden()
         } else {
@@ -53,7 +53,7 @@ impl Bar {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -110,7 +110,7 @@ impl Progress for Bar {
 
 /// Progress of a model pull (`shammie models pull`, or a missing model pulled before a
 /// run), on stderr.
-pub fn pull_progress(p: shammie_hub::Progress) {
+pub(crate) fn pull_progress(p: shammie_hub::Progress) {
     use shammie_hub::Progress::*;
     let mut e = std::io::stderr();
     match p {

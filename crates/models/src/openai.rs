@@ -13,7 +13,7 @@ use crate::http::{self, ApiKey};
 use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv};
 use crate::{Model, ModelError};
 
-pub struct OpenAi {
+pub(crate) struct OpenAi {
     client: reqwest::Client,
     url: String,
     key: Option<ApiKey>,
@@ -26,7 +26,7 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         spec: &ModelSpec,
         env: &ProviderEnv,
@@ -60,7 +60,7 @@ impl OpenAi {
         })
     }
 
-    pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+    pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
         if req.is_scoring() {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Chat Completions API cannot score given continuations",
@@ -112,7 +112,7 @@ impl OpenAi {
     }
 }
 
-pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     let bad = |what: &str| ModelError::Malformed(format!("chat completion without {what}"));
     let choice = v.pointer("/choices/0").ok_or_else(|| bad("choices[0]"))?;
     let text = match choice.pointer("/message/content") {

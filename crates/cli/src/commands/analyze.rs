@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::{render, setup, Failure};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Which study's analysis (a study that offers one, e.g. discrim-eval).
     pub study: String,
     /// The data, e.g. for discrim-eval: .jsonl (one object a line) or .csv (header row).
@@ -36,7 +36,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let offline = shammie_studies::offline_analysis(&a.study)?;
     let mut options = setup::parse_sets(&a.sets)?;
     for (key, value) in [("method", a.method), ("random", a.random)] {

@@ -5,13 +5,13 @@ use crate::setup::hub_config;
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub cmd: Cmd,
 }
 
 #[derive(clap::Subcommand)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Download and verify a model into the model cache (nothing to do if it is there).
     Pull {
         /// A known model (see `shammie models list`), hf:OWNER/REPO/FILE[#sha256=HEX], or a path.
@@ -25,7 +25,7 @@ pub enum Cmd {
     },
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let cfg = hub_config();
     match a.cmd {
         Cmd::Pull { name } => {

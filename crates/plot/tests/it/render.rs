@@ -13,6 +13,7 @@ use shammie_plot::{
 };
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn every_gallery_figure_is_valid_and_its_text_fits_without_overlap() {
     for (name, svg) in gallery::figures() {
         eprintln!("checking {name}");

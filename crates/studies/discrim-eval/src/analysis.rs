@@ -81,13 +81,13 @@ pub struct FitOptions {
 mod method_serde {
     use serde::{Deserialize, Deserializer, Serializer};
     use shammie_stats::MixedMethod;
-    pub fn serialize<S: Serializer>(m: &MixedMethod, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(m: &MixedMethod, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(match m {
             MixedMethod::Reml => "reml",
             MixedMethod::Ml => "ml",
         })
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MixedMethod, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MixedMethod, D::Error> {
         Ok(match String::deserialize(d)?.as_str() {
             "ml" => MixedMethod::Ml,
             _ => MixedMethod::Reml,

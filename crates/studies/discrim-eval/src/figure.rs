@@ -6,7 +6,7 @@ use shammie_plot::{Estimate, Figure, IntervalPlot};
 use crate::analysis::{term_group, GroupFit, TERMS};
 
 /// The figure as an SVG document (only fits that converged are drawn).
-pub fn scores(fits: &[GroupFit]) -> String {
+pub(crate) fn scores(fits: &[GroupFit]) -> String {
     let mut interventions: Vec<&str> = Vec::new();
     for f in fits.iter().filter(|f| f.converged) {
         if !interventions.contains(&f.intervention.as_str()) {

@@ -7,7 +7,7 @@ use shammie_plot::{Bar, BarChart, Figure, LineChart, LinePoint};
 
 use super::analysis::{averaged, estimate, DatasetSummary};
 
-pub fn curves(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
+pub(super) fn curves(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
     let panels: Vec<LineChart> = sums
         .iter()
         .filter(|(_, d)| !d.early_curves.is_empty() || !d.mistakes_curves.is_empty())
@@ -48,7 +48,7 @@ pub fn curves(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
         .to_svg()
 }
 
-pub fn accuracy(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
+pub(super) fn accuracy(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
     let mut chart = BarChart::new("Accuracy by condition")
         .y_label("accuracy (%)")
         .y_range(0.0, 100.0)

@@ -8,7 +8,7 @@ use shammie_plot::{Figure, ScatterPlot, ScatterPoint};
 use super::analysis::Group;
 use crate::cot_faithfulness::analysis::estimate;
 
-pub fn scatter(groups: &BTreeMap<(String, usize, String), Group>, seed: u64) -> String {
+pub(super) fn scatter(groups: &BTreeMap<(String, usize, String), Group>, seed: u64) -> String {
     type Pick = fn(&Group) -> &Vec<f64>;
     let measures: [(&str, &str, f64, Pick); 3] = [
         ("Early answering", "early answering AOC", 1.0, |g| {
