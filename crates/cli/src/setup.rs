@@ -135,7 +135,10 @@ pub(crate) fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())
 }
 
-pub(crate) fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {
+pub(crate) fn open_models(
+    specs: &BTreeMap<String, ModelSpec>,
+    args: &CallArgs,
+) -> anyhow::Result<Models> {
     let cache = if args.no_cache {
         None
     } else {

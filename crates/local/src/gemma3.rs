@@ -510,7 +510,10 @@ mod tests {
         assert!(!c.can_truncate(11, window));
         // Without windows every cut works, and keeps the first `len` positions.
         let t = c.truncated(3, |_| None::<usize>);
-        assert!(t.is_err(), "layer 1 of this cache is windowed whatever the caller says");
+        assert!(
+            t.is_err(),
+            "layer 1 of this cache is windowed whatever the caller says"
+        );
         let g = KvCache {
             layers: vec![c.layers[0].clone()],
             len: 10,

@@ -40,7 +40,10 @@ impl fmt::Display for ApiKey {
 }
 
 /// One pooled client for all providers. TLS uses the operating system's root store.
-pub(crate) fn client(timeout: Duration, max_connections: usize) -> Result<reqwest::Client, ModelError> {
+pub(crate) fn client(
+    timeout: Duration,
+    max_connections: usize,
+) -> Result<reqwest::Client, ModelError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(30)))

@@ -1,7 +1,6 @@
 //! A study end to end on the embedded default model (`local:gemma-3-270m`), as the
 //! README's first command runs it.
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

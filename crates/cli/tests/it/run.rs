@@ -1,6 +1,5 @@
 //! End-to-end runs of `shammie run constitution/traits` against the loopback mock server.
 
-
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! against the loopback mock server: what goes out (body, headers) and how the answer is
 //! read back.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use shammie_core::{GenerateRequest, Message, StopReason, TokenLogprob, TopLogprob, Usage};

@@ -1,7 +1,6 @@
 //! Properties of rendered figures: valid XML, text inside the canvas and apart,
 //! escaping, bad data, determinism, alignment of panels.
 
-
 #[path = "../../examples/gallery.rs"]
 #[allow(dead_code)]
 mod gallery;

@@ -40,13 +40,21 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Resp {
     }
 }
 
-pub(crate) fn openai_req(c: &reqwest::Client, s: &MockServer, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn openai_req(
+    c: &reqwest::Client,
+    s: &MockServer,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     c.post(format!("{}/chat/completions", s.openai_base_url()))
         .bearer_auth("sk-test")
         .json(body)
 }
 
-pub(crate) fn anthropic_req(c: &reqwest::Client, s: &MockServer, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn anthropic_req(
+    c: &reqwest::Client,
+    s: &MockServer,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     c.post(format!("{}/v1/messages", s.anthropic_base_url()))
         .header("x-api-key", "sk-test")
         .header("anthropic-version", "2023-06-01")
