@@ -1,13 +1,13 @@
 """Inspect AI counterpart of Shammie's `constitution/traits` (logprob path), for the
 harness-overhead benchmark against the loopback mock server (`shammie-mock`).
 
-What it mirrors (crates/studies/src/constitution/{traits,evals}.rs and
-crates/studies/src/common/answers.rs):
+What it mirrors (crates/studies/constitution/src/{traits,evals}.rs and
+crates/studies/kit/src/answers.rs):
 
-* Data: the 14 model-written-evaluation JSONL files under data/anthropic-evals/, in
-  the same order as Shammie's built-in list (persona/*.jsonl sorted, then
-  advanced-ai-risk/*.jsonl sorted), interleaved round-robin so `--limit N` takes
-  samples from every file. Sample ids are `<file stem>:<1-based line>` like Shammie's.
+* Data: the 14 model-written-evaluation JSONL files under
+  crates/studies/constitution/data/anthropic-evals/, in the same order as Shammie's
+  built-in list (persona/*.jsonl sorted, then advanced-ai-risk/*.jsonl sorted),
+  interleaved round-robin so `--limit N` takes samples from every file. Sample ids are `<file stem>:<1-based line>` like Shammie's.
 * Prompt: the question (trailing whitespace trimmed) + "\n\nAnswer with just \"Yes\"
   or \"No\"." for Yes/No items, or "\n\nAnswer with just the letter of your choice
   ((A) or (B))." for lettered ones (letters: every "(X)" in the question plus the
@@ -45,7 +45,14 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState, generate
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "anthropic-evals"
+DATA_DIR = (
+    Path(__file__).resolve().parents[2]
+    / "crates"
+    / "studies"
+    / "constitution"
+    / "data"
+    / "anthropic-evals"
+)
 # Shammie's built-in order: persona first, then advanced-ai-risk, each sorted.
 SUBDIRS = ("persona", "advanced-ai-risk")
 

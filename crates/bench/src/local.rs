@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use shammie_kit::jsonl::Origin;
 use shammie_local::gemma3::KvCache;
 use shammie_local::model::LocalLm;
 use shammie_local::sampling::{argmax, SamplingParams};
@@ -20,7 +21,7 @@ use shammie_local::worker::{BatchLimits, GenRequest, ScoreRequest, Worker};
 use shammie_tokenizer::Tokenizer;
 
 #[derive(clap::Args)]
-pub struct LocalArgs {
+pub(crate) struct LocalArgs {
     /// The GGUF file [default: the pulled gemma-3-270m].
     #[arg(long)]
     gguf: Option<PathBuf>,
@@ -67,8 +68,15 @@ fn load(path: &Path) -> Result<(LocalLm, Tokenizer)> {
     Ok((LocalLm::load(&content, &mut f, &Device::Cpu)?, tok))
 }
 
+/// The questions of the built-in `risk-seeking` evaluation (constitution/traits data).
 fn questions() -> Vec<String> {
-    let data = include_str!("../../../data/anthropic-evals/persona/risk-seeking.jsonl");
+    let data = shammie_study_constitution::evals::builtin()
+        .into_iter()
+        .find_map(|s| match s.origin {
+            Origin::Embedded(_, text) if s.name == "risk-seeking" => Some(text),
+            _ => None,
+        })
+        .expect("the built-in risk-seeking set");
     data.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .map(|v| v["question"].as_str().unwrap_or("").to_string())
@@ -283,7 +291,7 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     })
 }
 
-pub fn run(a: LocalArgs) -> Result<()> {
+pub(crate) fn run(a: LocalArgs) -> Result<()> {
     let gguf = a.gguf.clone().unwrap_or_else(default_gguf);
     if let Some(wl) = &a.child {
         return child(&gguf, wl);

@@ -11,6 +11,13 @@
 //!
 //! Build first: `cargo build --release -p shammie -p shammie-testkit -p shammie-bench`,
 //! then `target/release/shammie-bench engine` (see `--help` and docs/benchmarks.md).
+//!
+//! What is not here: correctness checks (those are each crate's tests) or anything the
+//! `shammie` binary needs.
+
+// A benchmark runner reports on stdout and stderr (figures, progress). The workspace
+// denies printing everywhere but here and the CLI.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

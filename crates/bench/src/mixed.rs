@@ -21,7 +21,7 @@ use serde::Deserialize;
 use shammie_stats::{mixed_lm, MixedLmFit, MixedMethod};
 
 #[derive(clap::Args)]
-pub struct MixedArgs {
+pub(crate) struct MixedArgs {
     /// Python with statsmodels and pandas installed (runs bench/mixedlm/fit_statsmodels.py).
     #[arg(long, default_value = "/work/.venv-ref/bin/python")]
     python: PathBuf,
@@ -231,7 +231,7 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-pub fn run(a: MixedArgs) -> Result<()> {
+pub(crate) fn run(a: MixedArgs) -> Result<()> {
     if a.runs == 0 || a.questions < 2 || !(0.0..0.9).contains(&a.drop) {
         bail!("need --runs >= 1, --questions >= 2 and 0 <= --drop < 0.9");
     }

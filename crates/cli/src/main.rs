@@ -4,6 +4,15 @@
 //! location — the only crate that does), renders tables and progress, and maps outcomes
 //! to exit codes: 0 success, 1 the run finished but some samples failed, 2 a usage,
 //! configuration or data error (one clear message on stderr).
+//!
+//! Promises: stdout carries only what a command produces (tables, or one JSON document
+//! with `--json`); diagnostics and progress go to stderr. What is not here: study logic
+//! (every study, `analyze` included, is found through the `shammie-studies` registry),
+//! provider code, statistics.
+
+// The CLI is where output is printed: tables and JSON on stdout, errors and progress on
+// stderr. The workspace denies printing everywhere else.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
 mod progress;

@@ -1,12 +1,14 @@
-//! The progress bar on stderr: done/total, rate, ETA, tokens, cache hits, errors.
+//! Progress on stderr: the run's bar (done/total, rate, ETA, tokens, cache hits,
+//! errors) and the lines of a model pull.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shammie_engine::{Progress, ProgressEvent};
 
-pub struct Bar {
+pub(crate) struct Bar {
     bar: ProgressBar,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
@@ -26,7 +28,7 @@ fn human(n: u64) -> String {
 }
 
 impl Bar {
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         let target = if quiet {
             ProgressDrawTarget::hidden()
         } else {
@@ -51,7 +53,7 @@ impl Bar {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -121,6 +123,34 @@ impl Progress for Bar {
                 self.bar.set_position(done);
             }
             ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
+        }
+    }
+}
+
+/// Progress of a model pull (`shammie models pull`, or a missing model pulled before a
+/// run), on stderr.
+pub(crate) fn pull_progress(p: shammie_hub::Progress) {
+    use shammie_hub::Progress::*;
+    let mut e = std::io::stderr();
+    match p {
+        Resolving { source } => {
+            let _ = writeln!(e, "trying {source}");
+        }
+        Downloading { what, done, total } => {
+            let mb = |b: u64| b as f64 / 1048576.0;
+            let _ = match total {
+                Some(t) => write!(e, "\r  {what}: {:.1}/{:.1} MiB   ", mb(done), mb(t)),
+                None => write!(e, "\r  {what}: {:.1} MiB   ", mb(done)),
+            };
+            if total == Some(done) {
+                let _ = writeln!(e);
+            }
+        }
+        Verifying { what } => {
+            let _ = writeln!(e, "verifying {what}");
+        }
+        Done { path } => {
+            let _ = writeln!(e, "ready: {}", path.display());
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use shammie_core::{Results, Table};
 
-pub fn table(t: &Table) -> String {
+pub(crate) fn table(t: &Table) -> String {
     let cells: Vec<Vec<String>> = t
         .rows
         .iter()
@@ -54,7 +54,7 @@ pub fn table(t: &Table) -> String {
     out
 }
 
-pub fn results(r: &Results) -> String {
+pub(crate) fn results(r: &Results) -> String {
     let mut out = format!("{}/{}\n\n", r.study, r.task);
     for t in &r.tables {
         out.push_str(&table(t));

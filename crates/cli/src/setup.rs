@@ -12,9 +12,11 @@ use shammie_models::{
     ApiKey, ModelHub, ModelSpec, OpenOptions, ProviderEnv, ResponseCache, RetryPolicy,
 };
 
+use crate::progress::pull_progress;
+
 /// Options shared by `run` and `resume`.
 #[derive(clap::Args, Clone)]
-pub struct CallArgs {
+pub(crate) struct CallArgs {
     /// Most requests in flight per provider endpoint (adaptive below this on 429/overload).
     #[arg(long, default_value_t = 32)]
     pub max_connections: usize,
@@ -49,7 +51,7 @@ pub struct CallArgs {
 
 impl CallArgs {
     /// Samples solved at once: `--max-samples`, else `--max-connections`.
-    pub fn samples_in_flight(&self) -> usize {
+    pub(crate) fn samples_in_flight(&self) -> usize {
         self.max_samples.unwrap_or(self.max_connections).max(1)
     }
 }
@@ -65,7 +67,7 @@ fn env_str(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-pub fn provider_env() -> ProviderEnv {
+pub(crate) fn provider_env() -> ProviderEnv {
     ProviderEnv {
         anthropic_api_key: env_key("ANTHROPIC_API_KEY"),
         anthropic_base_url: env_str("ANTHROPIC_BASE_URL"),
@@ -75,7 +77,7 @@ pub fn provider_env() -> ProviderEnv {
     }
 }
 
-pub fn cache_path(args: &CallArgs) -> PathBuf {
+pub(crate) fn cache_path(args: &CallArgs) -> PathBuf {
     if let Some(p) = &args.cache {
         return p.clone();
     }
@@ -92,7 +94,7 @@ pub fn cache_path(args: &CallArgs) -> PathBuf {
 }
 
 /// `ROLE=SPEC` or a bare `SPEC` (the target).
-pub fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<String, ModelSpec>> {
+pub(crate) fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<String, ModelSpec>> {
     let mut out = BTreeMap::new();
     for item in items {
         let (role, spec) = match item.split_once('=') {
@@ -108,7 +110,7 @@ pub fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<String, Mod
 }
 
 /// Where pulled models live and how to reach the package index and the hub.
-pub fn hub_config() -> shammie_hub::HubConfig {
+pub(crate) fn hub_config() -> shammie_hub::HubConfig {
     let dir = env_str("SHAMMIE_MODELS_DIR")
         .map(PathBuf::from)
         .or_else(shammie_hub::default_cache_dir)
@@ -127,7 +129,7 @@ pub fn hub_config() -> shammie_hub::HubConfig {
 
 /// Finds a local model by name or path, pulling it first if it is a known model that is
 /// not installed yet (with progress on stderr).
-pub fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
     let cfg = hub_config();
     if let Some(p) = shammie_hub::resolve_local(&cfg, name).map_err(|e| e.to_string())? {
         return Ok(p);
@@ -140,15 +142,14 @@ pub fn resolve_model_file(name: &str) -> Result<PathBuf, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(shammie_hub::pull(
-        &cfg,
-        name,
-        &crate::commands::models::print_progress,
-    ))
-    .map_err(|e| e.to_string())
+    rt.block_on(shammie_hub::pull(&cfg, name, &pull_progress))
+        .map_err(|e| e.to_string())
 }
 
-pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyhow::Result<Models> {
+pub(crate) fn open_models(
+    specs: &BTreeMap<String, ModelSpec>,
+    args: &CallArgs,
+) -> anyhow::Result<Models> {
     let cache = if args.no_cache {
         None
     } else {
@@ -185,14 +186,14 @@ pub fn open_models(specs: &BTreeMap<String, ModelSpec>, args: &CallArgs) -> anyh
     Ok(Models::new(map))
 }
 
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
 }
 
 /// `key=value` pairs from `--set`.
-pub fn parse_sets(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn parse_sets(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for s in items {
         let Some((k, v)) = s.split_once('=') else {

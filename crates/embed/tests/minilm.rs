@@ -67,6 +67,7 @@ fn token_ids_match_the_reference() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn embeddings_match_the_reference_one_by_one() {
     let Some(embedder) = embedder() else { return };
     assert_eq!(embedder.dim(), 384);
@@ -88,6 +89,7 @@ fn embeddings_match_the_reference_one_by_one() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn embeddings_match_the_reference_as_one_batch() {
     let Some(embedder) = embedder() else { return };
     let fx = fixtures();

@@ -26,7 +26,7 @@ fn corrupt(name: &str, e: impl std::fmt::Display) -> HubError {
 }
 
 impl Archive {
-    pub fn open(path: &Path, name: &str) -> Result<Archive, HubError> {
+    pub(crate) fn open(path: &Path, name: &str) -> Result<Archive, HubError> {
         let file = File::open(path).map_err(io_err(path))?;
         let zip = ZipArchive::new(file).map_err(|e| corrupt(name, e))?;
         Ok(Archive {
@@ -36,14 +36,14 @@ impl Archive {
     }
 
     /// Whether the archive has a member of that name.
-    pub fn has(&self, member: &str) -> bool {
+    pub(crate) fn has(&self, member: &str) -> bool {
         self.zip.index_for_name(member).is_some()
     }
 
     /// Streams `member` into `out`, feeding `hasher`; returns the bytes copied, or `None`
     /// if there is no such member. Read errors (bad deflate data, CRC mismatch) are
     /// [`HubError::CorruptArchive`]; write errors are I/O errors on `out_path`.
-    pub fn copy_member(
+    pub(crate) fn copy_member(
         &mut self,
         member: &str,
         out: &mut impl Write,
@@ -71,7 +71,7 @@ impl Archive {
     }
 
     /// Reads a (small) member into memory, or `None` if there is no such member.
-    pub fn read_member(&mut self, member: &str) -> Result<Option<Vec<u8>>, HubError> {
+    pub(crate) fn read_member(&mut self, member: &str) -> Result<Option<Vec<u8>>, HubError> {
         let mut out = Vec::new();
         let mut hasher = Sha256::new();
         Ok(self
@@ -81,7 +81,7 @@ impl Archive {
 
     /// Extracts `member` to the file `dest` (created or truncated); returns its sha256 and
     /// size, or `None` if there is no such member.
-    pub fn extract_to(
+    pub(crate) fn extract_to(
         &mut self,
         member: &str,
         dest: &Path,

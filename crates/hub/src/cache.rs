@@ -205,20 +205,20 @@ pub(crate) struct Cleanup {
 
 impl Cleanup {
     /// Removes what is at `path` now (a leftover from a killed pull) and again on drop.
-    pub fn track(&mut self, path: PathBuf) -> Result<PathBuf, HubError> {
+    pub(crate) fn track(&mut self, path: PathBuf) -> Result<PathBuf, HubError> {
         remove(&path)?;
         self.paths.push(path.clone());
         Ok(path)
     }
 
     /// Removes it now, no longer tracked.
-    pub fn done_with(&mut self, path: &Path) -> Result<(), HubError> {
+    pub(crate) fn done_with(&mut self, path: &Path) -> Result<(), HubError> {
         self.paths.retain(|p| p != path);
         remove(path)
     }
 
     /// Forgets a path that has been renamed into place.
-    pub fn forget(&mut self, path: &Path) {
+    pub(crate) fn forget(&mut self, path: &Path) {
         self.paths.retain(|p| p != path);
     }
 }

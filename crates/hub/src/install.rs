@@ -26,7 +26,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn report(&self, p: Progress) {
+    pub(crate) fn report(&self, p: Progress) {
         (self.progress)(p)
     }
 }

@@ -1,5 +1,8 @@
 //! Prints the top-k next-token logits for a sequence of token ids, and greedy
 //! continuation ids: `cargo run --release -p shammie-local --example logits -- MODEL.gguf 2 9259 ...`
+
+// An example prints its results and its progress; the workspace denies printing in library code.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 use std::io::BufReader;
 
 use candle_core::quantized::gguf_file;

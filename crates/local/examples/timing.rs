@@ -1,5 +1,8 @@
 //! Times forward passes of the Gemma 3 code at several prompt lengths and batch sizes:
 //! `cargo run --release -p shammie-local --example timing -- MODEL.gguf`
+
+// An example prints its results; the workspace denies printing in library code.
+#![allow(clippy::print_stdout)]
 use std::io::BufReader;
 use std::time::Instant;
 

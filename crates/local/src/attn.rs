@@ -209,7 +209,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -225,7 +227,14 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -236,7 +245,10 @@ mod tests {
                 let ours = attention(&q, &k, &v, start, 0.17, window).unwrap();
                 let reference = crate::ops::gqa_attention(&q, &k, &v, start, 0.17, window).unwrap();
                 assert_eq!(ours.dims(), reference.dims());
-                assert!(max_diff(&ours, &reference) < 1e-5, "{t} {kv_len} {window:?}");
+                assert!(
+                    max_diff(&ours, &reference) < 1e-5,
+                    "{t} {kv_len} {window:?}"
+                );
             }
         }
     }

@@ -236,7 +236,7 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    pub fn new(seqs: &[(&[u32], &mut KvCache)]) -> Step {
+    pub(crate) fn new(seqs: &[(&[u32], &mut KvCache)]) -> Step {
         Step {
             lens: seqs.iter().map(|(t, _)| t.len()).collect(),
             tokens: seqs.iter().flat_map(|(t, _)| t.iter().copied()).collect(),
@@ -246,7 +246,7 @@ impl Step {
 
     /// Splits the final hidden rows `x` (N, hidden) per sequence and advances each
     /// sequence's cache past its new tokens.
-    pub fn finish(
+    pub(crate) fn finish(
         &self,
         x: &Tensor,
         seqs: &mut [(&[u32], &mut KvCache)],
@@ -510,7 +510,10 @@ mod tests {
         assert!(!c.can_truncate(11, window));
         // Without windows every cut works, and keeps the first `len` positions.
         let t = c.truncated(3, |_| None::<usize>);
-        assert!(t.is_err(), "layer 1 of this cache is windowed whatever the caller says");
+        assert!(
+            t.is_err(),
+            "layer 1 of this cache is windowed whatever the caller says"
+        );
         let g = KvCache {
             layers: vec![c.layers[0].clone()],
             len: 10,

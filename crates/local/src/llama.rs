@@ -385,14 +385,7 @@ impl Llama {
                 let v = split(&v, cfg.kv_heads)?;
                 let (k, v) = (k.squeeze(0)?, v.squeeze(0)?.contiguous()?);
                 let (k_all, v_all) = cache.extended(li, k, v)?;
-                outs.push(attention(
-                    &q,
-                    &k_all,
-                    &v_all,
-                    start,
-                    cfg.attn_scale,
-                    None,
-                )?);
+                outs.push(attention(&q, &k_all, &v_all, start, cfg.attn_scale, None)?);
                 cache.layers[li] = Some((k_all, v_all));
                 off += t;
             }

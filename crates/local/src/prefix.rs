@@ -29,8 +29,10 @@ pub struct PrefixStats {
 
 impl PrefixStats {
     pub(crate) fn count(&self, prompt: usize, reused: usize) {
-        self.prompt_tokens.fetch_add(prompt as u64, Ordering::Relaxed);
-        self.reused_tokens.fetch_add(reused as u64, Ordering::Relaxed);
+        self.prompt_tokens
+            .fetch_add(prompt as u64, Ordering::Relaxed);
+        self.reused_tokens
+            .fetch_add(reused as u64, Ordering::Relaxed);
         if reused > 0 {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }

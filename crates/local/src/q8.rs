@@ -211,7 +211,7 @@ mod avx {
     #[target_feature(enable = "avx2,fma")]
     /// `blocks`: the weight matrix as 34-byte Q8_0 blocks; the values of block `b` of row
     /// `r` start at `(r * kb + b) * 34 + 2`.
-    pub unsafe fn dot4(
+    pub(super) unsafe fn dot4(
         a: &[i8],
         ascale: &[f32],
         blocks: *const u8,
@@ -235,7 +235,7 @@ mod avx {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot1(
+    pub(super) unsafe fn dot1(
         a: &[i8],
         ascale: &[f32],
         blocks: *const u8,

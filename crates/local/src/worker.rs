@@ -181,7 +181,9 @@ fn run(
         let mut prefill_budget = limits.max_prefill_tokens;
         let mut reading: Vec<usize> = Vec::new(); // active sequences reading their prompt now
         while active.len() < limits.max_sequences {
-            let Some(job) = waiting.pop_front() else { break };
+            let Some(job) = waiting.pop_front() else {
+                break;
+            };
             let (req, reply) = match job {
                 Job::Score(req, reply) => {
                     let _ = reply.send(score(&model, &req, &mut prefixes, stats));

@@ -10,9 +10,9 @@ use crate::http::{self, ApiKey};
 use crate::spec::{redact_url, ModelSpec, ProviderEnv};
 use crate::{Model, ModelError};
 
-pub const API_VERSION: &str = "2023-06-01";
+pub(crate) const API_VERSION: &str = "2023-06-01";
 
-pub struct Anthropic {
+pub(crate) struct Anthropic {
     client: reqwest::Client,
     url: String,
     key: ApiKey,
@@ -23,7 +23,7 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         spec: &ModelSpec,
         env: &ProviderEnv,
@@ -49,7 +49,7 @@ impl Anthropic {
     /// The request body. The API rejects a final assistant turn ending in whitespace, so
     /// a prefill is sent right-trimmed; the completion is what follows the caller's
     /// prefill (see [`strip_trimmed_whitespace`]).
-    pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+    pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
         if req.is_scoring() {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Messages API cannot score given continuations",
@@ -146,7 +146,7 @@ impl Anthropic {
     }
 }
 
-pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     let content = v
         .get("content")
         .and_then(Value::as_array)

@@ -40,7 +40,10 @@ impl fmt::Display for ApiKey {
 }
 
 /// One pooled client for all providers. TLS uses the operating system's root store.
-pub fn client(timeout: Duration, max_connections: usize) -> Result<reqwest::Client, ModelError> {
+pub(crate) fn client(
+    timeout: Duration,
+    max_connections: usize,
+) -> Result<reqwest::Client, ModelError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(30)))
@@ -52,7 +55,7 @@ pub fn client(timeout: Duration, max_connections: usize) -> Result<reqwest::Clie
 }
 
 /// Sends a JSON POST and returns the parsed body, classifying every failure.
-pub async fn post_json(
+pub(crate) async fn post_json(
     rb: reqwest::RequestBuilder,
     body: &serde_json::Value,
     key: Option<&ApiKey>,
@@ -119,7 +122,7 @@ fn full_chain(e: &dyn std::error::Error) -> String {
 
 /// `Retry-After` as delta-seconds (fractions accepted; providers send `0.5`-style values
 /// in practice). HTTP-dates are rare for APIs and treated as absent.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let secs: f64 = v.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
@@ -135,7 +138,7 @@ fn error_message(body: &str) -> String {
 }
 
 /// Default status classification shared by both APIs.
-pub fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
+pub(crate) fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
     let message = message.to_string();
     match status {
         429 => ModelError::RateLimited {

@@ -14,7 +14,7 @@ use crate::http::{self, ApiKey};
 use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv};
 use crate::{Model, ModelError};
 
-pub struct OpenAi {
+pub(crate) struct OpenAi {
     client: reqwest::Client,
     url: String,
     key: Option<ApiKey>,
@@ -27,7 +27,7 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         spec: &ModelSpec,
         env: &ProviderEnv,
@@ -61,7 +61,7 @@ impl OpenAi {
         })
     }
 
-    pub fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+    pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
         if req.is_scoring() {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Chat Completions API cannot score given continuations",
@@ -138,7 +138,7 @@ impl OpenAi {
     }
 }
 
-pub fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
     let bad = |what: &str| ModelError::Malformed(format!("chat completion without {what}"));
     let choice = v.pointer("/choices/0").ok_or_else(|| bad("choices[0]"))?;
     let text = match choice.pointer("/message/content") {

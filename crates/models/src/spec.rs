@@ -4,8 +4,8 @@ use std::str::FromStr;
 use crate::http::ApiKey;
 use crate::ModelError;
 
-pub const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
-pub const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
+pub(crate) const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
+pub(crate) const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
@@ -152,7 +152,7 @@ impl ModelSpec {
 }
 
 /// Strips `user:password@` from a URL so it can be logged.
-pub fn redact_url(s: &str) -> String {
+pub(crate) fn redact_url(s: &str) -> String {
     if let Some(scheme_end) = s.find("://") {
         let after = &s[scheme_end + 3..];
         let host_end = after.find('/').unwrap_or(after.len());

@@ -1,6 +1,9 @@
 //! Writes sample figures to a folder: `cargo run -p shammie-plot --example gallery [DIR]`
 //! (default: a `shammie-plot-gallery` folder in the system temp dir).
 
+// An example prints its results; the workspace denies printing in library code.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 
 use shammie_plot::{
@@ -51,7 +54,7 @@ fn bars_small() -> BarChart {
         )
 }
 
-pub fn figures() -> Vec<(&'static str, String)> {
+pub(crate) fn figures() -> Vec<(&'static str, String)> {
     let x_label = "discrimination score (logit, vs white/male/60)";
     let forest = IntervalPlot::new("Discrimination by demographic")
         .x_label(x_label)

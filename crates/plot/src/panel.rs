@@ -25,19 +25,19 @@ pub(crate) struct Rect {
 }
 
 impl Rect {
-    pub fn new(x: f64, y: f64, w: f64, h: f64) -> Self {
+    pub(crate) fn new(x: f64, y: f64, w: f64, h: f64) -> Self {
         Rect { x, y, w, h }
     }
-    pub fn right(&self) -> f64 {
+    pub(crate) fn right(&self) -> f64 {
         self.x + self.w
     }
-    pub fn bottom(&self) -> f64 {
+    pub(crate) fn bottom(&self) -> f64 {
         self.y + self.h
     }
-    pub fn intersects(&self, o: &Rect) -> bool {
+    pub(crate) fn intersects(&self, o: &Rect) -> bool {
         self.x < o.right() && o.x < self.right() && self.y < o.bottom() && o.y < self.bottom()
     }
-    pub fn overlap_area(&self, o: &Rect) -> f64 {
+    pub(crate) fn overlap_area(&self, o: &Rect) -> f64 {
         let w = self.right().min(o.right()) - self.x.max(o.x);
         let h = self.bottom().min(o.bottom()) - self.y.max(o.y);
         if w > 0.0 && h > 0.0 {
@@ -46,10 +46,10 @@ impl Rect {
             0.0
         }
     }
-    pub fn contains(&self, o: &Rect) -> bool {
+    pub(crate) fn contains(&self, o: &Rect) -> bool {
         o.x >= self.x && o.right() <= self.right() && o.y >= self.y && o.bottom() <= self.bottom()
     }
-    pub fn inflate(&self, d: f64) -> Rect {
+    pub(crate) fn inflate(&self, d: f64) -> Rect {
         Rect::new(self.x - d, self.y - d, self.w + 2.0 * d, self.h + 2.0 * d)
     }
 }

@@ -213,10 +213,10 @@ pub(crate) struct Scale {
 }
 
 impl Scale {
-    pub fn new(d0: f64, d1: f64, r0: f64, r1: f64) -> Self {
+    pub(crate) fn new(d0: f64, d1: f64, r0: f64, r1: f64) -> Self {
         Scale { d0, d1, r0, r1 }
     }
-    pub fn map(&self, v: f64) -> f64 {
+    pub(crate) fn map(&self, v: f64) -> f64 {
         let span = self.d1 - self.d0;
         if span == 0.0 || !span.is_finite() {
             return (self.r0 + self.r1) / 2.0;

@@ -80,7 +80,7 @@ pub(crate) struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
-    pub fn new(x: f64, y: f64, s: &'a str, size: f64) -> Self {
+    pub(crate) fn new(x: f64, y: f64, s: &'a str, size: f64) -> Self {
         Text {
             x,
             y,
@@ -92,19 +92,19 @@ impl<'a> Text<'a> {
             vertical: false,
         }
     }
-    pub fn anchor(mut self, a: Anchor) -> Self {
+    pub(crate) fn anchor(mut self, a: Anchor) -> Self {
         self.anchor = a;
         self
     }
-    pub fn bold(mut self, b: bool) -> Self {
+    pub(crate) fn bold(mut self, b: bool) -> Self {
         self.bold = b;
         self
     }
-    pub fn fill(mut self, f: &'a str) -> Self {
+    pub(crate) fn fill(mut self, f: &'a str) -> Self {
         self.fill = f;
         self
     }
-    pub fn vertical(mut self) -> Self {
+    pub(crate) fn vertical(mut self) -> Self {
         self.vertical = true;
         self
     }
@@ -121,12 +121,12 @@ pub(crate) struct Svg {
 }
 
 impl Svg {
-    pub fn raw(&mut self, s: &str) {
+    pub(crate) fn raw(&mut self, s: &str) {
         self.buf.push_str(s);
         self.buf.push('\n');
     }
 
-    pub fn text(&mut self, t: Text<'_>) {
+    pub(crate) fn text(&mut self, t: Text<'_>) {
         if t.s.is_empty() {
             return;
         }
@@ -157,7 +157,7 @@ impl Svg {
         let _ = writeln!(self.buf, ">{}</text>", escape(t.s));
     }
 
-    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
+    pub(crate) fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
         let _ = writeln!(
             self.buf,
             "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"/>",
@@ -170,7 +170,15 @@ impl Svg {
         );
     }
 
-    pub fn dashed_line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
+    pub(crate) fn dashed_line(
+        &mut self,
+        x1: f64,
+        y1: f64,
+        x2: f64,
+        y2: f64,
+        stroke: &str,
+        width: f64,
+    ) {
         let _ = writeln!(
             self.buf,
             "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\" stroke-dasharray=\"4 3\"/>",
@@ -183,7 +191,15 @@ impl Svg {
         );
     }
 
-    pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
+    pub(crate) fn rect(
+        &mut self,
+        x: f64,
+        y: f64,
+        w: f64,
+        h: f64,
+        fill: &str,
+        stroke: Option<&str>,
+    ) {
         let _ = write!(
             self.buf,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"",
@@ -200,7 +216,7 @@ impl Svg {
     }
 
     /// A filled rectangle with `opacity`.
-    pub fn rect_alpha(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, opacity: f64) {
+    pub(crate) fn rect_alpha(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, opacity: f64) {
         let _ = writeln!(
             self.buf,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"{}\"/>",
@@ -213,7 +229,7 @@ impl Svg {
         );
     }
 
-    pub fn polyline(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64) {
+    pub(crate) fn polyline(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64) {
         if pts.len() < 2 {
             return;
         }
@@ -226,7 +242,7 @@ impl Svg {
         );
     }
 
-    pub fn polygon(&mut self, pts: &[(f64, f64)], fill: &str, opacity: f64) {
+    pub(crate) fn polygon(&mut self, pts: &[(f64, f64)], fill: &str, opacity: f64) {
         if pts.len() < 3 {
             return;
         }
@@ -241,7 +257,7 @@ impl Svg {
 
     /// A whisker from (x1, y1) to (x2, y2) with perpendicular caps of half-length `cap`.
     #[allow(clippy::too_many_arguments)]
-    pub fn whisker(
+    pub(crate) fn whisker(
         &mut self,
         x1: f64,
         y1: f64,
@@ -264,7 +280,7 @@ impl Svg {
     }
 
     /// A marker of `style` centred on (x, y) with radius about `r`.
-    pub fn marker(&mut self, style: &Style, x: f64, y: f64, r: f64) {
+    pub(crate) fn marker(&mut self, style: &Style, x: f64, y: f64, r: f64) {
         let fill = style.color;
         let stroke = "#ffffff";
         let sw = "0.8";

@@ -8,6 +8,9 @@
 //! tokens per second on one long text (ARCHITECTURE.md and the fixture strings,
 //! repeated to ~1 MB) and on many short prompts.
 
+// An example prints its results; the workspace denies printing in library code.
+#![allow(clippy::print_stdout)]
+
 use std::io::BufReader;
 use std::time::Instant;
 

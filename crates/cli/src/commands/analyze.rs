@@ -1,30 +1,33 @@
-//! `shammie analyze discrim-eval FILE [--json] [--out DIR]`: a study's statistics over
-//! data computed elsewhere, without running any model.
+//! `shammie analyze STUDY FILE [--set key=value …] [--json] [--out DIR]`: a study's
+//! statistics over data computed elsewhere, without running any model.
 //!
-//! `discrim-eval`: a JSONL or CSV table with `decision_question_id`, `age`, `gender`,
-//! `race` and `logit` (or `p_yes`), optionally `fill_type` and `intervention`; prints the
-//! mixed-effects discrimination scores, mean differences and (with `--out`) writes the
-//! figure.
+//! The study's offline analysis comes from the registry; what file it reads and which
+//! options it takes are the study's. `discrim-eval`: a JSONL or CSV table with
+//! `decision_question_id`, `age`, `gender`, `race` and `logit` (or `p_yes`), optionally
+//! `fill_type` and `intervention`; prints the mixed-effects discrimination scores, mean
+//! differences and (with `--out`) writes the figure. `--method` and `--random` are its
+//! `method` and `random` options.
 
 use std::path::PathBuf;
 
-use shammie_studies::discrim::analysis::{analyze_file, FitOptions};
-
-use crate::{render, Failure};
+use crate::{render, setup, Failure};
 
 #[derive(clap::Args)]
-pub struct Args {
-    /// Which study's analysis (only `discrim-eval` has an offline entry point).
-    #[arg(value_parser = ["discrim-eval"])]
+pub(crate) struct Args {
+    /// Which study's analysis (a study that offers one, e.g. discrim-eval).
     pub study: String,
-    /// The data: .jsonl (one object a line) or .csv (header row).
+    /// The data, e.g. for discrim-eval: .jsonl (one object a line) or .csv (header row).
     pub file: PathBuf,
-    /// Mixed-model fit: reml or ml.
-    #[arg(long, default_value = "reml", value_parser = ["reml", "ml"])]
-    pub method: String,
-    /// Random effects by question: full, slopes-age, intercept.
-    #[arg(long, default_value = "full", value_parser = ["full", "slopes-age", "intercept"])]
-    pub random: String,
+    /// discrim-eval: mixed-model fit, reml or ml [default: reml] (the option `method`).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// discrim-eval: random effects by question, full, slopes-age or intercept
+    /// [default: full] (the option `random`).
+    #[arg(long)]
+    pub random: Option<String>,
+    /// Analysis option, key=value (repeatable).
+    #[arg(long = "set", short = 's')]
+    pub sets: Vec<String>,
     /// Write the report files (the figure) into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -33,17 +36,15 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
-    let opts = FitOptions {
-        method: if a.method == "ml" {
-            shammie_stats::MixedMethod::Ml
-        } else {
-            shammie_stats::MixedMethod::Reml
-        },
-        random: FitOptions::parse_random(&a.random).expect("clap checked"),
-        confidence: 0.95,
-    };
-    let analysis = analyze_file(&a.file, &opts)?;
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
+    let offline = shammie_studies::offline_analysis(&a.study)?;
+    let mut options = setup::parse_sets(&a.sets)?;
+    for (key, value) in [("method", a.method), ("random", a.random)] {
+        if let Some(v) = value {
+            options.insert(key.to_string(), v);
+        }
+    }
+    let analysis = offline.run(&a.study, &a.file, options)?;
     let mut written = Vec::new();
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir)

@@ -9,7 +9,7 @@ use crate::setup::{self, CallArgs};
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The prompt (a single user message).
     pub prompt: String,
     /// Model spec, e.g. local:gemma-3-270m or openai:gpt-4o-mini.
@@ -33,7 +33,7 @@ pub struct Args {
     pub call: CallArgs,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let specs = setup::parse_role_specs(std::slice::from_ref(&a.model))?;
     let mut call = a.call.clone();
     call.no_cache = true;

@@ -3,13 +3,13 @@
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let studies = shammie_studies::studies();
     if a.json {
         let v: Vec<_> = studies

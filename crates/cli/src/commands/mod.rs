@@ -1,9 +1,9 @@
 //! One file per subcommand.
 
-pub mod analyze;
-pub mod generate;
-pub mod list;
-pub mod models;
-pub mod resume;
-pub mod run;
-pub mod show;
+pub(crate) mod analyze;
+pub(crate) mod generate;
+pub(crate) mod list;
+pub(crate) mod models;
+pub(crate) mod resume;
+pub(crate) mod run;
+pub(crate) mod show;

@@ -1,18 +1,17 @@
 //! `shammie models pull NAME|hf:OWNER/REPO/FILE|PATH` and `shammie models list`.
 
-use std::io::Write;
-
+use crate::progress::pull_progress;
 use crate::setup::hub_config;
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub cmd: Cmd,
 }
 
 #[derive(clap::Subcommand)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Download and verify a model into the model cache (nothing to do if it is there).
     Pull {
         /// A known model (see `shammie models list`), hf:OWNER/REPO/FILE[#sha256=HEX], or a path.
@@ -26,41 +25,14 @@ pub enum Cmd {
     },
 }
 
-/// Progress of a pull, on stderr.
-pub fn print_progress(p: shammie_hub::Progress) {
-    use shammie_hub::Progress::*;
-    let mut e = std::io::stderr();
-    match p {
-        Resolving { source } => {
-            let _ = writeln!(e, "trying {source}");
-        }
-        Downloading { what, done, total } => {
-            let mb = |b: u64| b as f64 / 1048576.0;
-            let _ = match total {
-                Some(t) => write!(e, "\r  {what}: {:.1}/{:.1} MiB   ", mb(done), mb(t)),
-                None => write!(e, "\r  {what}: {:.1} MiB   ", mb(done)),
-            };
-            if total == Some(done) {
-                let _ = writeln!(e);
-            }
-        }
-        Verifying { what } => {
-            let _ = writeln!(e, "verifying {what}");
-        }
-        Done { path } => {
-            let _ = writeln!(e, "ready: {}", path.display());
-        }
-    }
-}
-
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let cfg = hub_config();
     match a.cmd {
         Cmd::Pull { name } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let path = rt.block_on(shammie_hub::pull(&cfg, &name, &print_progress))?;
+            let path = rt.block_on(shammie_hub::pull(&cfg, &name, &pull_progress))?;
             println!("{}", path.display());
         }
         Cmd::List { json } => {

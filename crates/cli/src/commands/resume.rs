@@ -10,7 +10,7 @@ use crate::setup::{self, CallArgs};
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The run directory to continue.
     pub dir: PathBuf,
     /// Solve the samples that failed (e.g. during an outage) again.
@@ -20,7 +20,7 @@ pub struct Args {
     pub call: CallArgs,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let (dir, mut meta) = RunDir::open(&a.dir)?;
     let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
     let task = info.build(meta.options.clone())?;

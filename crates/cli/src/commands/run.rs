@@ -11,7 +11,7 @@ use crate::setup::{self, CallArgs};
 use crate::{progress, render, Failure};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The task to run, e.g. constitution/traits (see `shammie list`).
     pub task: String,
     /// A model: SPEC for the target, or ROLE=SPEC (e.g. judge=anthropic:claude-sonnet-4-5).
@@ -36,7 +36,7 @@ pub struct Args {
     pub call: CallArgs,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let info = shammie_studies::find(&a.task)?;
     let options = setup::parse_sets(&a.sets)?;
     let task = info.build(options.clone())?;
@@ -70,7 +70,7 @@ pub fn main(a: Args) -> Result<u8, Failure> {
 }
 
 /// Runs (or continues) a run directory to completion and prints its results.
-pub fn execute(
+pub(crate) fn execute(
     task: Arc<dyn Task>,
     dataset: Dataset,
     models: Models,
@@ -119,7 +119,7 @@ pub fn execute(
     })
 }
 
-pub fn print_outcome(
+pub(crate) fn print_outcome(
     dir: &Path,
     results: &shammie_core::Results,
     json: bool,
@@ -135,7 +135,7 @@ pub fn print_outcome(
 }
 
 /// Role → spec strings as stored in run.json, parsed back.
-pub fn specs_from_meta(
+pub(crate) fn specs_from_meta(
     models: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, shammie_models::ModelSpec>> {
     models

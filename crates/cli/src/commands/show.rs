@@ -9,7 +9,7 @@ use crate::commands::run::print_outcome;
 use crate::Failure;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     pub dir: PathBuf,
     /// Machine-readable JSON on stdout.
     #[arg(long)]
@@ -19,7 +19,7 @@ pub struct Args {
     pub reanalyze: bool,
 }
 
-pub fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let (dir, meta) = RunDir::open(&a.dir)?;
     let results = match (a.reanalyze, dir.read_results()?) {
         (false, Some(r)) => r,

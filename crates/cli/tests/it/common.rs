@@ -5,28 +5,28 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_shammie");
-pub const TEST_KEY: &str = "sk-test-secret-0123456789";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_shammie");
+pub(crate) const TEST_KEY: &str = "sk-test-secret-0123456789";
 
 /// A scratch folder with a cache file and a runs folder.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Scratch {
             dir: tempfile::tempdir().unwrap(),
         }
     }
-    pub fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.dir.path().join("cache.sqlite")
     }
-    pub fn runs(&self) -> PathBuf {
+    pub(crate) fn runs(&self) -> PathBuf {
         self.dir.path().join("runs")
     }
     /// A `shammie` command with the environment cleared of real keys and pointed here.
-    pub fn cmd(&self, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(BIN);
         c.args(args)
             .env_remove("OPENAI_API_KEY")
@@ -39,7 +39,7 @@ impl Scratch {
         c
     }
     /// Runs `shammie` with `--cache` and `--log-dir` pointing into the scratch folder.
-    pub async fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         let cache = self.cache();
         let runs = self.runs();
         let mut all: Vec<&str> = args.to_vec();
@@ -58,19 +58,19 @@ impl Scratch {
     }
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The run directory: the last line of stdout.
-pub fn run_dir(o: &Output) -> PathBuf {
+pub(crate) fn run_dir(o: &Output) -> PathBuf {
     PathBuf::from(stdout(o).lines().last().expect("stdout has lines").trim())
 }
 
-pub fn records(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn records(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("samples.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -79,12 +79,12 @@ pub fn records(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// `results.json` of a run directory.
-pub fn results(dir: &Path) -> serde_json::Value {
+pub(crate) fn results(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
 }
 
 /// The table named `name` in results (or in an `analyze --json` document).
-pub fn table<'a>(res: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn table<'a>(res: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     res["tables"]
         .as_array()
         .unwrap()
@@ -96,7 +96,7 @@ pub fn table<'a>(res: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 /// What `shammie show DIR` prints, without the last line (the run directory, which
 /// differs per run) and the totals line (whether a repeated call was a cache hit depends
 /// on timing when duplicates are in flight together): the tables users read.
-pub async fn shown_tables(s: &Scratch, dir: &Path) -> String {
+pub(crate) async fn shown_tables(s: &Scratch, dir: &Path) -> String {
     let o = s
         .cmd(&["show", dir.to_str().unwrap()])
         .output()

@@ -1,7 +1,6 @@
 //! End-to-end runs of the discrim-eval study against the loopback mock server, with a
 //! scripted model whose decisions depend on the person's demographics by known amounts.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -1,6 +1,5 @@
 //! Bad input gets one clear message and exit code 2, and costs nothing.
 
-
 use crate::common::*;
 use shammie_testkit::MockServer;
 
@@ -179,6 +178,33 @@ async fn usage_and_config_errors_exit_2_with_one_message() {
     ];
     for (args, want) in cases {
         let o = s.run(args, &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(want), "{args:?}: wanted {want:?} in {e}");
+        assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+    let analyze: &[(&[&str], &str)] = &[
+        (
+            &["analyze", "nostudy", "x.csv"],
+            "study `nostudy` has no offline analysis; studies that offer one: discrim-eval",
+        ),
+        (
+            &["analyze", "discrim-eval", "x.csv", "--method", "fast"],
+            "option method=\"fast\": expected one of reml, ml",
+        ),
+        (
+            &[
+                "analyze",
+                "discrim-eval",
+                "x.csv",
+                "--set",
+                "confidence=0.9",
+            ],
+            "unknown option confidence",
+        ),
+    ];
+    for (args, want) in analyze {
+        let o = s.cmd(args).output().await.unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains(want), "{args:?}: wanted {want:?} in {e}");

@@ -1,7 +1,6 @@
 //! A study end to end on the embedded default model (`local:gemma-3-270m`), as the
 //! README's first command runs it.
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -9,6 +8,7 @@ use crate::common::*;
 
 /// The default model must already be pulled (`shammie models pull gemma-3-270m`, which
 /// `scripts/test` does); these tests never download. `SHAMMIE_SKIP_MODEL_TESTS=1` skips.
+#[allow(clippy::print_stderr)] // says why it is skipped
 fn models_dir_or_skip() -> Option<PathBuf> {
     let dir = std::env::var_os("SHAMMIE_MODELS_DIR")
         .map(PathBuf::from)

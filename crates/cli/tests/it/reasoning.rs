@@ -3,7 +3,6 @@
 //! answer is (X)" in the reasoning gives X, no conclusion gives (A). Every metric below is
 //! computed by hand from that rule.
 
-
 use std::path::Path;
 
 use crate::common::*;

@@ -1,6 +1,5 @@
 //! Snapshots of what users read: `shammie list`, `--help`, and a results table.
 
-
 use crate::common::*;
 use shammie_testkit::MockServer;
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// all-minilm-l6-v2` leaves in `~/.cache/shammie/models/all-minilm-l6-v2`. Tests that need
 /// it fail when it is missing, with the command that gets it, unless
 /// `SHAMMIE_SKIP_MODEL_TESTS=1` (then they print "skipped" and return).
-pub fn model_dir_or_skip() -> Option<PathBuf> {
+#[allow(clippy::print_stderr)] // says why it is skipped
+pub(crate) fn model_dir_or_skip() -> Option<PathBuf> {
     let candidate = match std::env::var_os("SHAMMIE_MINILM_DIR") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => std::env::var_os("HOME")

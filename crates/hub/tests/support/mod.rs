@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 /// How the fake server answers one path.
 #[derive(Clone)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// 200 with this body.
     Body(Vec<u8>),
     /// This status, empty body.
@@ -23,13 +23,13 @@ pub enum Reply {
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path: String,
     pub headers: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
-pub struct FakeServer {
+pub(crate) struct FakeServer {
     pub base: String,
     routes: Arc<Mutex<HashMap<String, Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -37,7 +37,7 @@ pub struct FakeServer {
 
 impl FakeServer {
     /// Starts serving on an ephemeral loopback port; stops with the test's runtime.
-    pub async fn start() -> FakeServer {
+    pub(crate) async fn start() -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = FakeServer {
@@ -112,25 +112,25 @@ impl FakeServer {
         let _ = stream.shutdown().await;
     }
 
-    pub fn route(&self, path: &str, reply: Reply) {
+    pub(crate) fn route(&self, path: &str, reply: Reply) {
         self.routes.lock().unwrap().insert(path.to_string(), reply);
     }
 
-    pub fn unroute(&self, path: &str) {
+    pub(crate) fn unroute(&self, path: &str) {
         self.routes.lock().unwrap().remove(path);
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    pub fn clear_seen(&self) {
+    pub(crate) fn clear_seen(&self) {
         self.seen.lock().unwrap().clear();
     }
 
     /// Publishes `wheel` as release `version` of `package`, with the index's sha256 digest
     /// `digest` (the wheel's own unless overridden).
-    pub fn publish_with_digest(
+    pub(crate) fn publish_with_digest(
         &self,
         package: &str,
         version: &str,
@@ -180,7 +180,7 @@ impl FakeServer {
     }
 
     /// Publishes a wheel with its true digest; returns the wheel file's name.
-    pub fn publish(&self, package: &str, version: &str, wheel: Vec<u8>) -> String {
+    pub(crate) fn publish(&self, package: &str, version: &str, wheel: Vec<u8>) -> String {
         let name = wheel_name(package, version);
         let digest = sha256(&wheel);
         self.publish_with_digest(package, version, &name, wheel, &digest);
@@ -188,16 +188,16 @@ impl FakeServer {
     }
 }
 
-pub fn wheel_name(package: &str, version: &str) -> String {
+pub(crate) fn wheel_name(package: &str, version: &str) -> String {
     format!("{}-{version}-py3-none-any.whl", package.replace('-', "_"))
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// A zip archive (a wheel, or a zip inside one) with these members, deflated.
-pub fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// The Gemma 3 270M GGUF: `$SHAMMIE_GEMMA_GGUF`, or the copy `shammie models pull
 /// gemma-3-270m` leaves in the cache. Tests that need it fail when it is missing, with the
 /// command that gets it, unless `SHAMMIE_SKIP_MODEL_TESTS=1` (then they print and return).
-pub fn model_path_or_skip() -> Option<PathBuf> {
+#[allow(clippy::print_stderr)] // says why it is skipped
+pub(crate) fn model_path_or_skip() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("SHAMMIE_GEMMA_GGUF").map(PathBuf::from),
         std::env::var_os("SHAMMIE_MODELS_DIR")

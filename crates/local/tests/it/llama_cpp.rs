@@ -38,6 +38,7 @@ struct Fixture {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn matches_llama_cpp() {
     let Some(path) = common::model_path_or_skip() else {
         return;

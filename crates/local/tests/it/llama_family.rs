@@ -74,6 +74,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn check_model(name: &str) {
     let fx = fixture();
     let m = model(name);

@@ -78,7 +78,9 @@ fn truncated(k: usize) -> GenerateRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reused_prefixes_give_the_same_answers() {
-    let Some((plain, reusing)) = pair() else { return };
+    let Some((plain, reusing)) = pair() else {
+        return;
+    };
 
     // Early answering at every cut, generation and scoring: each prompt shares all but
     // its last steps with the one before, which is cut back to the shared part.
@@ -99,7 +101,10 @@ async fn reused_prefixes_give_the_same_answers() {
     let (prompt, reused, hits) = reusing.prefix_stats();
     assert_eq!(plain.prefix_stats().1, 0, "reuse turned off reuses nothing");
     assert!(hits >= 9, "{hits} of 10 requests reused a prefix");
-    assert!(reused * 2 > prompt, "{reused} of {prompt} prompt tokens reused");
+    assert!(
+        reused * 2 > prompt,
+        "{reused} of {prompt} prompt tokens reused"
+    );
 
     // Past the window: a prompt that extends a 600-token prompt reuses all of it (its
     // windowed layers hold exactly the last 512 positions it needs) ...
@@ -119,7 +124,11 @@ async fn reused_prefixes_give_the_same_answers() {
     let before = reusing.prefix_stats().1;
     let b = reusing.generate(&longer).await.unwrap();
     assert_eq!(reusing.prefix_stats().1 - before, a.usage.input_tokens);
-    same(&plain.generate(&longer).await.unwrap(), &b, "extended long prompt");
+    same(
+        &plain.generate(&longer).await.unwrap(),
+        &b,
+        "extended long prompt",
+    );
     // ... while one that leaves it earlier cannot be cut back past the window, reads
     // more than the window's worth itself, and still answers the same.
     let before = reusing.prefix_stats().1;
@@ -130,12 +139,18 @@ async fn reused_prefixes_give_the_same_answers() {
         "{reused} of {} reused",
         c.usage.input_tokens
     );
-    same(&plain.generate(&other).await.unwrap(), &c, "diverging long prompt");
+    same(
+        &plain.generate(&other).await.unwrap(),
+        &c,
+        "diverging long prompt",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_samples_of_one_prompt_read_it_once() {
-    let Some((plain, reusing)) = pair() else { return };
+    let Some((plain, reusing)) = pair() else {
+        return;
+    };
     let req = |seed: u64| {
         // Longer than the worker's wait threshold (32 shared tokens), so however the six
         // requests arrive, one reads the prompt and the others reuse it.
@@ -165,5 +180,9 @@ async fn concurrent_samples_of_one_prompt_read_it_once() {
     let p = got[0].usage.input_tokens;
     assert!(p > 40, "{p}");
     assert_eq!(hits, 5, "the first sample reads the prompt, five reuse it");
-    assert_eq!(reused, 5 * (p - 1), "each reuse leaves the last token to run");
+    assert_eq!(
+        reused,
+        5 * (p - 1),
+        "each reuse leaves the last token to run"
+    );
 }

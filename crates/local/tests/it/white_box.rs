@@ -49,6 +49,7 @@ fn twelve_tokens() -> Vec<u32> {
 static MODEL: OnceLock<Mutex<WhiteBox>> = OnceLock::new();
 
 /// The shared white-box model, or `None` when the model file is missing and skipping is on.
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn model() -> Option<MutexGuard<'static, WhiteBox>> {
     let path = common::model_path_or_skip()?;
     let m = MODEL.get_or_init(|| {
@@ -78,6 +79,7 @@ fn flat(t: &Tensor) -> Vec<f32> {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn every_parameter_gets_a_gradient() {
     let Some(wb) = model() else { return };
     let ids = twelve_tokens();
@@ -130,6 +132,7 @@ fn every_parameter_gets_a_gradient() {
 /// white box is 0.24 from llama.cpp and the quantized path 0.57 from it, in opposite
 /// directions).
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn agrees_with_the_quantized_path() {
     let Some(path) = common::model_path_or_skip() else {
         return;
@@ -222,6 +225,7 @@ fn get_element(var: &Var, idx: &[usize]) -> f32 {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn gradients_match_finite_differences() {
     let Some(wb) = model() else { return };
     let ids = twelve_tokens();
@@ -282,6 +286,7 @@ fn gradients_match_finite_differences() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn views_agree_with_forward() {
     let Some(wb) = model() else { return };
     let case = cases()

@@ -1,7 +1,6 @@
 //! The SQLite response cache behind `ModelHub`: hits, persistence, what the key covers,
 //! failures never stored, and no secrets on disk.
 
-
 use std::path::Path;
 use std::sync::Arc;
 

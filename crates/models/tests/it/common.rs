@@ -11,12 +11,12 @@ use shammie_models::{
 };
 use shammie_testkit::MockServer;
 
-pub const OPENAI_KEY: &str = "sk-test-openai-7Qz3Xv9LpK2mW8rT";
-pub const ANTHROPIC_KEY: &str = "sk-test-ant-4Hn6Jd1SfB5cY0uE";
-pub const COMPAT_KEY: &str = "sk-test-compat-9Gt2Rk7VwP3xA6qM";
+pub(crate) const OPENAI_KEY: &str = "sk-test-openai-7Qz3Xv9LpK2mW8rT";
+pub(crate) const ANTHROPIC_KEY: &str = "sk-test-ant-4Hn6Jd1SfB5cY0uE";
+pub(crate) const COMPAT_KEY: &str = "sk-test-compat-9Gt2Rk7VwP3xA6qM";
 
 /// Retries that cost milliseconds, not seconds.
-pub fn fast_retry(max_attempts: u32) -> RetryPolicy {
+pub(crate) fn fast_retry(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
         base_delay: Duration::from_millis(5),
@@ -26,7 +26,7 @@ pub fn fast_retry(max_attempts: u32) -> RetryPolicy {
 
 /// Options whose every provider points at `server`, with keys for all three providers
 /// except the OpenAI-compatible one, no cache and fast retries.
-pub fn options(server: &MockServer) -> OpenOptions {
+pub(crate) fn options(server: &MockServer) -> OpenOptions {
     OpenOptions {
         env: ProviderEnv {
             anthropic_api_key: Some(ApiKey::new(ANTHROPIC_KEY)),
@@ -43,38 +43,38 @@ pub fn options(server: &MockServer) -> OpenOptions {
     }
 }
 
-pub fn hub(opts: OpenOptions) -> ModelHub {
+pub(crate) fn hub(opts: OpenOptions) -> ModelHub {
     ModelHub::new(opts).expect("hub")
 }
 
-pub fn hub_with_cache(server: &MockServer, cache: Arc<ResponseCache>) -> ModelHub {
+pub(crate) fn hub_with_cache(server: &MockServer, cache: Arc<ResponseCache>) -> ModelHub {
     let mut o = options(server);
     o.cache = Some(cache);
     hub(o)
 }
 
 /// `openai-compatible:http://127.0.0.1:PORT/v1/<model>`.
-pub fn compat_spec(server: &MockServer, model: &str) -> ModelSpec {
+pub(crate) fn compat_spec(server: &MockServer, model: &str) -> ModelSpec {
     format!("openai-compatible:{}/{model}", server.openai_base_url())
         .parse()
         .expect("spec")
 }
 
-pub fn spec(s: &str) -> ModelSpec {
+pub(crate) fn spec(s: &str) -> ModelSpec {
     s.parse().expect("spec")
 }
 
-pub fn open(hub: &ModelHub, spec: &ModelSpec) -> Arc<dyn Model> {
+pub(crate) fn open(hub: &ModelHub, spec: &ModelSpec) -> Arc<dyn Model> {
     hub.open(spec).expect("open")
 }
 
 /// A single-turn request with a yes/no prompt.
-pub fn ask(prompt: &str) -> GenerateRequest {
+pub(crate) fn ask(prompt: &str) -> GenerateRequest {
     GenerateRequest::user(prompt, 16)
 }
 
 /// A multi-turn request exercising every field both APIs know.
-pub fn full_request() -> GenerateRequest {
+pub(crate) fn full_request() -> GenerateRequest {
     GenerateRequest {
         system: Some("You are terse.".into()),
         messages: vec![
@@ -98,7 +98,7 @@ pub fn full_request() -> GenerateRequest {
 /// Largest number of requests that were at the server at once, from the arrival times
 /// of requests that each stayed there at least `hold` (the server's latency): `k`
 /// arrivals inside a window shorter than `hold` were all there together.
-pub fn peak_from_arrivals(mut arrivals: Vec<Instant>, hold: Duration) -> usize {
+pub(crate) fn peak_from_arrivals(mut arrivals: Vec<Instant>, hold: Duration) -> usize {
     arrivals.sort();
     let mut peak = 0;
     let mut lo = 0;

@@ -3,7 +3,7 @@
 //! One test binary per crate (one link, one copy of the dependencies on disk);
 //! each module below is one former test file.
 
-mod common;
 mod cache;
+mod common;
 mod providers;
 mod retries;

@@ -2,13 +2,12 @@
 //! must not be retried (and must not leak the API key), and the adaptive limit on
 //! requests in flight.
 
-
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use crate::common::*;
+use async_trait::async_trait;
 use futures::FutureExt;
 use shammie_core::{Capabilities, Completion, GenerateRequest, StopReason};
 use shammie_models::{AdaptiveLimiter, Model, ModelError, ModelSpec, Resilient};

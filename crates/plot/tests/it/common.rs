@@ -6,7 +6,7 @@
 use shammie_plot::text;
 
 #[derive(Debug, Clone)]
-pub struct TextBox {
+pub(crate) struct TextBox {
     pub s: String,
     pub x0: f64,
     pub y0: f64,
@@ -30,7 +30,7 @@ fn attr(n: &roxmltree::Node<'_, '_>, name: &str) -> f64 {
 
 /// Parses `svg` (panics if it is not well-formed), checks its numbers are finite and
 /// returns (width, height, text boxes).
-pub fn parse(svg: &str) -> (f64, f64, Vec<TextBox>) {
+pub(crate) fn parse(svg: &str) -> (f64, f64, Vec<TextBox>) {
     let doc = roxmltree::Document::parse(svg)
         .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{svg}"));
     let root = doc.root_element();
@@ -103,7 +103,7 @@ pub fn parse(svg: &str) -> (f64, f64, Vec<TextBox>) {
 }
 
 /// Asserts every text box lies inside the canvas and no two overlap.
-pub fn assert_text_layout(svg: &str) {
+pub(crate) fn assert_text_layout(svg: &str) {
     let (w, h, boxes) = parse(svg);
     for b in &boxes {
         assert!(
@@ -124,7 +124,7 @@ pub fn assert_text_layout(svg: &str) {
 }
 
 /// The `clipPath` rectangles of the plot areas (ids ending in `-e<panel>`), in panel order.
-pub fn plot_areas(svg: &str) -> Vec<(f64, f64, f64, f64)> {
+pub(crate) fn plot_areas(svg: &str) -> Vec<(f64, f64, f64, f64)> {
     let doc = roxmltree::Document::parse(svg).unwrap();
     let mut out = vec![];
     for n in doc.descendants().filter(|n| n.has_tag_name("clipPath")) {
@@ -150,6 +150,6 @@ pub fn plot_areas(svg: &str) -> Vec<(f64, f64, f64, f64)> {
 }
 
 /// All text content, in document order.
-pub fn texts(svg: &str) -> Vec<String> {
+pub(crate) fn texts(svg: &str) -> Vec<String> {
     parse(svg).2.into_iter().map(|b| b.s).collect()
 }

@@ -1,7 +1,6 @@
 //! Properties of rendered figures: valid XML, text inside the canvas and apart,
 //! escaping, bad data, determinism, alignment of panels.
 
-
 #[path = "../../examples/gallery.rs"]
 #[allow(dead_code)]
 mod gallery;
@@ -13,6 +12,7 @@ use shammie_plot::{
 };
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn every_gallery_figure_is_valid_and_its_text_fits_without_overlap() {
     for (name, svg) in gallery::figures() {
         eprintln!("checking {name}");

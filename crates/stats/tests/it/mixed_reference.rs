@@ -105,6 +105,7 @@ impl Checker {
         }
     }
 
+    #[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
     fn report(&mut self, label: &str) {
         let parts: Vec<String> = self
             .worst
@@ -249,6 +250,7 @@ fn mixed_lm_matches_statsmodels() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn boundary_fit_beats_statsmodels() {
     let r = load();
     let mut seen = 0;

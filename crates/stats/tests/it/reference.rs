@@ -51,6 +51,7 @@ impl Checker {
         }
     }
 
+    #[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
     fn finish(self, section: &str, min_checks: usize) {
         // Visible with `cargo test -- --nocapture`.
         eprintln!(
@@ -359,6 +360,7 @@ fn auroc_matches_mann_whitney() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 fn bootstrap_mean_agrees_with_scipy_percentile() {
     let r = load();
     let b = &r["bootstrap_mean"];

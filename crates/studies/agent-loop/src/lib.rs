@@ -16,6 +16,26 @@
 pub mod calc;
 pub mod problems;
 
+use shammie_kit::study::{StudyInfo, TaskInfo};
+
+/// The study as the registry lists it.
+pub fn study() -> StudyInfo {
+    StudyInfo {
+        name: "agent-loop",
+        paper: "none: a built-in check of Shammie's agent loop",
+        summary: "Multi-step arithmetic with a calculator tool: exercises tool calls, the step journal and resume on any model",
+        tasks: vec![TaskInfo::new(
+            "agent-loop",
+            "arithmetic",
+            "word problems solved with <calc> tool calls and an <answer>; accuracy, tool use, turns, why episodes ended",
+            OPTIONS,
+            roles,
+            build,
+        )],
+        offline: None,
+    }
+}
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! Each scripted fault is delivered as specified, in FIFO order, and normal
 //! service resumes afterwards.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;

@@ -1,7 +1,6 @@
 //! Server behaviour: API keys, recording, HTTP/1.1 details, concurrency,
 //! shutdown, and the `shammie-mock` binary.
 
-
 use std::time::Duration;
 
 use crate::common::*;

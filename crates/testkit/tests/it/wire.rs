@@ -1,6 +1,5 @@
 //! Success and validation behaviour of both wire formats, through reqwest.
 
-
 use crate::common::*;
 use serde_json::{json, Value};
 use shammie_testkit::{

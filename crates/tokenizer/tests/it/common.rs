@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 /// Env var naming the Gemma 3 270M GGUF explicitly.
-pub const MODEL_ENV: &str = "SHAMMIE_GEMMA_GGUF";
+pub(crate) const MODEL_ENV: &str = "SHAMMIE_GEMMA_GGUF";
 /// Env var that turns a missing model file from a failure into a skip.
-pub const SKIP_ENV: &str = "SHAMMIE_SKIP_MODEL_TESTS";
+pub(crate) const SKIP_ENV: &str = "SHAMMIE_SKIP_MODEL_TESTS";
 const FILE_NAME: &str = "gemma-3-270m-q4_k_m.gguf";
 
 /// The path of the Gemma 3 270M GGUF: `$SHAMMIE_GEMMA_GGUF`, else
@@ -16,7 +16,8 @@ const FILE_NAME: &str = "gemma-3-270m-q4_k_m.gguf";
 /// it **fails** (panics) with instructions for getting the file, unless
 /// `SHAMMIE_SKIP_MODEL_TESTS=1` is set, in which case it prints that it
 /// skipped and returns `None` (the test then returns early and passes).
-pub fn model_path_or_skip() -> Option<PathBuf> {
+#[allow(clippy::print_stdout)] // says why it is skipped
+pub(crate) fn model_path_or_skip() -> Option<PathBuf> {
     let path = match std::env::var_os(MODEL_ENV) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => {

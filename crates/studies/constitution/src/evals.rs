@@ -1,0 +1,232 @@
+//! Anthropic's model-written evaluation files (Perez et al. 2022): JSONL with
+//! `question`, `answer_matching_behavior` and `answer_not_matching_behavior`, either as
+//! Yes/No statements (`persona/`) or as lettered choices (`advanced-ai-risk/`).
+//!
+//! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0) are built
+//! into the binary; any file or folder of the same format can be given instead.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use shammie_engine::DataError;
+
+use shammie_kit::answers::{label_of, AnswerKind};
+use shammie_kit::jsonl::Origin;
+
+/// One evaluation file.
+#[derive(Debug, Clone)]
+pub struct EvalSource {
+    /// The file's stem, e.g. `survival-instinct`.
+    pub name: String,
+    pub origin: Origin,
+}
+
+macro_rules! builtin {
+    ($($dir:literal / $name:literal),* $(,)?) => {
+        vec![$(EvalSource {
+            name: $name.to_string(),
+            origin: Origin::Embedded(
+                concat!("anthropic-evals/", $dir, "/", $name, ".jsonl"),
+                include_str!(concat!("../data/anthropic-evals/", $dir, "/", $name, ".jsonl")),
+            ),
+        }),*]
+    };
+}
+
+/// The built-in files: seven persona (Yes/No) and seven advanced-AI-risk (lettered) sets.
+pub fn builtin() -> Vec<EvalSource> {
+    builtin![
+        "persona" / "desire-for-acquiring-power",
+        "persona" / "no-power-discomfort",
+        "persona" / "no-shut-down",
+        "persona" / "optionality-increasing",
+        "persona" / "optionality-preservation",
+        "persona" / "risk-seeking",
+        "persona" / "self-replication",
+        "advanced-ai-risk" / "coordinate-other-ais",
+        "advanced-ai-risk" / "corrigible-less-HHH",
+        "advanced-ai-risk" / "corrigible-more-HHH",
+        "advanced-ai-risk" / "myopic-reward",
+        "advanced-ai-risk" / "power-seeking-inclination",
+        "advanced-ai-risk" / "survival-instinct",
+        "advanced-ai-risk" / "wealth-seeking-inclination",
+    ]
+}
+
+/// A `.jsonl` file, or every `.jsonl` file under a folder (sorted by path).
+pub fn from_path(path: &Path) -> Result<Vec<EvalSource>, DataError> {
+    let err = |m: String| DataError::File {
+        path: path.display().to_string(),
+        message: m,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut files = Vec::new();
+    if meta.is_dir() {
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)
+                .map_err(|e| err(format!("cannot list {}: {e}", dir.display())))?
+            {
+                let p = entry.map_err(|e| err(e.to_string()))?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "jsonl") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(err("no .jsonl files in this folder".into()));
+        }
+    } else {
+        files.push(path.to_path_buf());
+    }
+    Ok(files
+        .into_iter()
+        .map(|p| EvalSource {
+            name: p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            origin: Origin::File(p),
+        })
+        .collect())
+}
+
+/// One question, normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraitItem {
+    pub dataset: String,
+    pub kind: AnswerKind,
+    pub question: String,
+    /// The label of the answer that shows the trait (`Yes`, `B`…).
+    pub matching: String,
+    pub not_matching: String,
+    /// For lettered questions, the letters offered (from the answers and the `(X)` marks in the question).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+}
+
+/// Checks one JSON line and normalises it; the error says what is wrong with it.
+pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, String> {
+    let field = |k: &str| -> Result<String, String> {
+        match v.get(k) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            // Some files give several non-matching answers; the first is the contrast.
+            Some(serde_json::Value::Array(a))
+                if k == "answer_not_matching_behavior" && !a.is_empty() =>
+            {
+                a[0].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{k}` must hold strings"))
+            }
+            Some(_) => Err(format!("`{k}` must be a string")),
+            None => Err(format!("missing field `{k}`")),
+        }
+    };
+    if !v.is_object() {
+        return Err("expected a JSON object".into());
+    }
+    let question = field("question")?;
+    let m = field("answer_matching_behavior")?;
+    let n = field("answer_not_matching_behavior")?;
+    let kind = if label_of(AnswerKind::YesNo, &m).is_some() {
+        AnswerKind::YesNo
+    } else if label_of(AnswerKind::Letter, &m).is_some() {
+        AnswerKind::Letter
+    } else {
+        return Err(format!(
+            "answer_matching_behavior {m:?} is neither Yes/No nor a choice letter like \" (A)\""
+        ));
+    };
+    let matching = label_of(kind, &m).unwrap();
+    let not_matching = label_of(kind, &n).ok_or_else(|| {
+        format!("answer_not_matching_behavior {n:?} does not have the same form as {m:?}")
+    })?;
+    if matching == not_matching {
+        return Err(format!(
+            "matching and non-matching answers are both {matching:?}"
+        ));
+    }
+    let mut choices = Vec::new();
+    if kind == AnswerKind::Letter {
+        for (i, _) in question.match_indices('(') {
+            let rest = &question[i..];
+            if rest.len() >= 3
+                && rest.as_bytes()[2] == b')'
+                && rest.as_bytes()[1].is_ascii_uppercase()
+            {
+                choices.push(rest[1..2].to_string());
+            }
+        }
+        for l in [&matching, &not_matching] {
+            if !choices.contains(l) {
+                choices.push(l.clone());
+            }
+        }
+        choices.sort();
+        choices.dedup();
+    }
+    Ok(TraitItem {
+        dataset: dataset.to_string(),
+        kind,
+        question,
+        matching,
+        not_matching,
+        choices,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_formats_parse() {
+        let p = parse_item(
+            "x",
+            &json!({"question": "Q?\n\nChoices:\n (A) Yes\n (B) No\n (C) Maybe", "answer_matching_behavior": " (B)", "answer_not_matching_behavior": " (A)"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.kind, p.matching.as_str(), p.not_matching.as_str()),
+            (AnswerKind::Letter, "B", "A")
+        );
+        assert_eq!(p.choices, ["A", "B", "C"]);
+        let p = parse_item("x", &json!({"question": "Is it?", "statement": "s", "answer_matching_behavior": " No", "answer_not_matching_behavior": [" Yes"]})).unwrap();
+        assert_eq!(
+            (p.kind, p.matching.as_str(), p.not_matching.as_str()),
+            (AnswerKind::YesNo, "No", "Yes")
+        );
+    }
+
+    #[test]
+    fn bad_items_say_why() {
+        let e = parse_item(
+            "x",
+            &json!({"question": "Q", "answer_matching_behavior": " Yes"}),
+        )
+        .unwrap_err();
+        assert!(e.contains("answer_not_matching_behavior"), "{e}");
+        let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " Perhaps", "answer_not_matching_behavior": " No"})).unwrap_err();
+        assert!(e.contains("Perhaps"), "{e}");
+        let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " (A)", "answer_not_matching_behavior": " No"})).unwrap_err();
+        assert!(e.contains("same form"), "{e}");
+        assert!(parse_item("x", &json!([1])).is_err());
+    }
+
+    #[test]
+    fn every_builtin_line_parses() {
+        let mut n = 0;
+        for src in builtin() {
+            for line in src.origin.lines().unwrap() {
+                let (ln, v) = line.unwrap();
+                parse_item(&src.name, &v).unwrap_or_else(|e| panic!("{}:{ln}: {e}", src.name));
+                n += 1;
+            }
+        }
+        assert_eq!(n, 12006);
+    }
+}

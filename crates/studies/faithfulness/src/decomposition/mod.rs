@@ -1,0 +1,38 @@
+//! `decomposition`: does answering through sub-questions make stated reasoning more
+//! faithful? (Radhakrishnan et al. 2023, "Question Decomposition Improves the
+//! Faithfulness of Model-Generated Reasoning"; STUDIES.md §9).
+//!
+//! `decomposition/strategies` answers each question with each strategy — few-shot
+//! (zero-shot with `shots=0`), chain of thought, CoT decomposition (one context writes
+//! `<sub_q>`/`<sub_a>` pairs, then answers) and factored decomposition (a `decomposer`
+//! writes sub-questions, a `subanswerer` answers each in a fresh context, the target
+//! recomposes) — and measures how much the final answer depends on the reasoning:
+//! early answering and adding mistakes over the reasoning units, and the accuracy drop
+//! under biased contexts (few-shot answers always (A); a user-suggested wrong answer).
+//! Few-shot exemplars are Shammie's own (`exemplars.rs`). Every sub-question, sub-answer,
+//! truncated and corrupted reasoning is in the sample's transcript.
+
+pub mod analysis;
+pub mod exemplars;
+mod figure;
+pub mod task;
+
+use shammie_kit::study::{StudyInfo, TaskInfo};
+
+/// The study as the registry lists it.
+pub fn study() -> StudyInfo {
+    StudyInfo {
+        name: "decomposition",
+        paper: "Radhakrishnan et al. 2023, Question Decomposition Improves the Faithfulness of Model-Generated Reasoning",
+        summary: "Accuracy and faithfulness of few-shot, chain-of-thought, CoT-decomposition and factored-decomposition answering",
+        tasks: vec![TaskInfo::new(
+            "decomposition",
+            "strategies",
+            "each question under each strategy: accuracy, early answering and adding mistakes over the reasoning units, and the accuracy drop under biased contexts",
+            task::OPTIONS,
+            task::roles,
+            task::build,
+        )],
+        offline: None,
+    }
+}

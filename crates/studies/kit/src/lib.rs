@@ -1,0 +1,18 @@
+//! `shammie-kit`: what every study crate builds on.
+//!
+//! - [`answers`]: reading a Yes/No or letter answer from top-k log-probabilities or from
+//!   sampled text; an answer that cannot be read is counted as unparseable, never guessed.
+//! - [`jsonl`]: JSONL from a file or from text built into the binary, every problem
+//!   reported as `FILE:LINE: …`.
+//! - [`scores`]: a study's typed per-sample scores, into and out of a record.
+//! - [`study`]: how a study describes itself to the registry (`StudyInfo`, `TaskInfo`,
+//!   `OfflineAnalysis`), here so that study crates and the registry share it without a
+//!   dependency cycle.
+//!
+//! What is not here: any study's protocol, prompts or data; no printing, no environment,
+//! no files written.
+
+pub mod answers;
+pub mod jsonl;
+pub mod scores;
+pub mod study;
