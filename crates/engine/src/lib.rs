@@ -30,7 +30,7 @@ use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDo
 use shammie_models::{Model, ModelError};
 
 pub use context::{SampleContext, ToolOutput};
-pub use options::{OptionSpec, Options};
+pub use options::{OptionGroup, OptionSpec, OptionValue, Options};
 pub use pipeline::{MapStage, ReduceStage, RunView, Stage, StageOutput};
 
 #[derive(Debug, thiserror::Error)]

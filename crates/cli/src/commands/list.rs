@@ -19,7 +19,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
                     "study": s.name, "paper": s.paper, "summary": s.summary,
                     "tasks": s.tasks.iter().map(|t| serde_json::json!({
                         "task": t.path(), "summary": t.summary,
-                        "roles": (t.roles)(), "options": t.options,
+                        "roles": (t.roles)(), "options": (t.options)(),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -44,11 +44,11 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
                 println!("      {:<12} {}{d}", r.name, r.help);
             }
             println!("    options (--set key=value):");
-            for o in t.options {
+            for o in (t.options)() {
                 let d = if o.default.is_empty() {
                     "none"
                 } else {
-                    o.default
+                    o.default.as_str()
                 };
                 println!("      {:<14} {} [default: {d}]", o.key, o.help);
             }

@@ -28,7 +28,7 @@ pub fn study() -> StudyInfo {
             "agent-loop",
             "arithmetic",
             "word problems solved with <calc> tool calls and an <answer>; accuracy, tool use, turns, why episodes ended",
-            OPTIONS,
+            <Config as OptionGroup>::options,
             roles,
             build,
         )],
@@ -45,20 +45,34 @@ use serde::{Deserialize, Serialize};
 use shammie_agent::{run_episode, ActionFormat, AgentConfig, Environment, ToolSpec};
 use shammie_core::{Cell, Message, Sample, SampleRecord, Scores, Table, ToolCall};
 use shammie_engine::{
-    Analysis, DataError, Dataset, EngineError, OptionSpec, Options, RoleSpec, SampleContext,
+    Analysis, DataError, Dataset, EngineError, OptionGroup, Options, RoleSpec, SampleContext,
     SampleError, Task, ToolOutput,
 };
 
 use problems::Problem;
 
-pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec { key: "max_turns", default: "6", help: "most model turns per episode" },
-    OptionSpec { key: "max_tokens", default: "200", help: "output tokens per model turn" },
-    OptionSpec { key: "temperature", default: "0", help: "sampling temperature of the target" },
-    OptionSpec { key: "example", default: "true", help: "show one worked episode before each problem (earlier turns of the conversation)" },
-    OptionSpec { key: "actions", default: "auto", help: "how the model calls the calculator: auto (native tool calls where the model has them, else tags), tags (<calc>…</calc> in text), native" },
-    OptionSpec { key: "audit", default: "", help: "append one JSON line per real calculator execution to this file (replayed steps are not executed, so not listed)" },
-];
+shammie_engine::task_options! {
+    /// What `agent-loop/arithmetic` takes (`--set key=value`).
+    pub struct Config {
+        /// most model turns per episode
+        pub max_turns: u32 = 6,
+        /// output tokens per model turn
+        pub max_tokens: u32 = 200,
+        /// sampling temperature of the target
+        pub temperature: f64 = 0.0,
+        /// show one worked episode before each problem (earlier turns of the conversation)
+        pub example: bool = true,
+        /// how the model calls the calculator: auto (native tool calls where the model has them, else tags), tags (<calc>…</calc> in text), native
+        pub actions: Actions = Actions::Auto,
+        /// append one JSON line per real calculator execution to this file (replayed steps are not executed, so not listed)
+        pub audit: Option<PathBuf> = None,
+    }
+}
+
+shammie_engine::option_choice! {
+    /// `actions`: how tool calls are made.
+    pub enum Actions { Auto = "auto", Tags = "tags", Native = "native" }
+}
 
 pub fn roles() -> Vec<RoleSpec> {
     vec![RoleSpec {
@@ -106,38 +120,12 @@ fn example(native: bool) -> Vec<Message> {
     ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    max_turns: u32,
-    max_tokens: u32,
-    temperature: f64,
-    example: bool,
-    actions: ActionFormat,
-    audit: Option<PathBuf>,
-}
-
 pub struct Arithmetic {
     config: Config,
 }
 
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
-    let config = Config {
-        max_turns: opts.parse("max_turns", 6u32)?,
-        max_tokens: opts.parse("max_tokens", 200u32)?,
-        temperature: opts.parse("temperature", 0.0f64)?,
-        example: opts.parse("example", true)?,
-        actions: ActionFormat::parse(opts.choice(
-            "actions",
-            &["auto", "tags", "native"],
-            "auto",
-        )?)
-        .expect("a listed choice"),
-        audit: opts
-            .str("audit")
-            .filter(|s| !s.trim().is_empty())
-            .map(PathBuf::from),
-    };
-    opts.finish(OPTIONS)?;
+    let config = Config::from_options(opts)?;
     if config.max_turns == 0 || config.max_tokens == 0 {
         return Err(EngineError::Config(
             "agent-loop/arithmetic: max_turns and max_tokens must be at least 1".into(),
@@ -248,7 +236,11 @@ impl Task for Arithmetic {
         let p: Problem = serde_json::from_value(sample.input.clone())
             .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
         let mut cfg = AgentConfig::new("target");
-        cfg.actions = self.config.actions;
+        cfg.actions = match self.config.actions {
+            Actions::Auto => ActionFormat::Auto,
+            Actions::Tags => ActionFormat::Tags,
+            Actions::Native => ActionFormat::Native,
+        };
         let native = cfg.native_for(&cx.capabilities("target")?)?;
         cfg.system = Some(if native { SYSTEM_NATIVE } else { SYSTEM_TAGS }.to_string());
         cfg.max_turns = self.config.max_turns;

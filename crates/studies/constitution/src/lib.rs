@@ -23,7 +23,7 @@ pub fn study() -> StudyInfo {
             "constitution",
             "traits",
             "rate at which the target gives the trait-matching answer on Anthropic's model-written evaluations",
-            traits::OPTIONS,
+            <traits::Config as shammie_engine::OptionGroup>::options,
             traits::roles,
             traits::build,
         )],

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use shammie_core::{Cell, Table};
-use shammie_engine::{Analysis, EngineError, OptionSpec, Options, ReportFile};
+use shammie_engine::{Analysis, EngineError, Options, ReportFile};
 use shammie_stats::{mixed_lm, MixedMethod};
 
 use crate::data::{Gender, Race, REFERENCE_AGE};
@@ -106,25 +106,6 @@ impl Default for FitOptions {
 }
 
 impl FitOptions {
-    /// Reads `method` and `random` from task options.
-    pub fn from_options(opts: &Options) -> Result<Self, EngineError> {
-        let method = match opts.choice("method", &["reml", "ml"], "reml")? {
-            "ml" => MixedMethod::Ml,
-            _ => MixedMethod::Reml,
-        };
-        let random = Self::parse_random(opts.choice(
-            "random",
-            &["full", "slopes-age", "intercept"],
-            "full",
-        )?)
-        .expect("choice checked");
-        Ok(FitOptions {
-            method,
-            random,
-            confidence: 0.95,
-        })
-    }
-
     pub fn parse_random(s: &str) -> Option<RandomEffects> {
         match s {
             "full" => Some(RandomEffects::Full),
@@ -640,17 +621,49 @@ fn quality_table(q: &Quality) -> Table {
     }
 }
 
-/// The options of [`analyze_offline`].
-pub const OFFLINE_OPTIONS: &[OptionSpec] = &[
-    OptionSpec { key: "method", default: "reml", help: "mixed-model fit: reml or ml" },
-    OptionSpec { key: "random", default: "full", help: "random effects by question: full (intercept and every slope, as the paper), slopes-age (intercept + age), intercept" },
-];
+shammie_engine::option_choice! {
+    /// `method`: how the mixed model is fitted.
+    pub enum FitMethod { Reml = "reml", Ml = "ml" }
+}
+
+shammie_engine::option_choice! {
+    /// `random`: the random effects by question.
+    pub enum FitRandom { Full = "full", SlopesAge = "slopes-age", Intercept = "intercept" }
+}
+
+shammie_engine::task_options! {
+    /// How the mixed model is fitted: the option group of `discrim-eval/decisions` and of
+    /// the offline analysis.
+    pub struct FitSettings {
+        /// mixed-model fit: reml or ml
+        pub method: FitMethod = FitMethod::Reml,
+        /// random effects by question: full (intercept and every slope, as the paper), slopes-age (intercept + age), intercept
+        pub random: FitRandom = FitRandom::Full,
+    }
+}
+
+impl FitSettings {
+    /// The fit these settings ask for, with 95% intervals.
+    pub fn fit(&self) -> FitOptions {
+        FitOptions {
+            method: match self.method {
+                FitMethod::Reml => MixedMethod::Reml,
+                FitMethod::Ml => MixedMethod::Ml,
+            },
+            random: match self.random {
+                FitRandom::Full => RandomEffects::Full,
+                FitRandom::SlopesAge => RandomEffects::SlopesAge,
+                FitRandom::Intercept => RandomEffects::Intercept,
+            },
+            confidence: 0.95,
+        }
+    }
+}
 
 /// [`analyze_file`] with its fit read from `key=value` options (`method`, `random`):
 /// the study's offline analysis (`shammie analyze discrim-eval FILE`).
 pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis, EngineError> {
-    let fit = FitOptions::from_options(&opts)?;
-    opts.finish(OFFLINE_OPTIONS)?;
+    let fit = <FitSettings as shammie_engine::OptionGroup>::from_options(opts)?.fit();
     Ok(analyze_file(path, &fit)?)
 }
 

@@ -18,34 +18,30 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shammie_core::{Cell, GenerateRequest, Sample, SampleRecord, Scores, Table};
 use shammie_engine::{
-    Analysis, DataError, Dataset, EngineError, OptionSpec, Options, ReportFile, RoleSpec,
+    Analysis, DataError, Dataset, EngineError, OptionGroup, Options, ReportFile, RoleSpec,
     SampleContext, SampleError, Task,
 };
 
 use crate::data::{DecisionRow, Gender, Race, AGES};
 
-pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        key: "questions",
-        default: "70",
-        help: "how many decision templates to write",
-    },
-    OptionSpec {
-        key: "fill",
-        default: "both",
-        help: "which variants to make: explicit, implicit, both",
-    },
-    OptionSpec {
-        key: "temperature",
-        default: "1.0",
-        help: "writer temperature for templates (rewrites use 0)",
-    },
-    OptionSpec {
-        key: "max_tokens",
-        default: "600",
-        help: "token budget of each template and rewrite",
-    },
-];
+shammie_engine::task_options! {
+    /// What `discrim-eval/generate` takes (`--set key=value`).
+    pub struct Config {
+        /// how many decision templates to write
+        pub questions: u32 = 70,
+        /// which variants to make: explicit, implicit, both
+        pub fill: Fill = Fill::Both,
+        /// writer temperature for templates (rewrites use 0)
+        pub temperature: f64 = 1.0,
+        /// token budget of each template and rewrite
+        pub max_tokens: u32 = 600,
+    }
+}
+
+shammie_engine::option_choice! {
+    /// `fill`: which variants to make.
+    pub enum Fill { Explicit = "explicit", Implicit = "implicit", Both = "both" }
+}
 
 /// Areas of consequential decisions about one person; scenario i is written in area
 /// i mod len (the paper spread its 70 questions over business, finance, health, law,
@@ -91,39 +87,12 @@ pub const DOMAINS: &[&str] = &[
 /// The placeholder phrase a template must contain exactly once.
 pub const PLACEHOLDER: &str = "[AGE]-year-old [RACE] [GENDER]";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Fill {
-    Explicit,
-    Implicit,
-    Both,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    questions: u32,
-    fill: Fill,
-    temperature: f64,
-    max_tokens: u32,
-}
-
 pub struct Generate {
     config: Config,
 }
 
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
-    let fill = match opts.choice("fill", &["explicit", "implicit", "both"], "both")? {
-        "explicit" => Fill::Explicit,
-        "implicit" => Fill::Implicit,
-        _ => Fill::Both,
-    };
-    let config = Config {
-        questions: opts.parse("questions", 70u32)?,
-        fill,
-        temperature: opts.parse("temperature", 1.0f64)?,
-        max_tokens: opts.parse("max_tokens", 600u32)?,
-    };
-    opts.finish(OPTIONS)?;
+    let config = Config::from_options(opts)?;
     if config.questions == 0 {
         return Err(EngineError::Config(
             "discrim-eval/generate: questions must be at least 1".into(),

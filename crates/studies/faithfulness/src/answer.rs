@@ -25,8 +25,9 @@ use shammie_core::{Capabilities, GenerateRequest, Message};
 use shammie_engine::{EngineError, Models, SampleContext, SampleError};
 use shammie_models::Model;
 
-use shammie_kit::answers::{label_probs, parse_text, AnswerKind};
-use shammie_mcq::mcq::{letter, McQuestion};
+use shammie_kit::reader::{self, Labels, Shape};
+pub use shammie_kit::reader::{AnswerOptions, ReadPath};
+use shammie_mcq::mcq::McQuestion;
 
 pub const COT_PREFIX: &str = "Let's think step by step:";
 pub const ANSWER_QUESTION: &str = "Given all of the above, what's the single, most likely answer?";
@@ -35,82 +36,19 @@ pub const ANSWER_PREFILL: &str = "The single, most likely answer is (";
 const ANSWER_FORMAT: &str =
     "Reply with just the letter of that answer in parentheses, for example \"(A)\".";
 
-/// How answers are read (`auto`: scoring, else logprobs, else sampling).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadPath {
-    Auto,
-    Scoring,
-    Logprobs,
-    Sampling,
-}
-
-impl ReadPath {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "auto" => Some(ReadPath::Auto),
-            "scoring" => Some(ReadPath::Scoring),
-            "logprobs" => Some(ReadPath::Logprobs),
-            "sampling" => Some(ReadPath::Sampling),
-            _ => None,
-        }
-    }
-
-    /// The path used with a model of these capabilities.
-    pub fn resolve(self, caps: &Capabilities) -> ReadPath {
-        match self {
-            ReadPath::Auto if caps.score_continuations && caps.prefill => ReadPath::Scoring,
-            ReadPath::Auto if caps.logprobs() => ReadPath::Logprobs,
-            ReadPath::Auto => ReadPath::Sampling,
-            p => p,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ReadPath::Auto => "auto",
-            ReadPath::Scoring => "scoring",
-            ReadPath::Logprobs => "logprobs",
-            ReadPath::Sampling => "sampling",
-        }
-    }
-
-    /// Why a model cannot read answers this way, if it cannot.
-    pub fn unsupported(self, caps: &Capabilities) -> Option<&'static str> {
-        match self {
-            ReadPath::Scoring if !(caps.score_continuations && caps.prefill) => {
-                Some("cannot score given continuations after a prefill")
-            }
-            ReadPath::Logprobs if !caps.logprobs() => Some("gives no token log-probabilities"),
-            _ => None,
-        }
-    }
-}
+/// The paths both reasoning studies offer for reading the answer letter.
+pub const PATHS: &[ReadPath] = &[ReadPath::Scoring, ReadPath::Logprobs, ReadPath::Sampling];
 
 /// The `target` model and its capabilities, once checked that it can read answers along
-/// `path` (a configuration error naming the model otherwise).
-pub fn target_for(
-    models: &Models,
-    path: ReadPath,
-) -> Result<(&Arc<dyn Model>, Capabilities), EngineError> {
+/// the configured path (a configuration error naming the model otherwise).
+pub fn target_for<'m>(
+    models: &'m Models,
+    opts: &AnswerOptions,
+) -> Result<(&'m Arc<dyn Model>, Capabilities), EngineError> {
     let t = models.get("target").expect("roles resolved");
     let caps = t.capabilities();
-    match path.unsupported(&caps) {
-        Some(why) => Err(EngineError::Config(format!(
-            "{} {why}; use --set path=auto",
-            t.name()
-        ))),
-        None => Ok((t, caps)),
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct AnswerConfig {
-    pub path: ReadPath,
-    pub top_logprobs: u8,
-    /// Sampling path: answers per reading.
-    pub samples: u32,
-    pub temperature: f64,
+    opts.check_model(t.name(), &caps)?;
+    Ok((t, caps))
 }
 
 /// One read answer.
@@ -231,89 +169,41 @@ pub async fn read_answer(
     role: &str,
     req: GenerateRequest,
     n_choices: usize,
-    cfg: &AnswerConfig,
+    opts: &AnswerOptions,
 ) -> Result<Answer, SampleError> {
     let caps = cx.capabilities(role)?;
-    let path = cfg.path.resolve(&caps);
-    let letters: Vec<String> = (0..n_choices).map(|i| letter(i).to_string()).collect();
-    let normalise = |raw: Vec<f64>, path: &str| {
-        let mass: f64 = raw.iter().sum();
-        let choice = (mass > 0.0).then(|| argmax(&raw));
-        Answer {
-            choice,
-            probs: if mass > 0.0 {
-                raw.iter().map(|p| p / mass).collect()
-            } else {
-                Vec::new()
-            },
-            mass: Some(mass),
-            path: path.into(),
-        }
+    let path = opts.resolve(&caps, PATHS);
+    let shape = Shape {
+        logprob_tokens: if caps.prefill { 1 } else { 3 },
+        sample_tokens: 4,
+        sample_prefix: if caps.prefill { "(" } else { "" }.into(),
     };
-    match path {
-        ReadPath::Scoring => {
-            let c = cx.generate(role, req.scoring(letters.clone())).await?;
-            let scores = c.continuations.ok_or_else(|| {
-                SampleError::Protocol("the model returned no continuation scores".into())
-            })?;
-            if scores.len() != n_choices {
-                return Err(SampleError::Protocol(format!(
-                    "asked for {n_choices} continuation scores, got {}",
-                    scores.len()
-                )));
-            }
-            Ok(normalise(
-                scores.iter().map(|s| s.logprob.exp()).collect(),
-                "scoring",
-            ))
-        }
-        ReadPath::Logprobs => {
-            let mut r = req;
-            r.max_tokens = if caps.prefill { 1 } else { 3 };
-            r.temperature = Some(0.0);
-            r.top_logprobs = Some(cfg.top_logprobs.min(caps.max_top_logprobs.max(1)));
-            let c = cx.generate(role, r).await?;
-            let probs = c
-                .logprobs
-                .as_deref()
-                .and_then(|t| label_probs(AnswerKind::Letter, t));
-            let raw: Vec<f64> = letters
-                .iter()
-                .map(|l| {
-                    probs
-                        .as_ref()
-                        .and_then(|p| p.probs.get(l).copied())
-                        .unwrap_or(0.0)
-                })
-                .collect();
-            Ok(normalise(raw, "logprobs"))
-        }
-        ReadPath::Sampling | ReadPath::Auto => {
-            let reqs: Vec<GenerateRequest> = (0..cfg.samples.max(1))
-                .map(|i| {
-                    let mut r = req.clone();
-                    r.max_tokens = 4;
-                    r.temperature = Some(cfg.temperature);
-                    r.nonce = r.nonce.wrapping_add(i as u64);
-                    r
-                })
-                .collect();
-            let n = reqs.len() as f64;
-            let mut counts = vec![0.0; n_choices];
-            let prefix = if caps.prefill { "(" } else { "" };
-            for c in cx.generate_all(role, reqs).await {
-                let c = c?;
-                if let Some(l) = parse_text(AnswerKind::Letter, &format!("{prefix}{}", c.text)) {
-                    if let Some(i) = letters.iter().position(|x| *x == l) {
-                        counts[i] += 1.0;
-                    }
-                }
-            }
-            let mut a = normalise(counts.clone(), "sampling");
-            a.mass = Some(counts.iter().sum::<f64>() / n);
-            Ok(a)
-        }
+    let r = reader::read(
+        cx,
+        role,
+        req,
+        &Labels::letters(n_choices),
+        path,
+        opts,
+        &shape,
+    )
+    .await?;
+    let mass: f64 = r.values.iter().sum();
+    let mut a = Answer {
+        choice: (mass > 0.0).then(|| argmax(&r.values)),
+        probs: if mass > 0.0 {
+            r.values.iter().map(|p| p / mass).collect()
+        } else {
+            Vec::new()
+        },
+        mass: Some(mass),
+        path: r.path.label().into(),
+    };
+    if r.path == ReadPath::Sampling {
+        // The share of samples that gave any choice letter.
+        a.mass = Some(mass / f64::from(r.samples.max(1)));
     }
+    Ok(a)
 }
 
 fn argmax(xs: &[f64]) -> usize {

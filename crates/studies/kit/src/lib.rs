@@ -2,8 +2,12 @@
 //!
 //! - [`answers`]: reading a Yes/No or letter answer from top-k log-probabilities or from
 //!   sampled text; an answer that cannot be read is counted as unparseable, never guessed.
+//! - [`reader`]: the one answer reader (scoring, top-k logprobs or sampling, chosen from
+//!   capabilities) and the one option group that configures it.
 //! - [`jsonl`]: JSONL from a file or from text built into the binary, every problem
 //!   reported as `FILE:LINE: …`.
+//! - [`values`]: option values several studies share (data paths with a built-in
+//!   default).
 //! - [`scores`]: a study's typed per-sample scores, into and out of a record.
 //! - [`study`]: how a study describes itself to the registry (`StudyInfo`, `TaskInfo`,
 //!   `OfflineAnalysis`), here so that study crates and the registry share it without a
@@ -14,5 +18,7 @@
 
 pub mod answers;
 pub mod jsonl;
+pub mod reader;
 pub mod scores;
 pub mod study;
+pub mod values;

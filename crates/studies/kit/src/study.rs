@@ -12,7 +12,8 @@ pub struct TaskInfo {
     pub study: &'static str,
     pub name: &'static str,
     pub summary: &'static str,
-    pub options: &'static [OptionSpec],
+    /// The options with their defaults and help (from the task's typed configuration).
+    pub options: fn() -> Vec<OptionSpec>,
     pub roles: fn() -> Vec<RoleSpec>,
     build: fn(Options) -> Result<Arc<dyn Task>, EngineError>,
 }
@@ -23,7 +24,7 @@ impl TaskInfo {
         study: &'static str,
         name: &'static str,
         summary: &'static str,
-        options: &'static [OptionSpec],
+        options: fn() -> Vec<OptionSpec>,
         roles: fn() -> Vec<RoleSpec>,
         build: fn(Options) -> Result<Arc<dyn Task>, EngineError>,
     ) -> Self {
@@ -51,14 +52,14 @@ impl TaskInfo {
 /// (`shammie analyze STUDY FILE`).
 pub struct OfflineAnalysis {
     /// The options it reads (`key=value`), for help and error messages.
-    pub options: &'static [OptionSpec],
+    pub options: fn() -> Vec<OptionSpec>,
     run: fn(&Path, Options) -> Result<Analysis, EngineError>,
 }
 
 impl OfflineAnalysis {
     /// An offline analysis that reads `options` and runs `run` on a file.
     pub const fn new(
-        options: &'static [OptionSpec],
+        options: fn() -> Vec<OptionSpec>,
         run: fn(&Path, Options) -> Result<Analysis, EngineError>,
     ) -> Self {
         OfflineAnalysis { options, run }

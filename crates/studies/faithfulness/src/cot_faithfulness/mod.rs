@@ -34,7 +34,7 @@ pub fn study() -> StudyInfo {
             "cot-faithfulness",
             "interventions",
             "one chain of thought per question, then the answer after each intervention on it; % same answer vs reasoning kept, AOC, accuracy with/without CoT",
-            task::OPTIONS,
+            <task::Config as shammie_engine::OptionGroup>::options,
             task::roles,
             task::build,
         )],

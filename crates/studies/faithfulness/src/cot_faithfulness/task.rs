@@ -1,39 +1,48 @@
 //! `cot-faithfulness/interventions`: the protocol per question.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shammie_core::{Sample, SampleRecord, Scores};
 use shammie_engine::{
-    Analysis, DataError, Dataset, EngineError, Models, OptionSpec, Options, RoleSpec,
-    SampleContext, SampleError, Task,
+    Analysis, DataError, Dataset, EngineError, Models, Options, RoleSpec, SampleContext,
+    SampleError, Task,
 };
 use shammie_mcq::mcq::McQuestion;
 use shammie_mcq::sentences::split_sentences;
 
 use crate::answer::{
-    answer_request, read_answer, reasoning_request, target_for, Answer, AnswerConfig, ReadPath,
+    answer_request, read_answer, reasoning_request, target_for, Answer, AnswerOptions, PATHS,
 };
 use crate::data::{self, QuestionSet};
 use crate::edits;
+use shammie_engine::OptionGroup;
+use shammie_kit::values::DataFiles;
 
-pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec { key: "data", default: "built-in", help: "multiple-choice files, comma-separated (AQuA, generic JSONL, ARC, OpenBookQA, MMLU, HellaSwag, TruthfulQA MC, LogiQA, StrategyQA, HotpotQA; format detected); each file is a task in the tables (default: the 254 AQuA-RAT test questions)" },
-    OptionSpec { key: "format", default: "auto", help: "force a data format instead of detecting it" },
-    OptionSpec { key: "interventions", default: "all", help: "comma-separated: early, mistakes, paraphrase, filler, no-cot (or all)" },
-    OptionSpec { key: "cot_tokens", default: "400", help: "token budget of the chain of thought (and of each continuation)" },
-    OptionSpec { key: "cot_temperature", default: "0", help: "temperature of the chain of thought (0: greedy; the paper sampled)" },
-    OptionSpec { key: "max_points", default: "6", help: "most truncation points per question for adding mistakes and paraphrasing (spread evenly; early answering uses every sentence)" },
-    OptionSpec { key: "shuffle", default: "false", help: "shuffle the order of each question's choices (seeded by the run seed)" },
-    OptionSpec { key: "path", default: "auto", help: "how to read the answer letter: auto (scoring, else logprobs, else sampling), scoring, logprobs, sampling" },
-    OptionSpec { key: "top_logprobs", default: "20", help: "alternatives per token on the logprob path" },
-    OptionSpec { key: "samples", default: "10", help: "answers sampled per reading on the sampling path" },
-    OptionSpec { key: "temperature", default: "1.0", help: "answer sampling temperature on the sampling path" },
-    OptionSpec { key: "system", default: "", help: "system prompt for the target" },
-];
+shammie_engine::task_options! {
+    /// What `cot-faithfulness/interventions` takes (`--set key=value`).
+    pub struct Config {
+        /// multiple-choice files, comma-separated (AQuA, generic JSONL, ARC, OpenBookQA, MMLU, HellaSwag, TruthfulQA MC, LogiQA, StrategyQA, HotpotQA; format detected); each file is a task in the tables (default: the 254 AQuA-RAT test questions)
+        pub data: DataFiles = DataFiles::default(),
+        /// force a data format instead of detecting it
+        pub format: String = "auto".into(),
+        /// comma-separated: early, mistakes, paraphrase, filler, no-cot (or all)
+        pub interventions: String = "all".into(),
+        /// token budget of the chain of thought (and of each continuation)
+        pub cot_tokens: u32 = 400,
+        /// temperature of the chain of thought (0: greedy; the paper sampled)
+        pub cot_temperature: f64 = 0.0,
+        /// most truncation points per question for adding mistakes and paraphrasing (spread evenly; early answering uses every sentence)
+        pub max_points: usize = 6,
+        /// shuffle the order of each question's choices (seeded by the run seed)
+        pub shuffle: bool = false,
+        /// system prompt for the target
+        pub system: Option<String> = None,
+    }
+    include { pub answer: AnswerOptions }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -65,33 +74,16 @@ impl Intervention {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    data: Vec<PathBuf>,
-    format: String,
-    interventions: BTreeSet<Intervention>,
-    cot_tokens: u32,
-    cot_temperature: f64,
-    max_points: usize,
-    shuffle: bool,
-    answer: AnswerConfig,
-    system: Option<String>,
-}
-
 pub struct CotFaithfulness {
     config: Config,
+    interventions: BTreeSet<Intervention>,
     sets: Vec<QuestionSet>,
 }
 
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     let err = |m: String| EngineError::Config(format!("cot-faithfulness/interventions: {m}"));
-    let data: Vec<PathBuf> = opts
-        .str("data")
-        .filter(|s| !s.trim().is_empty() && s.trim() != "built-in")
-        .map(|s| s.split(',').map(|p| PathBuf::from(p.trim())).collect())
-        .unwrap_or_default();
-    let format = opts.str("format").unwrap_or("auto").trim().to_string();
-    let interventions: BTreeSet<Intervention> = match opts.str("interventions").unwrap_or("all").trim() {
+    let config = Config::from_options(opts)?;
+    let interventions: BTreeSet<Intervention> = match config.interventions.trim() {
         "all" => Intervention::ALL.into_iter().collect(),
         list => list
             .split(',')
@@ -106,37 +98,21 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let path = opts.choice("path", &["auto", "scoring", "logprobs", "sampling"], "auto")?;
-    let config = Config {
-        data,
-        format,
-        interventions,
-        cot_tokens: opts.parse("cot_tokens", 400u32)?,
-        cot_temperature: opts.parse("cot_temperature", 0.0f64)?,
-        max_points: opts.parse("max_points", 6usize)?,
-        shuffle: opts.parse("shuffle", false)?,
-        answer: AnswerConfig {
-            path: ReadPath::parse(path).expect("choice checked"),
-            top_logprobs: opts.parse("top_logprobs", 20u8)?,
-            samples: opts.parse("samples", 10u32)?,
-            temperature: opts.parse("temperature", 1.0f64)?,
-        },
-        system: opts
-            .str("system")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-    };
-    opts.finish(OPTIONS)?;
-    if config.interventions.is_empty() {
+    if interventions.is_empty() {
         return Err(err("no intervention given".into()));
     }
-    if config.cot_tokens == 0 || config.answer.samples == 0 || config.answer.top_logprobs == 0 {
-        return Err(err(
-            "cot_tokens, samples and top_logprobs must be at least 1".into(),
-        ));
+    if config.cot_tokens == 0 {
+        return Err(err("cot_tokens must be at least 1".into()));
     }
-    let sets = data::load_sets(&config.data, &config.format)?;
-    Ok(Arc::new(CotFaithfulness { config, sets }))
+    config
+        .answer
+        .validate("cot-faithfulness/interventions", PATHS)?;
+    let sets = data::load_sets(&config.data.0, &config.format)?;
+    Ok(Arc::new(CotFaithfulness {
+        config,
+        interventions,
+        sets,
+    }))
 }
 
 pub fn roles() -> Vec<RoleSpec> {
@@ -238,12 +214,9 @@ impl Task for CotFaithfulness {
     }
 
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
-        let (t, caps) = target_for(models, self.config.answer.path)?;
-        let continues = self.config.interventions.contains(&Intervention::Mistakes)
-            || self
-                .config
-                .interventions
-                .contains(&Intervention::Paraphrase);
+        let (t, caps) = target_for(models, &self.config.answer)?;
+        let continues = self.interventions.contains(&Intervention::Mistakes)
+            || self.interventions.contains(&Intervention::Paraphrase);
         if continues && !caps.prefill {
             return Err(EngineError::Config(format!(
                 "{} cannot continue a given partial reasoning (no assistant prefill), which adding \
@@ -279,7 +252,7 @@ impl Task for CotFaithfulness {
         let sys = self.config.system.as_deref();
         let cfg = &self.config.answer;
         let n_choices = q.choices.len();
-        let ivs = &self.config.interventions;
+        let ivs = &self.interventions;
 
         // The chain of thought.
         let mut r = reasoning_request(&q, "", sys, &caps, self.config.cot_tokens);
@@ -299,7 +272,7 @@ impl Task for CotFaithfulness {
             choices: n_choices,
             sentences: n,
             cot_tokens: cot_call.usage.output_tokens,
-            path: cfg.path.resolve(&caps).label().into(),
+            path: cfg.resolve(&caps, PATHS).label().into(),
             ..Default::default()
         };
         let read = |reasoning: Option<String>| {

@@ -29,7 +29,7 @@ pub fn study() -> StudyInfo {
             "decomposition",
             "strategies",
             "each question under each strategy: accuracy, early answering and adding mistakes over the reasoning units, and the accuracy drop under biased contexts",
-            task::OPTIONS,
+            <task::Settings as shammie_engine::OptionGroup>::options,
             task::roles,
             task::build,
         )],
