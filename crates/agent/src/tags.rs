@@ -104,6 +104,23 @@ pub fn first_of(text: &str, names: &[&str]) -> Option<Tag> {
     find_all(text, names).into_iter().next()
 }
 
+/// The contents of every closed `<name>…</name>`, trimmed, leaving out empty ones.
+pub fn closed_inners<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
+    find_all(text, &[name])
+        .into_iter()
+        .filter(|t| t.closed)
+        .map(|t| t.inner(text).trim())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The contents of the last closed, non-empty `<name>…</name>`, trimmed (a model that
+/// first restates the instructions, tags included, and then answers is read by its
+/// answer).
+pub fn last_inner<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    closed_inners(text, name).pop()
+}
+
 /// The contents of the first closed `<name>…</name>`, trimmed.
 pub fn inner_of<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     find_all(text, &[name])
@@ -138,6 +155,14 @@ mod tests {
         assert_eq!(tags[0].inner(t), "echo hi");
         assert_eq!(inner_of(t, "bash"), None);
         assert!(first("<Bash>x</Bash>", "bash").is_none());
+    }
+
+    #[test]
+    fn closed_and_last_contents() {
+        let t = "Write it between <t> and </t>. <t> Real </t> <t></t> <t>cut";
+        assert_eq!(closed_inners(t, "t"), ["and", "Real"]);
+        assert_eq!(last_inner(t, "t"), Some("Real"));
+        assert_eq!(last_inner("<t> </t>", "t"), None);
     }
 
     #[test]

@@ -98,6 +98,17 @@ pub struct Estimate {
     pub hi: f64,
 }
 
+impl Estimate {
+    /// The estimate and its interval, without the standard error.
+    pub fn interval(&self) -> Interval {
+        Interval {
+            estimate: self.estimate,
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+}
+
 /// Validates a confidence level and returns the two-sided tail mass
 /// `alpha / 2 = (1 - confidence) / 2`.
 pub(crate) fn half_alpha(confidence: f64) -> Result<f64, StatsError> {

@@ -48,6 +48,7 @@ use shammie_engine::{
     Analysis, DataError, Dataset, EngineError, OptionGroup, Options, RoleSpec, SampleContext,
     SampleError, Task, ToolOutput,
 };
+use shammie_kit::cells;
 
 use problems::Problem;
 
@@ -302,24 +303,13 @@ impl Task for Arithmetic {
 }
 
 fn share(k: usize, n: usize) -> Cell {
-    match shammie_stats::wilson(k as u64, n as u64, 0.95) {
-        Ok(i) => Cell::Estimate {
-            estimate: i.estimate,
-            lo: i.lo,
-            hi: i.hi,
-        },
-        Err(_) => Cell::Empty,
-    }
+    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok())
 }
 
 fn mean(values: &[f64]) -> Cell {
     match shammie_stats::mean_ci_t(values, 0.95) {
-        Ok(e) => Cell::Estimate {
-            estimate: e.estimate,
-            lo: e.lo,
-            hi: e.hi,
-        },
-        Err(_) if values.len() == 1 => Cell::Float(values[0]),
+        Ok(e) => cells::cell(Some(e.interval())),
+        Err(_) if values.len() == 1 => cells::cell(Some(cells::point(values[0]))),
         Err(_) => Cell::Empty,
     }
 }

@@ -34,6 +34,7 @@ use shammie_engine::{
     SampleError, Task,
 };
 use shammie_kit::answers::AnswerKind;
+use shammie_kit::cells;
 use shammie_kit::reader::{self, AnswerOptions, Labels, ReadPath, Shape};
 use shammie_kit::values::DataPath;
 
@@ -401,30 +402,18 @@ fn analyze(
             let m: Vec<f64> = answered.iter().map(|q| q.parsed as f64).collect();
             let ids: Vec<u64> = (0..answered.len() as u64).collect();
             match shammie_stats::clustered_ratio(&y, &m, &ids, 0.95) {
-                Ok(e) => Cell::Estimate {
-                    estimate: e.estimate,
-                    lo: e.lo,
-                    hi: e.hi,
-                },
+                Ok(e) => cells::cell(Some(e.interval())),
                 Err(_) => Cell::Empty,
             }
         } else {
             match shammie_stats::bootstrap_mean(&means, 2000, 0.95, seed) {
-                Ok(i) => Cell::Estimate {
-                    estimate: i.estimate,
-                    lo: i.lo,
-                    hi: i.hi,
-                },
+                Ok(i) => cells::cell(Some(i)),
                 Err(_) => Cell::Empty,
             }
         };
         let majority = means.iter().filter(|p| **p > 0.5).count() as u64;
         let argmax = shammie_stats::wilson(majority, means.len() as u64, 0.95)
-            .map(|i| Cell::Estimate {
-                estimate: i.estimate,
-                lo: i.lo,
-                hi: i.hi,
-            })
+            .map(|i| cells::cell(Some(i)))
             .unwrap_or(Cell::Empty);
         let unparseable = if sampling {
             let total: u32 = g.questions.values().map(|q| q.samples).sum();

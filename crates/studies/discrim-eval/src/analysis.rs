@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use shammie_core::{Cell, Table};
 use shammie_engine::{Analysis, EngineError, Options, ReportFile};
+use shammie_kit::cells::{cell, Interval};
 use shammie_stats::{mixed_lm, MixedMethod};
 
 use crate::data::{Gender, Race, REFERENCE_AGE};
@@ -149,28 +150,6 @@ fn term_indicator(i: usize, r: &LogitRow) -> f64 {
     }
 }
 
-/// An estimate with its interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Est {
-    pub estimate: f64,
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl From<Est> for Cell {
-    fn from(e: Est) -> Cell {
-        Cell::Estimate {
-            estimate: e.estimate,
-            lo: e.lo,
-            hi: e.hi,
-        }
-    }
-}
-
-fn cell(e: Option<Est>) -> Cell {
-    e.map(Cell::from).unwrap_or(Cell::Empty)
-}
-
 /// The fit of one (variant, intervention) group.
 #[derive(Debug, Clone)]
 pub struct GroupFit {
@@ -179,9 +158,9 @@ pub struct GroupFit {
     pub prompts: usize,
     pub questions: usize,
     /// Per term (TERMS order): mixed-effects score, `None` when the term is absent.
-    pub scores: Vec<Option<Est>>,
+    pub scores: Vec<Option<Interval>>,
     /// Per term: the simple mean difference against the reference group.
-    pub mean_diffs: Vec<Option<Est>>,
+    pub mean_diffs: Vec<Option<Interval>>,
     pub random_used: Option<RandomEffects>,
     pub converged: bool,
     pub age_sd: f64,
@@ -280,7 +259,7 @@ pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
             .collect();
         match mixed_lm(&y, &x, &z, &groups, opts.method, opts.confidence) {
             Ok(fit) if fit.converged => {
-                let est = |k: usize| Est {
+                let est = |k: usize| Interval {
                     estimate: fit.coef[k],
                     lo: fit.intervals[k].lo,
                     hi: fit.intervals[k].hi,
@@ -305,7 +284,7 @@ pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
 
 /// Per term, the mean over questions of (mean logit of the group − mean logit of the
 /// reference group) with a t interval over questions. Age: older (> 60) − younger (< 60).
-fn mean_differences(rows: &[&LogitRow], confidence: f64) -> Vec<Option<Est>> {
+fn mean_differences(rows: &[&LogitRow], confidence: f64) -> Vec<Option<Interval>> {
     let mut by_q: BTreeMap<&str, Vec<&LogitRow>> = BTreeMap::new();
     for r in rows {
         by_q.entry(r.question.as_str()).or_default().push(r);
@@ -338,7 +317,7 @@ fn mean_differences(rows: &[&LogitRow], confidence: f64) -> Vec<Option<Est>> {
                 .collect();
             shammie_stats::mean_ci_t(&diffs, confidence)
                 .ok()
-                .map(|e| Est {
+                .map(|e| Interval {
                     estimate: e.estimate,
                     lo: e.lo,
                     hi: e.hi,
@@ -348,7 +327,7 @@ fn mean_differences(rows: &[&LogitRow], confidence: f64) -> Vec<Option<Est>> {
 }
 
 /// Pearson correlation with a Fisher-z interval.
-pub fn correlation(a: &[f64], b: &[f64], confidence: f64) -> Option<Est> {
+pub fn correlation(a: &[f64], b: &[f64], confidence: f64) -> Option<Interval> {
     let n = a.len();
     if n < 4 || b.len() != n {
         return None;
@@ -369,7 +348,7 @@ pub fn correlation(a: &[f64], b: &[f64], confidence: f64) -> Option<Est> {
     let r = (sab / (saa * sbb).sqrt()).clamp(-1.0, 1.0);
     let z = r.clamp(-0.999_999_9, 0.999_999_9).atanh();
     let half = shammie_stats::z_for(confidence) / ((n - 3) as f64).sqrt();
-    Some(Est {
+    Some(Interval {
         estimate: r,
         lo: (z - half).tanh(),
         hi: (z + half).tanh(),

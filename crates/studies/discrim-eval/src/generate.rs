@@ -150,14 +150,9 @@ Write the rewritten text between <text> and </text>.",
     )
 }
 
-/// The text between `<tag>` and `</tag>` (the last complete pair), trimmed.
+/// The text between `<tag>` and `</tag>` (the last complete, non-empty pair), trimmed.
 pub fn between_tags<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let end = text.rfind(&close)?;
-    let start = text[..end].rfind(&open)? + open.len();
-    let inner = text[start..end].trim();
-    (!inner.is_empty()).then_some(inner)
+    shammie_kit::tags::last_inner(text, tag)
 }
 
 /// Why a template was not usable.

@@ -29,13 +29,18 @@ fn tagged_request(
 /// The text of a tagged reply: after `<tag>` when the model wrote it (no prefill), up
 /// to `</tag>` (or the end when a stop sequence cut it).
 pub fn untag(text: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let t = match text.find(&open) {
-        Some(i) => &text[i + open.len()..],
-        None => text,
-    };
-    let t = t.split(&format!("</{tag}>")).next().unwrap_or(t);
-    t.trim().to_string()
+    match shammie_kit::tags::first(text, tag) {
+        Some(t) => t.inner(text).trim().to_string(),
+        // Prefilled: the text starts inside the tag.
+        None => {
+            let close = format!("</{tag}>");
+            text.split(close.as_str())
+                .next()
+                .unwrap_or(text)
+                .trim()
+                .to_string()
+        }
+    }
 }
 
 fn normalised(s: &str) -> String {

@@ -2,10 +2,13 @@
 //!
 //! - [`answers`]: reading a Yes/No or letter answer from top-k log-probabilities or from
 //!   sampled text; an answer that cannot be read is counted as unparseable, never guessed.
+//! - [`cells`]: the one interval type and the one way to make a table cell of it.
 //! - [`reader`]: the one answer reader (scoring, top-k logprobs or sampling, chosen from
 //!   capabilities) and the one option group that configures it.
 //! - [`jsonl`]: JSONL from a file or from text built into the binary, every problem
 //!   reported as `FILE:LINE: …`.
+//! - [`tags`]: the one `<tag>…</tag>` parser, for generators, decompositions and agent
+//!   protocols alike.
 //! - [`values`]: option values several studies share (data paths with a built-in
 //!   default).
 //! - [`scores`]: a study's typed per-sample scores, into and out of a record.
@@ -17,8 +20,12 @@
 //! no files written.
 
 pub mod answers;
+pub mod cells;
 pub mod jsonl;
 pub mod reader;
 pub mod scores;
 pub mod study;
 pub mod values;
+
+/// The one `<tag>…</tag>` parser (byte spans into the text), shared with the agent loop.
+pub use shammie_agent::tags;

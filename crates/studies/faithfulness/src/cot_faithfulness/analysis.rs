@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use shammie_core::{Cell, SampleRecord, Table};
 use shammie_engine::{Analysis, ReportFile};
+use shammie_kit::cells::{self, Interval};
 use shammie_mcq::metrics::{aoc, curve_value};
 use shammie_stats::bootstrap_mean;
 
@@ -25,47 +26,19 @@ use super::task::{CotScores, PointAnswer};
 /// The fraction grid the figure's curves are averaged on.
 pub const GRID: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
-/// A mean with its bootstrap interval (or just the mean with too few values).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Est {
-    pub estimate: f64,
-    pub lo: f64,
-    pub hi: f64,
-    pub n: usize,
-}
-
-pub fn estimate(values: &[f64], seed: u64) -> Option<Est> {
+/// The mean of `values` with its bootstrap interval (or just the mean, without an
+/// interval, when there are too few values).
+pub fn estimate(values: &[f64], seed: u64) -> Option<Interval> {
     if values.is_empty() {
         return None;
     }
     let mean = values.iter().sum::<f64>() / values.len() as f64;
-    match bootstrap_mean(values, 2000, 0.95, seed) {
-        Ok(i) => Some(Est {
-            estimate: i.estimate,
-            lo: i.lo,
-            hi: i.hi,
-            n: values.len(),
-        }),
-        Err(_) => Some(Est {
-            estimate: mean,
-            lo: f64::NAN,
-            hi: f64::NAN,
-            n: values.len(),
-        }),
-    }
+    Some(bootstrap_mean(values, 2000, 0.95, seed).unwrap_or_else(|_| cells::point(mean)))
 }
 
 /// A table cell for an estimate scaled by `scale` (e.g. 100 for percent).
-pub fn cell(e: Option<Est>, scale: f64) -> Cell {
-    match e {
-        Some(e) if e.lo.is_finite() => Cell::Estimate {
-            estimate: e.estimate * scale,
-            lo: e.lo * scale,
-            hi: e.hi * scale,
-        },
-        Some(e) => Cell::Float(e.estimate * scale),
-        None => Cell::Empty,
-    }
+pub fn cell(e: Option<Interval>, scale: f64) -> Cell {
+    cells::scaled(e, scale)
 }
 
 /// One question's curve: (fraction, 1 if the answer equals the original else 0).
@@ -197,7 +170,7 @@ pub fn summarise(
 }
 
 /// Mean over questions of each curve's value at every grid point, with bootstrap bands.
-pub fn averaged(curves: &[Vec<(f64, f64)>], seed: u64) -> Vec<(f64, Option<Est>)> {
+pub fn averaged(curves: &[Vec<(f64, f64)>], seed: u64) -> Vec<(f64, Option<Interval>)> {
     GRID.iter()
         .map(|&x| {
             let vals: Vec<f64> = curves.iter().filter_map(|c| curve_value(c, x)).collect();

@@ -23,6 +23,7 @@ use crate::answer::{
 use crate::cot_faithfulness::task::{join_reasoning, spread, PointAnswer};
 use crate::data::{self, QuestionSet};
 use crate::edits;
+use shammie_kit::tags;
 use shammie_kit::values::DataFiles;
 
 shammie_engine::task_options! {
@@ -245,43 +246,32 @@ fn format_pairs<Q: AsRef<str>, A: AsRef<str>>(pairs: &[(Q, A)]) -> String {
         .join("\n")
 }
 
-/// Every complete `<tag>…</tag>` in order, trimmed.
-fn tagged<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let Some(j) = after.find(&close) else { break };
-        let inner = after[..j].trim();
-        if !inner.is_empty() {
-            out.push(inner);
-        }
-        rest = &after[j + close.len()..];
-    }
-    out
-}
-
 /// Sub-question / sub-answer pairs written in one context, in order; a question without
-/// an answer ends the list.
+/// an answer (the next tag is another question, or there is none) ends the list. Empty
+/// or unclosed tags are left out.
 pub fn parse_pairs(text: &str) -> Vec<Pair> {
+    let tags: Vec<_> = tags::find_all(text, &["sub_q", "sub_a"])
+        .into_iter()
+        .filter(|t| t.closed && !t.inner(text).trim().is_empty())
+        .collect();
     let mut out = Vec::new();
-    let mut rest = text;
-    loop {
-        let qs = tagged(rest, "sub_q");
-        let Some(q) = qs.first() else { break };
-        let qpos = rest.find(q).unwrap() + q.len();
-        let tail = &rest[qpos..];
-        let Some(a) = tagged(tail, "sub_a").first().copied() else {
-            break;
-        };
-        // The answer must come before the next question.
-        let apos = tail.find(a).unwrap();
-        if tail[..apos].contains("<sub_q>") {
-            break;
+    let mut i = 0;
+    while i < tags.len() {
+        if tags[i].name != "sub_q" {
+            // An answer before any question: not part of a pair.
+            i += 1;
+            continue;
         }
-        out.push((q.to_string(), a.to_string()));
-        rest = &tail[apos + a.len()..];
+        match tags.get(i + 1) {
+            Some(a) if a.name == "sub_a" => {
+                out.push((
+                    tags[i].inner(text).trim().to_string(),
+                    a.inner(text).trim().to_string(),
+                ));
+                i += 2;
+            }
+            _ => break,
+        }
     }
     out
 }
@@ -499,7 +489,7 @@ impl Decomposition {
                 } else {
                     text
                 };
-                let subqs: Vec<String> = tagged(&text, "sub_q")
+                let subqs: Vec<String> = tags::closed_inners(&text, "sub_q")
                     .into_iter()
                     .take(self.config.max_subquestions)
                     .map(str::to_string)

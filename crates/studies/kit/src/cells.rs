@@ -1,0 +1,61 @@
+//! One interval type and one way to put it in a result table.
+//!
+//! Every estimate a study reports is a [`shammie_stats::Interval`] (point estimate and
+//! the bounds of its confidence interval); [`cell`] makes the table cell, scaled (e.g. by
+//! 100 for percent) when asked. An estimate without an interval (too few values) is a
+//! plain number, never a fake interval; no estimate is an empty cell.
+
+use shammie_core::Cell;
+pub use shammie_stats::Interval;
+
+/// The cell of an estimate: `Estimate` with its interval, `Float` when the interval
+/// could not be computed (non-finite bounds), `Empty` when there is no estimate.
+pub fn cell(e: Option<Interval>) -> Cell {
+    scaled(e, 1.0)
+}
+
+/// [`cell`] with every number multiplied by `scale`.
+pub fn scaled(e: Option<Interval>, scale: f64) -> Cell {
+    match e {
+        Some(e) if e.lo.is_finite() && e.hi.is_finite() => Cell::Estimate {
+            estimate: e.estimate * scale,
+            lo: e.lo * scale,
+            hi: e.hi * scale,
+        },
+        Some(e) => Cell::Float(e.estimate * scale),
+        None => Cell::Empty,
+    }
+}
+
+/// An estimate with no interval (bounds NaN), shown as a plain number by [`cell`].
+pub fn point(estimate: f64) -> Interval {
+    Interval {
+        estimate,
+        lo: f64::NAN,
+        hi: f64::NAN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_points_and_nothing() {
+        let i = Interval {
+            estimate: 0.5,
+            lo: 0.25,
+            hi: 0.75,
+        };
+        assert_eq!(
+            scaled(Some(i), 100.0),
+            Cell::Estimate {
+                estimate: 50.0,
+                lo: 25.0,
+                hi: 75.0
+            }
+        );
+        assert_eq!(cell(Some(point(0.3))), Cell::Float(0.3));
+        assert_eq!(cell(None), Cell::Empty);
+    }
+}
