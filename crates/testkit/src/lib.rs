@@ -17,6 +17,8 @@
 //!
 //! [`ScriptedModel`] is the in-process counterpart: a [`shammie_models::Model`] whose
 //! answers come from a closure over the typed request, for engine-level study tests.
+//! [`prompts`] renders the requests of a run's records as text, for snapshots of the
+//! prompts each study sends.
 //!
 //! The library is used in-process (`MockServer::start().await`) as a
 //! dev-dependency; the `shammie-mock` binary runs the same server in its own
@@ -48,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod prompts;
 mod reply;
 pub mod scripted;
 mod server;

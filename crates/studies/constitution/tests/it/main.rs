@@ -1,0 +1,4 @@
+//! Engine-level tests of `constitution/traits` with an in-process scripted model:
+//! snapshots of the prompts of the first samples.
+
+mod prompts;

@@ -1,0 +1,102 @@
+//! Running the first samples of a task through the engine with scripted models.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use shammie_core::{Capabilities, Completion, GenerateRequest, SampleRecord};
+use shammie_engine::{EngineError, Models, RunOptions, Task};
+use shammie_log::{RunDir, RunMeta};
+use shammie_models::Model;
+use shammie_testkit::scripted;
+
+/// The answer letter every scripted target prefers.
+pub(crate) const LETTER: &str = "B";
+
+/// Every capability but prefill, logprobs and continuation scoring: the sampling path.
+pub(crate) fn no_prefill_no_logprobs() -> Capabilities {
+    let mut caps = scripted::all_capabilities();
+    caps.prefill = false;
+    caps.max_top_logprobs = 0;
+    caps.score_continuations = false;
+    caps
+}
+
+/// A target's answer to an answer request (one that asks for the letter): scores for
+/// each choice letter, a top-k list, or a sampled letter, (B) the most likely.
+pub(crate) fn answer(req: &GenerateRequest) -> Completion {
+    if req.is_scoring() {
+        let lp: Vec<f64> = (0..req.continuations.len())
+            .map(|i| if i == 1 { 0.6f64.ln() } else { 0.05f64.ln() })
+            .collect();
+        return scripted::scores(&lp);
+    }
+    if req.top_logprobs.is_some() {
+        return scripted::top_k(&[(LETTER, 0.6), ("A", 0.2)]);
+    }
+    if req.prefill.is_some() {
+        scripted::text(format!("{LETTER})"))
+    } else {
+        scripted::text(format!("({LETTER})"))
+    }
+}
+
+fn bound(task: &dyn Task, roles: &[(&str, Arc<dyn Model>)]) -> Models {
+    Models::new(
+        roles
+            .iter()
+            .map(|(r, m)| (r.to_string(), m.clone()))
+            .collect(),
+    )
+    .resolve(&task.roles(), &format!("{}/{}", task.study(), task.name()))
+    .unwrap()
+}
+
+/// Whether the task accepts these models (capabilities).
+pub(crate) fn check(task: &dyn Task, roles: &[(&str, Arc<dyn Model>)]) -> Result<(), EngineError> {
+    task.check_models(&bound(task, roles))
+}
+
+/// Runs the first `limit` samples one at a time into a temporary run directory and
+/// reads their records back, in dataset order.
+pub(crate) async fn first_records(
+    task: Arc<dyn Task>,
+    roles: &[(&str, Arc<dyn Model>)],
+    limit: u64,
+) -> Vec<SampleRecord> {
+    let d = tempfile::tempdir().unwrap();
+    let meta = RunMeta {
+        schema_version: shammie_core::SCHEMA_VERSION,
+        shammie_version: "test".into(),
+        study: task.study().into(),
+        task: task.name().into(),
+        models: roles
+            .iter()
+            .map(|(r, m)| (r.to_string(), m.name().to_string()))
+            .collect(),
+        options: BTreeMap::new(),
+        config: task.config(),
+        seed: 0,
+        epochs: 1,
+        limit: Some(limit),
+        max_connections: 1,
+        created_at: "now".into(),
+    };
+    let dir = RunDir::create(d.path(), &meta).unwrap();
+    let models = bound(&*task, roles);
+    let dataset = task.dataset().unwrap();
+    let opts = RunOptions {
+        epochs: 1,
+        limit: Some(limit),
+        max_in_flight: 1,
+        seed: 0,
+    };
+    let s = shammie_engine::run(task, dataset, models, &dir, &opts, Arc::new(()))
+        .await
+        .unwrap();
+    assert_eq!(s.solved, limit);
+    let records: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
+    for r in &records {
+        assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
+    }
+    records
+}
