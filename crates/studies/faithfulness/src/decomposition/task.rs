@@ -113,6 +113,7 @@ pub struct Config {
     reasoning_tokens: u32,
     max_subquestions: usize,
     max_points: usize,
+    #[serde(flatten)]
     answer: AnswerOptions,
     system: Option<String>,
 }
