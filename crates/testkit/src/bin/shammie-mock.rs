@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Parser;
-use shammie_testkit::MockServer;
+use shammie_testkit::{default_reply, responder, MockServer};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +32,11 @@ struct Args {
     /// Keep every request in memory (off by default: nothing can read it).
     #[arg(long)]
     record: bool,
+    /// Answer sampled requests that carry no seed (e.g. every Anthropic request) as if
+    /// they carried this one, so that two runs get the same answers
+    /// (`scripts/compare-runs`). Without it they are drawn afresh.
+    #[arg(long)]
+    fixed_seed: Option<u64>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -41,7 +46,15 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let server = MockServer::builder()
+        let mut builder = MockServer::builder();
+        if let Some(seed) = args.fixed_seed {
+            builder = builder.responder(responder(move |r| {
+                let mut r = r.clone();
+                r.seed.get_or_insert(seed);
+                default_reply(&r)
+            }));
+        }
+        let server = builder
             .port(args.port)
             .latency(Duration::from_millis(args.latency_ms))
             .require_api_key(args.api_key)
