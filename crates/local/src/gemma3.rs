@@ -371,6 +371,32 @@ impl Gemma3 {
     ///
     /// All sequences' tokens go through the projections and the MLP together (one pass over
     /// the weights); attention is computed per sequence against its own cache.
+    /// Adds `a`'s deltas to the projections they target; every delta must find its
+    /// layer and projection. Returns how many were applied.
+    pub(crate) fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+        for (layer, module) in a.deltas.keys() {
+            let l = self.layers.get_mut(*layer).ok_or_else(|| {
+                LocalError::Format(format!(
+                    "adapter {}: layer {layer} does not exist (the model has {})",
+                    a.path.display(),
+                    self.cfg.layers
+                ))
+            })?;
+            let lin = match module.as_str() {
+                "q_proj" => &mut l.q,
+                "k_proj" => &mut l.k,
+                "v_proj" => &mut l.v,
+                "o_proj" => &mut l.o,
+                "gate_proj" => &mut l.gate,
+                "up_proj" => &mut l.up,
+                _ => &mut l.down,
+            };
+            let lora = a.lora(*layer, module, None).expect("key from the adapter");
+            lin.set_lora(lora, &format!("layer {layer} {module}"))?;
+        }
+        Ok(a.deltas.len())
+    }
+
     pub fn forward_hidden(
         &self,
         seqs: &mut [(&[u32], &mut KvCache)],

@@ -9,6 +9,7 @@
 pub mod attn;
 pub mod gemma3;
 pub mod llama;
+pub mod lora;
 pub mod model;
 pub mod ops;
 pub mod prefix;

@@ -353,6 +353,37 @@ impl Llama {
     /// own cache. Returns the final hidden states (after the final norm) of every token,
     /// one tensor (len_i, hidden) per sequence. Projections and MLP run on all tokens
     /// together; attention runs per sequence against its own cache.
+    /// Adds `a`'s deltas to the projections they target; every delta must find its
+    /// layer and projection. In `llama` files the query and key rows are interleaved
+    /// per head (see `lora.rs`), so their deltas are too. Returns how many were applied.
+    pub(crate) fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+        let pairs = self.cfg.rope_style == RopeStyle::Pairs;
+        let (heads, kv_heads, hd) = (self.cfg.heads, self.cfg.kv_heads, self.cfg.head_dim);
+        for (layer, module) in a.deltas.keys() {
+            let layers = self.cfg.layers;
+            let l = self.layers.get_mut(*layer).ok_or_else(|| {
+                LocalError::Format(format!(
+                    "adapter {}: layer {layer} does not exist (the model has {layers})",
+                    a.path.display()
+                ))
+            })?;
+            let (lin, permute) = match module.as_str() {
+                "q_proj" => (&mut l.q.w, pairs.then_some((heads, hd))),
+                "k_proj" => (&mut l.k.w, pairs.then_some((kv_heads, hd))),
+                "v_proj" => (&mut l.v.w, None),
+                "o_proj" => (&mut l.o, None),
+                "gate_proj" => (&mut l.gate, None),
+                "up_proj" => (&mut l.up, None),
+                _ => (&mut l.down, None),
+            };
+            let lora = a
+                .lora(*layer, module, permute)
+                .expect("key from the adapter");
+            lin.set_lora(lora, &format!("layer {layer} {module}"))?;
+        }
+        Ok(a.deltas.len())
+    }
+
     pub fn forward_hidden(
         &self,
         seqs: &mut [(&[u32], &mut KvCache)],

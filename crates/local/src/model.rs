@@ -37,6 +37,14 @@ impl LocalLm {
         }
     }
 
+    /// Adds a LoRA adapter's deltas to the model's projections.
+    pub fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+        match self {
+            LocalLm::Gemma3(m) => m.apply_adapter(a),
+            LocalLm::Llama(m) => m.apply_adapter(a),
+        }
+    }
+
     pub fn layers(&self) -> usize {
         match self {
             LocalLm::Gemma3(m) => m.cfg.layers,

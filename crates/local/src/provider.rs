@@ -48,6 +48,18 @@ impl Drop for LocalModel {
 impl LocalModel {
     /// Loads `path` (a GGUF file) on the CPU (or CUDA with the `cuda` feature).
     pub fn load(name: &str, path: &Path, limits: BatchLimits) -> Result<Self, LocalError> {
+        Self::load_with(name, path, limits, None)
+    }
+
+    /// Like [`LocalModel::load`], with a LoRA adapter added to the weights. The model is
+    /// named `local:NAME+lora=PATH` and its endpoint carries the adapter's SHA-256, so its
+    /// answers are cached apart from the base model's and any other adapter's.
+    pub fn load_with(
+        name: &str,
+        path: &Path,
+        limits: BatchLimits,
+        adapter: Option<&crate::lora::Adapter>,
+    ) -> Result<Self, LocalError> {
         let file = std::fs::File::open(path)
             .map_err(|e| LocalError::Io(format!("{}: {e}", path.display())))?;
         let mut reader = BufReader::new(file);
@@ -59,19 +71,30 @@ impl LocalModel {
                 .map_err(|e| LocalError::Format(format!("{}: {e}", path.display())))?,
         );
         let device = device()?;
-        let model = LocalLm::load(&content, &mut reader, &device)?;
+        let mut model = LocalLm::load(&content, &mut reader, &device)?;
+        if let Some(a) = adapter {
+            let n = model.apply_adapter(a)?;
+            tracing::info!(adapter = %a.path.display(), projections = n, "LoRA adapter applied");
+        }
         let format = Format::detect(tokenizer.chat_template());
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         tracing::info!(model = name, ?format, "loaded {}", path.display());
+        // The file's name and size identify the weights for the response cache; an
+        // adapter's digest identifies what was added to them.
+        let mut endpoint = format!(
+            "local {} {size}",
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let mut display = format!("local:{name}");
+        if let Some(a) = adapter {
+            endpoint.push_str(&format!(" +lora sha256:{}", a.sha256));
+            display.push_str(&format!("+lora={}", a.path.display()));
+        }
         Ok(LocalModel {
-            name: format!("local:{name}"),
-            // The file's name and size identify the weights for the response cache.
-            endpoint: format!(
-                "local {} {size}",
-                path.file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ),
+            name: display,
+            endpoint,
             worker: Worker::spawn(model, tokenizer.clone(), limits),
             tokenizer,
             format,
@@ -310,8 +333,34 @@ impl Loader {
     }
 }
 
+impl Loader {
+    /// The model `name` with the PEFT adapter at `adapter` added (loaded once per adapter
+    /// content).
+    pub fn load_adapted(&self, name: &str, adapter: &Path) -> Result<Arc<LocalModel>, ModelError> {
+        let path = (self.resolve)(name).map_err(ModelError::Config)?;
+        let a = crate::lora::Adapter::read(adapter)
+            .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?;
+        let key = path.join(format!("+lora-{}", a.sha256));
+        let mut loaded = self.loaded.lock().unwrap();
+        if let Some(m) = loaded.get(&key) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(
+            LocalModel::load_with(name, &path, self.limits, Some(&a))
+                .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
+        );
+        loaded.insert(key, m.clone());
+        Ok(m)
+    }
+}
+
 impl shammie_models::LocalLoader for Loader {
     fn open(&self, spec: &shammie_models::ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
-        Ok(self.load(&spec.model)? as Arc<dyn Model>)
+        match spec.local_parts() {
+            (name, None) => Ok(self.load(name)? as Arc<dyn Model>),
+            (name, Some(adapter)) => {
+                Ok(self.load_adapted(name, Path::new(adapter))? as Arc<dyn Model>)
+            }
+        }
     }
 }

@@ -54,21 +54,46 @@ pub(crate) fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
     }
 }
 
-/// A weight matrix. Q8_0 weights keep two views of the same blocks: candle's kernel for a
-/// single row (its thread pool suits the many small products of decoding) and ours for
-/// several rows (prefill, batched decoding), which compute bit-identical dot products
-/// (see `q8.rs`), so a request's numbers never depend on the batch it ran in.
-pub enum Linear {
+/// A weight matrix, with an optional low-rank adapter. Q8_0 weights keep two views of the
+/// same blocks: candle's kernel for a single row (its thread pool suits the many small
+/// products of decoding) and ours for several rows (prefill, batched decoding), which
+/// compute bit-identical dot products (see `q8.rs`), so a request's numbers never depend
+/// on the batch it ran in.
+pub struct Linear {
+    kernel: Kernel,
+    /// (out, in) of the weight.
+    dims: (usize, usize),
+    lora: Option<Lora>,
+}
+
+enum Kernel {
     Q8(QMatMul, Q8Matrix),
     Candle(QMatMul),
+}
+
+/// A LoRA delta `scale · B·A` added to a projection: `A` is (rank, in), `B` is (out, rank),
+/// both row-major f32. Applied row by row in a fixed order, so like the base kernels it
+/// gives every row the same numbers whatever the batch.
+#[derive(Debug, Clone)]
+pub struct Lora {
+    pub rank: usize,
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub scale: f32,
 }
 
 impl Linear {
     /// Over `t` as it is (no re-quantization).
     pub(crate) fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
-        Ok(match Q8Matrix::from_qtensor(t.clone()) {
-            Some(m) => Linear::Q8(QMatMul::from_arc(t)?, m),
-            None => Linear::Candle(QMatMul::from_arc(t)?),
+        let dims = t.shape().dims2()?;
+        let kernel = match Q8Matrix::from_qtensor(t.clone()) {
+            Some(m) => Kernel::Q8(QMatMul::from_arc(t)?, m),
+            None => Kernel::Candle(QMatMul::from_arc(t)?),
+        };
+        Ok(Linear {
+            kernel,
+            dims,
+            lora: None,
         })
     }
 
@@ -76,11 +101,60 @@ impl Linear {
         Self::shared(Arc::new(fast_kernel(t)?))
     }
 
-    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Linear::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x),
-            Linear::Q8(one, _) => one.forward(x),
-            Linear::Candle(m) => m.forward(x),
+    /// (out, in) of the weight.
+    pub fn dims(&self) -> (usize, usize) {
+        self.dims
+    }
+
+    /// Adds a LoRA delta, checking its shapes against the weight's.
+    pub(crate) fn set_lora(&mut self, lora: Lora, what: &str) -> Result<(), LocalError> {
+        let (out, inn) = self.dims;
+        if lora.rank == 0 || lora.a.len() != lora.rank * inn || lora.b.len() != out * lora.rank {
+            return Err(LocalError::Format(format!(
+                "adapter for {what}: A is {} values and B {} for rank {}, but the weight is {out}×{inn}",
+                lora.a.len(),
+                lora.b.len(),
+                lora.rank
+            )));
         }
+        self.lora = Some(lora);
+        Ok(())
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = match &self.kernel {
+            Kernel::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x)?,
+            Kernel::Q8(one, _) => one.forward(x)?,
+            Kernel::Candle(m) => m.forward(x)?,
+        };
+        match &self.lora {
+            None => Ok(y),
+            Some(l) => y.add(&self.lora_delta(l, x)?),
+        }
+    }
+
+    /// `scale · B·(A·x)` for every row of `x`, summed in a fixed order.
+    fn lora_delta(&self, l: &Lora, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (out, inn) = self.dims;
+        let mut shape = x.dims().to_vec();
+        let xs: Vec<f32> = x
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let rows = xs.len() / inn;
+        let mut ys = vec![0f32; rows * out];
+        let mut t = vec![0f32; l.rank];
+        for (row, y) in xs.chunks_exact(inn).zip(ys.chunks_exact_mut(out)) {
+            for (k, tk) in t.iter_mut().enumerate() {
+                let a = &l.a[k * inn..(k + 1) * inn];
+                *tk = a.iter().zip(row).map(|(a, x)| a * x).sum();
+            }
+            for (o, yo) in y.iter_mut().enumerate() {
+                let b = &l.b[o * l.rank..(o + 1) * l.rank];
+                *yo = l.scale * b.iter().zip(&t).map(|(b, t)| b * t).sum::<f32>();
+            }
+        }
+        *shape.last_mut().expect("x has a last dimension") = out;
+        Tensor::from_vec(ys, shape, x.device())
     }
 }

@@ -65,6 +65,9 @@ impl FromStr for ModelSpec {
         if rest.is_empty() {
             return Err(bad("empty model name"));
         }
+        if prov != "local" && rest.contains("+lora=") {
+            return Err(bad("an adapter (+lora=PATH) applies to local models only"));
+        }
         match prov {
             "anthropic" => Ok(ModelSpec {
                 provider: Provider::Anthropic,
@@ -124,6 +127,16 @@ impl fmt::Display for ModelSpec {
 }
 
 impl ModelSpec {
+    /// For a local spec `local:NAME+lora=PATH`: the model name and the adapter folder
+    /// (a PEFT `adapter_config.json` + `adapter_model.safetensors`, e.g. a run's
+    /// `artifacts/adapter`), if any.
+    pub fn local_parts(&self) -> (&str, Option<&str>) {
+        match self.model.split_once("+lora=") {
+            Some((name, path)) => (name, Some(path)),
+            None => (&self.model, None),
+        }
+    }
+
     /// The base URL this spec resolves to.
     pub fn resolved_base_url(&self, env: &ProviderEnv) -> String {
         let b = match self.provider {
@@ -177,6 +190,28 @@ pub struct ProviderEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_specs_may_carry_an_adapter_and_others_may_not() {
+        let s: ModelSpec = "local:gemma-3-270m+lora=runs/r1/artifacts/adapter"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.local_parts(),
+            ("gemma-3-270m", Some("runs/r1/artifacts/adapter"))
+        );
+        assert_eq!(
+            s.to_string(),
+            "local:gemma-3-270m+lora=runs/r1/artifacts/adapter"
+        );
+        let plain: ModelSpec = "local:gemma-3-270m".parse().unwrap();
+        assert_eq!(plain.local_parts(), ("gemma-3-270m", None));
+        let e = "openai:gpt-4o+lora=x"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("local models only"), "{e}");
+    }
 
     #[test]
     fn parses_every_provider() {

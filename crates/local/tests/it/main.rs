@@ -6,6 +6,7 @@
 mod common;
 mod llama_cpp;
 mod llama_family;
+mod lora;
 mod prefix;
 mod provider;
 mod white_box;
