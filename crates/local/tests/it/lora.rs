@@ -293,21 +293,35 @@ async fn adapters_on_the_default_model() {
         let mut tensors = HashMap::new();
         for i in [0usize, 9] {
             for (block, hf, gg) in TARGETS {
-                let dims = c.tensor_infos[&format!("blk.{i}.{gg}.weight")].shape.dims().to_vec();
+                let dims = c.tensor_infos[&format!("blk.{i}.{gg}.weight")]
+                    .shape
+                    .dims()
+                    .to_vec();
                 let (out, inn) = (dims[0], dims[1]);
                 let a: Vec<f32> = (0..r * inn).map(|_| rng.gen_range(-0.05..0.05)).collect();
                 let b: Vec<f32> = (0..out * r)
-                    .map(|_| if zero_b { 0.0 } else { rng.gen_range(-0.05..0.05) })
+                    .map(|_| {
+                        if zero_b {
+                            0.0
+                        } else {
+                            rng.gen_range(-0.05..0.05)
+                        }
+                    })
                     .collect();
                 let key = format!("base_model.model.model.layers.{i}.{block}.{hf}");
-                let t = |v: Vec<f32>, s: (usize, usize)| Tensor::from_vec(v, s, &Device::Cpu).unwrap();
+                let t =
+                    |v: Vec<f32>, s: (usize, usize)| Tensor::from_vec(v, s, &Device::Cpu).unwrap();
                 tensors.insert(format!("{key}.lora_A.weight"), t(a, (r, inn)));
                 tensors.insert(format!("{key}.lora_B.weight"), t(b, (out, r)));
             }
         }
         std::fs::create_dir_all(dir).unwrap();
         candle_core::safetensors::save(&tensors, dir.join("adapter_model.safetensors")).unwrap();
-        std::fs::write(dir.join("adapter_config.json"), r#"{"r": 2, "lora_alpha": 16}"#).unwrap();
+        std::fs::write(
+            dir.join("adapter_config.json"),
+            r#"{"r": 2, "lora_alpha": 16}"#,
+        )
+        .unwrap();
         Adapter::read(dir).unwrap()
     };
     let zero = write(&tmp.path().join("zero"), true, &mut rng);
@@ -326,6 +340,10 @@ async fn adapters_on_the_default_model() {
     let z = scores(with_zero.generate(&req).await.unwrap());
     let r = scores(with_random.generate(&req).await.unwrap());
     assert_eq!(b, z, "a zero adapter must change nothing");
-    let moved = b.iter().zip(&r).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let moved = b
+        .iter()
+        .zip(&r)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     assert!(moved > 1e-3, "the adapter changed nothing ({moved})");
 }
