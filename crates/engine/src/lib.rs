@@ -528,6 +528,42 @@ async fn map_samples(
     Ok((solved, skipped))
 }
 
+/// Runs `task` from its start in a new run directory under `parent`, with `models` by
+/// role (defaults filled, checked against the task's roles) — the run directory, its
+/// `run.json` and the engine run that `shammie run` makes, for callers that have no
+/// command line (study tests, scripts). Returns the directory and the summary.
+pub async fn run_new(
+    task: Arc<dyn Task>,
+    models: BTreeMap<String, Arc<dyn Model>>,
+    parent: &std::path::Path,
+    opts: &RunOptions,
+) -> Result<(RunDir, RunSummary), EngineError> {
+    let path = format!("{}/{}", task.study(), task.name());
+    let models = Models::new(models).resolve(&task.roles(), &path)?;
+    task.check_models(&models)?;
+    let dataset = task.dataset()?;
+    let meta = shammie_log::RunMeta {
+        schema_version: SCHEMA_VERSION,
+        shammie_version: env!("CARGO_PKG_VERSION").into(),
+        study: task.study().into(),
+        task: task.name().into(),
+        models: models
+            .iter()
+            .map(|(r, m)| (r.clone(), m.name().to_string()))
+            .collect(),
+        options: BTreeMap::new(),
+        config: task.config(),
+        seed: opts.seed,
+        epochs: opts.epochs,
+        limit: opts.limit,
+        max_connections: opts.max_in_flight,
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    let dir = RunDir::create(parent, &meta)?;
+    let summary = run(task, dataset, models, &dir, opts, Arc::new(())).await?;
+    Ok((dir, summary))
+}
+
 fn take_steps(pending: &mut PendingSteps, id: &str, epoch: u32) -> Vec<shammie_core::ToolRecord> {
     if pending.is_empty() {
         return Vec::new();

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use shammie_core::{Capabilities, Completion, GenerateRequest, SampleRecord};
-use shammie_engine::{Models, Options, RunOptions, Task};
-use shammie_log::{RunDir, RunMeta};
+use shammie_engine::{Options, RunOptions, Task};
 use shammie_models::Model;
 use shammie_testkit::prompts::render_records;
 use shammie_testkit::scripted::{self, ScriptedModel};
@@ -23,41 +22,17 @@ async fn first_records(
     limit: u64,
 ) -> Vec<SampleRecord> {
     let d = tempfile::tempdir().unwrap();
-    let path = format!("{}/{}", task.study(), task.name());
-    let meta = RunMeta {
-        schema_version: shammie_core::SCHEMA_VERSION,
-        shammie_version: "test".into(),
-        study: task.study().into(),
-        task: task.name().into(),
-        models: roles
-            .iter()
-            .map(|(r, m)| (r.to_string(), m.name().to_string()))
-            .collect(),
-        options: BTreeMap::new(),
-        config: task.config(),
-        seed: 0,
-        epochs: 1,
-        limit: Some(limit),
-        max_connections: 1,
-        created_at: "now".into(),
-    };
-    let dir = RunDir::create(d.path(), &meta).unwrap();
-    let models = Models::new(
-        roles
-            .iter()
-            .map(|(r, m)| (r.to_string(), m.clone()))
-            .collect(),
-    )
-    .resolve(&task.roles(), &path)
-    .unwrap();
-    let dataset = task.dataset().unwrap();
     let opts = RunOptions {
         epochs: 1,
         limit: Some(limit),
         max_in_flight: 1,
         seed: 0,
     };
-    let s = shammie_engine::run(task, dataset, models, &dir, &opts, Arc::new(()))
+    let models = roles
+        .iter()
+        .map(|(r, m)| (r.to_string(), m.clone()))
+        .collect();
+    let (dir, s) = shammie_engine::run_new(task, models, d.path(), &opts)
         .await
         .unwrap();
     assert_eq!(s.solved, limit);
