@@ -16,7 +16,10 @@
 //!
 //! What is not here: no analysis, no model calls, no printing.
 
+mod lock;
 mod stages;
+
+pub use lock::{in_use, RunLock};
 
 pub use stages::{ArtifactInfo, ArtifactWriter, StageDir, StageDone, ARTIFACTS_DIR, STAGES_DIR};
 
@@ -58,6 +61,8 @@ pub enum LogError {
     BadName(String),
     #[error("no artifact `{0}` in this run (not written yet, or its stage did not finish)")]
     MissingArtifact(String),
+    #[error("{path} is in use by another shammie process{}; wait for it to finish (or stop it) before resuming", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { path: PathBuf, pid: Option<u32> },
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {

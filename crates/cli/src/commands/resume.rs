@@ -22,6 +22,8 @@ pub(crate) struct Args {
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let (dir, mut meta) = RunDir::open(&a.dir)?;
+    // One writer per run: a second `run`/`resume` of this directory stops here.
+    let _lock = dir.lock()?;
     let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
     let task = info.build(meta.options.clone())?;
     let specs = specs_from_meta(&meta.models)?;

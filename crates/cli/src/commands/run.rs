@@ -66,6 +66,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     // Validate the data before creating the run directory: a bad line costs nothing.
     let dataset = task.dataset()?;
     let dir = RunDir::create(&a.log_dir, &meta)?;
+    let _lock = dir.lock()?;
     execute(task, dataset, models, &dir, &meta, &a.call)
 }
 
@@ -89,7 +90,7 @@ pub(crate) fn execute(
     let outcome = rt.block_on(async {
         tokio::select! {
             r = shammie_engine::run(task, dataset, models, dir, &opts, bar.clone()) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            _ = interrupted() => None,
         }
     });
     bar.finish();
@@ -117,6 +118,18 @@ pub(crate) fn execute(
     } else {
         0
     })
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: the run stops where it is, every finished sample saved.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 pub(crate) fn print_outcome(

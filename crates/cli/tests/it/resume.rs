@@ -219,3 +219,142 @@ async fn show_reprints_and_reanalyses_a_run() {
     assert!(dir.join("results.json").exists());
     assert_eq!(server.request_count(), 14, "show never calls a model");
 }
+
+/// Waits until `runs` holds a run directory with at least `n` records.
+async fn run_with_records(runs: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "run never started");
+        if let Some(d) = std::fs::read_dir(runs)
+            .ok()
+            .and_then(|mut r| r.next())
+            .map(|e| e.unwrap().path())
+        {
+            if records(&d).len() >= n {
+                return d;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One writer per run: `resume` while the run is going exits 2 naming the writer's pid and
+/// writes nothing; once the writer is killed (-9), its lock is gone and `resume` finishes
+/// the run with every sample exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_is_refused_and_a_killed_writers_lock_does_not_linger() {
+    let server = MockServer::builder()
+        .latency(Duration::from_millis(30))
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let cache = s.cache();
+    let runs = s.runs();
+    let mut child = s
+        .cmd(&[
+            "run",
+            "constitution/traits",
+            "--model",
+            &spec,
+            "--limit",
+            "60",
+            "--max-connections",
+            "1",
+            "--quiet",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--log-dir",
+            runs.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let dir = run_with_records(&runs, 2).await;
+    let o = s
+        .cmd(&[
+            "resume",
+            dir.to_str().unwrap(),
+            "--quiet",
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("in use by another shammie process (pid {pid})")),
+        "{e}"
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let before = records(&dir).len();
+    assert!(before < 60, "killed too late");
+    let o = s
+        .cmd(&[
+            "resume",
+            dir.to_str().unwrap(),
+            "--quiet",
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let recs = records(&dir);
+    let ids: HashSet<&str> = recs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!((recs.len(), ids.len()), (60, 60));
+}
+
+/// SIGTERM stops a run like Ctrl-C: exit 130 with the resume hint, every finished sample
+/// kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_an_interrupt_with_the_resume_hint() {
+    let server = MockServer::builder()
+        .latency(Duration::from_millis(30))
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let runs = s.runs();
+    let child = s
+        .cmd(&[
+            "run",
+            "constitution/traits",
+            "--model",
+            &spec,
+            "--limit",
+            "80",
+            "--max-connections",
+            "1",
+            "--quiet",
+            "--log-dir",
+            runs.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let dir = run_with_records(&runs, 3).await;
+    let k = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let o = child.wait_with_output().await.unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("shammie resume {}", dir.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(records(&dir).len() >= 3);
+}
