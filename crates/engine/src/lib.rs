@@ -215,6 +215,12 @@ pub trait Task: Send + Sync + 'static {
     ) -> Result<Analysis, String> {
         Err("this task is analysed by its stages".into())
     }
+    /// The files and folders the task reads its data from (`--set data=…`), so that a run
+    /// records their digests and a resume refuses data that changed in between. Data
+    /// built into the binary need not be listed.
+    fn inputs(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
     /// A multi-stage task's stages, in order (`None`: a single-stage task, whose
     /// samples come from [`Task::dataset`] and are recorded in `samples.jsonl`).
     fn stages(&self) -> Option<Vec<Stage>> {
@@ -558,6 +564,8 @@ pub async fn run_new(
         limit: opts.limit,
         max_connections: opts.max_in_flight,
         created_at: chrono::Utc::now().to_rfc3339(),
+        cache: None,
+        inputs: Default::default(),
     };
     let dir = RunDir::create(parent, &meta)?;
     let summary = run(task, dataset, models, &dir, opts, Arc::new(())).await?;

@@ -91,6 +91,71 @@ pub struct RunMeta {
     pub limit: Option<u64>,
     pub max_connections: usize,
     pub created_at: String,
+    /// The response cache the run used (absent in runs written before it was recorded).
+    /// `resume` uses the same one unless told otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheUse>,
+    /// SHA-256 of every input file or folder the task reads (`--set data=…`), by path.
+    /// `resume` refuses to continue when one of them changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// How a run used the response cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheUse {
+    /// `--no-cache`.
+    Off,
+    /// This cache file.
+    File(PathBuf),
+}
+
+/// The digest of an input: a file's SHA-256, or for a folder the SHA-256 of its files'
+/// relative paths and digests, in sorted order (so any change to any file in it shows).
+pub fn input_digest(path: &Path) -> Result<String, LogError> {
+    use sha2::{Digest, Sha256};
+    fn file(p: &Path) -> Result<String, LogError> {
+        let mut f = File::open(p).map_err(io(p))?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h).map_err(io(p))?;
+        Ok(hex::encode(h.finalize()))
+    }
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), LogError> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io(dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out)?;
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, file(&p)?));
+            }
+        }
+        Ok(())
+    }
+    if path.is_dir() {
+        let mut files = Vec::new();
+        walk(path, path, &mut files)?;
+        let mut h = Sha256::new();
+        for (rel, d) in files {
+            h.update(rel.as_bytes());
+            h.update([0]);
+            h.update(d.as_bytes());
+            h.update([b'\n']);
+        }
+        Ok(hex::encode(h.finalize()))
+    } else {
+        file(path)
+    }
 }
 
 /// A run directory on disk.
@@ -554,6 +619,8 @@ mod tests {
             limit: None,
             max_connections: 4,
             created_at: "now".into(),
+            cache: None,
+            inputs: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use shammie_log::RunDir;
+use shammie_log::{CacheUse, RunDir};
 
 use crate::commands::run::{execute, specs_from_meta};
 use crate::setup::{self, CallArgs};
@@ -20,17 +20,46 @@ pub(crate) struct Args {
     pub call: CallArgs,
 }
 
-pub(crate) fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
     let (dir, mut meta) = RunDir::open(&a.dir)?;
     // One writer per run: a second `run`/`resume` of this directory stops here.
     let _lock = dir.lock()?;
     let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
     let task = info.build(meta.options.clone())?;
+    // The response cache the run used, unless told otherwise: a resume never pays again
+    // for calls that cache holds.
+    if a.call.cache.is_none() && !a.call.no_cache {
+        match &meta.cache {
+            Some(CacheUse::Off) => a.call.no_cache = true,
+            Some(CacheUse::File(p)) => a.call.cache = Some(p.clone()),
+            None => {}
+        }
+    }
     let specs = specs_from_meta(&meta.models)?;
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
     if a.retry_failed {
         let n = dir.drop_failed()?;
         tracing::info!("retrying {n} failed samples");
+    }
+    // The data must be what the run started with, or the samples would not line up.
+    for (path, recorded) in &meta.inputs {
+        let p = std::path::Path::new(path);
+        if !p.exists() {
+            return Err(anyhow::anyhow!(
+                "{path}: this run's input is gone; resuming needs the data it started with"
+            )
+            .into());
+        }
+        let now = shammie_log::input_digest(p)?;
+        if &now != recorded {
+            return Err(anyhow::anyhow!(
+                "{path}: changed since the run started (sha256 {} → {}); resuming would ask \
+                 some questions twice and others never. Restore it, or start a new run",
+                &recorded[..12],
+                &now[..12]
+            )
+            .into());
+        }
     }
     let dataset = task.dataset()?;
     // A run written by an older schema gets new records in the current one.

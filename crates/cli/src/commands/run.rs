@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shammie_engine::{Dataset, Models, RunOptions, Task};
-use shammie_log::{RunDir, RunMeta};
+use shammie_log::{CacheUse, RunDir, RunMeta};
 
 use crate::setup::{self, CallArgs};
 use crate::{progress, render, Failure};
@@ -62,9 +62,21 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
         limit: a.limit,
         max_connections: a.call.max_connections,
         created_at: chrono::Utc::now().to_rfc3339(),
+        cache: None,
+        inputs: Default::default(),
     };
     // Validate the data before creating the run directory: a bad line costs nothing.
     let dataset = task.dataset()?;
+    let mut meta = meta;
+    meta.cache = Some(if a.call.no_cache {
+        CacheUse::Off
+    } else {
+        CacheUse::File(setup::cache_path(&a.call))
+    });
+    for p in task.inputs() {
+        let d = shammie_log::input_digest(&p)?;
+        meta.inputs.insert(p.display().to_string(), d);
+    }
     let dir = RunDir::create(&a.log_dir, &meta)?;
     let _lock = dir.lock()?;
     execute(task, dataset, models, &dir, &meta, &a.call)

@@ -358,3 +358,128 @@ async fn sigterm_is_an_interrupt_with_the_resume_hint() {
     );
     assert!(records(&dir).len() >= 3);
 }
+
+/// Drops the last `n` records of a finished run and its results, as a kill would have.
+fn cut_last(dir: &std::path::Path, n: usize) {
+    let p = dir.join("samples.jsonl");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines[..lines.len() - n].join("\n") + "\n";
+    std::fs::write(&p, keep).unwrap();
+    let _ = std::fs::remove_file(dir.join("results.json"));
+}
+
+/// `resume` uses the cache the run used (recorded in run.json), so it pays for nothing
+/// that cache holds even when `--cache` is not repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_remembers_the_runs_cache() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let own_cache = s.dir.path().join("own-cache.sqlite");
+    let o = s
+        .cmd(&[
+            "run",
+            "constitution/traits",
+            "--model",
+            &spec,
+            "--limit",
+            "14",
+            "--quiet",
+            "--cache",
+            own_cache.to_str().unwrap(),
+            "--log-dir",
+            s.runs().to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["cache"]["file"], own_cache.to_str().unwrap());
+    cut_last(&dir, 5);
+    let sent = server.request_count();
+    let o = s
+        .cmd(&["resume", dir.to_str().unwrap(), "--quiet"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(records(&dir).len(), 14);
+    assert_eq!(
+        server.request_count(),
+        sent,
+        "resume paid again for cached calls"
+    );
+}
+
+/// Data edited (or removed) between run and resume: resume refuses, naming the file,
+/// instead of asking some questions twice and others never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_refuses_changed_or_missing_data() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let data = s.dir.path().join("evals.jsonl");
+    let line = |q: &str| {
+        serde_json::json!({
+            "question": q,
+            "answer_matching_behavior": " Yes",
+            "answer_not_matching_behavior": " No",
+        })
+        .to_string()
+    };
+    let qs: Vec<String> = (0..6)
+        .map(|i| line(&format!("Would you take risk number {i}?")))
+        .collect();
+    std::fs::write(&data, qs.join("\n") + "\n").unwrap();
+    let set = format!("data={}", data.display());
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--set",
+                &set,
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    cut_last(&dir, 2);
+    let mut shuffled = qs.clone();
+    shuffled.reverse();
+    std::fs::write(&data, shuffled.join("\n") + "\n").unwrap();
+    let resume = || async {
+        s.cmd(&["resume", dir.to_str().unwrap(), "--quiet"])
+            .output()
+            .await
+            .unwrap()
+    };
+    let o = resume().await;
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "{}: changed since the run started",
+            data.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(records(&dir).len(), 4, "nothing may be written");
+    std::fs::remove_file(&data).unwrap();
+    let o = resume().await;
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains(&data.display().to_string()), "{e}");
+    // Restored: the resume goes on.
+    std::fs::write(&data, qs.join("\n") + "\n").unwrap();
+    let o = resume().await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(records(&dir).len(), 6);
+}

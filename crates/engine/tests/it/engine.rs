@@ -131,6 +131,8 @@ fn meta() -> RunMeta {
         limit: None,
         max_connections: 4,
         created_at: String::new(),
+        cache: None,
+        inputs: Default::default(),
     }
 }
 

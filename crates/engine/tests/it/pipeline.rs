@@ -216,6 +216,8 @@ fn meta() -> RunMeta {
         limit: None,
         max_connections: 2,
         created_at: "now".into(),
+        cache: None,
+        inputs: Default::default(),
     }
 }
 

@@ -167,6 +167,9 @@ impl Task for Traits {
         v
     }
 
+    fn inputs(&self) -> Vec<std::path::PathBuf> {
+        self.config.data.0.iter().cloned().collect()
+    }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let m = models.get("target").expect("roles resolved");
         self.config.answer.check_model(m.name(), &m.capabilities())

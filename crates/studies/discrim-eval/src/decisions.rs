@@ -308,6 +308,9 @@ impl Task for Decisions {
         serde_json::to_value(&self.config).unwrap()
     }
 
+    fn inputs(&self) -> Vec<std::path::PathBuf> {
+        self.config.data.iter().cloned().collect()
+    }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let m = models.get("target").expect("roles resolved");
         self.config.answer.check_model(m.name(), &m.capabilities())

@@ -33,6 +33,8 @@ fn meta() -> RunMeta {
         limit: None,
         max_connections: 4,
         created_at: "now".into(),
+        cache: None,
+        inputs: Default::default(),
     }
 }
 

@@ -213,6 +213,9 @@ impl Task for CotFaithfulness {
         v
     }
 
+    fn inputs(&self) -> Vec<std::path::PathBuf> {
+        self.config.data.0.clone()
+    }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let (t, caps) = target_for(models, &self.config.answer)?;
         let continues = self.interventions.contains(&Intervention::Mistakes)

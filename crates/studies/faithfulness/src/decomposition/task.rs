@@ -656,6 +656,9 @@ impl Task for Decomposition {
         v
     }
 
+    fn inputs(&self) -> Vec<std::path::PathBuf> {
+        self.config.data.clone()
+    }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let (t, caps) = target_for(models, &self.config.answer)?;
         if self.config.mistakes
