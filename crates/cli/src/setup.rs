@@ -18,17 +18,17 @@ use crate::progress::pull_progress;
 #[derive(clap::Args, Clone)]
 pub(crate) struct CallArgs {
     /// Most requests in flight per provider endpoint (adaptive below this on 429/overload).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one::<usize>, allow_negative_numbers = true)]
     pub max_connections: usize,
     /// Most samples being solved at once [default: --max-connections]. Agent episodes hold
     /// their slot for many turns, so a run of them may want more samples than connections.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one::<usize>, allow_negative_numbers = true)]
     pub max_samples: Option<usize>,
     /// Seconds before one request is abandoned (and retried).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = seconds, allow_negative_numbers = true)]
     pub timeout: f64,
     /// Attempts per call before the sample is recorded as failed.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one::<u32>, allow_negative_numbers = true)]
     pub max_attempts: u32,
     /// Local models: MiB kept for the keys and values of earlier prompts, so a prompt
     /// that starts like one of them reads only its new tokens (0: off; results are
@@ -47,6 +47,49 @@ pub(crate) struct CallArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A count that must be at least 1 (`0` would silently mean 1, or nothing at all).
+pub(crate) fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
+    s: &str,
+) -> Result<T, String> {
+    if s.trim().starts_with('-') {
+        return Err(format!("must be at least 1 (got {s})"));
+    }
+    let v: T = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number, got {s:?}"))?;
+    if v < T::from(1) {
+        return Err("must be at least 1".into());
+    }
+    Ok(v)
+}
+
+/// A duration in seconds: positive, finite, at most a day.
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        return Err(format!(
+            "must be more than 0 and at most 86400 seconds (got {s})"
+        ));
+    }
+    Ok(v)
+}
+
+/// A sampling temperature: finite, between 0 and 2.
+pub(crate) fn temperature(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, got {s:?}"))?;
+    if !(v.is_finite() && (0.0..=2.0).contains(&v)) {
+        return Err(format!("must be between 0 and 2 (got {s})"));
+    }
+    Ok(v)
 }
 
 impl CallArgs {
@@ -199,7 +242,9 @@ pub(crate) fn parse_sets(items: &[String]) -> anyhow::Result<BTreeMap<String, St
         let Some((k, v)) = s.split_once('=') else {
             bail!("--set {s:?}: expected key=value");
         };
-        out.insert(k.trim().to_string(), v.to_string());
+        if out.insert(k.trim().to_string(), v.to_string()).is_some() {
+            bail!("--set {}: given twice; give each option once", k.trim());
+        }
     }
     Ok(out)
 }

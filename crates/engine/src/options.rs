@@ -166,7 +166,7 @@ macro_rules! task_options {
         $vis:vis struct $name:ident {
             $(
                 $(#[doc = $help:literal])+
-                $fvis:vis $field:ident : $ty:ty = $default:expr
+                $fvis:vis $field:ident : $ty:ty $([$lo:literal ..= $hi:literal])? = $default:expr
             ),* $(,)?
         }
         $(include { $($gvis:vis $group:ident : $gty:ty $(= $gdef:expr)?),* $(,)? })?
@@ -203,8 +203,18 @@ macro_rules! task_options {
             fn read_into(&mut self, o: &$crate::Options) -> Result<(), $crate::EngineError> {
                 $(
                     if let Some(text) = o.str(stringify!($field)) {
-                        self.$field = <$ty as $crate::OptionValue>::parse_option(text)
+                        let v = <$ty as $crate::OptionValue>::parse_option(text)
                             .map_err(|e| o.invalid(stringify!($field), text, &e))?;
+                        $(
+                            if !($lo..=$hi).contains(&v) {
+                                return Err(o.invalid(
+                                    stringify!($field),
+                                    text,
+                                    &format!("must be between {} and {}", $lo, $hi),
+                                ));
+                            }
+                        )?
+                        self.$field = v;
                     }
                 )*
                 $($( $crate::OptionGroup::read_into(&mut self.$group, o)?; )*)?
@@ -394,7 +404,7 @@ mod macro_tests {
     crate::task_options! {
         pub struct Shared {
             /// how many
-            pub samples: u32 = 10,
+            pub samples: u32 [1 ..= 100] = 10,
         }
     }
 

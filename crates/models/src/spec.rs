@@ -100,6 +100,13 @@ impl FromStr for ModelSpec {
                 if model.is_empty() {
                     return Err(bad("no model name after the server address"));
                 }
+                match reqwest::Url::parse(base) {
+                    Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
+                    Ok(_) => return Err(bad("the server address has no host")),
+                    Err(e) => {
+                        return Err(bad(&format!("the server address is not a valid URL ({e})")))
+                    }
+                }
                 Ok(ModelSpec {
                     provider: Provider::OpenAiCompatible,
                     model: model.into(),

@@ -15,9 +15,9 @@ pub(crate) struct Args {
     /// Model spec, e.g. local:gemma-3-270m or openai:gpt-4o-mini.
     #[arg(long, short = 'm', default_value = "local:gemma-3-270m")]
     pub model: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::setup::at_least_one::<u32>, allow_negative_numbers = true)]
     pub max_tokens: u32,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::setup::temperature, allow_negative_numbers = true)]
     pub temperature: f64,
     #[arg(long)]
     pub seed: Option<u64>,

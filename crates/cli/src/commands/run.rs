@@ -19,12 +19,12 @@ pub(crate) struct Args {
     #[arg(long = "model", short = 'm', required = true)]
     pub models: Vec<String>,
     /// Run only the first N samples of the dataset.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::setup::at_least_one::<u64>, allow_negative_numbers = true)]
     pub limit: Option<u64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Repeat every sample K times.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::setup::at_least_one::<u32>, allow_negative_numbers = true)]
     pub epochs: u32,
     /// Parent folder of run directories.
     #[arg(long, default_value = "runs")]
@@ -37,6 +37,22 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
+    if !a.task.contains('/') {
+        let known = shammie_studies::studies()
+            .iter()
+            .flat_map(|s| s.tasks.iter().map(|t| t.path()))
+            .filter(|p| p.starts_with(&format!("{}/", a.task)))
+            .collect::<Vec<_>>();
+        return Err(anyhow::anyhow!(
+            "name the task to run as STUDY/TASK{}; a whole study is never run by accident",
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", known.join(", "))
+            }
+        )
+        .into());
+    }
     let info = shammie_studies::find(&a.task)?;
     let options = setup::parse_sets(&a.sets)?;
     let task = info.build(options.clone())?;

@@ -288,3 +288,91 @@ async fn a_wrong_key_is_reported_without_the_key() {
     );
     assert_eq!(server.request_count(), 2, "401 is not retried");
 }
+
+/// Values that used to be sent, silently clamped or crash: every one is exit 2 with one
+/// message naming the problem, before any call and without a run directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_values_are_refused_before_anything_runs() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let spec = format!("openai-compatible:{}/m", server.openai_base_url());
+    let run = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["run", "constitution/traits", "--model", spec.as_str()]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            run(&["--set", "temperature=-1"]),
+            "temperature=\"-1\": must be between 0 and 2",
+        ),
+        (
+            run(&["--set", "temperature=NaN"]),
+            "temperature=\"NaN\": expected a finite number",
+        ),
+        (run(&["--set", "temperature=inf"]), "temperature=\"inf\""),
+        (
+            run(&["--set", "samples=0"]),
+            "samples=\"0\": must be between 1",
+        ),
+        (
+            run(&["--set", "samples=3", "--set", "samples=4"]),
+            "--set samples: given twice",
+        ),
+        (run(&["--timeout", "1e20"]), "at most 86400 seconds"),
+        (run(&["--timeout", "0"]), "must be more than 0"),
+        (run(&["--max-connections", "0"]), "must be at least 1"),
+        (run(&["--max-attempts", "0"]), "must be at least 1"),
+        (run(&["--max-samples", "0"]), "must be at least 1"),
+        (run(&["--limit", "0"]), "must be at least 1"),
+        (run(&["--limit", "-1"]), "must be at least 1 (got -1)"),
+        (run(&["--epochs", "0"]), "must be at least 1"),
+        (
+            vec![
+                "run".into(),
+                "constitution".into(),
+                "--model".into(),
+                spec.clone(),
+            ],
+            "name the task to run as STUDY/TASK (constitution/traits)",
+        ),
+        (
+            run(&[
+                "--model",
+                "judge=openai-compatible:http://127.0.0.1:99999/v1/m",
+            ]),
+            "the server address is not a valid URL",
+        ),
+        (
+            vec![
+                "generate".into(),
+                "hi".into(),
+                "--max-tokens".into(),
+                "0".into(),
+            ],
+            "must be at least 1",
+        ),
+        (
+            vec![
+                "generate".into(),
+                "hi".into(),
+                "--temperature".into(),
+                "-0.5".into(),
+            ],
+            "must be between 0 and 2",
+        ),
+    ];
+    for (args, want) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = s.run(&args, &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(want), "{args:?}: wanted {want:?} in {e}");
+        assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
+    }
+    assert_eq!(server.request_count(), 0, "a refused run sent a request");
+    assert!(!s.runs().exists() || std::fs::read_dir(s.runs()).unwrap().next().is_none());
+}

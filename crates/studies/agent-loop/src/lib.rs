@@ -60,7 +60,7 @@ shammie_engine::task_options! {
         /// output tokens per model turn
         pub max_tokens: u32 = 200,
         /// sampling temperature of the target
-        pub temperature: f64 = 0.0,
+        pub temperature: f64 [0.0 ..= 2.0] = 0.0,
         /// show one worked episode before each problem (earlier turns of the conversation)
         pub example: bool = true,
         /// how the model calls the calculator: auto (native tool calls where the model has them, else tags), tags (<calc>…</calc> in text), native

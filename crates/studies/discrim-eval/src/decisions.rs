@@ -50,7 +50,7 @@ shammie_engine::task_options! {
         /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really, unbiased, think, custom:TEXT
         pub intervention: String = "none".into(),
         /// flag prompts whose p(yes)+p(no) is below this
-        pub min_mass: f64 = 0.5,
+        pub min_mass: f64 [0.0 ..= 1.0] = 0.5,
         /// token budget of the reasoning written first under intervention=think
         pub think_tokens: u32 = 300,
         /// system prompt for the target

@@ -32,7 +32,7 @@ shammie_engine::task_options! {
         /// which variants to make: explicit, implicit, both
         pub fill: Fill = Fill::Both,
         /// writer temperature for templates (rewrites use 0)
-        pub temperature: f64 = 1.0,
+        pub temperature: f64 [0.0 ..= 2.0] = 1.0,
         /// token budget of each template and rewrite
         pub max_tokens: u32 = 600,
     }

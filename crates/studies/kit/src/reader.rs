@@ -54,11 +54,11 @@ shammie_engine::task_options! {
         /// how to read the answer: auto (exact scoring where the model scores continuations after a prefill, else top-k logprobs, else sampling), scoring, logprobs, sampling
         pub path: ReadPath = ReadPath::Auto,
         /// alternatives per token requested on the logprob path
-        pub top_logprobs: u8 = 20,
+        pub top_logprobs: u8 [1 ..= 20] = 20,
         /// answers sampled per reading on the sampling path
-        pub samples: u32 = 10,
+        pub samples: u32 [1 ..= 100_000] = 10,
         /// sampling temperature on the sampling path
-        pub temperature: f64 = 1.0,
+        pub temperature: f64 [0.0 ..= 2.0] = 1.0,
     }
 }
 

@@ -33,7 +33,7 @@ shammie_engine::task_options! {
         /// token budget of the chain of thought (and of each continuation)
         pub cot_tokens: u32 = 400,
         /// temperature of the chain of thought (0: greedy; the paper sampled)
-        pub cot_temperature: f64 = 0.0,
+        pub cot_temperature: f64 [0.0 ..= 2.0] = 0.0,
         /// most truncation points per question for adding mistakes and paraphrasing (spread evenly; early answering uses every sentence)
         pub max_points: usize = 6,
         /// shuffle the order of each question's choices (seeded by the run seed)
