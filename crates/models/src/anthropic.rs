@@ -254,7 +254,8 @@ impl Model for Anthropic {
             .post(&self.url)
             .header("x-api-key", self.key.expose())
             .header("anthropic-version", API_VERSION);
-        let v = http::post_json(rb, &body, Some(&self.key), self.timeout, classify).await?;
+        let secrets = http::Secrets::new(Some(&self.key), None);
+        let v = http::post_json(rb, &body, &secrets, self.timeout, classify).await?;
         let mut c = parse_response(&v)?;
         c.text = strip_trimmed_whitespace(req.prefill.as_deref(), c.text);
         Ok(c)

@@ -18,13 +18,96 @@ impl ApiKey {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// Removes every occurrence of the key from `text`.
+    /// Removes every form of the key from `text` (see [`Secrets::scrub`]).
     pub fn scrub(&self, text: &str) -> String {
-        if self.0.len() >= 4 {
-            text.replace(&self.0, "***")
-        } else {
-            text.to_string()
+        Secrets::new(Some(self), None).scrub(text)
+    }
+}
+
+/// Everything secret about how a provider authenticates, in every form it could come
+/// back in: the key, its `Bearer` header, base64 of it; for credentials in a URL the
+/// password, `user:password`, its base64 and `Basic` header. [`Secrets::scrub`] removes
+/// them, and any run of 8 or more characters of a key or password, from text before it
+/// is stored or printed.
+#[derive(Clone, Default)]
+pub(crate) struct Secrets {
+    /// Whole forms, longest first.
+    forms: Vec<String>,
+    /// Secrets whose every 8-character (or longer) piece is also removed.
+    pieces: Vec<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} forms)", self.forms.len())
+    }
+}
+
+/// Standard base64 with padding (what HTTP Basic authentication sends).
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
+    }
+    out
+}
+
+impl Secrets {
+    /// The forms of `key` and of URL credentials `(user, password)`.
+    pub(crate) fn new(key: Option<&ApiKey>, basic: Option<(&str, &str)>) -> Self {
+        let mut s = Secrets::default();
+        if let Some(k) = key.map(ApiKey::expose).filter(|k| k.len() >= 4) {
+            s.forms.push(format!("Bearer {k}"));
+            s.forms.push(base64(k.as_bytes()));
+            s.forms.push(k.to_string());
+            s.pieces.push(k.to_string());
+        }
+        if let Some((user, pass)) = basic.filter(|(_, p)| !p.is_empty()) {
+            let pair = format!("{user}:{pass}");
+            let b = base64(pair.as_bytes());
+            s.forms.push(format!("Basic {b}"));
+            s.forms.push(b);
+            s.forms.push(pair);
+            if pass.len() >= 4 {
+                s.forms.push(pass.to_string());
+                s.pieces.push(pass.to_string());
+            }
+        }
+        s.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        s
+    }
+
+    /// `text` without any secret form: each is replaced by `***`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for f in &self.forms {
+            if t.contains(f.as_str()) {
+                t = t.replace(f.as_str(), "***");
+            }
+        }
+        for p in &self.pieces {
+            let cs: Vec<char> = p.chars().collect();
+            // Longest pieces first, so a long echo is replaced whole.
+            for len in (8..cs.len()).rev() {
+                for start in 0..=cs.len() - len {
+                    let piece: String = cs[start..start + len].iter().collect();
+                    if t.contains(&piece) {
+                        t = t.replace(&piece, "***");
+                    }
+                }
+            }
+        }
+        t
     }
 }
 
@@ -58,14 +141,11 @@ pub(crate) fn client(
 pub(crate) async fn post_json(
     rb: reqwest::RequestBuilder,
     body: &serde_json::Value,
-    key: Option<&ApiKey>,
+    secrets: &Secrets,
     timeout: Duration,
     classify_status: impl Fn(u16, &str, Option<Duration>) -> ModelError,
 ) -> Result<serde_json::Value, ModelError> {
-    let scrub = |s: String| match key {
-        Some(k) => k.scrub(&s),
-        None => s,
-    };
+    let scrub = |s: String| secrets.scrub(&s);
     let resp = rb
         .json(body)
         .send()
@@ -86,9 +166,12 @@ pub(crate) async fn post_json(
         let message = scrub(error_message(&text));
         return Err(classify_status(status, &message, retry_after));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let excerpt: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-        ModelError::Malformed(scrub(format!("{e} in body starting {excerpt:?}")))
+    // A server may echo what it was sent: no secret reaches a transcript either.
+    let text = String::from_utf8_lossy(&bytes);
+    let clean = scrub(text.to_string());
+    serde_json::from_str(&clean).map_err(|e| {
+        let excerpt: String = clean.chars().take(200).collect();
+        ModelError::Malformed(format!("{e} in body starting {excerpt:?}"))
     })
 }
 
@@ -170,10 +253,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn base64_and_basic_credentials() {
+        // RFC 4648 test vectors.
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+        let s = Secrets::new(None, Some(("ann", "hunter2-long-pass")));
+        let header = format!("Basic {}", base64(b"ann:hunter2-long-pass"));
+        assert_eq!(
+            s.scrub(&format!("Authorization: {header}")),
+            "Authorization: ***"
+        );
+        assert_eq!(s.scrub("pw hunter2-long was wrong"), "pw *** was wrong");
+        assert_eq!(s.scrub("ann:hunter2-long-pass@host"), "***@host");
+    }
+
+    #[test]
     fn keys_never_print() {
         let k = ApiKey::new("sk-live-123456");
         assert_eq!(format!("{k:?} {k}"), "ApiKey(***) ***");
         assert_eq!(k.scrub("bad key sk-live-123456 given"), "bad key *** given");
+        // Echoed in part (8+ characters), as a header, or base64-encoded.
+        let k = ApiKey::new("sk-live-abcdefghijklmnop");
+        assert_eq!(
+            k.scrub("key sk-live-abcdefgh... rejected"),
+            "key ***... rejected"
+        );
+        assert_eq!(k.scrub("got Bearer sk-live-abcdefghijklmnop"), "got ***");
+        let b = base64(b"sk-live-abcdefghijklmnop");
+        assert_eq!(k.scrub(&format!("echo {b}")), "echo ***");
+        assert_eq!(k.scrub("short sk-live ok"), "short sk-live ok");
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub(crate) struct OpenAi {
     endpoint: String,
     /// The official API wants `max_completion_tokens`; compatible servers know `max_tokens`.
     official: bool,
+    /// Credentials given in the server's URL (`http://user:pass@host/v1/…`), sent as HTTP
+    /// Basic authentication *instead of* a Bearer key: one scheme per server.
+    basic: Option<(String, String)>,
+    secrets: http::Secrets,
     timeout: Duration,
 }
 
@@ -44,8 +48,29 @@ impl OpenAi {
             env.compatible_api_key.clone()
         };
         let base = spec.resolved_base_url(env);
+        // Credentials in the URL come out of it (reqwest would send them as Basic *and* we
+        // would add the Bearer key) and are sent as the one scheme for this server.
+        let (base, basic) = match reqwest::Url::parse(&base) {
+            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                let user = percent_decode(u.username());
+                let pass = percent_decode(u.password().unwrap_or(""));
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                (
+                    u.as_str().trim_end_matches('/').to_string(),
+                    Some((user, pass)),
+                )
+            }
+            _ => (base, None),
+        };
+        let secrets = http::Secrets::new(
+            key.as_ref(),
+            basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        );
         Ok(Self {
             client,
+            basic,
+            secrets,
             url: format!("{base}/chat/completions"),
             key,
             model: spec.model.clone(),
@@ -136,6 +161,25 @@ impl OpenAi {
         }
         Ok(b)
     }
+}
+
+/// `%XX` escapes of a URL's user or password, decoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
@@ -254,10 +298,12 @@ impl Model for OpenAi {
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         let body = self.body(req)?;
         let mut rb = self.client.post(&self.url);
-        if let Some(k) = &self.key {
-            rb = rb.bearer_auth(k.expose());
+        match (&self.basic, &self.key) {
+            (Some((user, pass)), _) => rb = rb.basic_auth(user, Some(pass)),
+            (None, Some(k)) => rb = rb.bearer_auth(k.expose()),
+            (None, None) => {}
         }
-        let v = http::post_json(rb, &body, self.key.as_ref(), self.timeout, http::classify).await?;
+        let v = http::post_json(rb, &body, &self.secrets, self.timeout, http::classify).await?;
         parse_response(&v)
     }
 }

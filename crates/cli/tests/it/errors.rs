@@ -376,3 +376,73 @@ async fn out_of_range_values_are_refused_before_anything_runs() {
     assert_eq!(server.request_count(), 0, "a refused run sent a request");
     assert!(!s.runs().exists() || std::fs::read_dir(s.runs()).unwrap().next().is_none());
 }
+
+/// Credentials in a server URL are sent as HTTP Basic only (no Bearer key besides), and a
+/// server that echoes what it was sent leaves no form of them in the run: not the
+/// header, not the base64, not the password, not a piece of the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_credentials_are_one_scheme_and_never_stored() {
+    use shammie_testkit::{responder, MockReply};
+    let server = MockServer::builder()
+        .responder(responder(|req| {
+            let auth = req.header("authorization").unwrap_or("").to_string();
+            MockReply::for_request(req, format!("Yes. You sent {auth} and sk-compat-secret-99"))
+        }))
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let base = server.openai_base_url();
+    let with_creds = base.replacen("http://", "http://ann:hunter2-long-pass@", 1);
+    let spec = format!("openai-compatible:{with_creds}/m");
+    let o = s
+        .run(
+            &[
+                "run",
+                "constitution/traits",
+                "--model",
+                &spec,
+                "--limit",
+                "2",
+                "--set",
+                "path=sampling",
+                "--set",
+                "samples=1",
+            ],
+            &[("OPENAI_COMPATIBLE_API_KEY", "sk-compat-secret-99")],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let reqs = server.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        let auths: Vec<&(String, String)> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "authorization")
+            .collect();
+        assert_eq!(auths.len(), 1, "{:?}", r.headers);
+        assert!(auths[0].1.starts_with("Basic "), "{}", auths[0].1);
+    }
+    let dir = run_dir(&o);
+    let mut stored = String::new();
+    for f in ["samples.jsonl", "run.json", "results.json"] {
+        stored.push_str(&std::fs::read_to_string(dir.join(f)).unwrap());
+    }
+    stored.push_str(&stdout(&o));
+    stored.push_str(&stderr(&o));
+    for secret in [
+        "hunter2-long-pass",
+        "hunter2-l",
+        "Basic ",
+        "YW5uOmh1bnRlcjItbG9uZy1wYXNz",
+        "sk-compat-secret-99",
+        "compat-secret",
+    ] {
+        assert!(!stored.contains(secret), "{secret} was stored");
+    }
+    assert!(
+        stored.contains("You sent *** and ***"),
+        "the echo is gone altogether"
+    );
+}
