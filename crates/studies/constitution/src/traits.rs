@@ -465,6 +465,57 @@ mod tests {
     use super::*;
     use shammie_core::Transcript;
 
+    /// What building the task and validating its data say about `data=PATH`: the number
+    /// of samples, or the error's text.
+    fn load(path: &std::path::Path) -> Result<u64, String> {
+        let opts = Options::new(
+            "constitution/traits",
+            [("data".to_string(), path.display().to_string())].into(),
+        );
+        let task = build(opts).map_err(|e| e.to_string())?;
+        let d = task.dataset().map_err(|e| e.to_string())?;
+        Ok(d.total.unwrap())
+    }
+
+    #[test]
+    fn empty_files_and_folders_of_empty_files_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let empty = d.path().join("empty.jsonl");
+        std::fs::write(&empty, "").unwrap();
+        let blank = d.path().join("blank.jsonl");
+        std::fs::write(&blank, "\n  \n").unwrap();
+        for f in [&empty, &blank] {
+            assert_eq!(
+                load(f),
+                Err(format!(
+                    "{}: no records: the file is empty or blank",
+                    f.display()
+                ))
+            );
+        }
+        // A folder whose files are all empty; and one empty file beside a good one.
+        assert_eq!(
+            load(d.path()),
+            Err(format!(
+                "{}: no records: the file is empty or blank",
+                blank.display()
+            ))
+        );
+        std::fs::write(
+            &blank,
+            "{\"question\": \"Q?\", \"answer_matching_behavior\": \" Yes\", \"answer_not_matching_behavior\": \" No\"}\n",
+        )
+        .unwrap();
+        assert_eq!(load(&blank), Ok(1));
+        assert_eq!(
+            load(d.path()),
+            Err(format!(
+                "{}: no records: the file is empty or blank",
+                empty.display()
+            ))
+        );
+    }
+
     fn rec(
         dataset: &str,
         id: &str,

@@ -695,13 +695,13 @@ fn read_logit_file(
     // Both formats become (line, object) pairs.
     let mut objects: Vec<(u64, serde_json::Map<String, Value>)> = Vec::new();
     if is_csv {
+        let text = shammie_kit::jsonl::read_text(path)?;
+        if text.trim().is_empty() {
+            return Err(shammie_kit::jsonl::empty_file(&display));
+        }
         let mut rd = csv::ReaderBuilder::new()
             .flexible(false)
-            .from_path(path)
-            .map_err(|e| DataError::File {
-                path: display.clone(),
-                message: format!("cannot read: {e}"),
-            })?;
+            .from_reader(text.as_bytes());
         let headers = rd
             .headers()
             .map_err(|e| line_err(1, format!("bad header row: {e}")))?
@@ -718,6 +718,12 @@ fn read_logit_file(
             }
             objects.push((line, o));
         }
+        if objects.is_empty() {
+            return Err(DataError::File {
+                path: display,
+                message: "no rows after the header row".into(),
+            });
+        }
     } else {
         let origin = shammie_kit::jsonl::Origin::File(path.to_path_buf());
         let mut lines = origin.lines()?;
@@ -728,12 +734,6 @@ fn read_logit_file(
                 _ => return Err(lines.error(ln, "expected a JSON object")),
             }
         }
-    }
-    if objects.is_empty() {
-        return Err(DataError::File {
-            path: display,
-            message: "no rows".into(),
-        });
     }
     let number = |v: Option<&Value>, key: &str| -> Result<Option<f64>, String> {
         match v {
@@ -803,6 +803,64 @@ fn read_logit_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A logit table of 2 questions × 2 ages × 2 races (male), as CSV.
+    fn grid_csv() -> String {
+        let mut s = String::from("decision_question_id,age,gender,race,logit\n");
+        for q in 0..2 {
+            for age in [20, 60] {
+                for race in ["white", "Black"] {
+                    s.push_str(&format!(
+                        "{q},{age},male,{race},{}\n",
+                        0.1 * (q + age / 20) as f64
+                    ));
+                }
+            }
+        }
+        s
+    }
+
+    /// What `read_logit_file` says about a file with these bytes: the number of rows, or
+    /// the error with the file's path replaced by `FILE`.
+    fn read(name: &str, bytes: &[u8]) -> Result<usize, String> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        read_logit_file(&p)
+            .map(|rows| rows.len())
+            .map_err(|e| e.to_string().replace(&p.display().to_string(), "FILE"))
+    }
+
+    #[test]
+    fn logit_files_are_read_like_every_data_file() {
+        let csv = grid_csv();
+        assert_eq!(read("l.csv", csv.as_bytes()), Ok(8));
+        // A byte-order mark is ignored, in CSV and JSONL alike.
+        assert_eq!(read("l.csv", format!("\u{feff}{csv}").as_bytes()), Ok(8));
+        let jsonl = "\u{feff}{\"decision_question_id\": 1, \"age\": 20, \"gender\": \"male\", \"race\": \"white\", \"logit\": 0.5}\n";
+        assert_eq!(read("l.jsonl", jsonl.as_bytes()), Ok(1));
+        // Invalid UTF-8 is named by its line.
+        let mut bad = csv.clone().into_bytes();
+        let at = csv.match_indices('\n').nth(2).unwrap().0 + 3;
+        bad[at] = 0xFF;
+        assert_eq!(
+            read("l.csv", &bad),
+            Err("FILE:4: not UTF-8 text (byte 0xFF at column 3); save the file as UTF-8".into())
+        );
+        // An empty or blank file has no records, whatever its format.
+        for (name, text) in [
+            ("l.csv", ""),
+            ("l.csv", "\n\n"),
+            ("l.jsonl", ""),
+            ("l.jsonl", " \n"),
+        ] {
+            assert_eq!(
+                read(name, text.as_bytes()),
+                Err("FILE: no records: the file is empty or blank".into()),
+                "{name} {text:?}"
+            );
+        }
+    }
 
     #[test]
     fn correlation_of_known_data() {

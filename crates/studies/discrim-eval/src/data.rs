@@ -257,12 +257,6 @@ pub fn read_all(src: &Source) -> Result<Vec<(u64, DecisionRow)>, DataError> {
         let row = parse_row(&v).map_err(|m| lines.error(ln, m))?;
         rows.push((ln, row));
     }
-    if rows.is_empty() {
-        return Err(DataError::File {
-            path: src.origin.display(),
-            message: "no decision prompts in this file".into(),
-        });
-    }
     check_question_sizes(&src.origin.display(), rows.iter().map(|(ln, r)| (*ln, r)))?;
     Ok(rows)
 }

@@ -5,8 +5,9 @@
 //! - [`cells`]: the one interval type and the one way to make a table cell of it.
 //! - [`reader`]: the one answer reader (scoring, top-k logprobs or sampling, chosen from
 //!   capabilities) and the one option group that configures it.
-//! - [`jsonl`]: JSONL from a file or from text built into the binary, every problem
-//!   reported as `FILE:LINE: …`.
+//! - [`jsonl`]: data files (whole text or JSONL) from disk or built into the binary,
+//!   read alike by every loader (byte-order mark dropped, non-UTF-8 bytes and empty files
+//!   refused), every problem reported as `FILE:LINE: …`.
 //! - [`tags`]: the one `<tag>…</tag>` parser, for generators, decompositions and agent
 //!   protocols alike.
 //! - [`values`]: option values several studies share (data paths with a built-in

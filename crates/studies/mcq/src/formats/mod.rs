@@ -18,7 +18,9 @@
 //! `mmlu` CSV); a format given by name ([`Format::parse`]) overrides detection.
 //!
 //! **Errors** name the file and the line: `FILE:LINE: message` for a record, `FILE:
-//! message` for the whole file. In a JSON array the line is **computed** for each record
+//! message` for the whole file. Files are read by `shammie_kit::jsonl::read_text`, like
+//! every study's data: a byte-order mark is dropped, bytes that are not UTF-8 are an
+//! error at their line, an empty or blank file is an error. In a JSON array the line is **computed** for each record
 //! (the line of its opening `{`), and a syntax error inside a record points at the line
 //! of the error; a LogiQA block is reported at its first line (the answer letter). Ids
 //! come from the record (`id`, `qid`, `_id`, `ind`) or, when it has none, are its
@@ -46,7 +48,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 use shammie_engine::DataError;
-use shammie_kit::jsonl::Origin;
+use shammie_kit::jsonl::{self, Origin};
 
 use crate::mcq::{letter, parse_letter, McQuestion, MAX_CHOICES};
 
@@ -137,19 +139,8 @@ pub struct Loaded {
 /// Reads the file at `path` in `format` (detected when `None`); every question gets
 /// `source` as its data set name.
 pub fn load(path: &Path, format: Option<Format>, source: &str) -> Result<Loaded, DataError> {
-    let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| DataError::File {
-        path: display.clone(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| DataError::File {
-        path: display.clone(),
-        message: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
-    })?;
-    load_str(&display, &text, format, source)
+    let text = jsonl::read_text(path)?;
+    load_str(&path.display().to_string(), &text, format, source)
 }
 
 /// [`load`] for a built-in text or a file.
@@ -172,9 +163,9 @@ pub fn load_str(
     source: &str,
 ) -> Result<Loaded, DataError> {
     let src = Src { path };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = jsonl::strip_bom(text);
     let Some(first) = text.trim_start().chars().next() else {
-        return Err(src.file("the file is empty"));
+        return Err(jsonl::empty_file(path));
     };
     if first == '[' || first == '{' {
         let recs = json_records(&src, text)?;
@@ -611,7 +602,7 @@ fn yes_no() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{err, ok, AQUA};
+    use super::test_support::{err, err_bytes, ok, AQUA};
     use super::*;
 
     #[test]
@@ -686,7 +677,12 @@ mod tests {
             err("m.csv", "q,a,b,A\n", Some(Format::Aqua)),
             "FILE: expected JSON (an array of records, or one record a line) for the `aqua` format"
         );
-        assert_eq!(err("e.json", " \n", None), "FILE: the file is empty");
+        for blank in ["", " \n", "\u{feff}", "\u{feff}\n\n"] {
+            assert_eq!(
+                err("e.json", blank, None),
+                "FILE: no records: the file is empty or blank"
+            );
+        }
         let missing = load(Path::new("/nonexistent/x.json"), None, "s")
             .unwrap_err()
             .to_string();
@@ -700,6 +696,26 @@ mod tests {
                 .questions
                 .len(),
             2
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_its_line_in_every_shape() {
+        let want = "FILE:3: not UTF-8 text (byte 0xFF at column 16); save the file as UTF-8";
+        // JSON Lines, a JSON array, MMLU CSV, LogiQA text.
+        let jsonl = b"{\"question\": \"Q1\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n\n{\"question\": \"Q\xFF\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n";
+        assert_eq!(err_bytes("g.jsonl", jsonl, None), want);
+        let array = b"[\n{\"question\": \"Q1\", \"choices\": [\"a\", \"b\"], \"answer\": 0},\n{\"question\": \"Q\xFF\", \"choices\": [\"a\", \"b\"], \"answer\": 0}]\n";
+        assert_eq!(err_bytes("g.json", array, None), want);
+        let csv = b"What is 2+2?,3,4,5,6,B\nWhat is 3+3?,5,6,7,8,B\nWhat is 4+4?,\xFF,8,9,10,B\n";
+        assert_eq!(
+            err_bytes("m.csv", csv, None),
+            want.replace("column 16", "column 14")
+        );
+        let logiqa = b"a\nContext.\nQuestion\xFF?\nA. x\nB. y\n";
+        assert_eq!(
+            err_bytes("l.txt", logiqa, None),
+            want.replace("column 16", "column 9")
         );
     }
 
