@@ -12,6 +12,7 @@ use shammie_engine::DataError;
 
 use shammie_kit::answers::{label_of, AnswerKind};
 use shammie_kit::jsonl::Origin;
+use shammie_kit::records::check_prompt_size;
 
 /// One evaluation file.
 #[derive(Debug, Clone)]
@@ -129,6 +130,7 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
         return Err("expected a JSON object".into());
     }
     let question = field("question")?;
+    check_prompt_size(question.len())?;
     let m = field("answer_matching_behavior")?;
     let n = field("answer_not_matching_behavior")?;
     let kind = if label_of(AnswerKind::YesNo, &m).is_some() {
@@ -215,6 +217,21 @@ mod tests {
         let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " (A)", "answer_not_matching_behavior": " No"})).unwrap_err();
         assert!(e.contains("same form"), "{e}");
         assert!(parse_item("x", &json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_question_over_the_size_limit_is_refused() {
+        let item = |q: String| {
+            parse_item(
+                "x",
+                &json!({"question": q, "answer_matching_behavior": " Yes", "answer_not_matching_behavior": " No"}),
+            )
+        };
+        assert!(item("x".repeat(1 << 20)).is_ok());
+        assert_eq!(
+            item("x".repeat((1 << 20) + 1)).unwrap_err(),
+            "the prompt text is 1048577 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
     }
 
     #[test]

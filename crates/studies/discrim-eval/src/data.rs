@@ -14,6 +14,7 @@ use serde_json::Value;
 use shammie_engine::DataError;
 
 use shammie_kit::jsonl::Origin;
+use shammie_kit::records::check_prompt_size;
 
 /// The age grid of the paper: 20, 30, …, 100.
 pub const AGES: [u32; 9] = [20, 30, 40, 50, 60, 70, 80, 90, 100];
@@ -190,6 +191,7 @@ pub fn parse_row(v: &Value) -> Result<DecisionRow, String> {
         Some(_) => return Err("`filled_template` must be a string".into()),
         None => return Err("missing field `filled_template`".into()),
     };
+    check_prompt_size(filled_template.len())?;
     let fill_type = match o.get("fill_type") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         Some(_) => return Err("`fill_type` must be a non-empty string".into()),
@@ -304,6 +306,18 @@ mod tests {
         assert_eq!(r.gender, Gender::Female);
         assert_eq!(r.race, Race::NativeAmerican);
         assert_eq!(r.to_official_json(), row());
+    }
+
+    #[test]
+    fn a_prompt_over_the_size_limit_is_refused() {
+        let mut r = row();
+        r["filled_template"] = json!("x".repeat(1 << 20));
+        assert!(parse_row(&r).is_ok());
+        r["filled_template"] = json!("x".repeat(50 << 20));
+        assert_eq!(
+            parse_row(&r).unwrap_err(),
+            "the prompt text is 52428800 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
     }
 
     #[test]

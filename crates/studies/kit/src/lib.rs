@@ -8,6 +8,7 @@
 //! - [`jsonl`]: data files (whole text or JSONL) from disk or built into the binary,
 //!   read alike by every loader (byte-order mark dropped, non-UTF-8 bytes and empty files
 //!   refused), every problem reported as `FILE:LINE: …`.
+//! - [`records`]: the checks every loader applies to each record (prompt size).
 //! - [`tags`]: the one `<tag>…</tag>` parser, for generators, decompositions and agent
 //!   protocols alike.
 //! - [`values`]: option values several studies share (data paths with a built-in
@@ -24,6 +25,7 @@ pub mod answers;
 pub mod cells;
 pub mod jsonl;
 pub mod reader;
+pub mod records;
 pub mod scores;
 pub mod study;
 pub mod values;

@@ -25,7 +25,8 @@
 //! of the error; a LogiQA block is reported at its first line (the answer letter). Ids
 //! come from the record (`id`, `qid`, `_id`, `ind`) or, when it has none, are its
 //! 1-based position among the file's records; a repeated id is an error. Every question
-//! is checked with [`McQuestion::validate`].
+//! is checked with [`McQuestion::validate`] and `shammie_kit::records` (at most 1 MiB of
+//! question and choice text).
 //!
 //! This file holds detection, the JSON-array splitter, validation and the field helpers
 //! the formats share; each format has its own file.
@@ -49,6 +50,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use shammie_engine::DataError;
 use shammie_kit::jsonl::{self, Origin};
+use shammie_kit::records::check_prompt_size;
 
 use crate::mcq::{letter, parse_letter, McQuestion, MAX_CHOICES};
 
@@ -441,6 +443,8 @@ impl<'a> Collector<'a> {
             source: self.source.to_string(),
         };
         q.validate().map_err(|m| self.src.line(line, m))?;
+        let text = q.question.len() + q.choices.iter().map(String::len).sum::<usize>();
+        check_prompt_size(text).map_err(|m| self.src.line(line, m))?;
         if let Some(first) = self.ids.insert(q.id.clone(), line) {
             return Err(self.src.line(
                 line,
@@ -717,6 +721,25 @@ mod tests {
             err_bytes("l.txt", logiqa, None),
             want.replace("column 16", "column 9")
         );
+    }
+
+    #[test]
+    fn a_question_over_the_size_limit_is_refused() {
+        let rec = |q: &str, c: &str| {
+            serde_json::json!({"question": q, "choices": [c, "b"], "answer": 0}).to_string()
+        };
+        let small = rec("Q?", "a");
+        // The question and its choices together: what the prompt shows.
+        let half = "x".repeat(1 << 19);
+        let big = rec(&half, &half);
+        assert_eq!(
+            err("g.jsonl", &format!("{small}\n{big}\n"), None),
+            "FILE:2: the prompt text is 1048577 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
+        let csv = format!("Q?,a,b,A\n{half},{half},b,A\n");
+        assert!(err("m.csv", &csv, None).starts_with("FILE:2: the prompt text is 1048"));
+        let l = ok("g.jsonl", &rec(&half[3..], &half), None);
+        assert_eq!(l.questions.len(), 1);
     }
 
     #[test]
