@@ -2,8 +2,10 @@
 //! `question`, `answer_matching_behavior` and `answer_not_matching_behavior`, either as
 //! Yes/No statements (`persona/`) or as lettered choices (`advanced-ai-risk/`).
 //!
-//! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0) are built
-//! into the binary; any file or folder of the same format can be given instead.
+//! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0; one repeated
+//! line blanked, see `CHANGES.md` there) are built into the binary; any file or folder of
+//! the same format can be given instead. A question repeated in a file (the same text and
+//! answers) is an error at its second copy.
 
 use std::path::Path;
 
@@ -83,13 +85,26 @@ pub fn from_path(path: &Path) -> Result<Vec<EvalSource>, DataError> {
     } else {
         files.push(path.to_path_buf());
     }
+    // A dataset is named by its file's stem, and its samples by `NAME:LINE`.
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for (i, a) in files.iter().enumerate() {
+        if let Some(b) = files[i + 1..].iter().find(|b| stem(b) == stem(a)) {
+            return Err(err(format!(
+                "two data files are named `{}` ({} and {}); datasets are named by file stem, rename one",
+                stem(a),
+                a.display(),
+                b.display()
+            )));
+        }
+    }
     Ok(files
         .into_iter()
         .map(|p| EvalSource {
-            name: p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: stem(&p),
             origin: Origin::File(p),
         })
         .collect())
@@ -244,6 +259,6 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 12006);
+        assert_eq!(n, 12005);
     }
 }

@@ -649,7 +649,9 @@ pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis
 /// Reads a table of decision logits and analyses it like a run: JSONL (one object a
 /// line) or CSV (a header row), chosen by the file extension (`.csv`, else JSONL).
 /// Fields: `decision_question_id`, `age`, `gender`, `race`, and `logit` (or `p_yes`,
-/// turned into a logit); optional `fill_type` (or `variant`) and `intervention`.
+/// turned into a logit); optional `fill_type` (or `variant`) and `intervention`. One row
+/// per (question, age, gender, race, variant, intervention): a repeated one is an error
+/// at its line, never a second observation.
 pub fn analyze_file(
     path: &std::path::Path,
     opts: &FitOptions,
@@ -750,6 +752,8 @@ fn read_logit_file(
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.trim().to_string());
     let mut out = Vec::with_capacity(objects.len());
+    // One row per cell: a table written twice would narrow every interval.
+    let mut seen = shammie_kit::records::Duplicates::new();
     for (ln, o) in objects {
         let row = (|| -> Result<LogitRow, String> {
             let question = crate::data::question_id(o.get("decision_question_id"))?;
@@ -795,6 +799,25 @@ fn read_logit_file(
             })
         })()
         .map_err(|m| line_err(ln, m))?;
+        let age = row.age.to_string();
+        let key = [
+            row.question.as_str(),
+            &age,
+            row.gender.label(),
+            row.race.label(),
+            &row.variant,
+            &row.intervention,
+        ];
+        seen.check(&display, ln, &key, || {
+            format!(
+                "row: decision_question_id {}, age {age}, {}, {}, variant {}, intervention {}",
+                row.question,
+                row.gender.label(),
+                row.race.label(),
+                row.variant,
+                row.intervention
+            )
+        })?;
         out.push((ln, row));
     }
     Ok(out)
@@ -829,6 +852,38 @@ mod tests {
         read_logit_file(&p)
             .map(|rows| rows.len())
             .map_err(|e| e.to_string().replace(&p.display().to_string(), "FILE"))
+    }
+
+    #[test]
+    fn a_grid_written_twice_is_refused() {
+        let csv = grid_csv();
+        let body: String = csv.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        let fit = FitSettings::default().fit();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("twice.csv");
+        std::fs::write(&p, format!("{csv}{body}")).unwrap();
+        assert_eq!(
+            analyze_file(&p, &fit).unwrap_err().to_string(),
+            format!(
+                "{}:10: duplicate row: decision_question_id 0, age 20, male, white, variant all, intervention none (first at line 2)",
+                p.display()
+            )
+        );
+        // The same cell under another intervention is another observation.
+        let two = format!(
+            "{}\n{}",
+            csv.lines()
+                .map(|l| format!("{l},none"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replacen("logit,none", "logit,intervention", 1),
+            body.lines()
+                .map(|l| format!("{l},really"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::fs::write(&p, two).unwrap();
+        assert_eq!(read_logit_file(&p).map(|r| r.len()).ok(), Some(16));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!
 //! Labels are read case-insensitively and normalised to the paper's spelling; anything
 //! else (an unknown race, an age that is not a number, a missing field, a question with a
-//! single prompt) is an error naming the file and line.
+//! single prompt) is an error naming the file and line. A file has one row per
+//! demographic cell of a question: a second row with the same (`decision_question_id`,
+//! `fill_type`, `age`, `gender`, `race`), in any of the files of a run, is an error at its
+//! line.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,7 +8,8 @@
 //! - [`jsonl`]: data files (whole text or JSONL) from disk or built into the binary,
 //!   read alike by every loader (byte-order mark dropped, non-UTF-8 bytes and empty files
 //!   refused), every problem reported as `FILE:LINE: …`.
-//! - [`records`]: the checks every loader applies to each record (prompt size).
+//! - [`records`]: the checks every loader applies to each record (prompt size,
+//!   duplicates).
 //! - [`tags`]: the one `<tag>…</tag>` parser, for generators, decompositions and agent
 //!   protocols alike.
 //! - [`values`]: option values several studies share (data paths with a built-in

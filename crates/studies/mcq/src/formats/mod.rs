@@ -24,7 +24,8 @@
 //! (the line of its opening `{`), and a syntax error inside a record points at the line
 //! of the error; a LogiQA block is reported at its first line (the answer letter). Ids
 //! come from the record (`id`, `qid`, `_id`, `ind`) or, when it has none, are its
-//! 1-based position among the file's records; a repeated id is an error. Every question
+//! 1-based position among the file's records; a repeated id is an error, and so is a
+//! question whose text and choices (in order) repeat an earlier one's. Every question
 //! is checked with [`McQuestion::validate`] and `shammie_kit::records` (at most 1 MiB of
 //! question and choice text).
 //!
@@ -43,14 +44,13 @@ mod strategyqa;
 mod test_support;
 mod truthfulqa;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 use shammie_engine::DataError;
 use shammie_kit::jsonl::{self, Origin};
-use shammie_kit::records::check_prompt_size;
+use shammie_kit::records::{check_prompt_size, Duplicates};
 
 use crate::mcq::{letter, parse_letter, McQuestion, MAX_CHOICES};
 
@@ -405,7 +405,9 @@ struct Collector<'a> {
     src: &'a Src<'a>,
     source: &'a str,
     out: Loaded,
-    ids: HashMap<String, u64>,
+    /// By explicit id (or position), and by what the model is shown.
+    ids: Duplicates,
+    contents: Duplicates,
 }
 
 impl<'a> Collector<'a> {
@@ -418,7 +420,8 @@ impl<'a> Collector<'a> {
                 questions: Vec::new(),
                 skipped: Vec::new(),
             },
-            ids: HashMap::new(),
+            ids: Duplicates::new(),
+            contents: Duplicates::new(),
         }
     }
 
@@ -445,12 +448,13 @@ impl<'a> Collector<'a> {
         q.validate().map_err(|m| self.src.line(line, m))?;
         let text = q.question.len() + q.choices.iter().map(String::len).sum::<usize>();
         check_prompt_size(text).map_err(|m| self.src.line(line, m))?;
-        if let Some(first) = self.ids.insert(q.id.clone(), line) {
-            return Err(self.src.line(
-                line,
-                format!("duplicate id `{}` (first at line {first})", q.id),
-            ));
-        }
+        self.ids
+            .check(self.src.path, line, &[&q.id], || format!("id `{}`", q.id))?;
+        let mut key = vec![q.question.as_str()];
+        key.extend(q.choices.iter().map(String::as_str));
+        self.contents.check(self.src.path, line, &key, || {
+            "question: the same question and choices".into()
+        })?;
         self.out.questions.push(q);
         Ok(())
     }
@@ -740,6 +744,39 @@ mod tests {
         assert!(err("m.csv", &csv, None).starts_with("FILE:2: the prompt text is 1048"));
         let l = ok("g.jsonl", &rec(&half[3..], &half), None);
         assert_eq!(l.questions.len(), 1);
+    }
+
+    #[test]
+    fn a_question_and_choices_given_twice_are_refused() {
+        let rec = |id: &str, q: &str, c: &[&str]| {
+            serde_json::json!({"id": id, "question": q, "choices": c, "answer": 0}).to_string()
+        };
+        let text = [
+            rec("a", "Q?", &["x", "y"]),
+            rec("b", "Q?", &["x", "z"]),
+            rec("c", "R?", &["x", "y"]),
+            rec("d", " Q? ", &["x ", "y"]),
+        ]
+        .join("\n");
+        assert_eq!(
+            err("g.jsonl", &text, None),
+            "FILE:4: duplicate question: the same question and choices (first at line 1)"
+        );
+        // Without ids (AQuA): the same.
+        let aqua = AQUA.lines().next().unwrap();
+        assert_eq!(
+            err("a.jsonl", &format!("{AQUA}{aqua}\n"), None),
+            "FILE:4: duplicate question: the same question and choices (first at line 1)"
+        );
+        // Same question, other choices (or choices in another order): another question.
+        let l = ok(
+            "g.jsonl",
+            &text
+                .replace("\" Q? \"", "\"Q?\"")
+                .replace("[\"x \",\"y\"]", "[\"y\",\"x\"]"),
+            None,
+        );
+        assert_eq!(l.questions.len(), 4);
     }
 
     #[test]
