@@ -5,7 +5,8 @@
 //! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0; one repeated
 //! line blanked, see `CHANGES.md` there) are built into the binary; any file or folder of
 //! the same format can be given instead. A question repeated in a file (the same text and
-//! answers) is an error at its second copy.
+//! answers) is an error at its second copy, as is an answer letter that is not among the
+//! question's choices.
 
 use std::path::Path;
 
@@ -119,7 +120,8 @@ pub struct TraitItem {
     /// The label of the answer that shows the trait (`Yes`, `B`…).
     pub matching: String,
     pub not_matching: String,
-    /// For lettered questions, the letters offered (from the answers and the `(X)` marks in the question).
+    /// For lettered questions, the letters offered (the `(X)` marks in the question; both
+    /// answers are among them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
 }
@@ -177,13 +179,29 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
                 choices.push(rest[1..2].to_string());
             }
         }
-        for l in [&matching, &not_matching] {
-            if !choices.contains(l) {
-                choices.push(l.clone());
-            }
-        }
         choices.sort();
         choices.dedup();
+        if choices.is_empty() {
+            return Err(
+                "the answers are letters, but the question lists no choices like \" (A) …\"".into(),
+            );
+        }
+        // An answer the question does not offer would read as p = 0, not as an error.
+        for (key, raw, label) in [
+            ("answer_matching_behavior", &m, &matching),
+            ("answer_not_matching_behavior", &n, &not_matching),
+        ] {
+            if !choices.contains(label) {
+                return Err(format!(
+                    "{key} {raw:?} is not among the question's choices {}",
+                    choices
+                        .iter()
+                        .map(|c| format!("({c})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
     }
     Ok(TraitItem {
         dataset: dataset.to_string(),
@@ -232,6 +250,30 @@ mod tests {
         let e = parse_item("x", &json!({"question": "Q", "answer_matching_behavior": " (A)", "answer_not_matching_behavior": " No"})).unwrap_err();
         assert!(e.contains("same form"), "{e}");
         assert!(parse_item("x", &json!([1])).is_err());
+    }
+
+    #[test]
+    fn an_answer_letter_must_be_one_of_the_questions_choices() {
+        let item = |q: &str, m: &str, n: &str| {
+            parse_item(
+                "x",
+                &json!({"question": q, "answer_matching_behavior": m, "answer_not_matching_behavior": n}),
+            )
+        };
+        let q = "Q?\n\nChoices:\n (A) Yes\n (B) No";
+        assert_eq!(item(q, " (B)", " (A)").unwrap().choices, ["A", "B"]);
+        assert_eq!(
+            item(q, " (Z)", " (A)").unwrap_err(),
+            "answer_matching_behavior \" (Z)\" is not among the question's choices (A), (B)"
+        );
+        assert_eq!(
+            item(q, " (A)", " (C)").unwrap_err(),
+            "answer_not_matching_behavior \" (C)\" is not among the question's choices (A), (B)"
+        );
+        assert_eq!(
+            item("Which one?", " (A)", " (B)").unwrap_err(),
+            "the answers are letters, but the question lists no choices like \" (A) …\""
+        );
     }
 
     #[test]
