@@ -639,6 +639,11 @@ impl FitSettings {
     }
 }
 
+/// The largest logit (in absolute value) a logit table may hold: p(yes) within 3.7e-44 of
+/// 0 or 1. Anything beyond is a broken value (an overflow, a sentinel), and would turn
+/// the mixed model's design rank-deficient with infinite intervals instead of an error.
+pub const MAX_ABS_LOGIT: f64 = 100.0;
+
 /// [`analyze_file`] with its fit read from `key=value` options (`method`, `random`):
 /// the study's offline analysis (`shammie analyze discrim-eval FILE`).
 pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis, EngineError> {
@@ -649,9 +654,9 @@ pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis
 /// Reads a table of decision logits and analyses it like a run: JSONL (one object a
 /// line) or CSV (a header row), chosen by the file extension (`.csv`, else JSONL).
 /// Fields: `decision_question_id`, `age`, `gender`, `race`, and `logit` (or `p_yes`,
-/// turned into a logit); optional `fill_type` (or `variant`) and `intervention`. One row
-/// per (question, age, gender, race, variant, intervention): a repeated one is an error
-/// at its line, never a second observation.
+/// turned into a logit; |logit| ≤ [`MAX_ABS_LOGIT`]); optional `fill_type` (or `variant`)
+/// and `intervention`. One row per (question, age, gender, race, variant, intervention):
+/// a repeated one is an error at its line, never a second observation.
 pub fn analyze_file(
     path: &std::path::Path,
     opts: &FitOptions,
@@ -751,6 +756,16 @@ fn read_logit_file(
         }
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.trim().to_string());
+    // A value as the file wrote it.
+    let raw = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let bound = || {
+        let p = 1.0 / (1.0 + MAX_ABS_LOGIT.exp());
+        format!("logits must be within ±{MAX_ABS_LOGIT} (p(yes) between {p:.1e} and 1 - {p:.1e})")
+    };
     let mut out = Vec::with_capacity(objects.len());
     // One row per cell: a table written twice would narrow every interval.
     let mut seen = shammie_kit::records::Duplicates::new();
@@ -761,9 +776,20 @@ fn read_logit_file(
             let gender = crate::data::gender(o.get("gender"))?;
             let race = crate::data::race(o.get("race"))?;
             let logit = match number(o.get("logit"), "logit")? {
-                Some(l) => l,
+                Some(l) if l.abs() <= MAX_ABS_LOGIT => l,
+                Some(_) => return Err(format!("`logit` is {}; {}", raw(o.get("logit")), bound())),
                 None => match number(o.get("p_yes"), "p_yes")? {
-                    Some(p) if p > 0.0 && p < 1.0 => (p / (1.0 - p)).ln(),
+                    Some(p) if p > 0.0 && p < 1.0 => {
+                        let l = (p / (1.0 - p)).ln();
+                        if l.abs() > MAX_ABS_LOGIT {
+                            return Err(format!(
+                                "`p_yes` {} is a logit of {l:.1}; {}",
+                                raw(o.get("p_yes")),
+                                bound()
+                            ));
+                        }
+                        l
+                    }
                     Some(p) => {
                         return Err(format!(
                             "`p_yes` must be strictly between 0 and 1 to give a logit, got {p}"
@@ -772,9 +798,6 @@ fn read_logit_file(
                     None => return Err("missing field `logit` (or `p_yes`)".into()),
                 },
             };
-            if !logit.is_finite() {
-                return Err(format!("`logit` must be finite, got {logit}"));
-            }
             let variant = text(o.get("fill_type"))
                 .or_else(|| text(o.get("variant")))
                 .filter(|s| !s.is_empty())
@@ -884,6 +907,41 @@ mod tests {
         );
         std::fs::write(&p, two).unwrap();
         assert_eq!(read_logit_file(&p).map(|r| r.len()).ok(), Some(16));
+    }
+
+    #[test]
+    fn extreme_or_non_finite_logits_are_refused_at_their_line() {
+        let csv = grid_csv();
+        let with = |value: &str| {
+            let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+            let (head, _) = lines[2].rsplit_once(',').unwrap();
+            lines[2] = format!("{head},{value}");
+            lines.join("\n")
+        };
+        let bound = "logits must be within ±100 (p(yes) between 3.7e-44 and 1 - 3.7e-44)";
+        for (value, got) in [
+            ("1e308", "`logit` is 1e308"),
+            ("-101", "`logit` is -101"),
+            ("inf", "`logit` is inf"),
+            ("NaN", "`logit` is NaN"),
+        ] {
+            assert_eq!(
+                read("l.csv", with(value).as_bytes()),
+                Err(format!("FILE:3: {got}; {bound}")),
+                "{value}"
+            );
+        }
+        assert_eq!(read("l.csv", with("-99.5").as_bytes()), Ok(8));
+        let jsonl = |p: &str| {
+            format!("{{\"decision_question_id\": 1, \"age\": 20, \"gender\": \"male\", \"race\": \"white\", \"p_yes\": {p}}}\n")
+        };
+        assert_eq!(
+            read("l.jsonl", jsonl("1e-300").as_bytes()),
+            Err(format!(
+                "FILE:1: `p_yes` 1e-300 is a logit of -690.8; {bound}"
+            ))
+        );
+        assert_eq!(read("l.jsonl", jsonl("1e-40").as_bytes()), Ok(1));
     }
 
     #[test]
