@@ -151,10 +151,7 @@ pub fn load_origin(
     format: Option<Format>,
     source: &str,
 ) -> Result<Loaded, DataError> {
-    match origin {
-        Origin::Embedded(_, text) => load_str(&origin.display(), text, format, source),
-        Origin::File(p) => load(p, format, source),
-    }
+    load_str(&origin.display(), &origin.text()?, format, source)
 }
 
 /// [`load`] for text already in memory; `path` is the name errors use.
