@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use shammie_engine::DataError;
 
-/// The most bytes of text one record may put into a prompt: 1 MiB, far beyond any
-/// model's context window (about 250,000 tokens of English).
+/// The most bytes of text one record may put into a prompt: 1 MiB, about 250,000 tokens
+/// of English, more than most models' context windows. Not an option: every study
+/// shares this one limit.
 pub const MAX_PROMPT_BYTES: usize = 1 << 20;
 
 /// Refuses a record whose prompt text (everything it shows the model: question, choices,
