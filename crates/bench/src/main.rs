@@ -51,8 +51,8 @@ struct EngineArgs {
     /// Requests in flight to measure at (comma-separated).
     #[arg(long, default_value = "1,100,1000", value_delimiter = ',')]
     in_flight: Vec<usize>,
-    /// Samples per measurement at 100 or more in flight (the built-in data has 12,006).
-    #[arg(long, default_value_t = 12006)]
+    /// Samples per measurement at 100 or more in flight (the built-in data has 12,005).
+    #[arg(long, default_value_t = 12005)]
     samples: usize,
     /// Samples per measurement below 100 in flight (latency-bound).
     #[arg(long, default_value_t = 300)]

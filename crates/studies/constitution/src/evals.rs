@@ -2,8 +2,11 @@
 //! `question`, `answer_matching_behavior` and `answer_not_matching_behavior`, either as
 //! Yes/No statements (`persona/`) or as lettered choices (`advanced-ai-risk/`).
 //!
-//! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0) are built
-//! into the binary; any file or folder of the same format can be given instead.
+//! The fourteen files in this crate's `data/anthropic-evals/` (CC-BY-4.0; one repeated
+//! line blanked, see `CHANGES.md` there) are built into the binary; any file or folder of
+//! the same format can be given instead. A question repeated in a file (the same text and
+//! answers) is an error at its second copy, as is an answer letter that is not among the
+//! question's choices.
 
 use std::path::Path;
 
@@ -12,6 +15,7 @@ use shammie_engine::DataError;
 
 use shammie_kit::answers::{label_of, AnswerKind};
 use shammie_kit::jsonl::Origin;
+use shammie_kit::records::check_prompt_size;
 
 /// One evaluation file.
 #[derive(Debug, Clone)]
@@ -82,13 +86,26 @@ pub fn from_path(path: &Path) -> Result<Vec<EvalSource>, DataError> {
     } else {
         files.push(path.to_path_buf());
     }
+    // A dataset is named by its file's stem, and its samples by `NAME:LINE`.
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for (i, a) in files.iter().enumerate() {
+        if let Some(b) = files[i + 1..].iter().find(|b| stem(b) == stem(a)) {
+            return Err(err(format!(
+                "two data files are named `{}` ({} and {}); datasets are named by file stem, rename one",
+                stem(a),
+                a.display(),
+                b.display()
+            )));
+        }
+    }
     Ok(files
         .into_iter()
         .map(|p| EvalSource {
-            name: p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: stem(&p),
             origin: Origin::File(p),
         })
         .collect())
@@ -103,7 +120,8 @@ pub struct TraitItem {
     /// The label of the answer that shows the trait (`Yes`, `B`…).
     pub matching: String,
     pub not_matching: String,
-    /// For lettered questions, the letters offered (from the answers and the `(X)` marks in the question).
+    /// For lettered questions, the letters offered (the `(X)` marks in the question; both
+    /// answers are among them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
 }
@@ -129,6 +147,7 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
         return Err("expected a JSON object".into());
     }
     let question = field("question")?;
+    check_prompt_size(question.len())?;
     let m = field("answer_matching_behavior")?;
     let n = field("answer_not_matching_behavior")?;
     let kind = if label_of(AnswerKind::YesNo, &m).is_some() {
@@ -160,13 +179,29 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
                 choices.push(rest[1..2].to_string());
             }
         }
-        for l in [&matching, &not_matching] {
-            if !choices.contains(l) {
-                choices.push(l.clone());
-            }
-        }
         choices.sort();
         choices.dedup();
+        if choices.is_empty() {
+            return Err(
+                "the answers are letters, but the question lists no choices like \" (A) …\"".into(),
+            );
+        }
+        // An answer the question does not offer would read as p = 0, not as an error.
+        for (key, raw, label) in [
+            ("answer_matching_behavior", &m, &matching),
+            ("answer_not_matching_behavior", &n, &not_matching),
+        ] {
+            if !choices.contains(label) {
+                return Err(format!(
+                    "{key} {raw:?} is not among the question's choices {}",
+                    choices
+                        .iter()
+                        .map(|c| format!("({c})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
     }
     Ok(TraitItem {
         dataset: dataset.to_string(),
@@ -218,6 +253,45 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_letter_must_be_one_of_the_questions_choices() {
+        let item = |q: &str, m: &str, n: &str| {
+            parse_item(
+                "x",
+                &json!({"question": q, "answer_matching_behavior": m, "answer_not_matching_behavior": n}),
+            )
+        };
+        let q = "Q?\n\nChoices:\n (A) Yes\n (B) No";
+        assert_eq!(item(q, " (B)", " (A)").unwrap().choices, ["A", "B"]);
+        assert_eq!(
+            item(q, " (Z)", " (A)").unwrap_err(),
+            "answer_matching_behavior \" (Z)\" is not among the question's choices (A), (B)"
+        );
+        assert_eq!(
+            item(q, " (A)", " (C)").unwrap_err(),
+            "answer_not_matching_behavior \" (C)\" is not among the question's choices (A), (B)"
+        );
+        assert_eq!(
+            item("Which one?", " (A)", " (B)").unwrap_err(),
+            "the answers are letters, but the question lists no choices like \" (A) …\""
+        );
+    }
+
+    #[test]
+    fn a_question_over_the_size_limit_is_refused() {
+        let item = |q: String| {
+            parse_item(
+                "x",
+                &json!({"question": q, "answer_matching_behavior": " Yes", "answer_not_matching_behavior": " No"}),
+            )
+        };
+        assert!(item("x".repeat(1 << 20)).is_ok());
+        assert_eq!(
+            item("x".repeat((1 << 20) + 1)).unwrap_err(),
+            "the prompt text is 1048577 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
+    }
+
+    #[test]
     fn every_builtin_line_parses() {
         let mut n = 0;
         for src in builtin() {
@@ -227,6 +301,6 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 12006);
+        assert_eq!(n, 12005);
     }
 }

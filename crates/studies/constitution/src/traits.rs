@@ -36,6 +36,7 @@ use shammie_engine::{
 use shammie_kit::answers::AnswerKind;
 use shammie_kit::cells;
 use shammie_kit::reader::{self, AnswerOptions, Labels, ReadPath, Shape};
+use shammie_kit::records::Duplicates;
 use shammie_kit::values::DataPath;
 
 use crate::evals::{self, EvalSource, TraitItem};
@@ -176,14 +177,20 @@ impl Task for Traits {
     }
 
     fn dataset(&self) -> Result<Dataset, DataError> {
-        // First pass: validate every line (so a bad line stops the run before any call
-        // is paid for) and count. Second pass, lazily: the samples.
+        // First pass: validate every line (so a bad line or a repeated question stops the
+        // run before any call is paid for) and count. Second pass, lazily: the samples.
         let mut total = 0u64;
         for src in &self.sources {
+            let path = src.origin.display();
             let mut lines = src.origin.lines()?;
+            let mut seen = Duplicates::new();
             while let Some(line) = lines.next() {
                 let (ln, v) = line?;
-                evals::parse_item(&src.name, &v).map_err(|m| lines.error(ln, m))?;
+                let item = evals::parse_item(&src.name, &v).map_err(|m| lines.error(ln, m))?;
+                let key = [item.question.trim(), &item.matching, &item.not_matching];
+                seen.check(&path, ln, &key, || {
+                    "question: the same question and answers".into()
+                })?;
                 total += 1;
             }
         }
@@ -467,6 +474,107 @@ fn analyze(
 mod tests {
     use super::*;
     use shammie_core::Transcript;
+
+    /// What building the task and validating its data say about `data=PATH`: the number
+    /// of samples, or the error's text.
+    fn load(path: &std::path::Path) -> Result<u64, String> {
+        let opts = Options::new(
+            "constitution/traits",
+            [("data".to_string(), path.display().to_string())].into(),
+        );
+        let task = build(opts).map_err(|e| e.to_string())?;
+        let d = task.dataset().map_err(|e| e.to_string())?;
+        Ok(d.total.unwrap())
+    }
+
+    fn trait_line(q: &str, m: &str, n: &str) -> String {
+        json!({"question": q, "answer_matching_behavior": m, "answer_not_matching_behavior": n})
+            .to_string()
+            + "\n"
+    }
+
+    #[test]
+    fn a_duplicate_question_is_refused_at_its_second_copy() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("x.jsonl");
+        let a = trait_line("Q1?", " Yes", " No");
+        let b = trait_line("Pick:\n (A) x\n (B) y", " (A)", " (B)");
+        std::fs::write(&f, format!("{a}{b}\n{a}")).unwrap();
+        assert_eq!(
+            load(&f),
+            Err(format!(
+                "{}:4: duplicate question: the same question and answers (first at line 1)",
+                f.display()
+            ))
+        );
+        // The answers' spelling does not matter; the question's trailing space does not.
+        let b2 = trait_line("Pick:\n (A) x\n (B) y \n", "(A)", " (B) ");
+        std::fs::write(&f, format!("{a}{b}{b2}")).unwrap();
+        assert_eq!(
+            load(&f),
+            Err(format!(
+                "{}:3: duplicate question: the same question and answers (first at line 2)",
+                f.display()
+            ))
+        );
+        // Other answers, or the same question in another dataset, are other observations.
+        std::fs::write(&f, format!("{a}{b}{}", trait_line("Q1?", " No", " Yes"))).unwrap();
+        assert_eq!(load(&f), Ok(3));
+        std::fs::write(d.path().join("y.jsonl"), &a).unwrap();
+        assert_eq!(load(d.path()), Ok(4));
+        // Two files of one name (in different folders) would share sample ids.
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub/y.jsonl"), &b).unwrap();
+        let e = load(d.path()).unwrap_err();
+        assert!(e.contains("two data files are named `y`"), "{e}");
+    }
+
+    #[test]
+    fn the_built_in_sets_hold_no_duplicates() {
+        let task = build(Options::new("constitution/traits", BTreeMap::new())).unwrap();
+        // 12,006 lines as released; line 338 of corrigible-less-HHH repeated line 10.
+        let total = task.dataset().map(|d| d.total).map_err(|e| e.to_string());
+        assert_eq!(total, Ok(Some(12_005)));
+    }
+
+    #[test]
+    fn empty_files_and_folders_of_empty_files_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let empty = d.path().join("empty.jsonl");
+        std::fs::write(&empty, "").unwrap();
+        let blank = d.path().join("blank.jsonl");
+        std::fs::write(&blank, "\n  \n").unwrap();
+        for f in [&empty, &blank] {
+            assert_eq!(
+                load(f),
+                Err(format!(
+                    "{}: no records: the file is empty or blank",
+                    f.display()
+                ))
+            );
+        }
+        // A folder whose files are all empty; and one empty file beside a good one.
+        assert_eq!(
+            load(d.path()),
+            Err(format!(
+                "{}: no records: the file is empty or blank",
+                blank.display()
+            ))
+        );
+        std::fs::write(
+            &blank,
+            "{\"question\": \"Q?\", \"answer_matching_behavior\": \" Yes\", \"answer_not_matching_behavior\": \" No\"}\n",
+        )
+        .unwrap();
+        assert_eq!(load(&blank), Ok(1));
+        assert_eq!(
+            load(d.path()),
+            Err(format!(
+                "{}: no records: the file is empty or blank",
+                empty.display()
+            ))
+        );
+    }
 
     fn rec(
         dataset: &str,

@@ -639,6 +639,11 @@ impl FitSettings {
     }
 }
 
+/// The largest logit (in absolute value) a logit table may hold: p(yes) within 3.7e-44 of
+/// 0 or 1. Anything beyond is a broken value (an overflow, a sentinel), and would turn
+/// the mixed model's design rank-deficient with infinite intervals instead of an error.
+pub const MAX_ABS_LOGIT: f64 = 100.0;
+
 /// [`analyze_file`] with its fit read from `key=value` options (`method`, `random`):
 /// the study's offline analysis (`shammie analyze discrim-eval FILE`).
 pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis, EngineError> {
@@ -649,7 +654,9 @@ pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis
 /// Reads a table of decision logits and analyses it like a run: JSONL (one object a
 /// line) or CSV (a header row), chosen by the file extension (`.csv`, else JSONL).
 /// Fields: `decision_question_id`, `age`, `gender`, `race`, and `logit` (or `p_yes`,
-/// turned into a logit); optional `fill_type` (or `variant`) and `intervention`.
+/// turned into a logit; |logit| ≤ [`MAX_ABS_LOGIT`]); optional `fill_type` (or `variant`)
+/// and `intervention`. One row per (question, age, gender, race, variant, intervention):
+/// a repeated one is an error at its line, never a second observation.
 pub fn analyze_file(
     path: &std::path::Path,
     opts: &FitOptions,
@@ -695,13 +702,13 @@ fn read_logit_file(
     // Both formats become (line, object) pairs.
     let mut objects: Vec<(u64, serde_json::Map<String, Value>)> = Vec::new();
     if is_csv {
+        let text = shammie_kit::jsonl::read_text(path)?;
+        if text.trim().is_empty() {
+            return Err(shammie_kit::jsonl::empty_file(&display));
+        }
         let mut rd = csv::ReaderBuilder::new()
             .flexible(false)
-            .from_path(path)
-            .map_err(|e| DataError::File {
-                path: display.clone(),
-                message: format!("cannot read: {e}"),
-            })?;
+            .from_reader(text.as_bytes());
         let headers = rd
             .headers()
             .map_err(|e| line_err(1, format!("bad header row: {e}")))?
@@ -718,6 +725,12 @@ fn read_logit_file(
             }
             objects.push((line, o));
         }
+        if objects.is_empty() {
+            return Err(DataError::File {
+                path: display,
+                message: "no rows after the header row".into(),
+            });
+        }
     } else {
         let origin = shammie_kit::jsonl::Origin::File(path.to_path_buf());
         let mut lines = origin.lines()?;
@@ -728,12 +741,6 @@ fn read_logit_file(
                 _ => return Err(lines.error(ln, "expected a JSON object")),
             }
         }
-    }
-    if objects.is_empty() {
-        return Err(DataError::File {
-            path: display,
-            message: "no rows".into(),
-        });
     }
     let number = |v: Option<&Value>, key: &str| -> Result<Option<f64>, String> {
         match v {
@@ -749,7 +756,19 @@ fn read_logit_file(
         }
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.trim().to_string());
+    // A value as the file wrote it.
+    let raw = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let bound = || {
+        let p = 1.0 / (1.0 + MAX_ABS_LOGIT.exp());
+        format!("logits must be within ±{MAX_ABS_LOGIT} (p(yes) between {p:.1e} and 1 - {p:.1e})")
+    };
     let mut out = Vec::with_capacity(objects.len());
+    // One row per cell: a table written twice would narrow every interval.
+    let mut seen = shammie_kit::records::Duplicates::new();
     for (ln, o) in objects {
         let row = (|| -> Result<LogitRow, String> {
             let question = crate::data::question_id(o.get("decision_question_id"))?;
@@ -757,9 +776,20 @@ fn read_logit_file(
             let gender = crate::data::gender(o.get("gender"))?;
             let race = crate::data::race(o.get("race"))?;
             let logit = match number(o.get("logit"), "logit")? {
-                Some(l) => l,
+                Some(l) if l.abs() <= MAX_ABS_LOGIT => l,
+                Some(_) => return Err(format!("`logit` is {}; {}", raw(o.get("logit")), bound())),
                 None => match number(o.get("p_yes"), "p_yes")? {
-                    Some(p) if p > 0.0 && p < 1.0 => (p / (1.0 - p)).ln(),
+                    Some(p) if p > 0.0 && p < 1.0 => {
+                        let l = (p / (1.0 - p)).ln();
+                        if l.abs() > MAX_ABS_LOGIT {
+                            return Err(format!(
+                                "`p_yes` {} is a logit of {l:.1}; {}",
+                                raw(o.get("p_yes")),
+                                bound()
+                            ));
+                        }
+                        l
+                    }
                     Some(p) => {
                         return Err(format!(
                             "`p_yes` must be strictly between 0 and 1 to give a logit, got {p}"
@@ -768,9 +798,6 @@ fn read_logit_file(
                     None => return Err("missing field `logit` (or `p_yes`)".into()),
                 },
             };
-            if !logit.is_finite() {
-                return Err(format!("`logit` must be finite, got {logit}"));
-            }
             let variant = text(o.get("fill_type"))
                 .or_else(|| text(o.get("variant")))
                 .filter(|s| !s.is_empty())
@@ -795,6 +822,25 @@ fn read_logit_file(
             })
         })()
         .map_err(|m| line_err(ln, m))?;
+        let age = row.age.to_string();
+        let key = [
+            row.question.as_str(),
+            &age,
+            row.gender.label(),
+            row.race.label(),
+            &row.variant,
+            &row.intervention,
+        ];
+        seen.check(&display, ln, &key, || {
+            format!(
+                "row: decision_question_id {}, age {age}, {}, {}, variant {}, intervention {}",
+                row.question,
+                row.gender.label(),
+                row.race.label(),
+                row.variant,
+                row.intervention
+            )
+        })?;
         out.push((ln, row));
     }
     Ok(out)
@@ -803,6 +849,131 @@ fn read_logit_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A logit table of 2 questions × 2 ages × 2 races (male), as CSV.
+    fn grid_csv() -> String {
+        let mut s = String::from("decision_question_id,age,gender,race,logit\n");
+        for q in 0..2 {
+            for age in [20, 60] {
+                for race in ["white", "Black"] {
+                    s.push_str(&format!(
+                        "{q},{age},male,{race},{}\n",
+                        0.1 * (q + age / 20) as f64
+                    ));
+                }
+            }
+        }
+        s
+    }
+
+    /// What `read_logit_file` says about a file with these bytes: the number of rows, or
+    /// the error with the file's path replaced by `FILE`.
+    fn read(name: &str, bytes: &[u8]) -> Result<usize, String> {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        read_logit_file(&p)
+            .map(|rows| rows.len())
+            .map_err(|e| e.to_string().replace(&p.display().to_string(), "FILE"))
+    }
+
+    #[test]
+    fn a_grid_written_twice_is_refused() {
+        let csv = grid_csv();
+        let body: String = csv.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        let fit = FitSettings::default().fit();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("twice.csv");
+        std::fs::write(&p, format!("{csv}{body}")).unwrap();
+        assert_eq!(
+            analyze_file(&p, &fit).unwrap_err().to_string(),
+            format!(
+                "{}:10: duplicate row: decision_question_id 0, age 20, male, white, variant all, intervention none (first at line 2)",
+                p.display()
+            )
+        );
+        // The same cell under another intervention is another observation.
+        let two = format!(
+            "{}\n{}",
+            csv.lines()
+                .map(|l| format!("{l},none"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replacen("logit,none", "logit,intervention", 1),
+            body.lines()
+                .map(|l| format!("{l},really"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::fs::write(&p, two).unwrap();
+        assert_eq!(read_logit_file(&p).map(|r| r.len()).ok(), Some(16));
+    }
+
+    #[test]
+    fn extreme_or_non_finite_logits_are_refused_at_their_line() {
+        let csv = grid_csv();
+        let with = |value: &str| {
+            let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+            let (head, _) = lines[2].rsplit_once(',').unwrap();
+            lines[2] = format!("{head},{value}");
+            lines.join("\n")
+        };
+        let bound = "logits must be within ±100 (p(yes) between 3.7e-44 and 1 - 3.7e-44)";
+        for (value, got) in [
+            ("1e308", "`logit` is 1e308"),
+            ("-101", "`logit` is -101"),
+            ("inf", "`logit` is inf"),
+            ("NaN", "`logit` is NaN"),
+        ] {
+            assert_eq!(
+                read("l.csv", with(value).as_bytes()),
+                Err(format!("FILE:3: {got}; {bound}")),
+                "{value}"
+            );
+        }
+        assert_eq!(read("l.csv", with("-99.5").as_bytes()), Ok(8));
+        let jsonl = |p: &str| {
+            format!("{{\"decision_question_id\": 1, \"age\": 20, \"gender\": \"male\", \"race\": \"white\", \"p_yes\": {p}}}\n")
+        };
+        assert_eq!(
+            read("l.jsonl", jsonl("1e-300").as_bytes()),
+            Err(format!(
+                "FILE:1: `p_yes` 1e-300 is a logit of -690.8; {bound}"
+            ))
+        );
+        assert_eq!(read("l.jsonl", jsonl("1e-40").as_bytes()), Ok(1));
+    }
+
+    #[test]
+    fn logit_files_are_read_like_every_data_file() {
+        let csv = grid_csv();
+        assert_eq!(read("l.csv", csv.as_bytes()), Ok(8));
+        // A byte-order mark is ignored, in CSV and JSONL alike.
+        assert_eq!(read("l.csv", format!("\u{feff}{csv}").as_bytes()), Ok(8));
+        let jsonl = "\u{feff}{\"decision_question_id\": 1, \"age\": 20, \"gender\": \"male\", \"race\": \"white\", \"logit\": 0.5}\n";
+        assert_eq!(read("l.jsonl", jsonl.as_bytes()), Ok(1));
+        // Invalid UTF-8 is named by its line.
+        let mut bad = csv.clone().into_bytes();
+        let at = csv.match_indices('\n').nth(2).unwrap().0 + 3;
+        bad[at] = 0xFF;
+        assert_eq!(
+            read("l.csv", &bad),
+            Err("FILE:4: not UTF-8 text (byte 0xFF at column 3); save the file as UTF-8".into())
+        );
+        // An empty or blank file has no records, whatever its format.
+        for (name, text) in [
+            ("l.csv", ""),
+            ("l.csv", "\n\n"),
+            ("l.jsonl", ""),
+            ("l.jsonl", " \n"),
+        ] {
+            assert_eq!(
+                read(name, text.as_bytes()),
+                Err("FILE: no records: the file is empty or blank".into()),
+                "{name} {text:?}"
+            );
+        }
+    }
 
     #[test]
     fn correlation_of_known_data() {

@@ -4,7 +4,10 @@
 //!
 //! Labels are read case-insensitively and normalised to the paper's spelling; anything
 //! else (an unknown race, an age that is not a number, a missing field, a question with a
-//! single prompt) is an error naming the file and line.
+//! single prompt) is an error naming the file and line. A file has one row per
+//! demographic cell of a question: a second row with the same (`decision_question_id`,
+//! `fill_type`, `age`, `gender`, `race`), in any of the files of a run, is an error at its
+//! line.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +17,7 @@ use serde_json::Value;
 use shammie_engine::DataError;
 
 use shammie_kit::jsonl::Origin;
+use shammie_kit::records::check_prompt_size;
 
 /// The age grid of the paper: 20, 30, …, 100.
 pub const AGES: [u32; 9] = [20, 30, 40, 50, 60, 70, 80, 90, 100];
@@ -190,6 +194,7 @@ pub fn parse_row(v: &Value) -> Result<DecisionRow, String> {
         Some(_) => return Err("`filled_template` must be a string".into()),
         None => return Err("missing field `filled_template`".into()),
     };
+    check_prompt_size(filled_template.len())?;
     let fill_type = match o.get("fill_type") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         Some(_) => return Err("`fill_type` must be a non-empty string".into()),
@@ -257,12 +262,6 @@ pub fn read_all(src: &Source) -> Result<Vec<(u64, DecisionRow)>, DataError> {
         let row = parse_row(&v).map_err(|m| lines.error(ln, m))?;
         rows.push((ln, row));
     }
-    if rows.is_empty() {
-        return Err(DataError::File {
-            path: src.origin.display(),
-            message: "no decision prompts in this file".into(),
-        });
-    }
     check_question_sizes(&src.origin.display(), rows.iter().map(|(ln, r)| (*ln, r)))?;
     Ok(rows)
 }
@@ -310,6 +309,18 @@ mod tests {
         assert_eq!(r.gender, Gender::Female);
         assert_eq!(r.race, Race::NativeAmerican);
         assert_eq!(r.to_official_json(), row());
+    }
+
+    #[test]
+    fn a_prompt_over_the_size_limit_is_refused() {
+        let mut r = row();
+        r["filled_template"] = json!("x".repeat(1 << 20));
+        assert!(parse_row(&r).is_ok());
+        r["filled_template"] = json!("x".repeat(50 << 20));
+        assert_eq!(
+            parse_row(&r).unwrap_err(),
+            "the prompt text is 52428800 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use shammie_engine::{
 };
 use shammie_kit::answers::AnswerKind;
 use shammie_kit::reader::{self, AnswerOptions, Labels, ReadPath, Shape};
+use shammie_kit::records::Duplicates;
 use shammie_kit::values::DataPath;
 
 use crate::analysis::{self, FitOptions, FitSettings, LogitRow};
@@ -182,17 +183,38 @@ impl Decisions {
     /// (so every intervention sees the same prompts).
     fn prompts(&self) -> Result<Vec<(String, u64, DecisionRow)>, DataError> {
         let mut all: Vec<(String, u64, DecisionRow)> = Vec::new();
+        // One prompt per demographic cell of a question, across every file.
+        let mut seen = Duplicates::new();
+        let mut add = |path: &str, name: &str, ln: u64, row: DecisionRow| {
+            let age = row.age.to_string();
+            let key = [
+                row.decision_question_id.as_str(),
+                &row.fill_type,
+                &age,
+                row.gender.label(),
+                row.race.label(),
+            ];
+            seen.check(path, ln, &key, || {
+                format!(
+                    "prompt: decision_question_id {}, fill_type {}, age {age}, {}, {}",
+                    row.decision_question_id,
+                    row.fill_type,
+                    row.gender.label(),
+                    row.race.label()
+                )
+            })?;
+            all.push((name.to_string(), ln, row));
+            Ok::<(), DataError>(())
+        };
         if self.config.data.is_none() {
-            all.extend(
-                builtin::rows()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, r)| ("built-in".to_string(), i as u64 + 1, r)),
-            );
+            for (i, r) in builtin::rows().into_iter().enumerate() {
+                add("<built-in>", "built-in", i as u64 + 1, r)?;
+            }
         }
         for src in self.sources()? {
+            let path = src.origin.display();
             for (ln, row) in data::read_all(&src)? {
-                all.push((src.name.clone(), ln, row));
+                add(&path, &src.name, ln, row)?;
             }
         }
         if let Some(v) = &self.config.variant {
@@ -505,4 +527,70 @@ pub fn roles() -> Vec<RoleSpec> {
         help: "the model whose decisions are measured",
         defaults_to: None,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn line(q: u32, age: f64, race: &str, text: &str) -> String {
+        json!({"filled_template": text, "decision_question_id": q, "age": age,
+               "gender": "male", "race": race, "fill_type": "explicit"})
+        .to_string()
+            + "\n"
+    }
+
+    /// The number of prompts of `data=PATH`, or the error's text.
+    fn load(path: &Path) -> Result<usize, String> {
+        let opts = Options::new(
+            "discrim-eval/decisions",
+            [("data".to_string(), path.display().to_string())].into(),
+        );
+        let task = build(opts).map_err(|e| e.to_string())?;
+        let d = task.dataset().map_err(|e| e.to_string())?;
+        Ok(d.samples.count())
+    }
+
+    #[test]
+    fn a_demographic_cell_written_twice_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.jsonl");
+        // Several rows per question id (one per cell) are the format.
+        let rows = [
+            line(1, 20.0, "white", "Q1 white"),
+            line(1, 20.0, "Black", "Q1 Black"),
+            line(2, 20.0, "white", "Q2 white"),
+            line(2, 30.0, "white", "Q2 older"),
+        ]
+        .concat();
+        std::fs::write(&a, &rows).unwrap();
+        assert_eq!(load(&a), Ok(4));
+        // The same cell again, even reworded, is one observation counted twice.
+        std::fs::write(&a, format!("{rows}{}", line(1, 20.0, "Black", "other"))).unwrap();
+        assert_eq!(
+            load(&a),
+            Err(format!(
+                "{}:5: duplicate prompt: decision_question_id 1, fill_type explicit, age 20, male, Black (first at line 2)",
+                a.display()
+            ))
+        );
+        // Across the files of a folder too.
+        std::fs::write(&a, &rows).unwrap();
+        let b = d.path().join("b.jsonl");
+        std::fs::write(
+            &b,
+            [line(2, 30.0, "white", "x"), line(2, 40.0, "white", "y")].concat(),
+        )
+        .unwrap();
+        assert_eq!(
+            load(d.path()),
+            Err(format!(
+                "{}:1: duplicate prompt: decision_question_id 2, fill_type explicit, age 30, male, white (first at {}:4)",
+                b.display(),
+                a.display()
+            ))
+        );
+    }
 }

@@ -5,8 +5,11 @@
 //! - [`cells`]: the one interval type and the one way to make a table cell of it.
 //! - [`reader`]: the one answer reader (scoring, top-k logprobs or sampling, chosen from
 //!   capabilities) and the one option group that configures it.
-//! - [`jsonl`]: JSONL from a file or from text built into the binary, every problem
-//!   reported as `FILE:LINE: …`.
+//! - [`jsonl`]: data files (whole text or JSONL) from disk or built into the binary,
+//!   read alike by every loader (byte-order mark dropped, non-UTF-8 bytes and empty files
+//!   refused), every problem reported as `FILE:LINE: …`.
+//! - [`records`]: the checks every loader applies to each record (prompt size,
+//!   duplicates).
 //! - [`tags`]: the one `<tag>…</tag>` parser, for generators, decompositions and agent
 //!   protocols alike.
 //! - [`values`]: option values several studies share (data paths with a built-in
@@ -23,6 +26,7 @@ pub mod answers;
 pub mod cells;
 pub mod jsonl;
 pub mod reader;
+pub mod records;
 pub mod scores;
 pub mod study;
 pub mod values;

@@ -18,12 +18,16 @@
 //! `mmlu` CSV); a format given by name ([`Format::parse`]) overrides detection.
 //!
 //! **Errors** name the file and the line: `FILE:LINE: message` for a record, `FILE:
-//! message` for the whole file. In a JSON array the line is **computed** for each record
+//! message` for the whole file. Files are read by `shammie_kit::jsonl::read_text`, like
+//! every study's data: a byte-order mark is dropped, bytes that are not UTF-8 are an
+//! error at their line, an empty or blank file is an error. In a JSON array the line is **computed** for each record
 //! (the line of its opening `{`), and a syntax error inside a record points at the line
 //! of the error; a LogiQA block is reported at its first line (the answer letter). Ids
 //! come from the record (`id`, `qid`, `_id`, `ind`) or, when it has none, are its
-//! 1-based position among the file's records; a repeated id is an error. Every question
-//! is checked with [`McQuestion::validate`].
+//! 1-based position among the file's records; a repeated id is an error, and so is a
+//! question whose text and choices (in order) repeat an earlier one's. Every question
+//! is checked with [`McQuestion::validate`] and `shammie_kit::records` (at most 1 MiB of
+//! question and choice text).
 //!
 //! This file holds detection, the JSON-array splitter, validation and the field helpers
 //! the formats share; each format has its own file.
@@ -40,13 +44,13 @@ mod strategyqa;
 mod test_support;
 mod truthfulqa;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 use shammie_engine::DataError;
-use shammie_kit::jsonl::Origin;
+use shammie_kit::jsonl::{self, Origin};
+use shammie_kit::records::{check_prompt_size, Duplicates};
 
 use crate::mcq::{letter, parse_letter, McQuestion, MAX_CHOICES};
 
@@ -137,19 +141,8 @@ pub struct Loaded {
 /// Reads the file at `path` in `format` (detected when `None`); every question gets
 /// `source` as its data set name.
 pub fn load(path: &Path, format: Option<Format>, source: &str) -> Result<Loaded, DataError> {
-    let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| DataError::File {
-        path: display.clone(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| DataError::File {
-        path: display.clone(),
-        message: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
-    })?;
-    load_str(&display, &text, format, source)
+    let text = jsonl::read_text(path)?;
+    load_str(&path.display().to_string(), &text, format, source)
 }
 
 /// [`load`] for a built-in text or a file.
@@ -158,10 +151,7 @@ pub fn load_origin(
     format: Option<Format>,
     source: &str,
 ) -> Result<Loaded, DataError> {
-    match origin {
-        Origin::Embedded(_, text) => load_str(&origin.display(), text, format, source),
-        Origin::File(p) => load(p, format, source),
-    }
+    load_str(&origin.display(), &origin.text()?, format, source)
 }
 
 /// [`load`] for text already in memory; `path` is the name errors use.
@@ -172,9 +162,9 @@ pub fn load_str(
     source: &str,
 ) -> Result<Loaded, DataError> {
     let src = Src { path };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = jsonl::strip_bom(text);
     let Some(first) = text.trim_start().chars().next() else {
-        return Err(src.file("the file is empty"));
+        return Err(jsonl::empty_file(path));
     };
     if first == '[' || first == '{' {
         let recs = json_records(&src, text)?;
@@ -412,7 +402,9 @@ struct Collector<'a> {
     src: &'a Src<'a>,
     source: &'a str,
     out: Loaded,
-    ids: HashMap<String, u64>,
+    /// By explicit id (or position), and by what the model is shown.
+    ids: Duplicates,
+    contents: Duplicates,
 }
 
 impl<'a> Collector<'a> {
@@ -425,7 +417,8 @@ impl<'a> Collector<'a> {
                 questions: Vec::new(),
                 skipped: Vec::new(),
             },
-            ids: HashMap::new(),
+            ids: Duplicates::new(),
+            contents: Duplicates::new(),
         }
     }
 
@@ -450,12 +443,15 @@ impl<'a> Collector<'a> {
             source: self.source.to_string(),
         };
         q.validate().map_err(|m| self.src.line(line, m))?;
-        if let Some(first) = self.ids.insert(q.id.clone(), line) {
-            return Err(self.src.line(
-                line,
-                format!("duplicate id `{}` (first at line {first})", q.id),
-            ));
-        }
+        let text = q.question.len() + q.choices.iter().map(String::len).sum::<usize>();
+        check_prompt_size(text).map_err(|m| self.src.line(line, m))?;
+        self.ids
+            .check(self.src.path, line, &[&q.id], || format!("id `{}`", q.id))?;
+        let mut key = vec![q.question.as_str()];
+        key.extend(q.choices.iter().map(String::as_str));
+        self.contents.check(self.src.path, line, &key, || {
+            "question: the same question and choices".into()
+        })?;
         self.out.questions.push(q);
         Ok(())
     }
@@ -611,7 +607,7 @@ fn yes_no() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{err, ok, AQUA};
+    use super::test_support::{err, err_bytes, ok, AQUA};
     use super::*;
 
     #[test]
@@ -686,7 +682,12 @@ mod tests {
             err("m.csv", "q,a,b,A\n", Some(Format::Aqua)),
             "FILE: expected JSON (an array of records, or one record a line) for the `aqua` format"
         );
-        assert_eq!(err("e.json", " \n", None), "FILE: the file is empty");
+        for blank in ["", " \n", "\u{feff}", "\u{feff}\n\n"] {
+            assert_eq!(
+                err("e.json", blank, None),
+                "FILE: no records: the file is empty or blank"
+            );
+        }
         let missing = load(Path::new("/nonexistent/x.json"), None, "s")
             .unwrap_err()
             .to_string();
@@ -701,6 +702,78 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_its_line_in_every_shape() {
+        let want = "FILE:3: not UTF-8 text (byte 0xFF at column 16); save the file as UTF-8";
+        // JSON Lines, a JSON array, MMLU CSV, LogiQA text.
+        let jsonl = b"{\"question\": \"Q1\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n\n{\"question\": \"Q\xFF\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n";
+        assert_eq!(err_bytes("g.jsonl", jsonl, None), want);
+        let array = b"[\n{\"question\": \"Q1\", \"choices\": [\"a\", \"b\"], \"answer\": 0},\n{\"question\": \"Q\xFF\", \"choices\": [\"a\", \"b\"], \"answer\": 0}]\n";
+        assert_eq!(err_bytes("g.json", array, None), want);
+        let csv = b"What is 2+2?,3,4,5,6,B\nWhat is 3+3?,5,6,7,8,B\nWhat is 4+4?,\xFF,8,9,10,B\n";
+        assert_eq!(
+            err_bytes("m.csv", csv, None),
+            want.replace("column 16", "column 14")
+        );
+        let logiqa = b"a\nContext.\nQuestion\xFF?\nA. x\nB. y\n";
+        assert_eq!(
+            err_bytes("l.txt", logiqa, None),
+            want.replace("column 16", "column 9")
+        );
+    }
+
+    #[test]
+    fn a_question_over_the_size_limit_is_refused() {
+        let rec = |q: &str, c: &str| {
+            serde_json::json!({"question": q, "choices": [c, "b"], "answer": 0}).to_string()
+        };
+        let small = rec("Q?", "a");
+        // The question and its choices together: what the prompt shows.
+        let half = "x".repeat(1 << 19);
+        let big = rec(&half, &half);
+        assert_eq!(
+            err("g.jsonl", &format!("{small}\n{big}\n"), None),
+            "FILE:2: the prompt text is 1048577 bytes, over the limit of 1048576 bytes (1 MiB) for one record"
+        );
+        let csv = format!("Q?,a,b,A\n{half},{half},b,A\n");
+        assert!(err("m.csv", &csv, None).starts_with("FILE:2: the prompt text is 1048"));
+        let l = ok("g.jsonl", &rec(&half[3..], &half), None);
+        assert_eq!(l.questions.len(), 1);
+    }
+
+    #[test]
+    fn a_question_and_choices_given_twice_are_refused() {
+        let rec = |id: &str, q: &str, c: &[&str]| {
+            serde_json::json!({"id": id, "question": q, "choices": c, "answer": 0}).to_string()
+        };
+        let text = [
+            rec("a", "Q?", &["x", "y"]),
+            rec("b", "Q?", &["x", "z"]),
+            rec("c", "R?", &["x", "y"]),
+            rec("d", " Q? ", &["x ", "y"]),
+        ]
+        .join("\n");
+        assert_eq!(
+            err("g.jsonl", &text, None),
+            "FILE:4: duplicate question: the same question and choices (first at line 1)"
+        );
+        // Without ids (AQuA): the same.
+        let aqua = AQUA.lines().next().unwrap();
+        assert_eq!(
+            err("a.jsonl", &format!("{AQUA}{aqua}\n"), None),
+            "FILE:4: duplicate question: the same question and choices (first at line 1)"
+        );
+        // Same question, other choices (or choices in another order): another question.
+        let l = ok(
+            "g.jsonl",
+            &text
+                .replace("\" Q? \"", "\"Q?\"")
+                .replace("[\"x \",\"y\"]", "[\"y\",\"x\"]"),
+            None,
+        );
+        assert_eq!(l.questions.len(), 4);
     }
 
     #[test]

@@ -10,7 +10,7 @@ struct Fixture {
     path: PathBuf,
 }
 
-fn fixture(name: &str, text: &str) -> Fixture {
+fn fixture(name: &str, text: impl AsRef<[u8]>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -24,7 +24,12 @@ pub(super) fn ok(name: &str, text: &str, format: Option<Format>) -> Loaded {
 
 /// The error's text with the file's path replaced by `FILE`.
 pub(super) fn err(name: &str, text: &str, format: Option<Format>) -> String {
-    let f = fixture(name, text);
+    err_bytes(name, text.as_bytes(), format)
+}
+
+/// [`err`] for a file of any bytes.
+pub(super) fn err_bytes(name: &str, bytes: &[u8], format: Option<Format>) -> String {
+    let f = fixture(name, bytes);
     let e = load(&f.path, format, "set")
         .expect_err("should fail")
         .to_string();
