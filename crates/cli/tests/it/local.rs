@@ -211,7 +211,7 @@ async fn reasoning_studies_run_on_the_local_model() {
         .run(
             &[
                 "run",
-                "cot-faithfulness",
+                "cot-faithfulness/interventions",
                 "--model",
                 "local:gemma-3-270m",
                 "--limit",
@@ -241,7 +241,7 @@ async fn reasoning_studies_run_on_the_local_model() {
         .run(
             &[
                 "run",
-                "decomposition",
+                "decomposition/strategies",
                 "--model",
                 "local:gemma-3-270m",
                 "--limit",
