@@ -170,5 +170,14 @@ fn auto_picks_the_best_offered_path_the_model_supports() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("path=scoring is not offered"), "{e}");
-    assert!(opts(&[("samples", "0")]).validate("s/t", &all).is_err());
+    // Out-of-range values never get that far: the option's declared range refuses them.
+    let e = AnswerOptions::from_options(Options::new(
+        "s/t",
+        [("samples".to_string(), "0".to_string())]
+            .into_iter()
+            .collect(),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("samples=\"0\": must be between 1"), "{e}");
 }
