@@ -29,6 +29,8 @@ pub mod reader;
 pub mod records;
 pub mod scores;
 pub mod study;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod values;
 
 /// The one `<tag>…</tag>` parser (byte spans into the text), shared with the agent loop.

@@ -7,40 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shammie_core::{CallRecord, Capabilities, Completion, GenerateRequest, SampleRecord};
-use shammie_engine::{Options, RunOptions, Task};
+use shammie_core::{CallRecord, Capabilities, Completion, GenerateRequest};
+use shammie_engine::{Options, Task};
+use shammie_kit::testing::first_records;
 use shammie_models::Model;
 use shammie_testkit::prompts::{render_records, render_sample};
 use shammie_testkit::scripted::{self, ScriptedModel};
-
-/// Runs the first `limit` samples one at a time into a temporary run directory and
-/// reads their records back, in dataset order.
-async fn first_records(
-    task: Arc<dyn Task>,
-    roles: &[(&str, Arc<dyn Model>)],
-    limit: u64,
-) -> Vec<SampleRecord> {
-    let d = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        epochs: 1,
-        limit: Some(limit),
-        max_in_flight: 1,
-        seed: 0,
-    };
-    let models = roles
-        .iter()
-        .map(|(r, m)| (r.to_string(), m.clone()))
-        .collect();
-    let (dir, s) = shammie_engine::run_new(task, models, d.path(), &opts)
-        .await
-        .unwrap();
-    assert_eq!(s.solved, limit);
-    let records: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
-    for r in &records {
-        assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
-    }
-    records
-}
 
 fn no_prefill_no_logprobs() -> Capabilities {
     let mut caps = scripted::all_capabilities();

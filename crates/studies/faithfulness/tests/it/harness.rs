@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use shammie_core::{Capabilities, Completion, GenerateRequest, SampleRecord};
-use shammie_engine::{EngineError, Models, RunOptions, Task};
+use shammie_core::{Capabilities, Completion, GenerateRequest};
+use shammie_engine::{EngineError, Models, Task};
+pub(crate) use shammie_kit::testing::first_records;
 use shammie_models::Model;
 use shammie_testkit::scripted;
 
@@ -52,33 +53,4 @@ fn bound(task: &dyn Task, roles: &[(&str, Arc<dyn Model>)]) -> Models {
 /// Whether the task accepts these models (capabilities).
 pub(crate) fn check(task: &dyn Task, roles: &[(&str, Arc<dyn Model>)]) -> Result<(), EngineError> {
     task.check_models(&bound(task, roles))
-}
-
-/// Runs the first `limit` samples one at a time into a temporary run directory and
-/// reads their records back, in dataset order.
-pub(crate) async fn first_records(
-    task: Arc<dyn Task>,
-    roles: &[(&str, Arc<dyn Model>)],
-    limit: u64,
-) -> Vec<SampleRecord> {
-    let d = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        epochs: 1,
-        limit: Some(limit),
-        max_in_flight: 1,
-        seed: 0,
-    };
-    let models = roles
-        .iter()
-        .map(|(r, m)| (r.to_string(), m.clone()))
-        .collect();
-    let (dir, s) = shammie_engine::run_new(task, models, d.path(), &opts)
-        .await
-        .unwrap();
-    assert_eq!(s.solved, limit);
-    let records: Vec<SampleRecord> = dir.records().unwrap().map(|r| r.unwrap()).collect();
-    for r in &records {
-        assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
-    }
-    records
 }
