@@ -548,7 +548,27 @@ pub async fn run_new(
     let models = Models::new(models).resolve(&task.roles(), &path)?;
     task.check_models(&models)?;
     let dataset = task.dataset()?;
-    let meta = shammie_log::RunMeta {
+    let meta = new_meta(&*task, &models, opts)?;
+    let dir = RunDir::create(parent, &meta)?;
+    let summary = run(task, dataset, models, &dir, opts, Arc::new(())).await?;
+    Ok((dir, summary))
+}
+
+/// What `run.json` records for a new run of `task` with `models` and `opts`: the task,
+/// its resolved config, the models by role, the seed, epochs and limit, and the digest of
+/// every input the task reads (so `resume` can refuse changed data). The `--set` options
+/// as given and the cache are left empty for the caller to fill; `max_connections` is
+/// the samples in flight.
+pub fn new_meta(
+    task: &dyn Task,
+    models: &Models,
+    opts: &RunOptions,
+) -> Result<shammie_log::RunMeta, EngineError> {
+    let mut inputs = BTreeMap::new();
+    for p in task.inputs() {
+        inputs.insert(p.display().to_string(), shammie_log::input_digest(&p)?);
+    }
+    Ok(shammie_log::RunMeta {
         schema_version: SCHEMA_VERSION,
         shammie_version: env!("CARGO_PKG_VERSION").into(),
         study: task.study().into(),
@@ -565,11 +585,8 @@ pub async fn run_new(
         max_connections: opts.max_in_flight,
         created_at: chrono::Utc::now().to_rfc3339(),
         cache: None,
-        inputs: Default::default(),
-    };
-    let dir = RunDir::create(parent, &meta)?;
-    let summary = run(task, dataset, models, &dir, opts, Arc::new(())).await?;
-    Ok((dir, summary))
+        inputs,
+    })
 }
 
 fn take_steps(pending: &mut PendingSteps, id: &str, epoch: u32) -> Vec<shammie_core::ToolRecord> {

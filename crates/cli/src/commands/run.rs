@@ -57,42 +57,24 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let options = setup::parse_sets(&a.sets)?;
     let task = info.build(options.clone())?;
     let specs = setup::parse_role_specs(&a.models)?;
-    if a.epochs == 0 {
-        return Err(anyhow::anyhow!("--epochs must be at least 1").into());
-    }
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
     task.check_models(&models)?;
-    let meta = RunMeta {
-        schema_version: shammie_core::SCHEMA_VERSION,
-        shammie_version: env!("CARGO_PKG_VERSION").into(),
-        study: task.study().into(),
-        task: task.name().into(),
-        models: models
-            .iter()
-            .map(|(r, m)| (r.clone(), m.name().to_string()))
-            .collect(),
-        options,
-        config: task.config(),
-        seed: a.seed,
-        epochs: a.epochs,
-        limit: a.limit,
-        max_connections: a.call.max_connections,
-        created_at: chrono::Utc::now().to_rfc3339(),
-        cache: None,
-        inputs: Default::default(),
-    };
     // Validate the data before creating the run directory: a bad line costs nothing.
     let dataset = task.dataset()?;
-    let mut meta = meta;
+    let opts = RunOptions {
+        epochs: a.epochs,
+        limit: a.limit,
+        max_in_flight: a.call.samples_in_flight(),
+        seed: a.seed,
+    };
+    let mut meta = shammie_engine::new_meta(&*task, &models, &opts)?;
+    meta.options = options;
+    meta.max_connections = a.call.max_connections;
     meta.cache = Some(if a.call.no_cache {
         CacheUse::Off
     } else {
         CacheUse::File(setup::cache_path(&a.call))
     });
-    for p in task.inputs() {
-        let d = shammie_log::input_digest(&p)?;
-        meta.inputs.insert(p.display().to_string(), d);
-    }
     let dir = RunDir::create(&a.log_dir, &meta)?;
     let _lock = dir.lock()?;
     execute(task, dataset, models, &dir, &meta, &a.call)

@@ -274,8 +274,8 @@ async fn a_second_writer_is_refused_and_a_killed_writers_lock_does_not_linger() 
         .unwrap();
     let pid = child.id().unwrap();
     let dir = run_with_records(&runs, 2).await;
-    let o = s
-        .cmd(&[
+    let resume = || async {
+        s.cmd(&[
             "resume",
             dir.to_str().unwrap(),
             "--quiet",
@@ -284,7 +284,9 @@ async fn a_second_writer_is_refused_and_a_killed_writers_lock_does_not_linger() 
         ])
         .output()
         .await
-        .unwrap();
+        .unwrap()
+    };
+    let o = resume().await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
@@ -295,17 +297,7 @@ async fn a_second_writer_is_refused_and_a_killed_writers_lock_does_not_linger() 
     child.wait().await.unwrap();
     let before = records(&dir).len();
     assert!(before < 60, "killed too late");
-    let o = s
-        .cmd(&[
-            "resume",
-            dir.to_str().unwrap(),
-            "--quiet",
-            "--cache",
-            cache.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
+    let o = resume().await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let recs = records(&dir);
     let ids: HashSet<&str> = recs.iter().map(|r| r["id"].as_str().unwrap()).collect();
