@@ -173,26 +173,15 @@ pub struct Episode {
     pub stop: StopCause,
 }
 
-/// How the model's actions are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionFormat {
-    /// Native tool calls where the model has them, else text tags.
-    Auto,
-    /// `<tool>input</tool>` in the text, whatever the model.
-    Tags,
-    /// The provider's native tool calling (an error for models without it).
-    Native,
-}
-
-impl ActionFormat {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "auto" => Some(Self::Auto),
-            "tags" => Some(Self::Tags),
-            "native" => Some(Self::Native),
-            _ => None,
-        }
+shammie_engine::option_choice! {
+    /// How the model's actions are read (also a task option value: `auto`, `tags`, `native`).
+    pub enum ActionFormat {
+        /// Native tool calls where the model has them, else text tags.
+        Auto = "auto",
+        /// `<tool>input</tool>` in the text, whatever the model.
+        Tags = "tags",
+        /// The provider's native tool calling (an error for models without it).
+        Native = "native",
     }
 }
 
@@ -440,13 +429,4 @@ async fn take_step(
         env.replayed(tool, input, &out);
     }
     Ok(out)
-}
-
-/// The tool list for a system prompt: one `<name>…</name>: description` line each.
-pub fn describe_tools(tools: &[ToolSpec]) -> String {
-    tools
-        .iter()
-        .map(|t| format!("<{0}>…</{0}>: {1}", t.name, t.description))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

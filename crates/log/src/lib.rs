@@ -19,7 +19,7 @@
 mod lock;
 mod stages;
 
-pub use lock::{in_use, RunLock};
+pub use lock::RunLock;
 
 pub use stages::{ArtifactInfo, ArtifactWriter, StageDir, StageDone, ARTIFACTS_DIR, STAGES_DIR};
 

@@ -9,7 +9,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
 
 use crate::{io, LogError, RunDir};
 
@@ -55,22 +54,6 @@ impl RunDir {
     }
 }
 
-/// Whether `dir` is being written by a live process right now (for readers that want to
-/// say a run is in progress).
-pub fn in_use(dir: &Path) -> bool {
-    let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
-        return false;
-    };
-    // SAFETY: as above; a shared, non-blocking probe released at once.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    if rc == 0 {
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
-        false
-    } else {
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +64,6 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let run = RunDir::create(d.path(), &meta()).unwrap();
         let held = run.lock().unwrap();
-        assert!(in_use(run.path()));
         // flock locks belong to open file descriptions: a second open in the same
         // process conflicts just as another process would.
         match run.lock() {
@@ -91,7 +73,6 @@ mod tests {
         let e = run.lock().unwrap_err().to_string();
         assert!(e.contains("in use by another shammie process (pid"), "{e}");
         drop(held);
-        assert!(!in_use(run.path()));
         run.lock().unwrap();
     }
 }

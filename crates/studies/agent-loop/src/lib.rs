@@ -64,15 +64,10 @@ shammie_engine::task_options! {
         /// show one worked episode before each problem (earlier turns of the conversation)
         pub example: bool = true,
         /// how the model calls the calculator: auto (native tool calls where the model has them, else tags), tags (<calc>…</calc> in text), native
-        pub actions: Actions = Actions::Auto,
+        pub actions: ActionFormat = ActionFormat::Auto,
         /// append one JSON line per real calculator execution to this file (replayed steps are not executed, so not listed)
         pub audit: Option<PathBuf> = None,
     }
-}
-
-shammie_engine::option_choice! {
-    /// `actions`: how tool calls are made.
-    pub enum Actions { Auto = "auto", Tags = "tags", Native = "native" }
 }
 
 pub fn roles() -> Vec<RoleSpec> {
@@ -237,11 +232,7 @@ impl Task for Arithmetic {
         let p: Problem = serde_json::from_value(sample.input.clone())
             .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
         let mut cfg = AgentConfig::new("target");
-        cfg.actions = match self.config.actions {
-            Actions::Auto => ActionFormat::Auto,
-            Actions::Tags => ActionFormat::Tags,
-            Actions::Native => ActionFormat::Native,
-        };
+        cfg.actions = self.config.actions;
         let native = cfg.native_for(&cx.capabilities("target")?)?;
         cfg.system = Some(if native { SYSTEM_NATIVE } else { SYSTEM_TAGS }.to_string());
         cfg.max_turns = self.config.max_turns;

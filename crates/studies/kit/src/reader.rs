@@ -12,7 +12,7 @@
 use shammie_core::{Capabilities, GenerateRequest};
 use shammie_engine::{EngineError, SampleContext, SampleError};
 
-use crate::answers::{label_of, parse_text, AnswerKind};
+use crate::answers::{parse_text, AnswerKind};
 
 shammie_engine::option_choice! {
     /// How answers are read.
@@ -119,7 +119,7 @@ impl AnswerOptions {
 #[derive(Debug, Clone)]
 pub struct Labels {
     pub kind: AnswerKind,
-    /// The labels, as [`label_of`] names them (`Yes`, `No`; `A`, `B`, …).
+    /// The labels, as [`crate::answers::label_of`] names them (`Yes`, `No`; `A`, `B`, …).
     pub names: Vec<String>,
     /// Scoring path: the continuations whose probabilities make up each label (summed).
     pub forms: Vec<Vec<String>>,
@@ -311,9 +311,4 @@ pub async fn read(
             })
         }
     }
-}
-
-/// A label's name as [`label_of`] gives it, for building [`Labels`] from surface forms.
-pub fn name_of(kind: AnswerKind, surface: &str) -> Option<String> {
-    label_of(kind, surface)
 }
