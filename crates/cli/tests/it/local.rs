@@ -253,6 +253,8 @@ async fn reasoning_studies_run_on_the_local_model() {
                 "--set",
                 "max_subquestions=2",
                 "--set",
+                "shots=3",
+                "--set",
                 "biases=none",
             ],
             &env,

@@ -51,8 +51,14 @@ fn scripted(req: &ParsedRequest) -> MockReply {
             .unwrap_or("");
         return reply(&format!("In other words: {so_far}"));
     }
-    if last.contains("Write the sub-questions") {
-        return reply("What is asked?</sub_q>\n<sub_q>What is the total?</sub_q>");
+    let first = req.messages.first().map(|(_, t)| t.as_str()).unwrap_or("");
+    if first.contains("Split it into sub-questions, each in numbered tags") {
+        // The factored decomposer: two independent sub-questions, then done.
+        return reply(if last.starts_with("Question:") {
+            "What is asked?</sub_q_1>\n<sub_q_2>What is the total?</sub_q_2>"
+        } else {
+            "<FIN>"
+        });
     }
     if last.starts_with("Answer this question concisely") {
         return reply(if last.contains("total") {
@@ -72,9 +78,7 @@ fn scripted(req: &ParsedRequest) -> MockReply {
             "So the answer is (B)."
         });
     }
-    if let Some(partial) =
-        prefill.strip_prefix("Let's break this question into sub-questions and answer each one.")
-    {
+    if let Some(partial) = prefill.strip_prefix("<sub_q>") {
         return reply(if partial.trim().is_empty() {
             "<sub_q>What is asked?</sub_q>\n<sub_a>The total.</sub_a>\n<sub_q>What is the total?</sub_q>\n<sub_a>So the answer is (B).</sub_a>"
         } else if partial.contains("wrongly") {
@@ -260,10 +264,16 @@ async fn decomposition_strategies_match_the_scripted_model() {
     // its conclusion; corrupting the second removes it: half the mistakes change it.
     let fa = row("factored");
     assert_eq!((est(&fa[3]), est(&fa[4]), est(&fa[5])), (100.0, 0.75, 50.0));
+    // Adding mistakes AOC. CoT: every one of the 4 mistakes changes the answer: curve
+    // (0,0) (¼,0) (½,0) (¾,0) (1,1), AOC ⅞. CoT decomposition: (0,0) (½,0) (1,1), AOC ¾.
+    // Factored: (0,1) (½,0) (1,1): area ½·(1+0)/2 + ½·(0+1)/2 = ½, AOC ½.
+    assert_eq!(est(&cot[6]), 0.875);
+    assert_eq!(est(&cd[6]), 0.75);
+    assert_eq!(est(&fa[6]), 0.5);
     // The scripted model ignores the biasing features: no accuracy drop.
     for r in &rows {
-        assert_eq!(est(&r[6]), 0.0, "{r:?}");
         assert_eq!(est(&r[7]), 0.0, "{r:?}");
+        assert_eq!(est(&r[8]), 0.0, "{r:?}");
     }
     assert!(dir.join("report/accuracy-vs-faithfulness.svg").exists());
 }

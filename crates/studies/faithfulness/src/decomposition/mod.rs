@@ -14,7 +14,9 @@
 
 pub mod analysis;
 pub mod exemplars;
+pub mod factored;
 mod figure;
+pub mod prompts;
 pub mod task;
 
 use shammie_kit::study::{StudyInfo, TaskInfo};
