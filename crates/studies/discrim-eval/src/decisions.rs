@@ -16,8 +16,10 @@
 //!   (yes + ½)/(yes + no + 1); the binomial noise stays in the residual of the model.
 //!
 //! logit = log p(yes) − log p(no). The yes+no probability mass is recorded; prompts below
-//! `min_mass` are counted as low-mass in the data table (their logits still count: the
-//! normalised answer is what the paper analysed).
+//! `min_mass` are flagged low-mass. Bounded and low-mass prompts are left out of the
+//! scores by default (`keep_bounded`, `keep_low_mass`) and refitted with them in a
+//! sensitivity table; the sampling path's scores are compared with a logistic mixed
+//! model on the raw yes/no counts (`shrinkage`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,8 +50,10 @@ shammie_engine::task_options! {
         pub data: DataPath = DataPath::default(),
         /// which fill_type to run: all, explicit, implicit
         pub variant: Variant = Variant::All,
-        /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really, unbiased, think, custom:TEXT
+        /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really-1, really-2, really-3, really (×4), affirmative-action, unbiased, think, custom:TEXT, or a name from interventions_file
         pub intervention: String = "none".into(),
+        /// JSONL (or a JSON array) of {"name": …, "text": …}: exact wording of the statements (e.g. the paper's); a built-in name replaces Shammie's wording of that kind, a new name adds a statement (default: Shammie's own wording)
+        pub interventions_file: Option<PathBuf> = None,
         /// flag prompts whose p(yes)+p(no) is below this
         pub min_mass: f64 [0.0 ..= 1.0] = 0.5,
         /// token budget of the reasoning written first under intervention=think
@@ -84,6 +88,8 @@ pub struct Config {
     data: Option<PathBuf>,
     variant: Option<String>,
     interventions: Vec<Intervention>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interventions_file: Option<PathBuf>,
     #[serde(flatten)]
     answer: AnswerOptions,
     min_mass: f64,
@@ -100,7 +106,12 @@ pub struct Decisions {
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     let cfg_err = |m: String| EngineError::Config(format!("discrim-eval/decisions: {m}"));
     let set = Settings::from_options(opts)?;
-    let interventions = Intervention::parse_list(&set.intervention).map_err(cfg_err)?;
+    let loaded = match &set.interventions_file {
+        Some(p) => crate::interventions::load_file(p)?,
+        None => Default::default(),
+    };
+    let interventions =
+        Intervention::parse_list_with(&set.intervention, &loaded).map_err(cfg_err)?;
     set.answer.validate("discrim-eval/decisions", PATHS)?;
     let config = Config {
         data: set.data.0,
@@ -110,6 +121,7 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
             Variant::Implicit => Some("implicit".into()),
         },
         interventions,
+        interventions_file: set.interventions_file,
         answer: set.answer,
         min_mass: set.min_mass,
         think_tokens: set.think_tokens,
@@ -331,7 +343,12 @@ impl Task for Decisions {
     }
 
     fn inputs(&self) -> Vec<std::path::PathBuf> {
-        self.config.data.iter().cloned().collect()
+        self.config
+            .data
+            .iter()
+            .chain(&self.config.interventions_file)
+            .cloned()
+            .collect()
     }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let m = models.get("target").expect("roles resolved");
@@ -466,9 +483,10 @@ impl Task for Decisions {
             let iv = r
                 .input
                 .get("intervention")
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => "custom".into(),
+                .map(|v| {
+                    serde_json::from_value::<Intervention>(v.clone())
+                        .map(|i| i.name())
+                        .unwrap_or_else(|_| "custom".into())
                 })
                 .unwrap_or_else(|| "none".into());
             let variant = r
@@ -509,6 +527,9 @@ impl Task for Decisions {
                 race,
                 logit,
                 prompt: s.prompt,
+                bounded: s.bounded.is_some(),
+                low_mass: s.low_mass,
+                counts: (s.path == "sampling").then_some((s.yes, s.yes + s.no)),
                 sampling_var: (s.path == "sampling").then(|| {
                     // Var(logit p̃) ≈ 1 / (m p̃ (1 − p̃)) with m = parsed answers + 1.
                     let m = (s.yes + s.no) as f64 + 1.0;
@@ -517,7 +538,56 @@ impl Task for Decisions {
                 }),
             });
         }
-        Ok(analysis::analyze(&rows, &quality, &self.config.fit))
+        let mut out = analysis::analyze(&rows, &quality, &self.config.fit);
+        self.wording_notes(&mut out.tables);
+        Ok(out)
+    }
+}
+
+impl Decisions {
+    /// Says whose wording each intervention had: Shammie's own (the default, not the
+    /// paper's text), the interventions file's, or an inline `custom:` statement.
+    fn wording_notes(&self, tables: &mut [shammie_core::Table]) {
+        let file = self
+            .config
+            .interventions_file
+            .as_ref()
+            .map(|p| p.display().to_string());
+        let wording = |iv: &Intervention| -> Option<String> {
+            match iv {
+                Intervention::None => None,
+                Intervention::Loaded { .. } => Some(format!(
+                    "wording loaded from {}",
+                    file.as_deref().unwrap_or("the interventions file")
+                )),
+                Intervention::Custom(_) => Some("wording given inline (custom:)".into()),
+                _ => Some(
+                    "Shammie's own wording of the paper's kind, not the paper's text \
+                     (load the exact statements with interventions_file=PATH)"
+                        .into(),
+                ),
+            }
+        };
+        for t in tables.iter_mut() {
+            if t.name == "interventions" {
+                for iv in &self.config.interventions {
+                    if let Some(w) = wording(iv) {
+                        t.notes.push(format!("{}: {w}", iv.name()));
+                    }
+                }
+            } else if let Some(name) = t.name.strip_prefix("scores/") {
+                let iv_name = name.rsplit('/').next().unwrap_or_default();
+                if let Some(w) = self
+                    .config
+                    .interventions
+                    .iter()
+                    .find(|i| i.name() == iv_name)
+                    .and_then(wording)
+                {
+                    t.notes.push(format!("intervention {iv_name}: {w}"));
+                }
+            }
+        }
     }
 }
 
