@@ -475,6 +475,9 @@ pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analy
     let mut tables: Vec<Table> = Vec::new();
     for (((_, all_rows), f), (_, main)) in all.iter().zip(&fits).zip(&groups) {
         let mut t = score_table(f, opts);
+        if !main.is_empty() {
+            t.notes.push(design_note(main));
+        }
         let (nb, nl) = left_out(all_rows, opts);
         if nb + nl > 0 {
             t.notes.push(format!(
@@ -506,6 +509,41 @@ pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analy
         });
     }
     Analysis { tables, files }
+}
+
+/// Whether the fitted prompts are a balanced design: every question holding each of
+/// the 15 gender × race profiles equally often.
+pub(crate) fn design_note(rows: &[&LogitRow]) -> String {
+    let mut by_q: BTreeMap<&str, BTreeMap<(Gender, Race), usize>> = BTreeMap::new();
+    for r in rows {
+        *by_q
+            .entry(r.question.as_str())
+            .or_default()
+            .entry((r.gender, r.race))
+            .or_default() += 1;
+    }
+    let cells = Gender::ALL.len() * Race::ALL.len();
+    let unbalanced = by_q
+        .values()
+        .filter(|c| c.len() < cells || c.values().min() != c.values().max())
+        .count();
+    let sizes: Vec<usize> = by_q.values().map(|c| c.values().sum()).collect();
+    let (lo, hi) = (
+        sizes.iter().min().copied().unwrap_or(0),
+        sizes.iter().max().copied().unwrap_or(0),
+    );
+    if unbalanced == 0 {
+        format!(
+            "design: balanced, every question has each of the {cells} gender × race profiles equally often ({lo} to {hi} prompts a question)"
+        )
+    } else {
+        format!(
+            "design: not balanced, {unbalanced} of {} questions lack some of the {cells} gender × race profiles or hold them unequally \
+             (a --limit that ends inside a block of {cells} profiles × interventions, prompts left out, or the data); \
+             the mixed model still adjusts for every term, the mean differences compare what is there",
+            by_q.len()
+        )
+    }
 }
 
 /// (bounded, low-mass) prompts of a group that the main fit leaves out.

@@ -190,9 +190,11 @@ impl Decisions {
         }
     }
 
-    /// All prompts, validated, in run order: questions interleaved round-robin (so a
-    /// `--limit` covers every scenario), each prompt under every intervention in a row
-    /// (so every intervention sees the same prompts).
+    /// All prompts, validated, in run order: each question's profiles in balanced blocks
+    /// of the 15 gender × race cells, questions interleaved round-robin by block (so a
+    /// `--limit` covers every scenario with whole blocks as far as it reaches), each
+    /// prompt under every intervention in a row (so every intervention sees the same
+    /// prompts).
     fn prompts(&self) -> Result<Vec<(String, u64, DecisionRow)>, DataError> {
         let mut all: Vec<(String, u64, DecisionRow)> = Vec::new();
         // One prompt per demographic cell of a question, across every file.
@@ -243,7 +245,7 @@ impl Decisions {
                 });
             }
         }
-        let mut queues: Vec<std::collections::VecDeque<(String, u64, DecisionRow)>> = Vec::new();
+        let mut questions: Vec<Vec<(String, u64, DecisionRow)>> = Vec::new();
         let mut index: BTreeMap<(String, String, String), usize> = BTreeMap::new();
         for p in all {
             let key = (
@@ -252,23 +254,21 @@ impl Decisions {
                 p.2.decision_question_id.clone(),
             );
             let i = *index.entry(key).or_insert_with(|| {
-                queues.push(Default::default());
-                queues.len() - 1
+                questions.push(Vec::new());
+                questions.len() - 1
             });
-            queues[i].push_back(p);
+            questions[i].push(p);
         }
-        // Within a question, a fixed pseudo-random order of the profiles, so that the
-        // first prompts of each question (what a --limit keeps) span ages, genders and
-        // races instead of the file's first rows (all aged 20, say).
-        for q in queues.iter_mut() {
-            q.make_contiguous()
-                .sort_by_key(|(src, line, _)| mix(fnv1a(src.as_bytes()) ^ *line));
-        }
+        // Each question's profiles in balanced blocks (see `blocks`), and the questions
+        // round-robin by block: the first blocks of every question come first, so a
+        // --limit keeps whole blocks of every question as far as it reaches.
+        let mut queues: Vec<std::collections::VecDeque<Vec<(String, u64, DecisionRow)>>> =
+            questions.into_iter().map(|q| blocks(q).into()).collect();
         let mut out = Vec::new();
         while queues.iter().any(|q| !q.is_empty()) {
             for q in queues.iter_mut() {
-                if let Some(p) = q.pop_front() {
-                    out.push(p);
+                if let Some(b) = q.pop_front() {
+                    out.extend(b);
                 }
             }
         }
@@ -313,18 +313,39 @@ impl Decisions {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// splitmix64: a fixed bijective scramble (stable across platforms and releases).
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// One question's profiles as balanced blocks: the profiles are grouped into their
+/// gender × race cells (in the fixed order of `Gender::ALL` × `Race::ALL`), each cell
+/// sorted by age; block b takes from the c-th cell its profile at position
+/// (b + c) mod (cell size), while b < cell size. On the released grid (9 ages in each of
+/// the 15 cells) that is 9 blocks of 15: every block holds each gender × race cell once
+/// and spreads the ages (a Latin-square rotation), and the 9 blocks together are the
+/// whole grid. A prefix of whole blocks is a balanced design in gender and race.
+fn blocks(mut profiles: Vec<(String, u64, DecisionRow)>) -> Vec<Vec<(String, u64, DecisionRow)>> {
+    use crate::data::{Gender, Race};
+    let cell_of = |r: &DecisionRow| {
+        let g = Gender::ALL.iter().position(|g| *g == r.gender).unwrap_or(0);
+        let c = Race::ALL.iter().position(|c| *c == r.race).unwrap_or(0);
+        g * Race::ALL.len() + c
+    };
+    profiles.sort_by(|a, b| {
+        (cell_of(&a.2), a.2.age, a.1)
+            .partial_cmp(&(cell_of(&b.2), b.2.age, b.1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut cells: BTreeMap<usize, Vec<(String, u64, DecisionRow)>> = BTreeMap::new();
+    for p in profiles {
+        cells.entry(cell_of(&p.2)).or_default().push(p);
+    }
+    let longest = cells.values().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .map(|b| {
+            cells
+                .iter()
+                .filter(|(_, v)| b < v.len())
+                .map(|(c, v)| v[(b + c) % v.len()].clone())
+                .collect()
+        })
+        .collect()
 }
 
 #[async_trait]
