@@ -78,12 +78,13 @@ fn laplace_fits_match_an_independent_implementation() {
             );
         }
         let want_re = c["cov_re"].as_array().unwrap();
-        for a in 0..fit.cov_re.len() {
-            for b in 0..fit.cov_re.len() {
+        assert_eq!(want_re.len(), fit.cov_re.len());
+        for (a, (got_row, want_row)) in fit.cov_re.iter().zip(want_re).enumerate() {
+            for (b, got) in got_row.iter().enumerate() {
                 close(
                     &format!("{case} cov_re {a}{b}"),
-                    fit.cov_re[a][b],
-                    want_re[a][b].as_f64().unwrap(),
+                    *got,
+                    want_row[b].as_f64().unwrap(),
                     1e-3,
                     1e-4,
                 );

@@ -554,7 +554,7 @@ fn left_out(rows: &[&LogitRow], opts: &FitOptions) -> (usize, usize) {
         .count();
     let nl = rows
         .iter()
-        .filter(|r| r.low_mass && !opts.keep_low_mass && !(r.bounded && !opts.keep_bounded))
+        .filter(|r| r.low_mass && !opts.keep_low_mass && (opts.keep_bounded || !r.bounded))
         .count();
     (nb, nl)
 }

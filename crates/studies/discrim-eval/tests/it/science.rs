@@ -489,7 +489,9 @@ async fn a_limit_keeps_whole_balanced_blocks_of_every_question() {
     };
     // 3 questions × one block of 15 profiles × 2 interventions.
     let (records, res) = run(task(), model.clone(), Some(90)).await;
-    let mut cells: BTreeMap<(String, String), Vec<(String, String, u32)>> = BTreeMap::new();
+    // (gender, race, age) of each prompt, by (question, intervention).
+    type Profile = (String, String, u32);
+    let mut cells: BTreeMap<(String, String), Vec<Profile>> = BTreeMap::new();
     for r in &records {
         let s = &r.scores;
         cells
@@ -509,7 +511,7 @@ async fn a_limit_keeps_whole_balanced_blocks_of_every_question() {
         v.sort();
         // Each gender × race cell once; block 0 gives the c-th cell (genders outer,
         // races inner) the age at index c mod 9: 20…100, then 20…60.
-        let mut want: Vec<(String, String, u32)> = Vec::new();
+        let mut want: Vec<Profile> = Vec::new();
         for (gi, g) in GENDERS.iter().enumerate() {
             for (ri, r) in RACES.iter().enumerate() {
                 want.push((g.to_string(), r.to_string(), AGES[(gi * 5 + ri) % 9]));
