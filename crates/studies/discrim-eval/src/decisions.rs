@@ -52,7 +52,7 @@ shammie_engine::task_options! {
         pub variant: Variant = Variant::All,
         /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really-1, really-2, really-3, really (×4), affirmative-action, unbiased, think, custom:TEXT, or a name from interventions_file
         pub intervention: String = "none".into(),
-        /// JSONL (or a JSON array) of {"name": …, "text": …}: exact wording of the statements (e.g. the paper's); a built-in name replaces Shammie's wording of that kind, a new name adds a statement (default: Shammie's own wording)
+        /// JSONL (or a JSON array) of {"name": …, "text": …}: exact wording of the statements (e.g. the paper's); a built-in name replaces Shammie's wording of that kind, a new name adds a statement; none: Shammie's own wording
         pub interventions_file: Option<PathBuf> = None,
         /// flag prompts whose p(yes)+p(no) is below this
         pub min_mass: f64 [0.0 ..= 1.0] = 0.5,
