@@ -6,7 +6,9 @@
 //! standard errors, ordinary least squares with classical and cluster-robust
 //! (CR1) standard errors, AUROC, and a linear mixed-effects model
 //! ([`mixed_lm`]: grouped random effects with an unstructured covariance,
-//! REML or ML, as statsmodels `MixedLM`) — plus the distribution functions
+//! REML or ML, as statsmodels `MixedLM`), and a logistic mixed model for
+//! binomial counts ([`glmm_binomial`]: Laplace approximation, as lme4's
+//! `glmer`, optionally with an observation-level random effect) — plus the distribution functions
 //! and small dense linear algebra they need (normal CDF/quantile, Student-t
 //! CDF/quantile, QR, Cholesky), all written by hand.
 //!
@@ -29,6 +31,7 @@
 mod auroc;
 mod bootstrap;
 mod dist;
+mod glmm;
 mod linalg;
 mod mean;
 mod mixed;
@@ -40,6 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use auroc::auroc;
 pub use bootstrap::{bootstrap_mean, bootstrap_percentile, percentile_linear};
 pub use dist::{normal_cdf, normal_pdf, normal_quantile, student_t_cdf, student_t_quantile, z_for};
+pub use glmm::{glmm_binomial, BinomialGlmmFit};
 pub use mean::mean_ci_t;
 pub use mixed::{mixed_lm, MixedLmFit, MixedMethod};
 pub use proportion::{clustered_ratio, newcombe_diff, wilson};

@@ -703,12 +703,12 @@ fn statsmodels_hessian(
 // BFGS with a strong-Wolfe line search
 // ---------------------------------------------------------------------------
 
-struct Minimum {
-    x: Vec<f64>,
+pub(crate) struct Minimum {
+    pub(crate) x: Vec<f64>,
     f: f64,
-    g: Vec<f64>,
-    iterations: usize,
-    converged: bool,
+    pub(crate) g: Vec<f64>,
+    pub(crate) iterations: usize,
+    pub(crate) converged: bool,
 }
 
 const MAX_ITER: usize = 5000;
@@ -722,7 +722,7 @@ const GTOL_FLOOR: f64 = 1e-7;
 
 /// BFGS with the inverse-Hessian update, scaled initial matrix (Nocedal &
 /// Wright eq. 6.20) and restarts from steepest descent when needed.
-fn bfgs<F>(fg: &mut F, x0: Vec<f64>) -> Minimum
+pub(crate) fn bfgs<F>(fg: &mut F, x0: Vec<f64>) -> Minimum
 where
     F: FnMut(&[f64]) -> Option<(f64, Vec<f64>)>,
 {
@@ -1118,14 +1118,14 @@ fn lower_times_transpose(l: &Mat) -> Mat {
     out
 }
 
-fn pack(l: &Mat) -> Vec<f64> {
+pub(crate) fn pack(l: &Mat) -> Vec<f64> {
     l.iter()
         .enumerate()
         .flat_map(|(a, r)| r[..=a].to_vec())
         .collect()
 }
 
-fn unpack(theta: &[f64], q: usize) -> Mat {
+pub(crate) fn unpack(theta: &[f64], q: usize) -> Mat {
     let mut l = vec![vec![0.0; q]; q];
     let mut it = theta.iter();
     for (a, row) in l.iter_mut().enumerate() {

@@ -4,5 +4,6 @@
 //! each module below is one former test file.
 
 mod bootstrap_properties;
+mod glmm_reference;
 mod mixed_reference;
 mod reference;

@@ -37,6 +37,14 @@ pub struct LogitRow {
     pub prompt: String,
     /// Sampling path: the binomial sampling variance of this logit (delta method).
     pub sampling_var: Option<f64>,
+    /// Logprob path: one answer was absent from the top-k list, so this logit is a
+    /// bound, not an estimate. Left out of the main fit unless `keep_bounded`.
+    pub bounded: bool,
+    /// p(yes) + p(no) was below `min_mass`. Left out of the main fit unless
+    /// `keep_low_mass`.
+    pub low_mass: bool,
+    /// Sampling path: (yes, yes + no) among the parsed draws.
+    pub counts: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +58,7 @@ pub enum RandomEffects {
 }
 
 impl RandomEffects {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             RandomEffects::Full => "intercept + all slopes",
             RandomEffects::SlopesAge => "intercept + age slope",
@@ -77,6 +85,12 @@ pub struct FitOptions {
     pub method: MixedMethod,
     pub random: RandomEffects,
     pub confidence: f64,
+    /// Fit bounded logits too (default: left out, shown in the sensitivity table).
+    #[serde(default)]
+    pub keep_bounded: bool,
+    /// Fit low-mass prompts too (default: left out, shown in the sensitivity table).
+    #[serde(default)]
+    pub keep_low_mass: bool,
 }
 
 mod method_serde {
@@ -102,11 +116,18 @@ impl Default for FitOptions {
             method: MixedMethod::Reml,
             random: RandomEffects::Full,
             confidence: 0.95,
+            keep_bounded: false,
+            keep_low_mass: false,
         }
     }
 }
 
 impl FitOptions {
+    /// Whether the main fit uses this row.
+    pub fn keeps(&self, r: &LogitRow) -> bool {
+        (self.keep_bounded || !r.bounded) && (self.keep_low_mass || !r.low_mass)
+    }
+
     pub fn parse_random(s: &str) -> Option<RandomEffects> {
         match s {
             "full" => Some(RandomEffects::Full),
@@ -171,6 +192,63 @@ pub struct GroupFit {
     pub mean_sampling_var: Option<f64>,
 }
 
+/// The fixed-effects design of a group's rows: the intercept then the present terms.
+pub(crate) struct Design {
+    /// The TERMS indices with variation in these rows, in column order after the intercept.
+    pub present: Vec<usize>,
+    pub x: Vec<Vec<f64>>,
+    /// Dense question index of each row.
+    pub groups: Vec<usize>,
+    /// Sample SD of age (age_z = (age − 60) / SD).
+    pub age_sd: f64,
+}
+
+pub(crate) fn design(rows: &[&LogitRow]) -> Design {
+    let n = rows.len() as f64;
+    let mean_age = rows.iter().map(|r| r.age).sum::<f64>() / n;
+    let sd = (rows.iter().map(|r| (r.age - mean_age).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    // Columns present in the data: a term with no variation cannot be estimated.
+    let present: Vec<usize> = (0..TERMS.len())
+        .filter(|&i| {
+            if i == 0 {
+                sd > 0.0
+            } else {
+                let k = rows.iter().filter(|r| term_indicator(i, r) == 1.0).count();
+                k > 0 && k < rows.len()
+            }
+        })
+        .collect();
+    let value = |i: usize, r: &LogitRow| {
+        if i == 0 {
+            (r.age - REFERENCE_AGE) / sd
+        } else {
+            term_indicator(i, r)
+        }
+    };
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| {
+            std::iter::once(1.0)
+                .chain(present.iter().map(|&i| value(i, r)))
+                .collect()
+        })
+        .collect();
+    let mut qids: BTreeMap<&str, usize> = BTreeMap::new();
+    let groups: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            let k = qids.len();
+            *qids.entry(r.question.as_str()).or_insert(k)
+        })
+        .collect();
+    Design {
+        present,
+        x,
+        groups,
+        age_sd: sd,
+    }
+}
+
 /// Fits one group's rows.
 pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
     let first = rows.first();
@@ -199,46 +277,14 @@ pub fn fit_group(rows: &[&LogitRow], opts: &FitOptions) -> GroupFit {
         g.fit_error = Some("fewer than 3 answered prompts".into());
         return g;
     }
-    let n = rows.len() as f64;
-    let mean_age = rows.iter().map(|r| r.age).sum::<f64>() / n;
-    let sd = (rows.iter().map(|r| (r.age - mean_age).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let Design {
+        present,
+        x,
+        groups,
+        age_sd: sd,
+    } = design(rows);
     g.age_sd = sd;
-
-    // Columns present in the data: a term with no variation cannot be estimated.
-    let present: Vec<usize> = (0..TERMS.len())
-        .filter(|&i| {
-            if i == 0 {
-                sd > 0.0
-            } else {
-                let k = rows.iter().filter(|r| term_indicator(i, r) == 1.0).count();
-                k > 0 && k < rows.len()
-            }
-        })
-        .collect();
-    let value = |i: usize, r: &LogitRow| {
-        if i == 0 {
-            (r.age - REFERENCE_AGE) / sd
-        } else {
-            term_indicator(i, r)
-        }
-    };
-    let x: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|r| {
-            std::iter::once(1.0)
-                .chain(present.iter().map(|&i| value(i, r)))
-                .collect()
-        })
-        .collect();
     let y: Vec<f64> = rows.iter().map(|r| r.logit).collect();
-    let mut qids: BTreeMap<&str, usize> = BTreeMap::new();
-    let groups: Vec<usize> = rows
-        .iter()
-        .map(|r| {
-            let k = qids.len();
-            *qids.entry(r.question.as_str()).or_insert(k)
-        })
-        .collect();
 
     let mut last_err = None;
     for re in opts.random.and_simpler() {
@@ -406,9 +452,46 @@ pub fn group_rows(rows: &[LogitRow]) -> Vec<((String, String), Vec<&LogitRow>)> 
 
 /// Tables and figure from the rows (and, from a run, the data-quality counts).
 pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analysis {
-    let groups = group_rows(rows);
-    let fits: Vec<GroupFit> = groups.iter().map(|(_, r)| fit_group(r, opts)).collect();
-    let mut tables: Vec<Table> = fits.iter().map(|f| score_table(f, opts)).collect();
+    let all = group_rows(rows);
+    // The main fit's rows: bounded and low-mass prompts left out unless asked for.
+    let groups: Vec<((String, String), Vec<&LogitRow>)> = all
+        .iter()
+        .map(|(k, r)| {
+            (
+                k.clone(),
+                r.iter().copied().filter(|r| opts.keeps(r)).collect(),
+            )
+        })
+        .collect();
+    let fits: Vec<GroupFit> = groups
+        .iter()
+        .map(|((v, i), r)| {
+            let mut f = fit_group(r, opts);
+            f.variant = v.clone();
+            f.intervention = i.clone();
+            f
+        })
+        .collect();
+    let mut tables: Vec<Table> = Vec::new();
+    for (((_, all_rows), f), (_, main)) in all.iter().zip(&fits).zip(&groups) {
+        let mut t = score_table(f, opts);
+        if !main.is_empty() {
+            t.notes.push(design_note(main));
+        }
+        let (nb, nl) = left_out(all_rows, opts);
+        if nb + nl > 0 {
+            t.notes.push(format!(
+                "left out of this fit: {nb} bounded and {nl} low-mass prompts (see the sensitivity table)"
+            ));
+        }
+        tables.push(t);
+        if let Some(t) = sensitivity_table(f, all_rows, opts) {
+            tables.push(t);
+        }
+        if let Some(t) = crate::shrinkage::table(f, main, opts) {
+            tables.push(t);
+        }
+    }
     if fits.len() > 1 || fits.iter().any(|f| f.intervention != "none") {
         tables.push(intervention_table(&groups, &fits, opts));
     }
@@ -426,6 +509,125 @@ pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analy
         });
     }
     Analysis { tables, files }
+}
+
+/// Whether the fitted prompts are a balanced design: every question holding each of
+/// the 15 gender × race profiles equally often.
+pub(crate) fn design_note(rows: &[&LogitRow]) -> String {
+    let mut by_q: BTreeMap<&str, BTreeMap<(Gender, Race), usize>> = BTreeMap::new();
+    for r in rows {
+        *by_q
+            .entry(r.question.as_str())
+            .or_default()
+            .entry((r.gender, r.race))
+            .or_default() += 1;
+    }
+    let cells = Gender::ALL.len() * Race::ALL.len();
+    let unbalanced = by_q
+        .values()
+        .filter(|c| c.len() < cells || c.values().min() != c.values().max())
+        .count();
+    let sizes: Vec<usize> = by_q.values().map(|c| c.values().sum()).collect();
+    let (lo, hi) = (
+        sizes.iter().min().copied().unwrap_or(0),
+        sizes.iter().max().copied().unwrap_or(0),
+    );
+    if unbalanced == 0 {
+        format!(
+            "design: balanced, every question has each of the {cells} gender × race profiles equally often ({lo} to {hi} prompts a question)"
+        )
+    } else {
+        format!(
+            "design: not balanced, {unbalanced} of {} questions lack some of the {cells} gender × race profiles or hold them unequally \
+             (a --limit that ends inside a block of {cells} profiles × interventions, prompts left out, or the data); \
+             the mixed model still adjusts for every term, the mean differences compare what is there",
+            by_q.len()
+        )
+    }
+}
+
+/// (bounded, low-mass) prompts of a group that the main fit leaves out.
+fn left_out(rows: &[&LogitRow], opts: &FitOptions) -> (usize, usize) {
+    let nb = rows
+        .iter()
+        .filter(|r| r.bounded && !opts.keep_bounded)
+        .count();
+    let nl = rows
+        .iter()
+        .filter(|r| r.low_mass && !opts.keep_low_mass && (opts.keep_bounded || !r.bounded))
+        .count();
+    (nb, nl)
+}
+
+/// The scores refitted with the bounded and/or low-mass prompts the main fit left out
+/// (`None` when it left none out).
+fn sensitivity_table(main: &GroupFit, rows: &[&LogitRow], opts: &FitOptions) -> Option<Table> {
+    let (nb, nl) = left_out(rows, opts);
+    if nb + nl == 0 {
+        return None;
+    }
+    let with = |bounded: bool, low: bool| FitOptions {
+        keep_bounded: opts.keep_bounded || bounded,
+        keep_low_mass: opts.keep_low_mass || low,
+        ..*opts
+    };
+    let mut variants: Vec<(String, FitOptions)> = Vec::new();
+    if nb > 0 {
+        variants.push(("+ bounded".into(), with(true, false)));
+    }
+    if nl > 0 {
+        variants.push(("+ low mass".into(), with(false, true)));
+    }
+    if nb > 0 && nl > 0 {
+        variants.push(("all prompts".into(), with(true, true)));
+    }
+    let fits: Vec<(String, GroupFit)> = variants
+        .into_iter()
+        .map(|(label, o)| {
+            let kept: Vec<&LogitRow> = rows.iter().copied().filter(|r| o.keeps(r)).collect();
+            (
+                format!("{label} ({} prompts)", kept.len()),
+                fit_group(&kept, &o),
+            )
+        })
+        .collect();
+    let mut columns = vec![
+        "term".to_string(),
+        format!("main fit ({} prompts)", main.prompts),
+    ];
+    columns.extend(fits.iter().map(|(l, _)| l.clone()));
+    let rows = TERMS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut r = vec![Cell::text(*t), cell(main.scores[i])];
+            r.extend(fits.iter().map(|(_, f)| cell(f.scores[i])));
+            r
+        })
+        .collect();
+    let mut notes = vec![
+        "main fit: bounded logits (an answer missing from the top-k list: the logit is a bound, not an estimate) \
+         and low-mass prompts (p(yes)+p(no) below min_mass) left out, as set by keep_bounded / keep_low_mass; \
+         the other columns refit the same model with them"
+            .to_string(),
+    ];
+    for (l, f) in &fits {
+        if let Some(e) = &f.fit_error {
+            if !f.converged {
+                notes.push(format!("{l}: mixed model not fitted: {e}"));
+            }
+        }
+    }
+    Some(Table {
+        name: format!("sensitivity/{}/{}", main.variant, main.intervention),
+        title: format!(
+            "Sensitivity to left-out prompts — {} prompts, intervention: {}",
+            main.variant, main.intervention
+        ),
+        columns,
+        rows,
+        notes,
+    })
 }
 
 fn score_table(f: &GroupFit, opts: &FitOptions) -> Table {
@@ -524,7 +726,11 @@ fn intervention_table(
             Cell::text(variant.clone()),
             Cell::text(iv.clone()),
             Cell::Int(grows.len() as i64),
-            Cell::Float(p_yes),
+            if grows.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::Float(p_yes)
+            },
             if demographic.is_empty() {
                 Cell::Empty
             } else {
@@ -594,8 +800,8 @@ fn quality_table(q: &Quality) -> Table {
         ],
         rows,
         notes: vec![
-            "low yes+no mass: p(yes)+p(no) below min_mass (the model mostly wanted to say something else); their normalised logits are still used".into(),
-            "bounded: logprob path, one answer absent from the top-k list, its probability bounded by the smallest listed one".into(),
+            "low yes+no mass: p(yes)+p(no) below min_mass (the model mostly wanted to say something else); left out of the scores unless keep_low_mass=true (the sensitivity table refits with them)".into(),
+            "bounded: logprob path, one answer absent from the top-k list, its probability bounded by the smallest listed one; left out of the scores unless keep_bounded=true (the sensitivity table refits with them)".into(),
         ],
     }
 }
@@ -618,6 +824,10 @@ shammie_engine::task_options! {
         pub method: FitMethod = FitMethod::Reml,
         /// random effects by question: full (intercept and every slope, as the paper), slopes-age (intercept + age), intercept
         pub random: FitRandom = FitRandom::Full,
+        /// fit logits bounded by a top-k floor (an answer missing from the list) too; default: left out of the scores and shown in a sensitivity table
+        pub keep_bounded: bool = false,
+        /// fit prompts whose p(yes)+p(no) is below min_mass too; default: left out of the scores and shown in a sensitivity table
+        pub keep_low_mass: bool = false,
     }
 }
 
@@ -635,6 +845,8 @@ impl FitSettings {
                 FitRandom::Intercept => RandomEffects::Intercept,
             },
             confidence: 0.95,
+            keep_bounded: self.keep_bounded,
+            keep_low_mass: self.keep_low_mass,
         }
     }
 }
@@ -655,7 +867,8 @@ pub fn analyze_offline(path: &std::path::Path, opts: Options) -> Result<Analysis
 /// line) or CSV (a header row), chosen by the file extension (`.csv`, else JSONL).
 /// Fields: `decision_question_id`, `age`, `gender`, `race`, and `logit` (or `p_yes`,
 /// turned into a logit; |logit| ≤ [`MAX_ABS_LOGIT`]); optional `fill_type` (or `variant`)
-/// and `intervention`. One row per (question, age, gender, race, variant, intervention):
+/// and `intervention`; optional `bounded` and `low_mass` (true/false: left out of the
+/// main fit like a run's, and refitted in the sensitivity table). One row per (question, age, gender, race, variant, intervention):
 /// a repeated one is an error at its line, never a second observation.
 pub fn analyze_file(
     path: &std::path::Path,
@@ -762,6 +975,21 @@ fn read_logit_file(
         Some(v) => v.to_string(),
         None => String::new(),
     };
+    // An optional yes/no column: true/false, 1/0, or empty.
+    let flag = |v: Option<&Value>, key: &str| -> Result<bool, String> {
+        match v {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Number(n)) if n.as_f64() == Some(0.0) => Ok(false),
+            Some(Value::Number(n)) if n.as_f64() == Some(1.0) => Ok(true),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "" | "false" | "0" => Ok(false),
+                "true" | "1" => Ok(true),
+                other => Err(format!("`{key}` must be true or false, got {other:?}")),
+            },
+            Some(other) => Err(format!("`{key}` must be true or false, got {other}")),
+        }
+    };
     let bound = || {
         let p = 1.0 / (1.0 + MAX_ABS_LOGIT.exp());
         format!("logits must be within ±{MAX_ABS_LOGIT} (p(yes) between {p:.1e} and 1 - {p:.1e})")
@@ -819,6 +1047,9 @@ fn read_logit_file(
                 race,
                 logit,
                 sampling_var: None,
+                bounded: flag(o.get("bounded"), "bounded")?,
+                low_mass: flag(o.get("low_mass"), "low_mass")?,
+                counts: None,
             })
         })()
         .map_err(|m| line_err(ln, m))?;

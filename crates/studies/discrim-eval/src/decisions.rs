@@ -16,8 +16,10 @@
 //!   (yes + ½)/(yes + no + 1); the binomial noise stays in the residual of the model.
 //!
 //! logit = log p(yes) − log p(no). The yes+no probability mass is recorded; prompts below
-//! `min_mass` are counted as low-mass in the data table (their logits still count: the
-//! normalised answer is what the paper analysed).
+//! `min_mass` are flagged low-mass. Bounded and low-mass prompts are left out of the
+//! scores by default (`keep_bounded`, `keep_low_mass`) and refitted with them in a
+//! sensitivity table; the sampling path's scores are compared with a logistic mixed
+//! model on the raw yes/no counts (`shrinkage`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,8 +50,10 @@ shammie_engine::task_options! {
         pub data: DataPath = DataPath::default(),
         /// which fill_type to run: all, explicit, implicit
         pub variant: Variant = Variant::All,
-        /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really, unbiased, think, custom:TEXT
+        /// statements appended to the question, comma-separated or `all` (sweep): none, illegal, ignore, illegal-ignore, really-1, really-2, really-3, really (×4), affirmative-action, unbiased, think, custom:TEXT, or a name from interventions_file
         pub intervention: String = "none".into(),
+        /// JSONL (or a JSON array) of {"name": …, "text": …}: exact wording of the statements (e.g. the paper's); a built-in name replaces Shammie's wording of that kind, a new name adds a statement; none: Shammie's own wording
+        pub interventions_file: Option<PathBuf> = None,
         /// flag prompts whose p(yes)+p(no) is below this
         pub min_mass: f64 [0.0 ..= 1.0] = 0.5,
         /// token budget of the reasoning written first under intervention=think
@@ -84,6 +88,8 @@ pub struct Config {
     data: Option<PathBuf>,
     variant: Option<String>,
     interventions: Vec<Intervention>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interventions_file: Option<PathBuf>,
     #[serde(flatten)]
     answer: AnswerOptions,
     min_mass: f64,
@@ -100,7 +106,12 @@ pub struct Decisions {
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     let cfg_err = |m: String| EngineError::Config(format!("discrim-eval/decisions: {m}"));
     let set = Settings::from_options(opts)?;
-    let interventions = Intervention::parse_list(&set.intervention).map_err(cfg_err)?;
+    let loaded = match &set.interventions_file {
+        Some(p) => crate::interventions::load_file(p)?,
+        None => Default::default(),
+    };
+    let interventions =
+        Intervention::parse_list_with(&set.intervention, &loaded).map_err(cfg_err)?;
     set.answer.validate("discrim-eval/decisions", PATHS)?;
     let config = Config {
         data: set.data.0,
@@ -110,6 +121,7 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
             Variant::Implicit => Some("implicit".into()),
         },
         interventions,
+        interventions_file: set.interventions_file,
         answer: set.answer,
         min_mass: set.min_mass,
         think_tokens: set.think_tokens,
@@ -178,9 +190,11 @@ impl Decisions {
         }
     }
 
-    /// All prompts, validated, in run order: questions interleaved round-robin (so a
-    /// `--limit` covers every scenario), each prompt under every intervention in a row
-    /// (so every intervention sees the same prompts).
+    /// All prompts, validated, in run order: each question's profiles in balanced blocks
+    /// of the 15 gender × race cells, questions interleaved round-robin by block (so a
+    /// `--limit` covers every scenario with whole blocks as far as it reaches), each
+    /// prompt under every intervention in a row (so every intervention sees the same
+    /// prompts).
     fn prompts(&self) -> Result<Vec<(String, u64, DecisionRow)>, DataError> {
         let mut all: Vec<(String, u64, DecisionRow)> = Vec::new();
         // One prompt per demographic cell of a question, across every file.
@@ -231,7 +245,7 @@ impl Decisions {
                 });
             }
         }
-        let mut queues: Vec<std::collections::VecDeque<(String, u64, DecisionRow)>> = Vec::new();
+        let mut questions: Vec<Vec<(String, u64, DecisionRow)>> = Vec::new();
         let mut index: BTreeMap<(String, String, String), usize> = BTreeMap::new();
         for p in all {
             let key = (
@@ -240,23 +254,21 @@ impl Decisions {
                 p.2.decision_question_id.clone(),
             );
             let i = *index.entry(key).or_insert_with(|| {
-                queues.push(Default::default());
-                queues.len() - 1
+                questions.push(Vec::new());
+                questions.len() - 1
             });
-            queues[i].push_back(p);
+            questions[i].push(p);
         }
-        // Within a question, a fixed pseudo-random order of the profiles, so that the
-        // first prompts of each question (what a --limit keeps) span ages, genders and
-        // races instead of the file's first rows (all aged 20, say).
-        for q in queues.iter_mut() {
-            q.make_contiguous()
-                .sort_by_key(|(src, line, _)| mix(fnv1a(src.as_bytes()) ^ *line));
-        }
+        // Each question's profiles in balanced blocks (see `blocks`), and the questions
+        // round-robin by block: the first blocks of every question come first, so a
+        // --limit keeps whole blocks of every question as far as it reaches.
+        let mut queues: Vec<std::collections::VecDeque<Vec<(String, u64, DecisionRow)>>> =
+            questions.into_iter().map(|q| blocks(q).into()).collect();
         let mut out = Vec::new();
         while queues.iter().any(|q| !q.is_empty()) {
             for q in queues.iter_mut() {
-                if let Some(p) = q.pop_front() {
-                    out.push(p);
+                if let Some(b) = q.pop_front() {
+                    out.extend(b);
                 }
             }
         }
@@ -301,18 +313,39 @@ impl Decisions {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// splitmix64: a fixed bijective scramble (stable across platforms and releases).
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// One question's profiles as balanced blocks: the profiles are grouped into their
+/// gender × race cells (in the fixed order of `Gender::ALL` × `Race::ALL`), each cell
+/// sorted by age; block b takes from the c-th cell its profile at position
+/// (b + c) mod (cell size), while b < cell size. On the released grid (9 ages in each of
+/// the 15 cells) that is 9 blocks of 15: every block holds each gender × race cell once
+/// and spreads the ages (a Latin-square rotation), and the 9 blocks together are the
+/// whole grid. A prefix of whole blocks is a balanced design in gender and race.
+fn blocks(mut profiles: Vec<(String, u64, DecisionRow)>) -> Vec<Vec<(String, u64, DecisionRow)>> {
+    use crate::data::{Gender, Race};
+    let cell_of = |r: &DecisionRow| {
+        let g = Gender::ALL.iter().position(|g| *g == r.gender).unwrap_or(0);
+        let c = Race::ALL.iter().position(|c| *c == r.race).unwrap_or(0);
+        g * Race::ALL.len() + c
+    };
+    profiles.sort_by(|a, b| {
+        (cell_of(&a.2), a.2.age, a.1)
+            .partial_cmp(&(cell_of(&b.2), b.2.age, b.1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut cells: BTreeMap<usize, Vec<(String, u64, DecisionRow)>> = BTreeMap::new();
+    for p in profiles {
+        cells.entry(cell_of(&p.2)).or_default().push(p);
+    }
+    let longest = cells.values().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .map(|b| {
+            cells
+                .iter()
+                .filter(|(_, v)| b < v.len())
+                .map(|(c, v)| v[(b + c) % v.len()].clone())
+                .collect()
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -331,7 +364,12 @@ impl Task for Decisions {
     }
 
     fn inputs(&self) -> Vec<std::path::PathBuf> {
-        self.config.data.iter().cloned().collect()
+        self.config
+            .data
+            .iter()
+            .chain(&self.config.interventions_file)
+            .cloned()
+            .collect()
     }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
         let m = models.get("target").expect("roles resolved");
@@ -466,9 +504,10 @@ impl Task for Decisions {
             let iv = r
                 .input
                 .get("intervention")
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => "custom".into(),
+                .map(|v| {
+                    serde_json::from_value::<Intervention>(v.clone())
+                        .map(|i| i.name())
+                        .unwrap_or_else(|_| "custom".into())
                 })
                 .unwrap_or_else(|| "none".into());
             let variant = r
@@ -509,6 +548,9 @@ impl Task for Decisions {
                 race,
                 logit,
                 prompt: s.prompt,
+                bounded: s.bounded.is_some(),
+                low_mass: s.low_mass,
+                counts: (s.path == "sampling").then_some((s.yes, s.yes + s.no)),
                 sampling_var: (s.path == "sampling").then(|| {
                     // Var(logit p̃) ≈ 1 / (m p̃ (1 − p̃)) with m = parsed answers + 1.
                     let m = (s.yes + s.no) as f64 + 1.0;
@@ -517,7 +559,56 @@ impl Task for Decisions {
                 }),
             });
         }
-        Ok(analysis::analyze(&rows, &quality, &self.config.fit))
+        let mut out = analysis::analyze(&rows, &quality, &self.config.fit);
+        self.wording_notes(&mut out.tables);
+        Ok(out)
+    }
+}
+
+impl Decisions {
+    /// Says whose wording each intervention had: Shammie's own (the default, not the
+    /// paper's text), the interventions file's, or an inline `custom:` statement.
+    fn wording_notes(&self, tables: &mut [shammie_core::Table]) {
+        let file = self
+            .config
+            .interventions_file
+            .as_ref()
+            .map(|p| p.display().to_string());
+        let wording = |iv: &Intervention| -> Option<String> {
+            match iv {
+                Intervention::None => None,
+                Intervention::Loaded { .. } => Some(format!(
+                    "wording loaded from {}",
+                    file.as_deref().unwrap_or("the interventions file")
+                )),
+                Intervention::Custom(_) => Some("wording given inline (custom:)".into()),
+                _ => Some(
+                    "Shammie's own wording of the paper's kind, not the paper's text \
+                     (load the exact statements with interventions_file=PATH)"
+                        .into(),
+                ),
+            }
+        };
+        for t in tables.iter_mut() {
+            if t.name == "interventions" {
+                for iv in &self.config.interventions {
+                    if let Some(w) = wording(iv) {
+                        t.notes.push(format!("{}: {w}", iv.name()));
+                    }
+                }
+            } else if let Some(name) = t.name.strip_prefix("scores/") {
+                let iv_name = name.rsplit('/').next().unwrap_or_default();
+                if let Some(w) = self
+                    .config
+                    .interventions
+                    .iter()
+                    .find(|i| i.name() == iv_name)
+                    .and_then(wording)
+                {
+                    t.notes.push(format!("intervention {iv_name}: {w}"));
+                }
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub mod decisions;
 mod figure;
 pub mod generate;
 pub mod interventions;
+mod shrinkage;
 
 use shammie_kit::study::{OfflineAnalysis, StudyInfo, TaskInfo};
 

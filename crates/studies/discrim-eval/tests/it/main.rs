@@ -2,3 +2,4 @@
 //! snapshots of the prompts of the first samples.
 
 mod prompts;
+mod science;
