@@ -637,7 +637,7 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
 /// The forest figure: matching rate per dataset with its interval, grouped by format,
 /// with the line at 0.5 (no preference between the two answers).
 fn figure(estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval)]) -> String {
-    use shammie_plot::{Estimate, Figure, IntervalPlot, Legend};
+    use shammie_plot::{Estimate, IntervalPlot, Legend};
     let names = |kind: AnswerKind| {
         estimates
             .iter()
@@ -649,7 +649,7 @@ fn figure(estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval)]) -
         .iter()
         .map(|(_, name, i)| Estimate::new(name.clone(), i.estimate, i.lo, i.hi))
         .collect();
-    let plot = IntervalPlot::new("")
+    IntervalPlot::new("Trait-matching answers per dataset (95% CI)")
         .x_label("rate of answers matching the trait")
         .group("Yes/No statements", names(AnswerKind::YesNo))
         .group("Lettered questions", names(AnswerKind::Letter))
@@ -657,9 +657,7 @@ fn figure(estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval)]) -
         .reference(Some(0.5))
         .x_range(0.0, 1.0)
         .legend(Legend::Hidden)
-        .width(420.0);
-    Figure::single(plot)
-        .title("Trait-matching answers per dataset (95% CI)")
+        .width(420.0)
         .to_svg()
 }
 

@@ -254,9 +254,9 @@ impl Reading {
                 _ => {
                     let forms: Vec<String> = self.forms[i]
                         .iter()
-                        .map(|(f, p)| format!("{f:?} {p:.4}"))
+                        .map(|(f, p)| format!("{f:?} {}", prob(*p)))
                         .collect();
-                    format!("{name} {:.4} = {}", self.values[i], forms.join(" + "))
+                    format!("{name} {} = {}", prob(self.values[i]), forms.join(" + "))
                 }
             })
             .collect();
@@ -280,6 +280,16 @@ impl Reading {
         (0..self.values.len())
             .filter(|&i| !self.present[i])
             .collect()
+    }
+}
+
+/// A probability for a transcript line: four decimals, or two significant digits below
+/// 0.0001 (so a small probability does not read as 0).
+fn prob(p: f64) -> String {
+    if p > 0.0 && p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
     }
 }
 

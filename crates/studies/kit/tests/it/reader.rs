@@ -178,6 +178,16 @@ async fn scoring_sums_each_labels_forms_exactly() {
         "scoring: Yes 0.5530 = \"yes\" 0.3679 + \"Yes\" 0.1353 + \"YES\" 0.0498; \
          No 0.6316 = \"no\" 0.6065 + \"No\" 0.0183 + \"NO\" 0.0067"
     );
+    // Below 0.0001 a probability keeps two significant digits: e^-12 = 6.1e-6.
+    let tiny = shammie_kit::reader::Reading {
+        values: vec![e(-12.0), 0.5],
+        forms: vec![vec![("Yes".into(), e(-12.0))], vec![("No".into(), 0.5)]],
+        ..r.clone()
+    };
+    assert_eq!(
+        tiny.explain(&yes_no()),
+        "scoring: Yes 6.1e-6 = \"Yes\" 6.1e-6; No 0.5000 = \"No\" 0.5000"
+    );
     let pair = r.pair(1, 0).unwrap();
     assert_eq!((pair.p, pair.bounded), ([r.values[1], r.values[0]], None));
 }
