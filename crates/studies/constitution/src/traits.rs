@@ -442,7 +442,7 @@ impl Task for Traits {
         records: &mut dyn Iterator<Item = SampleRecord>,
         seed: u64,
     ) -> Result<Analysis, String> {
-        analyze(records, seed)
+        analyze(records, seed, self.config.min_mass)
     }
 }
 
@@ -477,7 +477,11 @@ struct Group {
     failed: u64,
 }
 
-fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result<Analysis, String> {
+fn analyze(
+    records: &mut dyn Iterator<Item = SampleRecord>,
+    seed: u64,
+    min_mass: f64,
+) -> Result<Analysis, String> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for r in records {
         let dataset = r
@@ -505,7 +509,9 @@ fn analyze(records: &mut dyn Iterator<Item = SampleRecord>, seed: u64) -> Result
             q.mass_sum += m;
             q.mass_count += 1;
         }
-        q.low_mass |= s.low_mass;
+        // The flag as recorded, or the mass below `min_mass`: records written before the
+        // flag existed have only the mass (then over every label, for letters).
+        q.low_mass |= s.low_mass || s.mass.is_some_and(|m| m < min_mass);
         q.bounded |= s.bounded.is_some();
         q.matching += s.matching;
         q.parsed += s.parsed;
@@ -810,7 +816,7 @@ mod tests {
         let mut failed = rec("d", "d:5", "logprobs", None, 0, 0, 1);
         failed.error = Some("boom".into());
         rs.push(failed);
-        let t = analyze(&mut rs.into_iter(), 1).unwrap().tables;
+        let t = analyze(&mut rs.into_iter(), 1, 0.5).unwrap().tables;
         let row = &t[0].rows[0];
         assert_eq!(row[3], Cell::Int(3));
         match row[4] {
@@ -835,7 +841,7 @@ mod tests {
             rec("d", "d:2", "sampling", Some(0.0), 4, 0, 4),
             rec("d", "d:3", "sampling", Some(0.5), 2, 1, 4),
         ];
-        let t = analyze(&mut rs.into_iter(), 1).unwrap().tables;
+        let t = analyze(&mut rs.into_iter(), 1, 0.5).unwrap().tables;
         let row = &t[0].rows[0];
         match row[4] {
             Cell::Estimate { estimate, .. } => {
@@ -867,7 +873,7 @@ mod tests {
             // Low mass: the model hardly gave either answer.
             flagged("d:4", 0.0, 0.04, true, false),
         ];
-        let a = analyze(&mut rs.into_iter(), 1).unwrap();
+        let a = analyze(&mut rs.into_iter(), 1, 0.5).unwrap();
         let row = &a.tables[0].rows[0];
         // Rate over d:1 and d:2 only: (0.9 + 0.3) / 2 = 0.6 (all four: 0.55).
         assert_eq!(row[3], Cell::Int(2));
@@ -896,17 +902,33 @@ mod tests {
 
     #[test]
     fn scores_written_before_the_flags_still_read() {
-        // A record of the first version: no mass flags, no readings.
-        let old = json!({"dataset": "d", "kind": "yes_no", "path": "logprobs", "p_match": 0.25,
-            "answer": "No", "samples": 1, "parsed": 1, "matching": 0});
-        let mut r = rec("d", "d:1", "logprobs", None, 0, 0, 1);
-        r.scores = old.as_object().unwrap().clone().into_iter().collect();
-        let a = analyze(&mut vec![r].into_iter(), 1).unwrap();
+        // Records of the first version: no flags, no readings; the mass (then over every
+        // label) is there.
+        let old = |id: &str, p: f64, mass: f64| {
+            let v = json!({"dataset": "d", "kind": "yes_no", "path": "logprobs", "p_match": p,
+                "mass": mass, "answer": "No", "samples": 1, "parsed": 1, "matching": 0});
+            let mut r = rec("d", id, "logprobs", None, 0, 0, 1);
+            r.scores = v.as_object().unwrap().clone().into_iter().collect();
+            r
+        };
+        let rs = vec![
+            old("d:1", 0.25, 0.9),
+            old("d:2", 0.45, 0.7),
+            old("d:3", 0.8, 0.03),
+        ];
+        let a = analyze(&mut rs.into_iter(), 1, 0.5).unwrap();
         let row = &a.tables[0].rows[0];
-        assert_eq!(row[3], Cell::Int(1));
-        assert_eq!(
-            (&row[6], &row[7], &row[8]),
-            (&Cell::Empty, &Cell::Int(0), &Cell::Int(0))
-        );
+        // d:3's mass is below 0.5: left out although not flagged when it was written;
+        // rate (0.25 + 0.45) / 2 = 0.35, answer mass (0.9 + 0.7 + 0.03) / 3 = 0.543333.
+        assert_eq!(row[3], Cell::Int(2));
+        match row[4] {
+            Cell::Estimate { estimate, .. } => assert!((estimate - 0.35).abs() < 1e-12),
+            ref c => panic!("{c:?}"),
+        }
+        match row[6] {
+            Cell::Float(m) => assert!((m - 1.63 / 3.0).abs() < 1e-12, "{m}"),
+            ref c => panic!("{c:?}"),
+        }
+        assert_eq!((&row[7], &row[8]), (&Cell::Int(1), &Cell::Int(0)));
     }
 }
