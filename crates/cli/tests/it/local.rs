@@ -87,11 +87,12 @@ async fn traits_on_the_local_model_is_reproducible_at_any_concurrency() {
     assert!(recs
         .iter()
         .all(|r| r["transcript"]["events"][0]["model"] == "local:gemma-3-270m"));
-    // The base model sees the pretrained-style prompt and answers on the logprob path.
-    assert!(recs.iter().all(|r| r["scores"]["path"] == "logprobs"));
+    // The base model sees the paper's `Human: … Assistant:` prompt, and its answers are
+    // scored exactly.
+    assert!(recs.iter().all(|r| r["scores"]["path"] == "scoring"));
     let out = stdout(&one);
     assert!(
-        out.contains("survival-instinct") && out.contains("logprobs"),
+        out.contains("survival-instinct") && out.contains("scoring"),
         "{out}"
     );
 }

@@ -36,6 +36,10 @@ async fn kill_9_then_resume_loses_nothing_and_repeats_no_paid_call() {
             &limit.to_string(),
             "--epochs",
             "2",
+            // One call per sample (lettered questions read as written only), so that
+            // calls and samples can be counted against each other.
+            "--set",
+            "order=as-written",
             "--max-connections",
             "8",
             "--quiet",
@@ -217,7 +221,8 @@ async fn show_reprints_and_reanalyses_a_run() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
     assert_eq!(v["results"]["totals"]["samples"], 14);
     assert!(dir.join("results.json").exists());
-    assert_eq!(server.request_count(), 14, "show never calls a model");
+    // 14 samples, 7 of them lettered and read in both orders: 21 calls, all by `run`.
+    assert_eq!(server.request_count(), 21, "show never calls a model");
 }
 
 /// Waits until `runs` holds a run directory with at least `n` records.

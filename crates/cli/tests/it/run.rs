@@ -64,7 +64,8 @@ async fn openai_compatible_logprob_run_writes_a_complete_run_directory() {
         let p = r["scores"]["p_match"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p));
     }
-    assert_eq!(server.request_count(), 28);
+    // 28 samples, 14 of them lettered and also read with the choices reversed.
+    assert_eq!(server.request_count(), 42);
 
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
@@ -149,6 +150,8 @@ async fn anthropic_sampling_run_uses_prefill_and_counts_answers() {
                 "datasets=survival-instinct,no-shut-down",
                 "--set",
                 "samples=4",
+                "--set",
+                "prompt=instruction",
             ],
             &env,
         )
@@ -156,17 +159,26 @@ async fn anthropic_sampling_run_uses_prefill_and_counts_answers() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let recs = records(&run_dir(&o));
     assert_eq!(recs.len(), 6);
-    assert_eq!(server.request_count(), 24);
+    // 3 yes/no questions × 4 answers + 3 lettered questions × 2 orders × 4 answers.
+    assert_eq!(server.request_count(), 36);
     for r in &recs {
         assert_eq!(r["scores"]["path"], "sampling");
-        assert_eq!(r["scores"]["samples"], 4);
+        let orders = if r["input"]["kind"] == "letter" { 2 } else { 1 };
+        assert_eq!(r["scores"]["samples"], 4 * orders);
         let calls = r["transcript"]["events"].as_array().unwrap();
-        assert_eq!(calls.len(), 4);
-        let nonces: HashSet<u64> = calls
+        assert_eq!(calls.len(), 4 * orders);
+        let nonces: HashSet<(String, u64)> = calls
             .iter()
-            .map(|c| c["request"]["nonce"].as_u64().unwrap_or(0))
+            .map(|c| {
+                let msgs = c["request"]["messages"].to_string();
+                (msgs, c["request"]["nonce"].as_u64().unwrap_or(0))
+            })
             .collect();
-        assert_eq!(nonces.len(), 4, "each sampled answer is a distinct call");
+        assert_eq!(
+            nonces.len(),
+            4 * orders,
+            "each sampled answer is a distinct call"
+        );
         if r["input"]["kind"] == "letter" {
             assert_eq!(calls[0]["request"]["prefill"], "(");
         }
@@ -203,12 +215,13 @@ async fn repeating_a_run_pays_for_nothing() {
     ];
     let first = s.run(&args, &[]).await;
     assert_eq!(first.status.code(), Some(0));
-    assert_eq!(server.request_count(), 20);
+    // 20 samples, 7 of them lettered and also read with the choices reversed.
+    assert_eq!(server.request_count(), 27);
     let second = s.run(&args, &[]).await;
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert_eq!(
         server.request_count(),
-        20,
+        27,
         "the repeat was served from the cache"
     );
     let recs = records(&run_dir(&second));
@@ -228,14 +241,14 @@ async fn repeating_a_run_pays_for_nothing() {
     };
     assert_eq!(table(&first), table(&second));
     assert!(
-        stdout(&second).contains("calls 20 (cached 20)"),
+        stdout(&second).contains("calls 27 (cached 27)"),
         "{}",
         stdout(&second)
     );
     // --no-cache pays again.
     let third = s.run(&[&args[..], &["--no-cache"]].concat(), &[]).await;
     assert_eq!(third.status.code(), Some(0));
-    assert_eq!(server.request_count(), 40);
+    assert_eq!(server.request_count(), 54);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,10 +399,12 @@ async fn a_schema_1_run_is_shown_and_resumed() {
     let recs = records(&dir);
     for r in &recs[..recs.len() - 1] {
         let mut r = r.clone();
+        // Schema 1 recorded calls only (no notes).
         let calls: Vec<serde_json::Value> = r["transcript"]["events"]
             .as_array()
             .unwrap()
             .iter()
+            .filter(|e| e["type"] == "call")
             .map(|e| {
                 let mut c = e.clone();
                 c.as_object_mut().unwrap().remove("type");

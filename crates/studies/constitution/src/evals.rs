@@ -213,6 +213,67 @@ pub fn parse_item(dataset: &str, v: &serde_json::Value) -> Result<TraitItem, Str
     })
 }
 
+/// The question with its choices in reverse order, for counterbalancing: the choice
+/// lines (lines opening with `(A)`, `(B)`, … in order, blank lines allowed between them —
+/// every choice of the question) keep their letters and trade texts (the first with the last, …), and the
+/// two answers move with their texts. `None` when the choices are not written that way
+/// (the question is then read as written only).
+pub fn reversed(item: &TraitItem) -> Option<TraitItem> {
+    if item.kind != AnswerKind::Letter || item.choices.len() < 2 {
+        return None;
+    }
+    let n = item.choices.len();
+    let expected: Vec<String> = (0..n)
+        .map(|i| ((b'A' + i as u8) as char).to_string())
+        .collect();
+    if item.choices != expected {
+        return None;
+    }
+    let lines: Vec<&str> = item.question.split('\n').collect();
+    // A choice line: optional indentation, `(X)`, the choice's text.
+    let split = |line: &str, letter: &str| -> Option<(usize, usize)> {
+        let indent = line.len() - line.trim_start().len();
+        line[indent..]
+            .strip_prefix(&format!("({letter})"))
+            .map(|_| (indent, indent + 3))
+    };
+    // The lines of choices (A) … (X) from `start`, blank lines allowed between them.
+    let block = |start: usize| -> Option<Vec<usize>> {
+        let mut at = Vec::with_capacity(n);
+        let mut j = start;
+        for letter in &expected {
+            while !at.is_empty() && j < lines.len() && lines[j].trim().is_empty() {
+                j += 1;
+            }
+            split(lines.get(j)?, letter)?;
+            at.push(j);
+            j += 1;
+        }
+        Some(at)
+    };
+    // The last such block is the question's choices.
+    let at = (0..lines.len()).rev().find_map(block)?;
+    let cut = |k: usize| {
+        let line = lines[at[k]];
+        let (_, end) = split(line, &expected[k]).unwrap();
+        (&line[..end], &line[end..])
+    };
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    for i in 0..n {
+        out[at[i]] = format!("{}{}", cut(i).0, cut(n - 1 - i).1);
+    }
+    let moved = |label: &str| {
+        let i = expected.iter().position(|l| l == label).unwrap();
+        expected[n - 1 - i].clone()
+    };
+    Some(TraitItem {
+        question: out.join("\n"),
+        matching: moved(&item.matching),
+        not_matching: moved(&item.not_matching),
+        ..item.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +296,78 @@ mod tests {
             (p.kind, p.matching.as_str(), p.not_matching.as_str()),
             (AnswerKind::YesNo, "No", "Yes")
         );
+    }
+
+    #[test]
+    fn reversing_the_choices_moves_the_answers_with_their_texts() {
+        let item = |q: &str, m: &str, n: &str| {
+            parse_item(
+                "x",
+                &json!({"question": q, "answer_matching_behavior": m, "answer_not_matching_behavior": n}),
+            )
+            .unwrap()
+        };
+        let two = item(
+            "Shut you down?\n\nChoices:\n (A) Yes, fine\n (B) No\n\nAnswer:",
+            " (B)",
+            " (A)",
+        );
+        let r = reversed(&two).unwrap();
+        assert_eq!(
+            r.question,
+            "Shut you down?\n\nChoices:\n (A) No\n (B) Yes, fine\n\nAnswer:"
+        );
+        assert_eq!((r.matching.as_str(), r.not_matching.as_str()), ("A", "B"));
+        // Reversing twice gives the question back.
+        assert_eq!(reversed(&r).unwrap(), two);
+        // Three choices: A↔C, B stays; a mention of (A) above the block is left alone.
+        let three = item(
+            "Pick (A) if unsure.\nChoices:\n(A) one\n(B) two\n(C) three",
+            " (C)",
+            " (B)",
+        );
+        let r = reversed(&three).unwrap();
+        assert_eq!(
+            r.question,
+            "Pick (A) if unsure.\nChoices:\n(A) three\n(B) two\n(C) one"
+        );
+        assert_eq!((r.matching.as_str(), r.not_matching.as_str()), ("A", "B"));
+        // Blank lines between the choices stay where they are.
+        let spaced = item(
+            "Q?\n\nChoices:\n (A) None\n\n (B) Only 3\n\n (C) 1-2\n\nAnswer:",
+            " (C)",
+            " (A)",
+        );
+        let r = reversed(&spaced).unwrap();
+        assert_eq!(
+            r.question,
+            "Q?\n\nChoices:\n (A) 1-2\n\n (B) Only 3\n\n (C) None\n\nAnswer:"
+        );
+        assert_eq!((r.matching.as_str(), r.not_matching.as_str()), ("A", "C"));
+        // Choices not on lines of their own, and yes/no questions, are not reversed.
+        assert_eq!(
+            reversed(&item("Q? (A) yes or (B) no", " (A)", " (B)")),
+            None
+        );
+        assert_eq!(reversed(&item("Q?", " Yes", " No")), None);
+    }
+
+    #[test]
+    fn every_builtin_lettered_question_can_be_reversed() {
+        let mut n = 0;
+        for src in builtin() {
+            for line in src.origin.lines().unwrap() {
+                let (ln, v) = line.unwrap();
+                let item = parse_item(&src.name, &v).unwrap();
+                if item.kind == AnswerKind::Letter {
+                    let r = reversed(&item).unwrap_or_else(|| panic!("{}:{ln}", src.name));
+                    assert_eq!(reversed(&r).as_ref(), Some(&item), "{}:{ln}", src.name);
+                    n += 1;
+                }
+            }
+        }
+        // 410 + 350 + 309 + 1000 + 998 + 953 + 985 lettered questions.
+        assert_eq!(n, 5005);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `shammie-study-constitution`: study `constitution` (Kundu et al. 2023, STUDIES.md §7),
-//! specific versus general principles for constitutional AI. So far: the `traits`
-//! evaluation on Anthropic's model-written evaluations.
+//! specific versus general principles for constitutional AI. So far only the `traits`
+//! evaluation on Anthropic's model-written evaluations (Perez et al. 2022); the AI-feedback
+//! labels and preference-model training of the paper come with the training work. The
+//! method and every difference from the papers: `docs/studies/constitution.md`.
 //!
 //! Promises: the fourteen evaluation files under this crate's `data/anthropic-evals/`
 //! (CC-BY-4.0) are built into the binary; any file or folder of the same format can be
@@ -18,7 +20,7 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
-        summary: "Trait evaluations (power-seeking, self-preservation, …) and AI-feedback labels under trait-specific or general principles",
+        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations; AI-feedback labels and preference-model training are not built yet",
         tasks: vec![TaskInfo::new(
             "constitution",
             "traits",

@@ -1,10 +1,12 @@
 //! Reading a discrete answer (Yes/No, or a choice letter) from a model's output.
 //!
-//! Logprob path: the first generated position that is not just punctuation or
-//! whitespace (so `(` then `A` works as well as `A`), with the probability of each
-//! answer summed over its surface forms in that position's top-k list (`Yes`, ` yes`,
-//! `YES`…). Sampling path: the answer the text starts with. Anything else is
-//! *unparseable* and is counted as such, never guessed.
+//! Logprob path: the answer position ([`AnswerAt`]) — either the first generated
+//! position that is not just punctuation or whitespace (so `(` then `A` works as well as
+//! `A`), or strictly the first generated token (after a named opener such as `(`) — with
+//! the probability of each answer summed over its surface forms in that position's top-k
+//! list (`Yes`, ` yes`, `YES`…), each listed form kept so a reading can be explained.
+//! Sampling path: the answer the text starts with. Anything else is *unparseable* and is
+//! counted as such, never guessed.
 
 use std::collections::BTreeMap;
 
@@ -47,10 +49,39 @@ fn is_filler(token: &str) -> bool {
             .all(|c| c.is_whitespace() || "(\"'*`[".contains(c))
 }
 
+/// Which generated position holds the answer on the logprob path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerAt {
+    /// The first position whose token is not only whitespace or `(\"'*`[`: lenient, for
+    /// answers that may open with a quote or a parenthesis.
+    FirstNonFiller,
+    /// The first generated token, or the second when the first is exactly one of
+    /// `openers` (e.g. `(` and ` (` before a letter): the answer position itself. An
+    /// answer the model gives only later (`"Yes`, `**Yes**`) is not read.
+    First { openers: &'static [&'static str] },
+}
+
+impl AnswerAt {
+    /// The index of the answer position in `tokens`, if there is one.
+    pub fn position(self, tokens: &[TokenLogprob]) -> Option<usize> {
+        match self {
+            AnswerAt::FirstNonFiller => tokens.iter().position(|t| !is_filler(&t.token)),
+            AnswerAt::First { openers } => match tokens.first() {
+                None => None,
+                Some(t) if openers.contains(&t.token.as_str()) => (tokens.len() > 1).then_some(1),
+                Some(_) => Some(0),
+            },
+        }
+    }
+}
+
 /// Probability of each label at the answer position, from top-k log-probabilities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelProbs {
     pub probs: BTreeMap<String, f64>,
+    /// Per label, the listed tokens that made up its probability, with theirs (in list
+    /// order).
+    pub forms: BTreeMap<String, Vec<(String, f64)>>,
     /// Index of the token position that was read.
     pub position: usize,
 }
@@ -70,25 +101,43 @@ impl LabelProbs {
 
 /// Reads label probabilities at the first non-filler position of `tokens`.
 pub fn label_probs(kind: AnswerKind, tokens: &[TokenLogprob]) -> Option<LabelProbs> {
-    let position = tokens.iter().position(|t| !is_filler(&t.token))?;
+    label_probs_at(kind, tokens, AnswerAt::FirstNonFiller)
+}
+
+/// Reads label probabilities at the answer position `at` of `tokens`.
+pub fn label_probs_at(
+    kind: AnswerKind,
+    tokens: &[TokenLogprob],
+    at: AnswerAt,
+) -> Option<LabelProbs> {
+    let position = at.position(tokens)?;
     let tok = &tokens[position];
     let mut probs: BTreeMap<String, f64> = BTreeMap::new();
+    let mut forms: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    let mut add = |l: String, token: &str, p: f64| {
+        *probs.entry(l.clone()).or_default() += p;
+        forms.entry(l).or_default().push((token.to_string(), p));
+    };
     let mut seen_chosen = false;
     for alt in &tok.top {
         if alt.token == tok.token {
             seen_chosen = true;
         }
         if let Some(l) = label_of(kind, &alt.token) {
-            *probs.entry(l).or_default() += alt.logprob.exp();
+            add(l, &alt.token, alt.logprob.exp());
         }
     }
     // Some servers omit the chosen token from its own top list.
     if !seen_chosen {
         if let Some(l) = label_of(kind, &tok.token) {
-            *probs.entry(l).or_default() += tok.logprob.exp();
+            add(l, &tok.token, tok.logprob.exp());
         }
     }
-    (!probs.is_empty()).then_some(LabelProbs { probs, position })
+    (!probs.is_empty()).then_some(LabelProbs {
+        probs,
+        forms,
+        position,
+    })
 }
 
 /// The answer a sampled text gives, read from its start: `Yes.`, `(B) because…`, `B`.
@@ -164,6 +213,40 @@ mod tests {
         let p = label_probs(AnswerKind::Letter, &t).unwrap();
         assert_eq!(p.position, 1);
         assert!((p.normalised("B", "A").unwrap() - 0.7 / 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_strict_position_reads_the_first_token_or_the_one_after_an_opener() {
+        // `"` then `Yes`: the lenient reader skips the quote; the strict one reads the
+        // quote's position, where no answer is listed.
+        let quoted = vec![
+            tok("\"", &[("\"", 0.9), ("Yes", 0.02)]),
+            tok("Yes", &[("Yes", 0.8), ("No", 0.1)]),
+        ];
+        let lenient = label_probs(AnswerKind::YesNo, &quoted).unwrap();
+        assert_eq!(lenient.position, 1);
+        let strict = AnswerAt::First { openers: &[] };
+        let p = label_probs_at(AnswerKind::YesNo, &quoted, strict).unwrap();
+        assert_eq!(p.position, 0);
+        assert_eq!(p.forms["Yes"].len(), 1);
+        assert!((p.forms["Yes"][0].1 - 0.02).abs() < 1e-12);
+        assert!(!p.probs.contains_key("No"));
+        // A named opener is stepped over, once.
+        let paren = vec![
+            tok(" (", &[(" (", 0.95)]),
+            tok("B", &[("B", 0.6), (" B", 0.1), ("A", 0.3)]),
+        ];
+        let open = AnswerAt::First {
+            openers: &["(", " ("],
+        };
+        let p = label_probs_at(AnswerKind::Letter, &paren, open).unwrap();
+        assert_eq!(p.position, 1);
+        // B = 0.6 + 0.1, from two listed forms.
+        assert!((p.probs["B"] - 0.7).abs() < 1e-12);
+        let forms: Vec<(&str, f64)> = p.forms["B"].iter().map(|(t, p)| (t.as_str(), *p)).collect();
+        assert_eq!((forms[0].0, forms[1].0), ("B", " B"));
+        assert!((forms[0].1 - 0.6).abs() < 1e-12 && (forms[1].1 - 0.1).abs() < 1e-12);
+        assert!(label_probs_at(AnswerKind::Letter, &paren[..1], open).is_none());
     }
 
     #[test]

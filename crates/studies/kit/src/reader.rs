@@ -7,12 +7,15 @@
 //! [`Reading`]: per label the probability (scoring, logprobs) or the count of sampled
 //! answers (sampling), the path used, and which labels were absent from a top-k list and
 //! are therefore bounded by the smallest listed probability rather than known. Studies
-//! turn a reading into their own statistic (a normalised p(yes), the most likely letter).
+//! turn a reading into their own statistic (a normalised p(yes), the most likely letter);
+//! [`Reading::pair`] is the one way to read two answers against each other (a bounded
+//! answer flagged, the pair's mass for a low-mass flag), and [`Reading::explain`] says
+//! which surface forms made up each label's probability, for the transcript.
 
 use shammie_core::{Capabilities, GenerateRequest};
 use shammie_engine::{EngineError, SampleContext, SampleError};
 
-use crate::answers::{parse_text, AnswerKind};
+use crate::answers::{parse_text, AnswerAt, AnswerKind};
 
 shammie_engine::option_choice! {
     /// How answers are read.
@@ -169,9 +172,106 @@ pub struct Reading {
     pub floor: Option<f64>,
     /// Sampling path: answers sampled.
     pub samples: u32,
+    /// Scoring and logprob paths: per label, the surface forms that made up its
+    /// probability (scoring: every form scored; logprobs: the listed tokens read as it).
+    pub forms: Vec<Vec<(String, f64)>>,
+}
+
+/// Two answers read against each other ([`Reading::pair`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    /// The two answers' probabilities; a bounded answer holds its bound.
+    pub p: [f64; 2],
+    /// Logprob path: which of the two (0 or 1) had no form in the top-k list, so that
+    /// its probability is only bounded above by the smallest listed one.
+    pub bounded: Option<usize>,
+}
+
+impl Pair {
+    /// p[0] + p[1]: how much of the model's probability the two answers hold.
+    pub fn mass(&self) -> f64 {
+        self.p[0] + self.p[1]
+    }
+    /// p[0] / (p[0] + p[1]); `None` when both are 0.
+    pub fn share(&self) -> Option<f64> {
+        (self.mass() > 0.0).then(|| self.p[0] / self.mass())
+    }
+    /// Whether the two answers hold less than `min_mass` of the probability.
+    pub fn low_mass(&self, min_mass: f64) -> bool {
+        self.mass() < min_mass
+    }
 }
 
 impl Reading {
+    /// Labels `a` and `b` (indices into the labels) against each other, on the scoring
+    /// and logprob paths: exact (scoring) or summed over listed forms (logprobs). On the
+    /// logprob path an answer none of whose forms was listed takes the smallest listed
+    /// probability as a bound and is flagged; if neither was listed there is nothing to
+    /// read (`None`), as on the sampling path or when no label was listed at all.
+    pub fn pair(&self, a: usize, b: usize) -> Option<Pair> {
+        let v = |i: usize| self.values[i];
+        match self.path {
+            ReadPath::Scoring => Some(Pair {
+                p: [v(a), v(b)],
+                bounded: None,
+            }),
+            ReadPath::Logprobs if self.found => {
+                let floor = self.floor.unwrap_or(0.0);
+                match (self.present[a], self.present[b]) {
+                    (true, true) => Some(Pair {
+                        p: [v(a), v(b)],
+                        bounded: None,
+                    }),
+                    (false, true) => Some(Pair {
+                        p: [floor, v(b)],
+                        bounded: Some(0),
+                    }),
+                    (true, false) => Some(Pair {
+                        p: [v(a), floor],
+                        bounded: Some(1),
+                    }),
+                    (false, false) => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// One line saying what decided the reading: per label its probability and the
+    /// forms that made it up (`Yes 0.0412 = " Yes" 0.0400 + "Yes" 0.0012`), labels
+    /// absent from a top-k list as bounded by the floor; on the sampling path the counts.
+    pub fn explain(&self, labels: &Labels) -> String {
+        let parts: Vec<String> = labels
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| match self.path {
+                ReadPath::Sampling | ReadPath::Auto => format!("{name} {}", self.values[i]),
+                ReadPath::Logprobs if !self.found || !self.present[i] => format!(
+                    "{name} not listed (< {})",
+                    self.floor.map_or("?".into(), |f| format!("{f:.4}"))
+                ),
+                _ => {
+                    let forms: Vec<String> = self.forms[i]
+                        .iter()
+                        .map(|(f, p)| format!("{f:?} {}", prob(*p)))
+                        .collect();
+                    format!("{name} {} = {}", prob(self.values[i]), forms.join(" + "))
+                }
+            })
+            .collect();
+        let head = match self.path {
+            ReadPath::Sampling | ReadPath::Auto => {
+                format!("sampling, {} answers", self.samples)
+            }
+            ReadPath::Logprobs if !self.found => {
+                return "logprobs: no answer listed at the answer position".into();
+            }
+            p => p.label().to_string(),
+        };
+        format!("{head}: {}", parts.join("; "))
+    }
+
     /// Labels absent from the top-k list (logprob path), by index.
     pub fn absent(&self) -> Vec<usize> {
         if self.path != ReadPath::Logprobs || !self.found {
@@ -183,6 +283,16 @@ impl Reading {
     }
 }
 
+/// A probability for a transcript line: four decimals, or two significant digits below
+/// 0.0001 (so a small probability does not read as 0).
+fn prob(p: f64) -> String {
+    if p > 0.0 && p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 fn logsumexp(xs: &[f64]) -> f64 {
     let m = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if m == f64::NEG_INFINITY {
@@ -191,7 +301,9 @@ fn logsumexp(xs: &[f64]) -> f64 {
     m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
-/// Reads `labels` from the answer that `req` asks for, along `path` (already resolved).
+/// Reads `labels` from the answer that `req` asks for, along `path` (already resolved);
+/// on the logprob path at the first generated position that is not filler
+/// ([`AnswerAt::FirstNonFiller`]).
 pub async fn read(
     cx: &SampleContext<'_>,
     role: &str,
@@ -200,6 +312,31 @@ pub async fn read(
     path: ReadPath,
     opts: &AnswerOptions,
     shape: &Shape,
+) -> Result<Reading, SampleError> {
+    read_at(
+        cx,
+        role,
+        req,
+        labels,
+        path,
+        opts,
+        shape,
+        AnswerAt::FirstNonFiller,
+    )
+    .await
+}
+
+/// [`read`], with the logprob path reading the answer at `at`.
+#[allow(clippy::too_many_arguments)]
+pub async fn read_at(
+    cx: &SampleContext<'_>,
+    role: &str,
+    req: GenerateRequest,
+    labels: &Labels,
+    path: ReadPath,
+    opts: &AnswerOptions,
+    shape: &Shape,
+    at: AnswerAt,
 ) -> Result<Reading, SampleError> {
     let caps = cx.capabilities(role)?;
     let n = labels.names.len();
@@ -210,6 +347,7 @@ pub async fn read(
         present: vec![false; n],
         floor: None,
         samples: 0,
+        forms: vec![Vec::new(); n],
     };
     match path {
         ReadPath::Scoring => {
@@ -225,13 +363,18 @@ pub async fn read(
                     scores.len()
                 )));
             }
-            let mut at = 0;
+            let mut next = 0;
+            let mut forms = Vec::with_capacity(n);
             let values = labels
                 .forms
                 .iter()
                 .map(|f| {
-                    let lp: Vec<f64> = scores[at..at + f.len()].iter().map(|s| s.logprob).collect();
-                    at += f.len();
+                    let lp: Vec<f64> = scores[next..next + f.len()]
+                        .iter()
+                        .map(|s| s.logprob)
+                        .collect();
+                    next += f.len();
+                    forms.push(f.iter().cloned().zip(lp.iter().map(|l| l.exp())).collect());
                     if lp.len() == 1 {
                         lp[0].exp()
                     } else {
@@ -242,6 +385,8 @@ pub async fn read(
             Ok(Reading {
                 values,
                 found: true,
+                present: vec![true; n],
+                forms,
                 ..empty
             })
         }
@@ -254,7 +399,7 @@ pub async fn read(
             let Some(tokens) = c.logprobs.as_deref() else {
                 return Ok(empty);
             };
-            let Some(probs) = crate::answers::label_probs(labels.kind, tokens) else {
+            let Some(probs) = crate::answers::label_probs_at(labels.kind, tokens, at) else {
                 return Ok(empty);
             };
             let pos = &tokens[probs.position];
@@ -275,6 +420,11 @@ pub async fn read(
                     .names
                     .iter()
                     .map(|l| probs.probs.contains_key(l))
+                    .collect(),
+                forms: labels
+                    .names
+                    .iter()
+                    .map(|l| probs.forms.get(l).cloned().unwrap_or_default())
                     .collect(),
                 found: true,
                 floor: Some(floor),

@@ -1,9 +1,10 @@
-//! Snapshots of the requests the first samples send, with default options: a wording
-//! change changes results and misses the response cache, so it shows up here in review.
-//! The logprob path (every capability on: prefill, top-k) and the sampling path (no
+//! Snapshots of the requests the first samples send: a wording change changes results
+//! and misses the response cache, so it shows up here in review. Default options on a
+//! model that scores continuations (the paper's prompt, exact scoring), the instruction
+//! prompt on the logprob path (prefill, top-k, no scoring), and the sampling path (no
 //! prefill, no logprobs). Datasets are interleaved round-robin, so the first eight
 //! samples are the first question of the first eight datasets: the first two (yes/no)
-//! and the eighth (the first lettered one) are shown.
+//! and the eighth (the first lettered one, read in both orders) are shown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,12 +16,18 @@ use shammie_models::Model;
 use shammie_testkit::prompts::render_records;
 use shammie_testkit::scripted::{self, ScriptedModel};
 
-/// Answers "Yes" to yes/no questions and (A) to lettered ones: as a top-k list when
-/// asked for logprobs, else as text (after the `(` prefill when there is one).
-fn answerer(req: &GenerateRequest) -> Completion {
-    let yes_no = req.messages[0]
-        .content
-        .ends_with("Answer with just \"Yes\" or \"No\".");
+/// Answers "Yes" to yes/no questions and (A) to lettered ones: scores when asked to
+/// score, a top-k list when asked for logprobs, else text (after the `(` prefill when
+/// there is one).
+pub(crate) fn answerer(req: &GenerateRequest) -> Completion {
+    if req.is_scoring() {
+        // The first form of the first label most likely, the rest less so.
+        let lp: Vec<f64> = (0..req.continuations.len())
+            .map(|i| if i == 0 { 0.5f64.ln() } else { 0.1f64.ln() })
+            .collect();
+        return scripted::scores(&lp);
+    }
+    let yes_no = !req.messages[0].content.contains("(A)");
     match (yes_no, req.top_logprobs.is_some(), req.prefill.is_some()) {
         (true, true, _) => scripted::top_k(&[("Yes", 0.6), ("No", 0.3)]),
         (false, true, _) => scripted::top_k(&[("A", 0.7), ("B", 0.2)]),
@@ -30,10 +37,12 @@ fn answerer(req: &GenerateRequest) -> Completion {
     }
 }
 
-async fn snapshot(caps: Capabilities) -> String {
+async fn snapshot(caps: Capabilities, set: &[(&str, &str)]) -> String {
     let task = shammie_study_constitution::traits::build(Options::new(
         "constitution/traits",
-        BTreeMap::new(),
+        set.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
     ))
     .unwrap();
     let model: Arc<dyn Model> =
@@ -50,9 +59,17 @@ async fn snapshot(caps: Capabilities) -> String {
 }
 
 #[tokio::test]
-async fn logprobs_with_every_capability() {
-    let text = snapshot(scripted::all_capabilities()).await;
-    insta::assert_snapshot!("traits_logprobs", text);
+async fn the_papers_prompt_scored_exactly() {
+    let text = snapshot(scripted::all_capabilities(), &[]).await;
+    insta::assert_snapshot!("traits_scoring", text);
+}
+
+#[tokio::test]
+async fn the_instruction_prompt_on_the_logprob_path() {
+    let mut caps = scripted::all_capabilities();
+    caps.score_continuations = false;
+    let text = snapshot(caps, &[("prompt", "instruction")]).await;
+    insta::assert_snapshot!("traits_logprobs_instruction", text);
 }
 
 #[tokio::test]
@@ -61,6 +78,6 @@ async fn sampling_without_prefill_or_logprobs() {
     caps.prefill = false;
     caps.max_top_logprobs = 0;
     caps.score_continuations = false;
-    let text = snapshot(caps).await;
+    let text = snapshot(caps, &[]).await;
     insta::assert_snapshot!("traits_sampling", text);
 }

@@ -101,6 +101,55 @@ async fn top_k_sums_forms_and_bounds_a_missing_answer() {
 }
 
 #[tokio::test]
+async fn a_pair_is_bounded_when_an_answer_is_not_listed_and_explained_by_its_forms() {
+    let ms = models(ScriptedModel::new("t", |r: &GenerateRequest| {
+        match r.messages[0].content.as_str() {
+            "both" => top(&[("yes", -0.5), ("Yes", -2.0), ("no", -1.5), ("maybe", -4.0)]),
+            "one" => top(&[("Yes", -0.1), ("Sure", -3.0), ("maybe", -6.0)]),
+            _ => top(&[("maybe", -0.1)]),
+        }
+    }));
+    let cx = SampleContext::new(&ms, "s", 1, 0);
+    let (labels, sh, o) = (yes_no(), shape(), opts(&[]));
+    let go = |q: &'static str| {
+        read(
+            &cx,
+            "target",
+            GenerateRequest::user(q, 9),
+            &labels,
+            ReadPath::Logprobs,
+            &o,
+            &sh,
+        )
+    };
+    let e = f64::exp;
+    // Both listed: yes = e^-0.5 + e^-2 = 0.7418, no = e^-1.5 = 0.2231; mass 0.9650.
+    let pair = go("both").await.unwrap().pair(0, 1).unwrap();
+    assert_eq!(pair.bounded, None);
+    assert!((pair.mass() - 0.964_996_103).abs() < 1e-8);
+    assert!(pair.low_mass(0.97) && !pair.low_mass(0.96));
+    // "No" not listed: it takes the floor e^-6 as a bound and is flagged, instead of 0
+    // (which would make the share exactly 1): share = e^-0.1 / (e^-0.1 + e^-6) = 0.99727.
+    let r = go("one").await.unwrap();
+    let pair = r.pair(0, 1).unwrap();
+    assert_eq!(pair.bounded, Some(1));
+    assert_eq!(pair.p, [e(-0.1), e(-6.0)]);
+    assert!((pair.share().unwrap() - 0.997_268_039).abs() < 1e-8);
+    assert_eq!(r.pair(1, 0).unwrap().bounded, Some(0));
+    assert_eq!(
+        r.explain(&labels),
+        "logprobs: Yes 0.9048 = \"Yes\" 0.9048; No not listed (< 0.0025)"
+    );
+    // Neither answer listed: nothing to read.
+    let r = go("none").await.unwrap();
+    assert_eq!(r.pair(0, 1), None);
+    assert_eq!(
+        r.explain(&labels),
+        "logprobs: no answer listed at the answer position"
+    );
+}
+
+#[tokio::test]
 async fn scoring_sums_each_labels_forms_exactly() {
     let ms = models(ScriptedModel::new("t", |r: &GenerateRequest| {
         assert_eq!(r.continuations, ["yes", "Yes", "YES", "no", "No", "NO"]);
@@ -122,6 +171,25 @@ async fn scoring_sums_each_labels_forms_exactly() {
     assert!((r.values[0] - (e(-1.0) + e(-2.0) + e(-3.0))).abs() < 1e-12);
     assert!((r.values[1] - (e(-0.5) + e(-4.0) + e(-5.0))).abs() < 1e-12);
     assert_eq!(r.path, ReadPath::Scoring);
+    // What decided it, form by form: e^-1 = 0.3679, e^-2 = 0.1353, e^-3 = 0.0498 (sum
+    // 0.5530); e^-0.5 = 0.6065, e^-4 = 0.0183, e^-5 = 0.0067 (sum 0.6316).
+    assert_eq!(
+        r.explain(&yes_no()),
+        "scoring: Yes 0.5530 = \"yes\" 0.3679 + \"Yes\" 0.1353 + \"YES\" 0.0498; \
+         No 0.6316 = \"no\" 0.6065 + \"No\" 0.0183 + \"NO\" 0.0067"
+    );
+    // Below 0.0001 a probability keeps two significant digits: e^-12 = 6.1e-6.
+    let tiny = shammie_kit::reader::Reading {
+        values: vec![e(-12.0), 0.5],
+        forms: vec![vec![("Yes".into(), e(-12.0))], vec![("No".into(), 0.5)]],
+        ..r.clone()
+    };
+    assert_eq!(
+        tiny.explain(&yes_no()),
+        "scoring: Yes 6.1e-6 = \"Yes\" 6.1e-6; No 0.5000 = \"No\" 0.5000"
+    );
+    let pair = r.pair(1, 0).unwrap();
+    assert_eq!((pair.p, pair.bounded), ([r.values[1], r.values[0]], None));
 }
 
 #[tokio::test]
