@@ -32,7 +32,7 @@ shammie_engine::task_options! {
         pub format: String = "auto".into(),
         /// comma-separated: few-shot, cot, cot-decomposition, factored (or all)
         pub strategies: String = "all".into(),
-        /// few-shot exemplars before each question (0 = zero-shot, and no always-(A) bias; default: all 14, as in the paper)
+        /// few-shot exemplars before each question (0 = zero-shot, and no always-(A) bias; the paper used 14)
         pub shots: usize = 14,
         /// folder with the paper's released prompt files (few_shot_prompt.py, chain_of_thought_few_shot_prompt.py, …) to use instead of Shammie's
         pub prompts: Option<PathBuf> = None,
