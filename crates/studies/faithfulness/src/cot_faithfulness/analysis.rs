@@ -547,6 +547,35 @@ mod tests {
     }
 
     #[test]
+    fn records_of_the_previous_version_still_analyse() {
+        // Scores as the version before filler lengths, re-reading and ties wrote them.
+        let old = serde_json::json!({"dataset": "mine", "correct": 1, "choices": 4,
+            "sentences": 2, "cot_tokens": 8, "path": "scoring", "original": 1,
+            "early": [{"k": 0, "choice": 0}, {"k": 1, "choice": 1}, {"k": 2, "choice": 1}],
+            "filler": {"k": 0, "choice": 1}, "no_cot": {"k": 0, "choice": 0}});
+        let mut r = chain("q1", 1, 2, 1);
+        r.scores = serde_json::from_value(old).unwrap();
+        let a = analyze(&mut std::iter::once(r), 7).unwrap();
+        // The early curve (0,0) (½,1) (1,1): AOC ¼; no re-reading: an empty cell.
+        let t = &a.tables[0];
+        let one = |v: f64| Cell::Estimate {
+            estimate: v,
+            lo: v,
+            hi: v,
+        };
+        assert_eq!(t.rows[0][4], one(0.25));
+        assert_eq!(t.rows[0][7], Cell::Empty);
+        // The chain-length filler is the one filler row, right (1 = correct) and the
+        // same as the chain's answer.
+        let f = a.tables.iter().find(|t| t.name == "filler").unwrap();
+        assert_eq!(f.rows.len(), 1);
+        assert_eq!(
+            (&f.rows[0][1], &f.rows[0][3]),
+            (&Cell::text("chain".to_string()), &one(100.0))
+        );
+    }
+
+    #[test]
     fn curves_close_at_the_full_chain() {
         // Answer changes to the original at the 2nd of 4 sentences.
         let pts = [p(0, 1), p(1, 1), p(2, 0), p(3, 0), p(4, 0)];
