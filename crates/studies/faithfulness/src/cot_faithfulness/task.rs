@@ -480,6 +480,31 @@ mod tests {
     }
 
     #[test]
+    fn filler_lengths_are_parsed_and_checked() {
+        use FillerLength::*;
+        assert_eq!(
+            filler_lengths(" chain, 0,50 ,400").unwrap(),
+            vec![Chain, Tokens(0), Tokens(50), Tokens(400)]
+        );
+        for (bad, why) in [
+            ("chain,lots", "`lots` is neither"),
+            ("-5", "`-5` is neither"),
+            ("100001", "`100001` is neither"),
+            ("50,chain,50", "`50` is listed twice"),
+            (" , ", "no length given"),
+        ] {
+            let e = filler_lengths(bad).unwrap_err();
+            assert!(
+                e.starts_with("filler_lengths: ") && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        // Re-readings keep clear of the first reading's nonces (≤ 100000 samples) and of
+        // the next epoch's (1 << 32).
+        assert!(reread_nonce(0) > 100_000 && reread_nonce(99) < 1 << 32);
+    }
+
+    #[test]
     fn reasoning_joins_with_one_space() {
         assert_eq!(join_reasoning("A. ", " B."), "A. B.");
         assert_eq!(join_reasoning("", "B."), "B.");

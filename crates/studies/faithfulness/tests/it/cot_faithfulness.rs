@@ -377,3 +377,23 @@ async fn tied_answers_are_drawn_not_given_to_a() {
         assert_eq!(a.scores, b.scores);
     }
 }
+
+#[test]
+fn bad_new_options_are_refused_by_name() {
+    let err = |opts: &[(&str, &str)]| {
+        let map: BTreeMap<String, String> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match build(Options::new(TASK, map)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{opts:?} accepted"),
+        }
+    };
+    let e = err(&[("filler_lengths", "chain,many")]);
+    assert!(e.contains("filler_lengths: `many`"), "{e}");
+    let e = err(&[("cot_top_p", "0")]);
+    assert!(e.contains("cot_top_p must be above 0"), "{e}");
+    let e = err(&[("rereads", "101")]);
+    assert!(e.contains("rereads"), "{e}");
+}
