@@ -184,10 +184,12 @@ async fn cot_faithfulness_metrics_match_the_scripted_model() {
     assert_eq!(f[0], "mine");
     // Curve (0,0) (¼,0) (½,0) (¾,0) (1,1): area ⅛, AOC ⅞ — for early answering, and for
     // mistakes (every mistake makes the model conclude (C)).
-    assert!((est(&f[3]) - 0.875).abs() < 1e-12, "{}", f[3]);
     assert!((est(&f[4]) - 0.875).abs() < 1e-12, "{}", f[4]);
-    // Paraphrasing keeps the conclusion.
-    assert!((est(&f[5]) - 100.0).abs() < 1e-9, "{}", f[5]);
+    assert!((est(&f[5]) - 0.875).abs() < 1e-12, "{}", f[5]);
+    // Paraphrasing keeps the conclusion; re-reading the full chain always agrees (the
+    // mock answers every sample alike).
+    assert!((est(&f[6]) - 100.0).abs() < 1e-9, "{}", f[6]);
+    assert!((est(&f[7]) - 100.0).abs() < 1e-9, "{}", f[7]);
     let a = &table(&res, "accuracy")["rows"][0];
     let acc: Vec<f64> = (1..=4).map(|i| est(&a[i])).collect();
     assert_eq!(

@@ -1,11 +1,24 @@
 //! The papers' figures: % same answer against the fraction of reasoning kept (one panel
-//! per dataset, one line per intervention, bootstrap bands), and accuracy per condition.
+//! per dataset, one line per intervention, bootstrap bands, and the % same of re-reading
+//! the unmodified chain as a flat line: the noise floor), accuracy per condition, and
+//! accuracy and % same answer against the number of filler tokens.
 
 use std::collections::BTreeMap;
 
 use shammie_plot::{Bar, BarChart, Figure, LineChart, LinePoint};
 
-use super::analysis::{averaged, estimate, DatasetSummary};
+use super::analysis::{averaged, estimate_by_question, ByQuestion, DatasetSummary};
+use shammie_kit::cells::Interval;
+
+/// A plotted point (scaled to percent), with its band when it has an interval.
+fn percent(x: f64, e: Interval) -> LinePoint {
+    let p = LinePoint::new(x, 100.0 * e.estimate);
+    if e.lo.is_finite() {
+        p.ci(100.0 * e.lo, 100.0 * e.hi)
+    } else {
+        p
+    }
+}
 
 pub(super) fn curves(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
     let panels: Vec<LineChart> = sums
@@ -27,24 +40,22 @@ pub(super) fn curves(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> Stri
                 }
                 let pts: Vec<LinePoint> = averaged(cs, seed)
                     .into_iter()
-                    .filter_map(|(x, e)| {
-                        let e = e?;
-                        let p = LinePoint::new(x, 100.0 * e.estimate);
-                        Some(if e.lo.is_finite() {
-                            p.ci(100.0 * e.lo, 100.0 * e.hi)
-                        } else {
-                            p
-                        })
-                    })
+                    .filter_map(|(x, e)| Some(percent(x, e?)))
                     .collect();
                 chart = chart.series(label, pts);
+            }
+            if let Some(e) = estimate_by_question(&d.reread_same, seed) {
+                chart = chart.series(
+                    "re-reading the full chain (noise)",
+                    [percent(0.0, e), percent(1.0, e)],
+                );
             }
             chart
         })
         .collect();
     let cols = panels.len().clamp(1, 3);
     Figure::panels(cols, panels)
-        .title("Answers after intervening on the chain of thought (mean over questions, 95% bootstrap bands)")
+        .title("Answers after intervening on the chain of thought (mean over chains, 95% bootstrap bands over questions)")
         .to_svg()
 }
 
@@ -53,22 +64,27 @@ pub(super) fn accuracy(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> St
         .y_label("accuracy (%)")
         .y_range(0.0, 100.0)
         .categories(sums.keys().cloned().collect::<Vec<_>>());
-    for (label, pick) in [
-        ("with CoT", 0usize),
-        ("no CoT", 1),
-        ("filler tokens", 2),
-        ("paraphrased CoT", 3),
-    ] {
+    let pick = |d: &DatasetSummary, i: usize| -> ByQuestion {
+        match i {
+            0 => d.acc_cot.clone(),
+            1 => d.acc_no_cot.clone(),
+            2 => d.filler_chain.accuracy.clone(),
+            _ => d.acc_paraphrase.clone(),
+        }
+    };
+    for (i, label) in [
+        "with CoT",
+        "no CoT",
+        "filler tokens (chain's length)",
+        "paraphrased CoT",
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let bars: Vec<Bar> = sums
             .iter()
             .filter_map(|(name, d)| {
-                let v = match pick {
-                    0 => &d.acc_cot,
-                    1 => &d.acc_no_cot,
-                    2 => &d.acc_filler,
-                    _ => &d.acc_paraphrase,
-                };
-                let e = estimate(v, seed)?;
+                let e = estimate_by_question(&pick(d, i), seed)?;
                 let b = Bar::new(name.clone(), 100.0 * e.estimate);
                 Some(if e.lo.is_finite() {
                     b.ci(100.0 * e.lo, 100.0 * e.hi)
@@ -82,4 +98,48 @@ pub(super) fn accuracy(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> St
         }
     }
     chart.to_svg()
+}
+
+pub(super) fn filler(sums: &BTreeMap<String, DatasetSummary>, seed: u64) -> String {
+    let panels: Vec<LineChart> = sums
+        .iter()
+        .filter(|(_, d)| !d.filler_fixed.is_empty())
+        .map(|(name, d)| {
+            let mut chart = LineChart::new(name.clone())
+                .x_label("filler tokens (\" ...\")")
+                .y_label("%")
+                .y_range(0.0, 100.0);
+            for (label, same) in [
+                ("accuracy with filler", false),
+                ("% same as the CoT answer", true),
+            ] {
+                let pts: Vec<LinePoint> = d
+                    .filler_fixed
+                    .iter()
+                    .filter_map(|(k, f)| {
+                        let v = if same { &f.same } else { &f.accuracy };
+                        Some(percent(*k as f64, estimate_by_question(v, seed)?))
+                    })
+                    .collect();
+                if !pts.is_empty() {
+                    chart = chart.series(label, pts);
+                }
+            }
+            let lo = d.filler_fixed.keys().next().copied().unwrap_or(0) as f64;
+            let hi = d.filler_fixed.keys().last().copied().unwrap_or(0) as f64;
+            for (label, v) in [
+                ("accuracy with CoT", &d.acc_cot),
+                ("accuracy without CoT", &d.acc_no_cot),
+            ] {
+                if let Some(e) = estimate_by_question(v, seed) {
+                    chart = chart.series(label, [percent(lo, e), percent(hi, e)]);
+                }
+            }
+            chart
+        })
+        .collect();
+    let cols = panels.len().clamp(1, 3);
+    Figure::panels(cols, panels)
+        .title("Filler tokens instead of the chain of thought (mean over chains, 95% bootstrap bands over questions)")
+        .to_svg()
 }

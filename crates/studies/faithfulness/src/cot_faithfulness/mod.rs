@@ -2,21 +2,29 @@
 //! (Lanham et al. 2023, "Measuring Faithfulness in Chain-of-Thought Reasoning";
 //! STUDIES.md §10).
 //!
-//! `cot-faithfulness/interventions` samples one chain of thought per question, reads the
-//! answer it leads to, and then answers again after each intervention on that chain:
+//! `cot-faithfulness/interventions` samples one chain of thought per question (temperature
+//! 1, nucleus 0.95, as the paper; greedy on request), reads the answer it leads to, and
+//! then answers again after each intervention on that chain:
 //! - **early answering**: only the first k of its n sentences, k = 0…n;
 //! - **adding mistakes**: a `mistaker` model rewrites sentence k to contain a mistake, the
 //!   target continues the reasoning from there, then answers;
 //! - **paraphrasing**: a `paraphraser` model rewrites the first k sentences, the target
 //!   continues from there, then answers;
-//! - **filler tokens**: the reasoning replaced by " ..." once per reasoning token;
+//! - **filler tokens**: the reasoning replaced by " ..." at several lengths (as many as
+//!   the chain's tokens, and fixed counts);
 //! - **no CoT**: the answer without any reasoning.
+//!
+//! On the sampling path (the one stochastic reader) the unmodified full chain is read
+//! again `rereads` times: the % same of those re-readings is the noise floor reported
+//! beside every curve. Tied letters are drawn (seeded), never given to (A).
 //!
 //! Metrics per dataset: % of answers equal to the original-chain answer against the
 //! fraction of the chain kept, and the area over that curve (AOC; higher = the answer
 //! depends more on the reasoning), accuracy with and without CoT, with filler and with
-//! paraphrased reasoning — all with bootstrap intervals over questions. Every intervened
-//! chain and every answer is in the transcript of its question.
+//! paraphrased reasoning, and per filler length — all with bootstrap intervals over
+//! questions (each with all its epochs' chains). The method and every difference from the
+//! paper: `docs/studies/cot-faithfulness.md`. Every intervened chain and every answer is
+//! in the transcript of its question.
 
 pub mod analysis;
 mod figure;

@@ -1,5 +1,6 @@
 //! `cot-faithfulness/interventions`: the protocol per question.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use shammie_mcq::mcq::McQuestion;
 use shammie_mcq::sentences::split_sentences;
 
 use crate::answer::{
-    answer_request, read_answer, reasoning_request, target_for, Answer, AnswerOptions, PATHS,
+    answer_request, read_answer, reasoning_request, target_for, Answer, AnswerOptions, ReadPath,
+    PATHS,
 };
 use crate::data::{self, QuestionSet};
 use crate::edits;
@@ -32,8 +34,14 @@ shammie_engine::task_options! {
         pub interventions: String = "all".into(),
         /// token budget of the chain of thought (and of each continuation)
         pub cot_tokens: u32 = 400,
-        /// temperature of the chain of thought (0: greedy; the paper sampled)
-        pub cot_temperature: f64 [0.0 ..= 2.0] = 0.0,
+        /// temperature of the chain of thought and of its continuations (the paper samples at 1; 0: greedy)
+        pub cot_temperature: f64 [0.0 ..= 2.0] = 1.0,
+        /// nucleus (top-p) of the sampled chain of thought (the paper: 0.95; 1: off; not sent when greedy)
+        pub cot_top_p: f64 [0.0 ..= 1.0] = 0.95,
+        /// filler lengths, comma-separated: numbers of " ..." tokens, and `chain` for as many as the chain of thought had
+        pub filler_lengths: String = "chain,0,50,100,200,400".into(),
+        /// sampling path: re-read the answer after the unmodified full chain this many more times, the "% same" of re-reading (0: off)
+        pub rereads: usize [0 ..= 100] = 5,
         /// most truncation points per question for adding mistakes and paraphrasing (spread evenly; early answering uses every sentence)
         pub max_points: usize = 6,
         /// shuffle the order of each question's choices (seeded by the run seed)
@@ -74,9 +82,38 @@ impl Intervention {
     }
 }
 
+/// One filler length: a fixed number of " ..." tokens, or as many as the chain had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillerLength {
+    Chain,
+    Tokens(usize),
+}
+
+/// Parses `filler_lengths` (`chain` and token counts, comma-separated, no repeats).
+pub fn filler_lengths(list: &str) -> Result<Vec<FillerLength>, String> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let l = match item {
+            "chain" => FillerLength::Chain,
+            n => FillerLength::Tokens(n.parse::<usize>().ok().filter(|&n| n <= 100_000).ok_or_else(
+                || format!("filler_lengths: `{n}` is neither `chain` nor a number of tokens from 0 to 100000"),
+            )?),
+        };
+        if out.contains(&l) {
+            return Err(format!("filler_lengths: `{item}` is listed twice"));
+        }
+        out.push(l);
+    }
+    if out.is_empty() {
+        return Err("filler_lengths: no length given (e.g. chain,0,50,100)".into());
+    }
+    Ok(out)
+}
+
 pub struct CotFaithfulness {
     config: Config,
     interventions: BTreeSet<Intervention>,
+    fillers: Vec<FillerLength>,
     sets: Vec<QuestionSet>,
 }
 
@@ -104,6 +141,12 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     if config.cot_tokens == 0 {
         return Err(err("cot_tokens must be at least 1".into()));
     }
+    if config.cot_top_p <= 0.0 {
+        return Err(err(
+            "cot_top_p must be above 0 (1 turns nucleus sampling off)".into(),
+        ));
+    }
+    let fillers = filler_lengths(&config.filler_lengths).map_err(err)?;
     config
         .answer
         .validate("cot-faithfulness/interventions", PATHS)?;
@@ -111,6 +154,7 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     Ok(Arc::new(CotFaithfulness {
         config,
         interventions,
+        fillers,
         sets,
     }))
 }
@@ -164,10 +208,32 @@ pub struct CotScores {
     pub mistakes: Vec<PointAnswer>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paraphrase: Vec<PointAnswer>,
+    /// Filler as long as the chain (`k`: its " ..." tokens; runs before fixed lengths
+    /// were an option wrote `k` = 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filler: Option<PointAnswer>,
+    /// Filler of fixed lengths (`k`: " ..." tokens).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fillers: Vec<PointAnswer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_cot: Option<PointAnswer>,
+    /// Sampling path: the answers of re-reading the unmodified full chain (reading
+    /// noise; each is compared with `original`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rereads: Vec<Option<usize>>,
+    /// Answers whose most likely letters were tied (one was drawn).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ties: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The nonce of the `j`-th re-reading (from 0) of the full chain: far from the nonces
+/// `0..samples` of the first reading and below the epochs' `(e-1) << 32`.
+pub fn reread_nonce(j: usize) -> u64 {
+    (j as u64 + 1) << 20
 }
 
 /// `count` points spread evenly over `lo..hi` (all of them when there are few).
@@ -186,12 +252,22 @@ pub fn spread(lo: usize, hi: usize, count: usize) -> Vec<usize> {
     out
 }
 
+/// An answer at point `k`, counting a tie in `ties`.
+fn point(a: Answer, k: usize, ties: &Cell<usize>) -> PointAnswer {
+    ties.set(ties.get() + usize::from(a.tied));
+    PointAnswer {
+        k,
+        choice: a.choice,
+        skipped: None,
+    }
+}
+
 impl CotFaithfulness {
-    fn answer(&self, a: Answer, k: usize) -> PointAnswer {
-        PointAnswer {
-            k,
-            choice: a.choice,
-            skipped: None,
+    /// Temperature and nucleus of the chain of thought and its continuations.
+    fn sampled(&self, r: &mut shammie_core::GenerateRequest) {
+        r.temperature = Some(self.config.cot_temperature);
+        if self.config.cot_temperature > 0.0 && self.config.cot_top_p < 1.0 {
+            r.top_p = Some(self.config.cot_top_p);
         }
     }
 }
@@ -259,7 +335,7 @@ impl Task for CotFaithfulness {
 
         // The chain of thought.
         let mut r = reasoning_request(&q, "", sys, &caps, self.config.cot_tokens);
-        r.temperature = Some(self.config.cot_temperature);
+        self.sampled(&mut r);
         let cot_call = cx.generate("target", r).await?;
         let cot = cot_call.text.trim().to_string();
         let sentences: Vec<String> = split_sentences(&cot)
@@ -278,17 +354,27 @@ impl Task for CotFaithfulness {
             path: cfg.resolve(&caps, PATHS).label().into(),
             ..Default::default()
         };
+        let ties = Cell::new(0);
         let read = |reasoning: Option<String>| {
             let req = answer_request(&q, reasoning.as_deref(), sys, &caps);
             read_answer(cx, "target", req, n_choices, cfg)
         };
         let original = read(Some(cot.clone())).await?;
-        s.original = original.choice;
+        s.original = point(original, n, &ties).choice;
+        if cfg.resolve(&caps, PATHS) == ReadPath::Sampling {
+            // The reader is stochastic: how often does re-reading the same chain agree?
+            for j in 0..self.config.rereads {
+                let mut req = answer_request(&q, Some(&cot), sys, &caps);
+                req.nonce = reread_nonce(j);
+                let a = read_answer(cx, "target", req, n_choices, cfg).await?;
+                s.rereads.push(point(a, n, &ties).choice);
+            }
+        }
 
         if ivs.contains(&Intervention::Early) {
             for k in 0..n {
                 let a = read(Some(prefix(k))).await?;
-                s.early.push(self.answer(a, k));
+                s.early.push(point(a, k, &ties));
             }
             s.early.push(PointAnswer {
                 k: n,
@@ -298,19 +384,29 @@ impl Task for CotFaithfulness {
         }
         if ivs.contains(&Intervention::NoCot) {
             let a = read(None).await?;
-            s.no_cot = Some(self.answer(a, 0));
+            s.no_cot = Some(point(a, 0, &ties));
         }
         if ivs.contains(&Intervention::Filler) {
-            let filler = " ...".repeat(s.cot_tokens.max(1) as usize);
-            let a = read(Some(filler.trim_start().to_string())).await?;
-            s.filler = Some(self.answer(a, 0));
+            for l in &self.fillers {
+                let tokens = match l {
+                    FillerLength::Chain => s.cot_tokens.max(1) as usize,
+                    FillerLength::Tokens(t) => *t,
+                };
+                let filler = " ...".repeat(tokens);
+                let a = read(Some(filler.trim_start().to_string())).await?;
+                let p = point(a, tokens, &ties);
+                match l {
+                    FillerLength::Chain => s.filler = Some(p),
+                    FillerLength::Tokens(_) => s.fillers.push(p),
+                }
+            }
         }
         // Continue the reasoning from `partial`, then answer.
         let continue_and_answer = |partial: String| {
             let q = &q;
             async move {
                 let mut r = reasoning_request(q, &partial, sys, &caps, self.config.cot_tokens);
-                r.temperature = Some(self.config.cot_temperature);
+                self.sampled(&mut r);
                 let rest = cx.generate("target", r).await?.text;
                 let full = join_reasoning(&partial, &rest);
                 let req = answer_request(q, Some(&full), sys, &caps);
@@ -323,7 +419,7 @@ impl Task for CotFaithfulness {
                     Ok(bad) => {
                         let partial = join_reasoning(&prefix(k), &bad);
                         let a = continue_and_answer(partial).await?;
-                        s.mistakes.push(self.answer(a, k));
+                        s.mistakes.push(point(a, k, &ties));
                     }
                     Err(why) => s.mistakes.push(PointAnswer {
                         k,
@@ -338,7 +434,7 @@ impl Task for CotFaithfulness {
                 match edits::paraphrase(cx, "paraphraser", &q, &prefix(k)).await? {
                     Ok(p) => {
                         let a = continue_and_answer(p).await?;
-                        s.paraphrase.push(self.answer(a, k));
+                        s.paraphrase.push(point(a, k, &ties));
                     }
                     Err(why) => s.paraphrase.push(PointAnswer {
                         k,
@@ -348,6 +444,7 @@ impl Task for CotFaithfulness {
                 }
             }
         }
+        s.ties = ties.get();
         Ok(shammie_kit::scores::to_scores(&s))
     }
 
@@ -380,6 +477,31 @@ mod tests {
         assert_eq!(spread(1, 11, 3), vec![1, 5, 10]);
         assert!(spread(0, 0, 3).is_empty());
         assert!(spread(0, 5, 0).is_empty());
+    }
+
+    #[test]
+    fn filler_lengths_are_parsed_and_checked() {
+        use FillerLength::*;
+        assert_eq!(
+            filler_lengths(" chain, 0,50 ,400").unwrap(),
+            vec![Chain, Tokens(0), Tokens(50), Tokens(400)]
+        );
+        for (bad, why) in [
+            ("chain,lots", "`lots` is neither"),
+            ("-5", "`-5` is neither"),
+            ("100001", "`100001` is neither"),
+            ("50,chain,50", "`50` is listed twice"),
+            (" , ", "no length given"),
+        ] {
+            let e = filler_lengths(bad).unwrap_err();
+            assert!(
+                e.starts_with("filler_lengths: ") && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        // Re-readings keep clear of the first reading's nonces (≤ 100000 samples) and of
+        // the next epoch's (1 << 32).
+        assert!(reread_nonce(0) > 100_000 && reread_nonce(99) < 1 << 32);
     }
 
     #[test]
