@@ -14,7 +14,7 @@ use crate::{progress, render, Failure};
 pub(crate) struct Args {
     /// The task to run, e.g. constitution/traits (see `shammie list`).
     pub task: String,
-    /// A model: SPEC for the target, or ROLE=SPEC (e.g. judge=anthropic:claude-sonnet-4-5).
+    /// A model: SPEC for the target, or ROLE=SPEC for another of the task's roles (e.g. mistaker=anthropic:claude-sonnet-4-5; `shammie list` shows each task's roles).
     /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL.
     #[arg(long = "model", short = 'm', required = true)]
     pub models: Vec<String>,
