@@ -88,7 +88,6 @@ pub struct Config {
     data: Option<PathBuf>,
     variant: Option<String>,
     interventions: Vec<Intervention>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     interventions_file: Option<PathBuf>,
     #[serde(flatten)]
     answer: AnswerOptions,
