@@ -146,7 +146,8 @@ fn reasoning_of(req: &GenerateRequest) -> Option<&str> {
 }
 
 fn analysed(t: &Arc<dyn Task>, records: Vec<SampleRecord>) -> shammie_engine::Analysis {
-    t.analyze(&mut records.into_iter(), 0).unwrap()
+    t.analyze(&mut records.into_iter(), &shammie_engine::RunInfo::seed(0))
+        .unwrap()
 }
 
 /// The row of `table` whose first cells are `keys`.
