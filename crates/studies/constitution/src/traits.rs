@@ -919,11 +919,14 @@ mod tests {
         }
         assert_eq!((&row[7], &row[8]), (&Cell::Int(1), &Cell::Int(1)));
         assert_eq!(row[9], Cell::text("0 of 4 questions"));
-        // The figure shows the dataset's rate.
+        // The figure shows the dataset's rate, labelled with its 2 questions (flagged: < 5).
         assert_eq!(a.files.len(), 1);
         assert_eq!(a.files[0].path, "report/traits.svg");
         let svg = String::from_utf8(a.files[0].content.clone()).unwrap();
-        assert!(svg.contains("<svg") && svg.contains(">d</text>"), "{svg}");
+        assert!(
+            svg.contains("<svg") && svg.contains(">d (n=2\u{2020})</text>"),
+            "{svg}"
+        );
     }
 
     #[test]
