@@ -120,6 +120,7 @@ pub(super) fn accuracy(sums: &BTreeMap<String, DatasetSummary>, run: &RunInfo) -
         .y_label("accuracy (%)")
         .y_range(0.0, 100.0)
         .height(220.0)
+        .bar_width(26.0)
         .categories(sums.keys().map(|k| k.to_string()).collect::<Vec<_>>());
     let pick = |d: &DatasetSummary, i: usize| -> ByQuestion {
         match i {

@@ -16,10 +16,11 @@ use shammie_plot::{with_n, Figure, ScatterPlot, ScatterPoint, MIN_RELIABLE_N, UN
 use super::analysis::Group;
 use crate::cot_faithfulness::analysis::estimate;
 
-/// One panel's measure: title, y label, fixed y range (None: fit the data), the values.
 type Pick = fn(&Group) -> &Vec<f64>;
+/// One panel's measure: title, y label, fixed y range (None: fit the data), the values.
+type Measure = (&'static str, &'static str, Option<(f64, f64)>, Pick);
 
-pub(super) const MEASURES: [(&str, &str, Option<(f64, f64)>, Pick); 3] = [
+pub(super) const MEASURES: [Measure; 3] = [
     (
         "Early answering",
         "early answering AOC (%)",
