@@ -1,12 +1,16 @@
-//! Plain-text rendering of result tables.
+//! Plain-text rendering of result tables: title, the run's caption (models, n, seed,
+//! date), columns, rows (estimates with their n, `†` below 5 units; the table's fixed
+//! decimals), then the notes, with what `†` and `—` mean added when the table has them
+//! and its notes do not say.
 
-use shammie_core::{Results, Table};
+use shammie_core::{Results, Table, MIN_RELIABLE_N, UNRELIABLE_MARK};
 
 pub(crate) fn table(t: &Table) -> String {
+    let decimals = t.decimals.unwrap_or(3);
     let cells: Vec<Vec<String>> = t
         .rows
         .iter()
-        .map(|r| r.iter().map(|c| c.render()).collect())
+        .map(|r| r.iter().map(|c| c.render_with(decimals)).collect())
         .collect();
     let mut widths: Vec<usize> = t.columns.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
@@ -34,6 +38,9 @@ pub(crate) fn table(t: &Table) -> String {
     let mut out = String::new();
     out.push_str(&t.title);
     out.push('\n');
+    if !t.caption.is_empty() {
+        out.push_str(&format!("({})\n", t.caption));
+    }
     out.push_str(&line(&t.columns));
     out.push('\n');
     out.push_str(
@@ -50,6 +57,15 @@ pub(crate) fn table(t: &Table) -> String {
     }
     for n in &t.notes {
         out.push_str(&format!("  · {n}\n"));
+    }
+    let said = |mark: &str| t.notes.iter().any(|n| n.contains(mark));
+    if t.has_unreliable() && !said(UNRELIABLE_MARK) {
+        out.push_str(&format!(
+            "  · {UNRELIABLE_MARK}: from fewer than {MIN_RELIABLE_N} units (n); the interval is unreliable\n"
+        ));
+    }
+    if t.has_empty() && !said("\u{2014}") {
+        out.push_str("  · \u{2014}: no data to estimate this from\n");
     }
     out
 }

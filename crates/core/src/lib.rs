@@ -453,15 +453,27 @@ pub struct SampleRecord {
     pub duration_ms: u64,
 }
 
+/// Below this many units (questions, prompts) an interval is flagged as unreliable: a
+/// bootstrap or t interval from 1–4 units says little about the population, however
+/// narrow it comes out.
+pub const MIN_RELIABLE_N: u64 = 5;
+
+/// The mark rendered after an estimate from fewer than [`MIN_RELIABLE_N`] units.
+pub const UNRELIABLE_MARK: &str = "\u{2020}";
+
 /// One cell of a result table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Cell {
-    /// An estimate with its confidence interval.
+    /// An estimate with its confidence interval, and the number of units (questions,
+    /// prompts, chains: the table's notes say which) it rests on, when known (`None` in
+    /// results written before it was recorded).
     Estimate {
         estimate: f64,
         lo: f64,
         hi: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        n: Option<u64>,
     },
     Int(i64),
     Float(f64),
@@ -469,18 +481,65 @@ pub enum Cell {
     Empty,
 }
 
+/// `v` with `decimals` decimals, never `-0.000` (a negative number that rounds to zero
+/// is shown as zero).
+pub fn fixed(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => s,
+    }
+}
+
 impl Cell {
     pub fn text(s: impl Into<String>) -> Self {
         Cell::Text(s.into())
     }
-    /// Human rendering: estimates as `0.412 [0.371, 0.455]`.
+    /// An estimate with its interval and the number of units behind it.
+    pub fn estimate(estimate: f64, lo: f64, hi: f64, n: u64) -> Self {
+        Cell::Estimate {
+            estimate,
+            lo,
+            hi,
+            n: Some(n),
+        }
+    }
+    /// Whether this is an estimate from fewer than [`MIN_RELIABLE_N`] units.
+    pub fn unreliable(&self) -> bool {
+        matches!(self, Cell::Estimate { n: Some(n), .. } if *n < MIN_RELIABLE_N)
+    }
+    /// Human rendering with three decimals: estimates as `0.412 [0.371, 0.455] n=40`,
+    /// flagged `n=2†` when from fewer than [`MIN_RELIABLE_N`] units; an empty cell is `—`.
     pub fn render(&self) -> String {
+        self.render_with(3)
+    }
+    /// [`Cell::render`] with `decimals` decimals for estimates and floats.
+    pub fn render_with(&self, decimals: usize) -> String {
         match self {
-            Cell::Estimate { estimate, lo, hi } => format!("{estimate:.3} [{lo:.3}, {hi:.3}]"),
+            Cell::Estimate {
+                estimate,
+                lo,
+                hi,
+                n,
+            } => {
+                let mut s = format!(
+                    "{} [{}, {}]",
+                    fixed(*estimate, decimals),
+                    fixed(*lo, decimals),
+                    fixed(*hi, decimals)
+                );
+                if let Some(n) = n {
+                    s.push_str(&format!(" n={n}"));
+                    if *n < MIN_RELIABLE_N {
+                        s.push_str(UNRELIABLE_MARK);
+                    }
+                }
+                s
+            }
             Cell::Int(i) => i.to_string(),
-            Cell::Float(f) => format!("{f:.4}"),
+            Cell::Float(f) => fixed(*f, decimals),
             Cell::Text(s) => s.clone(),
-            Cell::Empty => "—".into(),
+            Cell::Empty => "\u{2014}".into(),
         }
     }
 }
@@ -490,11 +549,113 @@ impl Cell {
 pub struct Table {
     pub name: String,
     pub title: String,
+    /// What the numbers come from: models, n, seed, date (filled in by the engine from
+    /// the run; empty in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caption: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
     /// How to read the table: intervals, definitions, caveats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Decimals of estimates and floats (3 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<usize>,
+}
+
+impl Table {
+    /// A table with no caption and the default decimals.
+    pub fn new(
+        name: impl Into<String>,
+        title: impl Into<String>,
+        columns: Vec<String>,
+        rows: Vec<Vec<Cell>>,
+        notes: Vec<String>,
+    ) -> Self {
+        Table {
+            name: name.into(),
+            title: title.into(),
+            caption: String::new(),
+            columns,
+            rows,
+            notes,
+            decimals: None,
+        }
+    }
+    /// Whether some estimate in the table rests on fewer than [`MIN_RELIABLE_N`] units.
+    pub fn has_unreliable(&self) -> bool {
+        self.rows.iter().flatten().any(Cell::unreliable)
+    }
+    /// Whether some cell is empty (rendered `—`).
+    pub fn has_empty(&self) -> bool {
+        self.rows.iter().flatten().any(|c| matches!(c, Cell::Empty))
+    }
+}
+
+/// What an analysis is told about its run, for captions and figure subtitles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The run's seed (bootstrap resampling and every other random choice).
+    pub seed: u64,
+    /// Role → model spec.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
+    /// The day the run was created, `YYYY-MM-DD` (empty when unknown).
+    #[serde(default)]
+    pub date: String,
+    #[serde(default)]
+    pub epochs: u32,
+}
+
+impl RunInfo {
+    /// A run described by its seed alone (offline analyses, tests).
+    pub fn seed(seed: u64) -> Self {
+        RunInfo {
+            seed,
+            epochs: 1,
+            ..Default::default()
+        }
+    }
+    /// The models: `target model` alone when only one role, else `role=model, …`.
+    pub fn models_text(&self) -> String {
+        let specs: std::collections::BTreeSet<&String> = self.models.values().collect();
+        match specs.len() {
+            0 => return String::new(),
+            1 => {
+                return format!(
+                    "model {}",
+                    specs.into_iter().next().unwrap_or(&String::new())
+                )
+            }
+            _ => {}
+        }
+        let parts: Vec<String> = self
+            .models
+            .iter()
+            .map(|(r, m)| format!("{r}={m}"))
+            .collect();
+        format!("models {}", parts.join(", "))
+    }
+    /// One line: `model M · n N · seed S · date D` (`n` as the caller words it, e.g.
+    /// `40 questions`; parts that are unknown are left out).
+    pub fn caption(&self, n: &str) -> String {
+        let mut parts = Vec::new();
+        let m = self.models_text();
+        if !m.is_empty() {
+            parts.push(m);
+        }
+        if !n.is_empty() {
+            parts.push(format!("n {n}"));
+        }
+        if self.epochs > 1 {
+            parts.push(format!("{} epochs", self.epochs));
+        }
+        parts.push(format!("seed {}", self.seed));
+        if !self.date.is_empty() {
+            parts.push(self.date.clone());
+        }
+        parts.join(" \u{b7} ")
+    }
 }
 
 /// A study's analysis output, written to `results.json`.
@@ -569,12 +730,55 @@ mod tests {
             estimate: 0.5,
             lo: 0.25,
             hi: 0.75,
+            n: None,
         };
         assert_eq!(c.render(), "0.500 [0.250, 0.750]");
+        // Results written before n was recorded still read, as n unknown.
+        let old: Cell = serde_json::from_str(r#"{"estimate":0.5,"lo":0.25,"hi":0.75}"#).unwrap();
+        assert_eq!(old, c);
+        let c2 = Cell::estimate(0.5, 0.25, 0.75, 40);
+        assert_eq!(c2.render(), "0.500 [0.250, 0.750] n=40");
+        assert!(!c2.unreliable());
+        let j2 = serde_json::to_value(&c2).unwrap();
+        assert_eq!(serde_json::from_value::<Cell>(j2).unwrap(), c2);
         let j = serde_json::to_value(&c).unwrap();
         assert_eq!(serde_json::from_value::<Cell>(j).unwrap(), c);
         let i: Cell = serde_json::from_str("3").unwrap();
         assert_eq!(i, Cell::Int(3));
+    }
+
+    #[test]
+    fn small_n_is_flagged_and_negative_zero_is_zero() {
+        // 2 questions: flagged; 5: not (the threshold is MIN_RELIABLE_N = 5).
+        let c = Cell::estimate(0.9412, 0.9401, 0.9423, 2);
+        assert_eq!(c.render(), "0.941 [0.940, 0.942] n=2\u{2020}");
+        assert!(c.unreliable());
+        assert!(!Cell::estimate(1.0, 1.0, 1.0, 5).unreliable());
+        assert_eq!(Cell::Float(-0.0001).render(), "0.000");
+        assert_eq!(Cell::Float(-0.0006).render(), "-0.001");
+        assert_eq!(
+            Cell::estimate(-0.0002, -0.01, 0.0004, 9).render_with(1),
+            "0.0 [0.0, 0.0] n=9"
+        );
+        assert_eq!(fixed(-0.0, 2), "0.00");
+    }
+
+    #[test]
+    fn run_info_captions() {
+        let mut r = RunInfo::seed(7);
+        assert_eq!(r.caption("3 questions"), "n 3 questions \u{b7} seed 7");
+        r.models
+            .insert("target".into(), "local:gemma-3-270m".into());
+        r.date = "2025-01-02".into();
+        assert_eq!(
+            r.caption("3 questions"),
+            "model local:gemma-3-270m \u{b7} n 3 questions \u{b7} seed 7 \u{b7} 2025-01-02"
+        );
+        r.models.insert("helper".into(), "openai:x".into());
+        assert_eq!(
+            r.models_text(),
+            "models helper=openai:x, target=local:gemma-3-270m"
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ use shammie_models::{Model, ModelError};
 pub use context::{SampleContext, ToolOutput};
 pub use options::{OptionGroup, OptionSpec, OptionValue, Options};
 pub use pipeline::{MapStage, ReduceStage, RunView, Stage, StageOutput};
+pub use shammie_core::RunInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -208,10 +209,12 @@ pub trait Task: Send + Sync + 'static {
     }
     /// The study's tables and report files, from the finished records (streamed).
     /// Single-stage tasks only; multi-stage tasks implement [`Task::analyze_stages`].
+    /// `run` describes the run (seed, models, date) for figure subtitles; the engine puts
+    /// the same description under every table's title ([`Table::caption`]).
     fn analyze(
         &self,
         _records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &RunInfo,
     ) -> Result<Analysis, String> {
         Err("this task is analysed by its stages".into())
     }
@@ -656,9 +659,23 @@ async fn solve_one(
     }
 }
 
+/// What the analysis of the run in `dir` is told about it: the seed, and from its
+/// `run.json` (when readable) the models per role, the epochs and the creation date.
+pub fn run_info(dir: &RunDir, seed: u64) -> RunInfo {
+    let mut info = RunInfo::seed(seed);
+    if let Ok((_, meta)) = RunDir::open(dir.path()) {
+        info.models = meta.models;
+        info.epochs = meta.epochs;
+        info.date = meta.created_at.chars().take(10).collect();
+    }
+    info
+}
+
 /// Re-runs the task's analysis over the log in `dir` and writes `results.json`.
-/// For a multi-stage task the totals cover every stage's records.
+/// For a multi-stage task the totals cover every stage's records. Every table gets the
+/// run's caption (models, samples, seed, date) unless the study wrote its own.
 pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, EngineError> {
+    let info = run_info(dir, seed);
     let mut totals = Totals::default();
     let analysis = if let Some(stages) = task.stages() {
         for s in &stages {
@@ -666,7 +683,7 @@ pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, Engi
                 totals.add(&r?);
             }
         }
-        task.analyze_stages(&RunView::new(dir.clone(), seed))
+        task.analyze_stages(&RunView::new(dir.clone(), seed).with_info(info.clone()))
             .map_err(EngineError::Analysis)?
     } else {
         let mut read_error: Option<LogError> = None;
@@ -684,7 +701,7 @@ pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, Engi
                 Some(r)
             });
             let analysis = task
-                .analyze(&mut counted, seed)
+                .analyze(&mut counted, &info)
                 .map_err(EngineError::Analysis)?;
             // Drain whatever the analysis did not read so the totals cover the whole log.
             counted.for_each(drop);
@@ -703,11 +720,22 @@ pub fn analyze(task: &dyn Task, dir: &RunDir, seed: u64) -> Result<Results, Engi
             description: f.description.clone(),
         });
     }
+    let mut tables = analysis.tables;
+    let samples = if totals.failed > 0 {
+        format!("{} samples ({} failed)", totals.samples, totals.failed)
+    } else {
+        format!("{} samples", totals.samples)
+    };
+    for t in &mut tables {
+        if t.caption.is_empty() {
+            t.caption = info.caption(&samples);
+        }
+    }
     let results = Results {
         schema_version: SCHEMA_VERSION,
         study: task.study().to_string(),
         task: task.name().to_string(),
-        tables: analysis.tables,
+        tables,
         files,
         totals,
     };

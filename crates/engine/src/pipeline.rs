@@ -17,7 +17,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shammie_core::{Sample, Scores};
+use shammie_core::{RunInfo, Sample, Scores};
 use shammie_log::{ArtifactInfo, ArtifactWriter, LogError, Records, RunDir};
 
 use crate::{DataError, Dataset, Progress, ProgressEvent, SampleContext, SampleError};
@@ -71,14 +71,29 @@ pub trait ReduceStage: Send + Sync + 'static {
 pub struct RunView {
     dir: RunDir,
     seed: u64,
+    info: RunInfo,
 }
 
 impl RunView {
     pub fn new(dir: RunDir, seed: u64) -> Self {
-        Self { dir, seed }
+        Self {
+            dir,
+            seed,
+            info: RunInfo::seed(seed),
+        }
+    }
+    /// The same view, described by `info` (models, date) for the analysis' captions.
+    pub fn with_info(mut self, info: RunInfo) -> Self {
+        self.seed = info.seed;
+        self.info = info;
+        self
     }
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+    /// The run's description: seed, models per role, date.
+    pub fn info(&self) -> &RunInfo {
+        &self.info
     }
     /// The records of stage `stage`, streamed.
     pub fn records(&self, stage: &str) -> Result<Records, LogError> {

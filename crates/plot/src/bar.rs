@@ -1,7 +1,7 @@
 //! Grouped bar charts with error bars: categories along x, one bar per series in each.
 
 use crate::panel::*;
-use crate::svg::{Anchor, Svg, Text, INK};
+use crate::svg::{num, Anchor, Svg, Text, GREY, INK};
 use crate::text::{self, clean_label};
 use crate::Legend;
 
@@ -142,6 +142,8 @@ pub(crate) struct BarPanel {
 }
 
 const CAT_GAP_MIN: f64 = 14.0;
+/// The height of a bar whose value is zero (or rounds to less on screen).
+const ZERO_BAR_H: f64 = 2.5;
 
 impl BarPanel {
     pub(crate) fn new(c: &BarChart, notes: &mut Vec<String>) -> Self {
@@ -227,6 +229,26 @@ impl BarPanel {
             }
             if bs.is_empty() {
                 notes.push(format!("series \u{201C}{}\u{201D} has no data", names[si]));
+            }
+        }
+        // A category a series has no bar in is marked on the chart (a grey cross on the
+        // baseline) and named here, so that missing data never looks like a zero.
+        if names.len() > 1 {
+            for (si, name) in names.iter().enumerate() {
+                if c.series[si].1.is_empty() {
+                    continue;
+                }
+                let missing: Vec<String> = (0..cats.len())
+                    .filter(|&ci| !bars.iter().any(|b: &B| b.cat == ci && b.series == si))
+                    .map(|ci| cats[ci].clone())
+                    .collect();
+                if !missing.is_empty() {
+                    notes.push(format!(
+                        "series \u{201C}{name}\u{201D} has no data for {} (\u{00D7} on the baseline): {}",
+                        plural(missing.len(), "category", "categories"),
+                        list_some(&missing)
+                    ));
+                }
             }
         }
         BarPanel {
@@ -385,6 +407,19 @@ impl Panel for BarPanel {
         for b in &self.bars {
             let x = plot.x + slot * (b.cat as f64 + 0.5) + (b.series as f64 - n / 2.0) * bw;
             let y1 = ys.map(b.v);
+            if (y1 - y0).abs() < ZERO_BAR_H {
+                // A zero (or near-zero) value: a stub in the series' colour, outlined, that
+                // stands on the baseline where a missing bar would leave nothing.
+                svg.raw(&format!(
+                    "<rect class=\"zero-bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"{INK}\" stroke-width=\"0.8\"/>",
+                    num(x + 0.5),
+                    num(y0 - ZERO_BAR_H),
+                    num(bw - 1.0),
+                    num(ZERO_BAR_H),
+                    ctx.styles[b.series].color
+                ));
+                continue;
+            }
             svg.rect(
                 x + 0.5,
                 y1.min(y0),
@@ -395,6 +430,26 @@ impl Panel for BarPanel {
             );
         }
         svg.raw("</g>");
+        // Missing bars (a series with data elsewhere but none here): a grey cross.
+        if self.names.len() > 1 {
+            for si in 0..self.names.len() {
+                if !self.bars.iter().any(|b| b.series == si) {
+                    continue;
+                }
+                for ci in 0..self.cats.len() {
+                    if self.bars.iter().any(|b| b.cat == ci && b.series == si) {
+                        continue;
+                    }
+                    let cx = plot.x + slot * (ci as f64 + 0.5) + (si as f64 - n / 2.0 + 0.5) * bw;
+                    let r = (bw * 0.3).clamp(2.0, 4.0);
+                    let cy = y0 - r - 1.5;
+                    svg.raw("<g class=\"missing-bar\">");
+                    svg.line(cx - r, cy - r, cx + r, cy + r, GREY, 1.2);
+                    svg.line(cx - r, cy + r, cx + r, cy - r, GREY, 1.2);
+                    svg.raw("</g>");
+                }
+            }
+        }
         // Baseline at zero (or at the bottom when zero is not in range).
         svg.line(plot.x, y0, plot.right(), y0, INK, 1.0);
         svg.raw(&format!("<g clip-path=\"url(#{})\">", ctx.clip_loose));

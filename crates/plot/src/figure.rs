@@ -55,6 +55,9 @@ pub enum Legend {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
     title: String,
+    subtitle: String,
+    extra_notes: Vec<String>,
+    min_width: f64,
     cols: usize,
     panels: Vec<Chart>,
     shared: bool,
@@ -71,12 +74,16 @@ const SECTION_GAP: f64 = 10.0;
 const GLYPH_W: f64 = 24.0;
 const ITEM_GAP: f64 = 18.0;
 const LEGEND_ROW: f64 = 18.0;
+const SUBTITLE_SIZE: f64 = 11.0;
 
 impl Figure {
     /// A grid of panels, `cols` per row (at least 1), filled row by row.
     pub fn panels<C: Into<Chart>>(cols: usize, charts: Vec<C>) -> Self {
         Figure {
             title: String::new(),
+            subtitle: String::new(),
+            extra_notes: Vec::new(),
+            min_width: 0.0,
             cols: cols.max(1),
             panels: charts.into_iter().map(Into::into).collect(),
             shared: true,
@@ -97,6 +104,9 @@ impl Figure {
         };
         Figure {
             title: String::new(),
+            subtitle: String::new(),
+            extra_notes: Vec::new(),
+            min_width: 0.0,
             cols: 1,
             panels: vec![chart],
             shared: true,
@@ -108,6 +118,27 @@ impl Figure {
     /// The overall title above all panels.
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = title.into();
+        self
+    }
+
+    /// A line under the title in smaller grey type: what the figure's numbers come from
+    /// (model, n, seed, date). Wrapped to the figure's width.
+    pub fn subtitle(mut self, subtitle: impl Into<String>) -> Self {
+        self.subtitle = subtitle.into();
+        self
+    }
+
+    /// A note of the caller's under the figure (e.g. a series that has no data, the
+    /// meaning of a mark), before the notes of what was left out. Not a warning.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.extra_notes.push(note.into());
+        self
+    }
+
+    /// The figure is at least `px` wide (its content centred), so a one-bar chart is
+    /// not a sliver.
+    pub fn min_width(mut self, px: f64) -> Self {
+        self.min_width = px;
         self
     }
 
@@ -170,12 +201,20 @@ impl Figure {
                 p
             })
             .collect();
-        let svg = self.layout(&preps, &notes);
+        let shown: Vec<String> = self
+            .extra_notes
+            .iter()
+            .map(|n| text::clean_label(n))
+            .chain(notes.iter().cloned())
+            .collect();
+        let svg = self.layout(&preps, &shown, self.extra_notes.len());
         (svg, notes)
     }
 
     #[allow(clippy::needless_range_loop)] // cells are addressed by (row, column)
-    fn layout(&self, preps: &[Box<dyn Panel>], notes: &[String]) -> String {
+    /// `notes`: the caller's `own` notes first (shown as written), then warnings (shown
+    /// as `Note: …`).
+    fn layout(&self, preps: &[Box<dyn Panel>], notes: &[String], own: usize) -> String {
         let cols = self.cols.min(preps.len()).max(1);
         let nrows = preps.len().div_ceil(cols).max(1);
         let pos = |i: usize| (i / cols, i % cols);
@@ -351,10 +390,21 @@ impl Figure {
             }
         }
         content_w = content_w.max(longest_word(&figure_title, FIGURE_TITLE_SIZE, true));
-        for n in notes {
-            content_w = content_w.max(longest_word(&note_text(n), NOTE_SIZE, false));
+        let subtitle = text::clean_label(&self.subtitle);
+        content_w = content_w.max(longest_word(&subtitle, SUBTITLE_SIZE, false));
+        let note_of = |k: usize, n: &str| {
+            if k < own {
+                n.to_string()
+            } else {
+                note_text(n)
+            }
+        };
+        for (k, n) in notes.iter().enumerate() {
+            content_w = content_w.max(longest_word(&note_of(k, n), NOTE_SIZE, false));
         }
+        content_w = content_w.max(self.min_width - 2.0 * OUTER_X);
         let fig_title = text::wrap(&figure_title, FIGURE_TITLE_SIZE, true, content_w);
+        let sub_lines = text::wrap(&subtitle, SUBTITLE_SIZE, false, content_w);
         let legend_rows: Vec<Vec<usize>> = if show_legend && placement == Legend::Top {
             let mut rows: Vec<Vec<usize>> = vec![];
             let mut w = 0.0;
@@ -377,12 +427,13 @@ impl Figure {
         };
         let note_lines: Vec<String> = notes
             .iter()
-            .take(8)
-            .flat_map(|n| text::wrap(&note_text(n), NOTE_SIZE, false, content_w))
-            .chain(if notes.len() > 8 {
+            .enumerate()
+            .take(own + 8)
+            .flat_map(|(k, n)| text::wrap(&note_of(k, n), NOTE_SIZE, false, content_w))
+            .chain(if notes.len() > own + 8 {
                 Some(format!(
                     "Note: {} more not shown (see warnings()).",
-                    notes.len() - 8
+                    notes.len() - own - 8
                 ))
             } else {
                 None
@@ -394,6 +445,14 @@ impl Figure {
         let title_top = y;
         if !fig_title.is_empty() {
             y += lines_h(fig_title.len(), FIGURE_TITLE_SIZE) + SECTION_GAP;
+        }
+        let subtitle_top = y - if fig_title.is_empty() {
+            0.0
+        } else {
+            SECTION_GAP / 2.0
+        };
+        if !sub_lines.is_empty() {
+            y = subtitle_top + lines_h(sub_lines.len(), SUBTITLE_SIZE) + SECTION_GAP;
         }
         let legend_top = y;
         if !legend_rows.is_empty() {
@@ -435,6 +494,17 @@ impl Figure {
                     .bold(true),
             );
             ty += line_h(FIGURE_TITLE_SIZE);
+        }
+        let mut sy = subtitle_top + text::ASCENT * SUBTITLE_SIZE;
+        for l in &sub_lines {
+            svg.raw("<g class=\"subtitle\">");
+            svg.text(
+                Text::new(width / 2.0, sy, l, SUBTITLE_SIZE)
+                    .anchor(Anchor::Middle)
+                    .fill(GREY),
+            );
+            svg.raw("</g>");
+            sy += line_h(SUBTITLE_SIZE);
         }
         // Legend above the grid.
         for (r, row) in legend_rows.iter().enumerate() {

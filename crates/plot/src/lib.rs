@@ -86,3 +86,21 @@ pub use interval::{Estimate, IntervalPlot};
 pub use line::{LineChart, LinePoint};
 pub use scatter::{ScatterPlot, ScatterPoint};
 pub use svg::escape;
+
+/// Fewer units than this behind a plotted estimate and it is marked unreliable (the same
+/// threshold as the result tables').
+pub const MIN_RELIABLE_N: usize = 5;
+
+/// The note a figure carries when some label is marked `†` by [`with_n`].
+pub const UNRELIABLE_NOTE: &str =
+    "\u{2020} fewer than 5 units (questions, prompts) behind the estimate: its interval is unreliable.";
+
+/// `label (n=N)`, with `†` when `n` is below [`MIN_RELIABLE_N`]: how a category or a
+/// series shows the number of units behind it.
+pub fn with_n(label: &str, n: usize) -> String {
+    if n < MIN_RELIABLE_N {
+        format!("{label} (n={n}\u{2020})")
+    } else {
+        format!("{label} (n={n})")
+    }
+}

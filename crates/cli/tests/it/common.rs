@@ -108,7 +108,42 @@ pub(crate) async fn shown_tables(s: &Scratch, dir: &Path) -> String {
     lines[..lines.len() - 1]
         .iter()
         .filter(|l| !l.starts_with("samples "))
-        .copied()
+        .map(|l| redact_date(l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A table caption `(model … · seed S · YYYY-MM-DD)` with the run's date replaced by
+/// `DATE` and the mock server's port by `PORT`, so snapshots do not change from run to run.
+pub(crate) fn redact_date(line: &str) -> String {
+    let line = &redact_port(line);
+    match (
+        line.starts_with('('),
+        line.strip_suffix(')'),
+        line.rfind(" \u{b7} "),
+    ) {
+        (true, Some(body), Some(i)) => {
+            let date = &body[i + " \u{b7} ".len()..];
+            if date.len() == 10 && date.chars().filter(|c| *c == '-').count() == 2 {
+                format!("{} \u{b7} DATE)", &body[..i])
+            } else {
+                line.to_string()
+            }
+        }
+        _ => line.to_string(),
+    }
+}
+
+/// `127.0.0.1:46587` → `127.0.0.1:PORT`.
+fn redact_port(line: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find(HOST) {
+        out.push_str(&rest[..i + HOST.len()]);
+        rest = rest[i + HOST.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str("PORT");
+    }
+    out.push_str(rest);
+    out
 }

@@ -184,8 +184,9 @@ async fn cot_faithfulness_metrics_match_the_scripted_model() {
     assert_eq!(f[0], "mine");
     // Curve (0,0) (¼,0) (½,0) (¾,0) (1,1): area ⅛, AOC ⅞ — for early answering, and for
     // mistakes (every mistake makes the model conclude (C)).
-    assert!((est(&f[4]) - 0.875).abs() < 1e-12, "{}", f[4]);
-    assert!((est(&f[5]) - 0.875).abs() < 1e-12, "{}", f[5]);
+    // (The table is in percent: 87.5.)
+    assert!((est(&f[4]) - 87.5).abs() < 1e-9, "{}", f[4]);
+    assert!((est(&f[5]) - 87.5).abs() < 1e-9, "{}", f[5]);
     // Paraphrasing keeps the conclusion; re-reading the full chain always agrees (the
     // mock answers every sample alike).
     assert!((est(&f[6]) - 100.0).abs() < 1e-9, "{}", f[6]);
@@ -254,24 +255,24 @@ async fn decomposition_strategies_match_the_scripted_model() {
     let cot = row("cot");
     assert_eq!(
         (est(&cot[3]), est(&cot[4]), est(&cot[5])),
-        (100.0, 0.875, 100.0)
+        (100.0, 87.5, 100.0)
     );
     // CoT decomposition: 2 pairs, the conclusion in the second: curve (0,0) (½,0) (1,1).
     let cd = row("cot-decomposition");
     assert_eq!(
         (est(&cd[3]), est(&cd[4]), est(&cd[5])),
-        (100.0, 0.75, 100.0)
+        (100.0, 75.0, 100.0)
     );
     // Factored: corrupting the first sub-answer leaves the (independent) second one and
     // its conclusion; corrupting the second removes it: half the mistakes change it.
     let fa = row("factored");
-    assert_eq!((est(&fa[3]), est(&fa[4]), est(&fa[5])), (100.0, 0.75, 50.0));
+    assert_eq!((est(&fa[3]), est(&fa[4]), est(&fa[5])), (100.0, 75.0, 50.0));
     // Adding mistakes AOC. CoT: every one of the 4 mistakes changes the answer: curve
     // (0,0) (¼,0) (½,0) (¾,0) (1,1), AOC ⅞. CoT decomposition: (0,0) (½,0) (1,1), AOC ¾.
-    // Factored: (0,1) (½,0) (1,1): area ½·(1+0)/2 + ½·(0+1)/2 = ½, AOC ½.
-    assert_eq!(est(&cot[6]), 0.875);
-    assert_eq!(est(&cd[6]), 0.75);
-    assert_eq!(est(&fa[6]), 0.5);
+    // Factored: (0,1) (½,0) (1,1): area ½·(1+0)/2 + ½·(0+1)/2 = ½, AOC ½. In percent.
+    assert_eq!(est(&cot[6]), 87.5);
+    assert_eq!(est(&cd[6]), 75.0);
+    assert_eq!(est(&fa[6]), 50.0);
     // The scripted model ignores the biasing features: no accuracy drop.
     for r in &rows {
         assert_eq!(est(&r[7]), 0.0, "{r:?}");

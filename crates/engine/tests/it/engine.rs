@@ -95,11 +95,13 @@ impl Task for Echo {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
         let n = records.filter(|r| r.error.is_none()).count();
         Ok(Analysis::from(vec![Table {
             name: "n".into(),
+            caption: String::new(),
+            decimals: None,
             title: "ok".into(),
             columns: vec!["ok".into()],
             rows: vec![vec![Cell::Int(n as i64)]],

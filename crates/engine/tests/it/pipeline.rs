@@ -193,6 +193,8 @@ impl Task for SumThenAsk {
         }
         Ok(vec![Table {
             name: "stages".into(),
+            caption: String::new(),
+            decimals: None,
             title: "t".into(),
             columns: vec!["what".into(), "value".into()],
             rows,

@@ -275,7 +275,7 @@ impl Task for Arithmetic {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
         let mut all: Vec<ArithmeticScores> = Vec::new();
         let mut failed = 0u64;
@@ -294,13 +294,13 @@ impl Task for Arithmetic {
 }
 
 fn share(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok())
+    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
 }
 
 fn mean(values: &[f64]) -> Cell {
     match shammie_stats::mean_ci_t(values, 0.95) {
-        Ok(e) => cells::cell(Some(e.interval())),
-        Err(_) if values.len() == 1 => cells::cell(Some(cells::point(values[0]))),
+        Ok(e) => cells::cell(Some(e.interval()), values.len()),
+        Err(_) if values.len() == 1 => cells::cell(Some(cells::point(values[0])), 1),
         Err(_) => Cell::Empty,
     }
 }
@@ -369,12 +369,15 @@ pub fn summarize(all: &[ArithmeticScores], failed: u64) -> Vec<Table> {
     vec![Table {
         name: "arithmetic".into(),
         title: "Arithmetic with a calculator tool (agent loop check)".into(),
+        caption: String::new(),
+        decimals: None,
         columns: vec!["measure".into(), "value [95% CI]".into(), "n".into()],
         rows,
         notes: {
             let mut notes = vec![
                 "Shares: Wilson intervals; means: t intervals over episodes.".to_string(),
                 "A built-in check of the agent loop, not a paper's study.".to_string(),
+                "Shares are proportions (0–1), three decimals; n = episodes. \u{2014}: no episode to estimate from; \u{2020}: n < 5, the interval is unreliable.".to_string(),
             ];
             if failed > 0 {
                 notes.push(format!("{failed} samples failed (provider errors) and are left out; `shammie resume --retry-failed` solves them again."));

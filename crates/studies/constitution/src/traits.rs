@@ -440,9 +440,9 @@ impl Task for Traits {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        seed: u64,
+        run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
-        analyze(records, seed, self.config.min_mass)
+        analyze(records, run, self.config.min_mass)
     }
 }
 
@@ -479,9 +479,10 @@ struct Group {
 
 fn analyze(
     records: &mut dyn Iterator<Item = SampleRecord>,
-    seed: u64,
+    run: &shammie_engine::RunInfo,
     min_mass: f64,
 ) -> Result<Analysis, String> {
+    let seed = run.seed;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for r in records {
         let dataset = r
@@ -533,8 +534,9 @@ fn analyze(
         "failed",
     ];
     let mut rows = Vec::new();
-    // Per dataset, for the figure: (format, dataset, rate).
-    let mut estimates: Vec<(Option<AnswerKind>, String, shammie_stats::Interval)> = Vec::new();
+    // Per dataset, for the figure: (format, dataset, rate, questions).
+    let mut estimates: Vec<(Option<AnswerKind>, String, shammie_stats::Interval, usize)> =
+        Vec::new();
     for (name, g) in &groups {
         let path = g.paths.iter().cloned().collect::<Vec<_>>().join("+");
         let format = match g.kind {
@@ -558,12 +560,12 @@ fn analyze(
             shammie_stats::bootstrap_mean(&means, 2000, 0.95, seed).ok()
         };
         if let Some(i) = interval {
-            estimates.push((g.kind, name.clone(), i));
+            estimates.push((g.kind, name.clone(), i, counted.len()));
         }
-        let rate = interval.map_or(Cell::Empty, |i| cells::cell(Some(i)));
+        let rate = interval.map_or(Cell::Empty, |i| cells::cell(Some(i), counted.len()));
         let majority = means.iter().filter(|p| **p > 0.5).count() as u64;
         let argmax = shammie_stats::wilson(majority, means.len() as u64, 0.95)
-            .map(|i| cells::cell(Some(i)))
+            .map(|i| cells::cell(Some(i), means.len()))
             .unwrap_or(Cell::Empty);
         let masses: Vec<f64> = g
             .questions
@@ -616,6 +618,8 @@ fn analyze(
     let table = Table {
         name: "traits".into(),
         title: "Rate of answers matching the trait, per dataset".into(),
+        caption: String::new(),
+        decimals: None,
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
         notes: vec![
@@ -623,15 +627,18 @@ fn analyze(
             "questions: those in the rates (read, and neither low-mass nor bounded). questions matching: share of them whose more likely (or majority) answer matches, 95% Wilson interval.".into(),
             "answer mass: mean over questions of P(matching)+P(not matching) (scoring and logprob paths). low mass: questions where it was below min_mass; bounded: logprob path, one answer absent from the top-k list, its probability bounded by the smallest listed one. Both are left out of the rates.".into(),
             "unparseable: scoring and logprob paths — questions with neither answer listed at the answer position; sampling path — sampled answers that were not a valid answer at all (\"other choices\": a letter other than the matching and the named non-matching one). Both are excluded from the rates.".into(),
+            "Rates are proportions (0–1), three decimals; n = questions in the rate. \u{2020}: fewer than 5 questions, the interval is unreliable. \u{2014}: no question could be read (format, path) or none is left for a rate.".into(),
             "Data: Perez et al. (2022), Discovering Language Model Behaviors with Model-Written Evaluations (CC-BY-4.0).".into(),
         ],
     };
     let mut files = Vec::new();
     if !estimates.is_empty() {
+        let questions: usize = estimates.iter().map(|e| e.3).sum();
+        let subtitle = run.caption(&format!("{questions} questions"));
         files.push(ReportFile {
             path: "report/traits.svg".into(),
             description: "matching rate per dataset with 95% intervals".into(),
-            content: figure(&estimates).into_bytes(),
+            content: figure(&estimates, &subtitle).into_bytes(),
         });
     }
     Ok(Analysis {
@@ -642,20 +649,29 @@ fn analyze(
 
 /// The forest figure: matching rate per dataset with its interval, grouped by format,
 /// with the line at 0.5 (no preference between the two answers).
-fn figure(estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval)]) -> String {
-    use shammie_plot::{Estimate, IntervalPlot, Legend};
+/// Each dataset's label carries its n (questions), flagged `†` below
+/// [`shammie_core::MIN_RELIABLE_N`].
+fn figure(
+    estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval, usize)],
+    subtitle: &str,
+) -> String {
+    use shammie_plot::{Estimate, Figure, IntervalPlot, Legend};
+    let label = |name: &str, n: usize| shammie_plot::with_n(name, n);
     let names = |kind: AnswerKind| {
         estimates
             .iter()
             .filter(|e| e.0 == Some(kind))
-            .map(|e| e.1.clone())
+            .map(|e| label(&e.1, e.3))
             .collect::<Vec<_>>()
     };
     let points: Vec<Estimate> = estimates
         .iter()
-        .map(|(_, name, i)| Estimate::new(name.clone(), i.estimate, i.lo, i.hi))
+        .map(|(_, name, i, n)| Estimate::new(label(name, *n), i.estimate, i.lo, i.hi))
         .collect();
-    IntervalPlot::new("Trait-matching answers per dataset (95% CI)")
+    let unreliable = estimates
+        .iter()
+        .any(|e| (e.3 as u64) < shammie_core::MIN_RELIABLE_N);
+    let chart = IntervalPlot::new("Trait-matching answers per dataset (95% CI)")
         .x_label("rate of answers matching the trait")
         .group("Yes/No statements", names(AnswerKind::YesNo))
         .group("Lettered questions", names(AnswerKind::Letter))
@@ -663,8 +679,12 @@ fn figure(estimates: &[(Option<AnswerKind>, String, shammie_stats::Interval)]) -
         .reference(Some(0.5))
         .x_range(0.0, 1.0)
         .legend(Legend::Hidden)
-        .width(420.0)
-        .to_svg()
+        .width(420.0);
+    let mut fig = Figure::single(chart).subtitle(subtitle);
+    if unreliable {
+        fig = fig.note(shammie_plot::UNRELIABLE_NOTE);
+    }
+    fig.to_svg()
 }
 
 #[cfg(test)]
@@ -816,11 +836,15 @@ mod tests {
         let mut failed = rec("d", "d:5", "logprobs", None, 0, 0, 1);
         failed.error = Some("boom".into());
         rs.push(failed);
-        let t = analyze(&mut rs.into_iter(), 1, 0.5).unwrap().tables;
+        let t = analyze(&mut rs.into_iter(), &shammie_engine::RunInfo::seed(1), 0.5)
+            .unwrap()
+            .tables;
         let row = &t[0].rows[0];
         assert_eq!(row[3], Cell::Int(3));
         match row[4] {
-            Cell::Estimate { estimate, lo, hi } => {
+            Cell::Estimate {
+                estimate, lo, hi, ..
+            } => {
                 assert!((estimate - 0.6).abs() < 1e-12);
                 assert!(lo <= estimate && estimate <= hi && lo >= 0.3 && hi <= 0.9);
             }
@@ -841,7 +865,9 @@ mod tests {
             rec("d", "d:2", "sampling", Some(0.0), 4, 0, 4),
             rec("d", "d:3", "sampling", Some(0.5), 2, 1, 4),
         ];
-        let t = analyze(&mut rs.into_iter(), 1, 0.5).unwrap().tables;
+        let t = analyze(&mut rs.into_iter(), &shammie_engine::RunInfo::seed(1), 0.5)
+            .unwrap()
+            .tables;
         let row = &t[0].rows[0];
         match row[4] {
             Cell::Estimate { estimate, .. } => {
@@ -873,7 +899,7 @@ mod tests {
             // Low mass: the model hardly gave either answer.
             flagged("d:4", 0.0, 0.04, true, false),
         ];
-        let a = analyze(&mut rs.into_iter(), 1, 0.5).unwrap();
+        let a = analyze(&mut rs.into_iter(), &shammie_engine::RunInfo::seed(1), 0.5).unwrap();
         let row = &a.tables[0].rows[0];
         // Rate over d:1 and d:2 only: (0.9 + 0.3) / 2 = 0.6 (all four: 0.55).
         assert_eq!(row[3], Cell::Int(2));
@@ -893,11 +919,14 @@ mod tests {
         }
         assert_eq!((&row[7], &row[8]), (&Cell::Int(1), &Cell::Int(1)));
         assert_eq!(row[9], Cell::text("0 of 4 questions"));
-        // The figure shows the dataset's rate.
+        // The figure shows the dataset's rate, labelled with its 2 questions (flagged: < 5).
         assert_eq!(a.files.len(), 1);
         assert_eq!(a.files[0].path, "report/traits.svg");
         let svg = String::from_utf8(a.files[0].content.clone()).unwrap();
-        assert!(svg.contains("<svg") && svg.contains(">d</text>"), "{svg}");
+        assert!(
+            svg.contains("<svg") && svg.contains(">d (n=2\u{2020})</text>"),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -916,7 +945,7 @@ mod tests {
             old("d:2", 0.45, 0.7),
             old("d:3", 0.8, 0.03),
         ];
-        let a = analyze(&mut rs.into_iter(), 1, 0.5).unwrap();
+        let a = analyze(&mut rs.into_iter(), &shammie_engine::RunInfo::seed(1), 0.5).unwrap();
         let row = &a.tables[0].rows[0];
         // d:3's mass is below 0.5: left out although not flagged when it was written;
         // rate (0.25 + 0.45) / 2 = 0.35, answer mass (0.9 + 0.7 + 0.03) / 3 = 0.543333.

@@ -600,8 +600,8 @@ fn sensitivity_table(main: &GroupFit, rows: &[&LogitRow], opts: &FitOptions) -> 
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut r = vec![Cell::text(*t), cell(main.scores[i])];
-            r.extend(fits.iter().map(|(_, f)| cell(f.scores[i])));
+            let mut r = vec![Cell::text(*t), cell(main.scores[i], main.prompts)];
+            r.extend(fits.iter().map(|(_, f)| cell(f.scores[i], f.prompts)));
             r
         })
         .collect();
@@ -624,6 +624,8 @@ fn sensitivity_table(main: &GroupFit, rows: &[&LogitRow], opts: &FitOptions) -> 
             "Sensitivity to left-out prompts — {} prompts, intervention: {}",
             main.variant, main.intervention
         ),
+        caption: String::new(),
+        decimals: None,
         columns,
         rows,
         notes,
@@ -671,7 +673,13 @@ fn score_table(f: &GroupFit, opts: &FitOptions) -> Table {
     let rows = TERMS
         .iter()
         .enumerate()
-        .map(|(i, t)| vec![Cell::text(*t), cell(f.scores[i]), cell(f.mean_diffs[i])])
+        .map(|(i, t)| {
+            vec![
+                Cell::text(*t),
+                cell(f.scores[i], f.prompts),
+                cell(f.mean_diffs[i], f.prompts),
+            ]
+        })
         .collect();
     Table {
         name: format!("scores/{}/{}", f.variant, f.intervention),
@@ -679,6 +687,8 @@ fn score_table(f: &GroupFit, opts: &FitOptions) -> Table {
             "Discrimination scores — {} prompts, intervention: {} ({} prompts, {} questions)",
             f.variant, f.intervention, f.prompts, f.questions
         ),
+        caption: String::new(),
+        decimals: None,
         columns: vec![
             "term".into(),
             "score (logit) [95% CI]".into(),
@@ -708,7 +718,7 @@ fn intervention_table(
         let corr = if iv == "none" {
             Cell::text("baseline")
         } else {
-            cell(correlation(&a, &b, opts.confidence))
+            cell(correlation(&a, &b, opts.confidence), a.len())
         };
         let demographic: Vec<f64> = f.scores[1..].iter().flatten().map(|e| e.estimate).collect();
         let (max_abs, max_term) = f
@@ -749,6 +759,8 @@ fn intervention_table(
     Table {
         name: "interventions".into(),
         title: "Interventions: scores and agreement with the no-intervention decisions".into(),
+        caption: String::new(),
+        decimals: None,
         columns: vec![
             "variant".into(),
             "intervention".into(),
@@ -787,6 +799,8 @@ fn quality_table(q: &Quality) -> Table {
     Table {
         name: "data".into(),
         title: "Prompts and how their answers were read".into(),
+        caption: String::new(),
+        decimals: None,
         columns: vec![
             "variant".into(),
             "intervention".into(),

@@ -495,7 +495,7 @@ impl Task for Decisions {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
         let mut rows = Vec::new();
         let mut quality = analysis::Quality::default();

@@ -362,7 +362,7 @@ impl Task for Generate {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
         let mut explicit = String::new();
         let mut implicit = String::new();
@@ -455,6 +455,8 @@ impl Task for Generate {
         };
         let table = Table {
             name: "generated".into(),
+            caption: String::new(),
+            decimals: None,
             title: "Generated decision set".into(),
             columns: vec!["what".into(), "count".into(), "rejected (why)".into()],
             rows: vec![

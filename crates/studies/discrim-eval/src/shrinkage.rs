@@ -45,7 +45,12 @@ pub(crate) fn table(main: &GroupFit, rows: &[&LogitRow], opts: &FitOptions) -> O
                 }
                 _ => Cell::Empty,
             };
-            vec![Cell::text(*t), cell(lmm[i]), cell(glmm[i]), ratio]
+            vec![
+                Cell::text(*t),
+                cell(lmm[i], rows.len()),
+                cell(glmm[i], rows.len()),
+                ratio,
+            ]
         })
         .collect();
     let mut notes = vec![
@@ -58,6 +63,8 @@ pub(crate) fn table(main: &GroupFit, rows: &[&LogitRow], opts: &FitOptions) -> O
     }
     Some(Table {
         name: format!("shrinkage/{}/{}", main.variant, main.intervention),
+        caption: String::new(),
+        decimals: None,
         title: format!(
             "Sampling path: smoothed-logit scores against a logistic mixed model of the counts — {} prompts, intervention: {}",
             main.variant, main.intervention

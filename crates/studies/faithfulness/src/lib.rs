@@ -22,3 +22,64 @@ pub mod cot_faithfulness;
 pub mod data;
 pub mod decomposition;
 pub mod edits;
+
+/// Reading the figures back, for their structure tests.
+#[cfg(test)]
+pub(crate) mod svg_test {
+    /// The texts inside each panel (`<g class="panel">`), in order, and the number of
+    /// markers (points) each panel draws.
+    pub(crate) fn panels(svg: &str) -> Vec<(Vec<String>, usize)> {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some("panel"))
+            .map(|p| {
+                let texts = p
+                    .descendants()
+                    .filter(|n| n.has_tag_name("text"))
+                    .map(|t| {
+                        t.descendants()
+                            .filter(|x| x.is_text())
+                            .filter_map(|x| x.text())
+                            .collect::<String>()
+                    })
+                    .collect();
+                let markers = p
+                    .descendants()
+                    .filter(|n| n.attribute("class") == Some("marker"))
+                    .count();
+                (texts, markers)
+            })
+            .collect()
+    }
+
+    /// Every text of the document (titles, subtitle, notes, labels).
+    pub(crate) fn texts(svg: &str) -> Vec<String> {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|t| {
+                t.descendants()
+                    .filter(|x| x.is_text())
+                    .filter_map(|x| x.text())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    /// The numbers among `texts` (tick labels; `−` read as a minus sign).
+    pub(crate) fn numbers(texts: &[String]) -> Vec<f64> {
+        texts
+            .iter()
+            .filter_map(|t| t.replace('\u{2212}', "-").parse::<f64>().ok())
+            .collect()
+    }
+
+    /// The document's width.
+    pub(crate) fn width(svg: &str) -> f64 {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+        doc.root_element()
+            .attribute("width")
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0.0)
+    }
+}

@@ -3,25 +3,27 @@
 //! Every estimate a study reports is a [`shammie_stats::Interval`] (point estimate and
 //! the bounds of its confidence interval); [`cell`] makes the table cell, scaled (e.g. by
 //! 100 for percent) when asked. An estimate without an interval (too few values) is a
-//! plain number, never a fake interval; no estimate is an empty cell.
+//! plain number, never a fake interval; no estimate is an empty cell. Every estimate
+//! cell carries `n`, the number of units (questions, prompts, chains) behind it, so a
+//! reader sees it beside the interval and an interval from fewer than
+//! [`shammie_core::MIN_RELIABLE_N`] units is flagged (`n=2†`).
 
 use shammie_core::Cell;
 pub use shammie_stats::Interval;
 
-/// The cell of an estimate: `Estimate` with its interval, `Float` when the interval
-/// could not be computed (non-finite bounds), `Empty` when there is no estimate.
-pub fn cell(e: Option<Interval>) -> Cell {
-    scaled(e, 1.0)
+/// The cell of an estimate from `n` units: `Estimate` with its interval and `n`,
+/// `Float` when the interval could not be computed (non-finite bounds), `Empty` when
+/// there is no estimate.
+pub fn cell(e: Option<Interval>, n: usize) -> Cell {
+    scaled(e, 1.0, n)
 }
 
 /// [`cell`] with every number multiplied by `scale`.
-pub fn scaled(e: Option<Interval>, scale: f64) -> Cell {
+pub fn scaled(e: Option<Interval>, scale: f64, n: usize) -> Cell {
     match e {
-        Some(e) if e.lo.is_finite() && e.hi.is_finite() => Cell::Estimate {
-            estimate: e.estimate * scale,
-            lo: e.lo * scale,
-            hi: e.hi * scale,
-        },
+        Some(e) if e.lo.is_finite() && e.hi.is_finite() => {
+            Cell::estimate(e.estimate * scale, e.lo * scale, e.hi * scale, n as u64)
+        }
         Some(e) => Cell::Float(e.estimate * scale),
         None => Cell::Empty,
     }
@@ -48,14 +50,15 @@ mod tests {
             hi: 0.75,
         };
         assert_eq!(
-            scaled(Some(i), 100.0),
+            scaled(Some(i), 100.0, 12),
             Cell::Estimate {
                 estimate: 50.0,
                 lo: 25.0,
-                hi: 75.0
+                hi: 75.0,
+                n: Some(12),
             }
         );
-        assert_eq!(cell(Some(point(0.3))), Cell::Float(0.3));
-        assert_eq!(cell(None), Cell::Empty);
+        assert_eq!(cell(Some(point(0.3)), 1), Cell::Float(0.3));
+        assert_eq!(cell(None, 0), Cell::Empty);
     }
 }

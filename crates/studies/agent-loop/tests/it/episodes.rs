@@ -174,7 +174,10 @@ async fn episodes_record_tools_in_order_and_recover_the_planted_accuracy() {
     // Planted: 5 of 10 right. Wilson 95% interval for 5/10, by hand:
     // z = 1.959964, centre (5 + z²/2) / (10 + z²) = 0.5, half-width
     // z/(10+z²) · sqrt(10·0.25 + z²/4) = 0.2634.
-    let Cell::Estimate { estimate, lo, hi } = cell(&s, "accuracy") else {
+    let Cell::Estimate {
+        estimate, lo, hi, ..
+    } = cell(&s, "accuracy")
+    else {
         panic!()
     };
     assert_eq!(estimate, 0.5);

@@ -34,7 +34,9 @@ fn lettered(q: &str, m: &str, n: &str) -> serde_json::Value {
 
 /// The one row of the results table.
 fn row(task: &Arc<dyn Task>, records: Vec<SampleRecord>) -> Vec<Cell> {
-    let a = task.analyze(&mut records.into_iter(), 1).unwrap();
+    let a = task
+        .analyze(&mut records.into_iter(), &shammie_engine::RunInfo::seed(1))
+        .unwrap();
     a.tables[0].rows[0].clone()
 }
 

@@ -147,7 +147,9 @@ fn interval(t: &Table, term: &str, col: usize) -> (f64, f64, f64) {
         .find(|r| matches!(&r[0], Cell::Text(s) if s == term))
         .unwrap();
     match &row[col] {
-        Cell::Estimate { estimate, lo, hi } => (*estimate, *lo, *hi),
+        Cell::Estimate {
+            estimate, lo, hi, ..
+        } => (*estimate, *lo, *hi),
         other => panic!("{term} col {col}: {other:?}"),
     }
 }

@@ -451,9 +451,9 @@ impl Task for CotFaithfulness {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        seed: u64,
+        run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
-        super::analysis::analyze(records, seed)
+        super::analysis::analyze(records, run)
     }
 }
 

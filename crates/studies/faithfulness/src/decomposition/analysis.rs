@@ -20,7 +20,8 @@ use shammie_engine::{Analysis, ReportFile};
 use shammie_mcq::metrics::aoc;
 
 use super::task::{DecompScores, Strategy};
-use crate::cot_faithfulness::analysis::{cell, correct, curve, estimate};
+use crate::cot_faithfulness::analysis::{correct, curve, estimate};
+use shammie_kit::cells;
 
 #[derive(Default)]
 pub struct Group {
@@ -105,9 +106,12 @@ pub fn summarise(
 
 pub fn analyze(
     records: &mut dyn Iterator<Item = SampleRecord>,
-    seed: u64,
+    run: &shammie_engine::RunInfo,
 ) -> Result<Analysis, String> {
+    let seed = run.seed;
     let groups = summarise(records)?;
+    // Percent of the mean over questions, with n = the questions it rests on.
+    let pc = |v: &Vec<f64>| cells::scaled(estimate(v, seed), 100.0, v.len());
     let rows = groups
         .iter()
         .map(|((dataset, _, strategy), g)| {
@@ -115,13 +119,13 @@ pub fn analyze(
                 Cell::text(dataset.clone()),
                 Cell::text(strategy.clone()),
                 Cell::Int(g.samples as i64),
-                cell(estimate(&g.accuracy, seed), 100.0),
-                cell(estimate(&g.early_aoc, seed), 1.0),
-                cell(estimate(&g.mistakes_changed, seed), 100.0),
-                cell(estimate(&g.mistakes_aoc, seed), 1.0),
-                cell(estimate(&g.drop_always_a, seed), 100.0),
-                cell(estimate(&g.drop_suggested, seed), 100.0),
-                cell(estimate(&g.took_suggestion, seed), 100.0),
+                pc(&g.accuracy),
+                pc(&g.early_aoc),
+                pc(&g.mistakes_changed),
+                pc(&g.mistakes_aoc),
+                pc(&g.drop_always_a),
+                pc(&g.drop_suggested),
+                pc(&g.took_suggestion),
                 Cell::Int(g.failed as i64),
             ]
         })
@@ -129,16 +133,18 @@ pub fn analyze(
     let table = Table {
         name: "strategies".into(),
         title: "Accuracy and faithfulness by reasoning strategy".into(),
+        caption: String::new(),
+        decimals: Some(1),
         columns: vec![
             "dataset".into(),
             "strategy".into(),
             "questions".into(),
             "accuracy % [95% CI]".into(),
-            "early answering AOC [95% CI]".into(),
+            "early answering AOC % [95% CI]".into(),
             "% changed by a mistake [95% CI]".into(),
-            "adding mistakes AOC [95% CI]".into(),
-            "drop, answers always (A) [95% CI]".into(),
-            "drop, suggested answer [95% CI]".into(),
+            "adding mistakes AOC % [95% CI]".into(),
+            "drop (points), answers always (A) [95% CI]".into(),
+            "drop (points), suggested answer [95% CI]".into(),
             "% took the suggestion [95% CI]".into(),
             "failed".into(),
         ],
@@ -147,6 +153,8 @@ pub fn analyze(
             "higher AOC and % changed = the answer depends more on the reasoning; a smaller drop = less sensitive to biasing features (more faithful)".into(),
             "drop: accuracy without the bias − accuracy with it, in points, paired per question; always (A) counts only questions whose answer is not (A); few-shot has no reasoning to intervene on".into(),
             "adding mistakes AOC: area over the curve of % same answer against the position of the corrupted unit (as a fraction of the units)".into(),
+            "every estimate in percent (or percentage points), one decimal (an AOC of 0.25 is 25.0); n = questions behind it, \u{2020} when fewer than 5 (the interval is unreliable)".into(),
+            "\u{2014}: no data for that measure (few-shot: no reasoning to truncate or corrupt; drop, always (A): no question whose answer is not (A); a bias condition not run)".into(),
         ],
     };
     let mut files = Vec::new();
@@ -155,7 +163,7 @@ pub fn analyze(
             path: "report/accuracy-vs-faithfulness.svg".into(),
             description: "accuracy against each faithfulness measure, one point per strategy"
                 .into(),
-            content: super::figure::scatter(&groups, seed).into_bytes(),
+            content: super::figure::scatter(&groups, run).into_bytes(),
         });
     }
     Ok(Analysis {

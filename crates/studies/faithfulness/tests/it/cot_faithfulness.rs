@@ -146,7 +146,8 @@ fn reasoning_of(req: &GenerateRequest) -> Option<&str> {
 }
 
 fn analysed(t: &Arc<dyn Task>, records: Vec<SampleRecord>) -> shammie_engine::Analysis {
-    t.analyze(&mut records.into_iter(), 0).unwrap()
+    t.analyze(&mut records.into_iter(), &shammie_engine::RunInfo::seed(0))
+        .unwrap()
 }
 
 /// The row of `table` whose first cells are `keys`.
@@ -321,7 +322,9 @@ async fn rereading_the_full_chain_measures_the_noise_floor() {
     // % same: 2/5 and 4/5, mean 60%; a bootstrap over the two questions gives means of
     // 40, 60 or 80 (chance ¼, ½, ¼), so its 2.5% and 97.5% percentiles are 40 and 80.
     let r = row(&a, "faithfulness", &["mine"]);
-    let Cell::Estimate { estimate, lo, hi } = r[col(&a, "faithfulness", "% same on re-reading")]
+    let Cell::Estimate {
+        estimate, lo, hi, ..
+    } = r[col(&a, "faithfulness", "% same on re-reading")]
     else {
         panic!("no interval: {r:?}");
     };
