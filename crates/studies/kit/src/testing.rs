@@ -19,6 +19,7 @@ pub async fn first_records(
     let opts = RunOptions {
         epochs: 1,
         limit: Some(limit),
+        limit_counts: Default::default(),
         max_in_flight: 1,
         seed: 0,
     };

@@ -99,6 +99,7 @@ pub(crate) async fn run(
     let opts = RunOptions {
         epochs: 1,
         limit,
+        limit_counts: Default::default(),
         max_in_flight: 8,
         seed: 0,
     };
