@@ -103,6 +103,15 @@ impl<'a> SampleContext<'a> {
         }
     }
 
+    /// A step inside this context's step: `part` appended to its label (`mistake@2` →
+    /// `mistake@2 edit`), or `part` alone when it has none.
+    pub fn sublabelled(&self, part: &str) -> SampleContext<'a> {
+        match &self.label {
+            Some(l) => self.labelled(format!("{l} {part}")),
+            None => self.labelled(part),
+        }
+    }
+
     /// The step label calls made through this context carry.
     pub fn label(&self) -> Option<&str> {
         self.label.as_deref()
