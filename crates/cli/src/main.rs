@@ -17,8 +17,8 @@
 mod commands;
 mod progress;
 mod render;
-mod transcript;
 mod setup;
+mod transcript;
 
 use std::process::ExitCode;
 

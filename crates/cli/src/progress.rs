@@ -183,7 +183,9 @@ impl Progress for Bar {
                 if let Some(t) = total {
                     self.bar.set_length(t);
                 }
-                self.counts.total.store(total.unwrap_or(0), Ordering::Relaxed);
+                self.counts
+                    .total
+                    .store(total.unwrap_or(0), Ordering::Relaxed);
                 self.counts.done.store(already_done, Ordering::Relaxed);
                 self.bar.set_position(already_done);
                 self.started_at.store(already_done, Ordering::Relaxed);
@@ -213,7 +215,9 @@ impl Progress for Bar {
                     .failed
                     .fetch_add(u64::from(failed), Ordering::Relaxed);
                 self.counts.calls.fetch_add(calls, Ordering::Relaxed);
-                self.counts.cached.fetch_add(cached_calls, Ordering::Relaxed);
+                self.counts
+                    .cached
+                    .fetch_add(cached_calls, Ordering::Relaxed);
                 let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
                 let done_here = self
                     .bar

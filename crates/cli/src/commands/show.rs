@@ -2,6 +2,7 @@
 //! results yet, e.g. it was interrupted), with a line saying whether the run is complete
 //! and how to continue it; `--samples [ID…]` prints readable transcripts instead.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use shammie_core::SampleRecord;
@@ -59,11 +60,7 @@ pub(crate) fn completion(
     if task.stages().is_some() {
         return Ok(None);
     }
-    let Some(planned) = task
-        .dataset()?
-        .planned(meta.limit, meta.limit_counts())
-        .1
-    else {
+    let Some(planned) = task.dataset()?.planned(meta.limit, meta.limit_counts()).1 else {
         return Ok(None);
     };
     let mut done = 0;
@@ -135,6 +132,7 @@ fn show_samples(a: &Args, dir: &RunDir, ids: &[String]) -> Result<u8, Failure> {
     };
     let mut shown = 0u64;
     let mut all = Vec::new();
+    let mut out = std::io::stdout().lock();
     for r in dir.records()? {
         let r = r?;
         if !keep(&r) {
@@ -143,10 +141,15 @@ fn show_samples(a: &Args, dir: &RunDir, ids: &[String]) -> Result<u8, Failure> {
         shown += 1;
         if a.json {
             all.push(r);
-        } else {
-            print!("{}", transcript::render(&r, a.full));
+        } else if let Err(e) = out.write_all(transcript::render(&r, a.full).as_bytes()) {
+            // A reader that stopped early (`| head`) is not an error.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(0);
+            }
+            return Err(anyhow::Error::new(e).into());
         }
     }
+    drop(out);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&all)?);
     } else if shown == 0 {

@@ -12,4 +12,5 @@ mod local;
 mod reasoning;
 mod resume;
 mod run;
+mod runs;
 mod snapshots;
