@@ -14,3 +14,4 @@ mod resume;
 mod run;
 mod runs;
 mod snapshots;
+mod transcripts;
