@@ -57,12 +57,11 @@ pub(crate) fn render(r: &SampleRecord, full: bool) -> String {
 }
 
 fn call(o: &mut String, n: usize, c: &CallRecord, full: bool) {
-    let cached = c
-        .response
-        .as_ref()
-        .is_some_and(|r| r.meta.cached)
-        .then_some(", cached")
-        .unwrap_or_default();
+    let cached = if c.response.as_ref().is_some_and(|r| r.meta.cached) {
+        ", cached"
+    } else {
+        ""
+    };
     let _ = writeln!(
         o,
         "[{n}] {} · {} ({}{cached})",

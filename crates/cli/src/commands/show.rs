@@ -79,13 +79,22 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     if let Some(ids) = &a.samples {
         return show_samples(&a, &dir, ids);
     }
-    let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
-    let task = info.build(meta.options.clone())?;
+    let task = || -> anyhow::Result<std::sync::Arc<dyn Task>> {
+        let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
+        Ok(info.build(meta.options.clone())?)
+    };
     let results = match (a.reanalyze, dir.read_results()?) {
         (false, Some(r)) => r,
-        _ => shammie_engine::analyze(&*task, &dir, meta.seed)?,
+        _ => shammie_engine::analyze(&*task()?, &dir, meta.seed)?,
     };
-    let status = completion(&*task, &dir, &meta)?;
+    // Whether the run is complete needs its data; a run whose data is gone (or whose
+    // task this version no longer has) is still shown, without the status line.
+    let status = task()
+        .and_then(|t| completion(&*t, &dir, &meta))
+        .unwrap_or_else(|e| {
+            tracing::debug!("completion of {} unknown: {e:#}", dir.path().display());
+            None
+        });
     if a.json {
         let v = serde_json::json!({
             "run_dir": dir.path(),
