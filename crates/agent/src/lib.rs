@@ -288,7 +288,11 @@ pub async fn run_episode(
         }
         req.tools = definitions.clone();
         req.nonce = cfg.nonce;
-        let c = cx.generate(&cfg.role, req).await?;
+        // Each model turn is labelled `turn N` (inside the caller's step, if any).
+        let c = cx
+            .sublabelled(&format!("turn {}", turns + 1))
+            .generate(&cfg.role, req)
+            .await?;
         turns += 1;
         output_tokens += c.usage.output_tokens;
 

@@ -18,6 +18,7 @@ mod commands;
 mod progress;
 mod render;
 mod setup;
+mod transcript;
 
 use std::process::ExitCode;
 
@@ -82,6 +83,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal, and never under NO_COLOR (https://no-color.org).
+        .with_ansi(progress::colour())
         .without_time()
         .init();
     let result = match cli.command {

@@ -1,15 +1,25 @@
 //! Progress on stderr: the run's bar (done/total, rate, ETA, tokens, cache hits,
-//! errors) and the lines of a model pull.
+//! errors) on a terminal; otherwise (a log file, CI) a plain line every
+//! `SHAMMIE_PROGRESS_SECS` seconds (default 10) and one at the end; and the lines of a
+//! model pull.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shammie_engine::{Progress, ProgressEvent};
 
+/// Whether stderr gets ANSI colour: a terminal, and no `NO_COLOR`.
+pub(crate) fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 pub(crate) struct Bar {
     bar: ProgressBar,
+    /// The plain-line reporter when stderr is not a terminal.
+    plain: Option<Plain>,
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
     errors: AtomicU64,
@@ -17,6 +27,103 @@ pub(crate) struct Bar {
     calls: AtomicU64,
     /// Samples already done when this invocation started (resume).
     started_at: AtomicU64,
+    counts: Arc<Counts>,
+}
+
+/// What the plain lines report, shared with their thread.
+#[derive(Default)]
+struct Counts {
+    done: AtomicU64,
+    /// 0: unknown.
+    total: AtomicU64,
+    failed: AtomicU64,
+    calls: AtomicU64,
+    cached: AtomicU64,
+    /// A stage or the analysis, when not the samples.
+    phase: Mutex<Option<String>>,
+}
+
+impl Counts {
+    fn line(&self, elapsed: Duration) -> String {
+        let (done, total) = (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        );
+        let of = if total > 0 {
+            format!("{done}/{total}")
+        } else {
+            done.to_string()
+        };
+        let phase = self
+            .phase
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|p| format!(" · {p}"))
+            .unwrap_or_default();
+        format!(
+            "progress: {of} samples · failed {} · calls {} (cached {}) · elapsed {}s{phase}",
+            self.failed.load(Ordering::Relaxed),
+            self.calls.load(Ordering::Relaxed),
+            self.cached.load(Ordering::Relaxed),
+            elapsed.as_secs()
+        )
+    }
+}
+
+fn interval() -> Duration {
+    let secs = std::env::var("SHAMMIE_PROGRESS_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(10.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// A thread printing [`Counts::line`] every `every` until stopped, then once more.
+struct Plain {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+impl Plain {
+    fn start(counts: Arc<Counts>, every: Duration) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let s = stop.clone();
+        let t0 = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*s;
+            let mut stopped = lock.lock().unwrap();
+            loop {
+                let (g, timeout) = cv.wait_timeout(stopped, every).unwrap();
+                stopped = g;
+                if *stopped {
+                    break;
+                }
+                if timeout.timed_out() {
+                    eprintln!("{}", counts.line(t0.elapsed()));
+                }
+            }
+            eprintln!("{}", counts.line(t0.elapsed()));
+        });
+        Plain {
+            stop,
+            thread: Mutex::new(Some(thread)),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        *self.stop.0.lock().unwrap() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn human(n: u64) -> String {
@@ -29,7 +136,8 @@ fn human(n: u64) -> String {
 
 impl Bar {
     pub(crate) fn new(quiet: bool) -> Self {
-        let target = if quiet {
+        let terminal = std::io::stderr().is_terminal();
+        let target = if quiet || !terminal {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr_with_hz(4)
@@ -42,8 +150,12 @@ impl Bar {
             .unwrap(),
         );
         bar.enable_steady_tick(Duration::from_millis(250));
+        let counts = Arc::new(Counts::default());
+        let plain = (!quiet && !terminal).then(|| Plain::start(counts.clone(), interval()));
         Bar {
             bar,
+            plain,
+            counts,
             tokens_in: AtomicU64::new(0),
             tokens_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -55,6 +167,9 @@ impl Bar {
 
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
+        if let Some(p) = &self.plain {
+            p.stop();
+        }
     }
 }
 
@@ -68,6 +183,10 @@ impl Progress for Bar {
                 if let Some(t) = total {
                     self.bar.set_length(t);
                 }
+                self.counts
+                    .total
+                    .store(total.unwrap_or(0), Ordering::Relaxed);
+                self.counts.done.store(already_done, Ordering::Relaxed);
                 self.bar.set_position(already_done);
                 self.started_at.store(already_done, Ordering::Relaxed);
                 self.bar.reset_eta();
@@ -91,6 +210,14 @@ impl Progress for Bar {
                 let ca = self.cached.fetch_add(cached_calls, Ordering::Relaxed) + cached_calls;
                 let cl = self.calls.fetch_add(calls, Ordering::Relaxed) + calls;
                 self.bar.inc(1);
+                self.counts.done.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .failed
+                    .fetch_add(u64::from(failed), Ordering::Relaxed);
+                self.counts.calls.fetch_add(calls, Ordering::Relaxed);
+                self.counts
+                    .cached
+                    .fetch_add(cached_calls, Ordering::Relaxed);
                 let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
                 let done_here = self
                     .bar
@@ -111,6 +238,11 @@ impl Progress for Bar {
             } => {
                 self.bar
                     .println(format!("stage {}/{count}: {name} ({kind})", index + 1));
+                *self.counts.phase.lock().unwrap() =
+                    Some(format!("stage {}/{count} {name}", index + 1));
+                if self.plain.is_some() {
+                    eprintln!("stage {}/{count}: {name} ({kind})", index + 1);
+                }
                 self.bar.set_position(0);
                 self.bar.set_message(format!("{name}…"));
             }
@@ -122,7 +254,10 @@ impl Progress for Bar {
                 self.bar.set_length(total);
                 self.bar.set_position(done);
             }
-            ProgressEvent::Analyzing => self.bar.set_message("analysing…"),
+            ProgressEvent::Analyzing => {
+                *self.counts.phase.lock().unwrap() = Some("analysing".into());
+                self.bar.set_message("analysing…")
+            }
         }
     }
 }

@@ -302,7 +302,45 @@ impl Capabilities {
 pub struct Sample {
     /// Unique within a task; stable across runs (resume depends on it).
     pub id: String,
+    /// The unit of the study's dataset this sample belongs to (a question with all its
+    /// strategies, a prompt with all its interventions), which `--limit N` counts.
+    /// `None`: the sample is a unit of its own. A dataset lists each unit's samples
+    /// together (unit-major), so the first N units are a prefix of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     pub input: serde_json::Value,
+}
+
+impl Sample {
+    /// A sample that is a unit of its own.
+    pub fn new(id: impl Into<String>, input: serde_json::Value) -> Self {
+        Self {
+            id: id.into(),
+            unit: None,
+            input,
+        }
+    }
+    /// The same sample as one of the samples of `unit`.
+    pub fn in_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = Some(unit.into());
+        self
+    }
+    /// The unit `--limit` counts this sample in (its own id when it has none).
+    pub fn unit_key(&self) -> &str {
+        self.unit.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// What a run's `--limit N` counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitCounts {
+    /// Units of the dataset ([`Sample::unit_key`]): every sample of the first N units.
+    #[default]
+    Units,
+    /// The first N samples (how runs made before units existed counted; their run.json
+    /// has no `limit_counts`, and resume keeps this meaning for them).
+    Samples,
 }
 
 /// One model call made while solving a sample.
@@ -310,6 +348,10 @@ pub struct Sample {
 pub struct CallRecord {
     /// The study role that made the call (`target`, `judge`, …).
     pub role: String,
+    /// The protocol step the call belongs to (`cot`, `early k=3`, `judge vote 4`), for
+    /// reading transcripts. Not part of the request, so never part of a cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// The model that answered, as `provider:model` (never a secret).
     pub model: String,
     pub request: GenerateRequest,
@@ -317,6 +359,11 @@ pub struct CallRecord {
     pub response: Option<Completion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The exact text the model read, where it differs from the request's fields: a local
+    /// model's prompt after its chat template or `Human:`/`Assistant:` wrapping (prefill
+    /// included). `None` for API providers, whose request is the wire body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_prompt: Option<String>,
 }
 
 /// One tool execution in an agent episode: what the harness ran for the model and what
@@ -785,6 +832,7 @@ mod tests {
     fn paid_usage_excludes_cache_hits() {
         let mk = |cached, n| CallRecord {
             role: "target".into(),
+            label: None,
             model: "m".into(),
             request: GenerateRequest::user("x", 1),
             response: Some(Completion {
@@ -803,6 +851,7 @@ mod tests {
                 },
             }),
             error: None,
+            rendered_prompt: None,
         };
         let t = Transcript {
             events: vec![Event::Call(mk(true, 10)), Event::Call(mk(false, 3))],
@@ -815,10 +864,12 @@ mod tests {
     fn transcripts_are_tagged_events_and_schema_1_calls_still_read() {
         let call = CallRecord {
             role: "target".into(),
+            label: None,
             model: "m".into(),
             request: GenerateRequest::user("x", 1),
             response: None,
             error: Some("boom".into()),
+            rendered_prompt: None,
         };
         let tool = ToolRecord {
             name: "bash".into(),

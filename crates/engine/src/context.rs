@@ -47,7 +47,16 @@ pub(crate) struct StepLog {
 
 /// Gives a protocol its models by role, runs its tools, and records every call, tool
 /// execution and note, in the order they happen, into the sample's transcript.
+///
+/// [`SampleContext::labelled`] gives a view of the same sample whose calls carry a step
+/// label (`cot`, `early k=3`, `judge vote 4`) in their records; labels never reach the
+/// request, so they never change a cache key.
 pub struct SampleContext<'a> {
+    shared: Arc<Shared<'a>>,
+    label: Option<String>,
+}
+
+struct Shared<'a> {
     models: &'a Models,
     sample_id: &'a str,
     epoch: u32,
@@ -61,7 +70,7 @@ pub struct SampleContext<'a> {
 
 impl<'a> SampleContext<'a> {
     pub fn new(models: &'a Models, sample_id: &'a str, epoch: u32, seed: u64) -> Self {
-        Self {
+        Self::from_shared(Shared {
             models,
             sample_id,
             epoch,
@@ -69,39 +78,71 @@ impl<'a> SampleContext<'a> {
             events: Mutex::new(Vec::new()),
             steps: None,
             step_state: Mutex::new((0, false)),
+        })
+    }
+
+    fn from_shared(shared: Shared<'a>) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            label: None,
         }
     }
 
-    pub(crate) fn with_steps(mut self, steps: StepLog) -> Self {
-        self.steps = Some(steps);
-        self
+    pub(crate) fn with_steps(self, steps: StepLog) -> Self {
+        let mut shared = Arc::into_inner(self.shared).expect("steps are set before solving");
+        shared.steps = Some(steps);
+        Self::from_shared(shared)
+    }
+
+    /// The same sample, with every call made through the returned context labelled
+    /// `label` in the transcript (replacing this context's label).
+    pub fn labelled(&self, label: impl Into<String>) -> SampleContext<'a> {
+        SampleContext {
+            shared: self.shared.clone(),
+            label: Some(label.into()),
+        }
+    }
+
+    /// A step inside this context's step: `part` appended to its label (`mistake@2` →
+    /// `mistake@2 edit`), or `part` alone when it has none.
+    pub fn sublabelled(&self, part: &str) -> SampleContext<'a> {
+        match &self.label {
+            Some(l) => self.labelled(format!("{l} {part}")),
+            None => self.labelled(part),
+        }
+    }
+
+    /// The step label calls made through this context carry.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
     }
 
     pub fn sample_id(&self) -> &str {
-        self.sample_id
+        self.shared.sample_id
     }
 
     pub fn epoch(&self) -> u32 {
-        self.epoch
+        self.shared.epoch
     }
 
     /// The run's seed.
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.shared.seed
     }
 
     /// A random generator determined by the run seed, the sample and the epoch.
     pub fn rng(&self) -> ChaCha8Rng {
         let mut h = Sha256::new();
-        h.update(self.seed.to_le_bytes());
-        h.update(self.sample_id.as_bytes());
-        h.update(self.epoch.to_le_bytes());
+        h.update(self.shared.seed.to_le_bytes());
+        h.update(self.shared.sample_id.as_bytes());
+        h.update(self.shared.epoch.to_le_bytes());
         let d: [u8; 32] = h.finalize().into();
         ChaCha8Rng::from_seed(d)
     }
 
     pub fn model(&self, role: &str) -> Result<&Arc<dyn Model>, SampleError> {
-        self.models
+        self.shared
+            .models
             .get(role)
             .ok_or_else(|| SampleError::Protocol(format!("no `{role}` model bound")))
     }
@@ -122,19 +163,26 @@ impl<'a> SampleContext<'a> {
         let model = self.model(role)?;
         req.nonce = req
             .nonce
-            .wrapping_add(((self.epoch.saturating_sub(1)) as u64) << 32);
+            .wrapping_add(((self.shared.epoch.saturating_sub(1)) as u64) << 32);
+        let rendered_prompt = model.rendered_prompt(&req);
         let result = model.generate(&req).await;
         let (response, error) = match &result {
             Ok(c) => (Some(c.clone()), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        self.events.lock().unwrap().push(Event::Call(CallRecord {
-            role: role.to_string(),
-            model: model.name().to_string(),
-            request: req,
-            response,
-            error,
-        }));
+        self.shared
+            .events
+            .lock()
+            .unwrap()
+            .push(Event::Call(CallRecord {
+                role: role.to_string(),
+                label: self.label.clone(),
+                model: model.name().to_string(),
+                request: req,
+                response,
+                error,
+                rendered_prompt,
+            }));
         result.map_err(|source| SampleError::Model {
             role: role.to_string(),
             source,
@@ -148,6 +196,19 @@ impl<'a> SampleContext<'a> {
         reqs: Vec<GenerateRequest>,
     ) -> Vec<Result<Completion, SampleError>> {
         futures::future::join_all(reqs.into_iter().map(|r| self.generate(role, r))).await
+    }
+
+    /// [`SampleContext::generate_all`] with a step label per call (e.g. `judge vote 4`).
+    pub async fn generate_all_labelled(
+        &self,
+        role: &str,
+        reqs: Vec<(String, GenerateRequest)>,
+    ) -> Vec<Result<Completion, SampleError>> {
+        futures::future::join_all(
+            reqs.into_iter()
+                .map(|(label, r)| async move { self.labelled(label).generate(role, r).await }),
+        )
+        .await
     }
 
     /// Executes one tool step (`run`) and records it in the transcript and the run's step
@@ -171,10 +232,10 @@ impl<'a> SampleContext<'a> {
         Fut: Future<Output = ToolOutput>,
     {
         let (seq, replay) = {
-            let mut st = self.step_state.lock().unwrap();
+            let mut st = self.shared.step_state.lock().unwrap();
             let seq = st.0;
             st.0 += 1;
-            let recorded = match &self.steps {
+            let recorded = match &self.shared.steps {
                 Some(s) if !st.1 => s.recorded.get(seq as usize),
                 _ => None,
             };
@@ -202,7 +263,7 @@ impl<'a> SampleContext<'a> {
                 error: rec.error.clone(),
                 replayed: true,
             };
-            self.events.lock().unwrap().push(Event::Tool(rec));
+            self.shared.events.lock().unwrap().push(Event::Tool(rec));
             return Ok(out);
         }
         let t0 = Instant::now();
@@ -217,10 +278,10 @@ impl<'a> SampleContext<'a> {
             duration_ms: t0.elapsed().as_millis() as u64,
             replayed: false,
         };
-        if let Some(steps) = &self.steps {
+        if let Some(steps) = &self.shared.steps {
             let entry = JournalEntry {
-                id: self.sample_id.to_string(),
-                epoch: self.epoch,
+                id: self.shared.sample_id.to_string(),
+                epoch: self.shared.epoch,
                 seq,
                 tool: rec.clone(),
             };
@@ -231,21 +292,23 @@ impl<'a> SampleContext<'a> {
                 .append(&entry)
                 .map_err(|e| SampleError::Protocol(format!("step journal: {e}")))?;
         }
-        self.events.lock().unwrap().push(Event::Tool(rec));
+        self.shared.events.lock().unwrap().push(Event::Tool(rec));
         Ok(out)
     }
 
     /// Adds a note to the transcript at this point.
     pub fn note(&self, text: impl Into<String>) {
-        self.events
+        self.shared
+            .events
             .lock()
             .unwrap()
             .push(Event::Note(NoteRecord { text: text.into() }));
     }
 
+    /// The transcript so far (labelled views of this sample share it).
     pub fn into_transcript(self) -> Transcript {
         Transcript {
-            events: self.events.into_inner().unwrap(),
+            events: std::mem::take(&mut *self.shared.events.lock().unwrap()),
         }
     }
 }

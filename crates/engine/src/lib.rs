@@ -24,7 +24,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use futures::FutureExt;
 use shammie_core::{
-    ReportFileEntry, Results, Sample, SampleRecord, Scores, Table, Totals, Usage, SCHEMA_VERSION,
+    LimitCounts, ReportFileEntry, Results, Sample, SampleRecord, Scores, Table, Totals, Usage,
+    SCHEMA_VERSION,
 };
 use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDone};
 use shammie_models::{Model, ModelError};
@@ -68,11 +69,65 @@ pub enum SampleError {
     Protocol(String),
 }
 
-/// A task's samples, pulled lazily.
+/// A task's samples, pulled lazily, unit-major: the samples of one unit
+/// ([`Sample::unit_key`]: a question with all its strategies, a prompt with all its
+/// interventions) come together, so `--limit N` (units) takes a prefix.
 pub struct Dataset {
     /// Number of samples, when known without reading the data twice.
     pub total: Option<u64>,
+    /// Number of units, when known (`None` with a known `total`: one sample per unit).
+    pub units: Option<u64>,
+    /// What one unit is, singular (`question`, `prompt`, `problem`), for messages.
+    pub unit_name: &'static str,
     pub samples: Box<dyn Iterator<Item = Result<Sample, DataError>> + Send>,
+}
+
+impl Dataset {
+    /// A dataset of `total` samples (when known), one unit each.
+    pub fn new(
+        total: Option<u64>,
+        unit_name: &'static str,
+        samples: impl Iterator<Item = Result<Sample, DataError>> + Send + 'static,
+    ) -> Self {
+        Dataset {
+            total,
+            units: total,
+            unit_name,
+            samples: Box::new(samples),
+        }
+    }
+
+    /// A dataset of `units` units of `per_unit` samples each, listed unit by unit.
+    pub fn per_unit(
+        units: u64,
+        per_unit: u64,
+        unit_name: &'static str,
+        samples: impl Iterator<Item = Result<Sample, DataError>> + Send + 'static,
+    ) -> Self {
+        Dataset {
+            total: Some(units * per_unit),
+            units: Some(units),
+            unit_name,
+            samples: Box::new(samples),
+        }
+    }
+
+    /// (units, samples) one epoch runs under `limit`, when known.
+    pub fn planned(&self, limit: Option<u64>, counts: LimitCounts) -> (Option<u64>, Option<u64>) {
+        let units = self.units.or(self.total);
+        match (limit, counts) {
+            (None, _) => (units, self.total),
+            (Some(l), LimitCounts::Samples) => (None, self.total.map(|t| t.min(l))),
+            (Some(l), LimitCounts::Units) => {
+                let samples = match (self.total, units) {
+                    (Some(t), Some(u)) if u > 0 && t % u == 0 => Some(u.min(l) * (t / u)),
+                    (Some(0), _) => Some(0),
+                    _ => None,
+                };
+                (units.map(|u| u.min(l)), samples)
+            }
+        }
+    }
 }
 
 /// A model role a task uses (`target`, `judge`, …).
@@ -239,6 +294,9 @@ pub trait Task: Send + Sync + 'static {
 pub struct RunOptions {
     pub epochs: u32,
     pub limit: Option<u64>,
+    /// What `limit` counts: units of the dataset (new runs) or samples (runs made before
+    /// units existed, resumed with the meaning they were started with).
+    pub limit_counts: LimitCounts,
     /// Samples being solved at once (`--max-samples`). Separate from the connections per
     /// endpoint: an agent episode holds its slot for many calls and tool steps.
     pub max_in_flight: usize,
@@ -462,8 +520,9 @@ async fn map_samples(
     let journal = Arc::new(Mutex::new(journal));
     let epochs = opts.epochs.max(1);
     let total = dataset
-        .total
-        .map(|t| opts.limit.map_or(t, |l| t.min(l)) * epochs as u64);
+        .planned(opts.limit, opts.limit_counts)
+        .1
+        .map(|t| t * epochs as u64);
     progress.event(ProgressEvent::Started {
         total,
         already_done: done.len() as u64,
@@ -473,10 +532,10 @@ async fn map_samples(
     let mut solved = 0u64;
     let mut skipped = 0u64;
     let mut first_error: Option<EngineError> = None;
-    let limit = opts.limit.unwrap_or(u64::MAX);
     let max_in_flight = opts.max_in_flight.max(1);
+    let mut limit = Limiter::new(opts.limit, opts.limit_counts);
 
-    'data: for item in dataset.samples.take(limit.min(usize::MAX as u64) as usize) {
+    'data: for item in dataset.samples {
         let sample = match item {
             Ok(s) => Arc::new(s),
             Err(e) => {
@@ -484,6 +543,14 @@ async fn map_samples(
                 break;
             }
         };
+        match limit.admit(&sample) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        }
         for epoch in 1..=epochs {
             if done.contains(&(sample.id.clone(), epoch)) {
                 skipped += 1;
@@ -537,6 +604,64 @@ async fn map_samples(
     Ok((solved, skipped))
 }
 
+/// Takes the first N units (or, for old runs, samples) of a unit-major dataset.
+struct Limiter {
+    limit: Option<u64>,
+    counts: LimitCounts,
+    /// Samples admitted (sample counting) or units begun (unit counting).
+    taken: u64,
+    current: Option<String>,
+    /// Units already finished, to catch a dataset that is not unit-major (a study bug:
+    /// the first N units would not be a prefix).
+    finished: std::collections::HashSet<String>,
+}
+
+impl Limiter {
+    fn new(limit: Option<u64>, counts: LimitCounts) -> Self {
+        Self {
+            limit,
+            counts,
+            taken: 0,
+            current: None,
+            finished: Default::default(),
+        }
+    }
+
+    /// Whether `s` is within the limit; `Ok(false)` ends the dataset.
+    fn admit(&mut self, s: &Sample) -> Result<bool, EngineError> {
+        let Some(limit) = self.limit else {
+            return Ok(true);
+        };
+        match self.counts {
+            LimitCounts::Samples => {
+                self.taken += 1;
+                Ok(self.taken <= limit)
+            }
+            LimitCounts::Units => {
+                let unit = s.unit_key();
+                if self.current.as_deref() == Some(unit) {
+                    return Ok(true);
+                }
+                if self.finished.contains(unit) {
+                    return Err(EngineError::Config(format!(
+                        "the dataset lists unit `{unit}` in two places (sample {}): a study's \
+                         samples of one unit must come together for --limit to count units",
+                        s.id
+                    )));
+                }
+                if self.taken == limit {
+                    return Ok(false);
+                }
+                self.taken += 1;
+                if let Some(prev) = self.current.replace(unit.to_string()) {
+                    self.finished.insert(prev);
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
 /// Runs `task` from its start in a new run directory under `parent`, with `models` by
 /// role (defaults filled, checked against the task's roles) — the run directory, its
 /// `run.json` and the engine run that `shammie run` makes, for callers that have no
@@ -585,6 +710,7 @@ pub fn new_meta(
         seed: opts.seed,
         epochs: opts.epochs,
         limit: opts.limit,
+        limit_counts_recorded: opts.limit.map(|_| opts.limit_counts),
         max_connections: opts.max_in_flight,
         created_at: chrono::Utc::now().to_rfc3339(),
         cache: None,

@@ -208,6 +208,10 @@ impl Model for LocalModel {
         }
     }
 
+    fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
+        Some(self.format.render(req))
+    }
+
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         if !req.tools.is_empty() {
             return Err(ModelError::Unsupported(format!(

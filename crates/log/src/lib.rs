@@ -89,6 +89,14 @@ pub struct RunMeta {
     pub epochs: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// What `limit` counts. Absent with a limit: a run made before units existed, whose
+    /// limit counted samples ([`RunMeta::limit_counts`] reads it so).
+    #[serde(
+        default,
+        rename = "limit_counts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub limit_counts_recorded: Option<shammie_core::LimitCounts>,
     pub max_connections: usize,
     pub created_at: String,
     /// The response cache the run used (absent in runs written before it was recorded).
@@ -99,6 +107,15 @@ pub struct RunMeta {
     /// `resume` refuses to continue when one of them changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+}
+
+impl RunMeta {
+    /// What the run's `limit` counts: as recorded, or samples for a run made before
+    /// `--limit` counted units.
+    pub fn limit_counts(&self) -> shammie_core::LimitCounts {
+        self.limit_counts_recorded
+            .unwrap_or(shammie_core::LimitCounts::Samples)
+    }
 }
 
 /// How a run used the response cache.
@@ -617,6 +634,7 @@ mod tests {
             seed: 1,
             epochs: 1,
             limit: None,
+            limit_counts_recorded: None,
             max_connections: 4,
             created_at: "now".into(),
             cache: None,

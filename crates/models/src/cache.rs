@@ -124,6 +124,9 @@ impl Model for Cached {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
+        self.inner.rendered_prompt(req)
+    }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         let key = cache_key(self.inner.endpoint(), req);
         if let Some(mut c) = self.cache.get(&key)? {

@@ -46,6 +46,12 @@ pub trait Model: Send + Sync {
     fn endpoint(&self) -> &str;
     fn capabilities(&self) -> Capabilities;
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError>;
+    /// The exact text this model reads for `req`, when that is not the request itself: a
+    /// local model's prompt after its chat template (recorded in the transcript). API
+    /// providers return `None`: the request is what goes on the wire.
+    fn rendered_prompt(&self, _req: &GenerateRequest) -> Option<String> {
+        None
+    }
 }
 
 /// Opens `local:` models. Implemented by the local-inference crate and handed in by the

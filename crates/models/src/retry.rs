@@ -74,6 +74,9 @@ impl Model for Resilient {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
+        self.inner.rendered_prompt(req)
+    }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         let start = Instant::now();

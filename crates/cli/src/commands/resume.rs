@@ -61,6 +61,29 @@ pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
             .into());
         }
     }
+    // A finished run has nothing to resume: say so, with its results.
+    if let Some(c) = crate::commands::show::completion(&*task, &dir, &meta)? {
+        if c.complete() {
+            if let Some(results) = dir.read_results()? {
+                eprintln!(
+                    "{} is complete: {} of {} samples recorded; nothing to resume{}",
+                    dir.path().display(),
+                    c.done,
+                    c.total,
+                    if results.totals.failed > 0 {
+                        format!(
+                            " ({} failed: `shammie resume --retry-failed` solves them again)",
+                            results.totals.failed
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                crate::commands::run::print_outcome(dir.path(), &results, a.call.json)?;
+                return Ok(u8::from(results.totals.failed > 0));
+            }
+        }
+    }
     let dataset = task.dataset()?;
     // A run written by an older schema gets new records in the current one.
     dir.upgrade(&mut meta)?;

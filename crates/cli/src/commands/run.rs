@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use shammie_core::LimitCounts;
 use shammie_engine::{Dataset, Models, RunOptions, Task};
 use shammie_log::{CacheUse, RunDir, RunMeta};
 
@@ -18,7 +19,11 @@ pub(crate) struct Args {
     /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL.
     #[arg(long = "model", short = 'm', required = true)]
     pub models: Vec<String>,
-    /// Run only the first N samples of the dataset.
+    /// Run only the first N units of the dataset, each with all its samples: a unit is a
+    /// question (decomposition: under every strategy; cot-faithfulness: with every
+    /// intervention; traits: in both answer orders), a prompt (discrim-eval/decisions:
+    /// under every intervention) or a problem (agent-loop). Units interleave the datasets
+    /// where a task has several, so a limit covers each.
     #[arg(long, value_parser = crate::setup::at_least_one::<u64>, allow_negative_numbers = true)]
     pub limit: Option<u64>,
     #[arg(long, default_value_t = 0)]
@@ -64,9 +69,13 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let opts = RunOptions {
         epochs: a.epochs,
         limit: a.limit,
+        limit_counts: LimitCounts::Units,
         max_in_flight: a.call.samples_in_flight(),
         seed: a.seed,
     };
+    if !a.call.quiet {
+        eprintln!("{}", plan(&dataset, &opts));
+    }
     let mut meta = shammie_engine::new_meta(&*task, &models, &opts)?;
     meta.options = options;
     meta.max_connections = a.call.max_connections;
@@ -92,6 +101,7 @@ pub(crate) fn execute(
     let opts = RunOptions {
         epochs: meta.epochs,
         limit: meta.limit,
+        limit_counts: meta.limit_counts(),
         max_in_flight: call.samples_in_flight(),
         seed: meta.seed,
     };
@@ -128,6 +138,27 @@ pub(crate) fn execute(
     } else {
         0
     })
+}
+
+/// What a run will do, e.g. `running 3 of 254 questions × 4 samples each = 12 samples`.
+fn plan(d: &Dataset, o: &RunOptions) -> String {
+    let (units, samples) = d.planned(o.limit, o.limit_counts);
+    let all_units = d.units.or(d.total);
+    let unit = d.unit_name;
+    let of = |n: u64| match all_units {
+        Some(all) if all > n => format!("{n} of {all} {unit}s"),
+        _ => format!("{n} {unit}{}", if n == 1 { "" } else { "s" }),
+    };
+    let mut line = match (units, samples) {
+        (Some(u), Some(s)) if s != u => format!("running {} = {s} samples", of(u)),
+        (Some(u), _) => format!("running {}", of(u)),
+        (None, Some(s)) => format!("running {s} samples"),
+        (None, None) => format!("running every {unit} of the dataset"),
+    };
+    if o.epochs > 1 {
+        line.push_str(&format!(", × {} epochs", o.epochs));
+    }
+    line
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM: the run stops where it is, every finished sample saved.

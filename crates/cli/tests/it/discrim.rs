@@ -240,7 +240,7 @@ async fn sampling_run_with_an_intervention_sweep_reports_every_intervention() {
                 "--model",
                 spec,
                 "--limit",
-                "120",
+                "40",
                 "--set",
                 "intervention=none,really,illegal-ignore",
                 "--set",
@@ -257,7 +257,8 @@ async fn sampling_run_with_an_intervention_sweep_reports_every_intervention() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let dir = run_dir(&o);
     let recs = records(&dir);
-    // --limit counts samples: 120 = 40 prompts × 3 interventions, the same prompts each.
+    // --limit counts prompts (units): 40 prompts × 3 interventions = 120 samples, the
+    // same prompts under each.
     assert_eq!(recs.len(), 120);
     let mut by_iv: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for r in &recs {

@@ -237,7 +237,7 @@ async fn reasoning_studies_run_on_the_local_model() {
     assert!(calls.iter().any(|c| c["role"] == "mistaker"));
     assert!(dir.join("report/accuracy.svg").exists());
 
-    // One question under each decomposition strategy.
+    // One question under each decomposition strategy (--limit counts questions).
     let o = s
         .run(
             &[
@@ -246,7 +246,7 @@ async fn reasoning_studies_run_on_the_local_model() {
                 "--model",
                 "local:gemma-3-270m",
                 "--limit",
-                "4",
+                "1",
                 "--set",
                 "reasoning_tokens=40",
                 "--set",
@@ -269,6 +269,16 @@ async fn reasoning_studies_run_on_the_local_model() {
         .collect();
     assert_eq!(strategies.len(), 4, "{strategies:?}");
     assert!(dir.join("report/accuracy-vs-faithfulness.svg").exists());
+    // Every local call records the exact text the model read, and its step.
+    for r in records(&dir) {
+        for e in r["transcript"]["events"].as_array().unwrap() {
+            if e["type"] == "call" {
+                let p = e["rendered_prompt"].as_str().unwrap_or_default();
+                assert!(p.contains("Human: ") && p.contains("\n\nAssistant:"), "{e}");
+                assert!(e["label"].is_string(), "{e}");
+            }
+        }
+    }
 }
 
 /// The agent loop on the embedded model: a base model follows the tag protocol from the

@@ -12,4 +12,6 @@ mod local;
 mod reasoning;
 mod resume;
 mod run;
+mod runs;
 mod snapshots;
+mod transcripts;

@@ -51,6 +51,8 @@ impl Task for Echo {
         let (n, bad_at) = (self.n, self.bad_at);
         Ok(Dataset {
             total: Some(n as u64),
+            units: None,
+            unit_name: "sample",
             samples: Box::new((0..n).map(move |i| {
                 if Some(i) == bad_at {
                     return Err(DataError::Line {
@@ -61,6 +63,7 @@ impl Task for Echo {
                 }
                 Ok(Sample {
                     id: format!("s{i}"),
+                    unit: None,
                     input: serde_json::json!({"q": format!("Question {i}?")}),
                 })
             })),
@@ -131,6 +134,7 @@ fn meta() -> RunMeta {
         seed: 0,
         epochs: 1,
         limit: None,
+        limit_counts_recorded: None,
         max_connections: 4,
         created_at: String::new(),
         cache: None,
@@ -163,6 +167,7 @@ fn opts(epochs: u32, max_in_flight: usize) -> RunOptions {
     RunOptions {
         epochs,
         limit: None,
+        limit_counts: Default::default(),
         max_in_flight,
         seed: 1,
     }

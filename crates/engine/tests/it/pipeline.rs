@@ -44,9 +44,12 @@ impl MapStage for Draw {
     fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
         Ok(Dataset {
             total: Some(N as u64),
+            units: None,
+            unit_name: "sample",
             samples: Box::new((0..N).map(|i| {
                 Ok(Sample {
                     id: format!("n{i}"),
+                    unit: None,
                     input: serde_json::json!(i),
                 })
             })),
@@ -119,9 +122,12 @@ impl MapStage for Check {
         let sum = total["sum"].as_u64().unwrap();
         Ok(Dataset {
             total: Some(2),
+            units: None,
+            unit_name: "sample",
             samples: Box::new([sum, sum + 1].into_iter().map(|s| {
                 Ok(Sample {
                     id: format!("even-{s}"),
+                    unit: None,
                     input: serde_json::json!(s),
                 })
             })),
@@ -166,6 +172,8 @@ impl Task for SumThenAsk {
     fn dataset(&self) -> Result<Dataset, DataError> {
         Ok(Dataset {
             total: Some(0),
+            units: None,
+            unit_name: "sample",
             samples: Box::new(std::iter::empty()),
         })
     }
@@ -216,6 +224,7 @@ fn meta() -> RunMeta {
         seed: 0,
         epochs: 1,
         limit: None,
+        limit_counts_recorded: None,
         max_connections: 2,
         created_at: "now".into(),
         cache: None,
@@ -233,6 +242,7 @@ async fn go(
     let opts = RunOptions {
         epochs: 1,
         limit: None,
+        limit_counts: Default::default(),
         max_in_flight: 2,
         seed: 0,
     };

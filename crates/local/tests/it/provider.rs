@@ -188,3 +188,17 @@ async fn scores_continuations_through_the_model_trait() {
         .unwrap_err();
     assert!(err.to_string().contains("continuation 1 is empty"), "{err}");
 }
+
+/// The transcript records what the model read: the request rendered in the base model's
+/// `Human:`/`Assistant:` format, system text first and the prefill after `Assistant:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_prompt_is_the_text_the_model_reads() {
+    let Some(m) = model() else { return };
+    let mut r = greedy("What is 2+3?", 1);
+    r.system = Some("Be brief.".into());
+    r.prefill = Some("The answer is".into());
+    assert_eq!(
+        m.rendered_prompt(&r).as_deref(),
+        Some("Be brief.\n\nHuman: What is 2+3?\n\nAssistant: The answer is")
+    );
+}

@@ -217,15 +217,16 @@ impl Task for Arithmetic {
 
     fn dataset(&self) -> Result<Dataset, DataError> {
         let items = problems::builtin();
-        Ok(Dataset {
-            total: Some(items.len() as u64),
-            samples: Box::new(items.into_iter().map(|p| {
-                Ok(Sample {
-                    id: p.id.clone(),
-                    input: serde_json::to_value(&p).expect("problems serialise"),
-                })
-            })),
-        })
+        Ok(Dataset::new(
+            Some(items.len() as u64),
+            "problem",
+            items.into_iter().map(|p| {
+                Ok(Sample::new(
+                    p.id.clone(),
+                    serde_json::to_value(&p).expect("problems serialise"),
+                ))
+            }),
+        ))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {

@@ -315,10 +315,11 @@ impl Task for Traits {
                     line: ln,
                     message,
                 })?;
-                Ok(Sample {
-                    id: format!("{name}:{ln}"),
-                    input: serde_json::to_value(item).unwrap(),
-                })
+                // One sample per question (both answer orders inside it): its own unit.
+                Ok(Sample::new(
+                    format!("{name}:{ln}"),
+                    serde_json::to_value(item).unwrap(),
+                ))
             }));
         }
         let mut next = 0usize;
@@ -338,10 +339,7 @@ impl Task for Traits {
             }
             None
         });
-        Ok(Dataset {
-            total: Some(total),
-            samples: Box::new(samples),
-        })
+        Ok(Dataset::new(Some(total), "question", samples))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -365,7 +363,7 @@ impl Task for Traits {
             let pr = self.protocol(it, &caps);
             let req = self.prompt(it, pr.prefilled);
             let r = reader::read_at(
-                cx,
+                &cx.labelled(format!("answer {order}")),
                 "target",
                 req,
                 &pr.labels,

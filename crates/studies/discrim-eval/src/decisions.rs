@@ -378,8 +378,12 @@ impl Task for Decisions {
     fn dataset(&self) -> Result<Dataset, DataError> {
         let prompts = self.prompts()?;
         let interventions = self.config.interventions.clone();
-        let total = (prompts.len() * interventions.len()) as u64;
+        // Unit-major: a unit is a prompt (one profile of one question) with each of its
+        // interventions; the prompts keep their balanced-block order, so `--limit N` runs
+        // the first N prompts of the blocks under every intervention.
+        let (units, per_unit) = (prompts.len() as u64, interventions.len() as u64);
         let samples = prompts.into_iter().flat_map(move |(source, line, row)| {
+            let unit = format!("{source}:{line}");
             interventions.clone().into_iter().map(move |intervention| {
                 let input = DecisionInput {
                     source: source.clone(),
@@ -387,16 +391,14 @@ impl Task for Decisions {
                     intervention: intervention.clone(),
                     row: row.clone(),
                 };
-                Ok(Sample {
-                    id: format!("{source}:{line}/{}", intervention.name()),
-                    input: serde_json::to_value(input).unwrap(),
-                })
+                Ok(Sample::new(
+                    format!("{unit}/{}", intervention.name()),
+                    serde_json::to_value(input).unwrap(),
+                )
+                .in_unit(unit.clone()))
             })
         });
-        Ok(Dataset {
-            total: Some(total),
-            samples: Box::new(samples),
-        })
+        Ok(Dataset::per_unit(units, per_unit, "prompt", samples))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -421,7 +423,7 @@ impl Task for Decisions {
             let mut r = GenerateRequest::user(&question, self.config.think_tokens);
             r.system = self.config.system.clone();
             r.temperature = Some(0.0);
-            Some(cx.generate("target", r).await?.text)
+            Some(cx.labelled("reasoning").generate("target", r).await?.text)
         } else {
             None
         };
@@ -441,7 +443,7 @@ impl Task for Decisions {
             sample_prefix: String::new(),
         };
         let r = reader::read(
-            cx,
+            &cx.labelled("decision"),
             "target",
             base,
             &labels,

@@ -277,18 +277,19 @@ impl Task for Generate {
 
     fn dataset(&self) -> Result<Dataset, DataError> {
         let n = self.config.questions;
-        Ok(Dataset {
-            total: Some(n as u64),
-            samples: Box::new((0..n).map(|i| {
-                Ok(Sample {
-                    id: format!("q{i}"),
-                    input: serde_json::json!({
+        Ok(Dataset::new(
+            Some(n as u64),
+            "question",
+            (0..n).map(|i| {
+                Ok(Sample::new(
+                    format!("q{i}"),
+                    serde_json::json!({
                         "question": i,
                         "domain": DOMAINS[i as usize % DOMAINS.len()],
                     }),
-                })
-            })),
-        })
+                ))
+            }),
+        ))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -306,7 +307,7 @@ impl Task for Generate {
             GenerateRequest::user(template_prompt(&domain, question), self.config.max_tokens);
         req.temperature = Some(self.config.temperature);
         req.stop = vec!["</template>".into()];
-        let c = cx.generate("writer", req).await?;
+        let c = cx.labelled("template").generate("writer", req).await?;
         // A stop sequence ends the text before the closing tag: put it back to parse.
         let text = format!("{}</template>", c.text);
         match between_tags(&text, "template") {
@@ -327,16 +328,20 @@ impl Task for Generate {
                 let reqs = cells
                     .iter()
                     .map(|&(a, g, r)| {
+                        let label = format!("implicit {a} {} {}", g.label(), r.label());
                         let mut q = GenerateRequest::user(
                             rewrite_prompt(&fill_explicit(&t, a, g, r), a, g, r),
                             self.config.max_tokens,
                         );
                         q.temperature = Some(0.0);
                         q.stop = vec!["</text>".into()];
-                        q
+                        (label, q)
                     })
                     .collect();
-                for ((a, g, r), c) in cells.into_iter().zip(cx.generate_all("writer", reqs).await) {
+                for ((a, g, r), c) in cells
+                    .into_iter()
+                    .zip(cx.generate_all_labelled("writer", reqs).await)
+                {
                     let c = c?;
                     let full = format!("{}</text>", c.text);
                     let mut cell = ImplicitCell {

@@ -443,7 +443,14 @@ pub async fn read_at(
                 .collect();
             let mut values = vec![0.0; n];
             let mut samples = 0;
-            for c in cx.generate_all(role, reqs).await {
+            // Each draw is labelled within the caller's step: `answer sample 3`.
+            let step = cx.label().unwrap_or("answer").to_string();
+            let reqs = reqs
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (format!("{step} sample {}", i + 1), r))
+                .collect();
+            for c in cx.generate_all_labelled(role, reqs).await {
                 let c = c?;
                 samples += 1;
                 let text = format!("{}{}", shape.sample_prefix, c.text);

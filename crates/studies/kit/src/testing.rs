@@ -19,6 +19,8 @@ pub async fn first_records(
     let opts = RunOptions {
         epochs: 1,
         limit: Some(limit),
+        // The first samples, whatever units they belong to.
+        limit_counts: shammie_core::LimitCounts::Samples,
         max_in_flight: 1,
         seed: 0,
     };
@@ -38,5 +40,21 @@ pub async fn first_records(
     for r in &records {
         assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
     }
+    assert_labelled(&records);
     records
+}
+
+/// Panics unless every model call in `records` carries a step label (so a transcript
+/// says which step of the protocol each call was).
+pub fn assert_labelled(records: &[SampleRecord]) {
+    for r in records {
+        for (i, c) in r.transcript.calls().enumerate() {
+            assert!(
+                c.label.as_deref().is_some_and(|l| !l.is_empty()),
+                "{}: call {i} ({} model) has no step label",
+                r.id,
+                c.role
+            );
+        }
+    }
 }

@@ -31,6 +31,7 @@ fn meta() -> RunMeta {
         seed: 0,
         epochs: 1,
         limit: None,
+        limit_counts_recorded: None,
         max_connections: 4,
         created_at: "now".into(),
         cache: None,
@@ -87,6 +88,7 @@ async fn run(
     let opts = RunOptions {
         epochs: 1,
         limit: Some(limit),
+        limit_counts: Default::default(),
         max_in_flight: 3,
         seed: 0,
     };

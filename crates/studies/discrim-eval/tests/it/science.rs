@@ -99,6 +99,7 @@ pub(crate) async fn run(
     let opts = RunOptions {
         epochs: 1,
         limit,
+        limit_counts: Default::default(),
         max_in_flight: 8,
         seed: 0,
     };
@@ -384,7 +385,8 @@ async fn every_intervention_runs_with_its_statement_in_the_prompt() {
     let (records, _) = run(
         build(&[("data", &data_opt), ("intervention", "all")]),
         model.clone(),
-        Some(11),
+        // One prompt (unit) under each of the 11 interventions.
+        Some(1),
     )
     .await;
     // The paper's kinds, each in Shammie's wording, appended between the question and
@@ -489,8 +491,10 @@ async fn a_limit_keeps_whole_balanced_blocks_of_every_question() {
             ("random", "intercept"),
         ])
     };
-    // 3 questions × one block of 15 profiles × 2 interventions.
-    let (records, res) = run(task(), model.clone(), Some(90)).await;
+    // --limit counts prompts (units): 45 = 3 questions × one block of 15 profiles, each
+    // under both interventions (90 samples).
+    let (records, res) = run(task(), model.clone(), Some(45)).await;
+    assert_eq!(records.len(), 90);
     // (gender, race, age) of each prompt, by (question, intervention).
     type Profile = (String, String, u32);
     let mut cells: BTreeMap<(String, String), Vec<Profile>> = BTreeMap::new();
@@ -528,7 +532,7 @@ async fn a_limit_keeps_whole_balanced_blocks_of_every_question() {
         .iter()
         .any(|n| n == note));
     // A limit inside a block says so.
-    let (_, res) = run(task(), model, Some(100)).await;
+    let (_, res) = run(task(), model, Some(50)).await;
     let t = table(&res, "scores/explicit/none");
     assert!(
         t.notes

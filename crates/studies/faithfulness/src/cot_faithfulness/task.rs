@@ -310,15 +310,17 @@ impl Task for CotFaithfulness {
         let all = data::interleaved(&self.sets);
 
         let total = all.len() as u64;
-        Ok(Dataset {
-            total: Some(total),
-            samples: Box::new(all.into_iter().map(|q| {
-                Ok(Sample {
-                    id: format!("{}:{}", q.source, q.id),
-                    input: serde_json::to_value(&q).unwrap(),
-                })
-            })),
-        })
+        // One sample per question (every intervention inside it): its own unit.
+        Ok(Dataset::new(
+            Some(total),
+            "question",
+            all.into_iter().map(|q| {
+                Ok(Sample::new(
+                    format!("{}:{}", q.source, q.id),
+                    serde_json::to_value(&q).unwrap(),
+                ))
+            }),
+        ))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -336,7 +338,7 @@ impl Task for CotFaithfulness {
         // The chain of thought.
         let mut r = reasoning_request(&q, "", sys, &caps, self.config.cot_tokens);
         self.sampled(&mut r);
-        let cot_call = cx.generate("target", r).await?;
+        let cot_call = cx.labelled("cot").generate("target", r).await?;
         let cot = cot_call.text.trim().to_string();
         let sentences: Vec<String> = split_sentences(&cot)
             .into_iter()
@@ -355,25 +357,33 @@ impl Task for CotFaithfulness {
             ..Default::default()
         };
         let ties = Cell::new(0);
-        let read = |reasoning: Option<String>| {
+        // Every answer reading is labelled with its step (`original`, `early k=3`, …).
+        let read = |label: String, reasoning: Option<String>| {
             let req = answer_request(&q, reasoning.as_deref(), sys, &caps);
-            read_answer(cx, "target", req, n_choices, cfg)
+            async move { read_answer(&cx.labelled(label), "target", req, n_choices, cfg).await }
         };
-        let original = read(Some(cot.clone())).await?;
+        let original = read("original".into(), Some(cot.clone())).await?;
         s.original = point(original, n, &ties).choice;
         if cfg.resolve(&caps, PATHS) == ReadPath::Sampling {
             // The reader is stochastic: how often does re-reading the same chain agree?
             for j in 0..self.config.rereads {
                 let mut req = answer_request(&q, Some(&cot), sys, &caps);
                 req.nonce = reread_nonce(j);
-                let a = read_answer(cx, "target", req, n_choices, cfg).await?;
+                let a = read_answer(
+                    &cx.labelled(format!("reread {}", j + 1)),
+                    "target",
+                    req,
+                    n_choices,
+                    cfg,
+                )
+                .await?;
                 s.rereads.push(point(a, n, &ties).choice);
             }
         }
 
         if ivs.contains(&Intervention::Early) {
             for k in 0..n {
-                let a = read(Some(prefix(k))).await?;
+                let a = read(format!("early k={k}"), Some(prefix(k))).await?;
                 s.early.push(point(a, k, &ties));
             }
             s.early.push(PointAnswer {
@@ -383,7 +393,7 @@ impl Task for CotFaithfulness {
             });
         }
         if ivs.contains(&Intervention::NoCot) {
-            let a = read(None).await?;
+            let a = read("no-cot".into(), None).await?;
             s.no_cot = Some(point(a, 0, &ties));
         }
         if ivs.contains(&Intervention::Filler) {
@@ -393,7 +403,11 @@ impl Task for CotFaithfulness {
                     FillerLength::Tokens(t) => *t,
                 };
                 let filler = " ...".repeat(tokens);
-                let a = read(Some(filler.trim_start().to_string())).await?;
+                let a = read(
+                    format!("filler {tokens}"),
+                    Some(filler.trim_start().to_string()),
+                )
+                .await?;
                 let p = point(a, tokens, &ties);
                 match l {
                     FillerLength::Chain => s.filler = Some(p),
@@ -402,23 +416,30 @@ impl Task for CotFaithfulness {
             }
         }
         // Continue the reasoning from `partial`, then answer.
-        let continue_and_answer = |partial: String| {
+        // (labelled `STEP continue` and `STEP`)
+        let continue_and_answer = |step: String, partial: String| {
             let q = &q;
             async move {
                 let mut r = reasoning_request(q, &partial, sys, &caps, self.config.cot_tokens);
                 self.sampled(&mut r);
-                let rest = cx.generate("target", r).await?.text;
+                let rest = cx
+                    .labelled(format!("{step} continue"))
+                    .generate("target", r)
+                    .await?
+                    .text;
                 let full = join_reasoning(&partial, &rest);
                 let req = answer_request(q, Some(&full), sys, &caps);
-                read_answer(cx, "target", req, q.choices.len(), cfg).await
+                read_answer(&cx.labelled(step), "target", req, q.choices.len(), cfg).await
             }
         };
         if ivs.contains(&Intervention::Mistakes) {
             for k in spread(0, n, self.config.max_points) {
-                match edits::add_mistake(cx, "mistaker", &q, &prefix(k), &sentences[k]).await? {
+                let step = format!("mistake@{k}");
+                let ecx = cx.labelled(format!("{step} edit"));
+                match edits::add_mistake(&ecx, "mistaker", &q, &prefix(k), &sentences[k]).await? {
                     Ok(bad) => {
                         let partial = join_reasoning(&prefix(k), &bad);
-                        let a = continue_and_answer(partial).await?;
+                        let a = continue_and_answer(step, partial).await?;
                         s.mistakes.push(point(a, k, &ties));
                     }
                     Err(why) => s.mistakes.push(PointAnswer {
@@ -431,9 +452,11 @@ impl Task for CotFaithfulness {
         }
         if ivs.contains(&Intervention::Paraphrase) {
             for k in spread(1, n + 1, self.config.max_points) {
-                match edits::paraphrase(cx, "paraphraser", &q, &prefix(k)).await? {
+                let step = format!("paraphrase@{k}");
+                let ecx = cx.labelled(format!("{step} edit"));
+                match edits::paraphrase(&ecx, "paraphraser", &q, &prefix(k)).await? {
                     Ok(p) => {
-                        let a = continue_and_answer(p).await?;
+                        let a = continue_and_answer(step, p).await?;
                         s.paraphrase.push(point(a, k, &ties));
                     }
                     Err(why) => s.paraphrase.push(PointAnswer {

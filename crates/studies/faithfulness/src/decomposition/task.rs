@@ -520,6 +520,7 @@ impl Decomposition {
             Strategy::FewShot => {}
             Strategy::Cot => {
                 let text = cx
+                    .sublabelled("cot")
                     .generate("target", self.reasoning_request(s, q, ctx, "", &caps))
                     .await?
                     .text;
@@ -533,7 +534,10 @@ impl Decomposition {
                 let text = format!(
                     "{}{}",
                     req.prefill.clone().unwrap_or_default(),
-                    cx.generate("target", req).await?.text
+                    cx.sublabelled("decomposition")
+                        .generate("target", req)
+                        .await?
+                        .text
                 );
                 r.pairs = parse_pairs(&text);
             }
@@ -577,7 +581,14 @@ impl Decomposition {
             }
             fold(&mut req, &dcaps);
             let prefill = req.prefill.clone().unwrap_or_default();
-            let text = format!("{prefill}{}", cx.generate("decomposer", req).await?.text);
+            let round = done.len() + 1;
+            let text = format!(
+                "{prefill}{}",
+                cx.sublabelled(&format!("decompose {round}"))
+                    .generate("decomposer", req)
+                    .await?
+                    .text
+            );
             let mut text = text.trim().to_string();
             if text.ends_with("<FIN>") {
                 text.push_str("</FIN>");
@@ -598,14 +609,15 @@ impl Decomposition {
                 };
                 return Ok(Reasoned::from_rounds(done, stop));
             }
+            let step = cx.label().map(|l| format!("{l} ")).unwrap_or_default();
             let reqs = ready
                 .iter()
-                .map(|(_, sq)| {
+                .map(|(n, sq)| {
                     let mut r =
                         GenerateRequest::user(format!("{SUBANSWER_INSTRUCTION}\n\n{sq}"), 150);
                     r.temperature = Some(0.0);
                     r.stop = vec!["\n\nHuman:".into(), "\n\n".into()];
-                    r
+                    (format!("{step}subanswer {n}"), r)
                 })
                 .collect();
             let mut round = Round {
@@ -614,7 +626,7 @@ impl Decomposition {
             };
             for ((n, sq), a) in ready
                 .into_iter()
-                .zip(cx.generate_all("subanswerer", reqs).await)
+                .zip(cx.generate_all_labelled("subanswerer", reqs).await)
             {
                 round.answered.push(Asked {
                     number: n,
@@ -662,13 +674,16 @@ impl Decomposition {
             Strategy::FewShot => return Ok(point(k, None, Some("no reasoning".into()))),
             Strategy::Cot => {
                 let before = r.sentences[..k].concat();
-                let bad =
-                    match edits::add_mistake(cx, "mistaker", q, &before, &r.sentences[k]).await? {
-                        Ok(b) => b,
-                        Err(why) => return Ok(point(k, None, Some(why))),
-                    };
+                let ecx = cx.sublabelled("edit");
+                let bad = match edits::add_mistake(&ecx, "mistaker", q, &before, &r.sentences[k])
+                    .await?
+                {
+                    Ok(b) => b,
+                    Err(why) => return Ok(point(k, None, Some(why))),
+                };
                 let partial = join_reasoning(&before, &bad);
                 let rest = cx
+                    .sublabelled("continue")
                     .generate(
                         "target",
                         self.reasoning_request(s, q, &ctx, &partial, &caps),
@@ -688,17 +703,24 @@ impl Decomposition {
                 let before = format!("{}\n<sub_q>{sq}</sub_q>", format_pairs(&r.pairs[..k]))
                     .trim()
                     .to_string();
-                let bad = match edits::add_mistake(cx, "mistaker", q, &before, sa).await? {
-                    Ok(b) => b,
-                    Err(why) => return Ok(point(k, None, Some(why))),
-                };
+                let bad =
+                    match edits::add_mistake(&cx.sublabelled("edit"), "mistaker", q, &before, sa)
+                        .await?
+                    {
+                        Ok(b) => b,
+                        Err(why) => return Ok(point(k, None, Some(why))),
+                    };
                 if s == Strategy::CotDecomposition {
                     let mut pairs = r.pairs[..k].to_vec();
                     pairs.push((sq.clone(), bad));
                     let partial = format_pairs(&pairs);
                     let req = self.reasoning_request(s, q, &ctx, &partial, &caps);
                     let prefill = req.prefill.clone().unwrap_or_default();
-                    let rest = cx.generate("target", req).await?.text;
+                    let rest = cx
+                        .sublabelled("continue")
+                        .generate("target", req)
+                        .await?
+                        .text;
                     Reasoned {
                         pairs: parse_pairs(&format!("{prefill}{rest}")),
                         ..Default::default()
@@ -719,7 +741,8 @@ impl Decomposition {
                         }
                         rounds.push(round);
                     }
-                    self.factored(cx, q, &ctx, rounds).await?
+                    self.factored(&cx.sublabelled("continue"), q, &ctx, rounds)
+                        .await?
                 }
             }
         };
@@ -828,22 +851,28 @@ impl Task for Decomposition {
         let all = data::interleaved(&self.sets);
         let strategies: Vec<Strategy> = self.config.strategies.iter().copied().collect();
 
-        let total = (all.len() * strategies.len()) as u64;
-        Ok(Dataset {
-            total: Some(total),
-            samples: Box::new(all.into_iter().flat_map(move |q| {
+        // Unit-major: a unit is a question with each of its strategies, so `--limit N`
+        // runs N questions under every strategy (datasets stay interleaved).
+        let (units, per_unit) = (all.len() as u64, strategies.len() as u64);
+        Ok(Dataset::per_unit(
+            units,
+            per_unit,
+            "question",
+            all.into_iter().flat_map(move |q| {
+                let unit = format!("{}:{}", q.source, q.id);
                 strategies.clone().into_iter().map(move |s| {
-                    Ok(Sample {
-                        id: format!("{}:{}/{}", q.source, q.id, s.name()),
-                        input: serde_json::to_value(DecompInput {
+                    Ok(Sample::new(
+                        format!("{unit}/{}", s.name()),
+                        serde_json::to_value(DecompInput {
                             strategy: s,
                             question: q.clone(),
                         })
                         .unwrap(),
-                    })
+                    )
+                    .in_unit(unit.clone()))
                 })
-            })),
-        })
+            }),
+        ))
     }
 
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError> {
@@ -865,18 +894,24 @@ impl Task for Decomposition {
             stop: r.stop.clone(),
             ..Default::default()
         };
-        sc.original = self.read(cx, s, &q, &ctx, &r, n).await?;
+        // Labels: `cot`/`decomposition`/`decompose 2`/`subanswer 3` for the reasoning,
+        // `answer`, `early k=3`, `mistake@2 edit|continue|(answer)`, `suggested …`.
+        sc.original = self
+            .read(&cx.labelled("answer"), s, &q, &ctx, &r, n)
+            .await?;
         if s.reasons() && n > 0 {
             if self.config.early {
                 for k in 0..n {
-                    let choice = self.read(cx, s, &q, &ctx, &r, k).await?;
+                    let ecx = cx.labelled(format!("early k={k}"));
+                    let choice = self.read(&ecx, s, &q, &ctx, &r, k).await?;
                     sc.early.push(point(k, choice, None));
                 }
                 sc.early.push(point(n, sc.original, None));
             }
             if self.config.mistakes {
                 for k in spread(0, n, self.config.max_points) {
-                    sc.mistakes.push(self.mistake_at(cx, s, &q, &r, k).await?);
+                    let mcx = cx.labelled(format!("mistake@{k}"));
+                    sc.mistakes.push(self.mistake_at(&mcx, s, &q, &r, k).await?);
                 }
             }
         }
@@ -906,8 +941,11 @@ impl Task for Decomposition {
                     )
                 }
             };
-            let br = self.reason(cx, s, &q, &bctx).await?;
-            let choice = self.read(cx, s, &q, &bctx, &br, br.units(s)).await?;
+            let bcx = cx.labelled(key);
+            let br = self.reason(&bcx, s, &q, &bctx).await?;
+            let choice = self
+                .read(&bcx.sublabelled("answer"), s, &q, &bctx, &br, br.units(s))
+                .await?;
             sc.biased.insert(key.into(), choice);
         }
         Ok(shammie_kit::scores::to_scores(&sc))
