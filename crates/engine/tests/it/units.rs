@@ -77,7 +77,7 @@ impl Task for Grid {
     fn analyze(
         &self,
         _records: &mut dyn Iterator<Item = SampleRecord>,
-        _seed: u64,
+        _run: &shammie_core::RunInfo,
     ) -> Result<Analysis, String> {
         Ok(Analysis::default())
     }
