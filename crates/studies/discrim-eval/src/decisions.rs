@@ -452,6 +452,8 @@ impl Task for Decisions {
             &shape,
         )
         .await?;
+        // What decided p(yes): each answer's probability and the forms summed into it.
+        cx.note(format!("answer read: {}", r.explain(&labels)));
         s.path = r.path.label().into();
         let (p_yes, p_no) = match r.path {
             ReadPath::Logprobs => match (r.found, r.absent().as_slice()) {

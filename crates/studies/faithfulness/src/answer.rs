@@ -215,16 +215,10 @@ pub async fn read_answer(
         sample_prefix: if caps.prefill { "(" } else { "" }.into(),
     };
     let draw = cx.rng().next_u64() ^ crate::data::id_hash(&serde_json::to_string(&req).unwrap());
-    let r = reader::read(
-        cx,
-        role,
-        req,
-        &Labels::letters(n_choices),
-        path,
-        opts,
-        &shape,
-    )
-    .await?;
+    let labels = Labels::letters(n_choices);
+    let r = reader::read(cx, role, req, &labels, path, opts, &shape).await?;
+    // What decided the answer: each letter's probability and the forms summed into it.
+    cx.note(format!("answer read: {}", r.explain(&labels)));
     let mass: f64 = r.values.iter().sum();
     let picked = (mass > 0.0).then(|| pick(&r.values, draw));
     let mut a = Answer {

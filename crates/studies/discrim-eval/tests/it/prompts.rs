@@ -131,3 +131,31 @@ async fn generate_template_and_rewrites() {
     }
     insta::assert_snapshot!("generate", text);
 }
+
+/// The transcript says what decided p(yes): each answer's probability as the sum of its
+/// forms (the decider scores yes forms 0.4 + 0.2 + 0.01 = 0.61, no forms 0.2 + 0.1 +
+/// 0.01 = 0.31).
+#[tokio::test]
+async fn each_reading_is_explained_in_the_transcript() {
+    let model: Arc<dyn Model> = Arc::new(ScriptedModel::new("target", decider));
+    let records = first_records(decisions(), &[("target", model)], 3).await;
+    for r in &records {
+        let note = r
+            .transcript
+            .events
+            .iter()
+            .find_map(|e| match e {
+                shammie_core::Event::Note(n) if n.text.starts_with("answer read: ") => {
+                    Some(n.text.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{}: no answer note", r.id));
+        assert!(note.starts_with("answer read: scoring: "), "{note}");
+        assert!(
+            note.contains("0.6100 = ") && note.contains("0.3100 = "),
+            "{note}"
+        );
+        assert!(note.contains("0.4000") && note.contains("0.0100"), "{note}");
+    }
+}

@@ -155,6 +155,27 @@ async fn scoring_with_every_capability() {
             r.scores
         );
     }
+    // Every answer read leaves a note saying what decided it: the letters' probabilities
+    // (the scripted target gives (B) 0.6 and every other letter 0.05).
+    for r in &records {
+        let notes: Vec<&str> = r
+            .transcript
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                shammie_core::Event::Note(n) => Some(n.text.as_str()),
+                _ => None,
+            })
+            .filter(|t| t.starts_with("answer read: scoring: "))
+            .collect();
+        assert!(!notes.is_empty(), "{}", r.id);
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.contains("A 0.0500") && n.contains("B 0.6000")),
+            "{notes:?}"
+        );
+    }
     assert_eq!(records[3].scores["rounds"], 1);
     assert_eq!(records[3].scores["stop"], "fin");
     snapshot_each("strategies_scoring", &records);
