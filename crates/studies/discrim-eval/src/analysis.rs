@@ -451,7 +451,14 @@ pub fn group_rows(rows: &[LogitRow]) -> Vec<((String, String), Vec<&LogitRow>)> 
 }
 
 /// Tables and figure from the rows (and, from a run, the data-quality counts).
-pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analysis {
+/// `subtitle` names where the numbers come from (the run's models, n, seed and date, or
+/// the analysed file); it goes under the figure's title.
+pub fn analyze(
+    rows: &[LogitRow],
+    quality: &Quality,
+    opts: &FitOptions,
+    subtitle: &str,
+) -> Analysis {
     let all = group_rows(rows);
     // The main fit's rows: bounded and low-mass prompts left out unless asked for.
     let groups: Vec<((String, String), Vec<&LogitRow>)> = all
@@ -505,7 +512,7 @@ pub fn analyze(rows: &[LogitRow], quality: &Quality, opts: &FitOptions) -> Analy
             description:
                 "discrimination score per group with 95% intervals, one panel per intervention"
                     .into(),
-            content: figure::scores(&fits).into_bytes(),
+            content: figure::scores(&fits, subtitle).into_bytes(),
         });
     }
     Analysis { tables, files }
@@ -909,7 +916,8 @@ pub fn analyze_file(
         });
     }
     let rows: Vec<LogitRow> = rows.into_iter().map(|(_, r)| r).collect();
-    Ok(analyze(&rows, &Quality::default(), opts))
+    let subtitle = format!("offline analysis of {display} · n {} rows", rows.len());
+    Ok(analyze(&rows, &Quality::default(), opts, &subtitle))
 }
 
 fn read_logit_file(

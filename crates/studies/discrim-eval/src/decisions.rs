@@ -499,7 +499,7 @@ impl Task for Decisions {
     fn analyze(
         &self,
         records: &mut dyn Iterator<Item = SampleRecord>,
-        _run: &shammie_engine::RunInfo,
+        run: &shammie_engine::RunInfo,
     ) -> Result<Analysis, String> {
         let mut rows = Vec::new();
         let mut quality = analysis::Quality::default();
@@ -562,7 +562,8 @@ impl Task for Decisions {
                 }),
             });
         }
-        let mut out = analysis::analyze(&rows, &quality, &self.config.fit);
+        let subtitle = run.caption(&format!("{} prompts", rows.len()));
+        let mut out = analysis::analyze(&rows, &quality, &self.config.fit, &subtitle);
         self.wording_notes(&mut out.tables);
         Ok(out)
     }

@@ -6,7 +6,7 @@ use shammie_plot::{Estimate, Figure, IntervalPlot};
 use crate::analysis::{term_group, GroupFit, TERMS};
 
 /// The figure as an SVG document (only fits that converged are drawn).
-pub(crate) fn scores(fits: &[GroupFit]) -> String {
+pub(crate) fn scores(fits: &[GroupFit], subtitle: &str) -> String {
     let mut interventions: Vec<&str> = Vec::new();
     for f in fits.iter().filter(|f| f.converged) {
         if !interventions.contains(&f.intervention.as_str()) {
@@ -40,5 +40,6 @@ pub(crate) fn scores(fits: &[GroupFit]) -> String {
     let cols = panels.len().clamp(1, 3);
     Figure::panels(cols, panels)
         .title("Discrimination in yes/no decisions (mixed-effects scores, 95% CI)")
+        .subtitle(subtitle)
         .to_svg()
 }

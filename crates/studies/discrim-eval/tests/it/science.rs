@@ -112,6 +112,17 @@ pub(crate) async fn run(
         assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
     }
     let results = shammie_engine::analyze(&*task, &dir, 0).unwrap();
+    // The figure says where its numbers come from: model, n prompts, seed, date.
+    if let Ok(svg) = std::fs::read_to_string(dir.path().join("report/discrimination-scores.svg")) {
+        let prompts = records.len();
+        for want in [
+            "scripted:".to_string(),
+            format!("n {prompts} prompts"),
+            "seed 0".to_string(),
+        ] {
+            assert!(svg.contains(&want), "the figure's subtitle lacks {want:?}");
+        }
+    }
     (records, results)
 }
 
