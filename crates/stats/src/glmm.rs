@@ -30,13 +30,11 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{lgamma, z_for};
 use crate::linalg::{cholesky, cholesky_solve, invert, least_squares, Mat};
-use crate::mixed::{bfgs, pack, unpack};
+use crate::mixed::{bfgs, check_design, pack, unpack, Data};
 use crate::{check_finite, check_len, half_alpha, Interval, StatsError};
 
 /// Result of [`glmm_binomial`]. Vectors by fixed effect follow the columns of
@@ -272,27 +270,18 @@ pub fn glmm_binomial(
 ) -> Result<BinomialGlmmFit, StatsError> {
     half_alpha(confidence)?;
     let n_obs = successes.len();
-    if n_obs == 0 || x.is_empty() || z.is_empty() {
+    if n_obs == 0 {
         return Err(StatsError::EmptyInput);
     }
     check_len("trials", n_obs, trials.len())?;
-    check_len("x", n_obs, x.len())?;
-    check_len("z", n_obs, z.len())?;
-    check_len("groups", n_obs, groups.len())?;
-    let (p, q) = (x[0].len(), z[0].len());
-    if p == 0 || q == 0 {
-        return Err(StatsError::EmptyInput);
-    }
+    let Data {
+        p,
+        q,
+        index,
+        n_groups,
+    } = check_design(n_obs, x, z, groups)?;
     check_finite(successes, "successes")?;
     check_finite(trials, "trials")?;
-    for row in x {
-        check_len("x row", p, row.len())?;
-        check_finite(row, "x")?;
-    }
-    for row in z {
-        check_len("z row", q, row.len())?;
-        check_finite(row, "z")?;
-    }
     for (k, n) in successes.iter().zip(trials) {
         if k.fract() != 0.0 || n.fract() != 0.0 || *n < 1.0 || *k < 0.0 || k > n {
             return Err(StatsError::InvalidArgument(format!(
@@ -300,24 +289,9 @@ pub fn glmm_binomial(
             )));
         }
     }
-    let mut map: HashMap<usize, usize> = HashMap::new();
-    let mut gs: Vec<Group> = Vec::new();
-    for (j, g) in groups.iter().enumerate() {
-        let next = map.len();
-        let i = *map.entry(*g).or_insert(next);
-        if i == gs.len() {
-            gs.push(Group { rows: Vec::new() });
-        }
+    let mut gs: Vec<Group> = (0..n_groups).map(|_| Group { rows: Vec::new() }).collect();
+    for (j, i) in index.into_iter().enumerate() {
         gs[i].rows.push(j);
-    }
-    if gs.len() < 2 {
-        return Err(StatsError::TooFewClusters(gs.len()));
-    }
-    if n_obs <= p {
-        return Err(StatsError::InsufficientData {
-            needed: p + 1,
-            got: n_obs,
-        });
     }
     // Rank check of x, and of z.
     least_squares(x, successes)?;

@@ -242,12 +242,12 @@ pub fn mixed_lm(
 // Input validation and sufficient statistics
 // ---------------------------------------------------------------------------
 
-struct Data {
-    p: usize,
-    q: usize,
+pub(crate) struct Data {
+    pub(crate) p: usize,
+    pub(crate) q: usize,
     /// Dense group index of each row.
-    index: Vec<usize>,
-    n_groups: usize,
+    pub(crate) index: Vec<usize>,
+    pub(crate) n_groups: usize,
 }
 
 fn validate(
@@ -256,8 +256,32 @@ fn validate(
     z: &[Vec<f64>],
     groups: &[usize],
 ) -> Result<Data, StatsError> {
+    if groups.is_empty() {
+        return Err(StatsError::EmptyInput);
+    }
+    let d = check_design(y.len(), x, z, groups)?;
+    check_finite(y, "y")?;
     let n = y.len();
-    if n == 0 || x.is_empty() || z.is_empty() || groups.is_empty() {
+    if n <= d.n_groups * d.q {
+        return Err(StatsError::InsufficientData {
+            needed: d.n_groups * d.q + 1,
+            got: n,
+        });
+    }
+    Ok(d)
+}
+
+/// Checks the design of a mixed model with `n` observations (shared by the linear and
+/// the binomial model): `x` (n × p) and `z` (n × q) non-empty, rectangular and finite,
+/// one group per row, at least two groups and more rows than fixed effects. Gives the
+/// widths and the dense group index of each row.
+pub(crate) fn check_design(
+    n: usize,
+    x: &[Vec<f64>],
+    z: &[Vec<f64>],
+    groups: &[usize],
+) -> Result<Data, StatsError> {
+    if n == 0 || x.is_empty() || z.is_empty() {
         return Err(StatsError::EmptyInput);
     }
     check_len("x", n, x.len())?;
@@ -267,7 +291,6 @@ fn validate(
     if p == 0 || q == 0 {
         return Err(StatsError::EmptyInput);
     }
-    check_finite(y, "y")?;
     for row in x {
         check_len("x row", p, row.len())?;
         check_finite(row, "x")?;
@@ -291,12 +314,6 @@ fn validate(
     if n <= p {
         return Err(StatsError::InsufficientData {
             needed: p + 1,
-            got: n,
-        });
-    }
-    if n <= n_groups * q {
-        return Err(StatsError::InsufficientData {
-            needed: n_groups * q + 1,
             got: n,
         });
     }
