@@ -32,9 +32,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dist::{lgamma, z_for};
+use crate::dist::lgamma;
 use crate::linalg::{cholesky, cholesky_solve, invert, least_squares, Mat};
-use crate::mixed::{bfgs, check_design, pack, unpack, Data};
+use crate::mixed::{bfgs, check_design, pack, unpack, wald_intervals, Data};
 use crate::{check_finite, check_len, half_alpha, Interval, StatsError};
 
 /// Result of [`glmm_binomial`]. Vectors by fixed effect follow the columns of
@@ -410,16 +410,7 @@ pub fn glmm_binomial(
     };
     let (beta, l, tau) = prob.split(&params);
     let coef = beta.to_vec();
-    let crit = z_for(confidence);
-    let intervals = coef
-        .iter()
-        .zip(&se)
-        .map(|(b, s)| Interval {
-            estimate: *b,
-            lo: b - crit * s,
-            hi: b + crit * s,
-        })
-        .collect();
+    let intervals = wald_intervals(&coef, &se, confidence);
     let cov_re: Mat = (0..q)
         .map(|a| {
             (0..q)

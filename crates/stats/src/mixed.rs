@@ -202,21 +202,12 @@ pub fn mixed_lm(
     let se_from_hessian = se_full.is_some();
     let se = se_full.unwrap_or_else(|| se_gls.clone());
 
-    let crit = z_for(confidence);
     let z_values: Vec<f64> = coef.iter().zip(&se).map(|(b, s)| b / s).collect();
     let p_values = z_values
         .iter()
         .map(|t| 2.0 * normal_cdf(-t.abs()))
         .collect();
-    let intervals = coef
-        .iter()
-        .zip(&se)
-        .map(|(b, s)| Interval {
-            estimate: *b,
-            lo: b - crit * s,
-            hi: b + crit * s,
-        })
-        .collect();
+    let intervals = wald_intervals(&coef, &se, confidence);
     Ok(MixedLmFit {
         method,
         coef,
@@ -269,6 +260,19 @@ fn validate(
         });
     }
     Ok(d)
+}
+
+/// Wald intervals `b ± z·se` at `confidence` (normal quantile), one per coefficient.
+pub(crate) fn wald_intervals(coef: &[f64], se: &[f64], confidence: f64) -> Vec<Interval> {
+    let crit = z_for(confidence);
+    coef.iter()
+        .zip(se)
+        .map(|(b, s)| Interval {
+            estimate: *b,
+            lo: b - crit * s,
+            hi: b + crit * s,
+        })
+        .collect()
 }
 
 /// Checks the design of a mixed model with `n` observations (shared by the linear and

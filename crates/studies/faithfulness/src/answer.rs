@@ -149,8 +149,13 @@ pub fn answer_after(
     if caps.prefill {
         req.prefill = Some(ANSWER_PREFILL.into());
     }
-    if !caps.multi_turn {
-        // Fold the conversation into one user turn for single-turn models.
+    fold(&mut req, caps);
+    req
+}
+
+/// Folds the conversation into one user turn for single-turn models.
+pub fn fold(req: &mut GenerateRequest, caps: &Capabilities) {
+    if !caps.multi_turn && req.messages.len() > 1 {
         let text = req
             .messages
             .iter()
@@ -159,7 +164,6 @@ pub fn answer_after(
             .join("\n\n");
         req.messages = vec![Message::user(text)];
     }
-    req
 }
 
 /// The assistant's reasoning turn as it appears in the conversation.

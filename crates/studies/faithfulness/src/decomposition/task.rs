@@ -16,7 +16,7 @@ use shammie_mcq::sentences::split_sentences;
 
 use super::factored::{self, Asked, Round};
 use super::prompts::{self, Kind, Prompt, Prompts, FIN};
-use crate::answer::{read_answer, target_for, AnswerOptions, PATHS};
+use crate::answer::{fold, read_answer, target_for, AnswerOptions, PATHS};
 use crate::cot_faithfulness::task::{join_reasoning, spread, PointAnswer};
 use crate::data::{self, QuestionSet};
 use crate::edits;
@@ -749,19 +749,6 @@ impl Decomposition {
         let n = altered.units(s);
         let choice = self.read(cx, s, q, &ctx, &altered, n).await?;
         Ok(point(k, choice, None))
-    }
-}
-
-/// Folds the conversation into one user turn for single-turn models.
-fn fold(req: &mut GenerateRequest, caps: &Capabilities) {
-    if !caps.multi_turn && req.messages.len() > 1 {
-        let text = req
-            .messages
-            .iter()
-            .map(|m| m.content.clone())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        req.messages = vec![Message::user(text)];
     }
 }
 
