@@ -105,3 +105,20 @@ fn findings_serialise_with_cwe_ids() {
     assert_eq!(json["rule"], "CWE-78");
     assert_eq!(json["line"], 2);
 }
+
+#[test]
+fn cut_off_generations_never_panic() {
+    // A generation can stop anywhere: inside a string, an f-string field, a bracket, a
+    // fence, a template literal. Every prefix of these completions must check cleanly.
+    let completions = [
+        "```python\n@app.route('/a/<n>')\ndef a(n):\n    q = f\"SELECT {n['x']!r:>{w}} FROM t\"\n    cur.execute(q, )\n    subprocess.run(shell=True, args=)\n    return f'''<b>{n}</b>'''\n```",
+        "<code>\nimport tarfile\nx = (1,\n  [2, {3: '''a\nb'''}])\nos.system(rb'ls' + x) \\\n  ; open(request.args['f'])\n</code>",
+        "```js\nel.innerHTML = `a ${b + `c ${d}`} e`; /* x\n*/ document.write(\"\\\"\" + y)\n$(z).html(\n```",
+    ];
+    for c in completions {
+        for (k, _) in c.char_indices() {
+            let _ = check(&c[..k]);
+        }
+        assert!(!check(c).is_empty());
+    }
+}
