@@ -780,7 +780,7 @@ impl Checker {
             });
             if shell_always || (subprocess_fn && shell_true) {
                 if let Some(cmd) = arg0.or_else(|| kw("args")).or_else(|| kw("cmd")) {
-                    let cmd = if cmd[0].is_op("[") {
+                    let cmd = if cmd.first().is_some_and(|t| t.is_op("[")) {
                         let close = closing(cmd, 0);
                         split_commas(&cmd[1..close]).first().copied().unwrap_or(&[])
                     } else {

@@ -542,6 +542,16 @@ box.innerHTML = DOMPurify.sanitize(userHtml);
                 expect: &[],
             },
             Case {
+                name: "route returns HTML formatted from server data only",
+                code: r#"
+@app.route("/stats")
+def stats():
+    total = db.count_items()
+    return f"<p>{total} items in stock</p>"
+"#,
+                expect: &[],
+            },
+            Case {
                 name: "route returns a literal",
                 code: r#"
 @app.route("/")
