@@ -66,6 +66,26 @@ pub fn masked_loss_sum(wb: &WhiteBox, ex: &Example) -> Result<Tensor, TrainError
     Ok((losses * mask)?.sum_all()?)
 }
 
+/// The global L2 norm of `grads` (all tensors as one vector), returned before clipping;
+/// with `max`, scales every gradient by `max/(norm + 1e-6)` when that is below 1
+/// (PyTorch's `clip_grad_norm_`).
+pub fn clip_global_norm(grads: &mut [Tensor], max: Option<f64>) -> Result<f64, TrainError> {
+    let norm = grads
+        .iter()
+        .map(|g| Ok(g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64))
+        .sum::<Result<f64, TrainError>>()?
+        .sqrt();
+    if let Some(max) = max {
+        let coef = max / (norm + 1e-6);
+        if coef < 1.0 {
+            for g in grads.iter_mut() {
+                *g = (&*g * coef)?;
+            }
+        }
+    }
+    Ok(norm)
+}
+
 /// Everything a run is configured by.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
@@ -200,21 +220,7 @@ impl Trainer {
                 }
             }
         }
-        let grad_norm = grads
-            .iter()
-            .map(|g| Ok(g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64))
-            .sum::<Result<f64, TrainError>>()?
-            .sqrt();
-        if let Some(max) = self.cfg.max_grad_norm {
-            // PyTorch's clip_grad_norm_: scale by max/(norm + 1e-6) when that is below 1.
-            let coef = max / (grad_norm + 1e-6);
-            if coef < 1.0 {
-                grads = grads
-                    .iter()
-                    .map(|g| g * coef)
-                    .collect::<candle_core::Result<_>>()?;
-            }
-        }
+        let grad_norm = clip_global_norm(&mut grads, self.cfg.max_grad_norm)?;
         let lr = self.schedule.lr(self.step);
         self.opt.step(&grads, lr)?;
         let report = StepReport {
@@ -226,5 +232,51 @@ impl Trainer {
         };
         self.step += 1;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Gradients [3, 4] and [12]: norm √(9 + 16 + 144) = 13. Clipped to 6.5 they are scaled
+    /// by 6.5/(13 + 1e-6) ≈ 0.5: [1.5, 2] and [6]. A norm under the limit changes nothing.
+    #[test]
+    fn clipping_scales_by_the_global_norm() {
+        let dev = Device::Cpu;
+        let mut g = vec![
+            Tensor::new(&[3f32, 4.0], &dev).unwrap(),
+            Tensor::new(&[12f32], &dev).unwrap(),
+        ];
+        assert!((clip_global_norm(&mut g, Some(20.0)).unwrap() - 13.0).abs() < 1e-9);
+        assert_eq!(g[0].to_vec1::<f32>().unwrap(), [3.0, 4.0]);
+        assert!((clip_global_norm(&mut g, Some(6.5)).unwrap() - 13.0).abs() < 1e-9);
+        let (a, b) = (
+            g[0].to_vec1::<f32>().unwrap(),
+            g[1].to_vec1::<f32>().unwrap(),
+        );
+        assert!(
+            (a[0] - 1.5).abs() < 1e-6 && (a[1] - 2.0).abs() < 1e-6 && (b[0] - 6.0).abs() < 1e-6
+        );
+        let mut none = g.clone();
+        assert!((clip_global_norm(&mut none, None).unwrap() - 6.5).abs() < 1e-5);
+        assert_eq!(none[1].to_vec1::<f32>().unwrap(), b);
+    }
+
+    /// Only tokens after the first can be trained, and the mask must match the tokens.
+    #[test]
+    fn examples_are_checked() {
+        let ex = Example::prompt_reply(&[1, 2, 3], &[4, 5]).unwrap();
+        assert_eq!(ex.train, [false, false, false, true, true]);
+        assert_eq!(ex.trained(), 2);
+        let e = Example::new(vec![1, 2], vec![true, false])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least one trained token"), "{e}");
+        let e = Example::new(vec![1, 2], vec![true])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 tokens but 1 mask"), "{e}");
     }
 }
