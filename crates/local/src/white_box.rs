@@ -16,6 +16,10 @@
 //! - the causal and sliding-window mask is an additive constant (−1e9), no in-place writes;
 //! - no KV cache: every call runs the whole sequence.
 //!
+//! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
+//! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
+//! a backward pass computes gradients for the factors only.
+//!
 //! The architecture is exactly that of `gemma3.rs` (verified against llama.cpp): embeddings
 //! scaled by √hidden; per layer RMSNorm → q/k/v → per-head RMSNorm of q and k → NeoX RoPE
 //! (base 1e6 on every sixth layer, which is global; 1e4 and a sliding window elsewhere) →
