@@ -16,6 +16,10 @@
 //! - the causal and sliding-window mask is an additive constant (−1e9), no in-place writes;
 //! - no KV cache: every call runs the whole sequence.
 //!
+//! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
+//! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
+//! a backward pass computes gradients for the factors only.
+//!
 //! The architecture is exactly that of `gemma3.rs` (verified against llama.cpp): embeddings
 //! scaled by √hidden; per layer RMSNorm → q/k/v → per-head RMSNorm of q and k → NeoX RoPE
 //! (base 1e6 on every sixth layer, which is global; 1e4 and a sliding window elsewhere) →
@@ -57,6 +61,20 @@ struct Layer {
     down: Var,
     post_ffn_norm: Var,
     global: bool,
+    /// Optional trainable LoRA factors per projection, in the order of
+    /// [`crate::lora::MODULES`] (q, k, v, o, gate, up, down).
+    lora: [Option<LoraVars>; 7],
+}
+
+/// Trainable LoRA factors on one projection `W` (out, in): the projection computes
+/// `x·Wᵀ + scale · (x·Aᵀ)·Bᵀ`, with `a` of shape (rank, in) and `b` (out, rank) — PEFT's
+/// `lora_A` and `lora_B` in Hugging Face's row order (Gemma 3 GGUFs keep that order). The
+/// base `W` is untouched, so gradients with respect to `a` and `b` are the LoRA gradients.
+#[derive(Clone)]
+pub struct LoraVars {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
 }
 
 /// Gemma 3 with every parameter an f32 [`Var`]; see the module documentation.
@@ -69,6 +87,9 @@ pub struct WhiteBox {
     /// Every parameter under its GGUF tensor name, in load order.
     params: Vec<(String, Var)>,
     device: Device,
+    /// When set, the base weights enter the graph as constants (no gradients computed or
+    /// stored for them); only LoRA factors are differentiated.
+    frozen: bool,
 }
 
 /// The result of a full-sequence forward pass.
@@ -130,6 +151,7 @@ impl WhiteBox {
                 down: var(n("ffn_down"), &[h, cfg.ffn])?,
                 post_ffn_norm: var(n("post_ffw_norm"), &[h])?,
                 global: cfg.is_global(i),
+                lora: Default::default(),
             });
         }
         let final_norm = var("output_norm.weight".into(), &[h])?;
@@ -140,6 +162,7 @@ impl WhiteBox {
             final_norm,
             params,
             device: device.clone(),
+            frozen: false,
         })
     }
 
@@ -151,6 +174,71 @@ impl WhiteBox {
     /// the model's own: setting one changes the model.
     pub fn params(&self) -> Vec<(String, Var)> {
         self.params.clone()
+    }
+
+    /// Freezes (or unfreezes) the base weights: frozen, they are constants of the graph, so
+    /// `backward()` computes gradients only for the LoRA factors set with
+    /// [`WhiteBox::set_lora`] — for LoRA training, which never updates the base (and saves
+    /// a gradient the size of the model per step).
+    pub fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
+    /// A base weight as the forward pass uses it: the `Var` itself, or a detached view of
+    /// its storage when frozen.
+    fn p(&self, v: &Var) -> Tensor {
+        if self.frozen {
+            v.as_detached_tensor()
+        } else {
+            v.as_tensor().clone()
+        }
+    }
+
+    /// (out, in) of a projection, by its Hugging Face name (`q_proj` … `down_proj`, see
+    /// [`crate::lora::MODULES`]); `None` for another name.
+    pub fn projection_dims(&self, module: &str) -> Option<(usize, usize)> {
+        let c = &self.cfg;
+        let (qd, kvd) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        Some(match module {
+            "q_proj" => (qd, c.hidden),
+            "k_proj" | "v_proj" => (kvd, c.hidden),
+            "o_proj" => (c.hidden, qd),
+            "gate_proj" | "up_proj" => (c.ffn, c.hidden),
+            "down_proj" => (c.hidden, c.ffn),
+            _ => return None,
+        })
+    }
+
+    /// Puts LoRA factors on (or, with `None`, takes them off) one projection of one layer,
+    /// checking their shapes. Every later forward pass adds the delta.
+    pub fn set_lora(
+        &mut self,
+        layer: usize,
+        module: &str,
+        lora: Option<LoraVars>,
+    ) -> Result<(), LocalError> {
+        let n_layers = self.layers.len();
+        let idx = crate::lora::MODULES
+            .iter()
+            .position(|m| *m == module)
+            .ok_or_else(|| LocalError::Format(format!("unknown LoRA target `{module}`")))?;
+        let (out, inn) = self.projection_dims(module).expect("a known module");
+        if let Some(l) = &lora {
+            let (ra, ia) = l.a.dims2()?;
+            let (ob, rb) = l.b.dims2()?;
+            if ia != inn || ob != out || ra != rb || ra == 0 {
+                return Err(LocalError::Format(format!(
+                    "LoRA for layer {layer} {module}: A is {ra}×{ia} and B {ob}×{rb}, but the weight is {out}×{inn}"
+                )));
+            }
+        }
+        let l = self.layers.get_mut(layer).ok_or_else(|| {
+            LocalError::Format(format!(
+                "LoRA for layer {layer}: the model has {n_layers} layers"
+            ))
+        })?;
+        l.lora[idx] = lora;
+        Ok(())
     }
 
     /// Full-sequence forward pass: logits at every position and the residual stream after
@@ -224,7 +312,7 @@ impl WhiteBox {
         let mask_local = self.mask(t, group, Some(cfg.sliding_window))?;
 
         let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = (self.embed.as_tensor().index_select(&ids_t, 0)? * (cfg.hidden as f64).sqrt())?;
+        let mut x = (self.p(&self.embed).index_select(&ids_t, 0)? * (cfg.hidden as f64).sqrt())?;
         let mut residual = Vec::with_capacity(upto + 1);
         residual.push(x.clone());
         for layer in self.layers.iter().take(upto) {
@@ -233,12 +321,24 @@ impl WhiteBox {
             } else {
                 (&rope_local, &mask_local)
             };
-            let h = rms_norm(&x, layer.attn_norm.as_tensor(), cfg.eps)?;
-            let q = heads(&linear(&h, &layer.q)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
-            let k = heads(&linear(&h, &layer.k)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
-            let v = heads(&linear(&h, &layer.v)?, cfg.kv_heads, cfg.head_dim)?;
-            let q = rope_apply(&rms_norm(&q, &layer.q_norm, cfg.eps)?, rope)?;
-            let k = rope_apply(&rms_norm(&k, &layer.k_norm, cfg.eps)?, rope)?;
+            let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
+            let q = heads(
+                &linear(&h, &self.p(&layer.q), &layer.lora[0])?,
+                cfg.heads,
+                cfg.head_dim,
+            )?; // (heads, t, d)
+            let k = heads(
+                &linear(&h, &self.p(&layer.k), &layer.lora[1])?,
+                cfg.kv_heads,
+                cfg.head_dim,
+            )?; // (kv_heads, t, d)
+            let v = heads(
+                &linear(&h, &self.p(&layer.v), &layer.lora[2])?,
+                cfg.kv_heads,
+                cfg.head_dim,
+            )?;
+            let q = rope_apply(&rms_norm(&q, &self.p(&layer.q_norm), cfg.eps)?, rope)?;
+            let k = rope_apply(&rms_norm(&k, &self.p(&layer.k_norm), cfg.eps)?, rope)?;
             // (kv_heads, group*t, d): one matmul serves all query heads sharing a kv head.
             let q = q.reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
             let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.broadcast_add(mask)?;
@@ -247,14 +347,18 @@ impl WhiteBox {
                 .reshape((cfg.heads, t, cfg.head_dim))?
                 .transpose(0, 1)?
                 .reshape((t, cfg.heads * cfg.head_dim))?;
-            let attn = rms_norm(&linear(&o, &layer.o)?, &layer.post_attn_norm, cfg.eps)?;
+            let attn = rms_norm(
+                &linear(&o, &self.p(&layer.o), &layer.lora[3])?,
+                &self.p(&layer.post_attn_norm),
+                cfg.eps,
+            )?;
             x = (x + attn)?;
-            let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
-            let g = linear(&h, &layer.gate)?.gelu()?;
-            let u = linear(&h, &layer.up)?;
+            let h = rms_norm(&x, &self.p(&layer.ffn_norm), cfg.eps)?;
+            let g = linear(&h, &self.p(&layer.gate), &layer.lora[4])?.gelu()?;
+            let u = linear(&h, &self.p(&layer.up), &layer.lora[5])?;
             let m = rms_norm(
-                &linear(&(g * u)?, &layer.down)?,
-                &layer.post_ffn_norm,
+                &linear(&(g * u)?, &self.p(&layer.down), &layer.lora[6])?,
+                &self.p(&layer.post_ffn_norm),
                 cfg.eps,
             )?;
             x = (x + m)?;
@@ -265,7 +369,7 @@ impl WhiteBox {
 
     /// Final norm and the tied output head: (n, hidden) → (n, vocab).
     fn head(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        rms_norm(x, &self.final_norm, self.cfg.eps)?.matmul(&self.embed.as_tensor().t()?)
+        rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(&self.embed).t()?)
     }
 
     /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
@@ -290,9 +394,18 @@ fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
     mask
 }
 
-/// `x @ w.t()` for `w` of shape (out, in).
-fn linear(x: &Tensor, w: &Var) -> candle_core::Result<Tensor> {
-    x.matmul(&w.as_tensor().t()?)
+/// `x @ w.t()` for `w` of shape (out, in), plus `scale · (x @ a.t()) @ b.t()` with LoRA.
+fn linear(x: &Tensor, w: &Tensor, lora: &Option<LoraVars>) -> candle_core::Result<Tensor> {
+    let y = x.matmul(&w.t()?)?;
+    match lora {
+        None => Ok(y),
+        Some(l) => {
+            let d = x
+                .matmul(&l.a.as_tensor().t()?)?
+                .matmul(&l.b.as_tensor().t()?)?;
+            y + (d * l.scale)?
+        }
+    }
 }
 
 /// (t, heads*d) → (heads, t, d), contiguous.

@@ -1,0 +1,32 @@
+//! LoRA fine-tuning (supervised, on chat transcripts) of local models on the white-box f32
+//! path (`shammie_local::white_box`), for Gemma 3.
+//!
+//! What is here: trainable LoRA factors on chosen projections of a frozen base
+//! ([`lora`]), AdamW with bias correction and decoupled weight decay and a warm-up/decay
+//! learning-rate schedule ([`optim`]), the training step — loss on assistant tokens only,
+//! gradient accumulation over the examples of a step, global-norm clipping, seeded order
+//! ([`sft`]) — and saving the result as a PEFT adapter folder that
+//! `shammie_local::lora::Adapter` (so `local:NAME+lora=DIR`) loads.
+//!
+//! What is not (yet): a CLI command, checkpoints and resume, LoRA dropout, sequence
+//! packing. Every example runs as its own full-sequence forward pass (the white box has no
+//! batch dimension), so there is no padding and the examples of one optimizer step are
+//! accumulated, not batched.
+
+pub mod lora;
+pub mod optim;
+pub mod sft;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Data(String),
+    #[error("{path}: {why}")]
+    Io { path: String, why: String },
+    #[error(transparent)]
+    Local(#[from] shammie_local::LocalError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

@@ -1,0 +1,272 @@
+//! LoRA training on a tiny random Gemma 3 (F32 GGUF written here): gradients against
+//! finite differences, frozen base, training reduces the loss, and a saved adapter served
+//! by `shammie_local`'s quantized-path loader gives the white box's logits.
+
+use std::io::Cursor;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use shammie_local::white_box::WhiteBox;
+use shammie_train::lora::{LoraConfig, LoraSet};
+use shammie_train::optim::{AdamWConfig, Decay};
+use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
+
+mod peft;
+
+const HIDDEN: usize = 16;
+const HEADS: usize = 2;
+const KV_HEADS: usize = 1;
+const HEAD_DIM: usize = 8;
+const FFN: usize = 24;
+const LAYERS: usize = 2;
+const VOCAB: usize = 40;
+
+/// A random Gemma 3 with every tensor F32 (so both loaders see the exact same weights).
+pub(crate) fn tiny_gguf(seed: u64) -> Vec<u8> {
+    use gguf_file::Value;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut t = |dims: &[usize], center: f32, spread: f32| {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| center + rng.gen_range(-spread..spread))
+            .collect();
+        let t = Tensor::from_vec(v, dims, &Device::Cpu).unwrap();
+        QTensor::quantize(&t, GgmlDType::F32).unwrap()
+    };
+    let (qd, kvd) = (HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM);
+    let mut ts: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), t(&[VOCAB, HIDDEN], 0.0, 0.5)),
+        ("output_norm.weight".into(), t(&[HIDDEN], 1.0, 0.2)),
+    ];
+    for i in 0..LAYERS {
+        let n = |s: &str| format!("blk.{i}.{s}.weight");
+        let w = |o: usize, i: usize| (o, i, 1.0 / (i as f32).sqrt());
+        for (s, (o, inn, sp)) in [
+            ("attn_q", w(qd, HIDDEN)),
+            ("attn_k", w(kvd, HIDDEN)),
+            ("attn_v", w(kvd, HIDDEN)),
+            ("attn_output", w(HIDDEN, qd)),
+            ("ffn_gate", w(FFN, HIDDEN)),
+            ("ffn_up", w(FFN, HIDDEN)),
+            ("ffn_down", w(HIDDEN, FFN)),
+        ] {
+            ts.push((n(s), t(&[o, inn], 0.0, sp)));
+        }
+        for (s, d) in [
+            ("attn_norm", HIDDEN),
+            ("attn_q_norm", HEAD_DIM),
+            ("attn_k_norm", HEAD_DIM),
+            ("post_attention_norm", HIDDEN),
+            ("ffn_norm", HIDDEN),
+            ("post_ffw_norm", HIDDEN),
+        ] {
+            ts.push((n(s), t(&[d], 1.0, 0.2)));
+        }
+    }
+    let md: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("gemma3".into())),
+        ("gemma3.embedding_length", Value::U32(HIDDEN as u32)),
+        ("gemma3.block_count", Value::U32(LAYERS as u32)),
+        ("gemma3.attention.head_count", Value::U32(HEADS as u32)),
+        (
+            "gemma3.attention.head_count_kv",
+            Value::U32(KV_HEADS as u32),
+        ),
+        ("gemma3.attention.key_length", Value::U32(HEAD_DIM as u32)),
+        ("gemma3.feed_forward_length", Value::U32(FFN as u32)),
+        ("gemma3.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+        ("gemma3.attention.sliding_window", Value::U32(4)),
+        ("gemma3.context_length", Value::U32(128)),
+    ];
+    let md: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
+    let ts: Vec<(&str, &QTensor)> = ts.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &md, &ts).unwrap();
+    out.into_inner()
+}
+
+pub(crate) fn white_box(bytes: &[u8]) -> WhiteBox {
+    let mut r = Cursor::new(bytes);
+    let c = gguf_file::Content::read(&mut r).unwrap();
+    WhiteBox::load(&c, &mut r, &Device::Cpu).unwrap()
+}
+
+/// A 10-token example: 4 prompt tokens, 6 reply tokens.
+pub(crate) fn examples() -> Vec<Example> {
+    vec![
+        Example::prompt_reply(&[1, 7, 3, 9], &[12, 5, 33, 5, 12, 2]).unwrap(),
+        Example::prompt_reply(&[1, 8, 8], &[20, 21, 22, 23, 2]).unwrap(),
+    ]
+}
+
+fn loss_f64(wb: &WhiteBox, ex: &Example) -> f64 {
+    let l: Vec<f32> = wb.token_losses(&ex.ids).unwrap().to_vec1().unwrap();
+    l.iter()
+        .zip(&ex.train[1..])
+        .filter(|(_, t)| **t)
+        .map(|(x, _)| *x as f64)
+        .sum()
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn set_at(v: &Var, i: usize, x: f32) {
+    let mut vals = flat(v.as_tensor());
+    vals[i] = x;
+    v.set(&Tensor::from_vec(vals, v.dims(), v.device()).unwrap())
+        .unwrap();
+}
+
+/// The gradient `backward()` gives each LoRA factor equals the central finite difference
+/// of the masked loss (summed in f64), for every coordinate of A and B of every target of
+/// layer 0 and a sample of layer 1, with B made non-zero (at PEFT's B = 0 the gradient of A
+/// vanishes, which would prove nothing about it). The model is f32 throughout (its
+/// weights are f32 `Var`s), so the step is h = 1e-2 and the tolerance 2% of the largest
+/// gradient of that factor plus 1e-4: an error in the scale (alpha/r = 4 here), a
+/// transposed factor or a missing term moves gradients by far more.
+#[test]
+#[allow(clippy::print_stderr)] // reports the worst error (seen with --nocapture)
+fn lora_gradients_match_finite_differences() {
+    let bytes = tiny_gguf(1);
+    let mut wb = white_box(&bytes);
+    let cfg = LoraConfig {
+        rank: 2,
+        alpha: 8.0,
+        targets: shammie_local::lora::MODULES.map(String::from).to_vec(),
+        seed: 3,
+    };
+    let set = LoraSet::attach(&mut wb, cfg).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    for f in &set.factors {
+        let b = flat(f.vars.b.as_tensor())
+            .iter()
+            .map(|_| rng.gen_range(-0.3f32..0.3))
+            .collect::<Vec<_>>();
+        f.vars
+            .b
+            .set(&Tensor::from_vec(b, f.vars.b.dims(), &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    let ex = &examples()[0];
+    let grads = masked_loss_sum(&wb, ex).unwrap().backward().unwrap();
+    // The base is frozen: no gradient for any of its weights.
+    for (name, v) in wb.params() {
+        assert!(grads.get(v.as_tensor()).is_none(), "{name} got a gradient");
+    }
+    let h = 1e-2f32;
+    let mut checked = 0;
+    let mut worst = 0f64;
+    for f in &set.factors {
+        for (which, var) in [("A", &f.vars.a), ("B", &f.vars.b)] {
+            let g = flat(grads.get(var.as_tensor()).expect("a LoRA gradient"));
+            let gmax = g.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
+            assert!(
+                gmax > 1e-4,
+                "layer {} {} {which}: zero gradient",
+                f.layer,
+                f.module
+            );
+            let step = if f.layer == 0 { 1 } else { 5 };
+            for i in (0..g.len()).step_by(step) {
+                let x = flat(var.as_tensor())[i];
+                set_at(var, i, x + h);
+                let up = loss_f64(&wb, ex);
+                set_at(var, i, x - h);
+                let down = loss_f64(&wb, ex);
+                set_at(var, i, x);
+                let fd = (up - down) / (2.0 * h as f64);
+                let err = (fd - g[i] as f64).abs();
+                worst = worst.max(err / gmax);
+                assert!(
+                    err < 0.02 * gmax + 1e-4,
+                    "layer {} {} {which}[{i}]: backward {} vs finite difference {fd}",
+                    f.layer,
+                    f.module,
+                    g[i]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+    eprintln!("{checked} coordinates; worst error / max |grad| = {worst:.2e}");
+}
+
+/// The loss covers the reply only: the summed masked loss is the sum of the per-token
+/// losses at the reply's positions (here tokens 4..10 of example 0, i.e. entries 3..9 of
+/// `token_losses`), and changing a prompt token's target does not enter it except through
+/// the context.
+#[test]
+fn the_loss_covers_assistant_tokens_only() {
+    let wb = white_box(&tiny_gguf(2));
+    let ex = &examples()[0];
+    let all: Vec<f32> = wb.token_losses(&ex.ids).unwrap().to_vec1().unwrap();
+    let want: f32 = all[3..].iter().sum();
+    let got = masked_loss_sum(&wb, ex)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    let everything: f32 = all.iter().sum();
+    assert!((got - everything).abs() > 1e-2, "the mask removed nothing");
+    assert_eq!(ex.trained(), 6);
+    assert!(Example::new(vec![1, 2, 3], vec![true, false, false]).is_err());
+    assert!(Example::new(vec![1, 2], vec![true]).is_err());
+}
+
+fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
+    let mut wb = white_box(&tiny_gguf(4));
+    let cfg = TrainConfig {
+        lora: LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
+            seed,
+        },
+        optim: AdamWConfig {
+            lr: 3e-2,
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+        batch: 2,
+        steps,
+        warmup: 2,
+        decay: Decay::Cosine,
+        max_grad_norm: Some(1.0),
+        seed,
+    };
+    let mut tr = Trainer::new(&mut wb, cfg).unwrap();
+    let data = examples();
+    let losses = (0..steps)
+        .map(|_| tr.step(&wb, &data).unwrap().loss)
+        .collect();
+    (losses, wb, tr)
+}
+
+/// A few steps on a fixed batch (both examples every step) reduce its loss, leave the
+/// base weights bit for bit as loaded, and are reproducible: the same seed gives the same
+/// losses, another seed (another initialisation of A) different ones.
+#[test]
+#[allow(clippy::print_stderr)] // reports the losses (seen with --nocapture)
+fn training_reduces_the_loss_reproducibly() {
+    let (losses, wb, _) = run(30, 7);
+    eprintln!("losses: {losses:?}");
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    // Step 0 has learning rate 0 (warm-up from 0) and B = 0: the loss is the base model's.
+    let base = white_box(&tiny_gguf(4));
+    let ex = examples();
+    let base_loss: f64 = ex.iter().map(|e| loss_f64(&base, e)).sum::<f64>()
+        / ex.iter().map(|e| e.trained()).sum::<usize>() as f64;
+    assert!((first - base_loss).abs() < 1e-4, "{first} vs {base_loss}");
+    assert!(last < 0.5 * first, "loss went from {first} to {last}");
+    for ((n, a), (_, b)) in wb.params().iter().zip(base.params().iter()) {
+        assert_eq!(flat(a.as_tensor()), flat(b.as_tensor()), "{n} changed");
+    }
+    let (again, _, _) = run(30, 7);
+    assert_eq!(losses, again);
+    let (other, _, _) = run(30, 8);
+    assert_ne!(losses, other);
+}

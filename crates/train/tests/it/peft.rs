@@ -1,0 +1,72 @@
+//! The saved adapter is what Shammie serves: read by `shammie_local::lora::Adapter` and
+//! applied to the same tiny model on the inference path, it gives the logits of the white
+//! box with the trained factors.
+
+use std::io::Cursor;
+
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use shammie_local::gemma3::KvCache;
+use shammie_local::lora::Adapter;
+use shammie_local::model::LocalLm;
+
+use crate::{examples, run, tiny_gguf};
+
+fn lm(bytes: &[u8]) -> LocalLm {
+    let mut r = Cursor::new(bytes);
+    let c = gguf_file::Content::read(&mut r).unwrap();
+    LocalLm::load(&c, &mut r, &Device::Cpu).unwrap()
+}
+
+/// Logits at every position, (len × vocab) flattened.
+fn served_logits(m: &LocalLm, ids: &[u32]) -> Vec<f32> {
+    let mut cache = KvCache::new(m.layers());
+    let h = m
+        .forward_hidden(&mut [(ids, &mut cache)])
+        .unwrap()
+        .remove(0);
+    crate::flat(&m.logits(&h).unwrap())
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_saved_adapter_serves_the_trained_model() {
+    let (_, wb, tr) = run(10, 3);
+    let tmp = tempfile::tempdir().unwrap();
+    tr.lora.save_peft(tmp.path(), "tiny-gemma3").unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["r"], 4);
+    assert_eq!(cfg["lora_alpha"], 8.0);
+    assert_eq!(cfg["base_model_name_or_path"], "tiny-gemma3");
+    assert_eq!(
+        cfg["target_modules"],
+        serde_json::json!(["q_proj", "v_proj", "down_proj"])
+    );
+    let adapter = Adapter::read(tmp.path()).unwrap();
+    assert_eq!(adapter.scale, 2.0);
+    // 2 layers × 3 targets.
+    assert_eq!(adapter.deltas.len(), 6);
+    assert!(adapter.deltas.contains_key(&(1, "down_proj".to_string())));
+    let bytes = tiny_gguf(4);
+    let base = lm(&bytes);
+    let mut served = lm(&bytes);
+    assert_eq!(served.apply_adapter(&adapter).unwrap(), 6);
+    for ex in examples() {
+        let white = crate::flat(&wb.forward(&ex.ids).unwrap().logits);
+        let s = served_logits(&served, &ex.ids);
+        let d = max_diff(&white, &s);
+        assert!(d < 1e-4, "served vs white-box logits differ by {d}");
+        let moved = max_diff(&served_logits(&base, &ex.ids), &s);
+        assert!(moved > 1e-2, "the adapter changed nothing ({moved})");
+    }
+}
