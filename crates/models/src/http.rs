@@ -145,9 +145,19 @@ pub(crate) async fn post_json(
     timeout: Duration,
     classify_status: impl Fn(u16, &str, Option<Duration>) -> ModelError,
 ) -> Result<serde_json::Value, ModelError> {
+    send_json(rb.json(body), secrets, timeout, classify_status).await
+}
+
+/// Sends a built request (any method and body) and returns the parsed JSON body,
+/// classifying every failure and scrubbing `secrets` from errors and the body.
+pub(crate) async fn send_json(
+    rb: reqwest::RequestBuilder,
+    secrets: &Secrets,
+    timeout: Duration,
+    classify_status: impl Fn(u16, &str, Option<Duration>) -> ModelError,
+) -> Result<serde_json::Value, ModelError> {
     let scrub = |s: String| secrets.scrub(&s);
     let resp = rb
-        .json(body)
         .send()
         .await
         .map_err(|e| transport_error(e, timeout, &scrub))?;

@@ -5,7 +5,8 @@
 //! latter also for any OpenAI-compatible server), model specs such as `anthropic:MODEL`,
 //! retry with exponential backoff and jitter honouring `Retry-After`, a per-endpoint
 //! adaptive limit on requests in flight, and a SQLite response cache keyed by a hash of
-//! the canonical request.
+//! the canonical request. [`openai_finetune`] is a client for OpenAI's fine-tuning API
+//! (upload, create, poll, events, cancel; resumable by job id).
 //!
 //! What is not: no study logic, no printing, no reading of the environment (the CLI
 //! passes API keys in through [`ProviderEnv`]). API keys live in [`ApiKey`], whose
@@ -18,6 +19,7 @@ mod error;
 mod http;
 mod limiter;
 mod openai;
+pub mod openai_finetune;
 mod retry;
 mod spec;
 

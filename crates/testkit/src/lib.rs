@@ -7,7 +7,9 @@
 //!   (non-streaming; `logprobs`/`top_logprobs`, `n`, `stop`, `seed`,
 //!   `max_tokens`/`max_completion_tokens`);
 //! * the Anthropic Messages API: `POST /v1/messages` (non-streaming;
-//!   `system`, assistant *prefill*, `stop_sequences`, `x-api-key`).
+//!   `system`, assistant *prefill*, `stop_sequences`, `x-api-key`);
+//! * the OpenAI fine-tuning API ([`finetune`]): file upload, jobs that advance one
+//!   status per poll to a scripted outcome, events, cancel.
 //!
 //! Faults can be scripted per request ([`Fault`]: rate limits with
 //! `Retry-After`, 5xx errors, Anthropic's 529 overload, delays, TCP resets,
@@ -50,6 +52,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod finetune;
 pub mod prompts;
 mod reply;
 pub mod scripted;
@@ -59,6 +62,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use finetune::{FineTuneOutcome, MockFile};
 pub use reply::{
     choice_options, count_words, default_distribution, default_reply, fnv1a64, split_tokens,
     FILLER_TOKENS, OPTION_MASS,

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::finetune::{self, FineTuneOutcome, FineTuneState, MockFile};
 use crate::wire;
 use crate::{default_reply, Api, Fault, MockReply, RecordedRequest, Responder};
 
@@ -37,6 +38,7 @@ struct Shared {
     received: AtomicUsize,
     succeeded: AtomicUsize,
     next_id: AtomicU64,
+    fine_tune: Mutex<FineTuneState>,
 }
 
 /// Configures a [`MockServer`]; from [`MockServer::builder`].
@@ -102,6 +104,7 @@ impl MockBuilder {
             received: AtomicUsize::new(0),
             succeeded: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
+            fine_tune: Mutex::new(FineTuneState::default()),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(MockServer { addr, shared, task })
@@ -191,6 +194,17 @@ impl MockServer {
         self.shared.received.load(Ordering::Relaxed)
     }
 
+    /// How fine-tuning jobs created from now on end when polled to the end (default:
+    /// [`FineTuneOutcome::Succeed`]); see [`crate::finetune`].
+    pub fn set_fine_tune_outcome(&self, o: FineTuneOutcome) {
+        lock(&self.shared.fine_tune).outcome = Some(o);
+    }
+
+    /// Every file uploaded to `POST /v1/files`, with its bytes.
+    pub fn uploaded_files(&self) -> Vec<MockFile> {
+        lock(&self.shared.fine_tune).files()
+    }
+
     /// Number of well-formed 200 replies fully written to a client (normal
     /// answers and `Delay` faults; not `MalformedJson`).
     pub fn successful_count(&self) -> usize {
@@ -229,6 +243,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 struct HttpRequest {
     method: String,
     path: String,
+    query: String,
     headers: Vec<(String, String)>,
     body: Bytes,
     keep_alive: bool,
@@ -289,7 +304,8 @@ async fn read_request(
         (Some(m), Some(t), Some(v), None) if !m.is_empty() && v.starts_with("HTTP/1.") => (m, t, v),
         _ => return Err(ReadError::Bad(400, "malformed request line")),
     };
-    let path = target.split('?').next().unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
     let method = method.to_string();
     let http10 = version == "HTTP/1.0";
 
@@ -344,6 +360,7 @@ async fn read_request(
     Ok(Some(HttpRequest {
         method,
         path,
+        query,
         headers,
         body,
         keep_alive,
@@ -446,6 +463,9 @@ impl Shared {
     fn handle(&self, req: &HttpRequest) -> Action {
         self.received.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if finetune::is_fine_tune_path(&req.path) {
+            return self.handle_fine_tune(req, id);
+        }
         let api_path = match req.path.as_str() {
             "/v1/chat/completions" => Some(Api::OpenAi),
             "/v1/messages" => Some(Api::Anthropic),
@@ -589,6 +609,102 @@ impl Shared {
             Err(msg) => {
                 self.record(req, recorded_body(), label, 400);
                 with_delay(error_action(api, 400, &msg, vec![id_header(api)]), delay)
+            }
+        }
+    }
+
+    /// The fine-tuning API ([`crate::finetune`]): the same fault queue and key check as
+    /// the chat APIs, in OpenAI's error format.
+    fn handle_fine_tune(&self, req: &HttpRequest, id: u64) -> Action {
+        let api = Api::OpenAi;
+        let id_header = ("x-request-id", format!("req_mock{id:012}"));
+        let recorded_body = || {
+            if req.body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&req.body).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&req.body).into_owned())
+                })
+            }
+        };
+        let fault = lock(&self.faults).pop_front();
+        let label = fault.as_ref().map(Fault::label);
+        let mut delay = Duration::ZERO;
+        let status = match fault {
+            None => None,
+            Some(Fault::Delay(d)) => {
+                delay = d;
+                None
+            }
+            Some(Fault::Reset) => {
+                self.record(req, recorded_body(), label, 0);
+                return Action::Reset;
+            }
+            Some(Fault::Hang) => {
+                self.record(req, recorded_body(), label, 0);
+                return Action::Hang;
+            }
+            Some(Fault::RateLimit { retry_after }) => {
+                self.record(req, recorded_body(), label, 429);
+                let mut h = vec![id_header];
+                if let Some(d) = retry_after {
+                    h.push(("retry-after", retry_after_value(d)));
+                }
+                return error_action(api, 429, wire::default_message(api, 429), h);
+            }
+            Some(Fault::Overloaded) => Some(503),
+            Some(Fault::Status(s)) => Some(s),
+            Some(Fault::MalformedJson) => {
+                self.record(req, recorded_body(), label, 200);
+                return Action::Respond {
+                    delay: Duration::ZERO,
+                    status: 200,
+                    headers: vec![id_header],
+                    body: br#"{"object":"fine_tuning.job","id":"ftjob-"#.to_vec(),
+                    success: false,
+                };
+            }
+        };
+        if let Some(s) = status {
+            self.record(req, recorded_body(), label, s);
+            return error_action(api, s, wire::default_message(api, s), vec![id_header]);
+        }
+        if let Some(key) = &self.api_key {
+            let given = header(&req.headers, "authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            if given != Some(key.as_str()) {
+                self.record(req, recorded_body(), label, 401);
+                let msg = "Incorrect API key provided (mock server).";
+                return with_delay(error_action(api, 401, msg, vec![id_header]), delay);
+            }
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let result = lock(&self.fine_tune).handle(
+            &req.method,
+            &req.path,
+            &req.query,
+            header(&req.headers, "content-type"),
+            &req.body,
+            now,
+        );
+        match result {
+            Ok(v) => {
+                self.record(req, recorded_body(), label, 200);
+                Action::Respond {
+                    delay,
+                    status: 200,
+                    headers: vec![id_header],
+                    body: serde_json::to_vec(&v).unwrap_or_default(),
+                    success: true,
+                }
+            }
+            Err((s, msg)) => {
+                self.record(req, recorded_body(), label, s);
+                with_delay(error_action(api, s, &msg, vec![id_header]), delay)
             }
         }
     }

@@ -1,9 +1,11 @@
-//! Integration tests of the model layer: providers on the wire, the cache and retries.
+//! Integration tests of the model layer: providers on the wire, the cache, retries and
+//! the OpenAI fine-tuning client.
 //!
 //! One test binary per crate (one link, one copy of the dependencies on disk);
 //! each module below is one former test file.
 
 mod cache;
 mod common;
+mod finetune;
 mod providers;
 mod retries;
