@@ -150,7 +150,9 @@ pub struct Hyperparameters {
     pub learning_rate_multiplier: Option<f64>,
 }
 
-/// The body of `POST /v1/fine_tuning/jobs`.
+/// The body of `POST /v1/fine_tuning/jobs`: a supervised job. `hyperparameters` is sent
+/// at the top level, which OpenAI still accepts though its reference now marks it
+/// deprecated in favour of `method: {type: "supervised", supervised: {hyperparameters}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CreateJob {
     pub model: String,
@@ -484,9 +486,9 @@ fn path_segment(id: &str) -> Result<&str, FineTuneError> {
 }
 
 /// Checks that `bytes` is fine-tuning JSONL in the chat format: one JSON object per
-/// line with a non-empty `messages` array whose items have a string `role`, or a
-/// preference example (`input` with `preferred_output` and `non_preferred_output`).
-/// Errors name `name:LINE`.
+/// line with a non-empty `messages` array whose items have a string `role` (the jobs
+/// made here are supervised; preference/DPO files are not accepted). Errors name
+/// `name:LINE`.
 pub fn validate_jsonl(name: &str, bytes: &[u8]) -> Result<(), FineTuneError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| FineTuneError::BadInput(format!("{name}: not UTF-8 ({e})")))?;
@@ -515,13 +517,8 @@ pub fn validate_jsonl(name: &str, bytes: &[u8]) -> Result<(), FineTuneError> {
                     return Err(bad(format!("message {} has no string `role`", j + 1)));
                 }
             }
-        } else if !(obj.contains_key("input")
-            && obj.contains_key("preferred_output")
-            && obj.contains_key("non_preferred_output"))
-        {
-            return Err(bad(
-                "neither `messages` nor `input`/`preferred_output`/`non_preferred_output`".into(),
-            ));
+        } else {
+            return Err(bad("no `messages` (a supervised chat example)".into()));
         }
     }
     Ok(())
