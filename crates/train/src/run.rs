@@ -228,21 +228,26 @@ pub fn train(
     if let Some((_, ck)) = run.latest_checkpoint()? {
         tr.load_state(&ck)?;
     }
-    // Keep the records of the steps the checkpoint covers; later ones are redone.
-    let kept: Vec<StepRecord> = run
-        .steps()?
-        .into_iter()
-        .filter(|r| r.step < tr.steps_done())
-        .collect();
+    // Keep the records of the steps the checkpoint covers, as written (re-serialising a
+    // parsed f64 need not give the same digits); later ones are redone.
+    let lp = run.path().join(STEPS_FILE);
+    let old = if lp.exists() {
+        std::fs::read_to_string(&lp).map_err(io(&lp))?
+    } else {
+        String::new()
+    };
     let mut text = String::new();
-    for r in &kept {
-        text.push_str(&serde_json::to_string(r).expect("plain values"));
-        text.push('\n');
+    for l in old.lines() {
+        if let Ok(r) = serde_json::from_str::<StepRecord>(l) {
+            if r.step < tr.steps_done() {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
     }
     run.dir
         .write_file(STEPS_FILE, text.as_bytes())
         .map_err(log_err)?;
-    let lp = run.path().join(STEPS_FILE);
     let mut log = std::fs::OpenOptions::new()
         .append(true)
         .open(&lp)

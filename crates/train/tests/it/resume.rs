@@ -91,6 +91,8 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     assert!(matches!(out, Outcome::Finished(_)));
     assert_eq!(ran, [4, 5, 6, 7, 8]);
     assert_eq!(resumed.steps().unwrap(), want);
+    let log = |r: &SftRun| std::fs::read_to_string(r.path().join("train.jsonl")).unwrap();
+    assert_eq!(log(&resumed), log(&straight));
     for f in ["adapter_config.json", "adapter_model.safetensors"] {
         assert_eq!(
             std::fs::read(resumed.adapter_path().join(f)).unwrap(),
