@@ -93,6 +93,58 @@ pub(crate) struct SftArgs {
     pub quiet: bool,
 }
 
+/// `shammie resume DIR` of a training run.
+pub(crate) fn resume(dir: &Path) -> Result<u8, Failure> {
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        a: SftArgs,
+    }
+    let only = <Only as clap::Parser>::try_parse_from([
+        std::ffi::OsStr::new("train"),
+        "--resume".as_ref(),
+        dir.as_os_str(),
+    ])?;
+    sft(only.a)
+}
+
+/// `shammie show DIR` of a training run: progress, last loss, the adapter.
+pub(crate) fn show(dir: &Path) -> Result<u8, Failure> {
+    let run = SftRun::open(dir)?;
+    let steps = run.steps()?;
+    let total = run.opts.train.steps;
+    println!(
+        "training run (LoRA SFT) of {} on {}",
+        run.opts.model,
+        run.opts.data.display()
+    );
+    match steps.last() {
+        Some(r) => println!(
+            "{} of {total} steps logged; loss {:.4} at step 1, {:.4} at step {}",
+            steps.len(),
+            steps[0].loss,
+            r.loss,
+            r.step + 1
+        ),
+        None => println!("0 of {total} steps logged"),
+    }
+    let adapter = run.adapter_path();
+    if adapter.join("adapter_model.safetensors").exists() {
+        let name = run
+            .opts
+            .model
+            .strip_prefix("local:")
+            .unwrap_or(&run.opts.model);
+        println!("adapter: local:{name}+lora={}", adapter.display());
+    } else {
+        println!(
+            "incomplete: continue with `shammie train sft --resume {}`",
+            dir.display()
+        );
+    }
+    Ok(0)
+}
+
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     match a.what {
         What::Sft(a) => sft(a),
@@ -187,6 +239,8 @@ fn sft(a: SftArgs) -> Result<u8, Failure> {
             SftRun::create(&a.log_dir, opts)?
         }
     };
+    // One writer per run directory.
+    let _lock = run.dir.lock()?;
     let total = run.opts.train.steps;
     eprintln!(
         "run directory: {} ({} examples, {total} steps of {}, {format:?} prompt format)",
@@ -226,6 +280,8 @@ struct Progress {
     last_line: Instant,
     every: Duration,
     line: String,
+    /// Whether `line` was already printed.
+    printed: bool,
 }
 
 impl Progress {
@@ -253,6 +309,7 @@ impl Progress {
             last_line: Instant::now(),
             every: Duration::from_secs_f64(secs),
             line: String::new(),
+            printed: false,
         }
     }
 
@@ -263,7 +320,7 @@ impl Progress {
         let rate = (done - first) as f64 / secs;
         let eta = (self.total - done) as f64 / rate.max(1e-9);
         self.line = format!(
-            "step {done}/{}  loss {loss:.4}  {:.0} tokens/s  ETA {}",
+            "step {done}/{}  loss {loss:.4}  {:.1} trained tokens/s  ETA {}",
             self.total,
             self.tokens as f64 / secs,
             hms(eta)
@@ -274,13 +331,16 @@ impl Progress {
         } else if !self.quiet && self.last_line.elapsed() >= self.every {
             eprintln!("{}", self.line);
             self.last_line = Instant::now();
+            self.printed = true;
+            return;
         }
+        self.printed = false;
     }
 
     fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish();
-        } else if !self.quiet && !self.line.is_empty() {
+        } else if !self.quiet && !self.line.is_empty() && !self.printed {
             eprintln!("{}", self.line);
         }
     }

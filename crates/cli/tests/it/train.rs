@@ -144,8 +144,21 @@ fn train_sft_writes_a_run_whose_adapter_serves_and_resumes() {
         ),
     )
     .unwrap();
-    let out = shammie(d, &["train", "sft", "--resume", cut.to_str().unwrap()]);
+    let show = shammie(d, &["show", cut.to_str().unwrap()]);
+    let shown = text(&show.stdout);
+    assert!(
+        shown.contains("3 of 4 steps logged") && shown.contains("incomplete: continue with"),
+        "{shown}{}",
+        text(&show.stderr)
+    );
+    // `shammie resume` of a training run continues it (as `train sft --resume` does).
+    let out = shammie(d, &["resume", cut.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&shammie(d, &["show", cut.to_str().unwrap()]).stdout);
+    assert!(
+        shown.contains("4 of 4 steps logged") && shown.contains("adapter: local:"),
+        "{shown}"
+    );
     assert_eq!(
         std::fs::read_to_string(cut.join("train.jsonl")).unwrap(),
         log
