@@ -258,7 +258,9 @@ fn sft(a: SftArgs) -> Result<u8, Failure> {
         unreachable!("the callback never stops")
     };
     let last = run.steps()?.last().map(|r| r.loss).unwrap_or(f64::NAN);
+    // An absolute path, so the printed spec works from any folder.
     let adapter = run.adapter_path();
+    let adapter = std::fs::canonicalize(&adapter).unwrap_or(adapter);
     eprintln!(
         "final loss {last:.4}; curve in {}",
         run.path().join("report/loss.svg").display()
