@@ -54,6 +54,8 @@ enum Command {
     Generate(commands::generate::Args),
     /// Pull and list local models.
     Models(commands::models::Args),
+    /// Fine-tune a local model (LoRA), with checkpoints and resume.
+    Train(commands::train::Args),
 }
 
 /// An error with its exit code.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => commands::analyze::main(a),
         Command::Generate(a) => commands::generate::main(a),
         Command::Models(a) => commands::models::main(a),
+        Command::Train(a) => commands::train::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

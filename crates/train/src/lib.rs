@@ -6,16 +6,21 @@
 //! learning-rate schedule ([`optim`]), the training step — loss on assistant tokens only,
 //! gradient accumulation over the examples of a step, global-norm clipping, seeded order
 //! ([`sft`]) — and saving the result as a PEFT adapter folder that
-//! `shammie_local::lora::Adapter` (so `local:NAME+lora=DIR`) loads.
+//! `shammie_local::lora::Adapter` (so `local:NAME+lora=DIR`) loads; chat-format JSONL
+//! rendered with the served prompt format ([`chat`]); training run directories with
+//! checkpoints, exact resume, the adapter as an artifact and a loss curve ([`run`]); a
+//! tiny random Gemma 3 for tests ([`testing`]).
 //!
-//! What is not (yet): a CLI command, checkpoints and resume, LoRA dropout, sequence
-//! packing. Every example runs as its own full-sequence forward pass (the white box has no
+//! What is not (yet): LoRA dropout, sequence packing, per-message `weight`. Every example runs as its own full-sequence forward pass (the white box has no
 //! batch dimension), so there is no padding and the examples of one optimizer step are
 //! accumulated, not batched.
 
+pub mod chat;
 pub mod lora;
 pub mod optim;
+pub mod run;
 pub mod sft;
+pub mod testing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

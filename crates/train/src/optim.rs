@@ -72,6 +72,35 @@ impl AdamW {
         self.t
     }
 
+    /// The moment estimates and step count, for a checkpoint.
+    pub fn state(&self) -> (&[Tensor], &[Tensor], u64) {
+        (&self.m, &self.v, self.t)
+    }
+
+    /// Restores what [`AdamW::state`] gave (shapes must match the parameters').
+    pub fn set_state(&mut self, m: Vec<Tensor>, v: Vec<Tensor>, t: u64) -> Result<(), TrainError> {
+        if m.len() != self.vars.len() || v.len() != self.vars.len() {
+            return Err(TrainError::Config(format!(
+                "optimizer state for {} parameters, the model has {}",
+                m.len(),
+                self.vars.len()
+            )));
+        }
+        for ((p, m), v) in self.vars.iter().zip(&m).zip(&v) {
+            if p.dims() != m.dims() || p.dims() != v.dims() {
+                return Err(TrainError::Config(format!(
+                    "optimizer state of shape {:?} for a parameter of shape {:?}",
+                    m.dims(),
+                    p.dims()
+                )));
+            }
+        }
+        self.m = m;
+        self.v = v;
+        self.t = t;
+        Ok(())
+    }
+
     /// One update with `grads[i]` the gradient of `vars[i]`, at learning rate `lr`.
     pub fn step(&mut self, grads: &[Tensor], lr: f64) -> Result<(), TrainError> {
         if grads.len() != self.vars.len() {

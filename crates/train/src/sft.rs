@@ -131,6 +131,24 @@ pub struct StepReport {
     pub tokens: usize,
 }
 
+/// Where a run stands between steps, beside the tensors: enough, with the LoRA factors
+/// and AdamW's moments, to continue exactly as an uninterrupted run would.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainerState {
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// AdamW's step count (equal to `step`; kept for the bias correction).
+    pub adam_t: u64,
+    /// The current pass's example order and the position in it.
+    pub order: Vec<usize>,
+    pub cursor: usize,
+    /// The order RNG's position in its stream (ChaCha8 words, as a decimal string).
+    pub rng_word_pos: String,
+}
+
+const STATE_TENSORS: &str = "state.safetensors";
+const STATE_JSON: &str = "state.json";
+
 /// A LoRA fine-tuning run over a white-box model.
 pub struct Trainer {
     pub cfg: TrainConfig,
@@ -179,6 +197,93 @@ impl Trainer {
             cursor: 0,
             step: 0,
         })
+    }
+
+    /// Optimizer steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Writes the full training state into the (existing, empty) folder `dir`:
+    /// `state.safetensors` (LoRA factors `p.I`, AdamW moments `m.I` and `v.I`, in
+    /// [`LoraSet::vars`] order) and `state.json` ([`TrainerState`]).
+    pub fn save_state(&self, dir: &std::path::Path) -> Result<(), TrainError> {
+        let io = |p: &std::path::Path, e: &dyn std::fmt::Display| TrainError::Io {
+            path: p.display().to_string(),
+            why: e.to_string(),
+        };
+        let (m, v, t) = self.opt.state();
+        let mut tensors = std::collections::HashMap::new();
+        for (i, p) in self.vars.iter().enumerate() {
+            tensors.insert(format!("p.{i}"), p.as_detached_tensor());
+            tensors.insert(format!("m.{i}"), m[i].clone());
+            tensors.insert(format!("v.{i}"), v[i].clone());
+        }
+        let st = dir.join(STATE_TENSORS);
+        candle_core::safetensors::save(&tensors, &st).map_err(|e| io(&st, &e))?;
+        let state = TrainerState {
+            step: self.step,
+            adam_t: t,
+            order: self.order.clone(),
+            cursor: self.cursor,
+            rng_word_pos: self.rng.get_word_pos().to_string(),
+        };
+        let sj = dir.join(STATE_JSON);
+        let text = serde_json::to_string_pretty(&state).expect("plain values");
+        std::fs::write(&sj, text).map_err(|e| io(&sj, &e))?;
+        Ok(())
+    }
+
+    /// Restores what [`Trainer::save_state`] wrote (for a trainer built with the same
+    /// configuration on the same model).
+    pub fn load_state(&mut self, dir: &std::path::Path) -> Result<(), TrainError> {
+        let io = |p: &std::path::Path, e: &dyn std::fmt::Display| TrainError::Io {
+            path: p.display().to_string(),
+            why: e.to_string(),
+        };
+        let sj = dir.join(STATE_JSON);
+        let text = std::fs::read_to_string(&sj).map_err(|e| io(&sj, &e))?;
+        let state: TrainerState = serde_json::from_str(&text).map_err(|e| io(&sj, &e))?;
+        let pos: u128 = state
+            .rng_word_pos
+            .parse()
+            .map_err(|e| io(&sj, &format!("rng_word_pos: {e}")))?;
+        let st = dir.join(STATE_TENSORS);
+        let mut tensors =
+            candle_core::safetensors::load(&st, self.vars[0].device()).map_err(|e| io(&st, &e))?;
+        let mut take = |k: String| {
+            tensors
+                .remove(&k)
+                .ok_or_else(|| io(&st, &format!("no tensor `{k}`")))
+        };
+        let n = self.vars.len();
+        let (mut m, mut v) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, p) in self.vars.iter().enumerate() {
+            let value = take(format!("p.{i}"))?;
+            if value.dims() != p.dims() {
+                return Err(io(
+                    &st,
+                    &format!(
+                        "`p.{i}` has shape {:?}, the model's {:?}",
+                        value.dims(),
+                        p.dims()
+                    ),
+                ));
+            }
+            p.set(&value)?;
+            m.push(take(format!("m.{i}"))?);
+            v.push(take(format!("v.{i}"))?);
+        }
+        self.opt.set_state(m, v, state.adam_t)?;
+        if state.order.iter().any(|&i| i >= state.order.len()) || state.cursor > state.order.len() {
+            return Err(io(&sj, &"example order out of range"));
+        }
+        self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.cfg.seed);
+        self.rng.set_word_pos(pos);
+        self.order = state.order;
+        self.cursor = state.cursor;
+        self.step = state.step;
+        Ok(())
     }
 
     /// The next `batch` example indices: a seeded shuffle of the data, reshuffled at the

@@ -22,6 +22,9 @@ pub(crate) struct Args {
 
 pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
     let (dir, mut meta) = RunDir::open(&a.dir)?;
+    if meta.study == shammie_train::run::STUDY {
+        return crate::commands::train::resume(&a.dir);
+    }
     // One writer per run: a second `run`/`resume` of this directory stops here.
     let _lock = dir.lock()?;
     let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;

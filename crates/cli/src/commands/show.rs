@@ -76,6 +76,9 @@ pub(crate) fn completion(
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let (dir, meta) = RunDir::open(&a.dir)?;
+    if meta.study == shammie_train::run::STUDY {
+        return crate::commands::train::show(&a.dir);
+    }
     if let Some(ids) = &a.samples {
         return show_samples(&a, &dir, ids);
     }

@@ -14,4 +14,5 @@ mod resume;
 mod run;
 mod runs;
 mod snapshots;
+mod train;
 mod transcripts;

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use shammie_local::white_box::WhiteBox;
@@ -12,78 +12,13 @@ use shammie_train::lora::{LoraConfig, LoraSet};
 use shammie_train::optim::{AdamWConfig, Decay};
 use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 
+mod chat;
 mod peft;
+mod resume;
 
-const HIDDEN: usize = 16;
-const HEADS: usize = 2;
-const KV_HEADS: usize = 1;
-const HEAD_DIM: usize = 8;
-const FFN: usize = 24;
-const LAYERS: usize = 2;
-const VOCAB: usize = 40;
-
-/// A random Gemma 3 with every tensor F32 (so both loaders see the exact same weights).
+/// The tiny random Gemma 3 (40-token vocabulary, no tokenizer).
 pub(crate) fn tiny_gguf(seed: u64) -> Vec<u8> {
-    use gguf_file::Value;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut t = |dims: &[usize], center: f32, spread: f32| {
-        let n: usize = dims.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|_| center + rng.gen_range(-spread..spread))
-            .collect();
-        let t = Tensor::from_vec(v, dims, &Device::Cpu).unwrap();
-        QTensor::quantize(&t, GgmlDType::F32).unwrap()
-    };
-    let (qd, kvd) = (HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM);
-    let mut ts: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), t(&[VOCAB, HIDDEN], 0.0, 0.5)),
-        ("output_norm.weight".into(), t(&[HIDDEN], 1.0, 0.2)),
-    ];
-    for i in 0..LAYERS {
-        let n = |s: &str| format!("blk.{i}.{s}.weight");
-        let w = |o: usize, i: usize| (o, i, 1.0 / (i as f32).sqrt());
-        for (s, (o, inn, sp)) in [
-            ("attn_q", w(qd, HIDDEN)),
-            ("attn_k", w(kvd, HIDDEN)),
-            ("attn_v", w(kvd, HIDDEN)),
-            ("attn_output", w(HIDDEN, qd)),
-            ("ffn_gate", w(FFN, HIDDEN)),
-            ("ffn_up", w(FFN, HIDDEN)),
-            ("ffn_down", w(HIDDEN, FFN)),
-        ] {
-            ts.push((n(s), t(&[o, inn], 0.0, sp)));
-        }
-        for (s, d) in [
-            ("attn_norm", HIDDEN),
-            ("attn_q_norm", HEAD_DIM),
-            ("attn_k_norm", HEAD_DIM),
-            ("post_attention_norm", HIDDEN),
-            ("ffn_norm", HIDDEN),
-            ("post_ffw_norm", HIDDEN),
-        ] {
-            ts.push((n(s), t(&[d], 1.0, 0.2)));
-        }
-    }
-    let md: Vec<(&str, Value)> = vec![
-        ("general.architecture", Value::String("gemma3".into())),
-        ("gemma3.embedding_length", Value::U32(HIDDEN as u32)),
-        ("gemma3.block_count", Value::U32(LAYERS as u32)),
-        ("gemma3.attention.head_count", Value::U32(HEADS as u32)),
-        (
-            "gemma3.attention.head_count_kv",
-            Value::U32(KV_HEADS as u32),
-        ),
-        ("gemma3.attention.key_length", Value::U32(HEAD_DIM as u32)),
-        ("gemma3.feed_forward_length", Value::U32(FFN as u32)),
-        ("gemma3.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
-        ("gemma3.attention.sliding_window", Value::U32(4)),
-        ("gemma3.context_length", Value::U32(128)),
-    ];
-    let md: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
-    let ts: Vec<(&str, &QTensor)> = ts.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &md, &ts).unwrap();
-    out.into_inner()
+    shammie_train::testing::tiny_gemma3_gguf(seed, false)
 }
 
 pub(crate) fn white_box(bytes: &[u8]) -> WhiteBox {

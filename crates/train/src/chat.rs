@@ -1,0 +1,148 @@
+//! Chat-format training data: JSONL with one `{"messages": [{"role", "content"}, …]}`
+//! conversation per line (the format of OpenAI fine-tuning and TRL), rendered with the
+//! prompt format Shammie serves the model with (`shammie_local::prompt::Format`), so a
+//! trained reply is learned in exactly the context the model later answers in.
+//!
+//! Roles: an optional `system` message first, then `user` and `assistant` turns
+//! alternating, starting with `user`, with at least one `assistant` turn (turns after the
+//! last one are not trained and are dropped). Each assistant turn `k` is laid out as
+//! `render(turns before k)` (untrained; the first segment gets the BOS token, as a served
+//! prompt does), then the reply followed by the format's end-of-turn string (trained:
+//! the model learns where to stop). For the base format the reply is `" " + content`
+//! after `Assistant:` and its end is `"\n\nHuman:"`, the stop string the server cuts at;
+//! for Gemma turns it is `content<end_of_turn>`. The concatenation of the segments is
+//! the full rendered transcript; every segment is tokenised on its own, so the prompt
+//! part has the tokens a served prompt has.
+
+use std::path::Path;
+
+use shammie_core::{GenerateRequest, Message};
+use shammie_kit::jsonl::Origin;
+use shammie_local::prompt::Format;
+use shammie_tokenizer::Tokenizer;
+
+use crate::sft::Example;
+use crate::TrainError;
+
+/// One conversation as read: the system text and the alternating turns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub system: Option<String>,
+    pub turns: Vec<Message>,
+}
+
+/// Parses one JSONL record (the error says what is wrong, without the place).
+pub fn parse_conversation(v: &serde_json::Value) -> Result<Conversation, String> {
+    let msgs = v
+        .get("messages")
+        .ok_or("no `messages` field")?
+        .as_array()
+        .ok_or("`messages` is not a list")?;
+    let mut system = None;
+    let mut turns = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let role = m
+            .get("role")
+            .and_then(|r| r.as_str())
+            .ok_or_else(|| format!("message {}: no string `role`", i + 1))?;
+        let content = m
+            .get("content")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| format!("message {}: no string `content`", i + 1))?;
+        let want = if turns.len() % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        };
+        match role {
+            "system" if i == 0 => system = Some(content.to_string()),
+            "system" => return Err(format!("message {}: `system` only as the first", i + 1)),
+            "user" | "assistant" if role != want => {
+                return Err(format!(
+                    "message {}: expected a `{want}` turn (turns alternate, starting with `user`), got `{role}`",
+                    i + 1
+                ))
+            }
+            "user" => turns.push(Message::user(content)),
+            "assistant" => turns.push(Message::assistant(content)),
+            other => {
+                return Err(format!(
+                    "message {}: unknown role `{other}` (system, user or assistant)",
+                    i + 1
+                ))
+            }
+        }
+    }
+    // Turns after the last assistant turn are not trained.
+    if turns.len() % 2 == 1 {
+        turns.pop();
+    }
+    if turns.is_empty() {
+        return Err("no `assistant` turn to train on".into());
+    }
+    Ok(Conversation { system, turns })
+}
+
+/// The training text of a reply: what follows the rendered prompt, end of turn included.
+fn reply_text(format: Format, content: &str) -> String {
+    let end = format.stops()[0];
+    match format {
+        Format::Base => format!(" {}{end}", content.trim_end()),
+        _ => format!("{content}{end}"),
+    }
+}
+
+/// Lays out `c` as untrained prompt segments and trained reply segments (module comment).
+pub fn conversation_example(
+    c: &Conversation,
+    format: Format,
+    tok: &Tokenizer,
+) -> Result<Example, String> {
+    let mut ids = Vec::new();
+    let mut train = Vec::new();
+    let mut done = String::new();
+    for k in (1..c.turns.len()).step_by(2) {
+        let mut req = GenerateRequest::user("", 0);
+        req.system = c.system.clone();
+        req.messages = c.turns[..k].to_vec();
+        let prompt = format.render(&req);
+        let rest = prompt.strip_prefix(done.as_str()).ok_or_else(|| {
+            format!(
+                "turn {}: the {format:?} format does not extend the transcript",
+                k + 1
+            )
+        })?;
+        let p = tok.encode(rest, done.is_empty());
+        train.extend(std::iter::repeat_n(false, p.len()));
+        ids.extend(p);
+        let reply = reply_text(format, &c.turns[k].content);
+        let r = tok.encode(&reply, false);
+        train.extend(std::iter::repeat_n(true, r.len()));
+        ids.extend(r);
+        done = prompt + &reply;
+    }
+    Example::new(ids, train).map_err(|e| e.to_string())
+}
+
+/// Reads chat JSONL from `path` into examples; any bad line is a `FILE:LINE:` error and
+/// nothing is returned.
+pub fn load_chat_jsonl(
+    path: &Path,
+    format: Format,
+    tok: &Tokenizer,
+) -> Result<Vec<Example>, TrainError> {
+    let origin = Origin::File(path.to_path_buf());
+    let shown = origin.display();
+    let mut out = Vec::new();
+    for item in origin
+        .lines()
+        .map_err(|e| TrainError::Data(e.to_string()))?
+    {
+        let (line, v) = item.map_err(|e| TrainError::Data(e.to_string()))?;
+        let ex = parse_conversation(&v)
+            .and_then(|c| conversation_example(&c, format, tok))
+            .map_err(|e| TrainError::Data(format!("{shown}:{line}: {e}")))?;
+        out.push(ex);
+    }
+    Ok(out)
+}
