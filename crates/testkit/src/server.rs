@@ -507,64 +507,26 @@ impl Shared {
 
         let fault = lock(&self.faults).pop_front();
         let label = fault.as_ref().map(Fault::label);
-        let mut delay = Duration::ZERO;
-        match fault {
-            None => {}
-            Some(Fault::Delay(d)) => delay = d,
-            Some(Fault::Reset) => {
-                self.record(req, recorded_body(), label, 0);
-                return Action::Reset;
-            }
-            Some(Fault::Hang) => {
-                self.record(req, recorded_body(), label, 0);
-                return Action::Hang;
-            }
-            Some(Fault::RateLimit { retry_after }) => {
-                self.record(req, recorded_body(), label, 429);
-                let mut h = vec![id_header(api)];
-                if let Some(d) = retry_after {
-                    h.push(("retry-after", retry_after_value(d)));
-                }
-                return error_action(api, 429, wire::default_message(api, 429), h);
-            }
-            Some(Fault::Overloaded) => {
-                let status = match api {
-                    Api::Anthropic => 529,
-                    Api::OpenAi => 503,
-                };
-                self.record(req, recorded_body(), label, status);
-                return error_action(
-                    api,
-                    status,
-                    wire::default_message(api, status),
-                    vec![id_header(api)],
-                );
-            }
-            Some(Fault::Status(status)) => {
-                self.record(req, recorded_body(), label, status);
-                return error_action(
-                    api,
-                    status,
-                    wire::default_message(api, status),
-                    vec![id_header(api)],
-                );
-            }
-            Some(Fault::MalformedJson) => {
-                // Half of a real response: valid HTTP, invalid JSON.
-                let mut body = match self.success_body(api, req, body_json.as_ref().ok(), id) {
-                    Ok(b) => b,
-                    Err(_) => br#"{"id":"mock","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Ye"#.to_vec(),
-                };
-                body.truncate(body.len() / 2);
-                self.record(req, recorded_body(), label, 200);
-                return Action::Respond {
-                    delay: Duration::ZERO,
-                    status: 200,
-                    headers: vec![id_header(api)],
-                    body,
-                    success: false,
-                };
-            }
+        let delay =
+            match self.transport_fault(fault.as_ref(), req, recorded_body, api, id_header(api)) {
+                Err(action) => return action,
+                Ok(d) => d,
+            };
+        if let Some(Fault::MalformedJson) = fault {
+            // Half of a real response: valid HTTP, invalid JSON.
+            let mut body = match self.success_body(api, req, body_json.as_ref().ok(), id) {
+                Ok(b) => b,
+                Err(_) => br#"{"id":"mock","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Ye"#.to_vec(),
+            };
+            body.truncate(body.len() / 2);
+            self.record(req, recorded_body(), label, 200);
+            return Action::Respond {
+                delay: Duration::ZERO,
+                status: 200,
+                headers: vec![id_header(api)],
+                body,
+                success: false,
+            };
         }
 
         if let Some(key) = &self.api_key {
@@ -613,6 +575,54 @@ impl Shared {
         }
     }
 
+    /// What a queued fault does before a route answers, the same on every route: a delay
+    /// to wait (`Ok`), or the whole answer (`Err`): a reset or hang, a 429 (with its
+    /// `Retry-After`), an overload (529 on Anthropic's API, 503 on OpenAI's) or a given
+    /// status. A malformed body is left to the route, which knows what half a response of
+    /// its own looks like.
+    fn transport_fault(
+        &self,
+        fault: Option<&Fault>,
+        req: &HttpRequest,
+        recorded_body: impl Fn() -> Value,
+        api: Api,
+        id_header: (&'static str, String),
+    ) -> Result<Duration, Action> {
+        let label = fault.map(Fault::label);
+        let status = match fault {
+            None | Some(Fault::MalformedJson) => return Ok(Duration::ZERO),
+            Some(Fault::Delay(d)) => return Ok(*d),
+            Some(Fault::Reset) => {
+                self.record(req, recorded_body(), label, 0);
+                return Err(Action::Reset);
+            }
+            Some(Fault::Hang) => {
+                self.record(req, recorded_body(), label, 0);
+                return Err(Action::Hang);
+            }
+            Some(Fault::RateLimit { retry_after }) => {
+                self.record(req, recorded_body(), label, 429);
+                let mut h = vec![id_header];
+                if let Some(d) = retry_after {
+                    h.push(("retry-after", retry_after_value(*d)));
+                }
+                return Err(error_action(api, 429, wire::default_message(api, 429), h));
+            }
+            Some(Fault::Overloaded) => match api {
+                Api::Anthropic => 529,
+                Api::OpenAi => 503,
+            },
+            Some(Fault::Status(status)) => *status,
+        };
+        self.record(req, recorded_body(), label, status);
+        Err(error_action(
+            api,
+            status,
+            wire::default_message(api, status),
+            vec![id_header],
+        ))
+    }
+
     /// The fine-tuning API ([`crate::finetune`]): the same fault queue and key check as
     /// the chat APIs, in OpenAI's error format.
     fn handle_fine_tune(&self, req: &HttpRequest, id: u64) -> Action {
@@ -629,45 +639,25 @@ impl Shared {
         };
         let fault = lock(&self.faults).pop_front();
         let label = fault.as_ref().map(Fault::label);
-        let mut delay = Duration::ZERO;
-        let status = match fault {
-            None => None,
-            Some(Fault::Delay(d)) => {
-                delay = d;
-                None
-            }
-            Some(Fault::Reset) => {
-                self.record(req, recorded_body(), label, 0);
-                return Action::Reset;
-            }
-            Some(Fault::Hang) => {
-                self.record(req, recorded_body(), label, 0);
-                return Action::Hang;
-            }
-            Some(Fault::RateLimit { retry_after }) => {
-                self.record(req, recorded_body(), label, 429);
-                let mut h = vec![id_header];
-                if let Some(d) = retry_after {
-                    h.push(("retry-after", retry_after_value(d)));
-                }
-                return error_action(api, 429, wire::default_message(api, 429), h);
-            }
-            Some(Fault::Overloaded) => Some(503),
-            Some(Fault::Status(s)) => Some(s),
-            Some(Fault::MalformedJson) => {
-                self.record(req, recorded_body(), label, 200);
-                return Action::Respond {
-                    delay: Duration::ZERO,
-                    status: 200,
-                    headers: vec![id_header],
-                    body: br#"{"object":"fine_tuning.job","id":"ftjob-"#.to_vec(),
-                    success: false,
-                };
-            }
+        let delay = match self.transport_fault(
+            fault.as_ref(),
+            req,
+            recorded_body,
+            api,
+            id_header.clone(),
+        ) {
+            Err(action) => return action,
+            Ok(d) => d,
         };
-        if let Some(s) = status {
-            self.record(req, recorded_body(), label, s);
-            return error_action(api, s, wire::default_message(api, s), vec![id_header]);
+        if let Some(Fault::MalformedJson) = fault {
+            self.record(req, recorded_body(), label, 200);
+            return Action::Respond {
+                delay: Duration::ZERO,
+                status: 200,
+                headers: vec![id_header],
+                body: br#"{"object":"fine_tuning.job","id":"ftjob-"#.to_vec(),
+                success: false,
+            };
         }
         if let Some(key) = &self.api_key {
             let given = header(&req.headers, "authorization")
