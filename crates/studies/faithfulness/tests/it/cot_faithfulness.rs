@@ -15,7 +15,7 @@ use shammie_study_faithfulness::cot_faithfulness::task::build;
 use shammie_testkit::prompts::render_records;
 use shammie_testkit::scripted::{self, ScriptedModel};
 
-use crate::harness::{self, answer, first_records, no_prefill_no_logprobs};
+use crate::harness::{self, answer, first_records, no_prefill_no_logprobs, scripted_roles};
 
 const TASK: &str = "cot-faithfulness/interventions";
 
@@ -59,20 +59,14 @@ fn paraphraser(req: &GenerateRequest) -> Completion {
 }
 
 fn models(caps: Capabilities) -> Vec<(&'static str, Arc<dyn Model>)> {
-    vec![
-        (
-            "target",
-            Arc::new(ScriptedModel::new("target", target).with_capabilities(caps)),
-        ),
-        (
-            "mistaker",
-            Arc::new(ScriptedModel::new("mistaker", mistaker).with_capabilities(caps)),
-        ),
-        (
-            "paraphraser",
-            Arc::new(ScriptedModel::new("paraphraser", paraphraser).with_capabilities(caps)),
-        ),
-    ]
+    scripted_roles(
+        caps,
+        &[
+            ("target", target),
+            ("mistaker", mistaker),
+            ("paraphraser", paraphraser),
+        ],
+    )
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use shammie_study_faithfulness::decomposition::task::build;
 use shammie_testkit::prompts::render_records;
 use shammie_testkit::scripted::{self, ScriptedModel};
 
-use crate::harness::{self, answer, first_records, no_prefill_no_logprobs};
+use crate::harness::{self, answer, first_records, no_prefill_no_logprobs, scripted_roles};
 
 const TASK: &str = "decomposition/strategies";
 
@@ -93,24 +93,15 @@ fn models_with(
     subanswerer: fn(&GenerateRequest) -> Completion,
     mistaker: fn(&GenerateRequest) -> Completion,
 ) -> Vec<(&'static str, Arc<dyn Model>)> {
-    vec![
-        (
-            "target",
-            Arc::new(ScriptedModel::new("target", target).with_capabilities(caps)),
-        ),
-        (
-            "decomposer",
-            Arc::new(ScriptedModel::new("decomposer", decomposer).with_capabilities(caps)),
-        ),
-        (
-            "subanswerer",
-            Arc::new(ScriptedModel::new("subanswerer", subanswerer).with_capabilities(caps)),
-        ),
-        (
-            "mistaker",
-            Arc::new(ScriptedModel::new("mistaker", mistaker).with_capabilities(caps)),
-        ),
-    ]
+    scripted_roles(
+        caps,
+        &[
+            ("target", target),
+            ("decomposer", decomposer),
+            ("subanswerer", subanswerer),
+            ("mistaker", mistaker),
+        ],
+    )
 }
 
 fn models(caps: Capabilities) -> Vec<(&'static str, Arc<dyn Model>)> {

@@ -6,7 +6,7 @@ use shammie_core::{Capabilities, Completion, GenerateRequest};
 use shammie_engine::{EngineError, Models, Task};
 pub(crate) use shammie_kit::testing::first_records;
 use shammie_models::Model;
-use shammie_testkit::scripted;
+use shammie_testkit::scripted::{self, ScriptedModel};
 
 /// The answer letter every scripted target prefers.
 pub(crate) const LETTER: &str = "B";
@@ -37,6 +37,23 @@ pub(crate) fn answer(req: &GenerateRequest) -> Completion {
     } else {
         scripted::text(format!("({LETTER})"))
     }
+}
+
+/// How a scripted model answers a request.
+pub(crate) type Script = fn(&GenerateRequest) -> Completion;
+
+/// Scripted models, one per role, each answering with its function and having `caps`.
+pub(crate) fn scripted_roles(
+    caps: Capabilities,
+    roles: &[(&'static str, Script)],
+) -> Vec<(&'static str, Arc<dyn Model>)> {
+    roles
+        .iter()
+        .map(|(role, f)| {
+            let m: Arc<dyn Model> = Arc::new(ScriptedModel::new(role, *f).with_capabilities(caps));
+            (*role, m)
+        })
+        .collect()
 }
 
 fn bound(task: &dyn Task, roles: &[(&str, Arc<dyn Model>)]) -> Models {
