@@ -204,7 +204,7 @@ pub(crate) fn open_models(
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         bail!("--timeout must be a positive number of seconds");
     }
-    let hub = ModelHub::new(OpenOptions {
+    let hub = Arc::new(ModelHub::new(OpenOptions {
         env: provider_env(),
         max_connections: args.max_connections.max(1),
         timeout: Duration::from_secs_f64(args.timeout),
@@ -221,12 +221,21 @@ pub(crate) fn open_models(
                 ..Default::default()
             },
         ))),
-    })?;
+    })?);
     let mut map = BTreeMap::new();
     for (role, spec) in specs {
         map.insert(role.clone(), hub.open(spec)?);
     }
-    Ok(Models::new(map))
+    let lab = crate::lab::CliLab {
+        hub,
+        env: provider_env(),
+        timeout: Duration::from_secs_f64(args.timeout),
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts.max(1),
+            ..RetryPolicy::default()
+        },
+    };
+    Ok(Models::new(map).with_lab(Arc::new(lab)))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -14,6 +14,7 @@
 //! What is not here: no provider code, no file formats (the log crate), no statistics.
 
 mod context;
+pub mod lab;
 mod options;
 pub mod pipeline;
 
@@ -31,8 +32,9 @@ use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDo
 use shammie_models::{Model, ModelError};
 
 pub use context::{SampleContext, ToolOutput};
+pub use lab::{Activations, FineTuneConfig, FineTuneJob, Lab, Trained};
 pub use options::{OptionGroup, OptionSpec, OptionValue, Options};
-pub use pipeline::{MapStage, ReduceStage, RunView, Stage, StageOutput};
+pub use pipeline::{LabStage, MapStage, ReduceStage, RunView, Stage, StageOutput};
 pub use shammie_core::RunInfo;
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +145,7 @@ pub struct RoleSpec {
 #[derive(Clone, Default)]
 pub struct Models {
     map: BTreeMap<String, Arc<dyn Model>>,
+    lab: Option<Arc<dyn Lab>>,
 }
 
 impl std::fmt::Debug for Models {
@@ -155,7 +158,21 @@ impl std::fmt::Debug for Models {
 
 impl Models {
     pub fn new(map: BTreeMap<String, Arc<dyn Model>>) -> Self {
-        Self { map }
+        Self { map, lab: None }
+    }
+    /// The same models with weight-level access (training, activations) for lab stages.
+    pub fn with_lab(mut self, lab: Arc<dyn Lab>) -> Self {
+        self.lab = Some(lab);
+        self
+    }
+    pub fn lab(&self) -> Option<&Arc<dyn Lab>> {
+        self.lab.as_ref()
+    }
+    /// The same models with `role` bound to `model`.
+    pub fn rebind(&self, role: &str, model: Arc<dyn Model>) -> Self {
+        let mut m = self.clone();
+        m.map.insert(role.to_string(), model);
+        m
     }
     pub fn get(&self, role: &str) -> Option<&Arc<dyn Model>> {
         self.map.get(role)
@@ -434,7 +451,7 @@ async fn run_stages(
             )));
         }
     }
-    let view = RunView::new(dir.clone(), opts.seed);
+    let view = RunView::new(dir.clone(), opts.seed).with_info(run_info(dir, opts.seed));
     let (mut solved, mut skipped) = (0, 0);
     let count = stages.len();
     for (index, stage) in stages.into_iter().enumerate() {
@@ -454,6 +471,20 @@ async fn run_stages(
         let artifacts = match &stage {
             Stage::Map(m) => {
                 let dataset = m.dataset(&view)?;
+                let mut stage_models = models.clone();
+                for (role, spec) in m.models(&view)? {
+                    let lab = models.lab().ok_or_else(|| {
+                        EngineError::Config(format!(
+                            "stage {} binds `{role}` to {spec}, which needs weight access \
+                             (not available to this run)",
+                            m.name()
+                        ))
+                    })?;
+                    let model = lab.open(&spec).map_err(|e| {
+                        EngineError::Config(format!("stage {}: opening {spec}: {e}", m.name()))
+                    })?;
+                    stage_models = Arc::new(stage_models.rebind(&role, model));
+                }
                 let paths = MapPaths {
                     samples: sd.samples_path(),
                     journal: sd.journal_path(),
@@ -462,7 +493,7 @@ async fn run_stages(
                 let (a, b) = map_samples(
                     solver,
                     dataset,
-                    models.clone(),
+                    stage_models,
                     &paths,
                     opts,
                     progress.clone(),
@@ -479,6 +510,26 @@ async fn run_stages(
                 tokio::task::spawn_blocking(move || {
                     let mut out = StageOutput::new(dir, name.clone(), progress);
                     r.reduce(&view, &mut out)
+                        .map(|()| out.into_written())
+                        .map_err(|e| EngineError::Analysis(format!("stage {name}: {e}")))
+                })
+                .await
+                .map_err(|e| EngineError::Analysis(format!("stage did not finish: {e}")))??
+            }
+            Stage::Lab(l) => {
+                let lab = models.lab().cloned().ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "stage {} trains or reads a model's weights, which this run has no \
+                         access to (a local model, or an API with fine-tuning, is needed)",
+                        l.name()
+                    ))
+                })?;
+                let (l, view, dir, progress) =
+                    (l.clone(), view.clone(), dir.clone(), progress.clone());
+                let name = l.name().to_string();
+                tokio::task::spawn_blocking(move || {
+                    let mut out = StageOutput::new(dir, name.clone(), progress);
+                    l.run(&view, &*lab, &mut out)
                         .map(|()| out.into_written())
                         .map_err(|e| EngineError::Analysis(format!("stage {name}: {e}")))
                 })

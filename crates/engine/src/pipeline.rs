@@ -13,13 +13,16 @@
 //! The analysis of a multi-stage task reads every stage through a [`RunView`], which
 //! has no models: analysis never calls a model.
 
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use shammie_core::{RunInfo, Sample, Scores};
 use shammie_log::{ArtifactInfo, ArtifactWriter, LogError, Records, RunDir};
 
+use crate::lab::Lab;
 use crate::{DataError, Dataset, Progress, ProgressEvent, SampleContext, SampleError};
 
 /// One stage of a multi-stage task.
@@ -29,6 +32,8 @@ pub enum Stage {
     Map(Arc<dyn MapStage>),
     /// Computation over earlier stages into artifacts (no model calls).
     Reduce(Arc<dyn ReduceStage>),
+    /// Work on model weights through the run's [`Lab`]: fine-tuning, activations.
+    Lab(Arc<dyn LabStage>),
 }
 
 impl Stage {
@@ -36,12 +41,14 @@ impl Stage {
         match self {
             Stage::Map(m) => m.name(),
             Stage::Reduce(r) => r.name(),
+            Stage::Lab(l) => l.name(),
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             Stage::Map(_) => "map",
             Stage::Reduce(_) => "reduce",
+            Stage::Lab(_) => "lab",
         }
     }
 }
@@ -54,6 +61,20 @@ pub trait MapStage: Send + Sync + 'static {
     /// The stage's samples, which may come from earlier stages' records and artifacts.
     fn dataset(&self, run: &RunView) -> Result<Dataset, DataError>;
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
+    /// Roles this stage binds to other models than the run's, as role → spec (e.g. the
+    /// `target` role to the model a lab stage trained). Opened through the run's [`Lab`].
+    fn models(&self, _run: &RunView) -> Result<BTreeMap<String, String>, DataError> {
+        Ok(BTreeMap::new())
+    }
+}
+
+/// A stage that works on model weights through the run's [`Lab`] (fine-tuning, reading
+/// activations). Runs on a blocking thread. Like a reduction, a killed lab stage runs
+/// again from its start, but the lab resumes its own long work (training from its last
+/// checkpoint, an API job by its id) from the stage's work folder.
+pub trait LabStage: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn run(&self, run: &RunView, lab: &dyn Lab, out: &mut StageOutput) -> Result<(), String>;
 }
 
 /// A stage that computes artifacts from earlier stages (clustering, fitting, training).
@@ -107,6 +128,10 @@ impl RunView {
     pub fn open_artifact(&self, name: &str) -> Result<(ArtifactInfo, File), LogError> {
         self.dir.open_artifact(name)
     }
+    /// Where artifact `name` lives on disk (to hand a file to a lab).
+    pub fn artifact_path(&self, name: &str) -> Result<PathBuf, LogError> {
+        self.dir.artifact_path(name)
+    }
     /// Every artifact listed in the run's manifest.
     pub fn artifacts(&self) -> Result<Vec<ArtifactInfo>, LogError> {
         Ok(self.dir.artifacts()?.into_values().collect())
@@ -152,6 +177,29 @@ impl StageOutput {
         w.write_all(bytes)
             .map_err(|e| format!("artifact {name}: {e}"))?;
         self.commit(w)
+    }
+
+    /// The stage's own scratch folder (`stages/NAME/work/`, created): state a lab keeps
+    /// to resume long work, never read by the analysis.
+    pub fn work_dir(&self) -> Result<PathBuf, String> {
+        let p = self
+            .dir
+            .path()
+            .join("stages")
+            .join(&self.stage)
+            .join("work");
+        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    }
+
+    /// Where artifact `name` lives on disk.
+    pub fn artifact_path(&self, name: &str) -> Result<PathBuf, String> {
+        self.dir.artifact_path(name).map_err(|e| e.to_string())
+    }
+
+    /// The stage's name.
+    pub fn stage(&self) -> &str {
+        &self.stage
     }
 
     /// Progress of a long reduction (`done` of `total` units).

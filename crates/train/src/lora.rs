@@ -25,6 +25,10 @@ pub struct LoraConfig {
     pub targets: Vec<String>,
     /// Seeds the initialisation of `A`.
     pub seed: u64,
+    /// Start from this PEFT adapter's factors instead of a fresh initialisation (to train
+    /// an adapted model further). Its rank, alpha and targets must be these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 impl Default for LoraConfig {
@@ -34,6 +38,7 @@ impl Default for LoraConfig {
             alpha: 16.0,
             targets: vec!["q_proj".into(), "v_proj".into()],
             seed: 0,
+            init_from: None,
         }
     }
 }
@@ -119,6 +124,46 @@ impl LoraSet {
             }
         }
         wb.set_frozen(true);
+        if let Some(dir) = &cfg.init_from {
+            let ad = shammie_local::lora::Adapter::read(dir)?;
+            let want = cfg.scale() as f32;
+            if ad.rank != cfg.rank || (ad.scale - want).abs() > 1e-6 * want.abs().max(1.0) {
+                return Err(TrainError::Config(format!(
+                    "{}: rank {} and scale {} differ from the run's rank {} and alpha/rank {}",
+                    dir.display(),
+                    ad.rank,
+                    ad.scale,
+                    cfg.rank,
+                    want
+                )));
+            }
+            let have: std::collections::BTreeSet<(usize, &str)> =
+                ad.deltas.keys().map(|(l, m)| (*l, m.as_str())).collect();
+            let mine: std::collections::BTreeSet<(usize, &str)> = factors
+                .iter()
+                .map(|f| (f.layer, f.module.as_str()))
+                .collect();
+            if have != mine {
+                return Err(TrainError::Config(format!(
+                    "{}: the adapter's projections differ from the targets {}",
+                    dir.display(),
+                    cfg.targets.join(",")
+                )));
+            }
+            for f in &factors {
+                let d = &ad.deltas[&(f.layer, f.module.clone())];
+                f.vars.a.set(&Tensor::from_vec(
+                    d.a.clone(),
+                    (d.a.len() / d.inn, d.inn),
+                    &dev,
+                )?)?;
+                f.vars.b.set(&Tensor::from_vec(
+                    d.b.clone(),
+                    (d.out, d.b.len() / d.out),
+                    &dev,
+                )?)?;
+            }
+        }
         Ok(LoraSet { cfg, factors })
     }
 

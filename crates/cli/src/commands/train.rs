@@ -152,7 +152,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
 }
 
 /// The model file a `local:` spec names (pulled first if it is a known model).
-fn model_file(spec: &str) -> anyhow::Result<(String, PathBuf)> {
+pub(crate) fn model_file(spec: &str) -> anyhow::Result<(String, PathBuf)> {
     let Some(name) = spec.strip_prefix("local:") else {
         bail!("--model {spec}: training needs a local model (local:NAME or local:/path.gguf)");
     };
@@ -164,7 +164,9 @@ fn model_file(spec: &str) -> anyhow::Result<(String, PathBuf)> {
 }
 
 /// The white box, its tokenizer's prompt format and the tokenizer.
-fn load(path: &Path) -> anyhow::Result<(WhiteBox, Format, shammie_tokenizer::Tokenizer)> {
+pub(crate) fn load(
+    path: &Path,
+) -> anyhow::Result<(WhiteBox, Format, shammie_tokenizer::Tokenizer)> {
     let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     let mut r = BufReader::new(f);
     let content = gguf_file::Content::read(&mut r)
@@ -214,6 +216,7 @@ fn sft(a: SftArgs) -> Result<u8, Failure> {
                         alpha: a.alpha,
                         targets: a.targets.clone(),
                         seed: a.seed,
+                        init_from: None,
                     },
                     optim: AdamWConfig {
                         lr: a.lr,

@@ -72,6 +72,7 @@ fn lora_gradients_match_finite_differences() {
         alpha: 8.0,
         targets: shammie_local::lora::MODULES.map(String::from).to_vec(),
         seed: 3,
+        init_from: None,
     };
     let set = LoraSet::attach(&mut wb, cfg).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
@@ -160,6 +161,7 @@ fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
             alpha: 8.0,
             targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
             seed,
+            init_from: None,
         },
         optim: AdamWConfig {
             lr: 3e-2,

@@ -37,6 +37,7 @@ fn setup(dir: &Path) -> (WhiteBox, Vec<shammie_train::sft::Example>, SftOptions)
                 alpha: 4.0,
                 targets: vec!["q_proj".into(), "v_proj".into()],
                 seed: 11,
+                init_from: None,
             },
             optim: AdamWConfig {
                 lr: 2e-2,

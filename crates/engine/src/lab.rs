@@ -1,0 +1,120 @@
+//! Weight-level work on a run's models: fine-tuning and activations.
+//!
+//! A [`Lab`] is handed to the engine by the front end with the models
+//! ([`crate::Models::with_lab`]); the CLI binds it to `shammie-train` and the white box for
+//! local models and to a provider's fine-tuning API for API models. Studies never see how:
+//! a lab stage ([`crate::pipeline::LabStage`]) asks for "this base, fine-tuned on that chat
+//! data" and gets back the spec of the trained model, which a later map stage binds to a
+//! role ([`crate::pipeline::MapStage::models`]).
+//!
+//! Fine-tuning is resumable by contract: a lab keeps its state under the work folder it is
+//! given, and called again with the same job after a kill it continues (a local run from
+//! its last checkpoint, an API job by polling the job it already created) rather than
+//! starting, or paying for, a second one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shammie_core::GenerateRequest;
+use shammie_models::Model;
+
+use crate::pipeline::StageOutput;
+
+/// Hyperparameters of a supervised fine-tuning job (LoRA on local models; an API applies
+/// what it supports and ignores the rest, saying so in the stage's progress).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FineTuneConfig {
+    /// LoRA rank (local models).
+    pub rank: usize,
+    /// LoRA alpha: the update is scaled by alpha/rank.
+    pub alpha: f64,
+    /// LoRA dropout on the adapted projections' inputs.
+    #[serde(default)]
+    pub dropout: f64,
+    /// Projections to adapt (`q_proj` … `down_proj`).
+    pub targets: Vec<String>,
+    /// Peak learning rate (local); an API's learning-rate multiplier is left at its default.
+    pub lr: f64,
+    /// Passes over the data.
+    pub epochs: f64,
+    /// Examples per optimizer step.
+    pub batch: usize,
+    /// Warm-up steps.
+    pub warmup: usize,
+    /// Seeds the example order and the adapter's initialisation.
+    pub seed: u64,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        FineTuneConfig {
+            rank: 16,
+            alpha: 32.0,
+            dropout: 0.0,
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj"]
+                .map(String::from)
+                .to_vec(),
+            lr: 1e-3,
+            epochs: 1.0,
+            batch: 8,
+            warmup: 2,
+            seed: 0,
+        }
+    }
+}
+
+/// One fine-tuning job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FineTuneJob {
+    /// The model to start from, as a spec. A spec that already carries an adapter
+    /// (`local:NAME+lora=DIR`) is trained further from that adapter.
+    pub base: String,
+    /// Chat-format JSONL (`{"messages": [...]}` per line).
+    pub data: PathBuf,
+    pub config: FineTuneConfig,
+}
+
+/// What a finished fine-tuning job produced.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Trained {
+    /// The trained model's spec, to bind to a role.
+    pub spec: String,
+    /// Mean loss per trained token at the first and the last step (local training).
+    #[serde(default)]
+    pub first_loss: Option<f64>,
+    #[serde(default)]
+    pub last_loss: Option<f64>,
+    /// Optimizer steps taken.
+    #[serde(default)]
+    pub steps: usize,
+}
+
+/// Residual-stream activations of a model on prompts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activations {
+    /// Per prompt, per layer index `0..=layers` (0: the embeddings; `i`: after layer
+    /// `i - 1`), the residual stream at the prompt's last token.
+    pub last_token: Vec<Vec<Vec<f32>>>,
+    /// The model's number of transformer layers.
+    pub layers: usize,
+}
+
+/// Weight-level access to models.
+pub trait Lab: Send + Sync {
+    /// Opens the model a spec names (a trained model's spec included), with the same
+    /// caching and retries as the run's other models.
+    fn open(&self, spec: &str) -> Result<Arc<dyn Model>, String>;
+    /// Runs (or, after a kill, continues) `job`, keeping its state under `work`; writes
+    /// what the trained model needs (a local adapter) as artifacts through `out` and
+    /// returns its spec. Blocking; called from a lab stage's thread.
+    fn fine_tune(
+        &self,
+        job: &FineTuneJob,
+        work: &Path,
+        out: &mut StageOutput,
+    ) -> Result<Trained, String>;
+    /// Residual-stream activations of the model `spec` at the last token of each prompt,
+    /// rendered as the model reads it (its chat template or `Human:`/`Assistant:`, and a
+    /// prefill, if the request has one, appended after the assistant's opener).
+    fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String>;
+}

