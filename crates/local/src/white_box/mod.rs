@@ -1,74 +1,83 @@
-//! The training-safe f32 "white-box" path for Gemma 3: every weight dequantized from the
-//! GGUF into an f32 candle [`Var`], and a full-sequence forward pass built only from ops
-//! whose gradients candle 0.11 propagates, so that `loss.backward()` reaches every
-//! parameter.
+//! The training-safe f32 "white-box" path: every weight dequantized from the GGUF into an
+//! f32 candle [`Var`], and a full-sequence forward pass built only from ops whose gradients
+//! candle 0.11 propagates, so that `loss.backward()` reaches every parameter. For Gemma 3
+//! (`white_box/gemma3.rs`) and the Llama 3 / Qwen2 family (`white_box/llama.rs`), picked
+//! by the GGUF's `general.architecture`.
 //!
-//! Why not candle's own f32 Gemma 3: its fused softmax and RoPE kernels have no backward
-//! and its KV cache is written in place, so gradients silently stop at about half the
-//! tensors; `QMatMul` (the quantized path in `gemma3.rs`) has no backward at all. Here:
-//! - linear layers are `x.matmul(w.t())` on `Var`s (Matmul and Transpose have backward);
-//! - the embedding lookup is `index_select` (backward: `index_add`), and the output head is
-//!   the same `Var` (tied), so its gradient is the sum of both uses;
+//! Why not candle's own f32 models: their fused softmax and RoPE kernels have no backward
+//! and their KV caches are written in place, so gradients silently stop at about half the
+//! tensors; `QMatMul` (the quantized inference path) has no backward at all. Here:
+//! - linear layers are `x.matmul(w.t())` on `Var`s (Matmul and Transpose have backward),
+//!   plus a broadcast bias where the file has one (Qwen2's q/k/v);
+//! - the embedding lookup is `index_select` (backward: `index_add`); a tied output head is
+//!   the same `Var`, so its gradient is the sum of both uses;
 //! - softmax is `exp(x - max) / sum`, the max taken on a `detach()`ed copy (a constant
 //!   shift, so the result and its gradient are exact);
-//! - RoPE is narrow / broadcast-mul / cat (all with backward), the cos/sin tables constants;
-//! - GELU is candle's tanh-approximation `gelu`, which has a backward;
-//! - the causal and sliding-window mask is an additive constant (−1e9), no in-place writes;
+//! - RoPE is narrow / reshape / broadcast-mul / cat or stack (all with backward), the
+//!   cos/sin tables constants;
+//! - the causal (and sliding-window) mask is an additive constant (−1e9), no in-place
+//!   writes;
 //! - no KV cache: every call runs the whole sequence.
+//!
+//! The decoder skeleton is shared (this file): embeddings → per layer RMSNorm → q/k/v →
+//! RoPE → grouped-query attention scaled by `attn_scale` → output projection → residual;
+//! RMSNorm → act(gate)·up → down → residual; final RMSNorm → output head. What differs
+//! between families — embedding scale, per-head q/k norms, RoPE layout and tables,
+//! windows, post-norms, the MLP activation — is a [`Family`] implemented in the family's
+//! own file, which also reads the family's tensors. Each family's forward pass is exactly
+//! that of its quantized inference code (`crate::gemma3`, `crate::llama`), which is
+//! pinned to llama.cpp.
 //!
 //! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
 //! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
-//! a backward pass computes gradients for the factors only.
-//!
-//! The architecture is exactly that of `gemma3.rs` (verified against llama.cpp): embeddings
-//! scaled by √hidden; per layer RMSNorm → q/k/v → per-head RMSNorm of q and k → NeoX RoPE
-//! (base 1e6 on every sixth layer, which is global; 1e4 and a sliding window elsewhere) →
-//! grouped-query attention scaled by 1/√head_dim → output projection → post-attention
-//! RMSNorm → residual; RMSNorm → GELU(gate)·up → down → post-FFN RMSNorm → residual; final
-//! RMSNorm; logits against the embedding table. GGUF norm weights already hold `1 + w`, and
-//! so do the `Var`s here: a gradient with respect to a norm weight is the gradient with
-//! respect to the GGUF tensor.
+//! a backward pass computes gradients for the factors only. The factors are always in
+//! Hugging Face's (PEFT's) row order; where a GGUF stores a projection's rows in another
+//! order (the query and key of `llama` files, see `crate::lora`), B's rows are permuted
+//! the same way inside the forward pass, so an adapter trained here and saved as PEFT
+//! files is the adapter the inference path applies.
 //!
 //! Differences from the quantized path are only numeric: weights here are the exact
 //! dequantized GGUF values (the quantized path re-quantizes some to Q8_0) and activations
-//! are never quantized (candle's quantized matmul quantizes them to 8 bits).
+//! are never quantized (candle's quantized matmul quantizes them to 8 bits). On F32 files
+//! the two agree to float rounding.
+
+mod gemma3;
+mod llama;
 
 use std::io::{Read, Seek};
 
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor, Var, D};
 
-use crate::gemma3::Config;
-use crate::ops::{rms_norm, rope_tables, softmax_last};
+use crate::ops::{rms_norm, softmax_last};
 use crate::LocalError;
 
 /// Added to attention scores a query may not see. Finite, so that even a fully masked row
 /// could never produce NaN; `exp` of it underflows to exactly 0 in f32.
 const MASKED: f32 = -1e9;
 
-struct Layer {
-    attn_norm: Var,
-    q: Var,
-    k: Var,
-    v: Var,
-    o: Var,
-    q_norm: Var,
-    k_norm: Var,
-    post_attn_norm: Var,
-    ffn_norm: Var,
-    gate: Var,
-    up: Var,
-    down: Var,
-    post_ffn_norm: Var,
-    global: bool,
-    /// Optional trainable LoRA factors per projection, in the order of
-    /// [`crate::lora::MODULES`] (q, k, v, o, gate, up, down).
-    lora: [Option<LoraVars>; 7],
+/// The sizes every family has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `general.architecture`: `gemma3`, `llama` or `qwen2`.
+    pub arch: String,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn: usize,
+    pub vocab: usize,
+    /// RMSNorm epsilon.
+    pub eps: f64,
+    /// Attention logits are multiplied by this.
+    pub attn_scale: f64,
 }
 
 /// Trainable LoRA factors on one projection `W` (out, in): the projection computes
 /// `x·Wᵀ + scale · (x·Aᵀ)·Bᵀ`, with `a` of shape (rank, in) and `b` (out, rank) — PEFT's
-/// `lora_A` and `lora_B` in Hugging Face's row order (Gemma 3 GGUFs keep that order). The
+/// `lora_A` and `lora_B` in Hugging Face's row order (for `llama` GGUFs' query and key,
+/// the forward pass permutes B's rows to the file's order; module documentation). The
 /// base `W` is untouched, so gradients with respect to `a` and `b` are the LoRA gradients.
 #[derive(Clone)]
 pub struct LoraVars {
@@ -77,11 +86,151 @@ pub struct LoraVars {
     pub scale: f64,
 }
 
-/// Gemma 3 with every parameter an f32 [`Var`]; see the module documentation.
+/// One projection: `x·Wᵀ`, plus a bias where the file has one, plus a LoRA delta when set.
+struct Proj {
+    w: Var,
+    bias: Option<Var>,
+    lora: Option<LoraVars>,
+    /// Row `i` of the delta is row `lora_rows[i]` of `B·A` in Hugging Face's order: the
+    /// permutation of the file's rows (`None`: the file keeps that order).
+    lora_rows: Option<Tensor>,
+}
+
+/// The parameters every family's layer has.
+struct Layer {
+    attn_norm: Var,
+    /// q, k, v, o, gate, up, down: the order of [`crate::lora::MODULES`].
+    proj: [Proj; 7],
+    ffn_norm: Var,
+}
+
+/// RoPE tables (t, head_dim/2) and the attention window of one kind of layer.
+struct AttnKind {
+    cos: Tensor,
+    sin: Tensor,
+    /// `None`: every earlier position is visible.
+    window: Option<usize>,
+}
+
+/// What a model family changes in the shared decoder (module documentation). Hooks that
+/// read the family's own parameters get `frozen` to pass to [`param`].
+trait Family: Send + Sync {
+    /// The embeddings are multiplied by this.
+    fn embed_scale(&self) -> f64;
+    /// Every kind of attention layer the model has, for positions `0..t`.
+    fn attention_kinds(&self, t: usize, dev: &Device) -> candle_core::Result<Vec<AttnKind>>;
+    /// Which of [`Family::attention_kinds`] layer `layer` uses.
+    fn kind(&self, _layer: usize) -> usize {
+        0
+    }
+    /// Per-head processing of q (heads, t, d) and k (kv_heads, t, d) before RoPE.
+    fn qk_norm(
+        &self,
+        _layer: usize,
+        q: Tensor,
+        k: Tensor,
+        _frozen: bool,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((q, k))
+    }
+    /// Rotary embedding of `x` (heads, t, d) at positions `0..t`.
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor>;
+    /// Applied to the attention block's output before the residual add.
+    fn post_attention(
+        &self,
+        _layer: usize,
+        a: Tensor,
+        _frozen: bool,
+    ) -> candle_core::Result<Tensor> {
+        Ok(a)
+    }
+    /// The MLP's gate activation.
+    fn activation(&self, g: &Tensor) -> candle_core::Result<Tensor>;
+    /// Applied to the MLP's output before the residual add.
+    fn post_ffn(&self, _layer: usize, m: Tensor, _frozen: bool) -> candle_core::Result<Tensor> {
+        Ok(m)
+    }
+}
+
+/// A family's model as read from the file.
+struct Parts {
+    cfg: Config,
+    family: Box<dyn Family>,
+    embed: Var,
+    /// `None`: the output head is the embedding table.
+    output: Option<Var>,
+    layers: Vec<Layer>,
+    final_norm: Var,
+}
+
+/// Reads tensors into `Var`s, keeping the list of parameters in load order.
+struct Loader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: Device,
+    params: Vec<(String, Var)>,
+}
+
+impl<R: Read + Seek> Loader<'_, R> {
+    fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    /// Tensor `name` dequantized to an f32 parameter of shape `dims`.
+    fn var(&mut self, name: &str, dims: &[usize]) -> Result<Var, LocalError> {
+        let q = self
+            .content
+            .tensor(self.reader, name, &self.device)
+            .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))?;
+        let t = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+        if t.dims() != dims {
+            return Err(LocalError::Format(format!(
+                "tensor `{name}` has shape {:?}, expected {dims:?}",
+                t.dims()
+            )));
+        }
+        let v = Var::from_tensor(&t)?;
+        self.params.push((name.to_string(), v.clone()));
+        Ok(v)
+    }
+
+    /// The projection `{stem}.weight` (out, in), with `{stem}.bias` when `bias` is set and
+    /// the file has it.
+    fn proj(&mut self, stem: &str, out: usize, inn: usize, bias: bool) -> Result<Proj, LocalError> {
+        let w = self.var(&format!("{stem}.weight"), &[out, inn])?;
+        let b = format!("{stem}.bias");
+        let bias = if bias && self.has(&b) {
+            Some(self.var(&b, &[out])?)
+        } else {
+            None
+        };
+        Ok(Proj {
+            w,
+            bias,
+            lora: None,
+            lora_rows: None,
+        })
+    }
+}
+
+/// A base weight as the forward pass uses it: the `Var` itself, or a detached view of its
+/// storage when frozen.
+fn param(v: &Var, frozen: bool) -> Tensor {
+    if frozen {
+        v.as_detached_tensor()
+    } else {
+        v.as_tensor().clone()
+    }
+}
+
+/// A model with every parameter an f32 [`Var`]; see the module documentation.
 pub struct WhiteBox {
     pub cfg: Config,
-    /// (vocab, hidden); also the output head.
+    family: Box<dyn Family>,
+    /// (vocab, hidden).
     embed: Var,
+    /// (vocab, hidden); `None` when the head is tied to the embedding.
+    output: Option<Var>,
     layers: Vec<Layer>,
     final_norm: Var,
     /// Every parameter under its GGUF tensor name, in load order.
@@ -96,71 +245,48 @@ pub struct WhiteBox {
 pub struct Forward {
     /// (len, vocab): the next-token logits at every position.
     pub logits: Tensor,
-    /// `cfg.layers + 1` tensors of shape (len, hidden): index 0 is the scaled embeddings,
-    /// index `i` the residual stream after layer `i - 1` (before the final norm).
+    /// `cfg.layers + 1` tensors of shape (len, hidden): index 0 is the embeddings (scaled,
+    /// for Gemma), index `i` the residual stream after layer `i - 1` (before the final
+    /// norm).
     pub residual: Vec<Tensor>,
 }
 
 impl WhiteBox {
     /// Dequantizes every tensor the model uses to an f32 `Var` (about 1.1 GB for Gemma 3
-    /// 270M, 671 MB of it the embedding table).
+    /// 270M, 671 MB of it the embedding table). Reads `gemma3`, `llama` and `qwen2` files.
     pub fn load<R: Read + Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
     ) -> Result<Self, LocalError> {
-        let cfg = Config::from_gguf(content)?;
-        if content.tensor_infos.contains_key("output.weight") {
-            // gemma3.rs ignores it too; the reference model ties the head to the embedding.
-            tracing::warn!("GGUF has a separate `output.weight`; the white box uses the tied embedding as the output head");
-        }
-        let mut params = Vec::with_capacity(2 + 13 * cfg.layers);
-        let mut var = |name: String, dims: &[usize]| -> Result<Var, LocalError> {
-            let q = content
-                .tensor(reader, &name, device)
-                .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))?;
-            let t = q.dequantize(device)?.to_dtype(DType::F32)?;
-            if t.dims() != dims {
-                return Err(LocalError::Format(format!(
-                    "tensor `{name}` has shape {:?}, expected {dims:?}",
-                    t.dims()
-                )));
-            }
-            let v = Var::from_tensor(&t)?;
-            params.push((name, v.clone()));
-            Ok(v)
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_default();
+        let mut l = Loader {
+            content,
+            reader,
+            device: device.clone(),
+            params: Vec::new(),
         };
-        let (h, hd) = (cfg.hidden, cfg.head_dim);
-        let (qd, kvd) = (cfg.heads * hd, cfg.kv_heads * hd);
-        let embed = var("token_embd.weight".into(), &[cfg.vocab, h])?;
-        let mut layers = Vec::with_capacity(cfg.layers);
-        for i in 0..cfg.layers {
-            let n = |s: &str| format!("blk.{i}.{s}.weight");
-            layers.push(Layer {
-                attn_norm: var(n("attn_norm"), &[h])?,
-                q: var(n("attn_q"), &[qd, h])?,
-                k: var(n("attn_k"), &[kvd, h])?,
-                v: var(n("attn_v"), &[kvd, h])?,
-                q_norm: var(n("attn_q_norm"), &[hd])?,
-                k_norm: var(n("attn_k_norm"), &[hd])?,
-                o: var(n("attn_output"), &[h, qd])?,
-                post_attn_norm: var(n("post_attention_norm"), &[h])?,
-                ffn_norm: var(n("ffn_norm"), &[h])?,
-                gate: var(n("ffn_gate"), &[cfg.ffn, h])?,
-                up: var(n("ffn_up"), &[cfg.ffn, h])?,
-                down: var(n("ffn_down"), &[h, cfg.ffn])?,
-                post_ffn_norm: var(n("post_ffw_norm"), &[h])?,
-                global: cfg.is_global(i),
-                lora: Default::default(),
-            });
-        }
-        let final_norm = var("output_norm.weight".into(), &[h])?;
+        let parts = match arch.as_str() {
+            "gemma3" => gemma3::load(&mut l)?,
+            "llama" | "qwen2" => llama::load(&mut l)?,
+            other => {
+                return Err(LocalError::Unsupported(format!(
+                    "architecture `{other}`; the white box reads gemma3, llama and qwen2"
+                )))
+            }
+        };
         Ok(WhiteBox {
-            cfg,
-            embed,
-            layers,
-            final_norm,
-            params,
+            cfg: parts.cfg,
+            family: parts.family,
+            embed: parts.embed,
+            output: parts.output,
+            layers: parts.layers,
+            final_norm: parts.final_norm,
+            params: l.params,
             device: device.clone(),
             frozen: false,
         })
@@ -170,8 +296,9 @@ impl WhiteBox {
         &self.device
     }
 
-    /// Every parameter under its GGUF tensor name (236 for Gemma 3 270M). The `Var`s are
-    /// the model's own: setting one changes the model.
+    /// Every parameter under its GGUF tensor name (236 for Gemma 3 270M; biases and an
+    /// untied output head included). The `Var`s are the model's own: setting one changes
+    /// the model. Constants of the file (Llama 3's `rope_freqs.weight`) are not parameters.
     pub fn params(&self) -> Vec<(String, Var)> {
         self.params.clone()
     }
@@ -184,14 +311,8 @@ impl WhiteBox {
         self.frozen = frozen;
     }
 
-    /// A base weight as the forward pass uses it: the `Var` itself, or a detached view of
-    /// its storage when frozen.
     fn p(&self, v: &Var) -> Tensor {
-        if self.frozen {
-            v.as_detached_tensor()
-        } else {
-            v.as_tensor().clone()
-        }
+        param(v, self.frozen)
     }
 
     /// (out, in) of a projection, by its Hugging Face name (`q_proj` … `down_proj`, see
@@ -237,7 +358,7 @@ impl WhiteBox {
                 "LoRA for layer {layer}: the model has {n_layers} layers"
             ))
         })?;
-        l.lora[idx] = lora;
+        l.proj[idx].lora = lora;
         Ok(())
     }
 
@@ -278,10 +399,10 @@ impl WhiteBox {
         (lse - picked)?.squeeze(1)
     }
 
-    /// Residual-stream activations at `layer` (0 = scaled embeddings, `i` = after layer
-    /// `i - 1`, as [`Forward::residual`]) for a prompt, as f32 rows (len, hidden) — for
-    /// probes and later studies. Runs only the layers it needs. The result is detached from
-    /// the autograd graph (it holds no intermediate tensors alive); use [`WhiteBox::forward`]
+    /// Residual-stream activations at `layer` (0 = embeddings, `i` = after layer `i - 1`,
+    /// as [`Forward::residual`]) for a prompt, as f32 rows (len, hidden) — for probes and
+    /// later studies. Runs only the layers it needs. The result is detached from the
+    /// autograd graph (it holds no intermediate tensors alive); use [`WhiteBox::forward`]
     /// for gradients with respect to activations.
     pub fn activations(&self, ids: &[u32], layer: usize) -> candle_core::Result<Tensor> {
         if layer > self.cfg.layers {
@@ -305,71 +426,76 @@ impl WhiteBox {
             candle_core::bail!("token id {bad} out of range (vocab {})", self.cfg.vocab);
         }
         let cfg = &self.cfg;
-        let rope_global = rope_tables(cfg.rope_global, cfg.head_dim, t, &self.device)?;
-        let rope_local = rope_tables(cfg.rope_local, cfg.head_dim, t, &self.device)?;
+        let fam = &*self.family;
+        let frozen = self.frozen;
         let group = cfg.heads / cfg.kv_heads;
-        let mask_global = self.mask(t, group, None)?;
-        let mask_local = self.mask(t, group, Some(cfg.sliding_window))?;
+        let kinds = fam.attention_kinds(t, &self.device)?;
+        let masks = kinds
+            .iter()
+            .map(|k| self.mask(t, group, k.window))
+            .collect::<candle_core::Result<Vec<_>>>()?;
 
         let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = (self.p(&self.embed).index_select(&ids_t, 0)? * (cfg.hidden as f64).sqrt())?;
+        let mut x = self.p(&self.embed).index_select(&ids_t, 0)?;
+        let scale = fam.embed_scale();
+        if scale != 1.0 {
+            x = (x * scale)?;
+        }
         let mut residual = Vec::with_capacity(upto + 1);
         residual.push(x.clone());
-        for layer in self.layers.iter().take(upto) {
-            let (rope, mask) = if layer.global {
-                (&rope_global, &mask_global)
-            } else {
-                (&rope_local, &mask_local)
-            };
+        for (li, layer) in self.layers.iter().take(upto).enumerate() {
+            let kind = fam.kind(li);
+            let (rope, mask) = (&kinds[kind], &masks[kind]);
+            let [q, k, v, o, gate, up, down] = &layer.proj;
             let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
-            let q = heads(
-                &linear(&h, &self.p(&layer.q), &layer.lora[0])?,
-                cfg.heads,
-                cfg.head_dim,
-            )?; // (heads, t, d)
-            let k = heads(
-                &linear(&h, &self.p(&layer.k), &layer.lora[1])?,
-                cfg.kv_heads,
-                cfg.head_dim,
-            )?; // (kv_heads, t, d)
-            let v = heads(
-                &linear(&h, &self.p(&layer.v), &layer.lora[2])?,
-                cfg.kv_heads,
-                cfg.head_dim,
-            )?;
-            let q = rope_apply(&rms_norm(&q, &self.p(&layer.q_norm), cfg.eps)?, rope)?;
-            let k = rope_apply(&rms_norm(&k, &self.p(&layer.k_norm), cfg.eps)?, rope)?;
+            let q = heads(&self.linear(q, &h)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
+            let k = heads(&self.linear(k, &h)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
+            let v = heads(&self.linear(v, &h)?, cfg.kv_heads, cfg.head_dim)?;
+            let (q, k) = fam.qk_norm(li, q, k, frozen)?;
+            let q = fam.rope(&q, &rope.cos, &rope.sin)?;
+            let k = fam.rope(&k, &rope.cos, &rope.sin)?;
             // (kv_heads, group*t, d): one matmul serves all query heads sharing a kv head.
             let q = q.reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
             let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.broadcast_add(mask)?;
-            let o = softmax_last(&scores)?.matmul(&v)?; // (kv_heads, group*t, d)
-            let o = o
+            let a = softmax_last(&scores)?.matmul(&v)?; // (kv_heads, group*t, d)
+            let a = a
                 .reshape((cfg.heads, t, cfg.head_dim))?
                 .transpose(0, 1)?
                 .reshape((t, cfg.heads * cfg.head_dim))?;
-            let attn = rms_norm(
-                &linear(&o, &self.p(&layer.o), &layer.lora[3])?,
-                &self.p(&layer.post_attn_norm),
-                cfg.eps,
-            )?;
-            x = (x + attn)?;
+            let a = fam.post_attention(li, self.linear(o, &a)?, frozen)?;
+            x = (x + a)?;
             let h = rms_norm(&x, &self.p(&layer.ffn_norm), cfg.eps)?;
-            let g = linear(&h, &self.p(&layer.gate), &layer.lora[4])?.gelu()?;
-            let u = linear(&h, &self.p(&layer.up), &layer.lora[5])?;
-            let m = rms_norm(
-                &linear(&(g * u)?, &self.p(&layer.down), &layer.lora[6])?,
-                &self.p(&layer.post_ffn_norm),
-                cfg.eps,
-            )?;
+            let g = fam.activation(&self.linear(gate, &h)?)?;
+            let u = self.linear(up, &h)?;
+            let m = fam.post_ffn(li, self.linear(down, &(g * u)?)?, frozen)?;
             x = (x + m)?;
             residual.push(x.clone());
         }
         Ok(residual)
     }
 
-    /// Final norm and the tied output head: (n, hidden) → (n, vocab).
+    /// Final norm and the output head: (n, hidden) → (n, vocab).
     fn head(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(&self.embed).t()?)
+        let w = self.output.as_ref().unwrap_or(&self.embed);
+        rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(w).t()?)
+    }
+
+    /// `x·Wᵀ (+ b)` for `W` of shape (out, in), plus `scale · (x·Aᵀ)·Bᵀ` with LoRA (B's rows
+    /// in the file's order).
+    fn linear(&self, p: &Proj, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut y = x.matmul(&self.p(&p.w).t()?)?;
+        if let Some(b) = &p.bias {
+            y = y.broadcast_add(&self.p(b))?;
+        }
+        if let Some(l) = &p.lora {
+            let b = match &p.lora_rows {
+                Some(rows) => l.b.as_tensor().index_select(rows, 0)?,
+                None => l.b.as_tensor().clone(),
+            };
+            let d = x.matmul(&l.a.as_tensor().t()?)?.matmul(&b.t()?)?;
+            y = (y + (d * l.scale)?)?;
+        }
+        Ok(y)
     }
 
     /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
@@ -394,29 +520,10 @@ fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
     mask
 }
 
-/// `x @ w.t()` for `w` of shape (out, in), plus `scale · (x @ a.t()) @ b.t()` with LoRA.
-fn linear(x: &Tensor, w: &Tensor, lora: &Option<LoraVars>) -> candle_core::Result<Tensor> {
-    let y = x.matmul(&w.t()?)?;
-    match lora {
-        None => Ok(y),
-        Some(l) => {
-            let d = x
-                .matmul(&l.a.as_tensor().t()?)?
-                .matmul(&l.b.as_tensor().t()?)?;
-            y + (d * l.scale)?
-        }
-    }
-}
-
 /// (t, heads*d) → (heads, t, d), contiguous.
 fn heads(x: &Tensor, n: usize, d: usize) -> candle_core::Result<Tensor> {
     let t = x.dim(0)?;
     x.reshape((t, n, d))?.transpose(0, 1)?.contiguous()
-}
-
-/// NeoX rotary embedding of `x` (heads, t, d) at positions 0..t.
-fn rope_apply(x: &Tensor, (cos, sin): &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
-    crate::ops::rope(x, cos, sin)
 }
 
 #[cfg(test)]
@@ -450,8 +557,8 @@ mod tests {
             (1, 3, 4),
             &dev,
         )?;
-        let tables = rope_tables(10_000.0, 4, 3, &dev)?;
-        let y = softmax_last(&rope_apply(x.as_tensor(), &tables)?)?;
+        let (cos, sin) = crate::ops::rope_tables(10_000.0, 4, 3, &dev)?;
+        let y = softmax_last(&crate::ops::rope(x.as_tensor(), &cos, &sin)?)?;
         let w = Tensor::from_vec(
             (0..12).map(|i| (i % 5) as f32).collect::<Vec<f32>>(),
             (1, 3, 4),
