@@ -18,6 +18,8 @@
 //! (e.g. Qwen2.5 configured for contexts beyond 32k) is refused with a clear error rather
 //! than silently computed differently from llama.cpp. No sliding
 //! window (Qwen2's optional `use_sliding_window` is off in every released config).
+//!
+//! The training-safe f32 path for this family is `white_box/llama.rs`.
 
 use std::sync::{Arc, Mutex};
 
