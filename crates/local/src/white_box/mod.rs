@@ -23,7 +23,7 @@
 //! RoPE → grouped-query attention scaled by `attn_scale` → output projection → residual;
 //! RMSNorm → act(gate)·up → down → residual; final RMSNorm → output head. What differs
 //! between families — embedding scale, per-head q/k norms, RoPE layout and tables,
-//! windows, post-norms, the MLP activation — is a [`Family`] implemented in the family's
+//! windows, post-norms, the MLP activation — is a `Family` implemented in the family's
 //! own file, which also reads the family's tensors. Each family's forward pass is exactly
 //! that of its quantized inference code (`crate::gemma3`, `crate::llama`), which is
 //! pinned to llama.cpp.
