@@ -12,7 +12,7 @@
 //! Norm weights in GGUF already hold `1 + w`. Embeddings are scaled by √hidden.
 //!
 //! What is not here: tokenisation (shammie-tokenizer), sampling and batching policy
-//! (`engine.rs`), the training-safe f32 path (`white_box.rs`).
+//! (`engine.rs`), the training-safe f32 path (`white_box/gemma3.rs`).
 
 use std::sync::Arc;
 

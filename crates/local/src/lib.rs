@@ -3,7 +3,9 @@
 //! What is here: our own model code over quantized GGUF weights — Gemma 3 (`gemma3`, the
 //! default) and the Llama 3 / Qwen2 family (`llama`) behind one type (`model`) —
 //! sampling and continuation scoring, and a batching worker that runs many concurrent
-//! requests as one workload, reusing the computed prefixes of earlier prompts (`prefix`). What is not: HTTP (models come from files that
+//! requests as one workload, reusing the computed prefixes of earlier prompts (`prefix`),
+//! LoRA adapters (`lora`), and a training-safe f32 path with gradients for both families
+//! (`white_box`). What is not: HTTP (models come from files that
 //! `shammie-hub` fetched), tokenisation rules (`shammie-tokenizer`), study logic.
 
 pub mod attn;

@@ -18,14 +18,16 @@
 //! (e.g. Qwen2.5 configured for contexts beyond 32k) is refused with a clear error rather
 //! than silently computed differently from llama.cpp. No sliding
 //! window (Qwen2's optional `use_sliding_window` is off in every released config).
+//!
+//! The training-safe f32 path for this family is `white_box/llama.rs`.
 
 use std::sync::{Arc, Mutex};
 
 use candle_core::quantized::{gguf_file, QTensor};
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 
 use crate::attn::attention;
-use crate::ops::{rms_norm, rope};
+use crate::ops::{rms_norm, rope, rope_pairs};
 use crate::weights::{md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -172,7 +174,7 @@ struct Rope {
     sin: Tensor,
 }
 
-fn rope_tables(
+pub(crate) fn rope_tables(
     base: f64,
     head_dim: usize,
     factors: Option<&[f32]>,
@@ -193,6 +195,32 @@ fn rope_tables(
         .reshape((len, 1))?;
     let freqs = pos.matmul(&inv)?;
     Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// The per-frequency RoPE divisors of a Llama 3.1/3.2 file (`rope_freqs.weight`, one per
+/// frequency, `head_dim / 2` of them), if it has them.
+pub(crate) fn rope_factors<R: std::io::Read + std::io::Seek>(
+    content: &gguf_file::Content,
+    reader: &mut R,
+    head_dim: usize,
+) -> Result<Option<Vec<f32>>, LocalError> {
+    const NAME: &str = "rope_freqs.weight";
+    if !content.tensor_infos.contains_key(NAME) {
+        return Ok(None);
+    }
+    let f = content
+        .tensor(reader, NAME, &Device::Cpu)
+        .map_err(|e| LocalError::Format(format!("tensor `{NAME}`: {e}")))?
+        .dequantize(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    if f.len() != head_dim / 2 {
+        return Err(LocalError::Format(format!(
+            "{NAME} has {} factors for head_dim {head_dim}",
+            f.len()
+        )));
+    }
+    Ok(Some(f))
 }
 
 pub struct Llama {
@@ -259,22 +287,7 @@ impl Llama {
                 down: mm("ffn_down")?,
             });
         }
-        let rope_factors = if has("rope_freqs.weight") {
-            let f = get("rope_freqs.weight")?
-                .dequantize(&Device::Cpu)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            if f.len() != cfg.head_dim / 2 {
-                return Err(LocalError::Format(format!(
-                    "rope_freqs.weight has {} factors for head_dim {}",
-                    f.len(),
-                    cfg.head_dim
-                )));
-            }
-            Some(f)
-        } else {
-            None
-        };
+        let rope_factors = rope_factors(content, reader, cfg.head_dim)?;
         let (cos, sin) = rope_tables(
             cfg.rope_base,
             cfg.head_dim,
@@ -326,20 +339,13 @@ impl Llama {
         sin: &Tensor,
         start: usize,
     ) -> candle_core::Result<Tensor> {
-        let (b, h, t, d) = x.dims4()?;
+        let t = x.dim(2)?;
         let cos = cos.narrow(0, start, t)?;
         let sin = sin.narrow(0, start, t)?;
         let x = x.contiguous()?;
         match self.cfg.rope_style {
             RopeStyle::NeoX => rope(&x, &cos, &sin),
-            RopeStyle::Pairs => {
-                let x = x.reshape((b, h, t, d / 2, 2))?;
-                let x0 = x.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?;
-                let x1 = x.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?;
-                let r0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
-                let r1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
-                Tensor::stack(&[r0, r1], D::Minus1)?.reshape((b, h, t, d))
-            }
+            RopeStyle::Pairs => rope_pairs(&x, &cos, &sin),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Tensor helpers shared by the inference path (`gemma3`) and the training-safe path
+//! Tensor helpers shared by the inference paths (`gemma3`, `llama`) and the training-safe path
 //! (`white_box`). Every one is built from candle ops that have a backward pass, so the
 //! same code serves both: no fused kernels without gradients, no in-place writes.
 
@@ -45,6 +45,22 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tenso
     let r1 = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
     let r2 = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
     Tensor::cat(&[r1, r2], D::Minus1)
+}
+
+/// Pairwise rotary embedding of `x` (…, t, head_dim) with tables (t, head_dim/2): adjacent
+/// elements (x0,x1),(x2,x3),… are rotated (llama.cpp's "normal" RoPE, which GGUF `llama`
+/// files expect: their q/k rows were permuted to it at conversion).
+pub fn rope_pairs(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let d = *dims.last().expect("x has a head dimension");
+    let mut paired = dims[..dims.len() - 1].to_vec();
+    paired.extend([d / 2, 2]);
+    let x = x.contiguous()?.reshape(paired)?;
+    let x0 = x.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?;
+    let x1 = x.narrow(D::Minus1, 1, 1)?.squeeze(D::Minus1)?;
+    let r0 = (x0.broadcast_mul(cos)? - x1.broadcast_mul(sin)?)?;
+    let r1 = (x0.broadcast_mul(sin)? + x1.broadcast_mul(cos)?)?;
+    Tensor::stack(&[r0, r1], D::Minus1)?.reshape(dims)
 }
 
 /// Grouped-query attention of `q` (1, heads, t, d) at positions `start..start+t` over keys

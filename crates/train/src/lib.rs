@@ -1,5 +1,5 @@
 //! LoRA fine-tuning (supervised, on chat transcripts) of local models on the white-box f32
-//! path (`shammie_local::white_box`), for Gemma 3.
+//! path (`shammie_local::white_box`), for Gemma 3 and the Llama 3 / Qwen2 family.
 //!
 //! What is here: trainable LoRA factors on chosen projections of a frozen base
 //! ([`lora`]), AdamW with bias correction and decoupled weight decay and a warm-up/decay
@@ -8,8 +8,8 @@
 //! ([`sft`]) — and saving the result as a PEFT adapter folder that
 //! `shammie_local::lora::Adapter` (so `local:NAME+lora=DIR`) loads; chat-format JSONL
 //! rendered with the served prompt format ([`chat`]); training run directories with
-//! checkpoints, exact resume, the adapter as an artifact and a loss curve ([`run`]); a
-//! tiny random Gemma 3 for tests ([`testing`]).
+//! checkpoints, exact resume, the adapter as an artifact and a loss curve ([`run`]); tiny
+//! random Gemma 3, Llama 3 and Qwen2 models for tests ([`testing`]).
 //!
 //! What is not (yet): LoRA dropout, sequence packing, per-message `weight`. Every example runs as its own full-sequence forward pass (the white box has no
 //! batch dimension), so there is no padding and the examples of one optimizer step are

@@ -3,8 +3,10 @@
 //! Initialisation follows PEFT's default: `A` (rank × in) uniform in ±1/√in (PyTorch's
 //! `kaiming_uniform_(a=√5)`, whose bound is √(6 / ((1 + 5)·in)) = 1/√in), `B` (out × rank)
 //! zero, so the adapted model starts exactly as the base. The delta is `alpha/rank · B·A`.
-//! Default targets are `q_proj` and `v_proj`, PEFT's default for Gemma 3; any of the seven
-//! projections may be chosen.
+//! Default targets are `q_proj` and `v_proj`, PEFT's default for Gemma 3, Llama and Qwen2;
+//! any of the seven projections may be chosen. Factors are in Hugging Face's row order on
+//! every architecture (the white box permutes them where a GGUF's rows differ), so the
+//! saved files are what PEFT would save for the Hugging Face model.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -176,7 +178,7 @@ impl LoraSet {
     }
 
     /// Writes `adapter_config.json` and `adapter_model.safetensors` into `dir` (created if
-    /// needed), named as PEFT names them for a Gemma 3 causal LM
+    /// needed), named as PEFT names them for a Gemma 3, Llama or Qwen2 causal LM
     /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`).
     pub fn save_peft(&self, dir: &Path, base_model: &str) -> Result<(), TrainError> {
         let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Io {

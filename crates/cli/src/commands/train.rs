@@ -1,5 +1,5 @@
 //! `shammie train sft --model local:… --data FILE.jsonl`: LoRA supervised fine-tuning of
-//! a local model on chat-format JSONL (`shammie_train`), in a run directory with
+//! a local model (Gemma 3, Llama 3 or Qwen2, whichever the GGUF holds) on chat-format JSONL (`shammie_train`), in a run directory with
 //! checkpoints; `--resume DIR` continues an interrupted run from its last checkpoint.
 //! Progress (loss, trained tokens/s, ETA) goes to stderr; the adapter's path and the
 //! model spec that serves it go to stdout.
@@ -35,7 +35,8 @@ pub(crate) enum What {
 
 #[derive(clap::Args)]
 pub(crate) struct SftArgs {
-    /// The base model: local:NAME or local:/path/model.gguf (Gemma 3).
+    /// The base model: local:NAME or local:/path/model.gguf (a Gemma 3, Llama 3 or
+    /// Qwen2/Qwen2.5 GGUF).
     #[arg(long, short = 'm', default_value = "local:gemma-3-270m")]
     pub model: String,
     /// Chat-format JSONL training data.

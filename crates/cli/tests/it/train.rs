@@ -1,6 +1,7 @@
 //! `shammie train sft` on a tiny random Gemma 3 (with a byte tokenizer) loaded by path:
 //! a run directory with options, data digest, per-step log, checkpoints, the adapter as
-//! an artifact that `local:PATH+lora=DIR` serves, resume, and bad data refused.
+//! an artifact that `local:PATH+lora=DIR` serves, resume, and bad data refused. And the
+//! same command on a tiny Llama 3 and Qwen2.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -184,4 +185,56 @@ fn train_sft_writes_a_run_whose_adapter_serves_and_resumes() {
         "{e}"
     );
     assert!(!d.join("runs-c").exists());
+}
+
+/// `train sft` takes a Llama 3 or Qwen2 GGUF as it takes Gemma 3 (the white box picks the
+/// architecture from the file), and the adapter it writes serves with the model.
+#[test]
+fn train_sft_on_llama_and_qwen2_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("chat.jsonl");
+    std::fs::write(&data, DATA).unwrap();
+    for (arch, bytes) in [
+        ("llama", shammie_train::testing::tiny_llama_gguf(5, true)),
+        ("qwen2", shammie_train::testing::tiny_qwen2_gguf(5, true)),
+    ] {
+        let model = d.join(format!("tiny-{arch}.gguf"));
+        std::fs::write(&model, bytes).unwrap();
+        let spec = format!("local:{}", model.display());
+        let runs = d.join(format!("runs-{arch}"));
+        let out = shammie(
+            d,
+            &[
+                "train",
+                "sft",
+                "--model",
+                &spec,
+                "--data",
+                data.to_str().unwrap(),
+                "--steps",
+                "2",
+                "--rank",
+                "2",
+                "--targets",
+                "q_proj,k_proj,v_proj",
+                "--log-dir",
+                runs.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{arch}: {}", text(&out.stderr));
+        let adapter = only_run(&runs).join("artifacts/adapter");
+        assert!(adapter.join("adapter_model.safetensors").exists(), "{arch}");
+        let use_it = format!("local:{}+lora={}", model.display(), adapter.display());
+        assert!(
+            text(&out.stdout).contains(&use_it),
+            "{arch}: {}",
+            text(&out.stdout)
+        );
+        let g = shammie(
+            d,
+            &["generate", "--model", &use_it, "--max-tokens", "3", "Hi"],
+        );
+        assert!(g.status.success(), "{arch}: {}", text(&g.stderr));
+    }
 }

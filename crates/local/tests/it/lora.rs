@@ -15,7 +15,7 @@ use shammie_local::llama::KvCache;
 use shammie_local::lora::Adapter;
 use shammie_local::model::LocalLm;
 
-const FIXTURES: [(&str, &[u8]); 2] = [
+pub(crate) const FIXTURES: [(&str, &[u8]); 2] = [
     (
         "llama",
         include_bytes!("../fixtures/llama_family_llama.gguf"),
@@ -43,7 +43,7 @@ fn md_u32(c: &gguf_file::Content, key: &str) -> usize {
 
 /// Writes a random rank-`r` adapter for every projection of every layer into `dir`, in
 /// PEFT's layout, and returns the deltas `scale·B·A` in Hugging Face's row order.
-fn write_adapter(
+pub(crate) fn write_adapter(
     dir: &Path,
     c: &gguf_file::Content,
     r: usize,
@@ -122,7 +122,7 @@ fn permute_like_convert(w: &[f32], heads: usize, cols: usize) -> Vec<f32> {
 
 /// A copy of the GGUF with every delta added to its weight (query/key deltas of a `llama`
 /// file permuted as the conversion permutes weights, unless `permute` is false).
-fn merged(bytes: &[u8], deltas: &HashMap<String, Vec<f32>>, permute: bool) -> Vec<u8> {
+pub(crate) fn merged(bytes: &[u8], deltas: &HashMap<String, Vec<f32>>, permute: bool) -> Vec<u8> {
     let mut r = Cursor::new(bytes);
     let c = gguf_file::Content::read(&mut r).unwrap();
     let is_llama = permute && arch(&c) == "llama";

@@ -10,3 +10,4 @@ mod lora;
 mod prefix;
 mod provider;
 mod white_box;
+mod white_box_llama;

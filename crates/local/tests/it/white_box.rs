@@ -1,4 +1,4 @@
-//! The f32 white-box Gemma 3 (`white_box.rs`): gradients reach every parameter and are
+//! The f32 white-box Gemma 3 (`white_box/gemma3.rs`): gradients reach every parameter and are
 //! right (finite differences), the forward pass agrees with the quantized path that is
 //! pinned to llama.cpp, and the convenience views (`token_losses`, `activations`) are what
 //! they claim to be.

