@@ -56,14 +56,17 @@ impl Example {
 }
 
 /// Summed negative log-likelihood of `ex`'s trained tokens (a differentiable scalar).
+/// The output head runs only at the positions that predict a trained token
+/// ([`WhiteBox::token_losses_at`]).
 pub fn masked_loss_sum(wb: &WhiteBox, ex: &Example) -> Result<Tensor, TrainError> {
-    let losses = wb.token_losses(&ex.ids)?; // (len-1,): token i+1 given 0..=i
-    let mask: Vec<f32> = ex.train[1..]
+    // Position p predicts token p + 1.
+    let positions: Vec<usize> = ex.train[1..]
         .iter()
-        .map(|t| if *t { 1.0 } else { 0.0 })
+        .enumerate()
+        .filter(|(_, t)| **t)
+        .map(|(p, _)| p)
         .collect();
-    let mask = Tensor::from_vec(mask, losses.dims(), losses.device())?;
-    Ok((losses * mask)?.sum_all()?)
+    Ok(wb.token_losses_at(&ex.ids, &positions)?.sum_all()?)
 }
 
 /// The global L2 norm of `grads` (all tensors as one vector), returned before clipping;

@@ -399,6 +399,46 @@ impl WhiteBox {
         (lse - picked)?.squeeze(1)
     }
 
+    /// Negative log-likelihood of `ids[p + 1]` given `ids[..=p]`, for each position `p` in
+    /// `positions` (ascending, each below `len - 1`): shape (positions.len(),). Equal to
+    /// picking those rows of [`WhiteBox::token_losses`], but the output head — a
+    /// (hidden × vocab) product, the largest single cost of a training step with Gemma's
+    /// 262k-token vocabulary — runs only on those rows, so masked prompt tokens cost
+    /// nothing there, forward or backward.
+    pub fn token_losses_at(&self, ids: &[u32], positions: &[usize]) -> candle_core::Result<Tensor> {
+        if ids.len() < 2 {
+            candle_core::bail!(
+                "token_losses_at needs at least two tokens, got {}",
+                ids.len()
+            );
+        }
+        if positions.is_empty() {
+            candle_core::bail!("token_losses_at needs at least one position");
+        }
+        if let Some(bad) = positions.iter().find(|&&p| p + 1 >= ids.len()) {
+            candle_core::bail!("position {bad} has no next token (len {})", ids.len());
+        }
+        let residual = self.trunk(ids, self.cfg.layers)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        let rows: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
+        let n = rows.len();
+        let rows = Tensor::new(rows.as_slice(), &self.device)?;
+        let logits = self.head(&last.index_select(&rows, 0)?)?; // (n, vocab)
+        let max = logits.detach().max_keepdim(D::Minus1)?;
+        let lse = (logits
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?;
+        let next: Vec<u32> = positions.iter().map(|&p| ids[p + 1]).collect();
+        let targets = Tensor::new(next.as_slice(), &self.device)?.reshape((n, 1))?;
+        let picked = logits.gather(&targets, D::Minus1)?;
+        (lse - picked)?.squeeze(1)
+    }
+
     /// Residual-stream activations at `layer` (0 = embeddings, `i` = after layer `i - 1`,
     /// as [`Forward::residual`]) for a prompt, as f32 rows (len, hidden) — for probes and
     /// later studies. Runs only the layers it needs. The result is detached from the

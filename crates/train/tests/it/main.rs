@@ -222,3 +222,60 @@ pub(crate) fn check_training(tiny: Tiny) {
     let (other, _, _) = run(tiny, 30, 8);
     assert_ne!(losses, other);
 }
+
+/// The head run on chosen rows only gives those rows of the full per-token losses, on
+/// every family; a position with no next token is an error.
+#[test]
+fn losses_at_positions_are_the_rows_of_the_full_losses() {
+    let tinies: [(&str, Tiny); 3] = [
+        ("gemma3", tiny_gguf),
+        ("llama", |s| {
+            shammie_train::testing::tiny_llama_gguf(s, false)
+        }),
+        ("qwen2", |s| {
+            shammie_train::testing::tiny_qwen2_gguf(s, false)
+        }),
+    ];
+    for (name, tiny) in tinies {
+        let wb = white_box(&tiny(5));
+        let ids = [1u32, 7, 3, 9, 12, 5, 33, 5, 12, 2];
+        let all: Vec<f32> = wb.token_losses(&ids).unwrap().to_vec1().unwrap();
+        let at = [0usize, 4, 5, 8];
+        let got: Vec<f32> = wb.token_losses_at(&ids, &at).unwrap().to_vec1().unwrap();
+        for (k, p) in at.iter().enumerate() {
+            assert!((got[k] - all[*p]).abs() < 1e-5, "{name} position {p}");
+        }
+        assert!(wb.token_losses_at(&ids, &[9]).is_err(), "{name}");
+    }
+}
+
+/// A LoRA started from a saved adapter (`init_from`) is that adapter: the same
+/// per-token losses as the trained factors it was saved from.
+#[test]
+fn lora_initialised_from_a_saved_adapter_continues_where_it_was() {
+    let (_, wb, tr) = run(tiny_gguf, 6, 3);
+    let want: Vec<f32> = wb
+        .token_losses(&examples()[0].ids)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tr.lora.save_peft(dir.path(), "tiny").unwrap();
+    let mut fresh = white_box(&tiny_gguf(4));
+    let mut cfg = tr.lora.cfg.clone();
+    cfg.init_from = Some(dir.path().to_path_buf());
+    cfg.seed = 99; // the initialisation is replaced, whatever its seed
+    LoraSet::attach(&mut fresh, cfg.clone()).unwrap();
+    let got: Vec<f32> = fresh
+        .token_losses(&examples()[0].ids)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    // A different rank is refused rather than silently reshaped.
+    cfg.rank = 2;
+    let mut other = white_box(&tiny_gguf(4));
+    assert!(LoraSet::attach(&mut other, cfg).is_err());
+}
