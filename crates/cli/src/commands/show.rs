@@ -42,6 +42,8 @@ pub(crate) struct Args {
 pub(crate) struct Completion {
     pub done: u64,
     pub total: u64,
+    /// What is counted: samples, or the stages of a multi-stage task.
+    pub unit: &'static str,
 }
 
 impl Completion {
@@ -51,14 +53,25 @@ impl Completion {
 }
 
 /// Samples recorded against samples planned (the dataset under the run's limit, × epochs),
-/// for a single-stage task whose dataset size is known.
+/// for a single-stage task whose dataset size is known; for a multi-stage task, the
+/// stages done against its stages.
 pub(crate) fn completion(
     task: &dyn Task,
     dir: &RunDir,
     meta: &RunMeta,
 ) -> anyhow::Result<Option<Completion>> {
-    if task.stages().is_some() {
-        return Ok(None);
+    if let Some(stages) = task.stages() {
+        let mut done = 0;
+        for s in &stages {
+            if dir.stage(s.name())?.done()?.is_some() {
+                done += 1;
+            }
+        }
+        return Ok(Some(Completion {
+            done,
+            total: stages.len() as u64,
+            unit: "stages",
+        }));
     }
     let Some(planned) = task.dataset()?.planned(meta.limit, meta.limit_counts()).1 else {
         return Ok(None);
@@ -71,6 +84,7 @@ pub(crate) fn completion(
     Ok(Some(Completion {
         done,
         total: planned * meta.epochs.max(1) as u64,
+        unit: "samples",
     }))
 }
 
@@ -111,9 +125,10 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     }
     if let Some(c) = status.filter(|c| !c.complete()) {
         println!(
-            "incomplete: {} of {} samples. Continue with: shammie resume {}\n",
+            "incomplete: {} of {} {}. Continue with: shammie resume {}\n",
             c.done,
             c.total,
+            c.unit,
             dir.path().display()
         );
     }

