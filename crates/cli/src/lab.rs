@@ -26,6 +26,8 @@ pub(crate) struct CliLab {
     pub env: ProviderEnv,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// How often an API fine-tuning job is polled (`SHAMMIE_FINE_TUNE_POLL_SECS`).
+    pub poll: PollOptions,
 }
 
 /// `local:NAME[+lora=DIR]` → (NAME, DIR).
@@ -192,14 +194,14 @@ impl CliLab {
         )
         .map_err(|e| e.to_string())?;
         let job_file = work.join("openai-job.json");
-        let poll = PollOptions::default();
+        let poll = &self.poll;
         let rt = tokio::runtime::Handle::current();
         let done = if let Ok(text) = std::fs::read_to_string(&job_file) {
             let id: String = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| v["id"].as_str().map(String::from))
                 .ok_or_else(|| format!("{}: no job id", job_file.display()))?;
-            rt.block_on(client.resume(&id, &poll))
+            rt.block_on(client.resume(&id, poll))
                 .map_err(|e| e.to_string())?
         } else {
             let c = &job.config;
@@ -218,7 +220,7 @@ impl CliLab {
                 .map_err(|e| e.to_string())?;
             let text = serde_json::to_string(&started).expect("plain values");
             std::fs::write(&job_file, text).map_err(|e| format!("{}: {e}", job_file.display()))?;
-            rt.block_on(client.wait(&started.id, &poll))
+            rt.block_on(client.wait(&started.id, poll))
                 .map_err(|e| e.to_string())?
         };
         let name = done.fine_tuned_model.unwrap_or_default();

@@ -234,6 +234,15 @@ pub(crate) fn open_models(
             max_attempts: args.max_attempts.max(1),
             ..RetryPolicy::default()
         },
+        poll: shammie_models::openai_finetune::PollOptions {
+            interval: Duration::from_secs_f64(
+                env_str("SHAMMIE_FINE_TUNE_POLL_SECS")
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .unwrap_or(30.0),
+            ),
+            ..Default::default()
+        },
     };
     Ok(Models::new(map).with_lab(Arc::new(lab)))
 }
