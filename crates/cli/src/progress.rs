@@ -41,10 +41,28 @@ struct Counts {
     cached: AtomicU64,
     /// A stage or the analysis, when not the samples.
     phase: Mutex<Option<String>>,
+    /// A lab or reduce stage's own progress: (done, total, when it began).
+    stage: Mutex<Option<(u64, u64, Instant)>>,
 }
 
 impl Counts {
     fn line(&self, elapsed: Duration) -> String {
+        if let Some((done, total, since)) = *self.stage.lock().unwrap() {
+            let phase = self.phase.lock().unwrap().clone().unwrap_or_default();
+            let secs = since.elapsed().as_secs_f64();
+            let eta = if done > 0 && total >= done {
+                format!(
+                    " · ETA {}s",
+                    (secs / done as f64 * (total - done) as f64).round()
+                )
+            } else {
+                String::new()
+            };
+            return format!(
+                "progress: {phase}: {done}/{total}{eta} · elapsed {}s",
+                elapsed.as_secs()
+            );
+        }
         let (done, total) = (
             self.done.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
@@ -240,6 +258,7 @@ impl Progress for Bar {
                     .println(format!("stage {}/{count}: {name} ({kind})", index + 1));
                 *self.counts.phase.lock().unwrap() =
                     Some(format!("stage {}/{count} {name}", index + 1));
+                *self.counts.stage.lock().unwrap() = None;
                 if self.plain.is_some() {
                     eprintln!("stage {}/{count}: {name} ({kind})", index + 1);
                 }
@@ -253,8 +272,12 @@ impl Progress for Bar {
             ProgressEvent::StageProgress { done, total } => {
                 self.bar.set_length(total);
                 self.bar.set_position(done);
+                let mut st = self.counts.stage.lock().unwrap();
+                let since = st.map_or_else(Instant::now, |(_, _, t)| t);
+                *st = Some((done, total, since));
             }
             ProgressEvent::Analyzing => {
+                *self.counts.stage.lock().unwrap() = None;
                 *self.counts.phase.lock().unwrap() = Some("analysing".into());
                 self.bar.set_message("analysing…")
             }

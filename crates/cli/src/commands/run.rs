@@ -74,7 +74,19 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
         seed: a.seed,
     };
     if !a.call.quiet {
-        eprintln!("{}", plan(&dataset, &opts));
+        match task.stages() {
+            Some(stages) => eprintln!(
+                "running {} stages ({}), measuring {}",
+                stages.len(),
+                stages
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                plan(&dataset, &opts).trim_start_matches("running ")
+            ),
+            None => eprintln!("{}", plan(&dataset, &opts)),
+        }
     }
     let mut meta = shammie_engine::new_meta(&*task, &models, &opts)?;
     meta.options = options;

