@@ -259,6 +259,11 @@ impl Lab for CliLab {
         }
     }
 
+    fn no_activations(&self, spec: &str) -> Option<String> {
+        (!spec.starts_with("local:"))
+            .then(|| format!("{spec} is not a local model, so its activations cannot be read"))
+    }
+
     fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String> {
         let (wb, format, tok) = white_box(spec)?;
         let mut last_token = Vec::with_capacity(prompts.len());

