@@ -373,7 +373,11 @@ impl Gemma3 {
     /// the weights); attention is computed per sequence against its own cache.
     /// Adds `a`'s deltas to the projections they target; every delta must find its
     /// layer and projection. Returns how many were applied.
-    pub(crate) fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+    pub(crate) fn apply_adapter(
+        &mut self,
+        a: &crate::lora::Adapter,
+        merge: bool,
+    ) -> Result<usize, LocalError> {
         for (layer, module) in a.deltas.keys() {
             let l = self.layers.get_mut(*layer).ok_or_else(|| {
                 LocalError::Format(format!(
@@ -392,7 +396,12 @@ impl Gemma3 {
                 _ => &mut l.down,
             };
             let lora = a.lora(*layer, module, None).expect("key from the adapter");
-            lin.set_lora(lora, &format!("layer {layer} {module}"))?;
+            let what = format!("layer {layer} {module}");
+            if merge {
+                lin.merge_lora(lora, &what)?;
+            } else {
+                lin.set_lora(lora, &what)?;
+            }
         }
         Ok(a.deltas.len())
     }

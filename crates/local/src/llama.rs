@@ -362,7 +362,11 @@ impl Llama {
     /// Adds `a`'s deltas to the projections they target; every delta must find its
     /// layer and projection. In `llama` files the query and key rows are interleaved
     /// per head (see `lora.rs`), so their deltas are too. Returns how many were applied.
-    pub(crate) fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+    pub(crate) fn apply_adapter(
+        &mut self,
+        a: &crate::lora::Adapter,
+        merge: bool,
+    ) -> Result<usize, LocalError> {
         let pairs = self.cfg.rope_style == RopeStyle::Pairs;
         let (heads, kv_heads, hd) = (self.cfg.heads, self.cfg.kv_heads, self.cfg.head_dim);
         for (layer, module) in a.deltas.keys() {
@@ -385,7 +389,12 @@ impl Llama {
             let lora = a
                 .lora(*layer, module, permute)
                 .expect("key from the adapter");
-            lin.set_lora(lora, &format!("layer {layer} {module}"))?;
+            let what = format!("layer {layer} {module}");
+            if merge {
+                lin.merge_lora(lora, &what)?;
+            } else {
+                lin.set_lora(lora, &what)?;
+            }
         }
         Ok(a.deltas.len())
     }

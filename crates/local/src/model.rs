@@ -37,11 +37,16 @@ impl LocalLm {
         }
     }
 
-    /// Adds a LoRA adapter's deltas to the model's projections.
-    pub fn apply_adapter(&mut self, a: &crate::lora::Adapter) -> Result<usize, LocalError> {
+    /// Adds a LoRA adapter's deltas to the model's projections: as a separate low-rank
+    /// path, or (`merge`) into the weights.
+    pub fn apply_adapter(
+        &mut self,
+        a: &crate::lora::Adapter,
+        merge: bool,
+    ) -> Result<usize, LocalError> {
         match self {
-            LocalLm::Gemma3(m) => m.apply_adapter(a),
-            LocalLm::Llama(m) => m.apply_adapter(a),
+            LocalLm::Gemma3(m) => m.apply_adapter(a, merge),
+            LocalLm::Llama(m) => m.apply_adapter(a, merge),
         }
     }
 

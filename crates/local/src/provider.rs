@@ -60,6 +60,19 @@ impl LocalModel {
         limits: BatchLimits,
         adapter: Option<&crate::lora::Adapter>,
     ) -> Result<Self, LocalError> {
+        Self::load_adapter(name, path, limits, adapter, false)
+    }
+
+    /// Like [`LocalModel::load_with`]; with `merge`, the adapter is added into the weights
+    /// (re-quantized to Q8_0) instead of run as a separate low-rank path. A merged model
+    /// is named `…+lora=PATH+merge`, and its endpoint says so: its numbers differ.
+    pub fn load_adapter(
+        name: &str,
+        path: &Path,
+        limits: BatchLimits,
+        adapter: Option<&crate::lora::Adapter>,
+        merge: bool,
+    ) -> Result<Self, LocalError> {
         let file = std::fs::File::open(path)
             .map_err(|e| LocalError::Io(format!("{}: {e}", path.display())))?;
         let mut reader = BufReader::new(file);
@@ -73,8 +86,8 @@ impl LocalModel {
         let device = device()?;
         let mut model = LocalLm::load(&content, &mut reader, &device)?;
         if let Some(a) = adapter {
-            let n = model.apply_adapter(a)?;
-            tracing::info!(adapter = %a.path.display(), projections = n, "LoRA adapter applied");
+            let n = model.apply_adapter(a, merge)?;
+            tracing::info!(adapter = %a.path.display(), projections = n, merge, "LoRA adapter applied");
         }
         let format = Format::detect(tokenizer.chat_template());
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -91,6 +104,10 @@ impl LocalModel {
         if let Some(a) = adapter {
             endpoint.push_str(&format!(" +lora sha256:{}", a.sha256));
             display.push_str(&format!("+lora={}", a.path.display()));
+            if merge {
+                endpoint.push_str(" merged");
+                display.push_str("+merge");
+            }
         }
         Ok(LocalModel {
             name: display,
@@ -339,18 +356,23 @@ impl Loader {
 
 impl Loader {
     /// The model `name` with the PEFT adapter at `adapter` added (loaded once per adapter
-    /// content).
-    pub fn load_adapted(&self, name: &str, adapter: &Path) -> Result<Arc<LocalModel>, ModelError> {
+    /// content), merged into the weights with `merge`.
+    pub fn load_adapted(
+        &self,
+        name: &str,
+        adapter: &Path,
+        merge: bool,
+    ) -> Result<Arc<LocalModel>, ModelError> {
         let path = (self.resolve)(name).map_err(ModelError::Config)?;
         let a = crate::lora::Adapter::read(adapter)
             .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?;
-        let key = path.join(format!("+lora-{}", a.sha256));
+        let key = path.join(format!("+lora-{}-{merge}", a.sha256));
         let mut loaded = self.loaded.lock().unwrap();
         if let Some(m) = loaded.get(&key) {
             return Ok(m.clone());
         }
         let m = Arc::new(
-            LocalModel::load_with(name, &path, self.limits, Some(&a))
+            LocalModel::load_adapter(name, &path, self.limits, Some(&a), merge)
                 .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
         );
         loaded.insert(key, m.clone());
@@ -363,7 +385,12 @@ impl shammie_models::LocalLoader for Loader {
         match spec.local_parts() {
             (name, None) => Ok(self.load(name)? as Arc<dyn Model>),
             (name, Some(adapter)) => {
-                Ok(self.load_adapted(name, Path::new(adapter))? as Arc<dyn Model>)
+                // `+lora=DIR+merge`: the adapter added into the weights.
+                let (dir, merge) = match adapter.strip_suffix("+merge") {
+                    Some(d) => (d, true),
+                    None => (adapter, false),
+                };
+                Ok(self.load_adapted(name, Path::new(dir), merge)? as Arc<dyn Model>)
             }
         }
     }

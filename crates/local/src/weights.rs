@@ -60,6 +60,8 @@ pub(crate) fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
 /// compute bit-identical dot products (see `q8.rs`), so a request's numbers never depend
 /// on the batch it ran in.
 pub struct Linear {
+    /// The weight as loaded (after the re-quantization policy).
+    weight: Arc<QTensor>,
     kernel: Kernel,
     /// (out, in) of the weight.
     dims: (usize, usize),
@@ -87,10 +89,11 @@ impl Linear {
     pub(crate) fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
         let dims = t.shape().dims2()?;
         let kernel = match Q8Matrix::from_qtensor(t.clone()) {
-            Some(m) => Kernel::Q8(QMatMul::from_arc(t)?, m),
-            None => Kernel::Candle(QMatMul::from_arc(t)?),
+            Some(m) => Kernel::Q8(QMatMul::from_arc(t.clone())?, m),
+            None => Kernel::Candle(QMatMul::from_arc(t.clone())?),
         };
         Ok(Linear {
+            weight: t,
             kernel,
             dims,
             lora: None,
@@ -118,6 +121,30 @@ impl Linear {
             )));
         }
         self.lora = Some(lora);
+        Ok(())
+    }
+
+    /// Adds a LoRA delta into the weight itself (`+lora=DIR+merge`): the weight is
+    /// dequantized, `scale · B·A` added in f32, and the sum stored as Q8_0 — 8 bits, finer
+    /// than the 4–6-bit originals; F32/F16 weights keep their type — so serving costs what
+    /// the base model costs. The
+    /// numbers differ from the separate low-rank path by that re-quantization.
+    pub(crate) fn merge_lora(&mut self, lora: Lora, what: &str) -> Result<(), LocalError> {
+        self.set_lora(lora, what)?;
+        let l = self.lora.take().expect("just set");
+        let (out, inn) = self.dims;
+        let dev = self.weight.device();
+        let w = self.weight.dequantize(&dev)?;
+        let a = Tensor::from_vec(l.a, (l.rank, inn), &dev)?;
+        let b = Tensor::from_vec(l.b, (out, l.rank), &dev)?;
+        let merged = (w + (b.matmul(&a)? * l.scale as f64)?)?;
+        // Unquantized weights stay unquantized.
+        let dtype = match self.weight.dtype() {
+            GgmlDType::F32 | GgmlDType::F16 => self.weight.dtype(),
+            _ => GgmlDType::Q8_0,
+        };
+        let q = QTensor::quantize(&merged, dtype)?;
+        *self = Linear::shared(Arc::new(q))?;
         Ok(())
     }
 

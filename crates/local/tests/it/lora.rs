@@ -194,7 +194,13 @@ fn an_adapter_gives_the_logits_of_its_merged_weights() {
         let adapter = Adapter::read(&dir).unwrap();
         assert_eq!(adapter.scale, 2.0);
         let mut adapted = load(bytes);
-        assert_eq!(adapted.apply_adapter(&adapter).unwrap(), deltas.len());
+        assert_eq!(
+            adapted.apply_adapter(&adapter, false).unwrap(),
+            deltas.len()
+        );
+        // Merged into the (F32) weights instead: the same model.
+        let mut merged_in = load(bytes);
+        merged_in.apply_adapter(&adapter, true).unwrap();
         let reference = load(&merged(bytes, &deltas, true));
         let base = load(bytes);
         for ids in [vec![1u32, 5, 9, 2], vec![3u32; 7]] {
@@ -205,6 +211,8 @@ fn an_adapter_gives_the_logits_of_its_merged_weights() {
             );
             let d = max_diff(&a, &m);
             assert!(d < 1e-4, "{name}: adapter vs merged weights differ by {d}");
+            let d = max_diff(&logits(&merged_in, &ids), &m);
+            assert!(d < 1e-4, "{name}: +merge vs merged weights differ by {d}");
             // And the adapter does change the model (else the check above proves nothing).
             assert!(
                 max_diff(&a, &b) > 1e-2,
@@ -336,10 +344,32 @@ async fn adapters_on_the_default_model() {
     let scores = |c: shammie_core::Completion| -> Vec<f64> {
         c.continuations.unwrap().iter().map(|s| s.logprob).collect()
     };
+    let merged =
+        LocalModel::load_adapter("gemma-3-270m", &path, limits, Some(&random), true).unwrap();
+    assert!(merged.endpoint().ends_with(" merged") && merged.name().ends_with("+merge"));
     let b = scores(base.generate(&req).await.unwrap());
     let z = scores(with_zero.generate(&req).await.unwrap());
     let r = scores(with_random.generate(&req).await.unwrap());
+    let m = scores(merged.generate(&req).await.unwrap());
     assert_eq!(b, z, "a zero adapter must change nothing");
+    // Merged into Q8_0 weights: the adapter's effect, up to the re-quantization of those
+    // projections — which merging a zero adapter measures alone.
+    let zero_merged =
+        LocalModel::load_adapter("gemma-3-270m", &path, limits, Some(&zero), true).unwrap();
+    let zm = scores(zero_merged.generate(&req).await.unwrap());
+    let dist = |x: &[f64], y: &[f64]| {
+        x.iter()
+            .zip(y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    let requant = dist(&zm, &b);
+    let off = dist(&m, &r);
+    assert!(requant > 0.0, "re-quantizing changed nothing");
+    assert!(
+        off < 2.0 * requant + 1e-3,
+        "merged scores are {off} from the adapter path's; re-quantization alone moves them {requant}"
+    );
     let moved = b
         .iter()
         .zip(&r)
