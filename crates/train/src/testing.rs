@@ -1,5 +1,6 @@
 //! A tiny random Gemma 3 as a GGUF file, for tests and smoke runs of training code
-//! (here and in the CLI's tests): 2 layers, hidden size 16, every tensor F32.
+//! (here and in the CLI's tests): 2 layers (or as many as asked: with 6 or more, every
+//! sixth is a global-attention layer), hidden size 16, sliding window 4, every tensor F32.
 //!
 //! Without a tokenizer its vocabulary has 40 tokens; with one it has 259: `<unk>`,
 //! `<s>`, `</s>` and the 256 byte tokens `<0xNN>` of a SentencePiece (`llama`) tokenizer,
@@ -18,8 +19,14 @@ const HEAD_DIM: usize = 8;
 const FFN: usize = 24;
 const LAYERS: usize = 2;
 
-/// The GGUF bytes of a random Gemma 3 drawn from `seed` (module comment).
+/// The GGUF bytes of a random 2-layer Gemma 3 drawn from `seed` (module comment).
 pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
+    tiny_gemma3_gguf_layers(seed, tokenizer, LAYERS)
+}
+
+/// As [`tiny_gemma3_gguf`] with `layers` layers (the same draws for the layers both
+/// have: the tensors are drawn in file order, layer by layer).
+pub fn tiny_gemma3_gguf_layers(seed: u64, tokenizer: bool, layers: usize) -> Vec<u8> {
     use gguf_file::Value;
     let vocab = if tokenizer { 3 + 256 } else { 40 };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -36,7 +43,7 @@ pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
         ("token_embd.weight".into(), t(&[vocab, HIDDEN], 0.0, 0.5)),
         ("output_norm.weight".into(), t(&[HIDDEN], 1.0, 0.2)),
     ];
-    for i in 0..LAYERS {
+    for i in 0..layers {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         let w = |o: usize, i: usize| (o, i, 1.0 / (i as f32).sqrt());
         for (s, (o, inn, sp)) in [
@@ -64,7 +71,7 @@ pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
     let mut md: Vec<(&str, Value)> = vec![
         ("general.architecture", Value::String("gemma3".into())),
         ("gemma3.embedding_length", Value::U32(HIDDEN as u32)),
-        ("gemma3.block_count", Value::U32(LAYERS as u32)),
+        ("gemma3.block_count", Value::U32(layers as u32)),
         ("gemma3.attention.head_count", Value::U32(HEADS as u32)),
         (
             "gemma3.attention.head_count_kv",

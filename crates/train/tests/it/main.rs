@@ -14,6 +14,7 @@ use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 
 mod chat;
 mod peft;
+mod reference;
 mod resume;
 
 /// The tiny random Gemma 3 (40-token vocabulary, no tokenizer).
