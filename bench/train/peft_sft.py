@@ -15,7 +15,7 @@ Modes: `batch` pads the step's examples to one tensor (right padding, attention 
 one forward and backward pass, as the Hugging Face trainer does; `accumulate` runs each
 example on its own and accumulates gradients, as Shammie does (no padding).
 
-Prints one JSON line per step (seconds, tokens in the sequences, trained tokens, tokens
+Prints one JSON line per step (wall and CPU seconds, tokens in the sequences, trained tokens, tokens
 including padding, loss) and then a summary line. 2 threads (`torch.set_num_threads`).
 """
 
@@ -102,15 +102,15 @@ def main():
     for s, b in enumerate(batches):
         exs = [data[i] for i in b]
         trained = sum(sum(e["train"][1:]) for e in exs)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss, padded = step_loss(exs, trained)
         norm = torch.nn.utils.clip_grad_norm_(params, args.clip).item()
         opt.step()
         sched.step()
-        secs = time.perf_counter() - t
+        secs, cpu = time.perf_counter() - t, time.process_time() - c
         print(json.dumps({
-            "step": s, "secs": secs, "loss": loss, "grad_norm": norm,
+            "step": s, "secs": secs, "cpu_secs": cpu, "loss": loss, "grad_norm": norm,
             "seq_tokens": sum(len(e["ids"]) for e in exs), "trained_tokens": trained, "padded_tokens": padded,
         }), flush=True)
 
