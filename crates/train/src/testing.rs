@@ -1,6 +1,8 @@
 //! Tiny random models as GGUF files, for tests and smoke runs of training code (here and
-//! in the CLI's tests): Gemma 3, Llama 3 and Qwen2, each with 2 layers, hidden size 16,
-//! 2 query heads sharing 1 kv head of dimension 8, MLP width 24, every tensor F32.
+//! in the CLI's tests): Gemma 3, Llama 3 and Qwen2, each with 2 layers (Gemma 3: as many
+//! as asked with `tiny_gemma3_gguf_layers`; with 6 or more, every sixth is a
+//! global-attention layer), hidden size 16, 2 query heads sharing 1 kv head of dimension
+//! 8, MLP width 24, every tensor F32.
 //!
 //! - Gemma 3: per-head q/k norms, post-norms, a sliding window of 4, tied output head.
 //! - Llama 3 (`llama`): its own `output.weight`, RoPE base 5e5 with Llama 3.1-style
@@ -52,8 +54,14 @@ fn vocab(tokenizer: bool) -> usize {
     }
 }
 
-/// The GGUF bytes of a random Gemma 3 drawn from `seed` (module comment).
+/// The GGUF bytes of a random 2-layer Gemma 3 drawn from `seed` (module comment).
 pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
+    tiny_gemma3_gguf_layers(seed, tokenizer, LAYERS)
+}
+
+/// As [`tiny_gemma3_gguf`] with `layers` layers (the same draws for the layers both
+/// have: the tensors are drawn in file order, layer by layer).
+pub fn tiny_gemma3_gguf_layers(seed: u64, tokenizer: bool, layers: usize) -> Vec<u8> {
     use gguf_file::Value;
     let vocab = vocab(tokenizer);
     let mut d = Draw(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
@@ -62,7 +70,7 @@ pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
         ("token_embd.weight".into(), d.t(&[vocab, HIDDEN], 0.0, 0.5)),
         ("output_norm.weight".into(), d.t(&[HIDDEN], 1.0, 0.2)),
     ];
-    for i in 0..LAYERS {
+    for i in 0..layers {
         let n = |s: &str| format!("blk.{i}.{s}.weight");
         for (s, o, inn) in [
             ("attn_q", qd, HIDDEN),
@@ -86,14 +94,16 @@ pub fn tiny_gemma3_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
             ts.push((n(s), d.t(&[dim], 1.0, 0.2)));
         }
     }
-    let mut md = sizes("gemma3", 1e-6);
+    let mut md = sizes("gemma3", 1e-6, layers);
     md.push(("gemma3.attention.sliding_window".into(), Value::U32(4)));
+    md.push(("gemma3.context_length".into(), Value::U32(128)));
     write(md, ts, tokenizer)
 }
 
 /// The GGUF bytes of a random Llama 3 drawn from `seed` (module comment).
 pub fn tiny_llama_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
-    let mut md = sizes("llama", 1e-5);
+    let mut md = sizes("llama", 1e-5, LAYERS);
+    md.push(("llama.context_length".into(), gguf_file::Value::U32(128)));
     md.push((
         "llama.rope.freq_base".into(),
         gguf_file::Value::F32(500_000.0),
@@ -109,7 +119,8 @@ pub fn tiny_llama_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
 
 /// The GGUF bytes of a random Qwen2 drawn from `seed` (module comment).
 pub fn tiny_qwen2_gguf(seed: u64, tokenizer: bool) -> Vec<u8> {
-    let mut md = sizes("qwen2", 1e-6);
+    let mut md = sizes("qwen2", 1e-6, LAYERS);
+    md.push(("qwen2.context_length".into(), gguf_file::Value::U32(128)));
     md.push((
         "qwen2.rope.freq_base".into(),
         gguf_file::Value::F32(1_000_000.0),
@@ -158,19 +169,18 @@ fn llama_family(seed: u64, tokenizer: bool, bias: bool, tied: bool) -> Vec<(Stri
 type Metadata = Vec<(String, gguf_file::Value)>;
 
 /// The size metadata every architecture has, under its prefix.
-fn sizes(arch: &str, eps: f32) -> Metadata {
+fn sizes(arch: &str, eps: f32, layers: usize) -> Metadata {
     use gguf_file::Value;
     let p = |k: &str| format!("{arch}.{k}");
     vec![
         ("general.architecture".into(), Value::String(arch.into())),
         (p("embedding_length"), Value::U32(HIDDEN as u32)),
-        (p("block_count"), Value::U32(LAYERS as u32)),
+        (p("block_count"), Value::U32(layers as u32)),
         (p("attention.head_count"), Value::U32(HEADS as u32)),
         (p("attention.head_count_kv"), Value::U32(KV_HEADS as u32)),
         (p("attention.key_length"), Value::U32(HEAD_DIM as u32)),
         (p("feed_forward_length"), Value::U32(FFN as u32)),
         (p("attention.layer_norm_rms_epsilon"), Value::F32(eps)),
-        (p("context_length"), Value::U32(128)),
     ]
 }
 

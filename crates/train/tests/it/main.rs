@@ -16,6 +16,7 @@ use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 mod chat;
 mod llama_family;
 mod peft;
+mod reference;
 mod resume;
 
 /// Writes a tiny random model of one architecture from a seed (40-token vocabulary, no

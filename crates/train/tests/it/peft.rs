@@ -65,7 +65,7 @@ pub(crate) fn check_served_adapter(tiny: Tiny, name: &str) {
     let bytes = tiny(4);
     let base = lm(&bytes);
     let mut served = lm(&bytes);
-    assert_eq!(served.apply_adapter(&adapter).unwrap(), 6);
+    assert_eq!(served.apply_adapter(&adapter, false).unwrap(), 6);
     let mut worst = 0f32;
     for ex in examples() {
         let white = crate::flat(&wb.forward(&ex.ids).unwrap().logits);
