@@ -102,7 +102,7 @@ fn logits(model: &Path, ids: &Path, out: &Path, adapter: Option<&Path>) -> Resul
     let c = gguf_file::Content::read(&mut r).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut lm = LocalLm::load(&c, &mut r, &dev)?;
     if let Some(a) = &adapter {
-        lm.apply_adapter(a)?;
+        lm.apply_adapter(a, false)?;
     }
     for (k, s) in seqs.iter().enumerate() {
         let mut cache = KvCache::new(lm.layers());
