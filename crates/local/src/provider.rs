@@ -171,7 +171,9 @@ impl LocalModel {
     }
 }
 
-fn device() -> Result<Device, LocalError> {
+/// The device models load on: the first CUDA GPU when built with the `cuda` feature and
+/// one is present, else the CPU. Training (the white box) uses it too.
+pub fn device() -> Result<Device, LocalError> {
     #[cfg(feature = "cuda")]
     {
         if let Ok(d) = Device::new_cuda(0) {

@@ -175,7 +175,10 @@ pub(crate) fn load(
     let tok = shammie_tokenizer::Tokenizer::from_gguf(&content)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let format = Format::detect(tok.chat_template());
-    let wb = WhiteBox::load(&content, &mut r, &candle_core::Device::Cpu)
+    // A CUDA GPU when built with `--features cuda` and one is present.
+    let device = shammie_local::provider::device()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let wb = WhiteBox::load(&content, &mut r, &device)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((wb, format, tok))
 }
