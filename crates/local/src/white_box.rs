@@ -16,6 +16,13 @@
 //! - the causal and sliding-window mask is an additive constant (−1e9), no in-place writes;
 //! - no KV cache: every call runs the whole sequence.
 //!
+//! Packed sequences ([`WhiteBox::forward_packed`], [`WhiteBox::token_losses_packed`]):
+//! several independent sequences laid back to back in one pass, each starting at an
+//! offset in `starts`. A query sees only keys of its own segment (block-diagonal causal
+//! mask; the sliding window is counted within the segment) and RoPE positions restart at 0
+//! at every segment start, so each segment's numbers are those of a pass over it alone
+//! (up to float rounding of the larger products).
+//!
 //! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
 //! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
 //! a backward pass computes gradients for the factors only.
@@ -76,6 +83,13 @@ pub struct LoraVars {
     pub b: Var,
     pub scale: f64,
 }
+
+/// Multipliers of the input of the LoRA branches, for LoRA dropout in training:
+/// `masks[layer][m]` (len, in), for projection `m` in the order of
+/// [`crate::lora::MODULES`], multiplies that projection's LoRA input element-wise, so the
+/// projection computes `x·Wᵀ + scale · ((x ∘ mask)·Aᵀ)·Bᵀ` (the base sees `x` unchanged);
+/// `None` (or a shorter list) leaves the input as is.
+pub type LoraMasks = Vec<[Option<Tensor>; 7]>;
 
 /// Gemma 3 with every parameter an f32 [`Var`]; see the module documentation.
 pub struct WhiteBox {
@@ -244,7 +258,14 @@ impl WhiteBox {
     /// Full-sequence forward pass: logits at every position and the residual stream after
     /// every layer. Differentiable with respect to every parameter.
     pub fn forward(&self, ids: &[u32]) -> candle_core::Result<Forward> {
-        let residual = self.trunk(ids, self.cfg.layers)?;
+        self.forward_packed(ids, &[0])
+    }
+
+    /// [`WhiteBox::forward`] of a packed sequence: segments start at `starts` (the first at
+    /// 0, strictly increasing), attend only within themselves, and have RoPE positions
+    /// from 0 (module documentation).
+    pub fn forward_packed(&self, ids: &[u32], starts: &[usize]) -> candle_core::Result<Forward> {
+        let residual = self.trunk(ids, starts, self.cfg.layers, None)?;
         let last = residual
             .last()
             .expect("trunk returns at least the embeddings");
@@ -254,13 +275,27 @@ impl WhiteBox {
 
     /// Negative log-likelihood of `ids[1..]`, each given the tokens before it: shape
     /// (len - 1,). Differentiable; `token_losses(ids)?.mean_all()?.backward()` is the usual
-    /// language-modelling loss.
+    /// language-modelling loss. Never applies LoRA dropout.
     pub fn token_losses(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        self.token_losses_packed(ids, &[0], None)
+    }
+
+    /// [`WhiteBox::token_losses`] of a packed sequence (segments at `starts`, as
+    /// [`WhiteBox::forward_packed`]), with optional LoRA input masks (dropout). Entry `i`
+    /// is the loss of `ids[i + 1]` given the tokens of its segment before it; where
+    /// `i + 1` starts a segment, the entry predicts across the boundary and means nothing
+    /// (a caller masks it out).
+    pub fn token_losses_packed(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Tensor> {
         if ids.len() < 2 {
             candle_core::bail!("token_losses needs at least two tokens, got {}", ids.len());
         }
         let n = ids.len() - 1;
-        let residual = self.trunk(ids, self.cfg.layers)?;
+        let residual = self.trunk(ids, starts, self.cfg.layers, masks)?;
         let last = residual
             .last()
             .expect("trunk returns at least the embeddings");
@@ -291,12 +326,19 @@ impl WhiteBox {
                 self.cfg.layers
             );
         }
-        let mut residual = self.trunk(ids, layer)?;
+        let mut residual = self.trunk(ids, &[0], layer, None)?;
         Ok(residual.swap_remove(layer).detach())
     }
 
-    /// Runs layers `0..upto`; returns the residual stream before the first and after each.
-    fn trunk(&self, ids: &[u32], upto: usize) -> candle_core::Result<Vec<Tensor>> {
+    /// Runs layers `0..upto` over the segments of `ids` starting at `starts`, with optional
+    /// LoRA input masks; returns the residual stream before the first layer and after each.
+    fn trunk(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        upto: usize,
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Vec<Tensor>> {
         let t = ids.len();
         if t == 0 {
             candle_core::bail!("empty token sequence");
@@ -304,39 +346,54 @@ impl WhiteBox {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.cfg.vocab) {
             candle_core::bail!("token id {bad} out of range (vocab {})", self.cfg.vocab);
         }
+        if starts.first() != Some(&0)
+            || starts.windows(2).any(|w| w[0] >= w[1])
+            || starts.last().is_some_and(|&s| s >= t)
+        {
+            candle_core::bail!(
+                "segment starts {starts:?} must begin at 0 and increase strictly below {t}"
+            );
+        }
         let cfg = &self.cfg;
-        let rope_global = rope_tables(cfg.rope_global, cfg.head_dim, t, &self.device)?;
-        let rope_local = rope_tables(cfg.rope_local, cfg.head_dim, t, &self.device)?;
+        let rope_global = self.rope(cfg.rope_global, t, starts)?;
+        let rope_local = self.rope(cfg.rope_local, t, starts)?;
         let group = cfg.heads / cfg.kv_heads;
-        let mask_global = self.mask(t, group, None)?;
-        let mask_local = self.mask(t, group, Some(cfg.sliding_window))?;
+        let mask_global = self.mask(t, starts, group, None)?;
+        let mask_local = self.mask(t, starts, group, Some(cfg.sliding_window))?;
+        if let Some(m) = masks {
+            for (li, row) in m.iter().enumerate() {
+                for (mi, mask) in row.iter().enumerate() {
+                    let Some(mask) = mask else { continue };
+                    let module = crate::lora::MODULES[mi];
+                    let (_, inn) = self.projection_dims(module).expect("a known module");
+                    if mask.dims() != [t, inn] {
+                        candle_core::bail!(
+                            "LoRA mask for layer {li} {module} has shape {:?}, expected [{t}, {inn}]",
+                            mask.dims()
+                        );
+                    }
+                }
+            }
+        }
+        let mask_of = |li: usize, mi: usize| masks.and_then(|m| m.get(li)?[mi].as_ref());
 
         let ids_t = Tensor::new(ids, &self.device)?;
         let mut x = (self.p(&self.embed).index_select(&ids_t, 0)? * (cfg.hidden as f64).sqrt())?;
         let mut residual = Vec::with_capacity(upto + 1);
         residual.push(x.clone());
-        for layer in self.layers.iter().take(upto) {
+        for (li, layer) in self.layers.iter().enumerate().take(upto) {
+            let lin = |x: &Tensor, w: &Var, mi: usize| {
+                linear(x, &self.p(w), &layer.lora[mi], mask_of(li, mi))
+            };
             let (rope, mask) = if layer.global {
                 (&rope_global, &mask_global)
             } else {
                 (&rope_local, &mask_local)
             };
             let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
-            let q = heads(
-                &linear(&h, &self.p(&layer.q), &layer.lora[0])?,
-                cfg.heads,
-                cfg.head_dim,
-            )?; // (heads, t, d)
-            let k = heads(
-                &linear(&h, &self.p(&layer.k), &layer.lora[1])?,
-                cfg.kv_heads,
-                cfg.head_dim,
-            )?; // (kv_heads, t, d)
-            let v = heads(
-                &linear(&h, &self.p(&layer.v), &layer.lora[2])?,
-                cfg.kv_heads,
-                cfg.head_dim,
-            )?;
+            let q = heads(&lin(&h, &layer.q, 0)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
+            let k = heads(&lin(&h, &layer.k, 1)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
+            let v = heads(&lin(&h, &layer.v, 2)?, cfg.kv_heads, cfg.head_dim)?;
             let q = rope_apply(&rms_norm(&q, &self.p(&layer.q_norm), cfg.eps)?, rope)?;
             let k = rope_apply(&rms_norm(&k, &self.p(&layer.k_norm), cfg.eps)?, rope)?;
             // (kv_heads, group*t, d): one matmul serves all query heads sharing a kv head.
@@ -348,16 +405,16 @@ impl WhiteBox {
                 .transpose(0, 1)?
                 .reshape((t, cfg.heads * cfg.head_dim))?;
             let attn = rms_norm(
-                &linear(&o, &self.p(&layer.o), &layer.lora[3])?,
+                &lin(&o, &layer.o, 3)?,
                 &self.p(&layer.post_attn_norm),
                 cfg.eps,
             )?;
             x = (x + attn)?;
             let h = rms_norm(&x, &self.p(&layer.ffn_norm), cfg.eps)?;
-            let g = linear(&h, &self.p(&layer.gate), &layer.lora[4])?.gelu()?;
-            let u = linear(&h, &self.p(&layer.up), &layer.lora[5])?;
+            let g = lin(&h, &layer.gate, 4)?.gelu()?;
+            let u = lin(&h, &layer.up, 5)?;
             let m = rms_norm(
-                &linear(&(g * u)?, &self.p(&layer.down), &layer.lora[6])?,
+                &lin(&(g * u)?, &layer.down, 6)?,
                 &self.p(&layer.post_ffn_norm),
                 cfg.eps,
             )?;
@@ -372,20 +429,59 @@ impl WhiteBox {
         rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(&self.embed).t()?)
     }
 
-    /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
-    /// the grouped query heads.
-    fn mask(&self, t: usize, group: usize, window: Option<usize>) -> candle_core::Result<Tensor> {
-        Tensor::from_vec(mask_values(t, window), (1, t, t), &self.device)?.repeat((1, group, 1))
+    /// Additive mask (1, group*t, t) for the segments of a sequence starting at `starts`,
+    /// rows laid out as the grouped query heads.
+    fn mask(
+        &self,
+        t: usize,
+        starts: &[usize],
+        group: usize,
+        window: Option<usize>,
+    ) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(mask_values(t, starts, window), (1, t, t), &self.device)?
+            .repeat((1, group, 1))
+    }
+
+    /// RoPE cos/sin tables (t, head_dim/2) for the positions of a sequence whose segments
+    /// start at `starts`: position `i - start` of its segment for row `i`.
+    fn rope(&self, base: f64, t: usize, starts: &[usize]) -> candle_core::Result<(Tensor, Tensor)> {
+        let hd = self.cfg.head_dim;
+        if starts.len() == 1 {
+            return rope_tables(base, hd, t, &self.device);
+        }
+        let pos = positions(t, starts);
+        let longest = pos.iter().max().map_or(0, |&p| p as usize + 1);
+        let (cos, sin) = rope_tables(base, hd, longest, &self.device)?;
+        let idx = Tensor::new(pos.as_slice(), &self.device)?;
+        Ok((cos.index_select(&idx, 0)?, sin.index_select(&idx, 0)?))
     }
 }
 
-/// Row-major (t, t) additive mask: query `i` sees key `j` iff `j <= i` and, with a window,
-/// `i - j < window` (the rule of `gemma3.rs`).
-fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
+/// Each row's position within its segment (segments start at `starts`).
+fn positions(t: usize, starts: &[usize]) -> Vec<u32> {
+    let mut seg = 0;
+    (0..t)
+        .map(|i| {
+            while seg + 1 < starts.len() && starts[seg + 1] <= i {
+                seg += 1;
+            }
+            (i - starts[seg]) as u32
+        })
+        .collect()
+}
+
+/// Row-major (t, t) additive mask: query `i` sees key `j` iff both are in the same segment
+/// (segments start at `starts`), `j <= i` and, with a window, `i - j < window` (the rule of
+/// `gemma3.rs`, counted within the segment: positions restart at each segment start, so
+/// their difference is `i - j`).
+fn mask_values(t: usize, starts: &[usize], window: Option<usize>) -> Vec<f32> {
+    let pos = positions(t, starts);
     let mut mask = vec![0f32; t * t];
     for i in 0..t {
+        // The first row of `i`'s segment.
+        let lo = i - pos[i] as usize;
         for j in 0..t {
-            let visible = j <= i && window.is_none_or(|w| i - j < w);
+            let visible = lo <= j && j <= i && window.is_none_or(|w| i - j < w);
             if !visible {
                 mask[i * t + j] = MASKED;
             }
@@ -394,13 +490,23 @@ fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
     mask
 }
 
-/// `x @ w.t()` for `w` of shape (out, in), plus `scale · (x @ a.t()) @ b.t()` with LoRA.
-fn linear(x: &Tensor, w: &Tensor, lora: &Option<LoraVars>) -> candle_core::Result<Tensor> {
+/// `x @ w.t()` for `w` of shape (out, in), plus `scale · ((x ∘ mask) @ a.t()) @ b.t()` with
+/// LoRA (the mask, for dropout, only on the LoRA branch's input).
+fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    lora: &Option<LoraVars>,
+    mask: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
     let y = x.matmul(&w.t()?)?;
     match lora {
         None => Ok(y),
         Some(l) => {
-            let d = x
+            let xl = match mask {
+                Some(m) => (x * m)?,
+                None => x.clone(),
+            };
+            let d = xl
                 .matmul(&l.a.as_tensor().t()?)?
                 .matmul(&l.b.as_tensor().t()?)?;
             y + (d * l.scale)?
@@ -426,8 +532,8 @@ mod tests {
     #[test]
     fn mask_is_causal_and_windowed() {
         let t = 6;
-        let full = mask_values(t, None);
-        let win = mask_values(t, Some(3));
+        let full = mask_values(t, &[0], None);
+        let win = mask_values(t, &[0], Some(3));
         for i in 0..t {
             for j in 0..t {
                 assert_eq!(full[i * t + j] == 0.0, j <= i, "global ({i},{j})");
@@ -440,6 +546,47 @@ mod tests {
         }
         // Each query sees itself, so no row is fully masked.
         assert!((0..t).all(|i| win[i * t + i] == 0.0));
+    }
+
+    /// Segments at rows 0, 3 and 5 of 8: positions 0 1 2 | 0 1 | 0 1 2. Query `i` sees key
+    /// `j` iff both are in the same segment, `j <= i`, and (window 2) `i - j < 2`: e.g. row
+    /// 4 sees rows 3 and 4 only, row 7 sees 6 and 7 (not 5, outside the window), row 5 only
+    /// itself.
+    #[test]
+    fn packed_mask_is_block_diagonal_and_positions_restart() {
+        let (t, starts) = (8, [0, 3, 5]);
+        assert_eq!(positions(t, &starts), [0, 1, 2, 0, 1, 0, 1, 2]);
+        let seg = [0, 0, 0, 1, 1, 2, 2, 2];
+        let full = mask_values(t, &starts, None);
+        let win = mask_values(t, &starts, Some(2));
+        for i in 0..t {
+            for j in 0..t {
+                let same = seg[i] == seg[j];
+                assert_eq!(full[i * t + j] == 0.0, same && j <= i, "global ({i},{j})");
+                assert_eq!(
+                    win[i * t + j] == 0.0,
+                    same && j <= i && i - j < 2,
+                    "local ({i},{j})"
+                );
+            }
+        }
+        let seen = |m: &[f32], i: usize| (0..t).filter(|j| m[i * t + j] == 0.0).collect::<Vec<_>>();
+        assert_eq!(seen(&full, 4), [3, 4]);
+        assert_eq!(seen(&full, 7), [5, 6, 7]);
+        assert_eq!(seen(&win, 7), [6, 7]);
+        assert_eq!(seen(&win, 5), [5]);
+        // One segment is the plain causal mask.
+        assert_eq!(mask_values(5, &[0], Some(3)), {
+            let mut m = vec![0f32; 25];
+            for i in 0..5 {
+                for j in 0..5 {
+                    if !(j <= i && i - j < 3) {
+                        m[i * 5 + j] = MASKED;
+                    }
+                }
+            }
+            m
+        });
     }
 
     #[test]
