@@ -13,6 +13,8 @@ use shammie_train::optim::{AdamWConfig, Decay};
 use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 
 mod chat;
+mod dropout;
+mod packing;
 mod peft;
 mod resume;
 
@@ -72,6 +74,7 @@ fn lora_gradients_match_finite_differences() {
         alpha: 8.0,
         targets: shammie_local::lora::MODULES.map(String::from).to_vec(),
         seed: 3,
+        dropout: 0.0,
     };
     let set = LoraSet::attach(&mut wb, cfg).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
@@ -152,14 +155,15 @@ fn the_loss_covers_assistant_tokens_only() {
     assert!(Example::new(vec![1, 2], vec![true]).is_err());
 }
 
-fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
-    let mut wb = white_box(&tiny_gguf(4));
-    let cfg = TrainConfig {
+/// The configuration of [`run`]: rank 4 on q, v and down, both examples every step.
+pub(crate) fn run_config(steps: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
         lora: LoraConfig {
             rank: 4,
             alpha: 8.0,
             targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
             seed,
+            dropout: 0.0,
         },
         optim: AdamWConfig {
             lr: 3e-2,
@@ -167,16 +171,26 @@ fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
             ..Default::default()
         },
         batch: 2,
+        pack_tokens: 0,
         steps,
         warmup: 2,
         decay: Decay::Cosine,
         max_grad_norm: Some(1.0),
         seed,
-    };
+    }
+}
+
+fn run(steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
+    run_with(run_config(steps, seed), &examples())
+}
+
+/// Trains a fresh tiny model (seed 4) with `cfg` for its steps on `data`: the losses.
+pub(crate) fn run_with(cfg: TrainConfig, data: &[Example]) -> (Vec<f64>, WhiteBox, Trainer) {
+    let mut wb = white_box(&tiny_gguf(4));
+    let steps = cfg.steps;
     let mut tr = Trainer::new(&mut wb, cfg).unwrap();
-    let data = examples();
     let losses = (0..steps)
-        .map(|_| tr.step(&wb, &data).unwrap().loss)
+        .map(|_| tr.step(&wb, data).unwrap().loss)
         .collect();
     (losses, wb, tr)
 }

@@ -10,7 +10,7 @@ use shammie_local::gemma3::KvCache;
 use shammie_local::lora::Adapter;
 use shammie_local::model::LocalLm;
 
-use crate::{examples, run, tiny_gguf};
+use crate::{examples, run_config, run_with, tiny_gguf};
 
 fn lm(bytes: &[u8]) -> LocalLm {
     let mut r = Cursor::new(bytes);
@@ -36,9 +36,14 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Trained with LoRA dropout (0.3) and packing: the dropout is a training-time matter only,
+/// recorded as `lora_dropout`; the white box evaluates without it, as the server does.
 #[test]
 fn a_saved_adapter_serves_the_trained_model() {
-    let (_, wb, tr) = run(10, 3);
+    let mut cfg = run_config(10, 3);
+    cfg.lora.dropout = 0.3;
+    cfg.pack_tokens = 64;
+    let (_, wb, tr) = run_with(cfg, &examples());
     let tmp = tempfile::tempdir().unwrap();
     tr.lora.save_peft(tmp.path(), "tiny-gemma3").unwrap();
     let cfg: serde_json::Value = serde_json::from_str(
@@ -47,6 +52,7 @@ fn a_saved_adapter_serves_the_trained_model() {
     .unwrap();
     assert_eq!(cfg["r"], 4);
     assert_eq!(cfg["lora_alpha"], 8.0);
+    assert_eq!(cfg["lora_dropout"], 0.3);
     assert_eq!(cfg["base_model_name_or_path"], "tiny-gemma3");
     assert_eq!(
         cfg["target_modules"],
