@@ -25,7 +25,8 @@
 //!
 //! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
 //! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
-//! a backward pass computes gradients for the factors only.
+//! a backward pass computes gradients for the factors only; [`LoraMasks`] given to
+//! [`WhiteBox::token_losses_packed`] multiply the LoRA branches' input (dropout).
 //!
 //! The architecture is exactly that of `gemma3.rs` (verified against llama.cpp): embeddings
 //! scaled by √hidden; per layer RMSNorm → q/k/v → per-head RMSNorm of q and k → NeoX RoPE

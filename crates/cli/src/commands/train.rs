@@ -79,7 +79,8 @@ pub(crate) struct SftArgs {
     /// decreasing; attention never crosses examples and positions restart in each), so
     /// short examples share forward passes. Steps, epochs and the learning-rate schedule
     /// mean the same as without packing, and so does the loss (up to float rounding);
-    /// only the speed changes. 0: every example is its own forward pass.
+    /// only speed and memory change (longer sequences hold more logits). 0: every example
+    /// is its own forward pass.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub pack_tokens: usize,
     /// Warm-up steps (learning rate rising linearly from 0).
