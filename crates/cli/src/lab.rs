@@ -137,7 +137,7 @@ impl CliLab {
                             ..Default::default()
                         },
                         batch: c.batch.max(1),
-                        pack_tokens: 0,
+                        pack_tokens: c.pack_tokens,
                         steps,
                         warmup: c.warmup.min(steps.saturating_sub(1)),
                         decay: Decay::Linear,

