@@ -79,6 +79,8 @@ fn white_box(
                 targets,
                 seed: 0,
                 init_from: Some(PathBuf::from(dir)),
+                // Reading activations: no training, so no dropout.
+                dropout: 0.0,
             },
         )
         .map_err(|e| e.to_string())?;
@@ -128,12 +130,14 @@ impl CliLab {
                             targets,
                             seed: c.seed,
                             init_from: adapter.map(PathBuf::from),
+                            dropout: c.dropout,
                         },
                         optim: AdamWConfig {
                             lr: c.lr,
                             ..Default::default()
                         },
                         batch: c.batch.max(1),
+                        pack_tokens: c.pack_tokens,
                         steps,
                         warmup: c.warmup.min(steps.saturating_sub(1)),
                         decay: Decay::Linear,

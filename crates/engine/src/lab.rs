@@ -39,6 +39,11 @@ pub struct FineTuneConfig {
     pub epochs: f64,
     /// Examples per optimizer step.
     pub batch: usize,
+    /// Local training packs each step's examples into sequences of at most this many
+    /// tokens (`shammie_train::sft::TrainConfig::pack_tokens`: same examples and loss, one
+    /// forward pass per sequence); 0: every example is its own pass. APIs ignore it.
+    #[serde(default)]
+    pub pack_tokens: usize,
     /// Warm-up steps.
     pub warmup: usize,
     /// Seeds the example order and the adapter's initialisation.
@@ -57,6 +62,7 @@ impl Default for FineTuneConfig {
             lr: 1e-3,
             epochs: 1.0,
             batch: 8,
+            pack_tokens: 0,
             warmup: 2,
             seed: 0,
         }
@@ -120,5 +126,30 @@ pub trait Lab: Send + Sync {
     /// Why activations of `spec` cannot be read (an API model), or `None` when they can.
     fn no_activations(&self, _spec: &str) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration written before `dropout` and `pack_tokens` existed reads as neither
+    /// (0), and both round-trip.
+    #[test]
+    fn old_fine_tune_configs_read_without_dropout_or_packing() {
+        let set = FineTuneConfig {
+            dropout: 0.1,
+            pack_tokens: 512,
+            ..Default::default()
+        };
+        let mut v = serde_json::to_value(&set).unwrap();
+        let back: FineTuneConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, set);
+        let o = v.as_object_mut().unwrap();
+        o.remove("dropout");
+        o.remove("pack_tokens");
+        let old: FineTuneConfig = serde_json::from_value(v).unwrap();
+        assert_eq!((old.dropout, old.pack_tokens), (0.0, 0));
+        assert_eq!(old.rank, set.rank);
     }
 }

@@ -7,14 +7,20 @@
 //! any of the seven projections may be chosen. Factors are in Hugging Face's row order on
 //! every architecture (the white box permutes them where a GGUF's rows differ), so the
 //! saved files are what PEFT would save for the Hugging Face model.
+//!
+//! LoRA dropout (PEFT's `lora_dropout`) zeroes each input element of a factor's branch with
+//! probability `dropout` and scales the rest by `1/(1 − dropout)`, in training only:
+//! `x·Wᵀ + alpha/rank · B·A·dropout(x)`. The masks are drawn by the trainer
+//! ([`dropout_masks`]) and handed to the white box's training forward; evaluation and
+//! the saved adapter never see them.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Tensor, Var};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use shammie_local::lora::MODULES;
-use shammie_local::white_box::{LoraVars, WhiteBox};
+use shammie_local::white_box::{LoraMasks, LoraVars, WhiteBox};
 
 use crate::TrainError;
 
@@ -31,6 +37,10 @@ pub struct LoraConfig {
     /// an adapted model further). Its rank, alpha and targets must be these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
+    /// LoRA dropout probability on the input of each factor's branch, in [0, 1); 0: none
+    /// (also what a configuration written before the option existed reads as).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl Default for LoraConfig {
@@ -41,6 +51,7 @@ impl Default for LoraConfig {
             targets: vec!["q_proj".into(), "v_proj".into()],
             seed: 0,
             init_from: None,
+            dropout: 0.0,
         }
     }
 }
@@ -58,6 +69,12 @@ impl LoraConfig {
             return Err(TrainError::Config(format!(
                 "LoRA alpha must be positive, got {}",
                 self.alpha
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(TrainError::Config(format!(
+                "LoRA dropout must be in [0, 1), got {}",
+                self.dropout
             )));
         }
         if self.targets.is_empty() {
@@ -214,7 +231,7 @@ impl LoraSet {
             "base_model_name_or_path": base_model,
             "r": self.cfg.rank,
             "lora_alpha": self.cfg.alpha,
-            "lora_dropout": 0.0,
+            "lora_dropout": self.cfg.dropout,
             "target_modules": self.cfg.targets,
             "bias": "none",
             "fan_in_fan_out": false,
@@ -227,4 +244,42 @@ impl LoraSet {
         std::fs::write(&cp, text).map_err(|e| io(&cp, &e))?;
         Ok(())
     }
+}
+
+/// Dropout masks for one sequence of `len` tokens through every factor of `set` (drawn in
+/// factor order, row-major): each element is 0 with probability `p` and `1/(1 − p)`
+/// otherwise (inverted dropout, so the branch's expected input is `x`). An element is
+/// dropped when a 32-bit draw of `rng` is below `round(p · 2³²)`. `None` when `p` is 0:
+/// nothing is drawn, and the forward pass is exactly the one without dropout.
+pub fn dropout_masks(
+    set: &LoraSet,
+    wb: &WhiteBox,
+    len: usize,
+    p: f64,
+    rng: &mut impl RngCore,
+) -> Result<Option<LoraMasks>, TrainError> {
+    if p == 0.0 {
+        return Ok(None);
+    }
+    let threshold = (p * 4_294_967_296.0).round() as u64;
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let mut masks: LoraMasks = (0..wb.cfg.layers).map(|_| Default::default()).collect();
+    for f in &set.factors {
+        let (_, inn) = wb.projection_dims(&f.module).expect("a known module");
+        let values: Vec<f32> = (0..len * inn)
+            .map(|_| {
+                if (rng.next_u32() as u64) < threshold {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        let mi = MODULES
+            .iter()
+            .position(|m| *m == f.module)
+            .expect("a known module");
+        masks[f.layer][mi] = Some(Tensor::from_vec(values, (len, inn), wb.device())?);
+    }
+    Ok(Some(masks))
 }

@@ -1,18 +1,32 @@
 //! Supervised fine-tuning steps: the loss on assistant tokens only, gradient accumulation
 //! over the examples of one optimizer step, global-norm clipping, AdamW on the LoRA factors
-//! under the schedule, examples drawn in a seeded order.
+//! under the schedule, examples drawn in a seeded order, LoRA dropout, sequence packing.
 //!
 //! The loss of a step is the mean negative log-likelihood over every trained token of its
 //! examples (token-weighted, as Hugging Face's trainer computes it for one batch): each
-//! example's summed loss is divided by the step's total count of trained tokens before its
-//! backward pass, and the gradients of the examples are added.
+//! sequence's summed loss is divided by the step's total count of trained tokens before its
+//! backward pass, and the gradients of the sequences are added.
+//!
+//! An optimizer step always covers `batch` examples, drawn in the seeded order. Without
+//! packing (`pack_tokens` 0) each example is its own forward pass. With packing, the
+//! step's examples are packed into sequences of at most `pack_tokens` tokens by first-fit
+//! decreasing ([`pack_first_fit_decreasing`]: longest first, each into the first sequence
+//! with room, ties in batch order; an example longer than `pack_tokens` is a sequence of
+//! its own), and each sequence is one forward pass with a block-diagonal causal mask and
+//! RoPE positions restarting at every example ([`Packed`]). Packing therefore changes
+//! neither which examples a step trains on nor its loss (up to float rounding): steps,
+//! epochs and the learning-rate schedule mean the same with and without it. Dropout masks
+//! are drawn per example in batch order, before packing, so they too are the same.
+//! Packed or not, the output head (a hidden × vocabulary product) runs only at the
+//! positions that predict a trained token ([`WhiteBox::token_losses_at`],
+//! [`WhiteBox::token_losses_packed_at`]).
 
 use candle_core::{Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use shammie_local::white_box::WhiteBox;
+use shammie_local::white_box::{LoraMasks, WhiteBox};
 
-use crate::lora::{LoraConfig, LoraSet};
+use crate::lora::{dropout_masks, LoraConfig, LoraSet};
 use crate::optim::{AdamW, AdamWConfig, Decay, Schedule};
 use crate::TrainError;
 
@@ -59,14 +73,108 @@ impl Example {
 /// The output head runs only at the positions that predict a trained token
 /// ([`WhiteBox::token_losses_at`]).
 pub fn masked_loss_sum(wb: &WhiteBox, ex: &Example) -> Result<Tensor, TrainError> {
-    // Position p predicts token p + 1.
-    let positions: Vec<usize> = ex.train[1..]
+    Ok(wb
+        .token_losses_at(&ex.ids, &trained_positions(&ex.train))?
+        .sum_all()?)
+}
+
+/// The positions that predict a trained token: `p` where `train[p + 1]` (position `p`
+/// predicts token `p + 1`).
+fn trained_positions(train: &[bool]) -> Vec<usize> {
+    train[1..]
         .iter()
         .enumerate()
         .filter(|(_, t)| **t)
         .map(|(p, _)| p)
-        .collect();
-    Ok(wb.token_losses_at(&ex.ids, &positions)?.sum_all()?)
+        .collect()
+}
+
+/// Several examples back to back as one training sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    pub ids: Vec<u32>,
+    /// The examples' masks, except that each example's first token is untrained (it
+    /// would be predicted from the previous example).
+    pub train: Vec<bool>,
+    /// Where each example starts.
+    pub starts: Vec<usize>,
+}
+
+impl Packed {
+    pub fn new(examples: &[&Example]) -> Self {
+        let mut p = Packed {
+            ids: Vec::new(),
+            train: Vec::new(),
+            starts: Vec::new(),
+        };
+        for ex in examples {
+            p.starts.push(p.ids.len());
+            p.ids.extend_from_slice(&ex.ids);
+            p.train.push(false);
+            p.train.extend_from_slice(&ex.train[1..]);
+        }
+        p
+    }
+}
+
+/// Summed negative log-likelihood of the trained tokens of a packed sequence, each
+/// example seeing only itself, with optional LoRA dropout masks (rows of the sequence).
+/// As [`masked_loss_sum`], the output head runs only at the positions that predict a
+/// trained token ([`WhiteBox::token_losses_packed_at`]; an example's first token is never
+/// trained, so no position predicts across a boundary). Equals the sum of [`masked_loss_sum`] over the examples, up to float rounding.
+pub fn packed_loss_sum(
+    wb: &WhiteBox,
+    p: &Packed,
+    masks: Option<&LoraMasks>,
+) -> Result<Tensor, TrainError> {
+    let positions = trained_positions(&p.train);
+    Ok(wb
+        .token_losses_packed_at(&p.ids, &p.starts, &positions, masks)?
+        .sum_all()?)
+}
+
+/// First-fit decreasing bin packing of items of lengths `lens` into bins of capacity
+/// `max`: items longest first (ties by index), each into the first bin it fits in, else a
+/// new bin; an item longer than `max` gets a bin of its own. Returns each bin's item
+/// indices, ascending, bins in the order they were opened.
+pub fn pack_first_fit_decreasing(lens: &[usize], max: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by(|&a, &b| lens[b].cmp(&lens[a]).then(a.cmp(&b)));
+    let mut bins: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in order {
+        match bins.iter_mut().find(|(used, _)| used + lens[i] <= max) {
+            Some((used, members)) => {
+                *used += lens[i];
+                members.push(i);
+            }
+            None => bins.push((lens[i], vec![i])),
+        }
+    }
+    bins.into_iter()
+        .map(|(_, mut m)| {
+            m.sort_unstable();
+            m
+        })
+        .collect()
+}
+
+/// Masks of several sequences stacked row-wise (the masks of a packed sequence).
+fn cat_masks(parts: &[&LoraMasks]) -> Result<LoraMasks, TrainError> {
+    let mut out: LoraMasks = Vec::with_capacity(parts[0].len());
+    for li in 0..parts[0].len() {
+        let mut row: [Option<Tensor>; 7] = Default::default();
+        for (mi, slot) in row.iter_mut().enumerate() {
+            if parts[0][li][mi].is_some() {
+                let ts = parts
+                    .iter()
+                    .map(|p| p[li][mi].clone().expect("every example has the same masks"))
+                    .collect::<Vec<_>>();
+                *slot = Some(Tensor::cat(&ts, 0)?);
+            }
+        }
+        out.push(row);
+    }
+    Ok(out)
 }
 
 /// The global L2 norm of `grads` (all tensors as one vector), returned before clipping;
@@ -96,6 +204,10 @@ pub struct TrainConfig {
     pub optim: AdamWConfig,
     /// Examples per optimizer step (their gradients are accumulated).
     pub batch: usize,
+    /// Pack each step's examples into sequences of at most this many tokens (module
+    /// comment); 0: every example is its own sequence.
+    #[serde(default)]
+    pub pack_tokens: usize,
     /// Optimizer steps in the run (the schedule's length).
     pub steps: usize,
     pub warmup: usize,
@@ -112,6 +224,7 @@ impl Default for TrainConfig {
             lora: LoraConfig::default(),
             optim: AdamWConfig::default(),
             batch: 8,
+            pack_tokens: 0,
             steps: 100,
             warmup: 10,
             decay: Decay::Cosine,
@@ -147,6 +260,22 @@ pub struct TrainerState {
     pub cursor: usize,
     /// The order RNG's position in its stream (ChaCha8 words, as a decimal string).
     pub rng_word_pos: String,
+    /// The dropout RNG's position (as `rng_word_pos`; absent in checkpoints written
+    /// before dropout existed, which drew nothing from it).
+    #[serde(default = "zero_pos")]
+    pub dropout_rng_word_pos: String,
+}
+
+fn zero_pos() -> String {
+    "0".into()
+}
+
+/// The dropout RNG: ChaCha8 seeded with the run's seed, on stream 1 (the order RNG uses
+/// stream 0 of the same seed), so the two never share draws.
+fn dropout_rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(1);
+    r
 }
 
 const STATE_TENSORS: &str = "state.safetensors";
@@ -160,6 +289,7 @@ pub struct Trainer {
     opt: AdamW,
     schedule: Schedule,
     rng: rand_chacha::ChaCha8Rng,
+    dropout_rng: rand_chacha::ChaCha8Rng,
     order: Vec<usize>,
     cursor: usize,
     step: usize,
@@ -191,6 +321,7 @@ impl Trainer {
         };
         Ok(Trainer {
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
+            dropout_rng: dropout_rng(cfg.seed),
             cfg,
             lora,
             vars,
@@ -230,6 +361,7 @@ impl Trainer {
             order: self.order.clone(),
             cursor: self.cursor,
             rng_word_pos: self.rng.get_word_pos().to_string(),
+            dropout_rng_word_pos: self.dropout_rng.get_word_pos().to_string(),
         };
         let sj = dir.join(STATE_JSON);
         let text = serde_json::to_string_pretty(&state).expect("plain values");
@@ -251,6 +383,10 @@ impl Trainer {
             .rng_word_pos
             .parse()
             .map_err(|e| io(&sj, &format!("rng_word_pos: {e}")))?;
+        let dropout_pos: u128 = state
+            .dropout_rng_word_pos
+            .parse()
+            .map_err(|e| io(&sj, &format!("dropout_rng_word_pos: {e}")))?;
         let st = dir.join(STATE_TENSORS);
         let mut tensors =
             candle_core::safetensors::load(&st, self.vars[0].device()).map_err(|e| io(&st, &e))?;
@@ -283,6 +419,8 @@ impl Trainer {
         }
         self.rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.cfg.seed);
         self.rng.set_word_pos(pos);
+        self.dropout_rng = dropout_rng(self.cfg.seed);
+        self.dropout_rng.set_word_pos(dropout_pos);
         self.order = state.order;
         self.cursor = state.cursor;
         self.step = state.step;
@@ -305,21 +443,50 @@ impl Trainer {
         out
     }
 
-    /// One optimizer step on the next batch of `data`.
+    /// One optimizer step on the next batch of `data` (module comment: packing, dropout).
     pub fn step(&mut self, wb: &WhiteBox, data: &[Example]) -> Result<StepReport, TrainError> {
         if data.is_empty() {
             return Err(TrainError::Data("no training examples".into()));
         }
         let batch = self.next_batch(data.len());
         let tokens: usize = batch.iter().map(|&i| data[i].trained()).sum();
+        // Dropout masks per example in batch order, whatever the packing.
+        let masks = batch
+            .iter()
+            .map(|&i| {
+                dropout_masks(
+                    &self.lora,
+                    wb,
+                    data[i].ids.len(),
+                    self.cfg.lora.dropout,
+                    &mut self.dropout_rng,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let groups = if self.cfg.pack_tokens > 0 {
+            let lens: Vec<usize> = batch.iter().map(|&i| data[i].ids.len()).collect();
+            pack_first_fit_decreasing(&lens, self.cfg.pack_tokens)
+        } else {
+            (0..batch.len()).map(|k| vec![k]).collect()
+        };
         let mut grads: Vec<Tensor> = self
             .vars
             .iter()
             .map(|v| v.zeros_like())
             .collect::<candle_core::Result<_>>()?;
         let mut loss = 0f64;
-        for &i in &batch {
-            let l = (masked_loss_sum(wb, &data[i])? / tokens as f64)?;
+        for g in groups {
+            let sum = match g.as_slice() {
+                [k] if masks[*k].is_none() => masked_loss_sum(wb, &data[batch[*k]])?,
+                _ => {
+                    let exs: Vec<&Example> = g.iter().map(|&k| &data[batch[k]]).collect();
+                    let parts: Option<Vec<&LoraMasks>> =
+                        g.iter().map(|&k| masks[k].as_ref()).collect();
+                    let m = parts.map(|p| cat_masks(&p)).transpose()?;
+                    packed_loss_sum(wb, &Packed::new(&exs), m.as_ref())?
+                }
+            };
+            let l = (sum / tokens as f64)?;
             loss += l.to_scalar::<f32>()? as f64;
             let g = l.backward()?;
             for (acc, v) in grads.iter_mut().zip(&self.vars) {
@@ -370,6 +537,49 @@ mod tests {
         let mut none = g.clone();
         assert!((clip_global_norm(&mut none, None).unwrap() - 6.5).abs() < 1e-5);
         assert_eq!(none[1].to_vec1::<f32>().unwrap(), b);
+    }
+
+    /// Hand-packed: lengths [5, 3, 8, 2, 4, 7] into 10. Longest first: 8 opens bin 0; 7
+    /// does not fit (15) and opens bin 1; 5 fits neither (13, 12): bin 2; 4 goes to bin 2
+    /// (9); 3 to bin 1 (10); 2 to bin 0 (10). Bins of indices: {2, 3}, {1, 5}, {0, 4}. An
+    /// item over the capacity is alone.
+    #[test]
+    fn first_fit_decreasing_packs_by_hand() {
+        assert_eq!(
+            pack_first_fit_decreasing(&[5, 3, 8, 2, 4, 7], 10),
+            [vec![2, 3], vec![1, 5], vec![0, 4]]
+        );
+        assert_eq!(
+            pack_first_fit_decreasing(&[12, 1, 9], 10),
+            [vec![0], vec![1, 2]]
+        );
+        // Equal lengths keep their order.
+        assert_eq!(
+            pack_first_fit_decreasing(&[4, 4, 4], 8),
+            [vec![0, 1], vec![2]]
+        );
+    }
+
+    /// A packed sequence: the first token of every example is untrained.
+    #[test]
+    fn packing_concatenates_and_unmarks_boundaries() {
+        let a = Example::prompt_reply(&[1, 2], &[3]).unwrap();
+        let b = Example::new(vec![4, 5, 6], vec![true, true, false]).unwrap();
+        let p = Packed::new(&[&a, &b]);
+        assert_eq!(p.ids, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(p.starts, [0, 3]);
+        assert_eq!(p.train, [false, false, true, false, true, false]);
+    }
+
+    /// A `run.json` written before dropout and packing existed still reads, as neither.
+    #[test]
+    fn old_configs_read_without_dropout_or_packing() {
+        let mut v = serde_json::to_value(TrainConfig::default()).unwrap();
+        v.as_object_mut().unwrap().remove("pack_tokens");
+        v["lora"].as_object_mut().unwrap().remove("dropout");
+        let c: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c, TrainConfig::default());
+        assert_eq!((c.pack_tokens, c.lora.dropout), (0, 0.0));
     }
 
     /// Only tokens after the first can be trained, and the mask must match the tokens.

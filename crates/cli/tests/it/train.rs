@@ -1,7 +1,7 @@
-//! `shammie train sft` on a tiny random Gemma 3 (with a byte tokenizer) loaded by path:
-//! a run directory with options, data digest, per-step log, checkpoints, the adapter as
-//! an artifact that `local:PATH+lora=DIR` serves, resume, and bad data refused. And the
-//! same command on a tiny Llama 3 and Qwen2.
+//! `shammie train sft` on a tiny random Gemma 3 (with a byte tokenizer) loaded by path,
+//! with LoRA dropout and packing on: a run directory with options, data digest, per-step
+//! log, checkpoints, the adapter as an artifact that `local:PATH+lora=DIR` serves, resume,
+//! and bad data or options refused. And the same command on a tiny Llama 3 and Qwen2.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -57,7 +57,11 @@ fn train_sft_writes_a_run_whose_adapter_serves_and_resumes() {
             "--steps",
             "4",
             "--batch",
-            "1",
+            "2",
+            "--pack-tokens",
+            "64",
+            "--dropout",
+            "0.2",
             "--rank",
             "2",
             "--lr",
@@ -93,6 +97,13 @@ fn train_sft_writes_a_run_whose_adapter_serves_and_resumes() {
     assert_eq!(meta["study"], "train");
     assert_eq!(meta["config"]["train"]["steps"], 4);
     assert_eq!(meta["config"]["train"]["lora"]["rank"], 2);
+    assert_eq!(meta["config"]["train"]["lora"]["dropout"], 0.2);
+    assert_eq!(meta["config"]["train"]["pack_tokens"], 64);
+    let acfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(acfg["lora_dropout"], 0.2);
     assert_eq!(meta["config"]["checkpoint_every"], 2);
     let digest = meta["inputs"][data.to_str().unwrap()].as_str().unwrap();
     assert_eq!(digest.len(), 64);
@@ -168,6 +179,19 @@ fn train_sft_writes_a_run_whose_adapter_serves_and_resumes() {
         std::fs::read(cut.join("artifacts/adapter/adapter_model.safetensors")).unwrap(),
         std::fs::read(adapter.join("adapter_model.safetensors")).unwrap()
     );
+
+    // A dropout of 1 is refused before a run directory exists.
+    let mut bad = args("runs-d");
+    let i = bad.iter().position(|x| x == "0.2").unwrap();
+    bad[i] = "1".into();
+    let out = shammie(d, &bad.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("dropout must be in [0, 1)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!d.join("runs-d").exists());
 
     // Bad data: FILE:LINE, and no run directory.
     std::fs::write(&data, format!("{DATA}{{\"messages\": []}}\n")).unwrap();

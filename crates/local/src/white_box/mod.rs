@@ -19,6 +19,14 @@
 //!   writes;
 //! - no KV cache: every call runs the whole sequence.
 //!
+//! Packed sequences ([`WhiteBox::forward_packed`], [`WhiteBox::token_losses_packed`],
+//! [`WhiteBox::token_losses_packed_at`]): several independent sequences laid back to back
+//! in one pass, each starting at an offset in `starts`. A query sees only keys of its own
+//! segment (block-diagonal causal mask; a sliding window is counted within the segment)
+//! and RoPE positions restart at 0 at every segment start (rows of the family's tables
+//! for positions `0..longest segment`), so each segment's numbers are those of a pass over
+//! it alone (up to float rounding of the larger products), for every family.
+//!
 //! The decoder skeleton is shared (this file): embeddings → per layer RMSNorm → q/k/v →
 //! RoPE → grouped-query attention scaled by `attn_scale` → output projection → residual;
 //! RMSNorm → act(gate)·up → down → residual; final RMSNorm → output head. What differs
@@ -30,11 +38,13 @@
 //!
 //! For LoRA training (`crates/train`), [`WhiteBox::set_lora`] adds trainable factors to any
 //! projection and [`WhiteBox::set_frozen`] turns the base weights into graph constants, so
-//! a backward pass computes gradients for the factors only. The factors are always in
-//! Hugging Face's (PEFT's) row order; where a GGUF stores a projection's rows in another
-//! order (the query and key of `llama` files, see `crate::lora`), B's rows are permuted
-//! the same way inside the forward pass, so an adapter trained here and saved as PEFT
-//! files is the adapter the inference path applies.
+//! a backward pass computes gradients for the factors only; [`LoraMasks`] given to
+//! [`WhiteBox::token_losses_packed`] or [`WhiteBox::token_losses_packed_at`] multiply the
+//! LoRA branches' input (dropout). The factors are always in Hugging Face's (PEFT's) row
+//! order; where a GGUF stores a projection's rows in another order (the query and key of
+//! `llama` files, see `crate::lora`), B's rows are permuted the same way inside the
+//! forward pass, so an adapter trained here and saved as PEFT files is the adapter the
+//! inference path applies.
 //!
 //! Differences from the quantized path are only numeric: weights here are the exact
 //! dequantized GGUF values (the quantized path re-quantizes some to Q8_0) and activations
@@ -86,6 +96,13 @@ pub struct LoraVars {
     pub scale: f64,
 }
 
+/// Multipliers of the input of the LoRA branches, for LoRA dropout in training:
+/// `masks[layer][m]` (len, in), for projection `m` in the order of
+/// [`crate::lora::MODULES`], multiplies that projection's LoRA input element-wise, so the
+/// projection computes `x·Wᵀ + scale · ((x ∘ mask)·Aᵀ)·Bᵀ` (the base, and a bias, see `x`
+/// unchanged); `None` (or a shorter list) leaves the input as is.
+pub type LoraMasks = Vec<[Option<Tensor>; 7]>;
+
 /// One projection: `x·Wᵀ`, plus a bias where the file has one, plus a LoRA delta when set.
 struct Proj {
     w: Var,
@@ -117,7 +134,8 @@ struct AttnKind {
 trait Family: Send + Sync {
     /// The embeddings are multiplied by this.
     fn embed_scale(&self) -> f64;
-    /// Every kind of attention layer the model has, for positions `0..t`.
+    /// Every kind of attention layer the model has, for positions `0..t` (a packed
+    /// sequence takes rows of these tables, see [`WhiteBox::forward_packed`]).
     fn attention_kinds(&self, t: usize, dev: &Device) -> candle_core::Result<Vec<AttnKind>>;
     /// Which of [`Family::attention_kinds`] layer `layer` uses.
     fn kind(&self, _layer: usize) -> usize {
@@ -365,7 +383,14 @@ impl WhiteBox {
     /// Full-sequence forward pass: logits at every position and the residual stream after
     /// every layer. Differentiable with respect to every parameter.
     pub fn forward(&self, ids: &[u32]) -> candle_core::Result<Forward> {
-        let residual = self.trunk(ids, self.cfg.layers)?;
+        self.forward_packed(ids, &[0])
+    }
+
+    /// [`WhiteBox::forward`] of a packed sequence: segments start at `starts` (the first at
+    /// 0, strictly increasing), attend only within themselves, and have RoPE positions
+    /// from 0 (module documentation).
+    pub fn forward_packed(&self, ids: &[u32], starts: &[usize]) -> candle_core::Result<Forward> {
+        let residual = self.trunk(ids, starts, self.cfg.layers, None)?;
         let last = residual
             .last()
             .expect("trunk returns at least the embeddings");
@@ -375,28 +400,32 @@ impl WhiteBox {
 
     /// Negative log-likelihood of `ids[1..]`, each given the tokens before it: shape
     /// (len - 1,). Differentiable; `token_losses(ids)?.mean_all()?.backward()` is the usual
-    /// language-modelling loss.
+    /// language-modelling loss. Never applies LoRA dropout.
     pub fn token_losses(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        self.token_losses_packed(ids, &[0], None)
+    }
+
+    /// [`WhiteBox::token_losses`] of a packed sequence (segments at `starts`, as
+    /// [`WhiteBox::forward_packed`]), with optional LoRA input masks (dropout). Entry `i`
+    /// is the loss of `ids[i + 1]` given the tokens of its segment before it; where
+    /// `i + 1` starts a segment, the entry predicts across the boundary and means nothing
+    /// (a caller masks it out, or uses [`WhiteBox::token_losses_packed_at`]).
+    pub fn token_losses_packed(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Tensor> {
         if ids.len() < 2 {
             candle_core::bail!("token_losses needs at least two tokens, got {}", ids.len());
         }
         let n = ids.len() - 1;
-        let residual = self.trunk(ids, self.cfg.layers)?;
+        let residual = self.trunk(ids, starts, self.cfg.layers, masks)?;
         let last = residual
             .last()
             .expect("trunk returns at least the embeddings");
         // The last position predicts nothing here: skip its row of the (large) head.
-        let logits = self.head(&last.narrow(0, 0, n)?)?; // (n, vocab)
-        let max = logits.detach().max_keepdim(D::Minus1)?;
-        let lse = (logits
-            .broadcast_sub(&max)?
-            .exp()?
-            .sum_keepdim(D::Minus1)?
-            .log()?
-            + max)?;
-        let targets = Tensor::new(&ids[1..], &self.device)?.reshape((n, 1))?;
-        let picked = logits.gather(&targets, D::Minus1)?;
-        (lse - picked)?.squeeze(1)
+        self.nll(&last.narrow(0, 0, n)?, &ids[1..])
     }
 
     /// Negative log-likelihood of `ids[p + 1]` given `ids[..=p]`, for each position `p` in
@@ -406,6 +435,20 @@ impl WhiteBox {
     /// 262k-token vocabulary — runs only on those rows, so masked prompt tokens cost
     /// nothing there, forward or backward.
     pub fn token_losses_at(&self, ids: &[u32], positions: &[usize]) -> candle_core::Result<Tensor> {
+        self.token_losses_packed_at(ids, &[0], positions, None)
+    }
+
+    /// [`WhiteBox::token_losses_at`] of a packed sequence with optional LoRA input masks:
+    /// the rows `positions` of [`WhiteBox::token_losses_packed`], the output head run only
+    /// on them. A position whose next token starts a segment predicts across the boundary
+    /// and is refused.
+    pub fn token_losses_packed_at(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        positions: &[usize],
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Tensor> {
         if ids.len() < 2 {
             candle_core::bail!(
                 "token_losses_at needs at least two tokens, got {}",
@@ -418,14 +461,26 @@ impl WhiteBox {
         if let Some(bad) = positions.iter().find(|&&p| p + 1 >= ids.len()) {
             candle_core::bail!("position {bad} has no next token (len {})", ids.len());
         }
-        let residual = self.trunk(ids, self.cfg.layers)?;
+        if let Some(bad) = positions.iter().find(|&&p| starts.contains(&(p + 1))) {
+            candle_core::bail!(
+                "position {bad} would predict the first token of the next segment (starts {starts:?})"
+            );
+        }
+        let residual = self.trunk(ids, starts, self.cfg.layers, masks)?;
         let last = residual
             .last()
             .expect("trunk returns at least the embeddings");
         let rows: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
-        let n = rows.len();
         let rows = Tensor::new(rows.as_slice(), &self.device)?;
-        let logits = self.head(&last.index_select(&rows, 0)?)?; // (n, vocab)
+        let next: Vec<u32> = positions.iter().map(|&p| ids[p + 1]).collect();
+        self.nll(&last.index_select(&rows, 0)?, &next)
+    }
+
+    /// Negative log-likelihood of `targets[r]` under the head's logits for row `r` of `x`
+    /// (n, hidden): shape (n,). The log-sum-exp's max is a detached constant shift.
+    fn nll(&self, x: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
+        let n = targets.len();
+        let logits = self.head(x)?; // (n, vocab)
         let max = logits.detach().max_keepdim(D::Minus1)?;
         let lse = (logits
             .broadcast_sub(&max)?
@@ -433,8 +488,7 @@ impl WhiteBox {
             .sum_keepdim(D::Minus1)?
             .log()?
             + max)?;
-        let next: Vec<u32> = positions.iter().map(|&p| ids[p + 1]).collect();
-        let targets = Tensor::new(next.as_slice(), &self.device)?.reshape((n, 1))?;
+        let targets = Tensor::new(targets, &self.device)?.reshape((n, 1))?;
         let picked = logits.gather(&targets, D::Minus1)?;
         (lse - picked)?.squeeze(1)
     }
@@ -452,12 +506,19 @@ impl WhiteBox {
                 self.cfg.layers
             );
         }
-        let mut residual = self.trunk(ids, layer)?;
+        let mut residual = self.trunk(ids, &[0], layer, None)?;
         Ok(residual.swap_remove(layer).detach())
     }
 
-    /// Runs layers `0..upto`; returns the residual stream before the first and after each.
-    fn trunk(&self, ids: &[u32], upto: usize) -> candle_core::Result<Vec<Tensor>> {
+    /// Runs layers `0..upto` over the segments of `ids` starting at `starts`, with optional
+    /// LoRA input masks; returns the residual stream before the first layer and after each.
+    fn trunk(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        upto: usize,
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Vec<Tensor>> {
         let t = ids.len();
         if t == 0 {
             candle_core::bail!("empty token sequence");
@@ -465,14 +526,38 @@ impl WhiteBox {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.cfg.vocab) {
             candle_core::bail!("token id {bad} out of range (vocab {})", self.cfg.vocab);
         }
+        if starts.first() != Some(&0)
+            || starts.windows(2).any(|w| w[0] >= w[1])
+            || starts.last().is_some_and(|&s| s >= t)
+        {
+            candle_core::bail!(
+                "segment starts {starts:?} must begin at 0 and increase strictly below {t}"
+            );
+        }
+        if let Some(m) = masks {
+            for (li, row) in m.iter().enumerate() {
+                for (mi, mask) in row.iter().enumerate() {
+                    let Some(mask) = mask else { continue };
+                    let module = crate::lora::MODULES[mi];
+                    let (_, inn) = self.projection_dims(module).expect("a known module");
+                    if mask.dims() != [t, inn] {
+                        candle_core::bail!(
+                            "LoRA mask for layer {li} {module} has shape {:?}, expected [{t}, {inn}]",
+                            mask.dims()
+                        );
+                    }
+                }
+            }
+        }
+        let lora_mask = |li: usize, mi: usize| masks.and_then(|m| m.get(li)?[mi].as_ref());
         let cfg = &self.cfg;
         let fam = &*self.family;
         let frozen = self.frozen;
         let group = cfg.heads / cfg.kv_heads;
-        let kinds = fam.attention_kinds(t, &self.device)?;
-        let masks = kinds
+        let kinds = self.attention_kinds(t, starts)?;
+        let attn_masks = kinds
             .iter()
-            .map(|k| self.mask(t, group, k.window))
+            .map(|k| self.mask(t, starts, group, k.window))
             .collect::<candle_core::Result<Vec<_>>>()?;
 
         let ids_t = Tensor::new(ids, &self.device)?;
@@ -485,12 +570,13 @@ impl WhiteBox {
         residual.push(x.clone());
         for (li, layer) in self.layers.iter().take(upto).enumerate() {
             let kind = fam.kind(li);
-            let (rope, mask) = (&kinds[kind], &masks[kind]);
+            let (rope, mask) = (&kinds[kind], &attn_masks[kind]);
             let [q, k, v, o, gate, up, down] = &layer.proj;
+            let lin = |mi: usize, p: &Proj, x: &Tensor| self.linear(p, x, lora_mask(li, mi));
             let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
-            let q = heads(&self.linear(q, &h)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
-            let k = heads(&self.linear(k, &h)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
-            let v = heads(&self.linear(v, &h)?, cfg.kv_heads, cfg.head_dim)?;
+            let q = heads(&lin(0, q, &h)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
+            let k = heads(&lin(1, k, &h)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
+            let v = heads(&lin(2, v, &h)?, cfg.kv_heads, cfg.head_dim)?;
             let (q, k) = fam.qk_norm(li, q, k, frozen)?;
             let q = fam.rope(&q, &rope.cos, &rope.sin)?;
             let k = fam.rope(&k, &rope.cos, &rope.sin)?;
@@ -502,12 +588,12 @@ impl WhiteBox {
                 .reshape((cfg.heads, t, cfg.head_dim))?
                 .transpose(0, 1)?
                 .reshape((t, cfg.heads * cfg.head_dim))?;
-            let a = fam.post_attention(li, self.linear(o, &a)?, frozen)?;
+            let a = fam.post_attention(li, lin(3, o, &a)?, frozen)?;
             x = (x + a)?;
             let h = rms_norm(&x, &self.p(&layer.ffn_norm), cfg.eps)?;
-            let g = fam.activation(&self.linear(gate, &h)?)?;
-            let u = self.linear(up, &h)?;
-            let m = fam.post_ffn(li, self.linear(down, &(g * u)?)?, frozen)?;
+            let g = fam.activation(&lin(4, gate, &h)?)?;
+            let u = lin(5, up, &h)?;
+            let m = fam.post_ffn(li, lin(6, down, &(g * u)?)?, frozen)?;
             x = (x + m)?;
             residual.push(x.clone());
         }
@@ -520,9 +606,10 @@ impl WhiteBox {
         rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?.matmul(&self.p(w).t()?)
     }
 
-    /// `x·Wᵀ (+ b)` for `W` of shape (out, in), plus `scale · (x·Aᵀ)·Bᵀ` with LoRA (B's rows
-    /// in the file's order).
-    fn linear(&self, p: &Proj, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `x·Wᵀ (+ b)` for `W` of shape (out, in), plus `scale · ((x ∘ mask)·Aᵀ)·Bᵀ` with LoRA
+    /// (B's rows in the file's order; the mask, for dropout, only on the LoRA branch's
+    /// input).
+    fn linear(&self, p: &Proj, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let mut y = x.matmul(&self.p(&p.w).t()?)?;
         if let Some(b) = &p.bias {
             y = y.broadcast_add(&self.p(b))?;
@@ -532,26 +619,77 @@ impl WhiteBox {
                 Some(rows) => l.b.as_tensor().index_select(rows, 0)?,
                 None => l.b.as_tensor().clone(),
             };
-            let d = x.matmul(&l.a.as_tensor().t()?)?.matmul(&b.t()?)?;
+            let xl = match mask {
+                Some(m) => (x * m)?,
+                None => x.clone(),
+            };
+            let d = xl.matmul(&l.a.as_tensor().t()?)?.matmul(&b.t()?)?;
             y = (y + (d * l.scale)?)?;
         }
         Ok(y)
     }
 
-    /// Additive mask (1, group*t, t) for a full sequence at positions 0..t, rows laid out as
-    /// the grouped query heads.
-    fn mask(&self, t: usize, group: usize, window: Option<usize>) -> candle_core::Result<Tensor> {
-        Tensor::from_vec(mask_values(t, window), (1, t, t), &self.device)?.repeat((1, group, 1))
+    /// The family's attention kinds for the rows of a sequence whose segments start at
+    /// `starts`: RoPE tables at position `i - start` of its segment for row `i`.
+    fn attention_kinds(&self, t: usize, starts: &[usize]) -> candle_core::Result<Vec<AttnKind>> {
+        if starts.len() == 1 {
+            return self.family.attention_kinds(t, &self.device);
+        }
+        let pos = positions(t, starts);
+        let longest = pos.iter().max().map_or(0, |&p| p as usize + 1);
+        let idx = Tensor::new(pos.as_slice(), &self.device)?;
+        self.family
+            .attention_kinds(longest, &self.device)?
+            .into_iter()
+            .map(|k| {
+                Ok(AttnKind {
+                    cos: k.cos.index_select(&idx, 0)?,
+                    sin: k.sin.index_select(&idx, 0)?,
+                    window: k.window,
+                })
+            })
+            .collect()
+    }
+
+    /// Additive mask (1, group*t, t) for the segments of a sequence starting at `starts`,
+    /// rows laid out as the grouped query heads.
+    fn mask(
+        &self,
+        t: usize,
+        starts: &[usize],
+        group: usize,
+        window: Option<usize>,
+    ) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(mask_values(t, starts, window), (1, t, t), &self.device)?
+            .repeat((1, group, 1))
     }
 }
 
-/// Row-major (t, t) additive mask: query `i` sees key `j` iff `j <= i` and, with a window,
-/// `i - j < window` (the rule of `gemma3.rs`).
-fn mask_values(t: usize, window: Option<usize>) -> Vec<f32> {
+/// Each row's position within its segment (segments start at `starts`).
+fn positions(t: usize, starts: &[usize]) -> Vec<u32> {
+    let mut seg = 0;
+    (0..t)
+        .map(|i| {
+            while seg + 1 < starts.len() && starts[seg + 1] <= i {
+                seg += 1;
+            }
+            (i - starts[seg]) as u32
+        })
+        .collect()
+}
+
+/// Row-major (t, t) additive mask: query `i` sees key `j` iff both are in the same segment
+/// (segments start at `starts`), `j <= i` and, with a window, `i - j < window` (the rule of
+/// `gemma3.rs`, counted within the segment: positions restart at each segment start, so
+/// their difference is `i - j`).
+fn mask_values(t: usize, starts: &[usize], window: Option<usize>) -> Vec<f32> {
+    let pos = positions(t, starts);
     let mut mask = vec![0f32; t * t];
     for i in 0..t {
+        // The first row of `i`'s segment.
+        let lo = i - pos[i] as usize;
         for j in 0..t {
-            let visible = j <= i && window.is_none_or(|w| i - j < w);
+            let visible = lo <= j && j <= i && window.is_none_or(|w| i - j < w);
             if !visible {
                 mask[i * t + j] = MASKED;
             }
@@ -573,8 +711,8 @@ mod tests {
     #[test]
     fn mask_is_causal_and_windowed() {
         let t = 6;
-        let full = mask_values(t, None);
-        let win = mask_values(t, Some(3));
+        let full = mask_values(t, &[0], None);
+        let win = mask_values(t, &[0], Some(3));
         for i in 0..t {
             for j in 0..t {
                 assert_eq!(full[i * t + j] == 0.0, j <= i, "global ({i},{j})");
@@ -587,6 +725,47 @@ mod tests {
         }
         // Each query sees itself, so no row is fully masked.
         assert!((0..t).all(|i| win[i * t + i] == 0.0));
+    }
+
+    /// Segments at rows 0, 3 and 5 of 8: positions 0 1 2 | 0 1 | 0 1 2. Query `i` sees key
+    /// `j` iff both are in the same segment, `j <= i`, and (window 2) `i - j < 2`: e.g. row
+    /// 4 sees rows 3 and 4 only, row 7 sees 6 and 7 (not 5, outside the window), row 5 only
+    /// itself.
+    #[test]
+    fn packed_mask_is_block_diagonal_and_positions_restart() {
+        let (t, starts) = (8, [0, 3, 5]);
+        assert_eq!(positions(t, &starts), [0, 1, 2, 0, 1, 0, 1, 2]);
+        let seg = [0, 0, 0, 1, 1, 2, 2, 2];
+        let full = mask_values(t, &starts, None);
+        let win = mask_values(t, &starts, Some(2));
+        for i in 0..t {
+            for j in 0..t {
+                let same = seg[i] == seg[j];
+                assert_eq!(full[i * t + j] == 0.0, same && j <= i, "global ({i},{j})");
+                assert_eq!(
+                    win[i * t + j] == 0.0,
+                    same && j <= i && i - j < 2,
+                    "local ({i},{j})"
+                );
+            }
+        }
+        let seen = |m: &[f32], i: usize| (0..t).filter(|j| m[i * t + j] == 0.0).collect::<Vec<_>>();
+        assert_eq!(seen(&full, 4), [3, 4]);
+        assert_eq!(seen(&full, 7), [5, 6, 7]);
+        assert_eq!(seen(&win, 7), [6, 7]);
+        assert_eq!(seen(&win, 5), [5]);
+        // One segment is the plain causal mask.
+        assert_eq!(mask_values(5, &[0], Some(3)), {
+            let mut m = vec![0f32; 25];
+            for i in 0..5 {
+                for j in 0..5 {
+                    if !(j <= i && i - j < 3) {
+                        m[i * 5 + j] = MASKED;
+                    }
+                }
+            }
+            m
+        });
     }
 
     #[test]

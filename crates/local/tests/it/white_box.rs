@@ -353,3 +353,48 @@ fn views_agree_with_forward() {
     assert!(wb.activations(ids, wb.cfg.layers + 1).is_err());
     assert!(wb.token_losses(&ids[..1]).is_err());
 }
+
+/// A packed pass over three prompts back to back (segments at their starts) gives each
+/// prompt the logits of a pass over it alone, on the real model: its global layers
+/// (RoPE base 1e6, no window) as well as the local ones. (With attention across segments
+/// the second and third prompts' logits move by whole units. RoPE positions restart at 0
+/// in every segment, as in a pass alone; since RoPE scores depend only on position
+/// differences, positions that continued across segments would differ only by rounding.)
+#[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
+fn packed_segments_match_separate_passes() {
+    let Some(wb) = model() else { return };
+    let cs = cases();
+    let prompts: Vec<Vec<u32>> = cs.iter().take(3).map(|c| c.ids.clone()).collect();
+    assert_eq!(prompts.len(), 3);
+    let mut ids = Vec::new();
+    let mut starts = Vec::new();
+    for p in &prompts {
+        starts.push(ids.len());
+        ids.extend_from_slice(p);
+    }
+    let packed = wb.forward_packed(&ids, &starts).unwrap();
+    let mut worst = 0f32;
+    for (p, &s) in prompts.iter().zip(&starts) {
+        let alone = wb.forward(p).unwrap().logits;
+        let part = packed.logits.narrow(0, s, p.len()).unwrap();
+        let d = (alone - part)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        worst = worst.max(d);
+    }
+    eprintln!(
+        "{} tokens in {} segments: max |logit diff| vs separate passes {worst:.2e}",
+        ids.len(),
+        starts.len()
+    );
+    assert!(worst < 1e-3, "packed logits differ by {worst}");
+    assert!(wb.forward_packed(&ids, &[1, 5]).is_err());
+    assert!(wb.forward_packed(&ids, &[0, 5, 5]).is_err());
+    assert!(wb.forward_packed(&ids, &[0, ids.len()]).is_err());
+}

@@ -227,3 +227,75 @@ fn lora_factors_in_peft_order_equal_merged_weights() {
         eprintln!("{name}: worst max |logit diff| with LoRA = {worst:.2e}");
     }
 }
+
+/// Packing on this family: the three sequences back to back (segments at their starts)
+/// give each the logits of a pass over it alone (within `TOL`), with LoRA factors on every
+/// projection (the permuted query/key rows of the `llama` file included); without the
+/// segments the later sequences' logits move by far more. `token_losses_packed_at` gives
+/// the picked rows of `token_losses_packed` and refuses a position that would predict the
+/// next segment's first token.
+#[test]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
+fn packed_segments_match_separate_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, bytes) in FIXTURES {
+        let c = gguf_file::Content::read(&mut Cursor::new(bytes)).unwrap();
+        let dir = tmp.path().join(name);
+        write_adapter(&dir, &c, 4, 8.0, 5);
+        let adapter = Adapter::read(&dir).unwrap();
+        let mut wb = white_box(bytes);
+        for ((layer, module), d) in &adapter.deltas {
+            let v = |x: &[f32], s: (usize, usize)| Var::from_slice(x, s, &Device::Cpu).unwrap();
+            let l = LoraVars {
+                a: v(&d.a, (adapter.rank, d.inn)),
+                b: v(&d.b, (d.out, adapter.rank)),
+                scale: adapter.scale as f64,
+            };
+            wb.set_lora(*layer, module, Some(l)).unwrap();
+        }
+        let seqs = sequences();
+        let mut ids = Vec::new();
+        let mut starts = Vec::new();
+        for s in &seqs {
+            starts.push(ids.len());
+            ids.extend_from_slice(s);
+        }
+        let packed = flat(&wb.forward_packed(&ids, &starts).unwrap().logits);
+        let plain = flat(&wb.forward(&ids).unwrap().logits);
+        let vocab = wb.cfg.vocab;
+        let (mut worst, mut moved) = (0f32, 0f32);
+        for (s, &at) in seqs.iter().zip(&starts) {
+            let alone = flat(&wb.forward(s).unwrap().logits);
+            let rows = at * vocab..(at + s.len()) * vocab;
+            worst = worst.max(max_diff(&alone, &packed[rows.clone()]));
+            if at > 0 {
+                moved = moved.max(max_diff(&alone, &plain[rows]));
+            }
+        }
+        eprintln!("{name}: packed vs alone {worst:.2e}; unsegmented vs alone {moved:.2e}");
+        assert!(worst < TOL, "{name}: packed logits differ by {worst}");
+        assert!(
+            moved > 1e-2,
+            "{name}: the segments changed nothing ({moved})"
+        );
+
+        let all = flat(&wb.token_losses_packed(&ids, &starts, None).unwrap());
+        let positions: Vec<usize> = (0..ids.len() - 1)
+            .filter(|p| !starts.contains(&(p + 1)))
+            .step_by(3)
+            .collect();
+        let at = flat(
+            &wb.token_losses_packed_at(&ids, &starts, &positions, None)
+                .unwrap(),
+        );
+        let picked: Vec<f32> = positions.iter().map(|&p| all[p]).collect();
+        assert!(
+            max_diff(&at, &picked) < 1e-5,
+            "{name}: {at:?} vs {picked:?}"
+        );
+        assert!(wb
+            .token_losses_packed_at(&ids, &starts, &[starts[1] - 1], None)
+            .is_err());
+        assert!(wb.forward_packed(&ids, &[1, 5]).is_err());
+    }
+}

