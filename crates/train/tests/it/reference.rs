@@ -71,6 +71,7 @@ fn sft_steps_match_the_pytorch_reference() {
                 .collect(),
             seed: 0,
             init_from: None,
+            dropout: 0.0,
         },
         optim: AdamWConfig {
             lr: f(&o["lr"]),
@@ -84,6 +85,7 @@ fn sft_steps_match_the_pytorch_reference() {
         warmup: c["warmup"].as_u64().unwrap() as usize,
         decay: Decay::Cosine,
         max_grad_norm: Some(f(&c["max_grad_norm"])),
+        pack_tokens: 0,
         seed: 0,
     };
     let data: Vec<Example> = fx["data"]
