@@ -61,7 +61,7 @@ def run_shammie(a, w):
     cmd = ["/usr/bin/time", "-v", "-o", tf, a.shammie, "train", "sft", "--model", f"local:{a.gguf}",
            "--data", a.data, "--rank", str(a.rank), "--alpha", str(a.alpha), "--targets", a.targets,
            "--batch", str(a.batch), "--steps", str(a.steps), "--lr", "2e-4", "--checkpoint-every", "0",
-           "--log-dir", os.path.join(w, "runs")]
+           "--pack-tokens", str(a.pack_tokens), "--log-dir", os.path.join(w, "runs")]
     env = dict(os.environ, SHAMMIE_PROGRESS_SECS="0", RAYON_NUM_THREADS=str(a.threads))
     load = uptime()
     t0 = time.monotonic()
@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--targets", default="q_proj,v_proj")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default="batch,accumulate")
+    ap.add_argument("--pack-tokens", type=int, default=0,
+                    help="Shammie packs a step's examples into sequences of up to this many tokens")
     a = ap.parse_args()
     w = a.work
     os.makedirs(w, exist_ok=True)

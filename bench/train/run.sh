@@ -7,7 +7,8 @@
 #   /work/venv-torch/bin/pip install torch transformers peft gguf safetensors numpy
 #   bench/train/run.sh [PYTHON]          # default /work/venv-torch/bin/python
 #
-# WORK=DIR keeps the files there (default: a new temporary folder).
+# WORK=DIR keeps the files there (default: a new temporary folder); PACK=N has Shammie pack
+# a step's examples into sequences of up to N tokens (default 0: one pass per example).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${1:-/work/venv-torch/bin/python}
@@ -18,4 +19,5 @@ cargo build --release -j1 -p shammie -p shammie-train --example pyref
 # 72 conversations: 9 steps of 8 are exactly one pass (1 warm-up step + 8 measured).
 python3 bench/train/make_data.py /work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz 72 > "$W/chat72.jsonl"
 python3 bench/train/bench.py target/release/shammie target/release/examples/pyref "$PY" "$GGUF" \
-  "$W/chat72.jsonl" "$W" --steps 9 --batch 8 --rank 8 --targets q_proj,v_proj --threads 2
+  "$W/chat72.jsonl" "$W" --steps 9 --batch 8 --rank 8 --targets q_proj,v_proj --threads 2 \
+  --pack-tokens "${PACK:-0}"

