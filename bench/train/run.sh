@@ -15,7 +15,9 @@ PY=${1:-/work/venv-torch/bin/python}
 W=${WORK:-$(mktemp -d)}
 mkdir -p "$W"
 GGUF=${GGUF:-$HOME/.cache/shammie/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf}
-cargo build --release -j1 -p shammie -p shammie-train --example pyref
+# Two commands: with `--example`, cargo builds only that example, not the `shammie` binary.
+cargo build --release -j1 -p shammie
+cargo build --release -j1 -p shammie-train --example pyref
 # 72 conversations: 9 steps of 8 are exactly one pass (1 warm-up step + 8 measured).
 python3 bench/train/make_data.py /work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz 72 > "$W/chat72.jsonl"
 python3 bench/train/bench.py target/release/shammie target/release/examples/pyref "$PY" "$GGUF" \
