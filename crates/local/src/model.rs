@@ -23,11 +23,7 @@ impl LocalLm {
         reader: &mut R,
         device: &Device,
     ) -> Result<Self, LocalError> {
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok().cloned())
-            .unwrap_or_default();
+        let arch = crate::weights::architecture(content);
         match arch.as_str() {
             "gemma3" => Ok(LocalLm::Gemma3(Gemma3::load(content, reader, device)?)),
             "llama" | "qwen2" => Ok(LocalLm::Llama(Llama::load(content, reader, device)?)),

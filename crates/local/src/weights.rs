@@ -9,6 +9,14 @@ use candle_core::{Module, Tensor, D};
 use crate::q8::Q8Matrix;
 use crate::LocalError;
 
+/// `general.architecture` (empty when the file has none), which picks the model family.
+pub(crate) fn architecture(c: &gguf_file::Content) -> String {
+    c.metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok().cloned())
+        .unwrap_or_default()
+}
+
 pub(crate) fn md<'a>(
     c: &'a gguf_file::Content,
     key: &str,

@@ -277,11 +277,7 @@ impl WhiteBox {
         reader: &mut R,
         device: &Device,
     ) -> Result<Self, LocalError> {
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok().cloned())
-            .unwrap_or_default();
+        let arch = crate::weights::architecture(content);
         let mut l = Loader {
             content,
             reader,
