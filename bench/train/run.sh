@@ -8,7 +8,8 @@
 #   bench/train/run.sh [PYTHON]          # default /work/venv-torch/bin/python
 #
 # WORK=DIR keeps the files there (default: a new temporary folder); PACK=N has Shammie pack
-# a step's examples into sequences of up to N tokens (default 0: one pass per example).
+# a step's examples into sequences of up to N tokens (default 512, as `shammie train sft`;
+# 0: one pass per example).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${1:-/work/venv-torch/bin/python}
@@ -22,4 +23,4 @@ cargo build --release -j1 -p shammie-train --example pyref
 python3 bench/train/make_data.py /work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz 72 > "$W/chat72.jsonl"
 python3 bench/train/bench.py target/release/shammie target/release/examples/pyref "$PY" "$GGUF" \
   "$W/chat72.jsonl" "$W" --steps 9 --batch 8 --rank 8 --targets q_proj,v_proj --threads 2 \
-  --pack-tokens "${PACK:-0}"
+  --pack-tokens "${PACK:-512}"

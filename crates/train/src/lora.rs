@@ -142,7 +142,7 @@ impl LoraSet {
                 });
             }
         }
-        wb.set_frozen(true);
+        wb.set_frozen(true)?;
         if let Some(dir) = &cfg.init_from {
             let ad = shammie_local::lora::Adapter::read(dir)?;
             let want = cfg.scale() as f32;

@@ -80,9 +80,10 @@ pub(crate) struct SftArgs {
     /// decreasing; attention never crosses examples and positions restart in each), so
     /// short examples share forward passes. Steps, epochs and the learning-rate schedule
     /// mean the same as without packing, and so does the loss (up to float rounding);
-    /// only speed and memory change (longer sequences hold more activations). 0: every example
-    /// is its own forward pass.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// only speed and memory change (longer sequences hold more activations: with
+    /// Gemma 3 270M, 512 trains 1.3× faster than 0 for 1.9× the peak memory, see
+    /// docs/benchmarks.md). 0: every example is its own forward pass.
+    #[arg(long, default_value_t = 512, value_name = "N")]
     pub pack_tokens: usize,
     /// Warm-up steps (learning rate rising linearly from 0).
     #[arg(long, default_value_t = 0)]

@@ -11,9 +11,10 @@ use std::io::{Read, Seek};
 
 use candle_core::{Device, Tensor, Var};
 
+use super::fused::{gelu_tanh, rms_norm};
 use super::{param, AttnKind, Config, Family, Layer, Loader, Parts};
 use crate::gemma3::Config as Gemma3Config;
-use crate::ops::{rms_norm, rope, rope_tables};
+use crate::ops::{rope, rope_tables};
 use crate::LocalError;
 
 /// Gemma's parameters beyond the shared skeleton, per layer.
@@ -150,7 +151,7 @@ impl Family for Gemma3 {
     }
 
     fn activation(&self, g: &Tensor) -> candle_core::Result<Tensor> {
-        g.gelu()
+        gelu_tanh(g)
     }
 
     fn post_ffn(&self, layer: usize, m: Tensor, frozen: bool) -> candle_core::Result<Tensor> {

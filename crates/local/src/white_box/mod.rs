@@ -1,6 +1,6 @@
 //! The training-safe f32 "white-box" path: every weight dequantized from the GGUF into an
 //! f32 candle [`Var`], and a full-sequence forward pass built only from ops whose gradients
-//! candle 0.11 propagates, so that `loss.backward()` reaches every parameter. For Gemma 3
+//! candle 0.11 propagates (its own, or custom ops with a backward pass), so that `loss.backward()` reaches every parameter. For Gemma 3
 //! (`white_box/gemma3.rs`) and the Llama 3 / Qwen2 family (`white_box/llama.rs`), picked
 //! by the GGUF's `general.architecture`.
 //!
@@ -46,12 +46,22 @@
 //! forward pass, so an adapter trained here and saved as PEFT files is the adapter the
 //! inference path applies.
 //!
+//! Speed with frozen base weights (LoRA training) on the CPU: RMSNorm, softmax and GELU
+//! run as fused kernels with their own backward passes (`white_box/fused.rs`; a trainable
+//! norm weight takes the composite path), each projection also keeps its weight
+//! transposed so both products read row-major operands ([`WhiteBox::set_frozen`]), and
+//! the output head's loss and input gradient are formed in row chunks
+//! (`white_box/head.rs`). All three are exact reformulations, tested against the
+//! composite graphs in value and gradient.
+//!
 //! Differences from the quantized path are only numeric: weights here are the exact
 //! dequantized GGUF values (the quantized path re-quantizes some to Q8_0) and activations
 //! are never quantized (candle's quantized matmul quantizes them to 8 bits). On F32 files
 //! the two agree to float rounding.
 
+mod fused;
 mod gemma3;
+mod head;
 mod llama;
 
 use std::io::{Read, Seek};
@@ -59,8 +69,8 @@ use std::io::{Read, Seek};
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor, Var, D};
 
-use crate::ops::{rms_norm, softmax_last};
 use crate::LocalError;
+use fused::{rms_norm, softmax_last};
 
 /// Added to attention scores a query may not see. Finite, so that even a fully masked row
 /// could never produce NaN; `exp` of it underflows to exactly 0 in f32.
@@ -111,6 +121,9 @@ struct Proj {
     /// Row `i` of the delta is row `lora_rows[i]` of `B·A` in Hugging Face's order: the
     /// permutation of the file's rows (`None`: the file keeps that order).
     lora_rows: Option<Tensor>,
+    /// `w` transposed, row-major: set while the base weights are frozen on the CPU
+    /// ([`fused::frozen_linear`]).
+    wt: Option<fused::FrozenT>,
 }
 
 /// The parameters every family's layer has.
@@ -227,6 +240,7 @@ impl<R: Read + Seek> Loader<'_, R> {
             bias,
             lora: None,
             lora_rows: None,
+            wt: None,
         })
     }
 }
@@ -321,8 +335,25 @@ impl WhiteBox {
     /// `backward()` computes gradients only for the LoRA factors set with
     /// [`WhiteBox::set_lora`] — for LoRA training, which never updates the base (and saves
     /// a gradient the size of the model per step).
-    pub fn set_frozen(&mut self, frozen: bool) {
+    ///
+    /// Freezing on the CPU also keeps a transposed copy of every projection's weight (one
+    /// more copy of the layers' weights, 0.4 GB for Gemma 3 270M), so that both the
+    /// forward and the backward product read a weight in the layout the matrix kernels
+    /// are fastest with ([`fused::frozen_linear`]).
+    pub fn set_frozen(&mut self, frozen: bool) -> candle_core::Result<()> {
         self.frozen = frozen;
+        let cpu = self.device.is_cpu();
+        for layer in &mut self.layers {
+            for p in &mut layer.proj {
+                p.wt = if frozen && cpu {
+                    let t = p.w.as_detached_tensor().t()?.contiguous()?;
+                    Some(fused::FrozenT(std::sync::Arc::new(fused::cpu_data(&t)?)))
+                } else {
+                    None
+                };
+            }
+        }
+        Ok(())
     }
 
     fn p(&self, v: &Var) -> Tensor {
@@ -473,8 +504,15 @@ impl WhiteBox {
     }
 
     /// Negative log-likelihood of `targets[r]` under the head's logits for row `r` of `x`
-    /// (n, hidden): shape (n,). The log-sum-exp's max is a detached constant shift.
+    /// (n, hidden): shape (n,). With frozen base weights the head runs in row chunks with
+    /// its gradient formed in the same pass (`white_box/head.rs`); otherwise the plain
+    /// graph, whose log-sum-exp max is a detached constant shift.
     fn nll(&self, x: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
+        if self.frozen {
+            let w = self.p(self.output.as_ref().unwrap_or(&self.embed));
+            let h = rms_norm(x, &self.p(&self.final_norm), self.cfg.eps)?;
+            return head::frozen_head_nll(&h, &w, targets);
+        }
         let n = targets.len();
         let logits = self.head(x)?; // (n, vocab)
         let max = logits.detach().max_keepdim(D::Minus1)?;
@@ -606,7 +644,10 @@ impl WhiteBox {
     /// (B's rows in the file's order; the mask, for dropout, only on the LoRA branch's
     /// input).
     fn linear(&self, p: &Proj, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let mut y = x.matmul(&self.p(&p.w).t()?)?;
+        let mut y = match (&p.wt, self.frozen) {
+            (Some(wt), true) => fused::frozen_linear(x, &self.p(&p.w), wt)?,
+            _ => x.matmul(&self.p(&p.w).t()?)?,
+        };
         if let Some(b) = &p.bias {
             y = y.broadcast_add(&self.p(b))?;
         }
