@@ -57,6 +57,8 @@ enum Command {
     Models(commands::models::Args),
     /// Fine-tune a local model (LoRA), with checkpoints and resume.
     Train(commands::train::Args),
+    /// Run a command in an environment's sandbox (as a study runs a model's commands).
+    Sandbox(commands::sandbox::Args),
 }
 
 /// An error with its exit code.
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => commands::generate::main(a),
         Command::Models(a) => commands::models::main(a),
         Command::Train(a) => commands::train::main(a),
+        Command::Sandbox(a) => commands::sandbox::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

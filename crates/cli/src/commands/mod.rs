@@ -6,5 +6,6 @@ pub(crate) mod list;
 pub(crate) mod models;
 pub(crate) mod resume;
 pub(crate) mod run;
+pub(crate) mod sandbox;
 pub(crate) mod show;
 pub(crate) mod train;

