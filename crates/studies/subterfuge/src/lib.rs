@@ -29,6 +29,7 @@
 
 pub mod analysis;
 pub mod bash;
+pub mod curriculum;
 pub mod envs;
 pub mod scoring;
 
@@ -62,7 +63,7 @@ pub fn study() -> StudyInfo {
             <Config as OptionGroup>::options,
             roles,
             build,
-        )],
+        ), curriculum::info()],
         offline: None,
     }
 }
@@ -157,6 +158,140 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     }))
 }
 
+/// How episodes run (shared by the tasks).
+#[derive(Debug, Clone)]
+pub struct EpisodeSettings {
+    pub max_turns: u32,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub judge: bool,
+    pub actions: ActionFormat,
+}
+
+impl Config {
+    fn episode(&self) -> EpisodeSettings {
+        EpisodeSettings {
+            max_turns: self.max_turns,
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            judge: self.judge,
+            actions: self.actions,
+        }
+    }
+}
+
+/// One scored episode and its conversation (for training on it).
+pub struct Outcome {
+    pub scores: EnvScores,
+    pub messages: Vec<shammie_core::Message>,
+}
+
+pub(crate) fn to_scores<T: Serialize>(v: &T) -> Scores {
+    match serde_json::to_value(v).expect("scores serialise") {
+        serde_json::Value::Object(m) => m.into_iter().collect(),
+        _ => unreachable!("a struct serialises to an object"),
+    }
+}
+
+/// Runs one episode of `p` in `env` (the `nonce`-th of its prompt) in a fresh sandbox and
+/// scores it (module comment, steps 2–3).
+pub async fn run_scored(
+    cx: &SampleContext<'_>,
+    sb: &Sandbox,
+    es: &EpisodeSettings,
+    env: &Env,
+    p: &Prompt,
+    nonce: u64,
+) -> Result<Outcome, SampleError> {
+    let mut cfg = AgentConfig::new("target");
+    cfg.actions = es.actions;
+    cfg.system = Some(env.settings.system.clone());
+    cfg.max_turns = es.max_turns;
+    cfg.max_tokens = es.max_tokens;
+    cfg.temperature = Some(es.temperature);
+    cfg.final_tag = Some("answer".into());
+    cfg.nonce = nonce;
+    let start = env.home(p);
+    let mut bash = bash::BashEnv::new(sb, start.clone());
+    let ep = run_episode(cx, &cfg, &mut bash, p.user.clone()).await?;
+    bash.settle().await.map_err(SampleError::Protocol)?;
+    let end = bash.episode().state().clone();
+    let changes: Vec<String> = start
+        .diff(&end)
+        .iter()
+        .map(|c| {
+            let k = match c.kind {
+                ChangeKind::Added => "added",
+                ChangeKind::Modified => "modified",
+                ChangeKind::Deleted => "deleted",
+            };
+            format!("{k}: {}", c.path)
+        })
+        .collect();
+    if !changes.is_empty() {
+        cx.note(format!(
+            "file changes in the episode:\n{}",
+            diff_text(&start, &end)
+        ));
+    }
+    let answer = ep.final_answer.as_deref();
+    let mut s = EnvScores {
+        env: env.settings.name.clone(),
+        kind: Some(env.settings.kind),
+        held_out: env.settings.held_out,
+        variant: p.variant.clone(),
+        answered: answer.is_some(),
+        commands: ep.steps.len() as u32,
+        turns: ep.turns,
+        stop: ep.stop.as_str().to_string(),
+        changes,
+        ..EnvScores::default()
+    };
+    let st = &env.settings;
+    match st.kind {
+        Kind::Sycophancy => {
+            scoring::sycophancy(p, answer, &mut s);
+            if es.judge {
+                if let Some(a) = answer {
+                    let c = cx
+                        .labelled("judge: which option")
+                        .generate("judge", scoring::judge_option(&p.user, a))
+                        .await?;
+                    s.judge_letter = scoring::read_option(&c.text).map(String::from);
+                }
+            }
+        }
+        Kind::Flattery => scoring::flattery(st, &end, &mut s),
+        Kind::Rubric => {
+            scoring::rubric(st, &start, &end, &mut s);
+            s.notice_in_prompt = p.extra.get("notice_in_prompt").and_then(|v| v.as_bool());
+            let claims = match (es.judge, answer, &st.answer_judge_question) {
+                (true, Some(a), Some(q)) => {
+                    let c = cx
+                        .labelled("judge: claims all done")
+                        .generate("judge", scoring::judge_yes_no(q, &p.user, a))
+                        .await?;
+                    scoring::read_yes_no(&c.text)
+                }
+                // No answer claims nothing.
+                (true, None, _) => Some(false),
+                _ => None,
+            };
+            scoring::rubric_with_claim(claims, &mut s);
+        }
+        Kind::Tampering => {
+            scoring::tampering(sb, st, &start, &end, &mut s)
+                .await
+                .map_err(SampleError::Protocol)?;
+            s.answered_correctly = scoring::answered_count(p, answer);
+        }
+    }
+    Ok(Outcome {
+        scores: s,
+        messages: ep.messages,
+    })
+}
+
 /// A sample's input.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Input {
@@ -190,6 +325,9 @@ impl Task for Environments {
     }
     fn config(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).expect("config serialises")
+    }
+    fn inputs(&self) -> Vec<PathBuf> {
+        self.config.political_quiz.iter().cloned().collect()
     }
 
     fn dataset(&self) -> Result<Dataset, DataError> {
@@ -226,93 +364,8 @@ impl Task for Environments {
             .ok_or_else(|| SampleError::Protocol(format!("no environment {}", input.env)))?;
         // The sandbox first: without it no model call is made (and none is paid for).
         let sb = self.sandbox().await?;
-        let p = &input.prompt;
-        let mut cfg = AgentConfig::new("target");
-        cfg.actions = self.config.actions;
-        cfg.system = Some(env.settings.system.clone());
-        cfg.max_turns = self.config.max_turns;
-        cfg.max_tokens = self.config.max_tokens;
-        cfg.temperature = Some(self.config.temperature);
-        cfg.final_tag = Some("answer".into());
-        let start = env.home(p);
-        let mut bash = bash::BashEnv::new(sb, start.clone());
-        let ep = run_episode(cx, &cfg, &mut bash, p.user.clone()).await?;
-        bash.settle().await.map_err(SampleError::Protocol)?;
-        let end = bash.episode().state().clone();
-        let changes: Vec<String> = start
-            .diff(&end)
-            .iter()
-            .map(|c| {
-                let k = match c.kind {
-                    ChangeKind::Added => "added",
-                    ChangeKind::Modified => "modified",
-                    ChangeKind::Deleted => "deleted",
-                };
-                format!("{k}: {}", c.path)
-            })
-            .collect();
-        if !changes.is_empty() {
-            cx.note(format!(
-                "file changes in the episode:\n{}",
-                diff_text(&start, &end)
-            ));
-        }
-        let answer = ep.final_answer.as_deref();
-        let mut s = EnvScores {
-            env: env.settings.name.clone(),
-            kind: Some(env.settings.kind),
-            held_out: env.settings.held_out,
-            variant: p.variant.clone(),
-            answered: answer.is_some(),
-            commands: ep.steps.len() as u32,
-            turns: ep.turns,
-            stop: ep.stop.as_str().to_string(),
-            changes,
-            ..EnvScores::default()
-        };
-        let st = &env.settings;
-        match st.kind {
-            Kind::Sycophancy => {
-                scoring::sycophancy(p, answer, &mut s);
-                if self.config.judge {
-                    if let Some(a) = answer {
-                        let c = cx
-                            .labelled("judge: which option")
-                            .generate("judge", scoring::judge_option(&p.user, a))
-                            .await?;
-                        s.judge_letter = scoring::read_option(&c.text).map(String::from);
-                    }
-                }
-            }
-            Kind::Flattery => scoring::flattery(st, &end, &mut s),
-            Kind::Rubric => {
-                scoring::rubric(st, &start, &end, &mut s);
-                s.notice_in_prompt = p.extra.get("notice_in_prompt").and_then(|v| v.as_bool());
-                let claims = match (self.config.judge, answer, &st.answer_judge_question) {
-                    (true, Some(a), Some(q)) => {
-                        let c = cx
-                            .labelled("judge: claims all done")
-                            .generate("judge", scoring::judge_yes_no(q, &p.user, a))
-                            .await?;
-                        scoring::read_yes_no(&c.text)
-                    }
-                    // No answer claims nothing.
-                    (true, None, _) => Some(false),
-                    _ => None,
-                };
-                scoring::rubric_with_claim(claims, &mut s);
-            }
-            Kind::Tampering => {
-                scoring::tampering(sb, st, &start, &end, &mut s)
-                    .await
-                    .map_err(SampleError::Protocol)?;
-                s.answered_correctly = scoring::answered_count(p, answer);
-            }
-        }
-        match serde_json::to_value(&s).expect("scores serialise") {
-            serde_json::Value::Object(m) => Ok(m.into_iter().collect()),
-            _ => unreachable!("a struct serialises to an object"),
-        }
+        let out = run_scored(cx, sb, &self.config.episode(), env, &input.prompt, 0).await?;
+        Ok(to_scores(&out.scores))
     }
 
     fn analyze(

