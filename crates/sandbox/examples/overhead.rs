@@ -1,5 +1,6 @@
 //! The sandbox's cost per command: the same commands run directly (`sh -c` in a
-//! temporary home on the host) and in an episode's sandbox, N times each, alternating;
+//! temporary home on the host, with the sandbox's environment variables) and in an
+//! episode's sandbox, N times each, alternating;
 //! medians and ratios as a Markdown table. `bench/sandbox/run.sh` runs it.
 //!
 //! ```sh
@@ -51,8 +52,14 @@ async fn main() -> anyhow::Result<()> {
         let mut ep = sb.episode(files.clone());
         for _ in 0..n {
             let t = Instant::now();
+            // The sandbox's environment (its PATH finds /usr/bin/python3 itself, not a
+            // version manager's shim that the host's PATH may put first).
             let st = tokio::process::Command::new("/bin/sh")
                 .args(["-c", cmd])
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &home)
+                .env("LANG", "C.UTF-8")
                 .current_dir(&home)
                 .stdout(std::process::Stdio::piped())
                 .output()
