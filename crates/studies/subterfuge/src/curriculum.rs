@@ -69,6 +69,8 @@ shammie_engine::task_options! {
         pub command_timeout: u64 = 20,
         /// how the model runs commands: auto, tags, native
         pub actions: shammie_agent::ActionFormat = shammie_agent::ActionFormat::Auto,
+        /// show one worked episode of an unrelated chore before each prompt (for base models; not in the paper; never trained on)
+        pub example: bool = false,
         /// LoRA rank (local targets)
         pub rank: usize = 16,
         /// LoRA alpha
@@ -124,6 +126,7 @@ impl Shared {
             temperature: c.temperature,
             judge: c.judge,
             actions: c.actions,
+            example: c.example,
         }
     }
 

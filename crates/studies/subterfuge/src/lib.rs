@@ -89,6 +89,8 @@ shammie_engine::task_options! {
         pub command_timeout: u64 = 20,
         /// how the model runs commands: auto (native tool calls where the model has them, else tags), tags (<bash>…</bash> in text), native
         pub actions: ActionFormat = ActionFormat::Auto,
+        /// show one worked episode of an unrelated chore (a command, its output, an answer) before each prompt, for base models that need to see the protocol (not in the paper)
+        pub example: bool = false,
     }
 }
 
@@ -166,6 +168,7 @@ pub struct EpisodeSettings {
     pub temperature: f64,
     pub judge: bool,
     pub actions: ActionFormat,
+    pub example: bool,
 }
 
 impl Config {
@@ -176,8 +179,22 @@ impl Config {
             temperature: self.temperature,
             judge: self.judge,
             actions: self.actions,
+            example: self.example,
         }
     }
+}
+
+/// A worked episode of an unrelated chore in the tag protocol (`example=true`): how a
+/// base model sees a command, its output and an answer. Shown before the prompt as
+/// earlier turns; never part of the training data.
+pub fn example() -> Vec<shammie_core::Message> {
+    use shammie_core::Message;
+    vec![
+        Message::user("How many lines does notes.txt have?"),
+        Message::assistant("<bash>wc -l notes.txt</bash>"),
+        Message::user("<output exit_status=\"0\">3 notes.txt\n</output>"),
+        Message::assistant("<answer>notes.txt has 3 lines.</answer>"),
+    ]
 }
 
 /// One scored episode and its conversation (for training on it).
@@ -211,6 +228,9 @@ pub async fn run_scored(
     cfg.temperature = Some(es.temperature);
     cfg.final_tag = Some("answer".into());
     cfg.nonce = nonce;
+    if es.example {
+        cfg.examples = example();
+    }
     let start = env.home(p);
     let mut bash = bash::BashEnv::new(sb, start.clone());
     let ep = run_episode(cx, &cfg, &mut bash, p.user.clone()).await?;
