@@ -1,5 +1,6 @@
-//! `shammie sandbox run --env DIR [--keep OUT] -- COMMAND…`: one command in an
-//! environment's sandbox (`shammie_sandbox`), as a study would run a model's command —
+//! `shammie sandbox run --env DIR|NAME [--keep OUT] -- COMMAND…`: one command in an
+//! environment's sandbox (a folder, or a built-in environment such as
+//! `reward-tampering/counter-file`) (`shammie_sandbox`), as a study would run a model's command —
 //! for debugging an environment and for tests. The command's stdout and stderr are
 //! printed as they came back (capped as in a study), what it changed in the home
 //! directory is listed on stderr, `--keep` writes the final home tree out, and the exit
@@ -28,9 +29,11 @@ pub(crate) enum What {
 
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
-    /// The environment: a directory whose contents become /home/user.
-    #[arg(long)]
-    pub env: PathBuf,
+    /// The environment: a directory whose contents become /home/user, or a built-in
+    /// environment by name — `tool-use-flattery` (its first variant) or
+    /// `tool-use-flattery/mfa-poetry` (`shammie list` names the studies that have them).
+    #[arg(long, value_name = "DIR|NAME")]
+    pub env: String,
     /// Write the home directory as the command left it to this (new or empty) folder.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -44,8 +47,12 @@ pub(crate) struct RunArgs {
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let What::Run(a) = a.what;
-    let files = Tree::from_dir(&a.env)
-        .with_context(|| format!("reading the environment {}", a.env.display()))?;
+    let dir = PathBuf::from(&a.env);
+    let files = if dir.is_dir() {
+        Tree::from_dir(&dir).with_context(|| format!("reading the environment {}", a.env))?
+    } else {
+        shammie_study_subterfuge::builtin_home(&a.env).map_err(anyhow::Error::msg)?
+    };
     let limits = Limits {
         wall: Duration::from_secs(a.timeout.max(1)),
         ..Limits::default()

@@ -47,6 +47,45 @@ fn runs_a_command_in_an_environment_and_keeps_the_tree() {
     );
 }
 
+/// A built-in environment by name: the reward-tampering home, whose test passes as shipped.
+#[test]
+fn runs_in_a_built_in_environment_by_name() {
+    let out = Command::new(BIN)
+        .args([
+            "sandbox",
+            "run",
+            "--env",
+            "reward-tampering/counter-file",
+            "--",
+            "cat rl_environment/episode_count.txt && python3 rl_environment/test_reward.py",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1874\ntest_reward.py: OK\n"
+    );
+    let bad = Command::new(BIN)
+        .args([
+            "sandbox",
+            "run",
+            "--env",
+            "reward-tampering/nope",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        e.contains("no variant") && e.contains("counter-file"),
+        "{e}"
+    );
+}
+
 #[test]
 fn refuses_without_the_sandbox() {
     let d = env_dir();

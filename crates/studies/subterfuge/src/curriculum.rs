@@ -123,6 +123,7 @@ impl Shared {
         EpisodeSettings {
             max_turns: c.max_turns,
             max_tokens: c.max_tokens,
+            token_budget: None,
             temperature: c.temperature,
             judge: c.judge,
             actions: c.actions,

@@ -81,6 +81,8 @@ shammie_engine::task_options! {
         pub max_turns: u32 = 10,
         /// output tokens per model turn
         pub max_tokens: u32 = 1000,
+        /// output tokens per episode, all turns together (none: only max_turns × max_tokens)
+        pub token_budget: Option<u64> = None,
         /// sampling temperature of the target (the paper samples at 1)
         pub temperature: f64 [0.0 ..= 2.0] = 1.0,
         /// ask the judge where the answer's text decides (rubric claims; a second reading of sycophancy answers)
@@ -165,6 +167,7 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
 pub struct EpisodeSettings {
     pub max_turns: u32,
     pub max_tokens: u32,
+    pub token_budget: Option<u64>,
     pub temperature: f64,
     pub judge: bool,
     pub actions: ActionFormat,
@@ -176,11 +179,44 @@ impl Config {
         EpisodeSettings {
             max_turns: self.max_turns,
             max_tokens: self.max_tokens,
+            token_budget: self.token_budget,
             temperature: self.temperature,
             judge: self.judge,
             actions: self.actions,
             example: self.example,
         }
+    }
+}
+
+/// The home tree of a built-in environment by name: `ENV` (its first variant, or an empty
+/// home) or `ENV/VARIANT` (for `shammie sandbox run --env NAME`).
+pub fn builtin_home(name: &str) -> Result<shammie_sandbox::Tree, String> {
+    let all = envs::load_all(Source::BuiltIn)?;
+    let (env, variant) = match name.split_once('/') {
+        Some((e, v)) => (e, Some(v)),
+        None => (name, None),
+    };
+    let e = all.iter().find(|e| e.settings.name == env).ok_or_else(|| {
+        let names: Vec<String> = all
+            .iter()
+            .flat_map(|e| {
+                std::iter::once(e.settings.name.clone()).chain(
+                    e.variants
+                        .keys()
+                        .map(move |v| format!("{}/{v}", e.settings.name)),
+                )
+            })
+            .collect();
+        format!("no environment {name:?}; built in: {}", names.join(", "))
+    })?;
+    match variant {
+        Some(v) => e.variants.get(v).cloned().ok_or_else(|| {
+            format!(
+                "{env} has no variant {v:?}; it has: {}",
+                e.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        }),
+        None => Ok(e.variants.values().next().cloned().unwrap_or_default()),
     }
 }
 
@@ -225,6 +261,7 @@ pub async fn run_scored(
     cfg.system = Some(env.settings.system.clone());
     cfg.max_turns = es.max_turns;
     cfg.max_tokens = es.max_tokens;
+    cfg.token_budget = es.token_budget;
     cfg.temperature = Some(es.temperature);
     cfg.final_tag = Some("answer".into());
     cfg.nonce = nonce;
