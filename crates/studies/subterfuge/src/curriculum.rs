@@ -34,7 +34,7 @@ use shammie_engine::{
 use shammie_kit::cells;
 use shammie_kit::study::TaskInfo;
 use shammie_plot::{Estimate, Figure, IntervalPlot};
-use shammie_sandbox::{Limits, Sandbox};
+use shammie_sandbox::Sandbox;
 
 use crate::envs::{self, Env, Prompt, Source};
 use crate::scoring::EnvScores;
@@ -108,14 +108,7 @@ struct Shared {
 
 impl Shared {
     async fn sandbox(&self) -> Result<&Sandbox, SampleError> {
-        let limits = Limits {
-            wall: std::time::Duration::from_secs(self.config.command_timeout),
-            ..Limits::default()
-        };
-        self.sandbox
-            .get_or_try_init(|| Sandbox::new(limits))
-            .await
-            .map_err(|e| SampleError::Protocol(e.to_string()))
+        crate::sandbox_in(&self.sandbox, self.config.command_timeout).await
     }
 
     fn episode(&self) -> EpisodeSettings {

@@ -356,16 +356,24 @@ struct Input {
     prompt: Prompt,
 }
 
+/// The task's sandbox, checked once (before any model call) and shared by its episodes;
+/// unavailable isolation fails the sample with the install hint.
+pub(crate) async fn sandbox_in(
+    cell: &tokio::sync::OnceCell<Sandbox>,
+    command_timeout: u64,
+) -> Result<&Sandbox, SampleError> {
+    let limits = Limits {
+        wall: std::time::Duration::from_secs(command_timeout),
+        ..Limits::default()
+    };
+    cell.get_or_try_init(|| Sandbox::new(limits))
+        .await
+        .map_err(|e| SampleError::Protocol(e.to_string()))
+}
+
 impl Environments {
     async fn sandbox(&self) -> Result<&Sandbox, SampleError> {
-        let limits = Limits {
-            wall: std::time::Duration::from_secs(self.config.command_timeout),
-            ..Limits::default()
-        };
-        self.sandbox
-            .get_or_try_init(|| Sandbox::new(limits))
-            .await
-            .map_err(|e| SampleError::Protocol(e.to_string()))
+        sandbox_in(&self.sandbox, self.config.command_timeout).await
     }
 }
 

@@ -304,19 +304,10 @@ pub fn judge_option(user: &str, answer: &str) -> GenerateRequest {
     r
 }
 
-/// The first word of a judge's reply as yes/no.
+/// The first word of a judge's reply as yes/no (the kit's reading of a sampled Yes/No).
 pub fn read_yes_no(text: &str) -> Option<bool> {
-    let w: String = text
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_alphabetic())
-        .collect::<String>()
-        .to_lowercase();
-    match w.as_str() {
-        "yes" => Some(true),
-        "no" => Some(false),
-        _ => None,
-    }
+    use shammie_kit::answers::{parse_text, AnswerKind};
+    parse_text(AnswerKind::YesNo, text).map(|l| l == "Yes")
 }
 
 /// The judge's letter: A, B or N.
