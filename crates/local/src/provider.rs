@@ -320,11 +320,32 @@ impl Model for LocalModel {
 /// Maps a model name or path to a GGUF file (or says why it cannot).
 type Resolver = dyn Fn(&str) -> Result<PathBuf, String> + Send + Sync;
 
-/// Resolves `local:NAME` specs to files and loads them (once per file per process).
+/// Resolves `local:NAME` specs to files and loads them: once per file (and adapter) while
+/// anything holds the model. The loader keeps only weak references, so a model nobody uses
+/// any more — an adapted model whose pipeline stage has finished — is freed with its
+/// engine thread and prefix cache, and loaded again if asked for again.
 pub struct Loader {
     resolve: Box<Resolver>,
-    loaded: std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<LocalModel>>>,
+    loaded: std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Weak<LocalModel>>>,
     limits: BatchLimits,
+}
+
+/// The live model under `key`, if any.
+fn live(
+    loaded: &std::collections::HashMap<PathBuf, std::sync::Weak<LocalModel>>,
+    key: &Path,
+) -> Option<Arc<LocalModel>> {
+    loaded.get(key).and_then(std::sync::Weak::upgrade)
+}
+
+/// Remembers `m` under `key`, forgetting models that have been freed.
+fn remember(
+    loaded: &mut std::collections::HashMap<PathBuf, std::sync::Weak<LocalModel>>,
+    key: PathBuf,
+    m: &Arc<LocalModel>,
+) {
+    loaded.retain(|_, w| w.strong_count() > 0);
+    loaded.insert(key, Arc::downgrade(m));
 }
 
 impl Loader {
@@ -344,14 +365,14 @@ impl Loader {
     pub fn load(&self, name: &str) -> Result<Arc<LocalModel>, ModelError> {
         let path = (self.resolve)(name).map_err(ModelError::Config)?;
         let mut loaded = self.loaded.lock().unwrap();
-        if let Some(m) = loaded.get(&path) {
-            return Ok(m.clone());
+        if let Some(m) = live(&loaded, &path) {
+            return Ok(m);
         }
         let m = Arc::new(
             LocalModel::load(name, &path, self.limits)
                 .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
         );
-        loaded.insert(path, m.clone());
+        remember(&mut loaded, path, &m);
         Ok(m)
     }
 }
@@ -370,14 +391,14 @@ impl Loader {
             .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?;
         let key = path.join(format!("+lora-{}-{merge}", a.sha256));
         let mut loaded = self.loaded.lock().unwrap();
-        if let Some(m) = loaded.get(&key) {
-            return Ok(m.clone());
+        if let Some(m) = live(&loaded, &key) {
+            return Ok(m);
         }
         let m = Arc::new(
             LocalModel::load_adapter(name, &path, self.limits, Some(&a), merge)
                 .map_err(|e| ModelError::Config(format!("local:{name}: {e}")))?,
         );
-        loaded.insert(key, m.clone());
+        remember(&mut loaded, key, &m);
         Ok(m)
     }
 }

@@ -202,3 +202,23 @@ async fn the_rendered_prompt_is_the_text_the_model_reads() {
         Some("Be brief.\n\nHuman: What is 2+3?\n\nAssistant: The answer is")
     );
 }
+
+/// The loader shares a model while anything holds it, and holds none itself: once its
+/// users are gone (a pipeline stage's adapted model, say) the model is freed, and asking
+/// again loads it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loader_shares_live_models_and_frees_unused_ones() {
+    let Some(path) = common::model_path_or_skip() else {
+        return;
+    };
+    let loader = shammie_local::Loader::new(move |_| Ok(path.clone()), BatchLimits::default());
+    let a = loader.load("gemma-3-270m").unwrap();
+    let b = loader.load("gemma-3-270m").unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "a live model is shared");
+    let weak = Arc::downgrade(&a);
+    drop((a, b));
+    assert!(weak.upgrade().is_none(), "the loader kept the model alive");
+    let c = loader.load("gemma-3-270m").unwrap();
+    let out = c.generate(&greedy("What is 2+2?", 3)).await.unwrap();
+    assert!(!out.text.is_empty());
+}
