@@ -23,8 +23,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Rows at most this long per rayon task unit (whole rows are never split).
-const MIN_PAR_ELEMS: usize = 1 << 14;
+/// Elements per rayon work unit: element-wise maps split at this size, row-wise kernels
+/// take as many whole rows as fit (at least one; rows are never split).
+const ELEMS_PER_TASK: usize = 1 << 14;
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -36,7 +37,7 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
 
 /// How many whole rows of `n` make a parallel work unit.
 fn rows_per_task(n: usize) -> usize {
-    (MIN_PAR_ELEMS / n.max(1)).max(1)
+    (ELEMS_PER_TASK / n.max(1)).max(1)
 }
 
 /// RMSNorm over the last dimension with a constant weight `w` (its last dimension); see
@@ -240,9 +241,6 @@ struct Gelu;
 fn tanh(u: f32) -> f32 {
     1.0 - 2.0 / ((2.0 * u).exp() + 1.0)
 }
-
-/// Work units for element-wise maps.
-const ELEMS_PER_TASK: usize = 1 << 14;
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
