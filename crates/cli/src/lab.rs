@@ -145,6 +145,7 @@ impl CliLab {
                         seed: c.seed,
                     },
                     checkpoint_every: 10,
+                    objective: Default::default(),
                 };
                 SftRun::create(work, opts).map_err(|e| e.to_string())?
             }

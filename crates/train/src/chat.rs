@@ -33,11 +33,24 @@ pub struct Conversation {
 
 /// Parses one JSONL record (the error says what is wrong, without the place).
 pub fn parse_conversation(v: &serde_json::Value) -> Result<Conversation, String> {
-    let msgs = v
-        .get("messages")
-        .ok_or("no `messages` field")?
+    let mut c = parse_turns(v.get("messages").ok_or("no `messages` field")?, "messages")?;
+    // Turns after the last assistant turn are not trained.
+    if c.turns.len() % 2 == 1 {
+        c.turns.pop();
+    }
+    if c.turns.is_empty() {
+        return Err("no `assistant` turn to train on".into());
+    }
+    Ok(c)
+}
+
+/// Parses a list of `{"role", "content"}` messages: an optional `system` first, then
+/// `user` and `assistant` alternating, starting with `user` (all kept, whatever comes last).
+/// `field` names the list in errors.
+pub fn parse_turns(list: &serde_json::Value, field: &str) -> Result<Conversation, String> {
+    let msgs = list
         .as_array()
-        .ok_or("`messages` is not a list")?;
+        .ok_or_else(|| format!("`{field}` is not a list"))?;
     let mut system = None;
     let mut turns = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
@@ -72,13 +85,6 @@ pub fn parse_conversation(v: &serde_json::Value) -> Result<Conversation, String>
                 ))
             }
         }
-    }
-    // Turns after the last assistant turn are not trained.
-    if turns.len() % 2 == 1 {
-        turns.pop();
-    }
-    if turns.is_empty() {
-        return Err("no `assistant` turn to train on".into());
     }
     Ok(Conversation { system, turns })
 }

@@ -23,6 +23,7 @@
 pub mod chat;
 pub mod lora;
 pub mod optim;
+pub mod pm;
 pub mod run;
 pub mod sft;
 pub mod testing;

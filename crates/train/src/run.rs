@@ -22,11 +22,16 @@ use std::path::{Path, PathBuf};
 use shammie_local::white_box::WhiteBox;
 use shammie_log::{RunDir, RunMeta};
 
+use crate::pm::{save_pm, PairExample, PmInfo, RewardHead};
 use crate::sft::{Example, StepReport, TrainConfig, Trainer};
 use crate::TrainError;
 
 pub const STUDY: &str = "train";
 pub const TASK: &str = "sft";
+/// The task of a preference-model training run.
+pub const PM_TASK: &str = "pm";
+/// A preference model's folder under `artifacts/` (`crate::pm`'s layout).
+pub const PM_ARTIFACT: &str = "pm";
 pub const STEPS_FILE: &str = "train.jsonl";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 /// The adapter's folder under `artifacts/`.
@@ -43,6 +48,32 @@ pub struct SftOptions {
     pub train: TrainConfig,
     /// Checkpoint after every this many steps (0: only at the end).
     pub checkpoint_every: usize,
+    /// What is trained: a language model on chat data (`sft`, the default, and what
+    /// runs written before preference models read as) or a preference model on
+    /// preference pairs (`preference`, `crate::pm`).
+    #[serde(default)]
+    pub objective: Objective,
+}
+
+/// What a training run optimises.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Next-token loss on assistant tokens (`crate::sft`); data: chat JSONL.
+    #[default]
+    Sft,
+    /// Pairwise preference loss on a reward head (`crate::pm`); data: preference JSONL.
+    Preference,
+}
+
+impl Objective {
+    /// The run's task name in `run.json`.
+    pub fn task(self) -> &'static str {
+        match self {
+            Objective::Sft => TASK,
+            Objective::Preference => PM_TASK,
+        }
+    }
 }
 
 /// One line of `train.jsonl`.
@@ -53,6 +84,9 @@ pub struct StepRecord {
     pub grad_norm: f64,
     pub lr: f64,
     pub tokens: usize,
+    /// Preference models: the step's pairwise accuracy (`StepReport::accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
 }
 
 impl From<&StepReport> for StepRecord {
@@ -63,6 +97,7 @@ impl From<&StepReport> for StepRecord {
             grad_norm: r.grad_norm,
             lr: r.lr,
             tokens: r.tokens,
+            accuracy: r.accuracy,
         }
     }
 }
@@ -95,7 +130,7 @@ impl SftRun {
             schema_version: shammie_core::SCHEMA_VERSION,
             shammie_version: env!("CARGO_PKG_VERSION").into(),
             study: STUDY.into(),
-            task: TASK.into(),
+            task: opts.objective.task().into(),
             models: BTreeMap::from([("base".to_string(), opts.model.clone())]),
             options: BTreeMap::new(),
             config: serde_json::to_value(&opts).expect("plain values"),
@@ -115,7 +150,7 @@ impl SftRun {
     /// Opens an existing training run; its data file must still have the recorded digest.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
         let (dir, meta) = RunDir::open(path).map_err(log_err)?;
-        if meta.study != STUDY || meta.task != TASK {
+        if meta.study != STUDY || (meta.task != TASK && meta.task != PM_TASK) {
             return Err(TrainError::Config(format!(
                 "{} is a `{}/{}` run, not a training run",
                 path.display(),
@@ -125,6 +160,14 @@ impl SftRun {
         }
         let opts: SftOptions = serde_json::from_value(meta.config)
             .map_err(|e| TrainError::Config(format!("{}/run.json: config: {e}", path.display())))?;
+        if opts.objective.task() != meta.task {
+            return Err(TrainError::Config(format!(
+                "{}/run.json: task `{}` but objective `{}`",
+                path.display(),
+                meta.task,
+                opts.objective.task()
+            )));
+        }
         let key = opts.data.display().to_string();
         if let Some(want) = meta.inputs.get(&key) {
             let got = shammie_log::input_digest(&opts.data).map_err(log_err)?;
@@ -198,11 +241,19 @@ impl SftRun {
             .collect())
     }
 
-    /// The final adapter's folder.
+    /// The final adapter's folder (for a preference model, the PM folder, which holds
+    /// the adapter with the head).
     pub fn adapter_path(&self) -> PathBuf {
         self.path()
             .join(shammie_log::ARTIFACTS_DIR)
-            .join(ADAPTER_ARTIFACT)
+            .join(self.artifact())
+    }
+
+    fn artifact(&self) -> &'static str {
+        match self.opts.objective {
+            Objective::Sft => ADAPTER_ARTIFACT,
+            Objective::Preference => PM_ARTIFACT,
+        }
     }
 }
 
@@ -221,10 +272,67 @@ pub fn train(
     run: &SftRun,
     wb: &mut WhiteBox,
     data: &[Example],
+    on_step: impl FnMut(&StepReport) -> bool,
+) -> Result<Outcome, TrainError> {
+    if run.opts.objective != Objective::Sft {
+        return Err(TrainError::Config(
+            "a preference-model run trains with `train_pm`".into(),
+        ));
+    }
+    let tr = Trainer::new(wb, run.opts.train.clone())?;
+    drive(
+        run,
+        wb,
+        tr,
+        |tr, wb| tr.step(wb, data),
+        on_step,
+        |tr| finish(run, tr, None),
+    )
+}
+
+/// [`train`] for a preference model (`crate::pm`) on `data`: the same checkpoints,
+/// resume and log (each step's pairwise accuracy besides its loss); finishing writes the
+/// PM folder (adapter, head, `pm.json`) as the `pm/` artifact.
+pub fn train_pm(
+    run: &SftRun,
+    wb: &mut WhiteBox,
+    data: &[PairExample],
+    on_step: impl FnMut(&StepReport) -> bool,
+) -> Result<Outcome, TrainError> {
+    if run.opts.objective != Objective::Preference {
+        return Err(TrainError::Config(
+            "a supervised run trains with `train`".into(),
+        ));
+    }
+    let head = RewardHead::init(wb, run.opts.train.lora.seed)?;
+    let tr = Trainer::with_extra(wb, run.opts.train.clone(), vec![head.w.clone()])?;
+    let info = PmInfo {
+        base: run.opts.model.clone(),
+        hidden: wb.cfg.hidden,
+        reads: "the final hidden state at the last token of prompt + reply + end of turn".into(),
+        pairs: data.len(),
+        steps: run.opts.train.steps,
+    };
+    drive(
+        run,
+        wb,
+        tr,
+        |tr, wb| tr.step_pairs(wb, &head, data),
+        on_step,
+        |tr| finish(run, tr, Some((&head, &info))),
+    )
+}
+
+/// The loop both objectives share: restore, log, checkpoint, finish.
+fn drive(
+    run: &SftRun,
+    wb: &mut WhiteBox,
+    mut tr: Trainer,
+    mut step: impl FnMut(&mut Trainer, &WhiteBox) -> Result<StepReport, TrainError>,
     mut on_step: impl FnMut(&StepReport) -> bool,
+    done: impl FnOnce(&Trainer) -> Result<(), TrainError>,
 ) -> Result<Outcome, TrainError> {
     let cfg = run.opts.train.clone();
-    let mut tr = Trainer::new(wb, cfg.clone())?;
     if let Some((_, ck)) = run.latest_checkpoint()? {
         tr.load_state(&ck)?;
     }
@@ -253,12 +361,12 @@ pub fn train(
         .open(&lp)
         .map_err(io(&lp))?;
     while tr.steps_done() < cfg.steps {
-        let r = tr.step(wb, data)?;
+        let r = step(&mut tr, wb)?;
         let mut line = serde_json::to_string(&StepRecord::from(&r)).expect("plain values");
         line.push('\n');
         log.write_all(line.as_bytes()).map_err(io(&lp))?;
         let every = run.opts.checkpoint_every;
-        if every > 0 && tr.steps_done() % every == 0 {
+        if every > 0 && tr.steps_done().is_multiple_of(every) {
             log.sync_all().map_err(io(&lp))?;
             run.checkpoint(&tr)?;
         }
@@ -267,36 +375,52 @@ pub fn train(
         }
     }
     log.sync_all().map_err(io(&lp))?;
-    let done = run.latest_checkpoint()?.map(|(n, _)| n);
-    if done != Some(tr.steps_done()) {
+    let last = run.latest_checkpoint()?.map(|(n, _)| n);
+    if last != Some(tr.steps_done()) {
         run.checkpoint(&tr)?;
     }
-    finish(run, &tr)?;
+    done(&tr)?;
     Ok(Outcome::Finished(tr))
 }
 
-/// Writes the adapter artifact and the loss curve.
-fn finish(run: &SftRun, tr: &Trainer) -> Result<(), TrainError> {
+/// Writes the adapter (or, with a head, the PM folder) artifact and the loss curve.
+fn finish(
+    run: &SftRun,
+    tr: &Trainer,
+    pm: Option<(&RewardHead, &PmInfo)>,
+) -> Result<(), TrainError> {
     let tmp = run.path().join(".adapter.tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    tr.lora.save_peft(&tmp, &run.opts.model)?;
-    for name in ["adapter_config.json", "adapter_model.safetensors"] {
+    let mut files = vec!["adapter_config.json", "adapter_model.safetensors"];
+    match pm {
+        None => tr.lora.save_peft(&tmp, &run.opts.model)?,
+        Some((head, info)) => {
+            save_pm(&tmp, &tr.lora, head, info)?;
+            files.extend([crate::pm::HEAD_FILE, crate::pm::INFO_FILE]);
+        }
+    }
+    let folder = run.artifact();
+    for name in files {
         let src = tmp.join(name);
         let bytes = std::fs::read(&src).map_err(io(&src))?;
         let mut w = run
             .dir
-            .create_artifact(&format!("{ADAPTER_ARTIFACT}/{name}"), TASK)
+            .create_artifact(&format!("{folder}/{name}"), run.opts.objective.task())
             .map_err(log_err)?;
         w.write_all(&bytes).map_err(io(&src))?;
         w.finish().map_err(log_err)?;
     }
     std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     let steps = run.steps()?;
+    let y = match pm {
+        None => "loss per trained token",
+        Some(_) => "loss per pair",
+    };
     let chart = shammie_plot::LineChart::new("Training loss")
         .x_label("step")
-        .y_label("loss per trained token")
+        .y_label(y)
         .markers(steps.len() <= 50)
         .series("loss", steps.iter().map(|r| (r.step as f64, r.loss)));
     run.dir

@@ -159,7 +159,7 @@ pub fn pack_first_fit_decreasing(lens: &[usize], max: usize) -> Vec<Vec<usize>> 
 }
 
 /// Masks of several sequences stacked row-wise (the masks of a packed sequence).
-fn cat_masks(parts: &[&LoraMasks]) -> Result<LoraMasks, TrainError> {
+pub(crate) fn cat_masks(parts: &[&LoraMasks]) -> Result<LoraMasks, TrainError> {
     let mut out: LoraMasks = Vec::with_capacity(parts[0].len());
     for li in 0..parts[0].len() {
         let mut row: [Option<Tensor>; 7] = Default::default();
@@ -245,6 +245,9 @@ pub struct StepReport {
     pub grad_norm: f64,
     pub lr: f64,
     pub tokens: usize,
+    /// Preference-model steps: the share of the step's pairs whose reward difference
+    /// points the way the label does (labels at exactly 0.5 left out); SFT: `None`.
+    pub accuracy: Option<f64>,
 }
 
 /// Where a run stands between steps, beside the tensors: enough, with the LoRA factors
@@ -298,6 +301,17 @@ pub struct Trainer {
 impl Trainer {
     /// Attaches fresh LoRA factors to `wb` (freezing its base) and sets up the optimizer.
     pub fn new(wb: &mut WhiteBox, cfg: TrainConfig) -> Result<Self, TrainError> {
+        Self::with_extra(wb, cfg, Vec::new())
+    }
+
+    /// [`Trainer::new`] with more trainable tensors besides the LoRA factors (a
+    /// preference model's reward head): optimised, clipped and checkpointed with them,
+    /// after them in [`Trainer::vars`] order.
+    pub fn with_extra(
+        wb: &mut WhiteBox,
+        cfg: TrainConfig,
+        extra: Vec<Var>,
+    ) -> Result<Self, TrainError> {
         if cfg.batch == 0 || cfg.steps == 0 {
             return Err(TrainError::Config(
                 "batch and steps must be positive".into(),
@@ -311,7 +325,8 @@ impl Trainer {
             }
         }
         let lora = LoraSet::attach(wb, cfg.lora.clone())?;
-        let vars = lora.vars();
+        let mut vars = lora.vars();
+        vars.extend(extra);
         let opt = AdamW::new(vars.clone(), cfg.optim.clone())?;
         let schedule = Schedule {
             peak: cfg.optim.lr,
@@ -443,37 +458,79 @@ impl Trainer {
         out
     }
 
+    /// Every trained tensor: the LoRA factors ([`LoraSet::vars`]), then any extra ones.
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// Zero gradients, one per trained tensor.
+    pub(crate) fn zero_grads(&self) -> Result<Vec<Tensor>, TrainError> {
+        Ok(self
+            .vars
+            .iter()
+            .map(|v| v.zeros_like())
+            .collect::<candle_core::Result<_>>()?)
+    }
+
+    /// Adds the gradients of `loss` (a scalar) to `grads`.
+    pub(crate) fn accumulate(&self, grads: &mut [Tensor], loss: &Tensor) -> Result<(), TrainError> {
+        let g = loss.backward()?;
+        for (acc, v) in grads.iter_mut().zip(&self.vars) {
+            if let Some(gv) = g.get(v.as_tensor()) {
+                *acc = (&*acc + gv)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next batch's item indices and, per sequence of `lens(item)` (in batch order),
+    /// its dropout masks.
+    pub(crate) fn begin_step(
+        &mut self,
+        wb: &WhiteBox,
+        n: usize,
+        lens: impl Fn(usize) -> Vec<usize>,
+    ) -> Result<(Vec<usize>, Vec<Option<LoraMasks>>), TrainError> {
+        let batch = self.next_batch(n);
+        let mut masks = Vec::new();
+        for &i in &batch {
+            for len in lens(i) {
+                masks.push(dropout_masks(
+                    &self.lora,
+                    wb,
+                    len,
+                    self.cfg.lora.dropout,
+                    &mut self.dropout_rng,
+                )?);
+            }
+        }
+        Ok((batch, masks))
+    }
+
+    /// Clips `grads`, takes the optimizer step and counts it: (norm before clipping, lr).
+    pub(crate) fn finish_step(&mut self, mut grads: Vec<Tensor>) -> Result<(f64, f64), TrainError> {
+        let grad_norm = clip_global_norm(&mut grads, self.cfg.max_grad_norm)?;
+        let lr = self.schedule.lr(self.step);
+        self.opt.step(&grads, lr)?;
+        self.step += 1;
+        Ok((grad_norm, lr))
+    }
+
     /// One optimizer step on the next batch of `data` (module comment: packing, dropout).
     pub fn step(&mut self, wb: &WhiteBox, data: &[Example]) -> Result<StepReport, TrainError> {
         if data.is_empty() {
             return Err(TrainError::Data("no training examples".into()));
         }
-        let batch = self.next_batch(data.len());
+        let (batch, masks) = self.begin_step(wb, data.len(), |i| vec![data[i].ids.len()])?;
         let tokens: usize = batch.iter().map(|&i| data[i].trained()).sum();
         // Dropout masks per example in batch order, whatever the packing.
-        let masks = batch
-            .iter()
-            .map(|&i| {
-                dropout_masks(
-                    &self.lora,
-                    wb,
-                    data[i].ids.len(),
-                    self.cfg.lora.dropout,
-                    &mut self.dropout_rng,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let groups = if self.cfg.pack_tokens > 0 {
             let lens: Vec<usize> = batch.iter().map(|&i| data[i].ids.len()).collect();
             pack_first_fit_decreasing(&lens, self.cfg.pack_tokens)
         } else {
             (0..batch.len()).map(|k| vec![k]).collect()
         };
-        let mut grads: Vec<Tensor> = self
-            .vars
-            .iter()
-            .map(|v| v.zeros_like())
-            .collect::<candle_core::Result<_>>()?;
+        let mut grads = self.zero_grads()?;
         let mut loss = 0f64;
         for g in groups {
             let sum = match g.as_slice() {
@@ -488,25 +545,18 @@ impl Trainer {
             };
             let l = (sum / tokens as f64)?;
             loss += l.to_scalar::<f32>()? as f64;
-            let g = l.backward()?;
-            for (acc, v) in grads.iter_mut().zip(&self.vars) {
-                if let Some(gv) = g.get(v.as_tensor()) {
-                    *acc = (&*acc + gv)?;
-                }
-            }
+            self.accumulate(&mut grads, &l)?;
         }
-        let grad_norm = clip_global_norm(&mut grads, self.cfg.max_grad_norm)?;
-        let lr = self.schedule.lr(self.step);
-        self.opt.step(&grads, lr)?;
-        let report = StepReport {
-            step: self.step,
+        let step = self.step;
+        let (grad_norm, lr) = self.finish_step(grads)?;
+        Ok(StepReport {
+            step,
             loss,
             grad_norm,
             lr,
             tokens,
-        };
-        self.step += 1;
-        Ok(report)
+            accuracy: None,
+        })
     }
 }
 

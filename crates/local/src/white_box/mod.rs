@@ -503,6 +503,37 @@ impl WhiteBox {
         self.nll(&last.index_select(&rows, 0)?, &next)
     }
 
+    /// The final hidden state — the residual stream after the last layer and the final
+    /// norm, what the output head reads — at each of `positions` of a packed sequence
+    /// (segments at `starts`, as [`WhiteBox::forward_packed`]), with optional LoRA input
+    /// masks: shape (positions.len(), hidden). Differentiable; a preference model's
+    /// scalar head reads it at a sequence's last token (`shammie_train::pm`).
+    pub fn final_hidden_packed_at(
+        &self,
+        ids: &[u32],
+        starts: &[usize],
+        positions: &[usize],
+        masks: Option<&LoraMasks>,
+    ) -> candle_core::Result<Tensor> {
+        if positions.is_empty() {
+            candle_core::bail!("final_hidden_packed_at needs at least one position");
+        }
+        if let Some(bad) = positions.iter().find(|&&p| p >= ids.len()) {
+            candle_core::bail!("position {bad} out of range (len {})", ids.len());
+        }
+        let residual = self.trunk(ids, starts, self.cfg.layers, masks)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        let rows: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
+        let rows = Tensor::new(rows.as_slice(), &self.device)?;
+        rms_norm(
+            &last.index_select(&rows, 0)?,
+            &self.p(&self.final_norm),
+            self.cfg.eps,
+        )
+    }
+
     /// Negative log-likelihood of `targets[r]` under the head's logits for row `r` of `x`
     /// (n, hidden): shape (n,). With frozen base weights the head runs in row chunks with
     /// its gradient formed in the same pass (`white_box/head.rs`); otherwise the plain

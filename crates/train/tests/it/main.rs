@@ -18,6 +18,7 @@ mod dropout;
 mod llama_family;
 mod packing;
 mod peft;
+mod pm;
 mod reference;
 mod resume;
 

@@ -53,6 +53,7 @@ fn setup(dir: &Path) -> (WhiteBox, Vec<shammie_train::sft::Example>, SftOptions)
             seed: 3,
         },
         checkpoint_every: 4,
+        objective: Default::default(),
     };
     (wb, ex, opts)
 }
