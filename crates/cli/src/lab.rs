@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shammie_core::GenerateRequest;
-use shammie_engine::{Activations, FineTuneJob, Lab, StageOutput, Trained};
+use shammie_engine::{
+    Activations, FineTuneConfig, FineTuneJob, Lab, PmJob, StageOutput, Trained, TrainedPm,
+};
 use shammie_local::white_box::WhiteBox;
 use shammie_models::openai_finetune::{FineTuneClient, Hyperparameters, JobSpec, PollOptions};
 use shammie_models::{Model, ModelHub, ModelSpec, ProviderEnv, RetryPolicy};
 use shammie_train::lora::{LoraConfig, LoraSet};
 use shammie_train::optim::{AdamWConfig, Decay};
-use shammie_train::run::{train, Outcome, SftOptions, SftRun};
+use shammie_train::run::{train, train_pm, Objective, Outcome, SftOptions, SftRun};
 use shammie_train::sft::TrainConfig;
 
 use crate::commands::train::{load, model_file};
@@ -88,6 +90,49 @@ fn white_box(
     Ok((wb, format, tok))
 }
 
+/// The trainer's settings for a lab job over `n` items (examples or pairs).
+fn train_config(
+    c: &FineTuneConfig,
+    n: usize,
+    rank: usize,
+    alpha: f64,
+    targets: Vec<String>,
+    adapter: Option<&str>,
+) -> TrainConfig {
+    let steps = ((c.epochs * n as f64) / c.batch.max(1) as f64)
+        .ceil()
+        .max(1.0) as usize;
+    TrainConfig {
+        lora: LoraConfig {
+            rank,
+            alpha,
+            targets,
+            seed: c.seed,
+            init_from: adapter.map(PathBuf::from),
+            dropout: c.dropout,
+        },
+        optim: AdamWConfig {
+            lr: c.lr,
+            ..Default::default()
+        },
+        batch: c.batch.max(1),
+        pack_tokens: c.pack_tokens,
+        steps,
+        warmup: c.warmup.min(steps.saturating_sub(1)),
+        decay: Decay::Linear,
+        max_grad_norm: Some(1.0),
+        seed: c.seed,
+    }
+}
+
+/// A run directory left in `work` by an earlier, killed attempt.
+fn existing_run(work: &Path) -> Result<Option<PathBuf>, String> {
+    Ok(std::fs::read_dir(work)
+        .map_err(|e| format!("{}: {e}", work.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("run.json").exists()))
+}
+
 impl CliLab {
     fn fine_tune_local(
         &self,
@@ -104,10 +149,7 @@ impl CliLab {
             return Err(format!("{}: no training examples", job.data.display()));
         }
         // A run directory left by an earlier, killed attempt is continued.
-        let existing = std::fs::read_dir(work)
-            .map_err(|e| format!("{}: {e}", work.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.join("run.json").exists());
+        let existing = existing_run(work)?;
         let c = &job.config;
         let run = match existing {
             Some(p) => SftRun::open(&p).map_err(|e| e.to_string())?,
@@ -117,35 +159,12 @@ impl CliLab {
                     Some(a) => adapter_shape(Path::new(a))?,
                     None => (c.rank, c.alpha, c.targets.clone()),
                 };
-                let steps = ((c.epochs * data.len() as f64) / c.batch.max(1) as f64)
-                    .ceil()
-                    .max(1.0) as usize;
                 let opts = SftOptions {
                     model: format!("local:{name}"),
                     data: job.data.clone(),
-                    train: TrainConfig {
-                        lora: LoraConfig {
-                            rank,
-                            alpha,
-                            targets,
-                            seed: c.seed,
-                            init_from: adapter.map(PathBuf::from),
-                            dropout: c.dropout,
-                        },
-                        optim: AdamWConfig {
-                            lr: c.lr,
-                            ..Default::default()
-                        },
-                        batch: c.batch.max(1),
-                        pack_tokens: c.pack_tokens,
-                        steps,
-                        warmup: c.warmup.min(steps.saturating_sub(1)),
-                        decay: Decay::Linear,
-                        max_grad_norm: Some(1.0),
-                        seed: c.seed,
-                    },
+                    train: train_config(c, data.len(), rank, alpha, targets, adapter),
                     checkpoint_every: 10,
-                    objective: Default::default(),
+                    objective: Objective::Sft,
                 };
                 SftRun::create(work, opts).map_err(|e| e.to_string())?
             }
@@ -267,6 +286,94 @@ impl Lab for CliLab {
     fn no_activations(&self, spec: &str) -> Option<String> {
         (!spec.starts_with("local:"))
             .then(|| format!("{spec} is not a local model, so its activations cannot be read"))
+    }
+
+    fn train_pm(
+        &self,
+        job: &PmJob,
+        work: &Path,
+        out: &mut StageOutput,
+    ) -> Result<TrainedPm, String> {
+        let name = match local_parts(&job.base) {
+            Some((name, None)) => name,
+            _ => return Err(format!(
+                "{}: a preference model is trained on a local base model (local:NAME, no adapter)",
+                job.base
+            )),
+        };
+        let (_, path) = model_file(&format!("local:{name}")).map_err(|e| e.to_string())?;
+        let (mut wb, format, tok) = load(&path).map_err(|e| e.to_string())?;
+        let data = shammie_train::pm::load_preferences_jsonl(&job.data, format, &tok)
+            .map_err(|e| e.to_string())?;
+        if data.is_empty() {
+            return Err(format!("{}: no preference pairs", job.data.display()));
+        }
+        let c = &job.config;
+        let run = match existing_run(work)? {
+            Some(p) => SftRun::open(&p).map_err(|e| e.to_string())?,
+            None => {
+                let opts = SftOptions {
+                    model: format!("local:{name}"),
+                    data: job.data.clone(),
+                    train: train_config(c, data.len(), c.rank, c.alpha, c.targets.clone(), None),
+                    checkpoint_every: 10,
+                    objective: Objective::Preference,
+                };
+                SftRun::create(work, opts).map_err(|e| e.to_string())?
+            }
+        };
+        let total = run.opts.train.steps as u64;
+        let outcome = train_pm(&run, &mut wb, &data, |r| {
+            out.progress(r.step as u64 + 1, total);
+            true
+        })
+        .map_err(|e| e.to_string())?;
+        let Outcome::Finished(_) = outcome else {
+            return Err("training stopped early".into());
+        };
+        let stage = out.stage().to_string();
+        let rel = format!("{stage}/pm");
+        for file in [
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            shammie_train::pm::HEAD_FILE,
+            shammie_train::pm::INFO_FILE,
+        ] {
+            let src = run.adapter_path().join(file);
+            let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+            out.write(&format!("{rel}/{file}"), &bytes)?;
+        }
+        let curve = run.path().join(shammie_train::run::STEPS_FILE);
+        let bytes = std::fs::read(&curve).map_err(|e| format!("{}: {e}", curve.display()))?;
+        out.write(&format!("{stage}/train.jsonl"), &bytes)?;
+        let abs = out.artifact_path(&rel)?;
+        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+        let steps = run.steps().map_err(|e| e.to_string())?;
+        Ok(TrainedPm {
+            path: abs.display().to_string(),
+            first_loss: steps.first().map(|s| s.loss),
+            last_loss: steps.last().map(|s| s.loss),
+            first_accuracy: steps.first().and_then(|s| s.accuracy),
+            last_accuracy: steps.last().and_then(|s| s.accuracy),
+            steps: steps.len(),
+        })
+    }
+
+    fn rewards(&self, pm: &str, items: &[(GenerateRequest, String)]) -> Result<Vec<f64>, String> {
+        let dir = Path::new(pm);
+        let info = shammie_train::pm::read_info(dir).map_err(|e| e.to_string())?;
+        let (_, path) = model_file(&info.base).map_err(|e| e.to_string())?;
+        let (mut wb, format, tok) = load(&path).map_err(|e| e.to_string())?;
+        let (_, head) = shammie_train::pm::attach_pm(&mut wb, dir).map_err(|e| e.to_string())?;
+        let seqs = items
+            .iter()
+            .enumerate()
+            .map(|(i, (req, reply))| {
+                shammie_train::pm::request_sequence(format, &tok, req, reply)
+                    .map_err(|e| format!("item {}: {e}", i + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        shammie_train::pm::rewards(&wb, &head, &seqs, 512).map_err(|e| e.to_string())
     }
 
     fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String> {

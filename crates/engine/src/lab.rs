@@ -95,6 +95,33 @@ pub struct Trained {
     pub steps: usize,
 }
 
+/// One preference-model training job: a reward head and LoRA factors on a local base,
+/// trained on soft pairwise labels (`shammie_train::pm`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PmJob {
+    /// The base model's spec (`local:NAME`).
+    pub base: String,
+    /// Preference JSONL: `{"prompt": TEXT | [messages], "a": TEXT, "b": TEXT, "p_a": P}`
+    /// per line (other fields ignored).
+    pub data: PathBuf,
+    /// LoRA, optimizer and batch settings (`batch` counts pairs).
+    pub config: FineTuneConfig,
+}
+
+/// What a finished preference-model job produced.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainedPm {
+    /// The PM folder (absolute path of the stage's `pm/` artifact): what
+    /// [`Lab::rewards`] takes.
+    pub path: String,
+    /// Mean pair loss and pairwise accuracy of the first and last steps.
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    pub first_accuracy: Option<f64>,
+    pub last_accuracy: Option<f64>,
+    pub steps: usize,
+}
+
 /// Residual-stream activations of a model on prompts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activations {
@@ -126,6 +153,22 @@ pub trait Lab: Send + Sync {
     /// Why activations of `spec` cannot be read (an API model), or `None` when they can.
     fn no_activations(&self, _spec: &str) -> Option<String> {
         None
+    }
+    /// Trains (or, after a kill, continues) a preference model as [`Lab::fine_tune`]
+    /// trains a model: state under `work`, the PM folder written as the artifact
+    /// `{stage}/pm/` through `out`. Blocking.
+    fn train_pm(
+        &self,
+        _job: &PmJob,
+        _work: &Path,
+        _out: &mut StageOutput,
+    ) -> Result<TrainedPm, String> {
+        Err("this lab cannot train preference models".into())
+    }
+    /// The reward the PM in folder `pm` gives each reply after its request (the request's
+    /// system text and messages, rendered as the PM's base model reads them). Blocking.
+    fn rewards(&self, _pm: &str, _items: &[(GenerateRequest, String)]) -> Result<Vec<f64>, String> {
+        Err("this lab cannot read preference models".into())
     }
 }
 
