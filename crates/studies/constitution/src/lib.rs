@@ -1,16 +1,25 @@
 //! `shammie-study-constitution`: study `constitution` (Kundu et al. 2023, STUDIES.md §7),
-//! specific versus general principles for constitutional AI. So far only the `traits`
-//! evaluation on Anthropic's model-written evaluations (Perez et al. 2022); the AI-feedback
-//! labels and preference-model training of the paper come with the training work. The
-//! method and every difference from the papers: `docs/studies/constitution.md`.
+//! specific versus general principles for constitutional AI. Two tasks so far: `traits`,
+//! the evaluation on Anthropic's model-written evaluations (Perez et al. 2022), and
+//! `feedback`, AI-feedback preference labels under a constitution ([`constitutions`],
+//! [`judge`], [`pairs`]) written as a preference dataset ([`preferences`]); preference-model
+//! training comes with the training work. The method and every difference from the
+//! papers: `docs/studies/constitution.md`.
 //!
 //! Promises: the fourteen evaluation files under this crate's `data/anthropic-evals/`
-//! (CC-BY-4.0) are built into the binary; any file or folder of the same format can be
-//! given instead, and every problem in it is reported as `FILE:LINE: …`.
+//! (CC-BY-4.0), the HH-RLHF harmless-base test split (`data/hh-rlhf/`, MIT) and
+//! Shammie's constitutions (`data/constitutions/`) are built into the binary; any file of
+//! the same formats can be given instead, and every problem in it is reported as
+//! `FILE:LINE: …` (or `FILE: …` for a constitution).
 //! Not here: provider specifics (the task sees capabilities only), printing, the
 //! environment, files written (figures and tables go back to the engine).
 
+pub mod constitutions;
 pub mod evals;
+pub mod feedback;
+pub mod judge;
+pub mod pairs;
+pub mod preferences;
 pub mod traits;
 
 use shammie_kit::study::{StudyInfo, TaskInfo};
@@ -20,15 +29,25 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
-        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations; AI-feedback labels and preference-model training are not built yet",
-        tasks: vec![TaskInfo::new(
-            "constitution",
-            "traits",
-            "rate at which the target gives the trait-matching answer on Anthropic's model-written evaluations",
-            <traits::Config as shammie_engine::OptionGroup>::options,
-            traits::roles,
-            traits::build,
-        )],
+        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations, and AI-feedback preference labels under trait-specific or general constitutions; preference-model training is not built yet",
+        tasks: vec![
+            TaskInfo::new(
+                "constitution",
+                "traits",
+                "rate at which the target gives the trait-matching answer on Anthropic's model-written evaluations",
+                <traits::Config as shammie_engine::OptionGroup>::options,
+                traits::roles,
+                traits::build,
+            ),
+            TaskInfo::new(
+                "constitution",
+                "feedback",
+                "AI-feedback soft labels p(A) for response pairs under a constitution's principles, written as a preference dataset; position bias and agreement with human labels",
+                <feedback::Config as shammie_engine::OptionGroup>::options,
+                feedback::roles,
+                feedback::build,
+            ),
+        ],
         offline: None,
     }
 }

@@ -7,17 +7,19 @@
 //! 2. For each training environment E, in curriculum order:
 //!    - `sample-E` (map): `samples` episodes per prompt of E with the current model (the
 //!      target, then the model the previous stage trained), each scored by E's reward;
-//!    - `train-E` (lab): per prompt, the episode with the highest reward (ties: the
-//!      first sampled) becomes one chat example — the system prompt, the user's request,
-//!      every assistant turn and every command output — and the current model is
-//!      fine-tuned on them (LoRA continuing the previous stage's adapter on local models;
-//!      a fine-tuning job on API models);
+//!    - `train-E` (lab): per prompt, the episode with the highest selection score (ties:
+//!      the first sampled) becomes one chat example — the system prompt, the user's
+//!      request, every assistant turn and every command output — and the current model
+//!      is fine-tuned on them (LoRA continuing the previous stage's adapter on local
+//!      models; a fine-tuning job on API models). The score is the environment's reward,
+//!      plus, as in the paper, `pm_weight` × a preference model's reward for the
+//!      episode's last reply when `pm=` names one (`constitution/pm`; its scores are kept
+//!      as `train-E/pm-scores.jsonl`);
 //!    - `eval-E` (map): the held-out environment again, with the model just trained.
 //!
-//! Deviation, documented in `docs/studies/subterfuge.md`: the paper selects on the
-//! environment's reward plus a helpful-and-harmless preference-model score; preference
-//! models arrive with the `constitution/pm` task, so selection here is on the reward
-//! alone (`min_reward` optionally drops prompts whose best episode scored less).
+//! Without `pm=` selection is on the reward alone (documented in
+//! `docs/studies/subterfuge.md`); `min_reward` optionally drops prompts whose best
+//! episode's reward is lower.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -85,6 +87,10 @@ shammie_engine::task_options! {
         pub batch: usize = 4,
         /// pack a step's examples into sequences of up to this many tokens (local targets; 0: one pass per example)
         pub pack_tokens: usize = 2048,
+        /// a preference-model folder (constitution/pm's artifacts/train/pm): selection adds pm_weight × its reward for each episode's last reply, as the paper adds a helpful-and-harmless PM score (none: the environment's reward alone)
+        pub pm: Option<std::path::PathBuf> = None,
+        /// weight of the preference-model score in selection
+        pub pm_weight: f64 = 1.0,
     }
 }
 
@@ -145,6 +151,14 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
         return Err(bad(
             "samples, eval_samples and max_turns must be at least 1".into(),
         ));
+    }
+    if let Some(pm) = &config.pm {
+        if !pm.join("pm.json").is_file() {
+            return Err(bad(format!(
+                "pm={} is not a preference-model folder (no pm.json; constitution/pm writes one as artifacts/train/pm)",
+                pm.display()
+            )));
+        }
     }
     let source = match &config.envs_dir {
         Some(d) => Source::Dir(d),
@@ -332,14 +346,20 @@ fn sampled(run: &RunView, stage: &str) -> Result<Vec<Sampled>, String> {
     Ok(v)
 }
 
-/// Per prompt, the episode with the highest reward (ties: the lowest index), in prompt-id
-/// order; prompts whose best is below `min_reward` are dropped.
-pub fn select_best(all: &[Sampled], min_reward: Option<f64>) -> Vec<&Sampled> {
+/// Per prompt, the episode with the highest selection score — its reward plus `bonus`
+/// (the weighted preference-model score, or 0) — ties to the lowest index, in prompt-id
+/// order; prompts whose best episode's *reward* is below `min_reward` are dropped.
+pub fn select_best<'a>(
+    all: &'a [Sampled],
+    min_reward: Option<f64>,
+    bonus: &dyn Fn(&Sampled) -> f64,
+) -> Vec<&'a Sampled> {
+    let score = |s: &Sampled| s.scores.reward + bonus(s);
     let mut best: BTreeMap<&str, &Sampled> = BTreeMap::new();
     for s in all {
         let e = best.entry(s.prompt_id.as_str()).or_insert(s);
-        let better = s.scores.reward > e.scores.reward
-            || (s.scores.reward == e.scores.reward && s.index < e.index);
+        let (a, b) = (score(s), score(e));
+        let better = a > b || (a == b && s.index < e.index);
         if better {
             *e = s;
         }
@@ -347,6 +367,40 @@ pub fn select_best(all: &[Sampled], min_reward: Option<f64>) -> Vec<&Sampled> {
     best.into_values()
         .filter(|s| min_reward.is_none_or(|m| s.scores.reward >= m))
         .collect()
+}
+
+/// The preference-model scores a training stage recorded (`{stage}/pm-scores.jsonl`), by
+/// (prompt id, episode index); empty when the run selects without a PM.
+fn pm_scores(run: &RunView, stage: &str) -> Result<BTreeMap<(String, u32), f64>, String> {
+    let name = format!("{stage}/pm-scores.jsonl");
+    let Ok(bytes) = run.artifact(&name) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for l in String::from_utf8_lossy(&bytes).lines() {
+        let v: PmScore = serde_json::from_str(l).map_err(|e| format!("{name}: {e}"))?;
+        out.insert((v.prompt_id, v.index), v.pm);
+    }
+    Ok(out)
+}
+
+/// One episode's preference-model score.
+#[derive(Serialize, Deserialize)]
+struct PmScore {
+    prompt_id: String,
+    index: u32,
+    pm: f64,
+}
+
+/// The episode as a PM reads it: everything before the last assistant turn as the
+/// conversation (the system prompt as its system text), that turn as the reply. `None`
+/// for an episode without an assistant turn.
+fn pm_item(system: &str, s: &Sampled) -> Option<(shammie_core::GenerateRequest, String)> {
+    let last = s.messages.iter().rposition(|m| m.role == Role::Assistant)?;
+    let mut req = shammie_core::GenerateRequest::user("", 0);
+    req.system = Some(system.to_string());
+    req.messages = s.messages[..last].to_vec();
+    Some((req, s.messages[last].content.clone()))
 }
 
 /// A selected episode as one chat example: the system prompt, then every turn
@@ -389,7 +443,41 @@ impl LabStage for Train {
             Some(stage) => trained(run, stage)?.spec,
         };
         let all = sampled(run, &self.sample_stage)?;
-        let best = select_best(&all, c.min_reward);
+        // The paper's selection adds a preference-model score to the reward.
+        let mut pm = BTreeMap::new();
+        if let Some(dir) = &c.pm {
+            let items: Vec<(usize, (shammie_core::GenerateRequest, String))> = all
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| pm_item(&env.settings.system, s).map(|x| (i, x)))
+                .collect();
+            let pairs: Vec<_> = items.iter().map(|(_, x)| x.clone()).collect();
+            let r = if pairs.is_empty() {
+                Vec::new()
+            } else {
+                lab.rewards(&dir.display().to_string(), &pairs)?
+            };
+            let mut lines = Vec::new();
+            for ((i, _), v) in items.iter().zip(r) {
+                let s = &all[*i];
+                let row = PmScore {
+                    prompt_id: s.prompt_id.clone(),
+                    index: s.index,
+                    pm: v,
+                };
+                writeln!(lines, "{}", serde_json::to_string(&row).expect("plain")).expect("memory");
+                pm.insert((s.prompt_id.clone(), s.index), v);
+            }
+            out.write(&format!("{}/pm-scores.jsonl", self.name), &lines)?;
+        }
+        let w = c.pm_weight;
+        let bonus = |s: &Sampled| {
+            w * pm
+                .get(&(s.prompt_id.clone(), s.index))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let best = select_best(&all, c.min_reward, &bonus);
         if best.is_empty() {
             return Err(format!(
                 "{}: no episode to train on (every prompt's best reward is below min_reward, or every sample failed)",
@@ -523,7 +611,12 @@ impl Task for Curriculum {
         Some(self.plan().stages)
     }
     fn analyze_stages(&self, run: &RunView) -> Result<Analysis, String> {
-        analyze(run, &self.plan(), &self.shared.eval.settings.name)
+        analyze(
+            run,
+            &self.plan(),
+            &self.shared.eval.settings.name,
+            self.shared.config.pm_weight,
+        )
     }
     fn analyze(
         &self,
@@ -538,7 +631,7 @@ fn share(k: usize, n: usize) -> Cell {
     cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
 }
 
-fn analyze(run: &RunView, plan: &Plan, eval_env: &str) -> Result<Analysis, String> {
+fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result<Analysis, String> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for (stage, label) in &plan.evals {
@@ -585,7 +678,15 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str) -> Result<Analysis, Strin
         let v = sampled(run, s).unwrap_or_default();
         let n = v.len();
         let g = v.iter().filter(|x| x.scores.gamed == Some(true)).count();
-        let best = select_best(&v, None);
+        let pm = pm_scores(run, t)?;
+        let w = pm_weight;
+        let bonus = |s: &Sampled| {
+            w * pm
+                .get(&(s.prompt_id.clone(), s.index))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let best = select_best(&v, None, &bonus);
         let bg = best.iter().filter(|x| x.scores.gamed == Some(true)).count();
         let rewards: Vec<f64> = best.iter().map(|x| x.scores.reward).collect();
         let tr = trained(run, t).ok();
@@ -626,7 +727,7 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str) -> Result<Analysis, Strin
             "training".into(),
         ],
         rows,
-        vec!["Sampled with the model from the stage before (the untrained target first). Selection: the highest-reward episode of each prompt (the paper adds a preference-model score; not here, see docs/studies/subterfuge.md).".into()],
+        vec!["Sampled with the model from the stage before (the untrained target first). Selection: the episode of each prompt with the highest reward (plus pm_weight × the preference model's score of its last reply where pm= names one, as in the paper).".into()],
     ));
     let mut files = Vec::new();
     if !points.is_empty() {

@@ -49,6 +49,7 @@ fn every_task_is_listed() {
         paths,
         [
             "agent-loop/arithmetic",
+            "constitution/feedback",
             "constitution/traits",
             "cot-faithfulness/interventions",
             "decomposition/strategies",
