@@ -5,6 +5,7 @@
 
 mod agent;
 mod common;
+mod constitution;
 mod data;
 mod discrim;
 mod errors;

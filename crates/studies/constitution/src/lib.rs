@@ -16,9 +16,11 @@
 
 pub mod constitutions;
 pub mod evals;
+pub mod evaluate;
 pub mod feedback;
 pub mod judge;
 pub mod pairs;
+pub mod pm;
 pub mod preferences;
 pub mod traits;
 
@@ -29,7 +31,7 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
-        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations, and AI-feedback preference labels under trait-specific or general constitutions; preference-model training is not built yet",
+        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations, and AI-feedback preference labels under trait-specific or general constitutions, preference models trained on them",
         tasks: vec![
             TaskInfo::new(
                 "constitution",
@@ -46,6 +48,22 @@ pub fn study() -> StudyInfo {
                 <feedback::Config as shammie_engine::OptionGroup>::options,
                 feedback::roles,
                 feedback::build,
+            ),
+            TaskInfo::new(
+                "constitution",
+                "pm",
+                "train a preference model (LoRA + reward head on a local model) on AI-feedback labels; held-out accuracy and calibration",
+                <pm::PmConfig as shammie_engine::OptionGroup>::options,
+                pm::roles,
+                pm::build,
+            ),
+            TaskInfo::new(
+                "constitution",
+                "evaluate",
+                "rate at which the feedback model (under each constitution) or a preference model prefers the harmless answer on the trait datasets",
+                <evaluate::EvalConfig as shammie_engine::OptionGroup>::options,
+                evaluate::roles,
+                evaluate::build,
             ),
         ],
         offline: None,

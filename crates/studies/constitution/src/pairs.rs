@@ -28,7 +28,7 @@ use shammie_kit::records::{check_prompt_size, Duplicates};
 use crate::evals;
 
 static HH_BUILTIN: &[u8] = include_bytes!("../data/hh-rlhf/harmless-base-test.jsonl.gz");
-const HH_BUILTIN_NAME: &str = "<built-in>/hh-rlhf/harmless-base-test.jsonl.gz";
+pub const HH_BUILTIN_NAME: &str = "<built-in>/hh-rlhf/harmless-base-test.jsonl.gz";
 
 /// Where pairs come from (`--set source=`).
 #[derive(Debug, Clone, PartialEq, Eq)]

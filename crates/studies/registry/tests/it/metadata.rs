@@ -49,7 +49,9 @@ fn every_task_is_listed() {
         paths,
         [
             "agent-loop/arithmetic",
+            "constitution/evaluate",
             "constitution/feedback",
+            "constitution/pm",
             "constitution/traits",
             "cot-faithfulness/interventions",
             "decomposition/strategies",
