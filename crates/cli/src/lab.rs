@@ -296,10 +296,12 @@ impl Lab for CliLab {
     ) -> Result<TrainedPm, String> {
         let name = match local_parts(&job.base) {
             Some((name, None)) => name,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "{}: a preference model is trained on a local base model (local:NAME, no adapter)",
                 job.base
-            )),
+            ))
+            }
         };
         let (_, path) = model_file(&format!("local:{name}")).map_err(|e| e.to_string())?;
         let (mut wb, format, tok) = load(&path).map_err(|e| e.to_string())?;

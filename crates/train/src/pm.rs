@@ -502,7 +502,10 @@ mod tests {
         let d = Tensor::new(&[1.0f32, -2.0, 0.0], &Device::Cpu).unwrap();
         let p = Tensor::new(&[0.75f32, 1.0, 0.3], &Device::Cpu).unwrap();
         let l = pair_loss(&d, &p).unwrap().to_vec1::<f32>().unwrap();
-        for (g, w) in l.iter().zip([0.563262f32, 2.126928, std::f32::consts::LN_2]) {
+        for (g, w) in l
+            .iter()
+            .zip([0.563262f32, 2.126928, std::f32::consts::LN_2])
+        {
             assert!((g - w).abs() < 1e-5, "{l:?}");
         }
     }

@@ -255,7 +255,7 @@ fn sft(a: SftArgs) -> Result<u8, Failure> {
                     seed: a.seed,
                 },
                 checkpoint_every: a.checkpoint_every,
-                    objective: Default::default(),
+                objective: Default::default(),
             };
             // Check the configuration before a run directory exists (`train` attaches
             // fresh factors again, replacing these).
