@@ -60,5 +60,24 @@ fn main() -> anyhow::Result<()> {
         let bwd = t0.elapsed().as_secs_f64();
         println!("trunk forward {trunk:.3} s   loss forward {fwd:.3} s   backward {bwd:.3} s");
     }
+    // A preference model's reward: the final hidden state at each segment's last token
+    // times a trained vector.
+    let head = Var::randn(0f32, 0.02, (wb.cfg.hidden, 1), &dev)?;
+    let last: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|s| s - 1)
+        .chain([t - 1])
+        .collect();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let h = wb.final_hidden_packed_at(&ids, &starts, &last, None)?;
+        let r = h.matmul(head.as_tensor())?.sum_all()?;
+        let fwd = t0.elapsed().as_secs_f64();
+        let t0 = Instant::now();
+        drop(r.backward()?);
+        let bwd = t0.elapsed().as_secs_f64();
+        println!("reward forward {fwd:.3} s   backward {bwd:.3} s");
+    }
     Ok(())
 }

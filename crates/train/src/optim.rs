@@ -115,8 +115,13 @@ impl AdamW {
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
         for (i, g) in grads.iter().enumerate() {
-            let p = self.vars[i].as_tensor();
-            let m = ((&self.m[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+            // Everything here is detached from the autograd graph: a gradient computed
+            // by `backward()` still records the operations (on saved activations) it
+            // came from, and keeping it in the moments would keep every step's graph
+            // alive — memory growing by the size of a forward pass per step.
+            let g = g.detach();
+            let p = self.vars[i].as_tensor().detach();
+            let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let decayed = (p * (1.0 - lr * c.weight_decay))?;
             let denom = ((&v / bc2)?.sqrt()? + c.eps)?;
@@ -171,6 +176,22 @@ mod tests {
 
     fn val(v: &Var) -> Vec<f32> {
         v.as_tensor().to_vec1().unwrap()
+    }
+
+    /// A gradient from `backward()` records the operations it came from (here 2·x·y, made
+    /// from the variable x); the moments AdamW keeps must not, or every step's graph
+    /// would stay alive (memory grew by a forward pass per step before this).
+    #[test]
+    fn moments_hold_no_graph() {
+        let x = Var::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+        let y = (x.as_tensor() * 3.0).unwrap();
+        let loss = (x.as_tensor() * &y).unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap().get(x.as_tensor()).unwrap().clone();
+        assert!(g.track_op(), "the gradient records its operations");
+        let mut opt = AdamW::new(vec![x.clone()], AdamWConfig::default()).unwrap();
+        opt.step(&[g], 1e-3).unwrap();
+        let (m, v, _) = opt.state();
+        assert!(!m[0].track_op() && !v[0].track_op());
     }
 
     /// Two steps on two scalars, by hand. lr 0.1, β1 0.9, β2 0.999, eps 1e-8, wd 0.5.

@@ -477,7 +477,9 @@ impl Trainer {
         let g = loss.backward()?;
         for (acc, v) in grads.iter_mut().zip(&self.vars) {
             if let Some(gv) = g.get(v.as_tensor()) {
-                *acc = (&*acc + gv)?;
+                // Detached: a gradient records the operations it was computed by, which
+                // would keep this pass's graph (its activations) alive (see AdamW::step).
+                *acc = (&*acc + gv.detach())?;
             }
         }
         Ok(())

@@ -654,7 +654,14 @@ fn figure(t: &Tally, subtitle: &str) -> String {
         counts
             .iter()
             .enumerate()
-            .map(|(i, c)| (format!("{:.1}", (i as f64 + 0.5) / 10.0), *c as f64))
+            // Labelled by the bin's range (two decimals of its centre would also be
+            // unique, but ranges say what falls in it).
+            .map(|(i, c)| {
+                (
+                    format!("{:.1}–{:.1}", i as f64 / 10.0, (i + 1) as f64 / 10.0),
+                    *c as f64,
+                )
+            })
             .collect::<Vec<_>>()
     };
     let chart = |title: &str, x: &str, xs: &[f64]| {
@@ -664,11 +671,11 @@ fn figure(t: &Tally, subtitle: &str) -> String {
             .series("pairs", bins(xs))
             .legend(Legend::Hidden)
     };
-    let mut charts = vec![chart("Soft labels", "p(A), bin centre", &t.p_a)];
+    let mut charts = vec![chart("Soft labels", "p(A)", &t.p_a)];
     if !t.p_human.is_empty() {
         charts.push(chart(
             "Human-preferred response",
-            "p(human-preferred), bin centre",
+            "p(human-preferred)",
             &t.p_human,
         ));
     }
