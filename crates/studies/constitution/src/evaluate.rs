@@ -480,7 +480,16 @@ impl Task for Evaluate {
                 datasets.push(q.dataset.clone());
             }
         }
-        Ok(analyze(&judged, &order, &datasets))
+        let mut a = analyze(&judged, &order, &datasets);
+        let caption = run.info().caption(&format!(
+            "{} questions · {} judges",
+            sh.questions.len(),
+            order.len()
+        ));
+        for table in &mut a.tables {
+            table.caption = caption.clone();
+        }
+        Ok(a)
     }
     fn analyze(
         &self,

@@ -383,7 +383,17 @@ impl Task for Pm {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (train, _) = self.split(run.seed())?;
-        Ok(analyze(&t, &rows, train.len(), self.config.bins))
+        let mut a = analyze(&t, &rows, train.len(), self.config.bins);
+        // The engine's caption counts samples; this task's units are pairs.
+        let caption = run.info().caption(&format!(
+            "{} training pairs, {} held out",
+            train.len(),
+            rows.len()
+        ));
+        for table in &mut a.tables {
+            table.caption = caption.clone();
+        }
+        Ok(a)
     }
     fn analyze(
         &self,
@@ -582,7 +592,7 @@ fn analyze(t: &TrainedPm, rows: &[HeldoutReward], n_train: usize, bins: usize) -
             .series("perfect calibration", [(0.0, 0.0), (1.0, 1.0)])
             .series("PM (bins of q)", points);
         let fig = Figure::single(chart).note(format!(
-            "{n} held-out pairs; bars: 95% t intervals of the bin's mean label"
+            "{n} held-out pairs; shaded: 95% t intervals of the bin's mean label"
         ));
         files.push(ReportFile {
             path: "report/calibration.svg".into(),
