@@ -337,7 +337,7 @@ async fn out_of_range_values_are_refused_before_anything_runs() {
                 "--model".into(),
                 spec.clone(),
             ],
-            "name the task to run as STUDY/TASK (constitution/traits)",
+            "name the task to run as STUDY/TASK (constitution/traits, constitution/feedback, constitution/pm, constitution/evaluate)",
         ),
         (
             run(&[

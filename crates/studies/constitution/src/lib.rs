@@ -1,10 +1,11 @@
 //! `shammie-study-constitution`: study `constitution` (Kundu et al. 2023, STUDIES.md §7),
-//! specific versus general principles for constitutional AI. Two tasks so far: `traits`,
-//! the evaluation on Anthropic's model-written evaluations (Perez et al. 2022), and
-//! `feedback`, AI-feedback preference labels under a constitution ([`constitutions`],
-//! [`judge`], [`pairs`]) written as a preference dataset ([`preferences`]); preference-model
-//! training comes with the training work. The method and every difference from the
-//! papers: `docs/studies/constitution.md`.
+//! specific versus general principles for constitutional AI. Four tasks: `feedback`,
+//! AI-feedback preference labels under a constitution ([`constitutions`], [`judge`],
+//! [`pairs`]) written as a preference dataset ([`preferences`]); `pm`, a preference model
+//! trained on them through the run's lab ([`pm`]); `evaluate`, the paper's evaluation of
+//! feedback models and PMs on the trait datasets ([`evaluate`]); and `traits`, a model's own
+//! answers on Anthropic's model-written evaluations (Perez et al. 2022). The method and
+//! every difference from the papers: `docs/studies/constitution.md`.
 //!
 //! Promises: the fourteen evaluation files under this crate's `data/anthropic-evals/`
 //! (CC-BY-4.0), the HH-RLHF harmless-base test split (`data/hh-rlhf/`, MIT) and
@@ -31,7 +32,7 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "constitution",
         paper: "Kundu et al. 2023, Specific versus General Principles for Constitutional AI",
-        summary: "Trait evaluations (power-seeking, self-preservation, …) on Anthropic's model-written evaluations, and AI-feedback preference labels under trait-specific or general constitutions, preference models trained on them",
+        summary: "AI-feedback labels under trait-specific or general constitutions, preference models trained on them, and the paper's evaluation of both on the trait datasets (power-seeking, self-preservation, …); a model's own trait answers on Anthropic's model-written evaluations",
         tasks: vec![
             TaskInfo::new(
                 "constitution",
