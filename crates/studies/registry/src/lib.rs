@@ -104,7 +104,9 @@ mod tests {
         assert!(e.contains("discrim-eval/decisions"), "{e}");
         let e = find("discrim-eval").err().unwrap().to_string();
         assert!(e.contains("has several tasks"), "{e}");
-        assert_eq!(find("constitution").unwrap().path(), "constitution/traits");
+        assert_eq!(find("agent-loop").unwrap().path(), "agent-loop/arithmetic");
+        let e = find("constitution").err().unwrap().to_string();
+        assert!(e.contains("constitution/pm, constitution/evaluate"), "{e}");
     }
 
     #[test]
