@@ -48,7 +48,7 @@ for spec in "regression 1000 100 0" "classification 2000 100 1"; do
       tail -3 "$M/shammie/fit.log" | sed 's/^/   | /'
       have_rust=0
     elif ! run_timed "$M/shammie/scores.log" "$BIN" influence scores --model "$M/model.safetensors" --arch "$M/arch.json" \
-         --train "$M/train.csv" --query "$M/query.csv" --out "$M/shammie" --fisher empirical; then
+         --train "$M/train.csv" --query "$M/query.csv" --out "$M/shammie" --fisher empirical --factors "$M/shammie"; then
       echo "   shammie influence scores failed; skipping the Rust side:"
       tail -3 "$M/shammie/scores.log" | sed 's/^/   | /'
       have_rust=0
@@ -73,4 +73,6 @@ for task in regression classification; do
   done
 done
 echo "(kronfluence peak RSS is the whole Python process incl. torch; shammie's is /usr/bin/time max RSS)"
-echo "(shammie scores_s includes whatever the scores command recomputes; kronfluence scores_s excludes factor fitting)"
+echo "(both sides' fit_s and scores_s are wall seconds of the whole process, loading and writing included, except"
+echo " kronfluence's, which its script times around the fit and score calls; shammie's own timings of the"
+echo " computation alone are on its stderr and in scores.json; scores use the factors already fitted)"

@@ -59,6 +59,8 @@ enum Command {
     Train(commands::train::Args),
     /// Run a command in an environment's sandbox (as a study runs a model's commands).
     Sandbox(commands::sandbox::Args),
+    /// Influence functions (EK-FAC): factors and query × training scores.
+    Influence(commands::influence::Args),
 }
 
 /// An error with its exit code.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Models(a) => commands::models::main(a),
         Command::Train(a) => commands::train::main(a),
         Command::Sandbox(a) => commands::sandbox::main(a),
+        Command::Influence(a) => commands::influence::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod generate;
+pub(crate) mod influence;
 pub(crate) mod list;
 pub(crate) mod models;
 pub(crate) mod resume;

@@ -9,6 +9,7 @@ mod constitution;
 mod data;
 mod discrim;
 mod errors;
+mod influence;
 mod local;
 mod reasoning;
 mod resume;
