@@ -6,7 +6,9 @@
 //! eigendecompositions, the eigenvalue correction, damping, inverse-Hessian-vector products,
 //! pairwise scores); small feed-forward networks in the format kronfluence's tutorials use
 //! ([`net`]: architecture JSON, safetensors weights, summed MSE or cross-entropy, the data's
-//! or sampled labels) with their CSV data ([`data`]); and files ([`io`]: factors as
+//! or sampled labels) with their CSV data ([`data`]); language models through the white
+//! box ([`lm`]: taps on the MLP projections, a sequence's records for the data's or
+//! sampled next tokens); and files ([`io`]: factors as
 //! safetensors with kronfluence's names, scores as `.npy` and CSV). [`fit_network`] and
 //! [`score_network`] are what `shammie influence fit|scores` run.
 //!
@@ -16,12 +18,14 @@
 //! 0.1 × mean(Λ) per layer, scores positive when the training example lowers the query's
 //! loss (the negative of the spec's I(z) = −∇fᵀ(G + λI)⁻¹∇L, with f the query's loss).
 //!
-//! Not yet: language models through the white box, per-token scores, self-influence,
-//! low-rank query batching, TF-IDF candidate filtering, checkpointed fitting.
+//! Not yet: the `influence/queries` study and a CLI for language models, per-token scores,
+//! self-influence, low-rank query batching, TF-IDF candidate filtering, checkpointed
+//! fitting.
 
 pub mod data;
 pub mod ekfac;
 pub mod io;
+pub mod lm;
 pub mod net;
 
 use std::path::Path;

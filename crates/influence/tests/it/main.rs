@@ -254,3 +254,4 @@ fn with_an_exact_eigenbasis_ekfac_is_the_damped_solve() {
         }
     }
 }
+mod lm;

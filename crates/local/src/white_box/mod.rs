@@ -271,6 +271,73 @@ pub struct WhiteBox {
     /// When set, the base weights enter the graph as constants (no gradients computed or
     /// stored for them); only LoRA factors are differentiated.
     frozen: bool,
+    /// Projections whose inputs and output gradients are captured ([`Taps`]).
+    taps: Option<std::sync::Arc<Taps>>,
+}
+
+/// Captures, for influence functions, the input of chosen projections and the gradient of
+/// a loss with respect to their outputs. While set on a white box ([`WhiteBox::set_taps`]),
+/// every forward pass records, for each tapped projection, its input (detached) and adds a
+/// zero `Var` — a probe — to its output, so the output's value is unchanged and
+/// `backward()` gives the probe's gradient: the loss gradient at the projection's output.
+/// [`Taps::take`] returns them for the last forward pass.
+pub struct Taps {
+    /// (layer, projection) pairs, projections in the order of [`crate::lora::MODULES`].
+    targets: Vec<(usize, usize)>,
+    captured: std::sync::Mutex<Vec<Option<(Tensor, Var)>>>,
+}
+
+impl Taps {
+    /// Taps `modules` (names of [`crate::lora::MODULES`]) in each of `layers`.
+    pub fn new(layers: &[usize], modules: &[&str]) -> Result<Taps, LocalError> {
+        let mut targets = Vec::new();
+        for &l in layers {
+            for m in modules {
+                let mi = crate::lora::MODULES
+                    .iter()
+                    .position(|x| x == m)
+                    .ok_or_else(|| LocalError::Format(format!("unknown projection `{m}`")))?;
+                targets.push((l, mi));
+            }
+        }
+        let n = targets.len();
+        Ok(Taps {
+            targets,
+            captured: std::sync::Mutex::new(vec![None; n]),
+        })
+    }
+
+    /// The tapped (layer, projection) pairs, in the order [`Taps::take`] returns them.
+    pub fn targets(&self) -> Vec<(usize, &'static str)> {
+        self.targets
+            .iter()
+            .map(|&(l, m)| (l, crate::lora::MODULES[m]))
+            .collect()
+    }
+
+    /// The last forward pass's captures: per target, (input, probe). `None` for a target
+    /// the pass did not reach.
+    pub fn take(&self) -> Vec<Option<(Tensor, Var)>> {
+        let mut c = self.captured.lock().expect("not poisoned");
+        let n = c.len();
+        std::mem::replace(&mut *c, vec![None; n])
+    }
+
+    fn record(
+        &self,
+        layer: usize,
+        module: usize,
+        x: &Tensor,
+        y: Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let Some(k) = self.targets.iter().position(|&t| t == (layer, module)) else {
+            return Ok(y);
+        };
+        let probe = Var::zeros(y.dims(), y.dtype(), y.device())?;
+        let out = (y + probe.as_tensor())?;
+        self.captured.lock().expect("not poisoned")[k] = Some((x.detach(), probe));
+        Ok(out)
+    }
 }
 
 /// The result of a full-sequence forward pass.
@@ -317,6 +384,7 @@ impl WhiteBox {
             params: l.params,
             device: device.clone(),
             frozen: false,
+            taps: None,
         })
     }
 
@@ -354,6 +422,44 @@ impl WhiteBox {
             }
         }
         Ok(())
+    }
+
+    /// Captures projections' inputs and output gradients in later forward passes ([`Taps`]);
+    /// `None` stops.
+    pub fn set_taps(&mut self, taps: Option<std::sync::Arc<Taps>>) {
+        self.taps = taps;
+    }
+
+    /// Negative log-likelihood of `targets[i]` as the token after position `positions[i]`
+    /// (the logits at that position, after the tokens up to it): shape (positions.len(),).
+    /// [`WhiteBox::token_losses_at`] with targets other than the sequence's own next
+    /// tokens — e.g. labels sampled from the model, for a Fisher estimate.
+    pub fn token_losses_for(
+        &self,
+        ids: &[u32],
+        positions: &[usize],
+        targets: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        if positions.len() != targets.len() || positions.is_empty() {
+            candle_core::bail!(
+                "token_losses_for: {} positions and {} targets",
+                positions.len(),
+                targets.len()
+            );
+        }
+        if let Some(bad) = positions.iter().find(|&&p| p >= ids.len()) {
+            candle_core::bail!("position {bad} out of range (len {})", ids.len());
+        }
+        if let Some(bad) = targets.iter().find(|&&t| t as usize >= self.cfg.vocab) {
+            candle_core::bail!("target {bad} out of range (vocab {})", self.cfg.vocab);
+        }
+        let residual = self.trunk(ids, &[0], self.cfg.layers, None)?;
+        let last = residual
+            .last()
+            .expect("trunk returns at least the embeddings");
+        let rows: Vec<u32> = positions.iter().map(|&p| p as u32).collect();
+        let rows = Tensor::new(rows.as_slice(), &self.device)?;
+        self.nll(&last.index_select(&rows, 0)?, targets)
     }
 
     fn p(&self, v: &Var) -> Tensor {
@@ -637,7 +743,13 @@ impl WhiteBox {
             let kind = fam.kind(li);
             let (rope, mask) = (&kinds[kind], &attn_masks[kind]);
             let [q, k, v, o, gate, up, down] = &layer.proj;
-            let lin = |mi: usize, p: &Proj, x: &Tensor| self.linear(p, x, lora_mask(li, mi));
+            let lin = |mi: usize, p: &Proj, x: &Tensor| {
+                let y = self.linear(p, x, lora_mask(li, mi))?;
+                match &self.taps {
+                    Some(t) => t.record(li, mi, x, y),
+                    None => Ok(y),
+                }
+            };
             let h = rms_norm(&x, &self.p(&layer.attn_norm), cfg.eps)?;
             let q = heads(&lin(0, q, &h)?, cfg.heads, cfg.head_dim)?; // (heads, t, d)
             let k = heads(&lin(1, k, &h)?, cfg.kv_heads, cfg.head_dim)?; // (kv_heads, t, d)
