@@ -125,6 +125,31 @@ fn train_config(
     }
 }
 
+/// Copies a finished training run's result into the study run's artifacts: `files` of
+/// its artifact folder as `{stage}/{folder}/`, and its step log as `{stage}/train.jsonl`.
+/// Returns the absolute path of `{stage}/{folder}` and the steps.
+fn publish(
+    run: &SftRun,
+    out: &mut StageOutput,
+    folder: &str,
+    files: &[&str],
+) -> Result<(PathBuf, Vec<shammie_train::run::StepRecord>), String> {
+    let stage = out.stage().to_string();
+    let rel = format!("{stage}/{folder}");
+    for file in files {
+        let src = run.adapter_path().join(file);
+        let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        out.write(&format!("{rel}/{file}"), &bytes)?;
+    }
+    let curve = run.path().join(shammie_train::run::STEPS_FILE);
+    let bytes = std::fs::read(&curve).map_err(|e| format!("{}: {e}", curve.display()))?;
+    out.write(&format!("{stage}/train.jsonl"), &bytes)?;
+    let abs = out.artifact_path(&rel)?;
+    let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+    let steps = run.steps().map_err(|e| e.to_string())?;
+    Ok((abs, steps))
+}
+
 /// A run directory left in `work` by an earlier, killed attempt.
 fn existing_run(work: &Path) -> Result<Option<PathBuf>, String> {
     Ok(std::fs::read_dir(work)
@@ -179,19 +204,12 @@ impl CliLab {
             return Err("training stopped early".into());
         };
         // The adapter becomes an artifact of the study's run.
-        let stage = out.stage().to_string();
-        let rel = format!("{stage}/adapter");
-        for file in ["adapter_config.json", "adapter_model.safetensors"] {
-            let src = run.adapter_path().join(file);
-            let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-            out.write(&format!("{rel}/{file}"), &bytes)?;
-        }
-        let curve = run.path().join(shammie_train::run::STEPS_FILE);
-        let bytes = std::fs::read(&curve).map_err(|e| format!("{}: {e}", curve.display()))?;
-        out.write(&format!("{stage}/train.jsonl"), &bytes)?;
-        let abs = out.artifact_path(&rel)?;
-        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
-        let steps = run.steps().map_err(|e| e.to_string())?;
+        let (abs, steps) = publish(
+            &run,
+            out,
+            "adapter",
+            &["adapter_config.json", "adapter_model.safetensors"],
+        )?;
         Ok(Trained {
             spec: format!("local:{name}+lora={}", abs.display()),
             first_loss: steps.first().map(|s| s.loss),
@@ -333,24 +351,17 @@ impl Lab for CliLab {
         let Outcome::Finished(_) = outcome else {
             return Err("training stopped early".into());
         };
-        let stage = out.stage().to_string();
-        let rel = format!("{stage}/pm");
-        for file in [
-            "adapter_config.json",
-            "adapter_model.safetensors",
-            shammie_train::pm::HEAD_FILE,
-            shammie_train::pm::INFO_FILE,
-        ] {
-            let src = run.adapter_path().join(file);
-            let bytes = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-            out.write(&format!("{rel}/{file}"), &bytes)?;
-        }
-        let curve = run.path().join(shammie_train::run::STEPS_FILE);
-        let bytes = std::fs::read(&curve).map_err(|e| format!("{}: {e}", curve.display()))?;
-        out.write(&format!("{stage}/train.jsonl"), &bytes)?;
-        let abs = out.artifact_path(&rel)?;
-        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
-        let steps = run.steps().map_err(|e| e.to_string())?;
+        let (abs, steps) = publish(
+            &run,
+            out,
+            "pm",
+            &[
+                "adapter_config.json",
+                "adapter_model.safetensors",
+                shammie_train::pm::HEAD_FILE,
+                shammie_train::pm::INFO_FILE,
+            ],
+        )?;
         Ok(TrainedPm {
             path: abs.display().to_string(),
             first_loss: steps.first().map(|s| s.loss),
