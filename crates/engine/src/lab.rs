@@ -1,4 +1,5 @@
-//! Weight-level work on a run's models: fine-tuning and activations.
+//! Weight-level work on a run's models: fine-tuning, activations, preference models and
+//! influence functions.
 //!
 //! A [`Lab`] is handed to the engine by the front end with the models
 //! ([`crate::Models::with_lab`]); the CLI binds it to `shammie-train` and the white box for
@@ -132,6 +133,89 @@ pub struct Activations {
     pub layers: usize,
 }
 
+/// The context of an [`InfluenceText`]: nothing, plain text, or a chat request rendered
+/// as the model reads it (its prompt format, the assistant's opener last).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InfluencePrompt {
+    None,
+    Text(String),
+    Chat(GenerateRequest),
+}
+
+/// A token sequence as influence reads it: `prompt` is context, `completion` the part whose
+/// log-probability counts (a training sequence's loss, a query's measurement
+/// log p(completion | prompt)). A plain-text document is all completion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InfluenceText {
+    pub id: String,
+    pub prompt: InfluencePrompt,
+    pub completion: String,
+}
+
+/// Settings of an influence computation (EK-FAC, Grosse et al. 2023).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InfluenceConfig {
+    /// `sampled` (labels drawn from the model: the true Fisher) or `empirical`.
+    pub fisher: String,
+    /// The damping λ added to every eigenvalue; `None`: 0.1 × each layer's mean Λ.
+    pub damping: Option<f64>,
+    /// Projections whose weights influence is computed over (`gate_proj`, `up_proj`,
+    /// `down_proj`, `o_proj`).
+    pub modules: Vec<String>,
+    /// Transformer layers (all when `None`).
+    pub layers: Option<Vec<usize>>,
+    /// Rank of the low-rank approximation of each preconditioned query gradient; `None`:
+    /// exact.
+    pub rank: Option<usize>,
+    /// Sequences are cut to this many tokens.
+    pub max_tokens: usize,
+    /// Also compute each candidate's self-influence ⟨P∇L_z, ∇L_z⟩.
+    pub self_influence: bool,
+    /// Seeds sampled labels.
+    pub seed: u64,
+}
+
+/// One influence computation: factors fitted on `fit`, then every query scored against
+/// every candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfluenceJob {
+    /// A local model's spec.
+    pub model: String,
+    pub fit: Vec<InfluenceText>,
+    pub queries: Vec<InfluenceText>,
+    pub candidates: Vec<InfluenceText>,
+    pub config: InfluenceConfig,
+}
+
+/// What an influence computation found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InfluenceResult {
+    /// `scores[q][c]`: the influence of candidate `c` on query `q`, summed over layers;
+    /// positive when training on `c` raises the query's log-probability.
+    pub scores: Vec<Vec<f64>>,
+    /// Per candidate, its tokens as text (the model's pieces, prompt included).
+    pub tokens: Vec<Vec<String>>,
+    /// `token_scores[q][c][t]`: the part of `scores[q][c]` carried by token `t` of
+    /// candidate `c` (its row of the gradient, ∑_t s_t ā_tᵀ); sums to the score.
+    pub token_scores: Vec<Vec<Vec<f64>>>,
+    /// Per candidate, where its completion starts in `tokens`.
+    pub completion_start: Vec<usize>,
+    /// Per candidate, ⟨P∇L_c, ∇L_c⟩ (when asked for).
+    pub self_influence: Option<Vec<f64>>,
+    /// Per query, log p(completion | prompt) under the model.
+    pub query_logprobs: Vec<f64>,
+    /// The projections' names, as Hugging Face names them.
+    pub layers: Vec<String>,
+    /// Sequences and tokens the factors were fitted on.
+    pub fit_sequences: usize,
+    pub fit_tokens: u64,
+    /// Wall-clock seconds of the fit (0 when the factors came from a checkpoint) and of
+    /// the scoring.
+    pub fit_seconds: f64,
+    pub score_seconds: f64,
+}
+
 /// Weight-level access to models.
 pub trait Lab: Send + Sync {
     /// Opens the model a spec names (a trained model's spec included), with the same
@@ -169,6 +253,16 @@ pub trait Lab: Send + Sync {
     /// system text and messages, rendered as the PM's base model reads them). Blocking.
     fn rewards(&self, _pm: &str, _items: &[(GenerateRequest, String)]) -> Result<Vec<f64>, String> {
         Err("this lab cannot read preference models".into())
+    }
+    /// Runs (or, after a kill, continues from the factors and scores kept under `work`) an
+    /// influence computation on a local model. Blocking; reports progress through `out`.
+    fn influence(
+        &self,
+        _job: &InfluenceJob,
+        _work: &Path,
+        _out: &mut StageOutput,
+    ) -> Result<InfluenceResult, String> {
+        Err("this lab cannot compute influence".into())
     }
 }
 

@@ -32,7 +32,10 @@ use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDo
 use shammie_models::{Model, ModelError};
 
 pub use context::{SampleContext, ToolOutput};
-pub use lab::{Activations, FineTuneConfig, FineTuneJob, Lab, PmJob, Trained, TrainedPm};
+pub use lab::{
+    Activations, FineTuneConfig, FineTuneJob, InfluenceConfig, InfluenceJob, InfluencePrompt,
+    InfluenceResult, InfluenceText, Lab, PmJob, Trained, TrainedPm,
+};
 pub use options::{OptionGroup, OptionSpec, OptionValue, Options};
 pub use pipeline::{LabStage, MapStage, ReduceStage, RunView, Stage, StageOutput};
 pub use shammie_core::RunInfo;

@@ -158,75 +158,74 @@ pub struct Batch {
 pub fn fit(
     specs: &[LayerSpec],
     n_batches: usize,
-    mut batch: impl FnMut(usize, Pass) -> Result<Batch, InfluenceError>,
+    batch: impl FnMut(usize, Pass) -> Result<Batch, InfluenceError>,
 ) -> Result<Vec<LayerFactors>, InfluenceError> {
-    let mut sum_a: Vec<Mat<f64>> = specs
-        .iter()
-        .map(|s| Mat::zeros(s.inputs, s.inputs))
-        .collect();
-    let mut sum_s: Vec<Mat<f64>> = specs
-        .iter()
-        .map(|s| Mat::zeros(s.outputs, s.outputs))
-        .collect();
-    let mut tokens = 0u64;
-    for i in 0..n_batches {
-        let b = batch(i, Pass::Covariance)?;
-        let rows: usize = b.tokens.iter().sum();
-        tokens += rows as u64;
-        for (l, spec) in specs.iter().enumerate() {
-            let r = &b.layers[l];
-            check_record(spec, r, rows)?;
-            sum_a[l] += r.a.transpose() * &r.a;
-            sum_s[l] += r.s.transpose() * &r.s;
+    fit_checkpointed(specs, n_batches, batch, None)
+}
+
+/// [`fit`], saving its state to `checkpoint` as it goes and, when the checkpoint's folder
+/// already holds the state of the same fit (same layers and batch count), continuing from
+/// it: the batches already counted are not requested again. `batch(i, pass)` must give
+/// the same records for the same `(i, pass)` across runs (seed sampled labels per batch).
+pub fn fit_checkpointed(
+    specs: &[LayerSpec],
+    n_batches: usize,
+    mut batch: impl FnMut(usize, Pass) -> Result<Batch, InfluenceError>,
+    checkpoint: Option<&crate::checkpoint::Checkpoint>,
+) -> Result<Vec<LayerFactors>, InfluenceError> {
+    use crate::checkpoint::{FitState, Phase};
+    let (mut st, mut bases) = match checkpoint {
+        Some(c) => c.load(specs, n_batches)?,
+        None => None,
+    }
+    .unwrap_or_else(|| (FitState::new(specs, n_batches), None));
+    let mut last_save = std::time::Instant::now();
+    if st.phase == Phase::Covariance {
+        while st.next < n_batches {
+            let b = batch(st.next, Pass::Covariance)?;
+            let rows: usize = b.tokens.iter().sum();
+            for (l, spec) in specs.iter().enumerate() {
+                let r = &b.layers[l];
+                check_record(spec, r, rows)?;
+                st.sum_a[l] += r.a.transpose() * &r.a;
+                st.sum_s[l] += r.s.transpose() * &r.s;
+            }
+            st.tokens += rows as u64;
+            st.next += 1;
+            if let Some(c) = checkpoint {
+                if st.next < n_batches && c.due(last_save) {
+                    c.save(specs, &mut st, None)?;
+                    last_save = std::time::Instant::now();
+                }
+            }
         }
+        if st.tokens == 0 {
+            return Err(InfluenceError::Data(
+                "no examples to fit the factors on".into(),
+            ));
+        }
+        st.phase = Phase::Lambda;
+        st.next = 0;
+        let b = eigenbases(specs, &st)?;
+        if let Some(c) = checkpoint {
+            c.save(specs, &mut st, Some(&b))?;
+            last_save = std::time::Instant::now();
+        }
+        bases = Some(b);
     }
-    if tokens == 0 {
-        return Err(InfluenceError::Data(
-            "no examples to fit the factors on".into(),
-        ));
-    }
-    let mut out = Vec::with_capacity(specs.len());
-    let mut bases = Vec::with_capacity(specs.len());
-    for (l, spec) in specs.iter().enumerate() {
-        let norm = |m: &Mat<f64>| {
-            let t = tokens as f64;
-            Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
-                (m[(i, j)] + m[(j, i)]) / (2.0 * t)
-            })
-        };
-        let a = norm(&sum_a[l]);
-        let s = norm(&sum_s[l]);
-        let (la, qa) =
-            symmetric_eigen(a.as_ref(), &format!("{}: activation covariance", spec.name))?;
-        let (ls, qs) = symmetric_eigen(s.as_ref(), &format!("{}: gradient covariance", spec.name))?;
-        bases.push((qa.clone(), qs.clone()));
-        out.push(LayerFactors {
-            spec: spec.clone(),
-            activation_covariance: a,
-            gradient_covariance: s,
-            activation_eigenvalues: la,
-            activation_eigenvectors: qa,
-            gradient_eigenvalues: ls,
-            gradient_eigenvectors: qs,
-            lambda: Mat::zeros(spec.outputs, spec.inputs),
-            tokens,
-            examples: 0,
-        });
-    }
+    let bases = bases.expect("the lambda phase has its eigenbases");
     // The eigenvalue correction, from each example's gradient in the Kronecker eigenbasis.
-    let mut examples = 0u64;
-    for i in 0..n_batches {
-        let b = batch(i, Pass::Lambda)?;
+    while st.next < n_batches {
+        let b = batch(st.next, Pass::Lambda)?;
         let rows: usize = b.tokens.iter().sum();
-        examples += b.tokens.len() as u64;
         for (l, spec) in specs.iter().enumerate() {
             let r = &b.layers[l];
             check_record(spec, r, rows)?;
-            let (qa, qs) = &bases[l];
+            let (_, qa, _, qs) = &bases[l];
             // Rows rotated into the eigenbases: u = s Q_S, v = ā Q_A.
             let u = &r.s * qs;
             let v = &r.a * qa;
-            let lam = &mut out[l].lambda;
+            let lam = &mut st.lambda[l];
             if b.tokens.iter().all(|&t| t == 1) {
                 // One token each: (Q_Sᵀ G_n Q_A)² = (u_n²)(v_n²)ᵀ, summed as one product.
                 let u2 = Mat::from_fn(u.nrows(), u.ncols(), |i, j| u[(i, j)] * u[(i, j)]);
@@ -245,15 +244,63 @@ pub fn fit(
                 }
             }
         }
-    }
-    for f in &mut out {
-        let n = examples as f64;
-        for j in 0..f.lambda.ncols() {
-            for i in 0..f.lambda.nrows() {
-                f.lambda[(i, j)] /= n;
+        st.examples += b.tokens.len() as u64;
+        st.next += 1;
+        if let Some(c) = checkpoint {
+            if st.next < n_batches && c.due(last_save) {
+                c.save(specs, &mut st, None)?;
+                last_save = std::time::Instant::now();
             }
         }
-        f.examples = examples;
+    }
+    let n = st.examples.max(1) as f64;
+    let mut out = Vec::with_capacity(specs.len());
+    for (l, (spec, (la, qa, ls, qs))) in specs.iter().zip(bases).enumerate() {
+        let mut lambda = std::mem::replace(&mut st.lambda[l], Mat::zeros(0, 0));
+        for j in 0..lambda.ncols() {
+            for i in 0..lambda.nrows() {
+                lambda[(i, j)] /= n;
+            }
+        }
+        out.push(LayerFactors {
+            spec: spec.clone(),
+            activation_covariance: normalised(&st.sum_a[l], st.tokens),
+            gradient_covariance: normalised(&st.sum_s[l], st.tokens),
+            activation_eigenvalues: la,
+            activation_eigenvectors: qa,
+            gradient_eigenvalues: ls,
+            gradient_eigenvectors: qs,
+            lambda,
+            tokens: st.tokens,
+            examples: st.examples,
+        });
+    }
+    Ok(out)
+}
+
+/// A covariance sum divided by its token count, symmetrised.
+fn normalised(m: &Mat<f64>, tokens: u64) -> Mat<f64> {
+    let t = tokens as f64;
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
+        (m[(i, j)] + m[(j, i)]) / (2.0 * t)
+    })
+}
+
+/// Per layer, (λ_A, Q_A, λ_S, Q_S) of the normalised covariances.
+pub(crate) type Eigenbasis = (Vec<f64>, Mat<f64>, Vec<f64>, Mat<f64>);
+
+fn eigenbases(
+    specs: &[LayerSpec],
+    st: &crate::checkpoint::FitState,
+) -> Result<Vec<Eigenbasis>, InfluenceError> {
+    let mut out = Vec::with_capacity(specs.len());
+    for (l, spec) in specs.iter().enumerate() {
+        let a = normalised(&st.sum_a[l], st.tokens);
+        let s = normalised(&st.sum_s[l], st.tokens);
+        let (la, qa) =
+            symmetric_eigen(a.as_ref(), &format!("{}: activation covariance", spec.name))?;
+        let (ls, qs) = symmetric_eigen(s.as_ref(), &format!("{}: gradient covariance", spec.name))?;
+        out.push((la, qa, ls, qs));
     }
     Ok(out)
 }
@@ -281,8 +328,175 @@ pub fn example_gradients(r: &LayerRecord, tokens: &[usize]) -> Vec<Mat<f64>> {
     out
 }
 
+/// The preconditioned query gradients P(G_q) of every layer, laid out for scoring.
+pub struct Preconditioned {
+    queries: usize,
+    layers: Vec<QueryLayer>,
+}
+
+enum QueryLayer {
+    /// (outputs × Q·inputs): the queries' P(G_q) side by side, so a batch's scores at the
+    /// layer come from one product M = S·[P_1 … P_Q], with ⟨P_q, G_z⟩ =
+    /// Σ_t Σ_c M[t, q·inputs + c]·ā[t, c] over the example's tokens.
+    Full(Mat<f64>),
+    /// Rank-r approximations P_q ≈ Σ_k σ_k u_k v_kᵀ: `u` (outputs × Q·r) and `v`
+    /// (inputs × Q·r, each column scaled by its σ_k), so a token's score is
+    /// Σ_k (s_t·u_k)(ā_t·σ_k v_k).
+    LowRank {
+        u: Mat<f64>,
+        v: Mat<f64>,
+        rank: usize,
+    },
+}
+
+impl Preconditioned {
+    pub fn queries(&self) -> usize {
+        self.queries
+    }
+}
+
+/// Preconditions each query's gradient (`queries`' examples) at every layer: exactly
+/// (`rank` = `None`), or approximated by its `rank` largest singular triplets (the
+/// paper's query batching; exact when `rank` ≥ min(outputs, inputs)).
+pub fn precondition_queries(
+    factors: &[LayerFactors],
+    damping: Damping,
+    queries: &Batch,
+    rank: Option<usize>,
+) -> Result<Preconditioned, InfluenceError> {
+    let nq = queries.tokens.len();
+    let rows: usize = queries.tokens.iter().sum();
+    let mut layers = Vec::with_capacity(factors.len());
+    for (l, f) in factors.iter().enumerate() {
+        check_record(&f.spec, &queries.layers[l], rows)?;
+        let d = damping.value(f);
+        let pre: Vec<Mat<f64>> = example_gradients(&queries.layers[l], &queries.tokens)
+            .iter()
+            .map(|g| precondition(f, d, g.as_ref()))
+            .collect();
+        let (o, k) = (f.spec.outputs, f.spec.inputs);
+        let full_rank = o.min(k);
+        layers.push(match rank {
+            Some(r) if r < full_rank => {
+                let r = r.max(1);
+                let mut u = Mat::zeros(o, nq * r);
+                let mut v = Mat::zeros(k, nq * r);
+                for (q, p) in pre.iter().enumerate() {
+                    let svd = p.thin_svd().map_err(|e| {
+                        InfluenceError::Numeric(format!("{}: query SVD failed: {e:?}", f.spec.name))
+                    })?;
+                    let sv: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+                    let mut order: Vec<usize> = (0..sv.len()).collect();
+                    order.sort_by(|&a, &b| sv[b].total_cmp(&sv[a]));
+                    for (c, &j) in order.iter().take(r).enumerate() {
+                        for i in 0..o {
+                            u[(i, q * r + c)] = svd.U()[(i, j)];
+                        }
+                        for i in 0..k {
+                            v[(i, q * r + c)] = svd.V()[(i, j)] * sv[j];
+                        }
+                    }
+                }
+                QueryLayer::LowRank { u, v, rank: r }
+            }
+            _ => QueryLayer::Full(Mat::from_fn(o, nq * k, |i, j| pre[j / k][(i, j % k)])),
+        });
+    }
+    Ok(Preconditioned {
+        queries: nq,
+        layers,
+    })
+}
+
+/// Per-token scores of a batch of training examples against preconditioned queries:
+/// `[example][query][token]`, summed over layers; token `t`'s score is its part
+/// ⟨P(G_q), s_t ā_tᵀ⟩ of the example's gradient G = Σ_t s_t ā_tᵀ, so an example's tokens
+/// sum to its pairwise score.
+pub fn token_scores(
+    factors: &[LayerFactors],
+    pre: &Preconditioned,
+    b: &Batch,
+) -> Result<Vec<Vec<Vec<f64>>>, InfluenceError> {
+    let rows: usize = b.tokens.iter().sum();
+    let nq = pre.queries;
+    // Per query, per row, the score summed over layers.
+    let mut acc = vec![vec![0f64; rows]; nq];
+    for (l, f) in factors.iter().enumerate() {
+        let r = &b.layers[l];
+        check_record(&f.spec, r, rows)?;
+        match &pre.layers[l] {
+            QueryLayer::Full(stacked) => {
+                let m = &r.s * stacked;
+                let k = f.spec.inputs;
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    for c in 0..k {
+                        let mc = m.col(q * k + c);
+                        let ac = r.a.col(c);
+                        for ((sum, x), y) in acc.iter_mut().zip(mc.iter()).zip(ac.iter()) {
+                            *sum += x * y;
+                        }
+                    }
+                }
+            }
+            QueryLayer::LowRank { u, v, rank } => {
+                let su = &r.s * u;
+                let av = &r.a * v;
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    for c in q * rank..(q + 1) * rank {
+                        for ((sum, x), y) in
+                            acc.iter_mut().zip(su.col(c).iter()).zip(av.col(c).iter())
+                        {
+                            *sum += x * y;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(b.tokens.len());
+    let mut start = 0;
+    for &t in &b.tokens {
+        out.push(acc.iter().map(|a| a[start..start + t].to_vec()).collect());
+        start += t;
+    }
+    Ok(out)
+}
+
+/// Each example's self-influence ⟨P(G_z), G_z⟩, summed over layers: with the example's
+/// gradient rotated into the eigenbasis, R = Q_Sᵀ G Q_A = (s Q_S)ᵀ (ā Q_A), it is
+/// Σ R² ⊘ (Λ + λ).
+pub fn self_influence(
+    factors: &[LayerFactors],
+    damping: Damping,
+    b: &Batch,
+) -> Result<Vec<f64>, InfluenceError> {
+    let rows: usize = b.tokens.iter().sum();
+    let mut out = vec![0f64; b.tokens.len()];
+    for (l, f) in factors.iter().enumerate() {
+        let r = &b.layers[l];
+        check_record(&f.spec, r, rows)?;
+        let d = damping.value(f);
+        let u = &r.s * &f.gradient_eigenvectors;
+        let v = &r.a * &f.activation_eigenvectors;
+        let mut start = 0;
+        for (n, &t) in b.tokens.iter().enumerate() {
+            let g = u.as_ref().subrows(start, t).transpose() * v.as_ref().subrows(start, t);
+            let mut sum = 0.0;
+            for j in 0..g.ncols() {
+                for i in 0..g.nrows() {
+                    sum += g[(i, j)] * g[(i, j)] / (f.lambda[(i, j)] + d);
+                }
+            }
+            out[n] += sum;
+            start += t;
+        }
+    }
+    Ok(out)
+}
+
 /// Pairwise scores (queries × training examples), summed over layers: `queries` are the
-/// queries' records (per layer), `train` the training examples' batches.
+/// queries' records (per layer), `train` the training examples' batches; exact (no
+/// low-rank approximation of the queries).
 pub fn pairwise(
     factors: &[LayerFactors],
     damping: Damping,
@@ -290,62 +504,15 @@ pub fn pairwise(
     n_train_batches: usize,
     mut train: impl FnMut(usize) -> Result<Batch, InfluenceError>,
 ) -> Result<Mat<f64>, InfluenceError> {
-    // Preconditioned query gradients, per layer and query.
-    let nq = queries.tokens.len();
-    let mut pre: Vec<Vec<Mat<f64>>> = Vec::with_capacity(factors.len());
-    for (l, f) in factors.iter().enumerate() {
-        let rows: usize = queries.tokens.iter().sum();
-        check_record(&f.spec, &queries.layers[l], rows)?;
-        let d = damping.value(f);
-        pre.push(
-            example_gradients(&queries.layers[l], &queries.tokens)
-                .iter()
-                .map(|g| precondition(f, d, g.as_ref()))
-                .collect(),
-        );
-    }
-    // The preconditioned query gradients of a layer side by side, (outputs × Q·inputs),
-    // so a batch's scores at that layer come from one product: M = S·[P_1 … P_Q], and
-    // ⟨P_q, G_z⟩ = Σ_t Σ_c M[t, q·inputs + c]·ā[t, c], summed over each example's tokens.
-    let stacked: Vec<Mat<f64>> = factors
-        .iter()
-        .enumerate()
-        .map(|(l, f)| {
-            let k = f.spec.inputs;
-            Mat::from_fn(f.spec.outputs, nq * k, |i, j| pre[l][j / k][(i, j % k)])
-        })
-        .collect();
+    let pre = precondition_queries(factors, damping, queries, None)?;
     let mut columns: Vec<Vec<f64>> = Vec::new();
     for i in 0..n_train_batches {
         let b = train(i)?;
-        let rows: usize = b.tokens.iter().sum();
-        // Per query, per token, the score summed over layers.
-        let mut token_scores = vec![vec![0f64; rows]; nq];
-        for (l, f) in factors.iter().enumerate() {
-            let r = &b.layers[l];
-            check_record(&f.spec, r, rows)?;
-            let m = &r.s * &stacked[l];
-            let k = f.spec.inputs;
-            for (q, acc) in token_scores.iter_mut().enumerate() {
-                for c in 0..k {
-                    let mc = m.col(q * k + c);
-                    let ac = r.a.col(c);
-                    for ((sum, x), y) in acc.iter_mut().zip(mc.iter()).zip(ac.iter()) {
-                        *sum += x * y;
-                    }
-                }
-            }
-        }
-        let mut start = 0;
-        for &t in &b.tokens {
-            columns.push(
-                token_scores
-                    .iter()
-                    .map(|ts| ts[start..start + t].iter().sum())
-                    .collect(),
-            );
-            start += t;
+        for per_query in token_scores(factors, &pre, &b)? {
+            columns.push(per_query.iter().map(|t| t.iter().sum()).collect());
         }
     }
-    Ok(Mat::from_fn(nq, columns.len(), |q, z| columns[z][q]))
+    Ok(Mat::from_fn(pre.queries, columns.len(), |q, z| {
+        columns[z][q]
+    }))
 }

@@ -1,14 +1,12 @@
-//! Files: factors as safetensors (f64, kronfluence's names: `NAME.activation_covariance`,
+//! Files: factors as safetensors (f64, or f32 to halve them; kronfluence's names: `NAME.activation_covariance`,
 //! `NAME.gradient_covariance`, `NAME.activation_eigenvalues`,
 //! `NAME.activation_eigenvectors`, `NAME.gradient_eigenvalues`,
 //! `NAME.gradient_eigenvectors`, `NAME.lambda`) beside `factors.json` (the layers' shapes
 //! and counts), and score matrices as NumPy `.npy` (little-endian f64, C order) and CSV.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
 use faer::Mat;
 
 use crate::ekfac::{LayerFactors, LayerSpec};
@@ -17,24 +15,197 @@ use crate::InfluenceError;
 pub const FACTORS_FILE: &str = "factors.safetensors";
 pub const FACTORS_META: &str = "factors.json";
 
-fn tensor(m: &Mat<f64>) -> Result<Tensor, InfluenceError> {
-    let v: Vec<f64> = (0..m.nrows())
-        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
-        .collect();
-    Tensor::from_vec(v, (m.nrows(), m.ncols()), &Device::Cpu)
-        .map_err(|e| InfluenceError::Numeric(e.to_string()))
+/// How floats are stored in a tensor file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    F64,
+    /// Half the size; what kronfluence stores by default.
+    F32,
 }
 
-fn matrix(t: &Tensor, rows: usize, cols: usize) -> Result<Mat<f64>, String> {
-    if t.dims() != [rows, cols] {
-        return Err(format!("shape {:?}, expected [{rows}, {cols}]", t.dims()));
+impl Dtype {
+    pub fn parse(s: &str) -> Result<Dtype, String> {
+        match s {
+            "f64" | "float64" => Ok(Dtype::F64),
+            "f32" | "float32" => Ok(Dtype::F32),
+            o => Err(format!("dtype `{o}`: f64 or f32")),
+        }
     }
-    let v = t
-        .to_dtype(candle_core::DType::F64)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f64>())
-        .map_err(|e| e.to_string())?;
-    Ok(Mat::from_fn(rows, cols, |i, j| v[i * cols + j]))
+    fn tag(self) -> &'static str {
+        match self {
+            Dtype::F64 => "F64",
+            Dtype::F32 => "F32",
+        }
+    }
+}
+
+/// A tensor to write: a matrix (rows × cols, row-major in the file) or a vector.
+pub(crate) enum Data<'a> {
+    Mat(&'a Mat<f64>),
+    Vec(&'a [f64]),
+}
+
+/// Writes `entries` as a safetensors file at `path` (through a temporary file renamed into
+/// place, so a reader never sees half a file), streaming each tensor.
+pub(crate) fn write_tensors(
+    path: &Path,
+    entries: &[(String, Data<'_>)],
+    dtype: Dtype,
+) -> Result<(), InfluenceError> {
+    let width = match dtype {
+        Dtype::F64 => 8,
+        Dtype::F32 => 4,
+    };
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, d) in entries {
+        let shape: Vec<usize> = match d {
+            Data::Mat(m) => vec![m.nrows(), m.ncols()],
+            Data::Vec(v) => vec![v.len()],
+        };
+        let n: usize = shape.iter().product();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype.tag(), "shape": shape, "data_offsets": [offset, offset + n * width]}),
+        );
+        offset += n * width;
+    }
+    let mut h = serde_json::to_string(&header).expect("plain values");
+    while !h.len().is_multiple_of(8) {
+        h.push(' ');
+    }
+    let tmp = path.with_extension("partial");
+    let io = |e| InfluenceError::io(path, e);
+    let mut f =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+    f.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
+    f.write_all(h.as_bytes()).map_err(io)?;
+    let mut put = |x: f64| match dtype {
+        Dtype::F64 => f.write_all(&x.to_le_bytes()),
+        Dtype::F32 => f.write_all(&(x as f32).to_le_bytes()),
+    };
+    for (_, d) in entries {
+        match d {
+            Data::Mat(m) => {
+                for i in 0..m.nrows() {
+                    for j in 0..m.ncols() {
+                        put(m[(i, j)]).map_err(io)?;
+                    }
+                }
+            }
+            Data::Vec(v) => {
+                for &x in *v {
+                    put(x).map_err(io)?;
+                }
+            }
+        }
+    }
+    let file = f.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// A safetensors file's tensors (F64 or F32), read one at a time.
+pub(crate) struct TensorFile {
+    path: String,
+    file: std::fs::File,
+    start: u64,
+    header: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TensorFile {
+    pub(crate) fn open(path: &Path) -> Result<TensorFile, InfluenceError> {
+        use std::io::Read;
+        let shown = path.display().to_string();
+        let bad = |why: String| InfluenceError::File {
+            path: shown.clone(),
+            why,
+        };
+        let mut file = std::fs::File::open(path).map_err(|e| InfluenceError::io(path, e))?;
+        let mut n = [0u8; 8];
+        file.read_exact(&mut n)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let n = u64::from_le_bytes(n);
+        if n > 100 << 20 {
+            return Err(bad(format!("not a safetensors file (header of {n} bytes)")));
+        }
+        let mut h = vec![0u8; n as usize];
+        file.read_exact(&mut h)
+            .map_err(|e| bad(format!("truncated header: {e}")))?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&h).map_err(|e| bad(format!("header: {e}")))?;
+        Ok(TensorFile {
+            path: shown,
+            file,
+            start: 8 + n,
+            header,
+        })
+    }
+
+    /// Tensor `name` as f64 values (row-major) with its shape.
+    pub(crate) fn get(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f64>), InfluenceError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let bad = |why: String| InfluenceError::File {
+            path: self.path.clone(),
+            why,
+        };
+        let e = self
+            .header
+            .get(name)
+            .ok_or_else(|| bad(format!("no tensor `{name}`")))?;
+        let shape: Vec<usize> = serde_json::from_value(e["shape"].clone())
+            .map_err(|x| bad(format!("`{name}`: shape: {x}")))?;
+        let [a, b]: [u64; 2] = serde_json::from_value(e["data_offsets"].clone())
+            .map_err(|x| bad(format!("`{name}`: data_offsets: {x}")))?;
+        let width = match e["dtype"].as_str() {
+            Some("F64") => 8,
+            Some("F32") => 4,
+            o => return Err(bad(format!("`{name}`: dtype {o:?}, expected F64 or F32"))),
+        };
+        let n: usize = shape.iter().product();
+        if b < a || (b - a) as usize != n * width {
+            return Err(bad(format!(
+                "`{name}`: {} bytes for shape {shape:?}",
+                b.saturating_sub(a)
+            )));
+        }
+        let mut bytes = vec![0u8; n * width];
+        self.file
+            .seek(SeekFrom::Start(self.start + a))
+            .and_then(|_| self.file.read_exact(&mut bytes))
+            .map_err(|x| bad(format!("`{name}`: {x}")))?;
+        let v = if width == 8 {
+            bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect()
+        } else {
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+                .collect()
+        };
+        Ok((shape, v))
+    }
+
+    /// Tensor `name` as a rows × cols matrix (a vector is one column).
+    pub(crate) fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Mat<f64>, InfluenceError> {
+        let (shape, v) = self.get(name)?;
+        let ok = shape == [rows, cols] || (cols == 1 && shape == [rows]);
+        if !ok {
+            return Err(InfluenceError::File {
+                path: self.path.clone(),
+                why: format!("`{name}`: shape {shape:?}, expected [{rows}, {cols}]"),
+            });
+        }
+        Ok(Mat::from_fn(rows, cols, |i, j| v[i * cols + j]))
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -42,54 +213,57 @@ struct Meta {
     layers: Vec<LayerSpec>,
     tokens: u64,
     examples: u64,
+    #[serde(default = "f64_dtype")]
+    dtype: Dtype,
 }
 
-/// Writes `factors.safetensors` and `factors.json` into `dir` (created if needed).
-pub fn save_factors(dir: &Path, factors: &[LayerFactors]) -> Result<(), InfluenceError> {
+fn f64_dtype() -> Dtype {
+    Dtype::F64
+}
+
+/// Writes `factors.safetensors` (in `dtype`) and `factors.json` into `dir` (created if
+/// needed).
+pub fn save_factors(
+    dir: &Path,
+    factors: &[LayerFactors],
+    dtype: Dtype,
+) -> Result<(), InfluenceError> {
     std::fs::create_dir_all(dir).map_err(|e| InfluenceError::io(dir, e))?;
-    let mut t = HashMap::new();
+    let mut entries = Vec::new();
     for f in factors {
         let n = &f.spec.name;
-        let col = |v: &[f64]| Mat::from_fn(v.len(), 1, |i, _| v[i]);
-        t.insert(
+        entries.push((
             format!("{n}.activation_covariance"),
-            tensor(&f.activation_covariance)?,
-        );
-        t.insert(
+            Data::Mat(&f.activation_covariance),
+        ));
+        entries.push((
             format!("{n}.gradient_covariance"),
-            tensor(&f.gradient_covariance)?,
-        );
-        t.insert(
+            Data::Mat(&f.gradient_covariance),
+        ));
+        entries.push((
             format!("{n}.activation_eigenvalues"),
-            tensor(&col(&f.activation_eigenvalues))?
-                .flatten_all()
-                .map_err(|e| InfluenceError::Numeric(e.to_string()))?,
-        );
-        t.insert(
+            Data::Vec(&f.activation_eigenvalues),
+        ));
+        entries.push((
             format!("{n}.activation_eigenvectors"),
-            tensor(&f.activation_eigenvectors)?,
-        );
-        t.insert(
+            Data::Mat(&f.activation_eigenvectors),
+        ));
+        entries.push((
             format!("{n}.gradient_eigenvalues"),
-            tensor(&col(&f.gradient_eigenvalues))?
-                .flatten_all()
-                .map_err(|e| InfluenceError::Numeric(e.to_string()))?,
-        );
-        t.insert(
+            Data::Vec(&f.gradient_eigenvalues),
+        ));
+        entries.push((
             format!("{n}.gradient_eigenvectors"),
-            tensor(&f.gradient_eigenvectors)?,
-        );
-        t.insert(format!("{n}.lambda"), tensor(&f.lambda)?);
+            Data::Mat(&f.gradient_eigenvectors),
+        ));
+        entries.push((format!("{n}.lambda"), Data::Mat(&f.lambda)));
     }
-    let p = dir.join(FACTORS_FILE);
-    candle_core::safetensors::save(&t, &p).map_err(|e| InfluenceError::File {
-        path: p.display().to_string(),
-        why: e.to_string(),
-    })?;
+    write_tensors(&dir.join(FACTORS_FILE), &entries, dtype)?;
     let meta = Meta {
         layers: factors.iter().map(|f| f.spec.clone()).collect(),
         tokens: factors.first().map_or(0, |f| f.tokens),
         examples: factors.first().map_or(0, |f| f.examples),
+        dtype,
     };
     let p = dir.join(FACTORS_META);
     std::fs::write(
@@ -107,31 +281,11 @@ pub fn load_factors(dir: &Path) -> Result<Vec<LayerFactors>, InfluenceError> {
         path: p.display().to_string(),
         why: e.to_string(),
     })?;
-    let p = dir.join(FACTORS_FILE);
-    let shown = p.display().to_string();
-    let t = candle_core::safetensors::load(&p, &Device::Cpu).map_err(|e| InfluenceError::File {
-        path: shown.clone(),
-        why: e.to_string(),
-    })?;
+    let mut t = TensorFile::open(&dir.join(FACTORS_FILE))?;
     let mut out = Vec::new();
     for s in meta.layers {
-        let get = |k: &str, r: usize, c: usize| -> Result<Mat<f64>, InfluenceError> {
-            let name = format!("{}.{k}", s.name);
-            let x = t.get(&name).ok_or_else(|| InfluenceError::File {
-                path: shown.clone(),
-                why: format!("no tensor `{name}`"),
-            })?;
-            let x = if c == 1 {
-                x.reshape((r, 1))
-                    .map_err(|e| InfluenceError::Numeric(e.to_string()))?
-            } else {
-                x.clone()
-            };
-            matrix(&x, r, c).map_err(|why| InfluenceError::File {
-                path: shown.clone(),
-                why: format!("`{name}`: {why}"),
-            })
-        };
+        let n = s.name.clone();
+        let mut get = |k: &str, r: usize, c: usize| t.matrix(&format!("{n}.{k}"), r, c);
         let v = |m: Mat<f64>| (0..m.nrows()).map(|i| m[(i, 0)]).collect::<Vec<_>>();
         out.push(LayerFactors {
             activation_covariance: get("activation_covariance", s.inputs, s.inputs)?,

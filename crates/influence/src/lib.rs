@@ -22,6 +22,7 @@
 //! self-influence, low-rank query batching, TF-IDF candidate filtering, checkpointed
 //! fitting.
 
+pub mod checkpoint;
 pub mod data;
 pub mod ekfac;
 pub mod io;

@@ -207,3 +207,122 @@ fn factors_and_scores_over_sequences() {
         (0..4).map(|z| s[(0, z)]).collect::<Vec<_>>()
     );
 }
+
+/// The driver over sequences (`lm::Lm`, `lm::Scorer`): a fit with sampled labels killed
+/// after its second batch and resumed from its checkpoint equals an uninterrupted one
+/// (the labels are drawn per sequence, so they do not depend on where a run started); a
+/// training sequence identical to the query ranks first among random ones at every rank;
+/// per-token scores sum to the exact pairwise score; the query's log-probability equals
+/// the log-softmax of the model's logits summed over the completion.
+#[test]
+fn fits_resume_and_a_copy_of_the_query_ranks_first() {
+    use shammie_influence::checkpoint::Checkpoint;
+    use shammie_influence::lm::{Lm, Scorer, Sequence};
+    use shammie_influence::Fisher;
+    let mut wb = white_box();
+    wb.set_frozen(true).unwrap();
+    let (taps, specs) = lm::tap(&mut wb, lm::MLP, None).unwrap();
+    let lm = Lm {
+        wb: &wb,
+        taps,
+        specs,
+        batch_tokens: 16,
+    };
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+    use rand::Rng;
+    let mut corpus: Vec<Sequence> = (0..8)
+        .map(|i| {
+            let n = r.gen_range(6..12);
+            let mut ids = vec![1u32];
+            ids.extend((1..n).map(|_| r.gen_range(3..40u32)));
+            Sequence {
+                id: format!("doc-{i}"),
+                ids,
+                loss_from: 1,
+            }
+        })
+        .collect();
+    let query = Sequence {
+        id: "q".into(),
+        ids: vec![1, 9, 14, 22, 5, 31, 18, 7],
+        loss_from: 4,
+    };
+    corpus.insert(
+        5,
+        Sequence {
+            id: "copy".into(),
+            ..query.clone()
+        },
+    );
+
+    let whole = lm
+        .fit(&corpus, Fisher::Sampled, 3, None, &mut |_, _| {})
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = Checkpoint::new(dir.path(), std::time::Duration::ZERO);
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lm.fit(&corpus, Fisher::Sampled, 3, Some(&ckpt), &mut |done, _| {
+            assert!(done < 3, "killed");
+        })
+    }));
+    assert!(killed.is_err());
+    let mut asked = 0;
+    let resumed = lm
+        .fit(&corpus, Fisher::Sampled, 3, Some(&ckpt), &mut |_, total| {
+            asked += 1;
+            assert!(total > 4);
+        })
+        .unwrap();
+    let batches = lm::batch_ranges(&corpus, 16).len();
+    assert!(batches >= 3, "{batches}");
+    assert_eq!(
+        asked,
+        2 * batches - 2,
+        "the two batches before the kill are not redone"
+    );
+    for (a, b) in whole.iter().zip(&resumed) {
+        assert_eq!(a.lambda, b.lambda, "{}", a.spec.name);
+        assert_eq!(a.gradient_covariance, b.gradient_covariance);
+    }
+    // Another seed draws other labels.
+    let other = lm
+        .fit(&corpus, Fisher::Sampled, 4, None, &mut |_, _| {})
+        .unwrap();
+    assert_ne!(other[0].gradient_covariance, whole[0].gradient_covariance);
+
+    let exact = Scorer::new(&lm, &whole, Damping::default(), &[query.clone()], None).unwrap();
+    let q_records = lm.records(&query).unwrap();
+    let pairwise = ekfac::pairwise(&whole, Damping::default(), &q_records, corpus.len(), |i| {
+        lm.records(&corpus[i])
+    })
+    .unwrap();
+    for rank in [None, Some(1), Some(4)] {
+        let scorer = Scorer::new(&lm, &whole, Damping::default(), &[query.clone()], rank).unwrap();
+        let scores: Vec<f64> = corpus
+            .iter()
+            .map(|s| scorer.score(s, false).unwrap().scores()[0])
+            .collect();
+        let best = (0..scores.len())
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+            .unwrap();
+        assert_eq!(corpus[best].id, "copy", "rank {rank:?}: {scores:?}");
+    }
+    for (i, s) in corpus.iter().enumerate() {
+        let got = exact.score(s, true).unwrap();
+        assert_eq!(got.tokens[0].len(), s.ids.len());
+        let sum: f64 = got.tokens[0].iter().sum();
+        assert!((sum - pairwise[(0, i)]).abs() <= 1e-9 * sum.abs().max(1e-9));
+        assert!(got.self_influence.unwrap() > 0.0);
+    }
+    // log p(completion | prompt) from the logits.
+    let logits: Vec<Vec<f32>> = wb.forward(&query.ids).unwrap().logits.to_vec2().unwrap();
+    let mut want = 0.0;
+    for p in query.loss_from - 1..query.ids.len() - 1 {
+        let row = &logits[p];
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+        want += row[query.ids[p + 1] as usize] as f64 - m - z.ln();
+    }
+    let got = lm.logprob(&query).unwrap();
+    assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+}

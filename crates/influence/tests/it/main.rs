@@ -255,3 +255,4 @@ fn with_an_exact_eigenbasis_ekfac_is_the_damped_solve() {
     }
 }
 mod lm;
+mod scoring;
