@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use shammie_core::GenerateRequest;
 use shammie_engine::{
-    Activations, FineTuneConfig, FineTuneJob, Lab, PmJob, StageOutput, Trained, TrainedPm,
+    Activations, FineTuneConfig, FineTuneJob, InfluenceJob, InfluenceResult, Lab, PmJob,
+    StageOutput, Trained, TrainedPm,
 };
 use shammie_local::white_box::WhiteBox;
 use shammie_models::openai_finetune::{FineTuneClient, Hyperparameters, JobSpec, PollOptions};
@@ -66,7 +67,7 @@ fn white_box(
 > {
     let Some((name, adapter)) = local_parts(spec) else {
         return Err(format!(
-            "{spec}: activations need a local model (local:NAME[+lora=DIR])"
+            "{spec}: reading activations or influence needs a local model (local:NAME[+lora=DIR])"
         ));
     };
     let (_, path) = model_file(&format!("local:{name}")).map_err(|e| e.to_string())?;
@@ -387,6 +388,19 @@ impl Lab for CliLab {
             })
             .collect::<Result<Vec<_>, _>>()?;
         shammie_train::pm::rewards(&wb, &head, &seqs, 512).map_err(|e| e.to_string())
+    }
+
+    fn influence(
+        &self,
+        job: &InfluenceJob,
+        work: &Path,
+        out: &mut StageOutput,
+    ) -> Result<InfluenceResult, String> {
+        let (mut wb, format, tok) = white_box(&job.model)?;
+        wb.set_frozen(true).map_err(|e| e.to_string())?;
+        crate::influence_lm::run(job, &mut wb, format, &tok, work, &mut |d, t| {
+            out.progress(d, t)
+        })
     }
 
     fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String> {

@@ -9,10 +9,25 @@
 //!   `DIR/scores.npy` and `DIR/scores.csv` (fitting the factors first unless `--factors DIR`
 //!   names ones already fitted), with `DIR/scores.json` saying what was computed.
 //!
-//! Positive scores mean the training example lowers the query's loss. Timings and counts go
-//! to stderr; stdout names the files written.
+//! For local language models (`--model` a GGUF file or `local:NAME`, no `--arch`), with
+//! a JSONL corpus (`{"text"}` or `{"messages"}` per line) and JSONL queries (`{"prompt",
+//! "completion"}`), through the white box (`crate::influence_lm`):
+//!
+//! - `fit --model M --train C.jsonl --out DIR`: factors of the MLP projections
+//!   (`--modules`, `--layers`) fitted on the corpus (or a seeded sample of
+//!   `--fit-sequences`), in `DIR/factors/`;
+//! - `scores … --query Q.jsonl --out DIR`: per query, the influence of every corpus
+//!   document (or of the `--top-n` most TF-IDF-similar to it), `DIR/scores.npy` and CSV
+//!   (queries × documents, NaN where a document was not a candidate),
+//!   `DIR/tokens.jsonl` (per candidate, its tokens and per-token scores),
+//!   `DIR/sequences.jsonl` (the token ids both sides of a benchmark read) and
+//!   `DIR/scores.json`. A killed run continues from `DIR/work/`.
+//!
+//! Positive scores mean the training example lowers the query's loss (raises the
+//! log-probability of a query's completion). Timings and counts go to stderr; stdout names
+//! the files written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -37,14 +52,14 @@ pub(crate) enum What {
 
 #[derive(clap::Args)]
 pub(crate) struct NetArgs {
-    /// The network's weights: safetensors with NAME.weight (out × in) and NAME.bias.
-    #[arg(long, value_name = "W.safetensors")]
-    pub model: PathBuf,
-    /// The architecture JSON: {"layers": [{"type": "linear", "in", "out", "name"}, {"type": "relu"|"tanh"|"gelu"}, …], "loss": "mse_sum"|"cross_entropy_sum"}.
+    /// A network's weights (safetensors with NAME.weight (out × in) and NAME.bias), or a language model (a GGUF file or local:NAME).
+    #[arg(long, value_name = "W.safetensors|GGUF|local:NAME")]
+    pub model: String,
+    /// A network's architecture JSON: {"layers": [{"type": "linear", "in", "out", "name"}, {"type": "relu"|"tanh"|"gelu"}, …], "loss": "mse_sum"|"cross_entropy_sum"}; without it, --model is a language model.
     #[arg(long, value_name = "A.json")]
-    pub arch: PathBuf,
-    /// Training data: CSV with a header, the feature columns then the target column.
-    #[arg(long, value_name = "T.csv")]
+    pub arch: Option<PathBuf>,
+    /// Training data: for a network, CSV with a header, the feature columns then the target column; for a language model, JSONL with {"text": …} or {"messages": […]} per line (and an optional "id").
+    #[arg(long, value_name = "T.csv|C.jsonl")]
     pub train: PathBuf,
     /// Labels for the curvature: sampled from the model (the true Fisher, the paper's) or the data's (empirical).
     #[arg(long, default_value = "sampled", value_parser = Fisher::parse)]
@@ -55,6 +70,25 @@ pub(crate) struct NetArgs {
     /// The output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Language models: fit on a seeded sample of this many documents (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub fit_sequences: usize,
+    /// Language models: the projections influence is computed over.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gate_proj,up_proj,down_proj"
+    )]
+    pub modules: Vec<String>,
+    /// Language models: the transformer layers (all when not given).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    /// Language models: sequences are cut to this many tokens.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// How the factors file stores numbers (f32 halves it).
+    #[arg(long, default_value = "f64", value_parser = io::Dtype::parse)]
+    pub dtype: io::Dtype,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +110,15 @@ pub(crate) struct ScoresArgs {
     /// Use the factors already fitted in this folder (by `fit`) instead of fitting them.
     #[arg(long, value_name = "DIR")]
     pub factors: Option<PathBuf>,
+    /// Language models: score, per query, only the N documents most similar to it by TF-IDF (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_n: usize,
+    /// Language models: approximate each preconditioned query gradient by this rank (0: exact).
+    #[arg(long, default_value_t = 32)]
+    pub rank: usize,
+    /// Language models: also compute each candidate's self-influence.
+    #[arg(long)]
+    pub self_influence: bool,
 }
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
@@ -86,18 +129,22 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
 }
 
 fn load(n: &NetArgs) -> anyhow::Result<(Net, data::Table)> {
-    let net = Net::load(&n.arch, &n.model)?;
+    let arch = n.arch.as_deref().expect("a network has an architecture");
+    let net = Net::load(arch, Path::new(&n.model))?;
     let train = data::read_csv(&n.train, &net)?;
     Ok((net, train))
 }
 
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
 fn fit(a: FitArgs) -> Result<u8, Failure> {
+    if a.net.arch.is_none() {
+        return lm_fit(a);
+    }
     let (net, train) = load(&a.net)?;
     let t0 = Instant::now();
     let factors = shammie_influence::fit_network(&net, &train, a.net.fisher, a.net.seed)?;
     let secs = t0.elapsed().as_secs_f64();
-    io::save_factors(&a.net.out, &factors)
+    io::save_factors(&a.net.out, &factors, a.net.dtype)
         .with_context(|| format!("writing {}", a.net.out.display()))?;
     eprintln!(
         "fitted {} layers on {} examples in {secs:.2} s ({:?} Fisher)",
@@ -111,6 +158,9 @@ fn fit(a: FitArgs) -> Result<u8, Failure> {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
 fn scores(a: ScoresArgs) -> Result<u8, Failure> {
+    if a.net.arch.is_none() {
+        return lm_scores(a);
+    }
     let (net, train) = load(&a.net)?;
     let query = data::read_csv(&a.query, &net)?;
     std::fs::create_dir_all(&a.net.out)
@@ -120,7 +170,7 @@ fn scores(a: ScoresArgs) -> Result<u8, Failure> {
         Some(dir) => io::load_factors(dir)?,
         None => {
             let f = shammie_influence::fit_network(&net, &train, a.net.fisher, a.net.seed)?;
-            io::save_factors(&a.net.out, &f)?;
+            io::save_factors(&a.net.out, &f, a.net.dtype)?;
             f
         }
     };
@@ -162,6 +212,242 @@ fn scores(a: ScoresArgs) -> Result<u8, Failure> {
         } else {
             format!(" (factors fitted in {fit_secs:.2} s)")
         }
+    );
+    println!("{}", npy.display());
+    Ok(0)
+}
+
+/// The language model `--model` names: a GGUF file, or a local model's name.
+fn lm_file(model: &str) -> anyhow::Result<PathBuf> {
+    let p = Path::new(model);
+    if p.extension().is_some_and(|e| e == "gguf") || p.is_file() {
+        return Ok(p.to_path_buf());
+    }
+    let spec = if model.starts_with("local:") {
+        model.to_string()
+    } else {
+        format!("local:{model}")
+    };
+    Ok(crate::commands::train::model_file(&spec)?.1)
+}
+
+/// The job the language-model commands run: the corpus (and its fitting sample), the
+/// queries and the candidates (every document, or the TF-IDF top-N of each query).
+fn lm_job(
+    n: &NetArgs,
+    queries: Option<&Path>,
+    top_n: usize,
+    damping: Damping,
+    rank: usize,
+    self_influence: bool,
+) -> anyhow::Result<(shammie_engine::InfluenceJob, Vec<usize>)> {
+    use shammie_study_influence::corpus;
+    let docs = corpus::load_corpus(Some(&n.train))?.docs;
+    if docs.is_empty() {
+        anyhow::bail!("{}: no documents", n.train.display());
+    }
+    let queries = match queries {
+        Some(q) => corpus::load_queries(Some(q))?.1,
+        None => Vec::new(),
+    };
+    // The fitting sample: every document, or a seeded choice of `fit_sequences`, in order.
+    let fit: Vec<shammie_engine::InfluenceText> =
+        if n.fit_sequences == 0 || n.fit_sequences >= docs.len() {
+            docs.clone()
+        } else {
+            use rand::seq::SliceRandom;
+            use rand::SeedableRng;
+            let mut idx: Vec<usize> = (0..docs.len()).collect();
+            idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(n.seed));
+            let mut pick = idx[..n.fit_sequences].to_vec();
+            pick.sort_unstable();
+            pick.into_iter().map(|i| docs[i].clone()).collect()
+        };
+    let candidates: Vec<usize> = if top_n == 0 || top_n >= docs.len() {
+        (0..docs.len()).collect()
+    } else {
+        let texts: Vec<String> = docs.iter().map(corpus::plain_text).collect();
+        let tf = shammie_stats::tfidf::TfIdf::fit(&texts);
+        let mut keep = vec![false; docs.len()];
+        for q in &queries {
+            let sim = tf.similarities(&corpus::plain_text(q));
+            let mut order: Vec<usize> = (0..docs.len()).collect();
+            order.sort_by(|&a, &b| sim[b].total_cmp(&sim[a]).then(a.cmp(&b)));
+            for &i in order.iter().take(top_n) {
+                keep[i] = true;
+            }
+        }
+        (0..docs.len()).filter(|&i| keep[i]).collect()
+    };
+    let job = shammie_engine::InfluenceJob {
+        model: n.model.clone(),
+        fit,
+        queries,
+        candidates: candidates.iter().map(|&i| docs[i].clone()).collect(),
+        config: shammie_engine::InfluenceConfig {
+            fisher: match n.fisher {
+                Fisher::Sampled => "sampled".into(),
+                Fisher::Empirical => "empirical".into(),
+            },
+            damping: match damping {
+                Damping::Absolute(x) => Some(x),
+                Damping::MeanEigenvalue(_) => None,
+            },
+            modules: n.modules.clone(),
+            layers: (!n.layers.is_empty()).then(|| n.layers.clone()),
+            rank: (rank > 0).then_some(rank),
+            max_tokens: n.max_tokens,
+            self_influence,
+            seed: n.seed,
+        },
+    };
+    Ok((job, candidates))
+}
+
+fn lm_load(
+    model: &str,
+) -> anyhow::Result<(
+    shammie_local::white_box::WhiteBox,
+    shammie_local::prompt::Format,
+    shammie_tokenizer::Tokenizer,
+)> {
+    let path = lm_file(model)?;
+    let (mut wb, format, tok) = crate::commands::train::load(&path)?;
+    wb.set_frozen(true)?;
+    Ok((wb, format, tok))
+}
+
+/// Progress on stderr, a line at most every 10 s.
+#[allow(clippy::print_stderr)]
+fn reporter(what: &'static str) -> impl FnMut(u64, u64) {
+    let mut last = Instant::now();
+    let t0 = Instant::now();
+    move |d, t| {
+        if last.elapsed().as_secs() >= 10 || d == t {
+            eprintln!("{what}: {d}/{t} ({:.0} s)", t0.elapsed().as_secs_f64());
+            last = Instant::now();
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
+fn lm_fit(a: FitArgs) -> Result<u8, Failure> {
+    let n = &a.net;
+    let (job, _) = lm_job(n, None, 0, Damping::default(), 0, false)?;
+    let (mut wb, format, tok) = lm_load(&n.model)?;
+    let work = n.out.join("work");
+    let t0 = Instant::now();
+    let factors =
+        crate::influence_lm::fit(&job, &mut wb, format, &tok, &work, &mut reporter("fit"))
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let dir = n.out.join("factors");
+    io::save_factors(&dir, &factors, n.dtype)?;
+    eprintln!(
+        "fitted {} projections on {} sequences ({} tokens) in {:.1} s",
+        factors.len(),
+        job.fit.len(),
+        factors.first().map_or(0, |f| f.tokens),
+        t0.elapsed().as_secs_f64()
+    );
+    println!("{}", dir.join(io::FACTORS_FILE).display());
+    Ok(0)
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
+fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
+    let n = &a.net;
+    let (job, candidates) = lm_job(
+        n,
+        Some(&a.query),
+        a.top_n,
+        a.damping,
+        a.rank,
+        a.self_influence,
+    )?;
+    if job.queries.is_empty() {
+        return Err(anyhow::anyhow!("{}: no queries", a.query.display()).into());
+    }
+    let (mut wb, format, tok) = lm_load(&n.model)?;
+    std::fs::create_dir_all(&n.out).with_context(|| format!("creating {}", n.out.display()))?;
+    let work = n.out.join("work");
+    if let Some(dir) = &a.factors {
+        crate::influence_lm::adopt_factors(&job, format, &tok, dir, &work)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let r = crate::influence_lm::run(
+        &job,
+        &mut wb,
+        format,
+        &tok,
+        &work,
+        &mut reporter("influence"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    // Queries × every document, NaN where a document was not a candidate.
+    let docs = shammie_study_influence::corpus::load_corpus(Some(&n.train))?.docs;
+    let mut m = faer::Mat::from_fn(r.scores.len(), docs.len(), |_, _| f64::NAN);
+    for (q, row) in r.scores.iter().enumerate() {
+        for (c, &d) in candidates.iter().enumerate() {
+            m[(q, d)] = row[c];
+        }
+    }
+    let npy = n.out.join("scores.npy");
+    io::write_npy(&npy, &m)?;
+    io::write_csv(&n.out.join("scores.csv"), &m)?;
+    let mut tokens = String::new();
+    for (c, &d) in candidates.iter().enumerate() {
+        let line = serde_json::json!({
+            "document": d,
+            "id": job.candidates[c].id,
+            "tokens": r.tokens[c],
+            "completion_start": r.completion_start[c],
+            "scores": r.token_scores.iter().map(|q| &q[c]).collect::<Vec<_>>(),
+            "self_influence": r.self_influence.as_ref().map(|s| s[c]),
+        });
+        tokens.push_str(&line.to_string());
+        tokens.push('\n');
+    }
+    std::fs::write(n.out.join("tokens.jsonl"), tokens).context("writing tokens.jsonl")?;
+    let seqs = crate::influence_lm::render(&job, format, &tok).map_err(|e| anyhow::anyhow!(e))?;
+    let mut lines = String::new();
+    for (set, v) in [
+        ("fit", &seqs.fit),
+        ("train", &seqs.candidates),
+        ("query", &seqs.queries),
+    ] {
+        for s in v {
+            let line =
+                serde_json::json!({"set": set, "id": s.id, "ids": s.ids, "loss_from": s.loss_from});
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(n.out.join("sequences.jsonl"), lines).context("writing sequences.jsonl")?;
+    let meta = serde_json::json!({
+        "queries": job.queries.iter().map(|q| &q.id).collect::<Vec<_>>(),
+        "query_logprobs": r.query_logprobs,
+        "documents": docs.len(),
+        "candidates": candidates,
+        "fit_sequences": r.fit_sequences,
+        "fit_tokens": r.fit_tokens,
+        "layers": r.layers,
+        "config": job.config,
+        "sign": "positive: training on the document raises the log-probability of the query's completion",
+        "fit_seconds": r.fit_seconds,
+        "score_seconds": r.score_seconds,
+    });
+    std::fs::write(
+        n.out.join("scores.json"),
+        serde_json::to_string_pretty(&meta).expect("plain"),
+    )
+    .context("writing scores.json")?;
+    eprintln!(
+        "{} queries × {} candidates of {} documents scored in {:.1} s (factors: {:.1} s)",
+        r.scores.len(),
+        candidates.len(),
+        docs.len(),
+        r.score_seconds,
+        r.fit_seconds
     );
     println!("{}", npy.display());
     Ok(0)
