@@ -290,14 +290,28 @@ fn fits_resume_and_a_copy_of_the_query_ranks_first() {
         .unwrap();
     assert_ne!(other[0].gradient_covariance, whole[0].gradient_covariance);
 
-    let exact = Scorer::new(&lm, &whole, Damping::default(), &[query.clone()], None).unwrap();
+    let exact = Scorer::new(
+        &lm,
+        &whole,
+        Damping::default(),
+        std::slice::from_ref(&query),
+        None,
+    )
+    .unwrap();
     let q_records = lm.records(&query).unwrap();
     let pairwise = ekfac::pairwise(&whole, Damping::default(), &q_records, corpus.len(), |i| {
         lm.records(&corpus[i])
     })
     .unwrap();
     for rank in [None, Some(1), Some(4)] {
-        let scorer = Scorer::new(&lm, &whole, Damping::default(), &[query.clone()], rank).unwrap();
+        let scorer = Scorer::new(
+            &lm,
+            &whole,
+            Damping::default(),
+            std::slice::from_ref(&query),
+            rank,
+        )
+        .unwrap();
         let scores: Vec<f64> = corpus
             .iter()
             .map(|s| scorer.score(s, false).unwrap().scores()[0])
