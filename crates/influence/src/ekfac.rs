@@ -382,20 +382,9 @@ pub fn precondition_queries(
                 let mut u = Mat::zeros(o, nq * r);
                 let mut v = Mat::zeros(k, nq * r);
                 for (q, p) in pre.iter().enumerate() {
-                    let svd = p.thin_svd().map_err(|e| {
-                        InfluenceError::Numeric(format!("{}: query SVD failed: {e:?}", f.spec.name))
-                    })?;
-                    let sv: Vec<f64> = svd.S().column_vector().iter().copied().collect();
-                    let mut order: Vec<usize> = (0..sv.len()).collect();
-                    order.sort_by(|&a, &b| sv[b].total_cmp(&sv[a]));
-                    for (c, &j) in order.iter().take(r).enumerate() {
-                        for i in 0..o {
-                            u[(i, q * r + c)] = svd.U()[(i, j)];
-                        }
-                        for i in 0..k {
-                            v[(i, q * r + c)] = svd.V()[(i, j)] * sv[j];
-                        }
-                    }
+                    let (uq, vq) = top_singular(p, r, &f.spec.name)?;
+                    u.as_mut().subcols_mut(q * r, r).copy_from(&uq);
+                    v.as_mut().subcols_mut(q * r, r).copy_from(&vq);
                 }
                 QueryLayer::LowRank { u, v, rank: r }
             }
@@ -406,6 +395,46 @@ pub fn precondition_queries(
         queries: nq,
         layers,
     })
+}
+
+/// The `r` largest singular triplets of `p` (o × k) as `u` (o × r) and `v` (k × r, each
+/// column scaled by its σ), so p ≈ u vᵀ: from the eigendecomposition of the Gram matrix of
+/// the smaller side (pᵀp when k ≤ o: v_j its eigenvectors, σ_j = √μ_j, u_j = p v_j / σ_j;
+/// else p pᵀ the same way round). Triplets with σ = 0 are left zero.
+fn top_singular(p: &Mat<f64>, r: usize, what: &str) -> Result<(Mat<f64>, Mat<f64>), InfluenceError> {
+    let (o, k) = (p.nrows(), p.ncols());
+    let tall = k <= o;
+    let gram = if tall { p.transpose() * p } else { p * p.transpose() };
+    let (mu, q) = symmetric_eigen(gram.as_ref(), &format!("{what}: query Gram matrix"))?;
+    let n = mu.len();
+    let mut u = Mat::zeros(o, r);
+    let mut v = Mat::zeros(k, r);
+    let top = mu[n - 1].max(0.0);
+    for c in 0..r.min(n) {
+        // Eigenvalues ascending: the largest last.
+        let j = n - 1 - c;
+        let m = mu[j];
+        if !(m > top * 1e-24) || !m.is_finite() {
+            continue;
+        }
+        let sigma = m.sqrt();
+        let qj = q.col(j);
+        // The other side's singular vector: p q_j / σ (or pᵀ q_j / σ).
+        let other = if tall { p * qj } else { p.transpose() * qj };
+        for i in 0..o {
+            u[(i, c)] = if tall { other[i] / sigma } else { qj[i] };
+        }
+        for i in 0..k {
+            // v scaled by σ: σ·(pᵀ u / σ) = pᵀ u when p pᵀ was decomposed.
+            v[(i, c)] = if tall { qj[i] * sigma } else { other[i] };
+        }
+    }
+    if u.col_iter().chain(v.col_iter()).any(|c| c.iter().any(|x| !x.is_finite())) {
+        return Err(InfluenceError::Numeric(format!(
+            "{what}: the low-rank query gradient is not finite"
+        )));
+    }
+    Ok((u, v))
 }
 
 /// Per-token scores of a batch of training examples against preconditioned queries:

@@ -18,9 +18,10 @@
 //! 0.1 × mean(Λ) per layer, scores positive when the training example lowers the query's
 //! loss (the negative of the spec's I(z) = −∇fᵀ(G + λI)⁻¹∇L, with f the query's loss).
 //!
-//! Not yet: the `influence/queries` study and a CLI for language models, per-token scores,
-//! self-influence, low-rank query batching, TF-IDF candidate filtering, checkpointed
-//! fitting.
+//! Beyond the pairwise matrix ([`ekfac`]): per-token scores, self-influence, queries at
+//! low rank; fits that resume from a checkpoint ([`checkpoint`]); and the driver over
+//! token sequences of a language model ([`lm::Lm`], [`lm::Scorer`]) that the CLI runs for
+//! `shammie influence` and the study `influence/queries`.
 
 pub mod checkpoint;
 pub mod data;

@@ -1,15 +1,15 @@
 //! Scores beyond the pairwise matrix, on synthetic records (two layers, examples of
 //! several tokens), each checked against a computation that does not share its path:
 //! per-token scores against ⟨P(G_q), s_t ā_tᵀ⟩ with P applied to the query's whole
-//! gradient; the low-rank query approximation against a truncated SVD built from the
-//! eigendecomposition of PᵀP; self-influence against ⟨P(G_z), G_z⟩; a checkpointed fit,
+//! gradient; the low-rank query approximation (from a Gram matrix's eigendecomposition)
+//! against faer's SVD truncated; self-influence against ⟨P(G_z), G_z⟩; a checkpointed fit,
 //! killed in either pass and resumed, against an uninterrupted one; factor files in f64
 //! and f32.
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
 use std::cell::Cell;
 
-use faer::{Mat, Side};
+use faer::Mat;
 use rand::{Rng, SeedableRng};
 use shammie_influence::checkpoint::Checkpoint;
 use shammie_influence::ekfac::{self, Batch, Damping, LayerRecord, LayerSpec, Pass};
@@ -118,15 +118,22 @@ fn per_token_scores_are_each_tokens_part_of_the_gradient() {
     }
 }
 
-/// The rank-r truncation of P, from the eigendecomposition of PᵀP: v_k its eigenvectors
-/// (largest first), σ_k = √μ_k, u_k = P v_k / σ_k; P_r = Σ_{k<r} σ_k u_k v_kᵀ = P V_r V_rᵀ.
+/// The rank-r truncation of P from faer's singular value decomposition (the code under
+/// test uses the eigendecomposition of a Gram matrix instead): P_r = Σ_{k<r} σ_k u_k v_kᵀ.
 fn truncated(p: &Mat<f64>, r: usize) -> Mat<f64> {
-    let ptp = p.transpose() * p;
-    let e = ptp.self_adjoint_eigen(Side::Lower).unwrap();
-    let n = p.ncols();
-    // Eigenvalues ascending: the last r columns.
-    let vr = Mat::from_fn(n, r, |i, k| e.U()[(i, n - 1 - k)]);
-    p * &vr * vr.transpose()
+    let svd = p.svd().unwrap();
+    let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+    let mut out = Mat::zeros(p.nrows(), p.ncols());
+    for &k in order.iter().take(r) {
+        for j in 0..p.ncols() {
+            for i in 0..p.nrows() {
+                out[(i, j)] += s[k] * svd.U()[(i, k)] * svd.V()[(j, k)];
+            }
+        }
+    }
+    out
 }
 
 #[test]
