@@ -12,7 +12,9 @@
 //! Resumable: under the work folder, `fit/` holds the fit's checkpoint, `factors/` the
 //! fitted factors (with `factors-key.txt`, what they were fitted on) and `scores.jsonl`
 //! one line per scored candidate, so a killed job neither refits nor rescores. A work
-//! folder left by another job is cleared.
+//! folder left by another job is cleared. Once a lab's job is complete its factors are
+//! deleted (a language model's take gigabytes); `shammie influence fit` moves them to its
+//! output folder instead.
 
 use std::io::Write;
 use std::path::Path;
@@ -153,20 +155,6 @@ fn claim(work: &Path, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Uses the factors in `dir` (as `shammie influence fit` writes them) for `job`.
-pub(crate) fn adopt_factors(
-    job: &InfluenceJob,
-    format: Format,
-    tok: &Tokenizer,
-    dir: &Path,
-    work: &Path,
-) -> Result<(), String> {
-    let seqs = render(job, format, tok)?;
-    claim(work, &fit_key(job, &seqs.fit))?;
-    let f = io::load_factors(dir).map_err(|e| e.to_string())?;
-    io::save_factors(&work.join("factors"), &f, io::Dtype::F64).map_err(|e| e.to_string())
-}
-
 /// The factors of `job`'s fit on `lm`: those already under `work`, or fitted there
 /// (continuing a checkpoint); with the seconds spent fitting.
 fn factors(
@@ -229,16 +217,18 @@ pub(crate) fn fit(
     Ok(factors(job, &lm, &seqs.fit, work, progress, 2 * n_fit)?.0)
 }
 
-/// Runs `job` on `wb` (module comment); `progress(done, total)` over the fit's batches
-/// (both passes) and the candidates.
+/// Runs `job` on `wb` (module comment), with the factors in `given` when there are
+/// some; `progress(done, total)` over the fit's batches (both passes) and the candidates.
 pub(crate) fn run(
     job: &InfluenceJob,
     wb: &mut WhiteBox,
     format: Format,
     tok: &Tokenizer,
     work: &Path,
+    given: Option<&Path>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<InfluenceResult, String> {
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let c = &job.config;
     let damping = c.damping.map_or(Damping::default(), Damping::Absolute);
     let seqs = render(job, format, tok)?;
@@ -248,7 +238,14 @@ pub(crate) fn run(
     let lm = tapped(job, wb)?;
     let n_fit = lm::batch_ranges(&seqs.fit, lm::FIT_BATCH_TOKENS).len() as u64;
     let total = 2 * n_fit + seqs.candidates.len() as u64;
-    let (factors, fit_seconds) = factors(job, &lm, &seqs.fit, work, progress, total)?;
+    let (factors, fit_seconds) = match given {
+        // Factors fitted elsewhere (`shammie influence fit`), read where they are.
+        Some(dir) => {
+            progress(2 * n_fit, total);
+            (io::load_factors(dir).map_err(|e| e.to_string())?, 0.0)
+        }
+        None => factors(job, &lm, &seqs.fit, work, progress, total)?,
+    };
     let fit_key = fit_key(job, &seqs.fit);
     let score_key = key(serde_json::to_string(&(
         &fit_key,
@@ -333,4 +330,20 @@ pub(crate) fn run(
         fit_seconds,
         score_seconds: t1.elapsed().as_secs_f64(),
     })
+}
+
+/// Deletes the factors kept under `work` (after a complete job).
+pub(crate) fn drop_factors(work: &Path) {
+    let _ = std::fs::remove_dir_all(work.join("factors"));
+    let _ = std::fs::remove_file(work.join("fit-key.txt"));
+}
+
+/// Moves the factors kept under `work` to `dir` (as `shammie influence fit` leaves them).
+pub(crate) fn move_factors(work: &Path, dir: &Path) -> Result<(), String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::rename(work.join("factors"), dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(work.join("fit-key.txt"));
+    Ok(())
 }

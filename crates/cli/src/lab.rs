@@ -398,9 +398,13 @@ impl Lab for CliLab {
     ) -> Result<InfluenceResult, String> {
         let (mut wb, format, tok) = white_box(&job.model)?;
         wb.set_frozen(true).map_err(|e| e.to_string())?;
-        crate::influence_lm::run(job, &mut wb, format, &tok, work, &mut |d, t| {
+        let r = crate::influence_lm::run(job, &mut wb, format, &tok, work, None, &mut |d, t| {
             out.progress(d, t)
-        })
+        })?;
+        // The factors (gigabytes for a language model) were kept for a resumed attempt;
+        // the result is complete, so the run directory does not keep them.
+        crate::influence_lm::drop_factors(work);
+        Ok(r)
     }
 
     fn activations(&self, spec: &str, prompts: &[GenerateRequest]) -> Result<Activations, String> {

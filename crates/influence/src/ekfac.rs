@@ -5,7 +5,8 @@
 //! one token).
 //!
 //! Per layer, with N examples and T tokens in all:
-//! - covariances A = (1/T) Σ ā āᵀ and S = (1/T) Σ s sᵀ over tokens, symmetrised, and
+//! - covariances A = (1/T) Σ ā āᵀ and S = (1/T) Σ s sᵀ over tokens (the lower triangle
+//!   accumulated in place, then mirrored), and
 //!   their eigendecompositions A = Q_A diag(λ_A) Q_Aᵀ, S = Q_S diag(λ_S) Q_Sᵀ (ascending);
 //! - the eigenvalue correction Λ = (1/N) Σ_n (Q_Sᵀ G_n Q_A)², element-wise, with
 //!   G_n = Σ_t s_t ā_tᵀ (out × in′) the example's weight gradient (bias column last);
@@ -146,6 +147,7 @@ fn symmetric_eigen(m: MatRef<'_, f64>, what: &str) -> Result<(Vec<f64>, Mat<f64>
 }
 
 /// A batch of examples' records for every layer, and how many tokens each example has.
+#[derive(Debug, Clone)]
 pub struct Batch {
     /// Per layer (in the order of the specs).
     pub layers: Vec<LayerRecord>,
@@ -187,8 +189,8 @@ pub fn fit_checkpointed(
             for (l, spec) in specs.iter().enumerate() {
                 let r = &b.layers[l];
                 check_record(spec, r, rows)?;
-                st.sum_a[l] += r.a.transpose() * &r.a;
-                st.sum_s[l] += r.s.transpose() * &r.s;
+                add_gram(&mut st.sum_a[l], &r.a);
+                add_gram(&mut st.sum_s[l], &r.s);
             }
             st.tokens += rows as u64;
             st.next += 1;
@@ -208,8 +210,12 @@ pub fn fit_checkpointed(
         st.next = 0;
         let b = eigenbases(specs, &st)?;
         if let Some(c) = checkpoint {
-            c.save(specs, &mut st, Some(&b))?;
-            last_save = std::time::Instant::now();
+            // Like every save, only when the interval has passed: a short fit is cheaper
+            // to redo than to write.
+            if c.due(last_save) {
+                c.save(specs, &mut st, Some(&b))?;
+                last_save = std::time::Instant::now();
+            }
         }
         bases = Some(b);
     }
@@ -278,12 +284,28 @@ pub fn fit_checkpointed(
     Ok(out)
 }
 
-/// A covariance sum divided by its token count, symmetrised.
+/// Adds xᵀx to the lower triangle of `sum` (diagonal included) in place: the upper
+/// triangle is never written, and half the products of a full xᵀx are saved.
+fn add_gram(sum: &mut Mat<f64>, x: &Mat<f64>) {
+    use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+    matmul(
+        sum.as_mut(),
+        BlockStructure::TriangularLower,
+        faer::Accum::Add,
+        x.transpose(),
+        BlockStructure::Rectangular,
+        x.as_ref(),
+        BlockStructure::Rectangular,
+        1.0,
+        faer::get_global_parallelism(),
+    );
+}
+
+/// A covariance sum (its lower triangle, as [`add_gram`] accumulates it) divided by its
+/// token count, mirrored into a symmetric matrix.
 fn normalised(m: &Mat<f64>, tokens: u64) -> Mat<f64> {
     let t = tokens as f64;
-    Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
-        (m[(i, j)] + m[(j, i)]) / (2.0 * t)
-    })
+    Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i.max(j), i.min(j))] / t)
 }
 
 /// Per layer, (λ_A, Q_A, λ_S, Q_S) of the normalised covariances.
@@ -315,6 +337,33 @@ pub fn precondition(f: &LayerFactors, damping: f64, v: MatRef<'_, f64>) -> Mat<f
         }
     }
     qs * &rot * qa.transpose()
+}
+
+/// [`precondition`] of each example's gradient, rotated into the eigenbasis from its
+/// records: Q_Sᵀ G_n Q_A = (s Q_S)ᵀ (ā Q_A) over the example's rows, which for short
+/// examples (queries) costs far less than rotating the out × in gradient.
+pub fn precondition_records(
+    f: &LayerFactors,
+    damping: f64,
+    r: &LayerRecord,
+    tokens: &[usize],
+) -> Vec<Mat<f64>> {
+    let (qa, qs) = (&f.activation_eigenvectors, &f.gradient_eigenvectors);
+    let u = &r.s * qs;
+    let v = &r.a * qa;
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut start = 0;
+    for &t in tokens {
+        let mut rot = u.as_ref().subrows(start, t).transpose() * v.as_ref().subrows(start, t);
+        for j in 0..rot.ncols() {
+            for i in 0..rot.nrows() {
+                rot[(i, j)] /= f.lambda[(i, j)] + damping;
+            }
+        }
+        out.push(qs * &rot * qa.transpose());
+        start += t;
+    }
+    out
 }
 
 /// Each example's weight gradient at one layer, G_n = Σ_t s_t ā_tᵀ.
@@ -370,10 +419,7 @@ pub fn precondition_queries(
     for (l, f) in factors.iter().enumerate() {
         check_record(&f.spec, &queries.layers[l], rows)?;
         let d = damping.value(f);
-        let pre: Vec<Mat<f64>> = example_gradients(&queries.layers[l], &queries.tokens)
-            .iter()
-            .map(|g| precondition(f, d, g.as_ref()))
-            .collect();
+        let pre = precondition_records(f, d, &queries.layers[l], &queries.tokens);
         let (o, k) = (f.spec.outputs, f.spec.inputs);
         let full_rank = o.min(k);
         layers.push(match rank {

@@ -81,24 +81,26 @@ pub(crate) fn write_tensors(
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
     f.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
     f.write_all(h.as_bytes()).map_err(io)?;
-    let mut put = |x: f64| match dtype {
-        Dtype::F64 => f.write_all(&x.to_le_bytes()),
-        Dtype::F32 => f.write_all(&(x as f32).to_le_bytes()),
+    // A row's bytes at a time.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut put = |row: &mut dyn Iterator<Item = f64>, f: &mut std::io::BufWriter<std::fs::File>| {
+        buf.clear();
+        for x in row {
+            match dtype {
+                Dtype::F64 => buf.extend_from_slice(&x.to_le_bytes()),
+                Dtype::F32 => buf.extend_from_slice(&(x as f32).to_le_bytes()),
+            }
+        }
+        f.write_all(&buf)
     };
     for (_, d) in entries {
         match d {
             Data::Mat(m) => {
                 for i in 0..m.nrows() {
-                    for j in 0..m.ncols() {
-                        put(m[(i, j)]).map_err(io)?;
-                    }
+                    put(&mut m.row(i).iter().copied(), &mut f).map_err(io)?;
                 }
             }
-            Data::Vec(v) => {
-                for &x in *v {
-                    put(x).map_err(io)?;
-                }
-            }
+            Data::Vec(v) => put(&mut v.iter().copied(), &mut f).map_err(io)?,
         }
     }
     let file = f.into_inner().map_err(|e| io(e.into_error()))?;

@@ -81,9 +81,9 @@ pub enum Labels<'a, R: Rng> {
 }
 
 fn to_mat(t: &Tensor) -> Result<Mat<f64>, InfluenceError> {
-    let v: Vec<Vec<f32>> = t.to_vec2().map_err(err)?;
-    let cols = v.first().map_or(0, Vec::len);
-    Ok(Mat::from_fn(v.len(), cols, |i, j| v[i][j] as f64))
+    let (rows, cols) = t.dims2().map_err(err)?;
+    let v: Vec<f32> = t.flatten_all().and_then(|f| f.to_vec1()).map_err(err)?;
+    Ok(Mat::from_fn(rows, cols, |i, j| v[i * cols + j] as f64))
 }
 
 /// Draws one token from the softmax of each row of `logits` (rows × vocab).
@@ -255,6 +255,10 @@ pub fn batch_ranges(seqs: &[Sequence], max_tokens: usize) -> Vec<(usize, usize)>
 /// a batch's records (2 × rows × width × 8 bytes per projection) in a few hundred MB.
 pub const FIT_BATCH_TOKENS: usize = 512;
 
+/// How many bytes of records an empirical-Fisher fit keeps from its first pass for its
+/// second.
+pub const CACHE_BYTES: usize = 2 << 30;
+
 /// A language model with taps set, ready for influence.
 pub struct Lm<'a> {
     pub wb: &'a WhiteBox,
@@ -315,10 +319,21 @@ impl Lm<'_> {
     ) -> Result<Vec<crate::ekfac::LayerFactors>, InfluenceError> {
         let ranges = batch_ranges(seqs, self.batch_tokens);
         let n = ranges.len();
+        // With the data's labels both passes see the same records: the first pass keeps
+        // batches (up to `CACHE_BYTES`) for the second instead of running them again.
+        let width: usize = self.specs.iter().map(|s| s.inputs + s.outputs).sum();
+        let mut cache: Vec<Option<Batch>> = (0..n).map(|_| None).collect();
+        let mut cached = 0usize;
         crate::ekfac::fit_checkpointed(
             &self.specs,
             n,
             |i, pass| {
+                if pass == crate::ekfac::Pass::Lambda {
+                    if let Some(b) = cache[i].take() {
+                        progress(i + 1 + n, 2 * n);
+                        return Ok(b);
+                    }
+                }
                 let (a, b) = ranges[i];
                 let parts = (a..b)
                     .map(|k| match fisher {
@@ -335,7 +350,16 @@ impl Lm<'_> {
                         },
                     2 * n,
                 );
-                Ok(concat(parts))
+                let batch = concat(parts);
+                if fisher == crate::Fisher::Empirical && pass == crate::ekfac::Pass::Covariance {
+                    let rows: usize = batch.tokens.iter().sum();
+                    let bytes = rows * width * std::mem::size_of::<f64>();
+                    if cached + bytes <= CACHE_BYTES {
+                        cached += bytes;
+                        cache[i] = Some(batch.clone());
+                    }
+                }
+                Ok(batch)
             },
             checkpoint,
         )

@@ -341,7 +341,12 @@ fn lm_fit(a: FitArgs) -> Result<u8, Failure> {
         crate::influence_lm::fit(&job, &mut wb, format, &tok, &work, &mut reporter("fit"))
             .map_err(|e| anyhow::anyhow!(e))?;
     let dir = n.out.join("factors");
-    io::save_factors(&dir, &factors, n.dtype)?;
+    if n.dtype == io::Dtype::F64 {
+        crate::influence_lm::move_factors(&work, &dir).map_err(|e| anyhow::anyhow!(e))?;
+    } else {
+        io::save_factors(&dir, &factors, n.dtype)?;
+        crate::influence_lm::drop_factors(&work);
+    }
     eprintln!(
         "fitted {} projections on {} sequences ({} tokens) in {:.1} s",
         factors.len(),
@@ -370,16 +375,13 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
     let (mut wb, format, tok) = lm_load(&n.model)?;
     std::fs::create_dir_all(&n.out).with_context(|| format!("creating {}", n.out.display()))?;
     let work = n.out.join("work");
-    if let Some(dir) = &a.factors {
-        crate::influence_lm::adopt_factors(&job, format, &tok, dir, &work)
-            .map_err(|e| anyhow::anyhow!(e))?;
-    }
     let r = crate::influence_lm::run(
         &job,
         &mut wb,
         format,
         &tok,
         &work,
+        a.factors.as_deref(),
         &mut reporter("influence"),
     )
     .map_err(|e| anyhow::anyhow!(e))?;

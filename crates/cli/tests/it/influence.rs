@@ -267,6 +267,8 @@ fn language_model_scores_rank_the_querys_own_conversation_first() {
     // Factors from `fit`, then scores with them: the same matrix.
     cmd("fit", "f", &[]);
     assert!(d.join("f/factors/factors.safetensors").exists());
+    // Moved out of the work folder, not copied.
+    assert!(!d.join("f/work/factors").exists());
     cmd(
         "scores",
         "s2",
@@ -339,4 +341,7 @@ fn the_queries_study_ranks_the_planted_conversation_first() {
     assert_eq!(top["rows"][0][2], "copy", "{top}");
     let html = std::fs::read_to_string(run.join("report/influence.html")).unwrap();
     assert!(html.contains("qwex"));
+    // The finished run keeps its scores log but not the factors.
+    let work = run.join("stages/scores/work");
+    assert!(work.join("scores.jsonl").exists() && !work.join("factors").exists());
 }

@@ -284,6 +284,20 @@ fn fits_resume_and_a_copy_of_the_query_ranks_first() {
         assert_eq!(a.lambda, b.lambda, "{}", a.spec.name);
         assert_eq!(a.gradient_covariance, b.gradient_covariance);
     }
+    // With the data's labels the second pass reuses the first pass's records: the same
+    // factors as a fit that computes them twice.
+    let one = Lm {
+        wb: &wb,
+        taps: lm.taps.clone(),
+        specs: lm.specs.clone(),
+        batch_tokens: 1,
+    };
+    let cached = one.fit(&corpus, Fisher::Empirical, 0, None, &mut |_, _| {}).unwrap();
+    let twice = ekfac::fit(&lm.specs, corpus.len(), |i, _| lm.records(&corpus[i])).unwrap();
+    for (a, b) in cached.iter().zip(&twice) {
+        assert_eq!(a.lambda, b.lambda, "{}", a.spec.name);
+        assert_eq!(a.activation_covariance, b.activation_covariance);
+    }
     // Another seed draws other labels.
     let other = lm
         .fit(&corpus, Fisher::Sampled, 4, None, &mut |_, _| {})
