@@ -315,16 +315,61 @@ fn eigenbases(
     specs: &[LayerSpec],
     st: &crate::checkpoint::FitState,
 ) -> Result<Vec<Eigenbasis>, InfluenceError> {
-    let mut out = Vec::with_capacity(specs.len());
-    for (l, spec) in specs.iter().enumerate() {
-        let a = normalised(&st.sum_a[l], st.tokens);
-        let s = normalised(&st.sum_s[l], st.tokens);
-        let (la, qa) =
-            symmetric_eigen(a.as_ref(), &format!("{}: activation covariance", spec.name))?;
-        let (ls, qs) = symmetric_eigen(s.as_ref(), &format!("{}: gradient covariance", spec.name))?;
-        out.push((la, qa, ls, qs));
+    use rayon::prelude::*;
+    // One eigendecomposition per thread, each sequential: on a few cores that finishes the
+    // set sooner than running them one by one, each split across the cores (faer's
+    // tridiagonalisation scales poorly). Largest first, for balance.
+    struct Restore(faer::Par);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            faer::set_global_parallelism(self.0);
+        }
     }
-    Ok(out)
+    let _restore = Restore(faer::get_global_parallelism());
+    faer::set_global_parallelism(faer::Par::Seq);
+    let mut jobs: Vec<(usize, bool)> = (0..specs.len())
+        .flat_map(|l| [(l, false), (l, true)])
+        .collect();
+    let dim = |&(l, g): &(usize, bool)| {
+        if g {
+            specs[l].outputs
+        } else {
+            specs[l].inputs
+        }
+    };
+    jobs.sort_by_key(|j| std::cmp::Reverse(dim(j)));
+    let done: Vec<((usize, bool), Result<(Vec<f64>, Mat<f64>), InfluenceError>)> = jobs
+        .par_iter()
+        .with_max_len(1)
+        .map(|&(l, g)| {
+            let (sum, what) = if g {
+                (&st.sum_s[l], "gradient covariance")
+            } else {
+                (&st.sum_a[l], "activation covariance")
+            };
+            let m = normalised(sum, st.tokens);
+            (
+                (l, g),
+                symmetric_eigen(m.as_ref(), &format!("{}: {what}", specs[l].name)),
+            )
+        })
+        .collect();
+    let mut a: Vec<Option<(Vec<f64>, Mat<f64>)>> = (0..specs.len()).map(|_| None).collect();
+    let mut s: Vec<Option<(Vec<f64>, Mat<f64>)>> = (0..specs.len()).map(|_| None).collect();
+    for ((l, g), r) in done {
+        if g {
+            s[l] = Some(r?);
+        } else {
+            a[l] = Some(r?);
+        }
+    }
+    Ok(a.into_iter()
+        .zip(s)
+        .map(|(a, s)| {
+            let ((la, qa), (ls, qs)) = (a.expect("every layer"), s.expect("every layer"));
+            (la, qa, ls, qs)
+        })
+        .collect())
 }
 
 /// The damped inverse of layer `f`'s EK-FAC curvature applied to `v` (outputs × inputs).
@@ -447,10 +492,18 @@ pub fn precondition_queries(
 /// column scaled by its σ), so p ≈ u vᵀ: from the eigendecomposition of the Gram matrix of
 /// the smaller side (pᵀp when k ≤ o: v_j its eigenvectors, σ_j = √μ_j, u_j = p v_j / σ_j;
 /// else p pᵀ the same way round). Triplets with σ = 0 are left zero.
-fn top_singular(p: &Mat<f64>, r: usize, what: &str) -> Result<(Mat<f64>, Mat<f64>), InfluenceError> {
+fn top_singular(
+    p: &Mat<f64>,
+    r: usize,
+    what: &str,
+) -> Result<(Mat<f64>, Mat<f64>), InfluenceError> {
     let (o, k) = (p.nrows(), p.ncols());
     let tall = k <= o;
-    let gram = if tall { p.transpose() * p } else { p * p.transpose() };
+    let gram = if tall {
+        p.transpose() * p
+    } else {
+        p * p.transpose()
+    };
     let (mu, q) = symmetric_eigen(gram.as_ref(), &format!("{what}: query Gram matrix"))?;
     let n = mu.len();
     let mut u = Mat::zeros(o, r);
@@ -475,7 +528,10 @@ fn top_singular(p: &Mat<f64>, r: usize, what: &str) -> Result<(Mat<f64>, Mat<f64
             v[(i, c)] = if tall { qj[i] * sigma } else { other[i] };
         }
     }
-    if u.col_iter().chain(v.col_iter()).any(|c| c.iter().any(|x| !x.is_finite())) {
+    if u.col_iter()
+        .chain(v.col_iter())
+        .any(|c| c.iter().any(|x| !x.is_finite()))
+    {
         return Err(InfluenceError::Numeric(format!(
             "{what}: the low-rank query gradient is not finite"
         )));

@@ -83,7 +83,8 @@ pub(crate) fn write_tensors(
     f.write_all(h.as_bytes()).map_err(io)?;
     // A row's bytes at a time.
     let mut buf: Vec<u8> = Vec::new();
-    let mut put = |row: &mut dyn Iterator<Item = f64>, f: &mut std::io::BufWriter<std::fs::File>| {
+    let mut put = |row: &mut dyn Iterator<Item = f64>,
+                   f: &mut std::io::BufWriter<std::fs::File>| {
         buf.clear();
         for x in row {
             match dtype {

@@ -292,7 +292,9 @@ fn fits_resume_and_a_copy_of_the_query_ranks_first() {
         specs: lm.specs.clone(),
         batch_tokens: 1,
     };
-    let cached = one.fit(&corpus, Fisher::Empirical, 0, None, &mut |_, _| {}).unwrap();
+    let cached = one
+        .fit(&corpus, Fisher::Empirical, 0, None, &mut |_, _| {})
+        .unwrap();
     let twice = ekfac::fit(&lm.specs, corpus.len(), |i, _| lm.records(&corpus[i])).unwrap();
     for (a, b) in cached.iter().zip(&twice) {
         assert_eq!(a.lambda, b.lambda, "{}", a.spec.name);
