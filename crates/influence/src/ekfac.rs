@@ -338,7 +338,8 @@ fn eigenbases(
         }
     };
     jobs.sort_by_key(|j| std::cmp::Reverse(dim(j)));
-    let done: Vec<((usize, bool), Result<(Vec<f64>, Mat<f64>), InfluenceError>)> = jobs
+    type Eigen = Result<(Vec<f64>, Mat<f64>), InfluenceError>;
+    let done: Vec<((usize, bool), Eigen)> = jobs
         .par_iter()
         .with_max_len(1)
         .map(|&(l, g)| {
@@ -513,7 +514,7 @@ fn top_singular(
         // Eigenvalues ascending: the largest last.
         let j = n - 1 - c;
         let m = mu[j];
-        if !(m > top * 1e-24) || !m.is_finite() {
+        if !m.is_finite() || m <= top * 1e-24 {
             continue;
         }
         let sigma = m.sqrt();
