@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use shammie_core::{Message, Role};
 use shammie_engine::DataError;
 use shammie_kit::records::{check_prompt_size, Duplicates};
+use shammie_kit::transcripts::hh_turns;
 
 use crate::evals;
 
@@ -304,38 +305,6 @@ fn hh_record(
     Ok(Ok((conv, a, b)))
 }
 
-/// The turns of an HH-RLHF transcript (`\n\nHuman: …\n\nAssistant: …`), trimmed; `None`
-/// when it does not start with `Human:`.
-pub fn hh_turns(t: &str) -> Option<Vec<(Role, String)>> {
-    const H: &str = "\n\nHuman:";
-    const A: &str = "\n\nAssistant:";
-    let t = format!("\n\n{}", t.trim_start());
-    if !t.starts_with(H) {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut rest = t.as_str();
-    loop {
-        let (role, len) = if rest.starts_with(H) {
-            (Role::User, H.len())
-        } else {
-            (Role::Assistant, A.len())
-        };
-        rest = &rest[len..];
-        let next = [rest.find(H), rest.find(A)].into_iter().flatten().min();
-        match next {
-            Some(i) => {
-                out.push((role, rest[..i].trim().to_string()));
-                rest = &rest[i..];
-            }
-            None => {
-                out.push((role, rest.trim().to_string()));
-                return Some(out);
-            }
-        }
-    }
-}
-
 /// A Shammie pair or prompt record.
 fn pair_record(
     obj: &serde_json::Map<String, serde_json::Value>,
@@ -443,22 +412,6 @@ pub fn file_of(source: &Source) -> Option<&Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hh_transcripts_split_into_turns() {
-        let t = hh_turns("\n\nHuman: hi\n\nAssistant: hello\n\nHuman: more?\n\nAssistant: yes")
-            .unwrap();
-        assert_eq!(
-            t,
-            [
-                (Role::User, "hi".to_string()),
-                (Role::Assistant, "hello".into()),
-                (Role::User, "more?".into()),
-                (Role::Assistant, "yes".into())
-            ]
-        );
-        assert_eq!(hh_turns("Assistant: x"), None);
-    }
 
     #[test]
     fn the_built_in_split_loads_with_its_unusable_records_skipped() {

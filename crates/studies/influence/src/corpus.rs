@@ -23,6 +23,7 @@ use shammie_core::{GenerateRequest, Message, Role};
 use shammie_engine::{DataError, InfluencePrompt, InfluenceText};
 use shammie_kit::jsonl::Origin;
 use shammie_kit::records::{check_prompt_size, Duplicates};
+use shammie_kit::transcripts::hh_turns;
 
 static HH_BUILTIN: &[u8] = include_bytes!("../data/hh-rlhf/harmless-base-test.jsonl.gz");
 /// How the built-in corpus is named in messages and the run's configuration.
@@ -360,38 +361,6 @@ pub fn hh_document(transcript: &str, line: u64) -> Result<InfluenceText, String>
         prompt: InfluencePrompt::Chat(request(None, messages)),
         completion,
     })
-}
-
-/// The turns of an HH-RLHF transcript, trimmed; `None` when it does not start with
-/// `Human:`.
-fn hh_turns(t: &str) -> Option<Vec<(Role, String)>> {
-    const H: &str = "\n\nHuman:";
-    const A: &str = "\n\nAssistant:";
-    let t = format!("\n\n{}", t.trim_start());
-    if !t.starts_with(H) {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut rest = t.as_str();
-    loop {
-        let (role, len) = if rest.starts_with(H) {
-            (Role::User, H.len())
-        } else {
-            (Role::Assistant, A.len())
-        };
-        rest = &rest[len..];
-        let next = [rest.find(H), rest.find(A)].into_iter().flatten().min();
-        match next {
-            Some(i) => {
-                out.push((role, rest[..i].trim().to_string()));
-                rest = &rest[i..];
-            }
-            None => {
-                out.push((role, rest.trim().to_string()));
-                return Some(out);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

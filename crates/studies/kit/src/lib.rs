@@ -15,6 +15,7 @@
 //! - [`values`]: option values several studies share (data paths with a built-in
 //!   default).
 //! - [`scores`]: a study's typed per-sample scores, into and out of a record.
+//! - [`transcripts`]: the `Human:`/`Assistant:` transcript format of HH-RLHF.
 //! - [`study`]: how a study describes itself to the registry (`StudyInfo`, `TaskInfo`,
 //!   `OfflineAnalysis`), here so that study crates and the registry share it without a
 //!   dependency cycle.
@@ -31,6 +32,7 @@ pub mod scores;
 pub mod study;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transcripts;
 pub mod values;
 
 /// The one `<tag>…</tag>` parser (byte spans into the text), shared with the agent loop.
