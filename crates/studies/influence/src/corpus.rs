@@ -48,17 +48,7 @@ pub fn load_corpus(path: Option<&Path>) -> Result<Corpus, DataError> {
     let Some(path) = path else {
         return builtin_corpus();
     };
-    let origin = Origin::File(path.to_path_buf());
-    let name = origin.display();
-    let mut lines = origin.lines()?;
-    let mut ids = Duplicates::new();
-    let mut docs = Vec::new();
-    while let Some(line) = lines.next() {
-        let (n, v) = line?;
-        let doc = document(&v, n).map_err(|m| lines.error(n, m))?;
-        ids.check(&name, n, &[&doc.id], || format!("id `{}`", doc.id))?;
-        docs.push(doc);
-    }
+    let (name, docs) = read_texts(Origin::File(path.to_path_buf()), document)?;
     Ok(Corpus {
         name,
         docs,
@@ -69,19 +59,29 @@ pub fn load_corpus(path: Option<&Path>) -> Result<Corpus, DataError> {
 /// Reads and checks the queries `path` names, or the built-in ones; returns the source's
 /// name with them.
 pub fn load_queries(path: Option<&Path>) -> Result<(String, Vec<InfluenceText>), DataError> {
-    let origin = match path {
-        Some(p) => Origin::File(p.to_path_buf()),
-        None => QUERIES_BUILTIN,
-    };
+    read_texts(
+        match path {
+            Some(p) => Origin::File(p.to_path_buf()),
+            None => QUERIES_BUILTIN,
+        },
+        query,
+    )
+}
+
+/// Every line of `origin` through `parse`, ids unique; the source's name with them.
+fn read_texts(
+    origin: Origin,
+    parse: fn(&serde_json::Value, u64) -> Result<InfluenceText, String>,
+) -> Result<(String, Vec<InfluenceText>), DataError> {
     let name = origin.display();
     let mut lines = origin.lines()?;
     let mut ids = Duplicates::new();
     let mut out = Vec::new();
     while let Some(line) = lines.next() {
         let (n, v) = line?;
-        let q = query(&v, n).map_err(|m| lines.error(n, m))?;
-        ids.check(&name, n, &[&q.id], || format!("id `{}`", q.id))?;
-        out.push(q);
+        let t = parse(&v, n).map_err(|m| lines.error(n, m))?;
+        ids.check(&name, n, &[&t.id], || format!("id `{}`", t.id))?;
+        out.push(t);
     }
     Ok((name, out))
 }
