@@ -240,7 +240,7 @@ fn lm_job(
     damping: Damping,
     rank: usize,
     self_influence: bool,
-) -> anyhow::Result<(shammie_engine::InfluenceJob, Vec<usize>)> {
+) -> anyhow::Result<(shammie_engine::InfluenceJob, Vec<usize>, usize)> {
     use shammie_study_influence::corpus;
     let docs = corpus::load_corpus(Some(&n.train))?.docs;
     if docs.is_empty() {
@@ -250,34 +250,19 @@ fn lm_job(
         Some(q) => corpus::load_queries(Some(q))?.1,
         None => Vec::new(),
     };
-    // The fitting sample: every document, or a seeded choice of `fit_sequences`, in order.
-    let fit: Vec<shammie_engine::InfluenceText> =
-        if n.fit_sequences == 0 || n.fit_sequences >= docs.len() {
-            docs.clone()
-        } else {
-            use rand::seq::SliceRandom;
-            use rand::SeedableRng;
-            let mut idx: Vec<usize> = (0..docs.len()).collect();
-            idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(n.seed));
-            let mut pick = idx[..n.fit_sequences].to_vec();
-            pick.sort_unstable();
-            pick.into_iter().map(|i| docs[i].clone()).collect()
-        };
+    // The fitting sample and the candidates, chosen as the study chooses them.
+    use shammie_study_influence::queries::{fit_sample, select_candidates};
+    let fit = fit_sample(docs.len(), n.fit_sequences, n.seed)
+        .into_iter()
+        .map(|i| docs[i].clone())
+        .collect();
     let candidates: Vec<usize> = if top_n == 0 || top_n >= docs.len() {
         (0..docs.len()).collect()
     } else {
-        let texts: Vec<String> = docs.iter().map(corpus::plain_text).collect();
-        let tf = shammie_stats::tfidf::TfIdf::fit(&texts);
-        let mut keep = vec![false; docs.len()];
-        for q in &queries {
-            let sim = tf.similarities(&corpus::plain_text(q));
-            let mut order: Vec<usize> = (0..docs.len()).collect();
-            order.sort_by(|&a, &b| sim[b].total_cmp(&sim[a]).then(a.cmp(&b)));
-            for &i in order.iter().take(top_n) {
-                keep[i] = true;
-            }
-        }
-        (0..docs.len()).filter(|&i| keep[i]).collect()
+        select_candidates(&docs, &queries, top_n)
+            .into_iter()
+            .map(|c| c.index)
+            .collect()
     };
     let job = shammie_engine::InfluenceJob {
         model: n.model.clone(),
@@ -301,7 +286,7 @@ fn lm_job(
             seed: n.seed,
         },
     };
-    Ok((job, candidates))
+    Ok((job, candidates, docs.len()))
 }
 
 fn lm_load(
@@ -333,7 +318,7 @@ fn reporter(what: &'static str) -> impl FnMut(u64, u64) {
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
 fn lm_fit(a: FitArgs) -> Result<u8, Failure> {
     let n = &a.net;
-    let (job, _) = lm_job(n, None, 0, Damping::default(), 0, false)?;
+    let (job, _, _) = lm_job(n, None, 0, Damping::default(), 0, false)?;
     let (mut wb, format, tok) = lm_load(&n.model)?;
     let work = n.out.join("work");
     let t0 = Instant::now();
@@ -361,7 +346,7 @@ fn lm_fit(a: FitArgs) -> Result<u8, Failure> {
 #[allow(clippy::print_stdout, clippy::print_stderr)] // a command's report
 fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
     let n = &a.net;
-    let (job, candidates) = lm_job(
+    let (job, candidates, documents) = lm_job(
         n,
         Some(&a.query),
         a.top_n,
@@ -386,8 +371,7 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
     )
     .map_err(|e| anyhow::anyhow!(e))?;
     // Queries × every document, NaN where a document was not a candidate.
-    let docs = shammie_study_influence::corpus::load_corpus(Some(&n.train))?.docs;
-    let mut m = faer::Mat::from_fn(r.scores.len(), docs.len(), |_, _| f64::NAN);
+    let mut m = faer::Mat::from_fn(r.scores.len(), documents, |_, _| f64::NAN);
     for (q, row) in r.scores.iter().enumerate() {
         for (c, &d) in candidates.iter().enumerate() {
             m[(q, d)] = row[c];
@@ -428,7 +412,7 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
     let meta = serde_json::json!({
         "queries": job.queries.iter().map(|q| &q.id).collect::<Vec<_>>(),
         "query_logprobs": r.query_logprobs,
-        "documents": docs.len(),
+        "documents": documents,
         "candidates": candidates,
         "fit_sequences": r.fit_sequences,
         "fit_tokens": r.fit_tokens,
@@ -447,7 +431,7 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
         "{} queries × {} candidates of {} documents scored in {:.1} s (factors: {:.1} s)",
         r.scores.len(),
         candidates.len(),
-        docs.len(),
+        documents,
         r.score_seconds,
         r.fit_seconds
     );
