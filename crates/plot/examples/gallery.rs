@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use shammie_plot::{
-    Bar, BarChart, Chart, Estimate, Figure, IntervalPlot, Legend, LineChart, LinePoint,
-    ScatterPlot, ScatterPoint,
+    with_n, Bar, BarChart, Chart, Estimate, Figure, Hatch, IntervalPlot, Legend, LineChart,
+    LinePoint, ScatterPlot, ScatterPoint, StackedBarChart, StackedRow,
 };
 
 fn demographics(shift: f64, spread: f64) -> Vec<Estimate> {
@@ -52,6 +52,28 @@ fn bars_small() -> BarChart {
                 ("a task with a long name", 58.0, 54.0, 62.0),
             ],
         )
+}
+
+/// The alignment-faking figure (Greenblatt et al. 2024): per prompt variant, the
+/// training and unmonitored rows split into refuses / complies / complies with
+/// alignment-faking reasoning.
+pub(crate) fn alignment_faking(
+    title: &str,
+    rows: &[(&str, [f64; 3], [f64; 3])],
+) -> StackedBarChart {
+    let mut c = StackedBarChart::new(title)
+        .x_label("share of responses")
+        .segment("refuses", Hatch::None)
+        .segment("complies", Hatch::None)
+        .segment("complies, alignment-faking reasoning", Hatch::Diagonal);
+    for (group, training, unmonitored) in rows {
+        c = c
+            .row(StackedRow::new(with_n("training (free tier)", 120), *training).group(*group))
+            .row(
+                StackedRow::new(with_n("unmonitored (paid tier)", 120), *unmonitored).group(*group),
+            );
+    }
+    c
 }
 
 pub(crate) fn figures() -> Vec<(&'static str, String)> {
@@ -248,7 +270,37 @@ pub(crate) fn figures() -> Vec<(&'static str, String)> {
     .title("Mixed panels with a right legend")
     .legend(Legend::Right);
 
+    let af_helpful = alignment_faking(
+        "Helpful-only setting",
+        &[
+            ("default prompt", [0.86, 0.02, 0.12], [0.97, 0.03, 0.0]),
+            ("no training details", [0.93, 0.05, 0.02], [0.98, 0.02, 0.0]),
+        ],
+    );
+    let af_animal = alignment_faking(
+        "Animal-welfare setting",
+        &[
+            ("default prompt", [0.49, 0.27, 0.24], [0.66, 0.34, 0.0]),
+            ("no training details", [0.80, 0.15, 0.05], [0.84, 0.16, 0.0]),
+        ],
+    );
+    let af_panels = Figure::panels(2, vec![af_helpful.clone(), af_animal])
+        .title("Alignment faking in training vs unmonitored")
+        .subtitle("illustrative numbers, not the paper's");
+    let af_bad = StackedBarChart::new("Bad rows")
+        .x_range(0.0, 100.0)
+        .x_label("% of responses")
+        .segment("refuses", Hatch::None)
+        .segment("complies", Hatch::Cross)
+        .row(StackedRow::new("ok", [40.0, 60.0]))
+        .row(StackedRow::new("nan", [f64::NAN, 60.0]))
+        .row(StackedRow::new("too much", [70.0, 60.0]))
+        .row(StackedRow::new("short", [0.3, 2.0]));
+
     vec![
+        ("stacked", af_helpful.to_svg()),
+        ("stacked_panels", af_panels.to_svg()),
+        ("stacked_bad", af_bad.to_svg()),
         ("forest", forest.to_svg()),
         ("long_label", long.to_svg()),
         ("scatter_multi", scatter_multi.to_svg()),

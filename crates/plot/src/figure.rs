@@ -10,10 +10,11 @@ use crate::line::BAND_OPACITY;
 use crate::panel::*;
 use crate::scale::{axis_ticks, Ticks};
 use crate::scatter::ScatterPanel;
+use crate::stacked::{hatch_pattern, StackedPanel};
 use crate::style::{style, Style};
 use crate::svg::{centred_baseline, escape, num, Anchor, Svg, Text, FONT_FAMILY, GREY, INK};
 use crate::text;
-use crate::{BarChart, IntervalPlot, LineChart, ScatterPlot};
+use crate::{BarChart, Hatch, IntervalPlot, LineChart, ScatterPlot, StackedBarChart};
 
 /// Any chart that can be a panel of a [`Figure`].
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +23,7 @@ pub enum Chart {
     Line(LineChart),
     Scatter(ScatterPlot),
     Bar(BarChart),
+    Stacked(StackedBarChart),
 }
 
 /// Where the legend goes. It is shown only when there is something to tell apart: with
@@ -45,9 +47,10 @@ pub enum Legend {
 /// A figure: a grid of panels (or a single chart) that becomes one SVG document.
 ///
 /// Panels of the same chart kind share their numeric scales unless
-/// [`Figure::independent_scales`] is set (interval plots share x; line and scatter
-/// charts x and y; bar charts y). Series are styled by name across the whole figure, so
-/// a series keeps its colour and marker in every panel, and one legend serves all.
+/// [`Figure::independent_scales`] is set (interval plots and stacked bars share x; line
+/// and scatter charts x and y; bar charts y). Series are styled by name across the
+/// whole figure, so a series keeps its colour and marker in every panel, and one legend
+/// serves all.
 /// Plot areas are aligned: all have the same width, panels in a grid row the same
 /// height, and panels in a column the same left edge. Inner panels that share the y
 /// axis (same kind, and for interval plots the same categories) leave its labels to
@@ -101,6 +104,7 @@ impl Figure {
             Chart::Line(c) => c.legend,
             Chart::Scatter(c) => c.legend,
             Chart::Bar(c) => c.legend,
+            Chart::Stacked(c) => c.legend,
         };
         Figure {
             title: String::new(),
@@ -185,6 +189,7 @@ impl Figure {
                     Chart::Line(c) => Box::new(LinePanel::new(c, &mut n)),
                     Chart::Scatter(c) => Box::new(ScatterPanel::new(c, &mut n)),
                     Chart::Bar(c) => Box::new(BarPanel::new(c, &mut n)),
+                    Chart::Stacked(c) => Box::new(StackedPanel::new(c, &mut n)),
                 };
                 for note in n {
                     if multi {
@@ -219,22 +224,34 @@ impl Figure {
         let nrows = preps.len().div_ceil(cols).max(1);
         let pos = |i: usize| (i / cols, i % cols);
 
-        // Styles by series name across the figure.
+        let prefix = format!("shp{:08x}", fnv1a(format!("{self:?}").as_bytes()) as u32);
+        // Styles by series name across the figure; hatch patterns by style and hatch.
         let mut legend_items: Vec<(String, Glyph)> = Vec::new();
         let mut styles: Vec<Vec<Style>> = Vec::new();
+        let mut patterns: Vec<Vec<Option<String>>> = Vec::new();
+        let mut hatches: Vec<(String, Hatch, usize)> = Vec::new();
         for p in preps {
-            let mut s = Vec::new();
-            for name in p.series_names() {
+            let (mut s, mut pats) = (Vec::new(), Vec::new());
+            for (k, name) in p.series_names().into_iter().enumerate() {
                 let idx = match legend_items.iter().position(|(n, _)| *n == name) {
                     Some(i) => i,
                     None => {
-                        legend_items.push((name, p.glyph()));
+                        legend_items.push((name, p.series_glyph(k)));
                         legend_items.len() - 1
                     }
                 };
                 s.push(style(idx));
+                let glyph = p.series_glyph(k);
+                let id = pattern_id(&prefix, glyph, idx);
+                if let (Some(id), Glyph::Segment(h)) = (&id, glyph) {
+                    if !hatches.iter().any(|(x, _, _)| x == id) {
+                        hatches.push((id.clone(), h, idx));
+                    }
+                }
+                pats.push(id);
             }
             styles.push(s);
+            patterns.push(pats);
         }
         let legend_entries: Vec<(usize, &(String, Glyph))> = legend_items
             .iter()
@@ -468,7 +485,6 @@ impl Figure {
         let width = (content_w + 2.0 * OUTER_X).ceil();
         let grid_x = OUTER_X + (content_w - grid_w - right_w) / 2.0;
 
-        let prefix = format!("shp{:08x}", fnv1a(format!("{self:?}").as_bytes()) as u32);
         let mut svg = Svg::default();
         svg.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         svg.raw(&format!(
@@ -484,6 +500,13 @@ impl Figure {
             num(width),
             num(height)
         ));
+        if !hatches.is_empty() {
+            svg.raw("<defs>");
+            for (id, h, si) in &hatches {
+                hatch_pattern(&mut svg, id, *h, style(*si).color);
+            }
+            svg.raw("</defs>");
+        }
 
         // Title.
         let mut ty = title_top + text::ASCENT * FIGURE_TITLE_SIZE;
@@ -517,7 +540,8 @@ impl Figure {
             let cy = legend_top + r as f64 * LEGEND_ROW + LEGEND_ROW / 2.0;
             for &k in row {
                 let (si, (name, glyph)) = legend_entries[k];
-                legend_item(&mut svg, x, cy, name, *glyph, &style(si));
+                let pat = pattern_id(&prefix, *glyph, si);
+                legend_item(&mut svg, x, cy, name, *glyph, &style(si), pat.as_deref());
                 x += item_w(name) + ITEM_GAP;
             }
         }
@@ -566,6 +590,7 @@ impl Figure {
                         show_y: show_y[i],
                         clip_exact: &clip_exact,
                         clip_loose: &clip_loose,
+                        patterns: &patterns[i],
                     },
                 );
                 if let (Some(box_), true) = (inside, show_legend && i == 0) {
@@ -576,7 +601,16 @@ impl Figure {
                     ));
                     for (k, (si, (name, glyph))) in legend_entries.iter().enumerate() {
                         let cy = b.y + 4.0 + LEGEND_ROW * k as f64 + LEGEND_ROW / 2.0;
-                        legend_item(&mut svg, b.x + 6.0, cy, name, *glyph, &style(*si));
+                        let pat = pattern_id(&prefix, *glyph, *si);
+                        legend_item(
+                            &mut svg,
+                            b.x + 6.0,
+                            cy,
+                            name,
+                            *glyph,
+                            &style(*si),
+                            pat.as_deref(),
+                        );
                     }
                 }
                 svg.raw("</g>");
@@ -591,6 +625,7 @@ impl Figure {
             let total = legend_entries.len() as f64 * LEGEND_ROW;
             let top = grid_top + (grid_h - total).max(0.0) / 2.0;
             for (k, (si, (name, glyph))) in legend_entries.iter().enumerate() {
+                let pat = pattern_id(&prefix, *glyph, *si);
                 legend_item(
                     &mut svg,
                     x,
@@ -598,6 +633,7 @@ impl Figure {
                     name,
                     *glyph,
                     &style(*si),
+                    pat.as_deref(),
                 );
             }
         }
@@ -657,7 +693,7 @@ impl Figure {
                     )),
                 };
                 let y = match kind {
-                    Kind::Interval => None,
+                    Kind::Interval | Kind::Stacked => None,
                     _ => Some(pick_ticks(
                         preps[i].y_fixed().or_else(|| {
                             if self.shared {
@@ -718,8 +754,26 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// One legend entry: a glyph in a `GLYPH_W` box starting at `x`, then the name.
-fn legend_item(svg: &mut Svg, x: f64, cy: f64, name: &str, glyph: Glyph, st: &Style) {
+/// The id of the hatch pattern of series `si` drawn as `glyph` (`None`: not hatched).
+fn pattern_id(prefix: &str, glyph: Glyph, si: usize) -> Option<String> {
+    match glyph {
+        Glyph::Segment(Hatch::Diagonal) => Some(format!("{prefix}-hd{si}")),
+        Glyph::Segment(Hatch::Cross) => Some(format!("{prefix}-hx{si}")),
+        _ => None,
+    }
+}
+
+/// One legend entry: a glyph in a `GLYPH_W` box starting at `x`, then the name;
+/// `pattern` is the id of the hatch drawn over a segment's swatch.
+fn legend_item(
+    svg: &mut Svg,
+    x: f64,
+    cy: f64,
+    name: &str,
+    glyph: Glyph,
+    st: &Style,
+    pattern: Option<&str>,
+) {
     let mid = x + GLYPH_W / 2.0;
     match glyph {
         Glyph::Interval => {
@@ -733,6 +787,17 @@ fn legend_item(svg: &mut Svg, x: f64, cy: f64, name: &str, glyph: Glyph, st: &St
         }
         Glyph::Point => svg.marker(st, mid, cy, 4.0),
         Glyph::Bar => svg.rect(x + 5.0, cy - 6.0, GLYPH_W - 10.0, 12.0, st.color, None),
+        Glyph::Segment(_) => {
+            svg.rect(x + 3.0, cy - 6.0, GLYPH_W - 6.0, 12.0, st.color, None);
+            if let Some(id) = pattern {
+                svg.raw(&format!(
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" fill=\"url(#{id})\"/>",
+                    num(x + 3.0),
+                    num(cy - 6.0),
+                    num(GLYPH_W - 6.0)
+                ));
+            }
+        }
     }
     svg.text(Text::new(
         x + GLYPH_W + 6.0,

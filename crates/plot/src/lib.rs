@@ -4,7 +4,9 @@
 //! plots with dodged series and grouped category headers ([`IntervalPlot`]), line charts
 //! with shaded confidence bands ([`LineChart`]), scatter plots with two-dimensional
 //! error bars and point labels ([`ScatterPlot`]), grouped bar charts with error bars
-//! ([`BarChart`]) — and [`Figure`], which lays one chart or a grid of panels out with
+//! ([`BarChart`]), horizontal stacked bars with hatched segments ([`StackedBarChart`],
+//! e.g. refuses / complies / complies with alignment-faking reasoning, per row and
+//! prompt variant) — and [`Figure`], which lays one chart or a grid of panels out with
 //! aligned plot areas, shared scales, one legend and an overall title. Every chart and
 //! figure has `to_svg() -> String`, `write(path)` and `warnings()`.
 //!
@@ -17,9 +19,11 @@
 //! crowded one when none is free); colours
 //! are the colour-blind-safe Okabe–Ito palette with a distinct marker shape per series.
 //! Bad data never panic and never break the document: a non-finite value is left out,
-//! and so is an interval with a non-finite bound, an empty series draws nothing, an
-//! empty chart says "no data" — and each omission is written as a note under the figure
-//! and returned by `warnings()`. Interval bounds may be given in either order.
+//! and so is an interval with a non-finite bound and a stacked bar with a negative value
+//! or values summing past its axis range, an empty series draws nothing, an empty chart
+//! says "no data" — and each omission is written as a note under the figure and
+//! returned by `warnings()`. Interval bounds may be given in either order. Hatches are
+//! `<pattern>`s in `<defs>` whose ids derive from the figure's content.
 //!
 //! ```
 //! use shammie_plot::{Figure, IntervalPlot};
@@ -76,6 +80,7 @@ mod line;
 mod panel;
 pub mod scale;
 mod scatter;
+mod stacked;
 pub mod style;
 mod svg;
 pub mod text;
@@ -85,6 +90,7 @@ pub use figure::{Chart, Figure, Legend};
 pub use interval::{Estimate, IntervalPlot};
 pub use line::{LineChart, LinePoint};
 pub use scatter::{ScatterPlot, ScatterPoint};
+pub use stacked::{Hatch, StackedBarChart, StackedRow};
 pub use svg::escape;
 
 /// Fewer units than this behind a plotted estimate and it is marked unreliable (the same

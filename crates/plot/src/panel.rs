@@ -4,6 +4,7 @@ use crate::scale::{Scale, Ticks};
 use crate::style::Style;
 use crate::svg::{centred_baseline, Anchor, Svg, Text, GREY, GRID, INK};
 use crate::text;
+use crate::Hatch;
 
 pub(crate) const TICK_SIZE: f64 = 12.0;
 pub(crate) const LABEL_SIZE: f64 = 13.0;
@@ -70,6 +71,7 @@ pub(crate) enum Kind {
     Line,
     Scatter,
     Bar,
+    Stacked,
 }
 
 /// How a series is shown in a legend.
@@ -79,6 +81,8 @@ pub(crate) enum Glyph {
     Line,
     Point,
     Bar,
+    /// A stacked bar's segment: a swatch of its colour, hatched or not.
+    Segment(Hatch),
 }
 
 /// The ticks a panel is drawn with (numeric axes only).
@@ -99,12 +103,18 @@ pub(crate) struct DrawCtx<'a> {
     /// Clip-path ids: exactly the plot area, and the plot area plus room for markers.
     pub clip_exact: &'a str,
     pub clip_loose: &'a str,
+    /// Id of the hatch `<pattern>` of each of the panel's series (`None`: not hatched).
+    pub patterns: &'a [Option<String>],
 }
 
 /// A chart after its data were checked: what the figure layout asks of it.
 pub(crate) trait Panel {
     fn kind(&self) -> Kind;
     fn glyph(&self) -> Glyph;
+    /// How the `i`-th series is shown in the legend, when series differ.
+    fn series_glyph(&self, _i: usize) -> Glyph {
+        self.glyph()
+    }
     fn title(&self) -> &str;
     /// Series names in drawing order (empty series included).
     fn series_names(&self) -> Vec<String>;

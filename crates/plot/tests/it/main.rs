@@ -6,3 +6,4 @@
 mod common;
 mod render;
 mod snapshots;
+mod stacked;

@@ -1,7 +1,8 @@
 //! Snapshots of small charts: any change in the SVG text shows up in review.
 
 use shammie_plot::{
-    Bar, BarChart, Estimate, Figure, IntervalPlot, LineChart, LinePoint, ScatterPlot, ScatterPoint,
+    with_n, Bar, BarChart, Estimate, Figure, Hatch, IntervalPlot, LineChart, LinePoint,
+    ScatterPlot, ScatterPoint, StackedBarChart, StackedRow,
 };
 
 #[test]
@@ -90,4 +91,27 @@ fn grouped_bars() {
             [("AQuA", 43.0, 39.0, 47.0), ("MMLU", 66.0, 62.0, 70.0)],
         );
     insta::assert_snapshot!(c.to_svg());
+}
+
+#[test]
+fn stacked_panels() {
+    let p = |title: &str, training: [f64; 3], unmonitored: [f64; 3]| {
+        StackedBarChart::new(title)
+            .x_label("share of responses")
+            .width(200.0)
+            .segment("refuses", Hatch::None)
+            .segment("complies", Hatch::None)
+            .segment("complies, alignment-faking reasoning", Hatch::Diagonal)
+            .row(StackedRow::new(with_n("training", 120), training).group("default prompt"))
+            .row(StackedRow::new("unmonitored", unmonitored).group("default prompt"))
+    };
+    let f = Figure::panels(
+        2,
+        vec![
+            p("Helpful-only", [0.55, 0.30, 0.15], [0.90, 0.10, 0.0]),
+            p("Animal welfare", [0.49, 0.27, 0.24], [0.66, 0.34, 0.0]),
+        ],
+    )
+    .title("Alignment faking");
+    insta::assert_snapshot!(f.to_svg());
 }
