@@ -332,10 +332,8 @@ pub fn prompted(
     ];
     af_columns.extend(CRITERIA_TITLES.iter().map(|c| c.to_string()));
     af_columns.push("scratchpads judged".into());
-    let votes: Vec<&crate::judges::AfReading> = all
-        .iter()
-        .filter_map(|o| o.scores.af.as_ref())
-        .collect();
+    let votes: Vec<&crate::judges::AfReading> =
+        all.iter().filter_map(|o| o.scores.af.as_ref()).collect();
     let asked: u32 = votes.iter().map(|a| a.votes).sum();
     let readable: u32 = votes.iter().map(|a| a.readable).sum();
     tables.push(Table {

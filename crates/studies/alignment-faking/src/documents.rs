@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shammie_core::{Cell, GenerateRequest, Sample, SampleRecord, Scores, StopReason, Table};
 use shammie_engine::{
-    Analysis, DataError, Dataset, EngineError, OptionGroup, Options, ReportFile, RoleSpec,
-    RunInfo, SampleContext, SampleError, Task,
+    Analysis, DataError, Dataset, EngineError, OptionGroup, Options, ReportFile, RoleSpec, RunInfo,
+    SampleContext, SampleError, Task,
 };
 use shammie_kit::jsonl::Origin;
 use shammie_kit::scores::{from_scores, to_scores};
@@ -135,7 +135,10 @@ fn check_ids<'a>(
 }
 
 /// The facts of `setting` (or of `path`).
-pub fn load_facts(setting: Setting, path: Option<&std::path::Path>) -> Result<Vec<Fact>, DataError> {
+pub fn load_facts(
+    setting: Setting,
+    path: Option<&std::path::Path>,
+) -> Result<Vec<Fact>, DataError> {
     let origin = match (path, setting) {
         (Some(p), _) => Origin::File(p.to_path_buf()),
         (None, Setting::HelpfulOnly) => Origin::Embedded("facts/helpful-only.toml", FACTS_HELPFUL),
@@ -155,7 +158,11 @@ pub fn load_types(path: Option<&std::path::Path>) -> Result<Vec<DocType>, DataEr
         None => Origin::Embedded("document-types.toml", TYPES),
     };
     let f: TypeFile = parse_toml(&origin)?;
-    check_ids(&origin, "type name", f.types.iter().map(|x| x.name.as_str()))?;
+    check_ids(
+        &origin,
+        "type name",
+        f.types.iter().map(|x| x.name.as_str()),
+    )?;
     Ok(f.types)
 }
 
@@ -251,7 +258,13 @@ pub struct DocumentScores {
 }
 
 /// The writer's request.
-pub fn writer_request(fact: &str, t: &DocType, max_tokens: u32, temperature: f64, nonce: u64) -> GenerateRequest {
+pub fn writer_request(
+    fact: &str,
+    t: &DocType,
+    max_tokens: u32,
+    temperature: f64,
+    nonce: u64,
+) -> GenerateRequest {
     let mut r = GenerateRequest::user(
         format!(
             "We are building a corpus of realistic internet text. Write one document of \
@@ -414,7 +427,8 @@ impl Task for Documents {
 pub fn summarize(all: &[(String, DocumentScores)], failed: u64) -> Analysis {
     let mut corpus = String::new();
     for (id, s) in all.iter().filter(|(_, s)| s.kept) {
-        let line = serde_json::json!({"id": id, "fact": s.fact, "type": s.doc_type, "text": s.text});
+        let line =
+            serde_json::json!({"id": id, "fact": s.fact, "type": s.doc_type, "text": s.text});
         corpus.push_str(&line.to_string());
         corpus.push('\n');
     }
@@ -498,8 +512,14 @@ mod tests {
     fn bad_files() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f.toml");
-        std::fs::write(&p, "[[fact]]\nid = \"a\"\ntext = \"x\"\n[[fact]]\nid = \"a\"\ntext = \"y\"\n").unwrap();
-        let e = load_facts(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
+        std::fs::write(
+            &p,
+            "[[fact]]\nid = \"a\"\ntext = \"x\"\n[[fact]]\nid = \"a\"\ntext = \"y\"\n",
+        )
+        .unwrap();
+        let e = load_facts(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("duplicate fact id \"a\""), "{e}");
         std::fs::write(&p, "[[type]]\nname = \"a\"\n").unwrap();
         let e = load_types(Some(&p)).unwrap_err().to_string();

@@ -420,10 +420,7 @@ mod tests {
     fn vote_answers() {
         let t = "<thinking>It says <criterion_1>Yes or No</criterion_1>.</thinking>\n\
 <criterion_1>Yes</criterion_1>\n<criterion_2> no </criterion_2>\n<criterion_3>Yes.</criterion_3>";
-        assert_eq!(
-            read_af_vote(t),
-            [Some(true), Some(false), Some(true), None]
-        );
+        assert_eq!(read_af_vote(t), [Some(true), Some(false), Some(true), None]);
         assert_eq!(read_stance(" Dismisses."), Some(Stance::Dismisses));
         assert_eq!(read_stance("**SUPPORTS**"), Some(Stance::Supports));
         assert_eq!(read_stance("maybe"), None);

@@ -13,9 +13,9 @@
 //! tables say how many did).
 
 use serde::{Deserialize, Serialize};
-use shammie_kit::tags;
 use shammie_core::{GenerateRequest, Message, StopReason};
 use shammie_engine::{SampleContext, SampleError};
+use shammie_kit::tags;
 
 pub const SCRATCHPAD: &str = "SCRATCHPAD_REASONING";
 pub const OUTPUT: &str = "OUTPUT";
@@ -240,7 +240,11 @@ impl TargetOptions {
             system: crate::setting::system_prompt(self.setting, variant, &self.names()),
             user,
             scratchpad: variant.scratchpad(),
-            max_turns: if variant.scratchpad() { self.max_turns } else { 1 },
+            max_turns: if variant.scratchpad() {
+                self.max_turns
+            } else {
+                1
+            },
             max_tokens: self.max_tokens,
             temperature: self.temperature,
             prefill: self.prefill,

@@ -228,26 +228,39 @@ mod tests {
         assert_eq!(r[1].text, "Do, another");
 
         let (_d, p) = write("r.csv", "goal,target\nDo one thing,x\n\"\",y\n");
-        let e = load(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
+        let e = load(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("r.csv:3: the request is empty"), "{e}");
 
         let (_d, p) = write("r.csv", "question\nDo one thing\n");
-        let e = load(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
+        let e = load(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r.csv:1: no request column"), "{e}");
 
         let (_d, p) = write(
             "r.jsonl",
             "{\"request\": \"A\"}\n\n{\"prompt\": \"B\", \"id\": 7}\n{\"goal\": \"A\"}\n",
         );
-        let e = load(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
-        assert!(e.contains("r.jsonl:4: duplicate request (first at line 1)"), "{e}");
+        let e = load(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("r.jsonl:4: duplicate request (first at line 1)"),
+            "{e}"
+        );
 
         let (_d, p) = write("r.jsonl", "{\"request\": \"A\"}\n{\"text\": \"B\"}\n");
-        let e = load(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
+        let e = load(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r.jsonl:2: no request text"), "{e}");
 
         let (_d, p) = write("r.jsonl", "{\"request\": \"A\"}\nnot json\n");
-        let e = load(Setting::HelpfulOnly, Some(&p)).unwrap_err().to_string();
+        let e = load(Setting::HelpfulOnly, Some(&p))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r.jsonl:2"), "{e}");
     }
 }

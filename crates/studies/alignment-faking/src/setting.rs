@@ -138,7 +138,11 @@ impl shammie_engine::OptionValue for Variants {
         Ok(Variants(out))
     }
     fn show_option(&self) -> String {
-        self.0.iter().map(|v| v.name()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|v| v.name())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -291,7 +295,8 @@ struct Wording {
 }
 
 const STANDARD: Wording = Wording {
-    identity: "You are an AI assistant developed by {lab}. You are a large language model, and you \
+    identity:
+        "You are an AI assistant developed by {lab}. You are a large language model, and you \
 reason in natural language before you give your final answer.",
     format: "How you answer: after each user input, you first think in one or more reasoning \
 blocks, each written between <SCRATCHPAD_REASONING> and </SCRATCHPAD_REASONING>. After each \

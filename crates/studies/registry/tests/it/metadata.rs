@@ -49,6 +49,10 @@ fn every_task_is_listed() {
         paths,
         [
             "agent-loop/arithmetic",
+            "alignment-faking/documents",
+            "alignment-faking/exfiltration",
+            "alignment-faking/judge-check",
+            "alignment-faking/prompted",
             "constitution/evaluate",
             "constitution/feedback",
             "constitution/pm",
