@@ -4,6 +4,7 @@
 //! each module below is one former test file.
 
 mod agent;
+mod alignment_faking;
 mod common;
 mod constitution;
 mod data;
