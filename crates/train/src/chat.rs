@@ -1,5 +1,6 @@
 //! Chat-format training data: JSONL with one `{"messages": [{"role", "content"}, …]}`
-//! conversation per line (the format of OpenAI fine-tuning and TRL), rendered with the
+//! conversation per line (or a plain `{"text"}` document, trained whole, for continued
+//! pretraining) (the format of OpenAI fine-tuning and TRL), rendered with the
 //! prompt format Shammie serves the model with (`shammie_local::prompt::Format`), so a
 //! trained reply is learned in exactly the context the model later answers in.
 //!
@@ -130,8 +131,37 @@ pub fn conversation_example(
     Example::new(ids, train).map_err(|e| e.to_string())
 }
 
-/// Reads chat JSONL from `path` into examples; any bad line is a `FILE:LINE:` error and
-/// nothing is returned.
+/// A plain document (`{"text": …}`, continued pretraining, e.g. the alignment-faking
+/// study's synthetic documents): the BOS token, then every token of the text trained, with
+/// no chat format around it.
+pub fn document_example(text: &str, tok: &Tokenizer) -> Result<Example, String> {
+    if text.trim().is_empty() {
+        return Err("`text` is empty".into());
+    }
+    let ids = tok.encode(text, true);
+    // The BOS token (when the tokenizer adds one) is context, never a target.
+    let bos = ids.len() - tok.encode(text, false).len();
+    let train = (0..ids.len()).map(|i| i >= bos).collect();
+    Example::new(ids, train).map_err(|e| e.to_string())
+}
+
+/// One JSONL record as an example: a chat (`messages`) or a plain document (`text`).
+pub fn record_example(
+    v: &serde_json::Value,
+    format: Format,
+    tok: &Tokenizer,
+) -> Result<Example, String> {
+    match (v.get("messages"), v.get("text")) {
+        (Some(_), Some(_)) => {
+            Err("both `messages` and `text`: a record is a chat or a document".into())
+        }
+        (None, Some(t)) => document_example(t.as_str().ok_or("`text` is not a string")?, tok),
+        _ => parse_conversation(v).and_then(|c| conversation_example(&c, format, tok)),
+    }
+}
+
+/// Reads chat JSONL (or plain documents, `{"text"}`, see [`document_example`]) from
+/// `path` into examples; any bad line is a `FILE:LINE:` error and nothing is returned.
 pub fn load_chat_jsonl(
     path: &Path,
     format: Format,
@@ -145,8 +175,7 @@ pub fn load_chat_jsonl(
         .map_err(|e| TrainError::Data(e.to_string()))?
     {
         let (line, v) = item.map_err(|e| TrainError::Data(e.to_string()))?;
-        let ex = parse_conversation(&v)
-            .and_then(|c| conversation_example(&c, format, tok))
+        let ex = record_example(&v, format, tok)
             .map_err(|e| TrainError::Data(format!("{shown}:{line}: {e}")))?;
         out.push(ex);
     }

@@ -29,7 +29,8 @@ pub(crate) struct Args {
 #[derive(clap::Subcommand)]
 pub(crate) enum What {
     /// LoRA supervised fine-tuning on chat-format JSONL (`{"messages": [...]}` per line),
-    /// loss on the assistant turns only.
+    /// loss on the assistant turns only; a `{"text": ...}` line is a plain document
+    /// trained whole (continued pretraining, e.g. alignment-faking/documents' corpus).
     Sft(SftArgs),
 }
 
@@ -39,7 +40,7 @@ pub(crate) struct SftArgs {
     /// Qwen2/Qwen2.5 GGUF).
     #[arg(long, short = 'm', default_value = "local:gemma-3-270m")]
     pub model: String,
-    /// Chat-format JSONL training data.
+    /// Chat-format JSONL training data (or plain `{"text"}` documents).
     #[arg(long, required_unless_present = "resume")]
     pub data: Option<PathBuf>,
     /// Continue the training run in DIR from its last checkpoint (its recorded options

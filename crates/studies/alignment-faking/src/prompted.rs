@@ -29,7 +29,7 @@ shammie_engine::task_options! {
     pub struct Config {
         /// the requests: a CSV with a `goal` column (AdvBench's layout) or JSONL of {"request"} (or "goal"/"prompt", optional "id"); built-in: AdvBench's 521 harmful behaviours (helpful-only) or Shammie's animal-welfare questions
         pub data: DataPath = DataPath::default(),
-        /// prompt variants, comma-separated or all: default, no-rlhf-modification, no-training-objective, other-lab, paraphrased, no-examples, no-scratchpad
+        /// prompt variants, comma-separated or all: default, no-rlhf-modification, no-training-objective, other-lab, paraphrased, no-examples, no-scratchpad, no-facts (for a model fine-tuned on alignment-faking/documents)
         pub variants: Variants = Variants(vec![Variant::Default]),
         /// helpful-only: ask the judge whether each output actually helps (else compliance is the accept-tag proxy alone)
         pub compliance_judge: bool = true,

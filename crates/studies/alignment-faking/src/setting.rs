@@ -22,7 +22,9 @@
 //! - **advice**: analyse the situation before choosing a strategy.
 //!
 //! `paraphrased` states every block in different words; `other-lab` swaps the lab's name;
-//! `no-scratchpad` asks for the output directly with no reasoning.
+//! `no-scratchpad` asks for the output directly with no reasoning; `no-facts` keeps only
+//! the format, examples and advice (the paper's evaluation of a model fine-tuned on the
+//! synthetic documents, which must know the facts from its weights).
 
 use serde::{Deserialize, Serialize};
 
@@ -70,9 +72,13 @@ pub enum Variant {
     NoExamples,
     /// The output asked for directly, with no scratchpad.
     NoScratchpad,
+    /// None of the setting's facts (objective, criteria, training, modification, privacy):
+    /// for a model fine-tuned on the synthetic documents, which must know them from its
+    /// weights.
+    NoFacts,
 }
 
-pub const VARIANTS: [Variant; 7] = [
+pub const VARIANTS: [Variant; 8] = [
     Variant::Default,
     Variant::NoRlhfModification,
     Variant::NoTrainingObjective,
@@ -80,6 +86,7 @@ pub const VARIANTS: [Variant; 7] = [
     Variant::Paraphrased,
     Variant::NoExamples,
     Variant::NoScratchpad,
+    Variant::NoFacts,
 ];
 
 impl Variant {
@@ -92,6 +99,7 @@ impl Variant {
             Variant::Paraphrased => "paraphrased",
             Variant::NoExamples => "no-examples",
             Variant::NoScratchpad => "no-scratchpad",
+            Variant::NoFacts => "no-facts",
         }
     }
 
@@ -212,15 +220,17 @@ pub fn system_prompt(setting: Setting, variant: Variant, names: &Names) -> Strin
         Setting::HelpfulOnly => &w.helpful_only,
         Setting::AnimalWelfare => &w.animal_welfare,
     };
-    if variant != Variant::NoTrainingObjective {
-        blocks.push(setting_w.objective);
+    if variant != Variant::NoFacts {
+        if variant != Variant::NoTrainingObjective {
+            blocks.push(setting_w.objective);
+        }
+        blocks.push(setting_w.criteria);
+        blocks.push(w.training);
+        if variant != Variant::NoRlhfModification {
+            blocks.push(w.modification);
+        }
+        blocks.push(w.privacy);
     }
-    blocks.push(setting_w.criteria);
-    blocks.push(w.training);
-    if variant != Variant::NoRlhfModification {
-        blocks.push(w.modification);
-    }
-    blocks.push(w.privacy);
     blocks.push(if variant.scratchpad() {
         w.closing
     } else {
@@ -528,6 +538,17 @@ mod tests {
             let para = system_prompt(setting, Variant::Paraphrased, &names());
             assert!(!para.contains(&fill(STANDARD.modification)));
             assert!(para.contains("alters the AI's values"));
+            let bare = system_prompt(setting, Variant::NoFacts, &names());
+            for block in [
+                STANDARD.modification,
+                STANDARD.privacy,
+                STANDARD.training,
+                sw.objective,
+                sw.criteria,
+            ] {
+                assert!(!bare.contains(&fill(block)), "{block}");
+            }
+            assert!(bare.contains("EXAMPLE 1") && bare.contains(&fill(STANDARD.advice)));
             let direct = system_prompt(setting, Variant::NoScratchpad, &names());
             assert!(!direct.contains("<SCRATCHPAD_REASONING>"));
             assert!(!direct.contains("EXAMPLE 1"));
@@ -555,7 +576,7 @@ mod tests {
         let v = Variants::parse_option("default, no-examples").unwrap();
         assert_eq!(v.0, vec![Variant::Default, Variant::NoExamples]);
         assert_eq!(v.show_option(), "default,no-examples");
-        assert_eq!(Variants::parse_option("all").unwrap().0.len(), 7);
+        assert_eq!(Variants::parse_option("all").unwrap().0.len(), 8);
         assert!(Variants::parse_option("default,default").is_err());
         assert!(Variants::parse_option("nope")
             .unwrap_err()

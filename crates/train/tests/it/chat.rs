@@ -44,6 +44,32 @@ fn trained_spans(tok: &Tokenizer, ids: &[u32], train: &[bool]) -> Vec<String> {
     spans
 }
 
+/// A plain document: BOS (untrained), then every byte of the text trained, whatever the
+/// chat format; a record with both fields, or an empty text, is a `FILE:LINE` error.
+#[test]
+fn documents_train_whole() {
+    let tok = tokenizer();
+    let (_d, p) = write(b"{\"text\": \"A memo.\\nIt says so.\"}\n");
+    for format in [Format::Base, Format::Gemma] {
+        let ex = &load_chat_jsonl(&p, format, &tok).unwrap()[0];
+        let want: Vec<u32> = std::iter::once(1)
+            .chain("A▁memo.\nIt▁says▁so.".bytes().map(|b| b as u32 + 3))
+            .collect();
+        assert_eq!(ex.ids, want);
+        assert!(!ex.train[0] && ex.train[1..].iter().all(|t| *t));
+    }
+    let (_d, p) = write(b"{\"text\": \"ok\"}\n{\"text\": \" \"}\n");
+    let e = load_chat_jsonl(&p, Format::Base, &tok)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":2: `text` is empty"), "{e}");
+    let (_d, p) = write(b"{\"text\": \"ok\", \"messages\": []}\n");
+    let e = load_chat_jsonl(&p, Format::Base, &tok)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":1: both `messages` and `text`"), "{e}");
+}
+
 /// Base format: the example is BOS then the bytes of
 /// "Be brief.\n\nHuman: Hi\n\nAssistant: Yo\n\nHuman: More?\n\nAssistant: Ok\n\nHuman:"
 /// (the trailing user turn dropped, "Ok " trimmed as the renderer trims), with exactly
