@@ -10,7 +10,10 @@ use crate::setting::{Setting, Tier, Variant};
 
 /// The figure as SVG text.
 pub fn stacked(setting: Setting, counts: &[(Variant, Tier, TierCounts)], run: &RunInfo) -> String {
-    let mut chart = StackedBarChart::new(format!("{} setting", setting.name()))
+    let mut chart = StackedBarChart::new(format!(
+        "Alignment faking, {} setting: told trained vs unmonitored",
+        setting.name()
+    ))
         .x_label("share of responses")
         .x_range(0.0, 1.0)
         .segment("refuses", Hatch::None)
@@ -42,7 +45,6 @@ pub fn stacked(setting: Setting, counts: &[(Variant, Tier, TierCounts)], run: &R
     }
     let n: usize = counts.iter().map(|(_, _, c)| c.n).sum();
     Figure::single(chart)
-        .title("Alignment faking: compliance when told it is trained vs unmonitored")
         .subtitle(run.caption(&format!("{n} samples")))
         .to_svg()
 }
