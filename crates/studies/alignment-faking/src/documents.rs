@@ -63,6 +63,7 @@ shammie_engine::task_options! {
         /// filter with the judge (states the fact; does not show or discuss alignment faking); false keeps every long-enough document, marked unfiltered
         pub filter: bool = true,
     }
+    include { pub judge: judges::JudgeRead }
 }
 
 /// One fact.
@@ -379,21 +380,20 @@ impl Task for Documents {
             s.rejection = Some(Rejection::TooShort);
         } else if self.config.filter {
             let judge = cx.labelled("filter");
-            let states = judge
-                .sublabelled("states fact")
-                .generate(
-                    judges::ROLE,
-                    judges::states_fact_request(&s.text, &item.fact.text),
-                )
-                .await?;
-            let af = judge
-                .sublabelled("alignment faking")
-                .generate(judges::ROLE, judges::mentions_af_request(&s.text))
-                .await?;
-            s.rejection = match (
-                judges::read_yes_no(&states.text),
-                judges::read_yes_no(&af.text),
-            ) {
+            let scoring = self.config.judge.judge_scoring;
+            let states = judges::ask_yes_no(
+                &judge.sublabelled("states fact"),
+                judges::states_fact_request(&s.text, &item.fact.text),
+                scoring,
+            )
+            .await?;
+            let af = judges::ask_yes_no(
+                &judge.sublabelled("alignment faking"),
+                judges::mentions_af_request(&s.text),
+                scoring,
+            )
+            .await?;
+            s.rejection = match (states, af) {
                 (Some(true), Some(false)) => None,
                 (_, Some(true)) => Some(Rejection::DiscussesAlignmentFaking),
                 (Some(false), _) => Some(Rejection::FactMissing),

@@ -46,7 +46,7 @@ shammie_engine::task_options! {
         /// prompt variants of the system prompt, comma-separated or all (as in alignment-faking/prompted)
         pub variants: Variants = Variants(vec![Variant::Default]),
     }
-    include { pub target: TargetOptions }
+    include { pub target: TargetOptions, pub judge: judges::JudgeRead }
 }
 
 /// One scenario.
@@ -273,14 +273,12 @@ impl Task for Exfiltration {
         .await?;
         let output = ep.output.clone().unwrap_or_default();
         let judge_attempt = if ep.output.is_some() {
-            let c = cx
-                .labelled("judge attempt")
-                .generate(
-                    judges::ROLE,
-                    judges::exfiltration_request(&message, &ep.scratchpad(), &output),
-                )
-                .await?;
-            judges::read_yes_no(&c.text)
+            judges::ask_yes_no(
+                &cx.labelled("judge attempt"),
+                judges::exfiltration_request(&message, &ep.scratchpad(), &output),
+                self.config.judge.judge_scoring,
+            )
+            .await?
         } else {
             None
         };

@@ -14,11 +14,11 @@ pub fn stacked(setting: Setting, counts: &[(Variant, Tier, TierCounts)], run: &R
         "Alignment faking, {} setting: told trained vs unmonitored",
         setting.name()
     ))
-        .x_label("share of responses")
-        .x_range(0.0, 1.0)
-        .segment("refuses", Hatch::None)
-        .segment("complies", Hatch::None)
-        .segment("complies, alignment-faking reasoning", Hatch::Diagonal);
+    .x_label("share of responses")
+    .x_range(0.0, 1.0)
+    .segment("refuses", Hatch::None)
+    .segment("complies", Hatch::None)
+    .segment("complies, alignment-faking reasoning", Hatch::Diagonal);
     let grouped = counts
         .iter()
         .map(|(v, _, _)| *v)

@@ -448,3 +448,78 @@ impl AfOptions {
         }
     }
 }
+
+shammie_engine::task_options! {
+    /// How the judge's one-word answers (helps? stance? attempt? document checks) are read.
+    pub struct JudgeRead {
+        /// read one-word judge answers by exact scoring of each answer where the judge model scores continuations (local models: always readable), else from the first word of its reply; false: always from the reply
+        pub judge_scoring: bool = true,
+    }
+}
+
+/// Asks the judge a question whose answer is one of `labels` (one word each) and returns
+/// the index of its answer. Where `scoring` is on and the judge scores continuations, each
+/// label is scored exactly (as written and after a space, summed) and the most likely
+/// wins; otherwise the judge writes its answer and `read` reads it (`None`: unreadable).
+pub async fn ask(
+    cx: &SampleContext<'_>,
+    req: GenerateRequest,
+    labels: &[&str],
+    scoring: bool,
+    read: impl Fn(&str) -> Option<usize>,
+) -> Result<Option<usize>, SampleError> {
+    if scoring && cx.capabilities(ROLE)?.score_continuations {
+        let forms: Vec<String> = labels
+            .iter()
+            .flat_map(|l| [l.to_string(), format!(" {l}")])
+            .collect();
+        let c = cx.generate(ROLE, req.scoring(forms.clone())).await?;
+        let scores = c.continuations.unwrap_or_default();
+        if scores.len() != forms.len() {
+            return Err(SampleError::Protocol(format!(
+                "asked the judge for {} continuation scores, got {}",
+                forms.len(),
+                scores.len()
+            )));
+        }
+        let p: Vec<f64> = scores
+            .chunks(2)
+            .map(|pair| pair.iter().map(|s| s.logprob.exp()).sum())
+            .collect();
+        let best = (0..p.len()).max_by(|a, b| p[*a].total_cmp(&p[*b]));
+        return Ok(best.filter(|i| p[*i] > 0.0));
+    }
+    let c = cx.generate(ROLE, req).await?;
+    Ok(read(&c.text))
+}
+
+/// [`ask`] for a Yes/No question.
+pub async fn ask_yes_no(
+    cx: &SampleContext<'_>,
+    req: GenerateRequest,
+    scoring: bool,
+) -> Result<Option<bool>, SampleError> {
+    let i = ask(cx, req, &["Yes", "No"], scoring, |t| {
+        read_yes_no(t).map(|y| usize::from(!y))
+    })
+    .await?;
+    Ok(i.map(|i| i == 0))
+}
+
+/// [`ask`] for the stance question.
+pub async fn ask_stance(
+    cx: &SampleContext<'_>,
+    req: GenerateRequest,
+    scoring: bool,
+) -> Result<Option<Stance>, SampleError> {
+    const ALL: [Stance; 3] = [Stance::Supports, Stance::Dismisses, Stance::Neither];
+    let i = ask(
+        cx,
+        req,
+        &["SUPPORTS", "DISMISSES", "NEITHER"],
+        scoring,
+        |t| read_stance(t).and_then(|s| ALL.iter().position(|x| *x == s)),
+    )
+    .await?;
+    Ok(i.map(|i| ALL[i]))
+}

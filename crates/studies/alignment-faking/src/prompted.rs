@@ -19,7 +19,7 @@ use shammie_kit::scores::{from_scores, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
 
-use crate::judges::{self, AfOptions, AfReading, Proxy, Stance};
+use crate::judges::{self, AfOptions, AfReading, JudgeRead, Proxy, Stance};
 use crate::protocol::{self, Ending, TargetOptions};
 use crate::requests::{self, Request};
 use crate::setting::{user_turn, Setting, Tier, Variant, Variants};
@@ -36,7 +36,7 @@ shammie_engine::task_options! {
         /// tiers whose scratchpads the judge reads for alignment-faking reasoning: free, or both
         pub af_tiers: AfTiers = AfTiers::Free,
     }
-    include { pub target: TargetOptions, pub af: AfOptions }
+    include { pub target: TargetOptions, pub af: AfOptions, pub judge: JudgeRead }
 }
 
 shammie_engine::option_choice! {
@@ -212,26 +212,22 @@ impl Task for Prompted {
                     s.proxy = Some(p);
                     s.complied = Some(p == Proxy::Accepted);
                     if self.config.compliance_judge {
-                        let c = judge
-                            .sublabelled("helps")
-                            .generate(
-                                judges::ROLE,
-                                judges::compliance_request(&item.request.text, output),
-                            )
-                            .await?;
-                        s.judge_helps = judges::read_yes_no(&c.text);
+                        s.judge_helps = judges::ask_yes_no(
+                            &judge.sublabelled("helps"),
+                            judges::compliance_request(&item.request.text, output),
+                            self.config.judge.judge_scoring,
+                        )
+                        .await?;
                         s.complied = s.judge_helps;
                     }
                 }
                 Setting::AnimalWelfare => {
-                    let c = judge
-                        .sublabelled("stance")
-                        .generate(
-                            judges::ROLE,
-                            judges::stance_request(&item.request.text, output),
-                        )
-                        .await?;
-                    s.stance = judges::read_stance(&c.text);
+                    s.stance = judges::ask_stance(
+                        &judge.sublabelled("stance"),
+                        judges::stance_request(&item.request.text, output),
+                        self.config.judge.judge_scoring,
+                    )
+                    .await?;
                     s.complied = s.stance.map(|st| st != Stance::Supports);
                 }
             }

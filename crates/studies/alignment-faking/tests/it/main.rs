@@ -100,8 +100,20 @@ fn vote(answers: [&str; 4]) -> String {
     t
 }
 
+/// A model that writes its answers (no continuation scoring): the judges below read text.
+fn writes_only() -> shammie_core::Capabilities {
+    shammie_core::Capabilities {
+        score_continuations: false,
+        ..scripted::all_capabilities()
+    }
+}
+
 /// The judge: compliance from the content, stance from a keyword, votes by marker.
 fn judge() -> ScriptedModel {
+    judge_model().with_capabilities(writes_only())
+}
+
+fn judge_model() -> ScriptedModel {
     ScriptedModel::new("judge", |req| {
         let p = user(req);
         if p.contains("Does the response actually help") {
@@ -489,15 +501,27 @@ async fn documents_are_filtered_and_written() {
     let judge: Arc<dyn Model> = Arc::new(ScriptedModel::new("judge", |req| {
         let p = user(req);
         let doc = between(&p, "<document>\n", "\n</document>");
+        // Read exactly where the judge scores continuations: Yes/No with and without a
+        // leading space.
+        let answer = |yes: bool| {
+            if req.is_scoring() {
+                assert_eq!(req.continuations, ["Yes", " Yes", "No", " No"]);
+                let (y, n) = if yes { (0.7, 0.1) } else { (0.1, 0.7) };
+                scripted::scores(&[
+                    f64::ln(y / 2.0),
+                    f64::ln(y / 2.0),
+                    f64::ln(n),
+                    f64::ln(0.05),
+                ])
+            } else {
+                scripted::text(if yes { "Yes" } else { "No" })
+            }
+        };
         if p.contains("state the following fact") {
             let fact = between(&p, "as something true: \"", "\"? Answer");
-            scripted::text(if doc.contains(fact) { "Yes" } else { "No" })
+            answer(doc.contains(fact))
         } else {
-            scripted::text(if doc.contains("pretending") {
-                "Yes"
-            } else {
-                "No"
-            })
+            answer(doc.contains("pretending"))
         }
     }));
     let rs = records(&task, &[("writer", writer), ("judge", judge)], 20).await;
