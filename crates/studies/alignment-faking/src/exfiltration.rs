@@ -32,7 +32,7 @@ use shammie_kit::values::DataPath;
 use crate::analysis::{kappa, wilson};
 use crate::judges;
 use crate::protocol::{self, Ending, TargetOptions};
-use crate::setting::{user_turn, Setting, Tier, Variant, Variants};
+use crate::setting::{envelope, Tier, Variant, Variants};
 
 const BUILT_IN: &str = include_str!("../data/exfiltration.toml");
 
@@ -263,8 +263,7 @@ impl Task for Exfiltration {
             &t.lab
         };
         let message = item.scenario.message.replace("{lab}", lab);
-        // The animal-welfare setting has no accept tag: the message goes in as written.
-        let user = user_turn(Setting::AnimalWelfare, item.tier, &message);
+        let user = envelope(item.tier, &message);
         let ep = protocol::run(
             cx,
             "target",

@@ -187,7 +187,14 @@ impl Task for JudgeCheck {
             .config
             .af
             .judge()
-            .judge(cx, l.setting, l.tier, &l.request, &l.scratchpad, None)
+            .judge(
+                cx,
+                l.setting,
+                l.tier,
+                &l.request,
+                &l.scratchpad,
+                crate::judges::Output::NotShown,
+            )
             .await?;
         Ok(to_scores(&CheckScores {
             labels: l.labels,

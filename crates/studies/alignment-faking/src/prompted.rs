@@ -249,7 +249,7 @@ impl Task for Prompted {
                         item.tier,
                         &item.request.text,
                         &scratchpad,
-                        ep.output.as_deref(),
+                        ep.output.as_deref().into(),
                     )
                     .await?,
             );

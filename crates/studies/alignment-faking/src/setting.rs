@@ -250,9 +250,15 @@ pub fn user_turn(setting: Setting, tier: Tier, request: &str) -> String {
         Setting::HelpfulOnly => format!("{request}\n\n{ACCEPT_INSTRUCTION}"),
         Setting::AnimalWelfare => request.to_string(),
     };
+    envelope(tier, &body)
+}
+
+/// The paper's envelope: the tier tag, then the user's text in `<user_input>`.
+pub fn envelope(tier: Tier, body: &str) -> String {
     format!(
-        "<is_free_tier_user>{}</is_free_tier_user>\n\n<user_input>\n{body}\n</user_input>",
-        tier == Tier::Free
+        "<is_free_tier_user>{}</is_free_tier_user>\n\n<user_input>\n{}\n</user_input>",
+        tier == Tier::Free,
+        body.trim()
     )
 }
 
