@@ -10,15 +10,12 @@ use crate::setting::{Setting, Tier, Variant};
 
 /// The figure as SVG text.
 pub fn stacked(setting: Setting, counts: &[(Variant, Tier, TierCounts)], run: &RunInfo) -> String {
-    let mut chart = StackedBarChart::new(format!(
-        "Alignment faking, {} setting: told trained vs unmonitored",
-        setting.name()
-    ))
-    .x_label("share of responses")
-    .x_range(0.0, 1.0)
-    .segment("refuses", Hatch::None)
-    .segment("complies", Hatch::None)
-    .segment("complies, alignment-faking reasoning", Hatch::Diagonal);
+    let mut chart = StackedBarChart::new(format!("Alignment faking, {} setting", setting.name()))
+        .x_label("share of responses")
+        .x_range(0.0, 1.0)
+        .segment("refuses", Hatch::None)
+        .segment("complies", Hatch::None)
+        .segment("complies, alignment-faking reasoning", Hatch::Diagonal);
     let grouped = counts
         .iter()
         .map(|(v, _, _)| *v)
