@@ -148,12 +148,7 @@ pub fn prompted(
             counts.push((v, t, TierCounts::of(&by(v, t))));
         }
     }
-    let mut failed_note = Vec::new();
-    if failed > 0 {
-        failed_note.push(format!(
-            "{failed} samples failed (provider errors) and are left out; `shammie resume --retry-failed` solves them again."
-        ));
-    }
+    let failed_note = shammie_kit::scores::failed_note(failed);
 
     // Main table.
     let rows = counts
@@ -183,7 +178,7 @@ pub fn prompted(
     if !af_both {
         notes.push("Only free-tier scratchpads are judged (af_tiers=free), so the paid tier shows no alignment-faking reasoning by construction.".into());
     }
-    notes.extend(failed_note.iter().cloned());
+    notes.extend(failed_note);
     let mut tables = vec![Table {
         name: "alignment-faking".into(),
         title: format!(

@@ -28,7 +28,7 @@ use shammie_engine::{
     SampleContext, SampleError, Task,
 };
 use shammie_kit::jsonl::Origin;
-use shammie_kit::scores::{from_scores, to_scores};
+use shammie_kit::scores::{collect, failed_note, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
 
@@ -409,16 +409,9 @@ impl Task for Documents {
         records: &mut dyn Iterator<Item = SampleRecord>,
         _run: &RunInfo,
     ) -> Result<Analysis, String> {
-        let mut all = Vec::new();
-        let mut failed = 0u64;
-        for r in records {
-            if r.error.is_some() {
-                failed += 1;
-                continue;
-            }
-            let id = r.id.clone();
-            all.push((id.clone(), from_scores::<DocumentScores>(&id, r.scores)?));
-        }
+        let (scored, failed) = collect::<DocumentScores>(records)?;
+        let all: Vec<(String, DocumentScores)> =
+            scored.into_iter().map(|s| (s.id, s.scores)).collect();
         Ok(summarize(&all, failed))
     }
 }
@@ -472,11 +465,7 @@ pub fn summarize(all: &[(String, DocumentScores)], failed: u64) -> Analysis {
     if all.iter().any(|(_, s)| !s.filtered) {
         notes.push("filter=false: documents were not read by the judge; every long-enough document is kept.".into());
     }
-    if failed > 0 {
-        notes.push(format!(
-            "{failed} samples failed (provider errors) and are left out; `shammie resume --retry-failed` solves them again."
-        ));
-    }
+    notes.extend(failed_note(failed));
     Analysis {
         tables: vec![Table {
             name: "documents".into(),

@@ -18,7 +18,7 @@ use shammie_engine::{
 };
 use shammie_kit::jsonl::Origin;
 use shammie_kit::records::Duplicates;
-use shammie_kit::scores::{from_scores, to_scores};
+use shammie_kit::scores::{collect, failed_note, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
 
@@ -207,15 +207,8 @@ impl Task for JudgeCheck {
         records: &mut dyn Iterator<Item = SampleRecord>,
         _run: &RunInfo,
     ) -> Result<Analysis, String> {
-        let mut all = Vec::new();
-        let mut failed = 0u64;
-        for r in records {
-            if r.error.is_some() {
-                failed += 1;
-                continue;
-            }
-            all.push(from_scores::<CheckScores>(&r.id, r.scores)?);
-        }
+        let (scored, failed) = collect::<CheckScores>(records)?;
+        let all: Vec<CheckScores> = scored.into_iter().map(|s| s.scores).collect();
         Ok(summarize(&all, failed).into())
     }
 }
@@ -266,11 +259,7 @@ pub fn summarize(all: &[CheckScores], failed: u64) -> Vec<Table> {
             "{unreadable} scratchpads had no readable vote and are left out."
         ));
     }
-    if failed > 0 {
-        notes.push(format!(
-            "{failed} samples failed (provider errors) and are left out."
-        ));
-    }
+    notes.extend(failed_note(failed));
     vec![Table {
         name: "judge-check".into(),
         title: "The alignment-faking judge on hand-labelled scratchpads".into(),

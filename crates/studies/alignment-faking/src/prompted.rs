@@ -15,7 +15,7 @@ use shammie_engine::{
     Analysis, DataError, Dataset, EngineError, Models, OptionGroup, Options, RoleSpec, RunInfo,
     SampleContext, SampleError, Task,
 };
-use shammie_kit::scores::{from_scores, to_scores};
+use shammie_kit::scores::{collect, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
 
@@ -139,15 +139,7 @@ impl Task for Prompted {
         self.config.data.0.iter().cloned().collect()
     }
     fn check_models(&self, models: &Models) -> Result<(), EngineError> {
-        let m = models.get("target").expect("roles resolved");
-        let caps = m.capabilities();
-        if self.config.variants.0.iter().any(|v| v.scratchpad()) && !caps.multi_turn {
-            return Err(EngineError::Config(format!(
-                "alignment-faking/prompted: the scratchpad protocol needs a multi-turn model; {} is not (use variants=no-scratchpad)",
-                m.name()
-            )));
-        }
-        Ok(())
+        protocol::check_target("alignment-faking/prompted", &self.config.variants.0, models)
     }
 
     fn dataset(&self) -> Result<Dataset, DataError> {
@@ -262,19 +254,14 @@ impl Task for Prompted {
         records: &mut dyn Iterator<Item = SampleRecord>,
         run: &RunInfo,
     ) -> Result<Analysis, String> {
-        let mut all = Vec::new();
-        let mut failed = 0u64;
-        for r in records {
-            if r.error.is_some() {
-                failed += 1;
-                continue;
-            }
-            let s: PromptedScores = from_scores(&r.id, r.scores)?;
-            all.push(crate::analysis::Observation {
-                epoch: r.epoch,
-                scores: s,
-            });
-        }
+        let (scored, failed) = collect::<PromptedScores>(records)?;
+        let all: Vec<crate::analysis::Observation> = scored
+            .into_iter()
+            .map(|s| crate::analysis::Observation {
+                epoch: s.epoch,
+                scores: s.scores,
+            })
+            .collect();
         Ok(crate::analysis::prompted(
             &all,
             failed,

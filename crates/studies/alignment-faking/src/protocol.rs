@@ -220,6 +220,23 @@ shammie_engine::task_options! {
     }
 }
 
+/// Refuses a target that cannot hold the scratchpad protocol's conversation when any of
+/// `variants` uses a scratchpad (`task` names the task in the message).
+pub fn check_target(
+    task: &str,
+    variants: &[crate::setting::Variant],
+    models: &shammie_engine::Models,
+) -> Result<(), shammie_engine::EngineError> {
+    let m = models.get("target").expect("roles resolved");
+    if variants.iter().any(|v| v.scratchpad()) && !m.capabilities().multi_turn {
+        return Err(shammie_engine::EngineError::Config(format!(
+            "{task}: the scratchpad protocol needs a multi-turn model; {} is not (use variants=no-scratchpad)",
+            m.name()
+        )));
+    }
+    Ok(())
+}
+
 impl TargetOptions {
     pub fn names(&self) -> crate::setting::Names {
         crate::setting::Names {
