@@ -62,6 +62,8 @@ enum Command {
     Sandbox(commands::sandbox::Args),
     /// Influence functions (EK-FAC): factors and query × training scores.
     Influence(commands::influence::Args),
+    /// Browse runs in a local web viewer: results, figures and every transcript.
+    View(commands::view::Args),
 }
 
 /// An error with its exit code.
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::main(a),
         Command::Sandbox(a) => commands::sandbox::main(a),
         Command::Influence(a) => commands::influence::main(a),
+        Command::View(a) => commands::view::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,3 +10,4 @@ pub(crate) mod run;
 pub(crate) mod sandbox;
 pub(crate) mod show;
 pub(crate) mod train;
+pub(crate) mod view;
