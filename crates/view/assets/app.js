@@ -19,7 +19,7 @@ function el(tag, attrs, ...children) {
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -236,7 +236,14 @@ function responseBlock(resp) {
       span.style.backgroundColor = "rgba(11, 99, 168, " + (0.35 * (1 - p)).toFixed(3) + ")";
       return span;
     });
-    out.push(el("div", { class: "text response" }, spans));
+    if (resp.logprobs.map((t) => t.token).join("") === resp.text) {
+      out.push(el("div", { class: "text response" }, spans));
+    } else {
+      // Logprobs for part of the reply only (e.g. the answer's first token).
+      out.push(el("div", { class: "text response" }, resp.text),
+        el("div", { class: "muted" }, "logprobs of the first " + spans.length + " tokens (hover for the top alternatives):"),
+        el("div", { class: "text" }, spans));
+    }
   } else {
     out.push(el("div", { class: "text response" }, resp.text));
   }

@@ -1,0 +1,127 @@
+//! The viewer in a real browser (headless Chromium over the DevTools protocol): open the
+//! run list, click a run, read its table and figure, search by typing into the filter,
+//! open a sample by clicking it, check that a model's `<script>` shows as text and never
+//! runs, reload a permalink, and watch a run in progress update. Screenshots go to
+//! `target/tmp/view-*.png` to be looked at.
+//!
+//! Skipped, with a message, only where no Chromium is installed (`scripts/test` installs
+//! Debian's `chromium-headless-shell`).
+
+use std::os::unix::process::CommandExt;
+
+use crate::cdp::{find_browser, Browser};
+use crate::fixture::{self, RUN, SAMPLES};
+
+fn shot(b: &mut Browser, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(dir.join(format!("view-{name}.png")), b.screenshot()).unwrap();
+}
+
+fn count(b: &mut Browser, selector: &str) -> u64 {
+    let sel = serde_json::to_string(selector).unwrap();
+    b.eval(&format!("document.querySelectorAll({sel}).length"))
+        .as_u64()
+        .unwrap()
+}
+
+fn text(b: &mut Browser, selector: &str) -> String {
+    let sel = serde_json::to_string(selector).unwrap();
+    b.eval(&format!("document.querySelector({sel}).textContent"))
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the one message a skipped test gives
+async fn browse_search_open_and_stay_safe() {
+    let Some(exe) = find_browser() else {
+        eprintln!(
+            "SKIPPED: no Chromium found (set SHAMMIE_CHROMIUM or install Debian's chromium-headless-shell; scripts/test does)"
+        );
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let addr = crate::api::serve(d.path()).await;
+    let base = format!("http://{addr}/");
+    let run_dir = d.path().join(RUN);
+    tokio::task::spawn_blocking(move || {
+        let mut b = Browser::launch(&exe, 1280, 900);
+
+        // The run list.
+        b.navigate(&base);
+        b.wait_for("document.querySelectorAll('#runs tr.run-row').length === 2");
+        shot(&mut b, "runs");
+
+        // Click the run: its table, figure and samples.
+        b.click(&format!("tr.run-row[data-run=\"{RUN}\"] a"));
+        b.wait_for("document.querySelector('#sample-list')");
+        assert_eq!(count(&mut b, "#sample-list tr.sample-row"), SAMPLES as u64);
+        let table = text(&mut b, "section.result-table[data-name=accuracy]");
+        assert!(table.contains("0.400 [0.200, 0.610] n=13"), "{table}");
+        b.wait_for("document.querySelector('figure img').complete && document.querySelector('figure img').naturalWidth === 200");
+        shot(&mut b, "run");
+
+        // Search by typing into the filter and pressing Enter.
+        b.click("#filters input[name=q]");
+        b.type_text("question NUMBER 17");
+        b.press_enter();
+        b.wait_for("document.querySelectorAll('#sample-list tr.sample-row').length === 1");
+        assert_eq!(
+            b.eval("document.querySelector('#sample-list tr.sample-row').dataset.id"),
+            "q17/cot"
+        );
+        assert!(b.eval("location.hash").as_str().unwrap().contains("q=question"));
+
+        // Failed samples only, through the select.
+        b.eval("(() => { const s = document.querySelector('#filters select[name=error]'); s.value = 'only'; document.querySelector('#filters input[name=q]').value = ''; })()");
+        b.click("#filters button");
+        b.wait_for(&format!(
+            "document.querySelectorAll('#sample-list tr.sample-row').length === {}",
+            (0..SAMPLES).filter(|&i| fixture::failed(i)).count()
+        ));
+
+        // The sample whose model wrote a script: shown as text, never run.
+        b.navigate(&format!("{base}#/run/{RUN}?q=__pwned"));
+        b.wait_for("document.querySelectorAll('#sample-list tr.sample-row').length === 1");
+        b.click("#sample-list tr.sample-row a");
+        b.wait_for("document.querySelector('#transcript')");
+        let shown = text(&mut b, "#transcript");
+        assert!(shown.contains(fixture::SCRIPT), "{shown}");
+        assert_eq!(count(&mut b, "#transcript script, #transcript img"), 0);
+        assert_eq!(b.eval("typeof window.__pwned"), "undefined");
+        // Top-k logprobs on hover (the token's title).
+        let title = b.eval("document.querySelector('.tok').title");
+        assert!(title.as_str().unwrap().contains("\"A\"  0.0821"), "{title}");
+        assert!(shown.contains("tool calc") && shown.contains("note for sample 5"));
+        shot(&mut b, "sample");
+
+        // The permalink opens the same sample after a reload.
+        let here = b.eval("location.href").as_str().unwrap().to_string();
+        b.navigate("about:blank");
+        b.navigate(&here);
+        b.wait_for("document.querySelector('#sample-title')");
+        assert_eq!(text(&mut b, "#sample-title"), "q05/cot");
+
+        // A run in progress (its lock names a live shammie process) updates by itself.
+        let mut writer = std::process::Command::new("sleep")
+            .arg0("shammie-writer")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        std::fs::write(run_dir.join(".lock"), format!("{}\n", writer.id())).unwrap();
+        b.navigate(&format!("{base}#/run/{RUN}"));
+        b.wait_for("document.getElementById('live').textContent.includes('live')");
+        let mut late = fixture::record(1);
+        late.id = "late/arrival".into();
+        let mut log = std::fs::read_to_string(run_dir.join("samples.jsonl")).unwrap();
+        log.push_str(&serde_json::to_string(&late).unwrap());
+        log.push('\n');
+        std::fs::write(run_dir.join("samples.jsonl"), log).unwrap();
+        b.wait_for("document.querySelector('tr.sample-row[data-id=\"late/arrival\"]')");
+        let _ = writer.kill();
+        let _ = writer.wait();
+    })
+    .await
+    .unwrap();
+}
