@@ -22,3 +22,4 @@ mod snapshots;
 mod subterfuge;
 mod train;
 mod transcripts;
+mod view;
