@@ -64,6 +64,8 @@ enum Command {
     Influence(commands::influence::Args),
     /// Browse runs in a local web viewer: results, figures and every transcript.
     View(commands::view::Args),
+    /// Compare two runs of the same task: paired differences of every metric, flipped samples.
+    Compare(commands::compare::Args),
 }
 
 /// An error with its exit code.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => commands::sandbox::main(a),
         Command::Influence(a) => commands::influence::main(a),
         Command::View(a) => commands::view::main(a),
+        Command::Compare(a) => commands::compare::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub(crate) mod analyze;
+pub(crate) mod compare;
 pub(crate) mod generate;
 pub(crate) mod influence;
 pub(crate) mod list;

@@ -6,6 +6,7 @@
 mod agent;
 mod alignment_faking;
 mod common;
+mod compare;
 mod constitution;
 mod data;
 mod discrim;
