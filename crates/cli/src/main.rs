@@ -19,6 +19,7 @@ mod influence_lm;
 mod lab;
 mod progress;
 mod render;
+mod run_config;
 mod setup;
 mod transcript;
 

@@ -14,10 +14,12 @@ use crate::{progress, render, Failure};
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The task to run, e.g. constitution/traits (see `shammie list`).
-    pub task: String,
+    #[arg(required_unless_present_any = ["config", "from"])]
+    pub task: Option<String>,
     /// A model: SPEC for the target, or ROLE=SPEC for another of the task's roles (e.g. mistaker=anthropic:claude-sonnet-4-5; `shammie list` shows each task's roles).
     /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL.
-    #[arg(long = "model", short = 'm', required = true)]
+    /// With --from: replaces the model of that role.
+    #[arg(long = "model", short = 'm', required_unless_present_any = ["config", "from"])]
     pub models: Vec<String>,
     /// Run only the first N units of the dataset, each with all its samples: a unit is a
     /// question (decomposition: under every strategy; cot-faithfulness: with every
@@ -26,27 +28,117 @@ pub(crate) struct Args {
     /// where a task has several, so a limit covers each.
     #[arg(long, value_parser = crate::setup::at_least_one::<u64>, allow_negative_numbers = true)]
     pub limit: Option<u64>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Repeat every sample K times.
-    #[arg(long, default_value_t = 1, value_parser = crate::setup::at_least_one::<u32>, allow_negative_numbers = true)]
-    pub epochs: u32,
+    /// The run's seed (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Repeat every sample K times (default 1).
+    #[arg(long, value_parser = crate::setup::at_least_one::<u32>, allow_negative_numbers = true)]
+    pub epochs: Option<u32>,
     /// Parent folder of run directories.
     #[arg(long, default_value = "runs")]
     pub log_dir: PathBuf,
-    /// Task option, key=value (repeatable; see `shammie list`).
+    /// Task option, key=value (repeatable; see `shammie list`). With --config or --from:
+    /// added to (or replacing) theirs.
     #[arg(long = "set", short = 's')]
     pub sets: Vec<String>,
+    /// Run what a TOML file describes (task, models, roles, options, limit, seed,
+    /// epochs); several `models` run as a sweep, one run directory each.
+    #[arg(long, conflicts_with_all = ["task", "models", "from"])]
+    pub config: Option<PathBuf>,
+    /// Repeat the configuration of an earlier run (task, models, options, limit, seed,
+    /// epochs) as a new run; --model, --set, --limit, --seed and --epochs change it.
+    #[arg(long, conflicts_with = "task")]
+    pub from: Option<PathBuf>,
     #[command(flatten)]
     pub call: CallArgs,
 }
 
+/// One run to start: everything `run` needs besides the call settings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub task: String,
+    /// `SPEC` or `ROLE=SPEC`, as --model takes them.
+    pub models: Vec<String>,
+    pub options: BTreeMap<String, String>,
+    pub limit: Option<u64>,
+    pub seed: u64,
+    pub epochs: u32,
+}
+
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
-    if !a.task.contains('/') {
+    let plans = plans(&a)?;
+    let mut code = 0;
+    for p in plans {
+        code = code.max(start(&p, &a)?);
+    }
+    Ok(code)
+}
+
+/// The runs `a` asks for: one from the command line or from an earlier run, or one per
+/// target model of a config file.
+pub(crate) fn plans(a: &Args) -> anyhow::Result<Vec<Plan>> {
+    let sets = setup::parse_sets(&a.sets)?;
+    let overlay = |mut p: Plan| -> Plan {
+        p.options.extend(sets.clone());
+        if a.limit.is_some() {
+            p.limit = a.limit;
+        }
+        if let Some(s) = a.seed {
+            p.seed = s;
+        }
+        if let Some(e) = a.epochs {
+            p.epochs = e;
+        }
+        p
+    };
+    if let Some(path) = &a.config {
+        return Ok(crate::run_config::read(path)?.into_iter().map(overlay).collect());
+    }
+    if let Some(dir) = &a.from {
+        let (_, meta) = RunDir::open(dir)?;
+        let mut roles: BTreeMap<String, String> = meta.models.clone();
+        for m in &a.models {
+            let (role, spec) = match m.split_once('=') {
+                Some((r, s)) if !r.contains(':') && !r.is_empty() => (r.trim().to_string(), s),
+                _ => ("target".to_string(), m.as_str()),
+            };
+            let role = if role == "target" && !roles.contains_key("target") {
+                // A task without a target role binds a bare spec to its first role.
+                let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
+                (info.roles)()
+                    .first()
+                    .map_or(role, |r| r.name.to_string())
+            } else {
+                role
+            };
+            roles.insert(role, spec.to_string());
+        }
+        return Ok(vec![overlay(Plan {
+            task: format!("{}/{}", meta.study, meta.task),
+            models: roles.into_iter().map(|(r, s)| format!("{r}={s}")).collect(),
+            options: meta.options.clone(),
+            limit: meta.limit,
+            seed: meta.seed,
+            epochs: meta.epochs,
+        })]);
+    }
+    let task = a.task.clone().expect("clap requires a task");
+    Ok(vec![overlay(Plan {
+        task,
+        models: a.models.clone(),
+        options: BTreeMap::new(),
+        limit: None,
+        seed: 0,
+        epochs: 1,
+    })])
+}
+
+fn start(p: &Plan, a: &Args) -> Result<u8, Failure> {
+    if !p.task.contains('/') {
         let known = shammie_studies::studies()
             .iter()
             .flat_map(|s| s.tasks.iter().map(|t| t.path()))
-            .filter(|p| p.starts_with(&format!("{}/", a.task)))
+            .filter(|t| t.starts_with(&format!("{}/", p.task)))
             .collect::<Vec<_>>();
         return Err(anyhow::anyhow!(
             "name the task to run as STUDY/TASK{}; a whole study is never run by accident",
@@ -58,20 +150,20 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
         )
         .into());
     }
-    let info = shammie_studies::find(&a.task)?;
-    let options = setup::parse_sets(&a.sets)?;
+    let info = shammie_studies::find(&p.task)?;
+    let options = p.options.clone();
     let task = info.build(options.clone())?;
-    let specs = setup::parse_role_specs(&a.models)?;
+    let specs = setup::parse_role_specs(&p.models)?;
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
     task.check_models(&models)?;
     // Validate the data before creating the run directory: a bad line costs nothing.
     let dataset = task.dataset()?;
     let opts = RunOptions {
-        epochs: a.epochs,
-        limit: a.limit,
+        epochs: p.epochs,
+        limit: p.limit,
         limit_counts: LimitCounts::Units,
         max_in_flight: a.call.samples_in_flight(),
-        seed: a.seed,
+        seed: p.seed,
     };
     if !a.call.quiet {
         match task.stages() {

