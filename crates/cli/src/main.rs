@@ -63,6 +63,8 @@ enum Command {
     Sandbox(commands::sandbox::Args),
     /// Influence functions (EK-FAC): factors and query × training scores.
     Influence(commands::influence::Args),
+    /// Export a run as CSV or Parquet tables, or as an Inspect AI eval log.
+    Export(commands::export::Args),
     /// Browse runs in a local web viewer: results, figures and every transcript.
     View(commands::view::Args),
     /// Compare two runs of the same task: paired differences of every metric, flipped samples.
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::main(a),
         Command::Sandbox(a) => commands::sandbox::main(a),
         Command::Influence(a) => commands::influence::main(a),
+        Command::Export(a) => commands::export::main(a),
         Command::View(a) => commands::view::main(a),
         Command::Compare(a) => commands::compare::main(a),
     };

@@ -2,6 +2,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod compare;
+pub(crate) mod export;
 pub(crate) mod generate;
 pub(crate) mod influence;
 pub(crate) mod list;

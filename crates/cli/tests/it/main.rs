@@ -11,6 +11,7 @@ mod constitution;
 mod data;
 mod discrim;
 mod errors;
+mod export;
 mod influence;
 mod local;
 mod reasoning;
