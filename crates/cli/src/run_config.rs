@@ -62,7 +62,10 @@ fn option_text(key: &str, v: &toml::Value) -> anyhow::Result<String> {
             .map(|x| option_text(key, x))
             .collect::<anyhow::Result<Vec<_>>>()?
             .join(","),
-        other => bail!("set.{key}: a {} cannot be an option value", other.type_str()),
+        other => bail!(
+            "set.{key}: a {} cannot be an option value",
+            other.type_str()
+        ),
     })
 }
 

@@ -92,7 +92,10 @@ pub(crate) fn plans(a: &Args) -> anyhow::Result<Vec<Plan>> {
         p
     };
     if let Some(path) = &a.config {
-        return Ok(crate::run_config::read(path)?.into_iter().map(overlay).collect());
+        return Ok(crate::run_config::read(path)?
+            .into_iter()
+            .map(overlay)
+            .collect());
     }
     if let Some(dir) = &a.from {
         let (_, meta) = RunDir::open(dir)?;
@@ -105,9 +108,7 @@ pub(crate) fn plans(a: &Args) -> anyhow::Result<Vec<Plan>> {
             let role = if role == "target" && !roles.contains_key("target") {
                 // A task without a target role binds a bare spec to its first role.
                 let info = shammie_studies::find(&format!("{}/{}", meta.study, meta.task))?;
-                (info.roles)()
-                    .first()
-                    .map_or(role, |r| r.name.to_string())
+                (info.roles)().first().map_or(role, |r| r.name.to_string())
             } else {
                 role
             };
