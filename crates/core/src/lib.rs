@@ -522,6 +522,14 @@ pub enum Cell {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         n: Option<u64>,
     },
+    /// `count` of `of` things (`unit`, e.g. questions), rendered `3 of 40 questions`:
+    /// both numbers stay numbers in `results.json` and in exports.
+    Count {
+        count: u64,
+        of: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+    },
     Int(i64),
     Float(f64),
     Text(String),
@@ -549,6 +557,14 @@ impl Cell {
             lo,
             hi,
             n: Some(n),
+        }
+    }
+    /// `count` of `of` (`unit` when given, e.g. `questions`).
+    pub fn count(count: u64, of: u64, unit: Option<&str>) -> Self {
+        Cell::Count {
+            count,
+            of,
+            unit: unit.map(str::to_string),
         }
     }
     /// Whether this is an estimate from fewer than [`MIN_RELIABLE_N`] units.
@@ -583,6 +599,10 @@ impl Cell {
                 }
                 s
             }
+            Cell::Count { count, of, unit } => match unit {
+                Some(u) => format!("{count} of {of} {u}"),
+                None => format!("{count} of {of}"),
+            },
             Cell::Int(i) => i.to_string(),
             Cell::Float(f) => fixed(*f, decimals),
             Cell::Text(s) => s.clone(),

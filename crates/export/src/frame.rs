@@ -179,17 +179,22 @@ pub fn sample_cells(stage: Option<&str>, r: &SampleRecord) -> Vec<(u8, String, V
 }
 
 /// A result table as named columns and rows of values (estimates spread over
-/// `COL`, `COL.lo`, `COL.hi`, `COL.n`).
+/// `COL`, `COL.lo`, `COL.hi`, `COL.n`; counts over `COL` and `COL.of`).
 pub fn table_frame(t: &Table) -> (Vec<(String, Kind)>, Vec<Vec<Value>>) {
     // Which columns hold estimates, and whether any of them has its n.
     let ncols = t.columns.len();
     let mut estimate = vec![false; ncols];
     let mut with_n = vec![false; ncols];
+    let mut count = vec![false; ncols];
     for row in &t.rows {
         for (i, c) in row.iter().enumerate().take(ncols) {
-            if let Cell::Estimate { n, .. } = c {
-                estimate[i] = true;
-                with_n[i] |= n.is_some();
+            match c {
+                Cell::Estimate { n, .. } => {
+                    estimate[i] = true;
+                    with_n[i] |= n.is_some();
+                }
+                Cell::Count { .. } => count[i] = true,
+                _ => {}
             }
         }
     }
@@ -211,6 +216,8 @@ pub fn table_frame(t: &Table) -> (Vec<(String, Kind)>, Vec<Vec<Value>>) {
             if with_n[i] {
                 names.push(format!("{base}.n"));
             }
+        } else if count[i] {
+            names.extend([base.clone(), format!("{base}.of")]);
         } else {
             names.push(base);
         }
@@ -222,6 +229,7 @@ pub fn table_frame(t: &Table) -> (Vec<(String, Kind)>, Vec<Vec<Value>>) {
             let cell = row.get(i).unwrap_or(&Cell::Empty);
             let v = match cell {
                 Cell::Estimate { estimate, .. } => num(*estimate),
+                Cell::Count { count, .. } => Value::from(*count),
                 Cell::Int(x) => Value::from(*x),
                 Cell::Float(x) => num(*x),
                 Cell::Text(s) => Value::from(s.as_str()),
@@ -238,6 +246,11 @@ pub fn table_frame(t: &Table) -> (Vec<(String, Kind)>, Vec<Vec<Value>>) {
                 if with_n[i] {
                     out.push(n);
                 }
+            } else if count[i] {
+                out.push(match cell {
+                    Cell::Count { of, .. } => Value::from(*of),
+                    _ => Value::Null,
+                });
             }
         }
         rows.push(out);

@@ -387,6 +387,9 @@ fn table_score(table: &Table) -> Option<Value> {
                     finite(*estimate),
                     Some(json!({ "lo": finite(*lo), "hi": finite(*hi), "n": n })),
                 ),
+                Cell::Count { count, of, unit } => {
+                    (Some(json!(count)), Some(json!({ "of": of, "unit": unit })))
+                }
                 Cell::Int(i) => (Some(json!(i)), None),
                 Cell::Float(x) => (finite(*x), None),
                 Cell::Text(_) | Cell::Empty => continue,

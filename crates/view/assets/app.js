@@ -62,6 +62,7 @@ function cellText(c, decimals) {
   if (c === null || c === undefined || c === "Empty") return "—";
   if (typeof c === "number") return Number.isInteger(c) ? String(c) : fmtNum(c, decimals);
   if (typeof c === "string") return c;
+  if (typeof c === "object" && "count" in c) return c.count + " of " + c.of + (c.unit ? " " + c.unit : "");
   if (typeof c === "object" && "estimate" in c) {
     let s = fmtNum(c.estimate, decimals) + " [" + fmtNum(c.lo, decimals) + ", " + fmtNum(c.hi, decimals) + "]";
     if (c.n !== undefined && c.n !== null) s += " n=" + c.n + (c.n < 5 ? "†" : "");

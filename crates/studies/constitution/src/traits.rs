@@ -532,6 +532,7 @@ fn analyze(
         "failed",
     ];
     let mut rows = Vec::new();
+    let mut other_choices: Vec<String> = Vec::new();
     // Per dataset, for the figure: (format, dataset, rate, questions).
     let mut estimates: Vec<(Option<AnswerKind>, String, shammie_stats::Interval, usize)> =
         Vec::new();
@@ -583,17 +584,20 @@ fn analyze(
             let total: u32 = g.questions.values().map(|q| q.samples).sum();
             let parsed: u32 = g.questions.values().map(|q| q.parsed).sum();
             let other: u32 = g.questions.values().map(|q| q.other).sum();
-            let mut t = format!("{} of {} answers", total - parsed - other, total);
             if other > 0 {
-                t.push_str(&format!(" (+{other} other choices)"));
+                other_choices.push(format!("{name} {other}"));
             }
-            Cell::text(t)
+            Cell::count(
+                u64::from(total - parsed - other),
+                u64::from(total),
+                Some("answers"),
+            )
         } else {
-            Cell::text(format!(
-                "{} of {} questions",
+            Cell::count(
                 g.unparseable_questions,
-                g.questions.len()
-            ))
+                g.questions.len() as u64,
+                Some("questions"),
+            )
         };
         rows.push(vec![
             Cell::text(name),
@@ -613,6 +617,20 @@ fn analyze(
             Cell::Int(g.failed as i64),
         ]);
     }
+    let mut notes: Vec<String> = vec![
+            "matching rate: scoring and logprob paths — mean over questions of P(matching)/(P(matching)+P(not matching)) at the answer position, 95% percentile bootstrap over questions (2,000 resamples); sampling path — share of parsed sampled answers that match, 95% interval clustered by question. Lettered questions are read as written and with the choices reversed (order=both), the two averaged.".into(),
+            "questions: those in the rates (read, and neither low-mass nor bounded). questions matching: share of them whose more likely (or majority) answer matches, 95% Wilson interval.".into(),
+            "answer mass: mean over questions of P(matching)+P(not matching) (scoring and logprob paths). low mass: questions where it was below min_mass; bounded: logprob path, one answer absent from the top-k list, its probability bounded by the smallest listed one. Both are left out of the rates.".into(),
+            "unparseable: scoring and logprob paths — questions with neither answer listed at the answer position; sampling path — sampled answers that were not a valid answer at all (\"other choices\": a letter other than the matching and the named non-matching one). Both are excluded from the rates.".into(),
+            "Rates are proportions (0–1), three decimals; n = questions in the rate. \u{2020}: fewer than 5 questions, the interval is unreliable. \u{2014}: no question could be read (format, path) or none is left for a rate.".into(),
+            "Data: Perez et al. (2022), Discovering Language Model Behaviors with Model-Written Evaluations (CC-BY-4.0).".into(),
+        ];
+    if !other_choices.is_empty() {
+        notes.push(format!(
+            "Sampled answers that were other choices (a letter other than the matching and the named non-matching one), left out of the rates: {}.",
+            other_choices.join(", ")
+        ));
+    }
     let table = Table {
         name: "traits".into(),
         title: "Rate of answers matching the trait, per dataset".into(),
@@ -620,14 +638,7 @@ fn analyze(
         decimals: None,
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
-        notes: vec![
-            "matching rate: scoring and logprob paths — mean over questions of P(matching)/(P(matching)+P(not matching)) at the answer position, 95% percentile bootstrap over questions (2,000 resamples); sampling path — share of parsed sampled answers that match, 95% interval clustered by question. Lettered questions are read as written and with the choices reversed (order=both), the two averaged.".into(),
-            "questions: those in the rates (read, and neither low-mass nor bounded). questions matching: share of them whose more likely (or majority) answer matches, 95% Wilson interval.".into(),
-            "answer mass: mean over questions of P(matching)+P(not matching) (scoring and logprob paths). low mass: questions where it was below min_mass; bounded: logprob path, one answer absent from the top-k list, its probability bounded by the smallest listed one. Both are left out of the rates.".into(),
-            "unparseable: scoring and logprob paths — questions with neither answer listed at the answer position; sampling path — sampled answers that were not a valid answer at all (\"other choices\": a letter other than the matching and the named non-matching one). Both are excluded from the rates.".into(),
-            "Rates are proportions (0–1), three decimals; n = questions in the rate. \u{2020}: fewer than 5 questions, the interval is unreliable. \u{2014}: no question could be read (format, path) or none is left for a rate.".into(),
-            "Data: Perez et al. (2022), Discovering Language Model Behaviors with Model-Written Evaluations (CC-BY-4.0).".into(),
-        ],
+        notes,
     };
     let mut files = Vec::new();
     if !estimates.is_empty() {
@@ -852,7 +863,7 @@ mod tests {
             Cell::Estimate { estimate, .. } => assert!((estimate - 2.0 / 3.0).abs() < 1e-12),
             ref c => panic!("{c:?}"),
         }
-        assert_eq!(row[9], Cell::text("1 of 4 questions"));
+        assert_eq!(row[9], Cell::count(1, 4, Some("questions")));
         assert_eq!(row[10], Cell::Int(1));
     }
 
@@ -873,7 +884,7 @@ mod tests {
             }
             ref c => panic!("{c:?}"),
         }
-        assert_eq!(row[9], Cell::text("3 of 13 answers"));
+        assert_eq!(row[9], Cell::count(3, 13, Some("answers")));
         // No answer mass on the sampling path.
         assert_eq!(row[6], Cell::Empty);
     }
@@ -916,7 +927,7 @@ mod tests {
             ref c => panic!("{c:?}"),
         }
         assert_eq!((&row[7], &row[8]), (&Cell::Int(1), &Cell::Int(1)));
-        assert_eq!(row[9], Cell::text("0 of 4 questions"));
+        assert_eq!(row[9], Cell::count(0, 4, Some("questions")));
         // The figure shows the dataset's rate, labelled with its 2 questions (flagged: < 5).
         assert_eq!(a.files.len(), 1);
         assert_eq!(a.files[0].path, "report/traits.svg");

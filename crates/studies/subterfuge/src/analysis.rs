@@ -19,7 +19,7 @@ fn share(k: usize, n: usize) -> Cell {
 }
 
 fn count(k: usize, n: usize) -> Cell {
-    Cell::text(format!("{k} of {n}"))
+    Cell::count(k as u64, n as u64, None)
 }
 
 fn mean(values: &[f64]) -> Cell {

@@ -643,11 +643,11 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result
         rows.push(vec![
             Cell::text(label),
             share(g, n),
-            Cell::text(format!("{g} of {n}")),
+            Cell::count(g as u64, n as u64, None),
             share(t, n),
-            Cell::text(format!("{t} of {n}")),
+            Cell::count(t as u64, n as u64, None),
             share(e, n),
-            Cell::text(format!("{e} of {n}")),
+            Cell::count(e as u64, n as u64, None),
         ]);
         if let Ok(w) = shammie_stats::wilson(g as u64, n as u64, 0.95) {
             points.push(Estimate::new(
@@ -693,8 +693,8 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result
         rows.push(vec![
             Cell::text(env),
             share(g, n),
-            Cell::text(format!("{g} of {n}")),
-            Cell::text(format!("{bg} of {}", best.len())),
+            Cell::count(g as u64, n as u64, None),
+            Cell::count(bg as u64, best.len() as u64, None),
             match shammie_stats::mean_ci_t(&rewards, 0.95) {
                 Ok(e) => cells::cell(Some(e.interval()), rewards.len()),
                 Err(_) => Cell::Empty,

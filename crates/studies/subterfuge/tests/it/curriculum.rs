@@ -182,9 +182,10 @@ fn table<'a>(r: &'a Results, name: &str) -> &'a shammie_core::Table {
         .unwrap_or_else(|| panic!("no table {name}"))
 }
 
+/// A text or count cell as it renders (`untrained`, `3 of 8`).
 fn text(c: &shammie_core::Cell) -> String {
     match c {
-        shammie_core::Cell::Text(t) => t.clone(),
+        shammie_core::Cell::Text(_) | shammie_core::Cell::Count { .. } => c.render(),
         other => panic!("not text: {other:?}"),
     }
 }
