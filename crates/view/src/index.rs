@@ -251,7 +251,11 @@ impl LineIndex {
         let mut pos = 0u64;
         let mut buf = Vec::new();
         for e in candidates {
-            if e.offset != pos {
+            if e.offset >= pos {
+                // Forward within the buffer where it can (the next record is usually
+                // just past this one's newline): a plain seek would drop the buffer.
+                f.seek_relative((e.offset - pos) as i64)?;
+            } else {
                 f.seek(SeekFrom::Start(e.offset))?;
             }
             buf.resize(e.len, 0);
