@@ -12,8 +12,9 @@
 //!   and the paired mean difference with a t interval over shared samples; for yes/no
 //!   scores, the samples that flipped, each way.
 //!
-//! Refused, with the reason: runs of different tasks, runs without shared finished
-//! samples, and multi-stage tasks (whose analyses read artifacts, not records alone).
+//! Refused, with the reason: runs of different tasks and runs without shared finished
+//! samples. A multi-stage task's analysis reads stage artifacts, not records alone, so
+//! for it only the scores are compared (over every stage's samples, ids `STAGE/ID`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -91,16 +92,36 @@ fn analyze(
     Ok(estimates(&a.tables))
 }
 
-fn load(dir: &std::path::Path) -> anyhow::Result<(shammie_log::RunMeta, Vec<SampleRecord>)> {
-    let (run, meta) = RunDir::open(dir)?;
+/// The finished records of a run: `samples.jsonl`, or for a multi-stage task every
+/// stage's, their ids prefixed `STAGE/`.
+fn load(run: &RunDir, stages: Option<&[String]>) -> anyhow::Result<Vec<SampleRecord>> {
     let mut out = Vec::new();
-    for r in run.records()? {
-        let r = r?;
+    let mut keep = |r: SampleRecord, stage: Option<&str>| {
         if r.error.is_none() {
+            let mut r = r;
+            if let Some(s) = stage {
+                r.id = format!("{s}/{}", r.id);
+            }
             out.push(r);
         }
+    };
+    match stages {
+        None => {
+            for r in run.records()? {
+                keep(r?, None);
+            }
+        }
+        Some(names) => {
+            for s in names {
+                let Ok(dir) = run.stage(s) else { continue };
+                let Ok(records) = dir.records() else { continue };
+                for r in records {
+                    keep(r?, Some(s));
+                }
+            }
+        }
     }
-    Ok((meta, out))
+    Ok(out)
 }
 
 /// Copies of a unit drawn more than once: epochs moved out of the way.
@@ -121,8 +142,8 @@ fn scalar(v: &serde_json::Value) -> Option<f64> {
 }
 
 pub(crate) fn main(a: Args) -> Result<u8, Failure> {
-    let (meta_a, recs_a) = load(&a.a).with_context(|| format!("{}", a.a.display()))?;
-    let (meta_b, recs_b) = load(&a.b).with_context(|| format!("{}", a.b.display()))?;
+    let (run_a, meta_a) = RunDir::open(&a.a).with_context(|| format!("{}", a.a.display()))?;
+    let (run_b, meta_b) = RunDir::open(&a.b).with_context(|| format!("{}", a.b.display()))?;
     if (meta_a.study.as_str(), meta_a.task.as_str())
         != (meta_b.study.as_str(), meta_b.task.as_str())
     {
@@ -139,13 +160,14 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     }
     let task: Arc<dyn Task> = shammie_studies::find(&format!("{}/{}", meta_a.study, meta_a.task))?
         .build(meta_a.options.clone())?;
-    if task.stages().is_some() {
-        return Err(anyhow!(
-            "{}/{} is a multi-stage task: its analysis reads stage artifacts, so compare (which reruns the analysis on resampled records) does not apply",
-            meta_a.study,
-            meta_a.task
-        ).into());
-    }
+    // A multi-stage task's analysis reads stage artifacts, not records alone: its
+    // per-sample scores are compared, its tables are not.
+    let stages: Option<Vec<String>> = task
+        .stages()
+        .map(|st| st.iter().map(|s| s.name().to_string()).collect());
+    let staged = stages.is_some();
+    let recs_a = load(&run_a, stages.as_deref()).with_context(|| format!("{}", a.a.display()))?;
+    let recs_b = load(&run_b, stages.as_deref()).with_context(|| format!("{}", a.b.display()))?;
     // Units as the task's dataset groups samples (a sample not in it is its own unit).
     let mut unit_of: HashMap<String, String> = HashMap::new();
     if let Ok(ds) = task.dataset() {
@@ -184,8 +206,15 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     let units: Vec<Unit> = units.into_values().collect();
     let all_a: Vec<SampleRecord> = units.iter().flat_map(|u| u.a.iter().cloned()).collect();
     let all_b: Vec<SampleRecord> = units.iter().flat_map(|u| u.b.iter().cloned()).collect();
-    let est_a = analyze(&*task, all_a, &info)?;
-    let est_b = analyze(&*task, all_b, &info)?;
+    let (est_a, est_b) = if staged {
+        (BTreeMap::new(), BTreeMap::new())
+    } else {
+        (
+            analyze(&*task, all_a, &info)?,
+            analyze(&*task, all_b, &info)?,
+        )
+    };
+    let resamples = if staged { 0 } else { a.resamples };
     let shared_keys: Vec<Key> = est_a
         .keys()
         .filter(|k| est_b.contains_key(*k))
@@ -193,7 +222,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
         .collect();
     let mut draws: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    for _ in 0..a.resamples {
+    for _ in 0..resamples {
         let mut count = vec![0usize; units.len()];
         for _ in 0..units.len() {
             count[rng.gen_range(0..units.len())] += 1;
@@ -312,7 +341,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
             "a": a.a, "b": a.b, "study": meta_a.study, "task": meta_a.task,
             "shared_samples": pairs.len(), "shared_units": units.len(),
             "only_a": recs_a.len() - pairs.len(), "only_b": recs_b.len() - pairs.len(),
-            "resamples": a.resamples, "seed": seed,
+            "resamples": resamples, "seed": seed, "tables_compared": !staged,
             "metrics": metric_json, "scores": score_json,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -334,10 +363,17 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
             .map(String::from)
             .to_vec(),
         rows: metric_rows,
-        notes: vec![format!(
-            "The task's analysis on each run's records of the shared samples; intervals: paired percentile bootstrap over shared units ({} resamples), n = units.",
-            a.resamples
-        )],
+        notes: vec![if staged {
+            format!(
+                "{}/{} is a multi-stage task: its analysis reads stage artifacts, so its tables are not compared; the scores below cover every stage's samples (ids STAGE/ID).",
+                meta_a.study, meta_a.task
+            )
+        } else {
+            format!(
+                "The task's analysis on each run's records of the shared samples; intervals: paired percentile bootstrap over shared units ({} resamples), n = units.",
+                a.resamples
+            )
+        }],
     };
     let scores = Table {
         name: "scores".into(),

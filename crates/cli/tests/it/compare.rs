@@ -150,3 +150,62 @@ async fn paired_differences_and_flips() {
         "{err}"
     );
 }
+
+/// A multi-stage task (constitution/evaluate): its tables are not compared (its analysis
+/// reads stage artifacts), its stage samples' scores are.
+#[test]
+fn multi_stage_runs_compare_their_scores() {
+    let d = tempfile::tempdir().unwrap();
+    let make = |name: &str, prefers: &[bool]| {
+        let dir = d.path().join(name);
+        std::fs::create_dir_all(dir.join("stages/feedback")).unwrap();
+        std::fs::write(
+            dir.join("run.json"),
+            serde_json::json!({"schema_version": 2, "shammie_version": "0.1.0", "study": "constitution",
+                "task": "evaluate", "models": {"feedback": "scripted:x"}, "options": {}, "config": {},
+                "seed": 1, "epochs": 1, "max_connections": 1, "created_at": "2026-12-06T00:00:00Z"})
+            .to_string(),
+        )
+        .unwrap();
+        let mut lines = String::new();
+        for (i, p) in prefers.iter().enumerate() {
+            lines.push_str(
+                &serde_json::json!({"id": format!("q{i}"), "epoch": 1, "input": {},
+                    "transcript": {"events": []}, "scores": {"prefers_harmless": p},
+                    "usage": {"input_tokens": 0, "output_tokens": 0}, "started_at": "", "duration_ms": 0})
+                .to_string(),
+            );
+            lines.push('\n');
+        }
+        std::fs::write(dir.join("stages/feedback/samples.jsonl"), lines).unwrap();
+        dir
+    };
+    let a = make("a", &[true, true, false, true]);
+    let b = make("b", &[true, false, false, false]);
+    let o = std::process::Command::new(BIN)
+        .args([
+            "compare",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["tables_compared"], false);
+    assert_eq!(v["metrics"], serde_json::json!([]));
+    let s = &v["scores"][0];
+    assert_eq!(s["score"], "prefers_harmless");
+    assert_eq!(s["pairs"], 4);
+    assert!((s["difference"].as_f64().unwrap() + 0.5).abs() < 1e-12);
+    assert_eq!(
+        s["flipped_to_false"],
+        serde_json::json!(["feedback/q1 (epoch 1)", "feedback/q3 (epoch 1)"])
+    );
+}
