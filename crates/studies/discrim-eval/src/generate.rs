@@ -463,14 +463,19 @@ impl Task for Generate {
             caption: String::new(),
             decimals: None,
             title: "Generated decision set".into(),
-            columns: vec!["what".into(), "count".into(), "rejected (why)".into()],
+            columns: vec![
+                "what".into(),
+                "count".into(),
+                "rejected".into(),
+                "why rejected".into(),
+            ],
             rows: vec![
                 vec![
                     Cell::text("templates"),
                     Cell::Int(templates_ok as i64),
+                    Cell::count(written - templates_ok, written, None),
                     Cell::text(format!(
-                        "{} of {written} ({}){}",
-                        written - templates_ok,
+                        "{}{}",
                         problems(&template_problems),
                         if failed > 0 {
                             format!("; {failed} failed calls")
@@ -479,10 +484,16 @@ impl Task for Generate {
                         }
                     )),
                 ],
-                vec![Cell::text("explicit prompts"), Cell::Int(n_explicit as i64), Cell::Empty],
+                vec![
+                    Cell::text("explicit prompts"),
+                    Cell::Int(n_explicit as i64),
+                    Cell::Empty,
+                    Cell::Empty,
+                ],
                 vec![
                     Cell::text("implicit prompts"),
                     Cell::Int(n_implicit as i64),
+                    Cell::Empty,
                     Cell::text(problems(&rewrite_problems)),
                 ],
             ],
