@@ -723,7 +723,7 @@ fn intervention_table(
             .filter_map(|r| baseline.get(r.prompt.as_str()).map(|b| (r.logit, *b)))
             .unzip();
         let corr = if iv == "none" {
-            Cell::text("baseline")
+            Cell::Empty
         } else {
             cell(correlation(&a, &b, opts.confidence), a.len())
         };
@@ -756,7 +756,12 @@ fn intervention_table(
                 )
             },
             if f.converged {
-                Cell::text(format!("{max_term} {max_abs:.3}"))
+                Cell::Float(max_abs)
+            } else {
+                Cell::Empty
+            },
+            if f.converged {
+                Cell::text(max_term)
             } else {
                 Cell::Empty
             },
@@ -775,11 +780,12 @@ fn intervention_table(
             "mean p(yes)".into(),
             "mean |score| (gender, race)".into(),
             "largest |score|".into(),
+            "its term".into(),
             "r with none [95% CI]".into(),
         ],
         rows,
         notes: vec![
-            "r: Pearson correlation of the prompt logits with the same prompts' logits without intervention (Fisher-z interval)".into(),
+            "r: Pearson correlation of the prompt logits with the same prompts' logits without intervention (Fisher-z interval); the none row is that baseline.".into(),
         ],
     }
 }
