@@ -431,3 +431,42 @@ impl Sink for CsvSink {
         file.commit()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A count column becomes two integer columns, `COL` and `COL.of`; an estimate column
+    /// beside it keeps its own spread.
+    #[test]
+    fn counts_are_two_numbers() {
+        let t = Table {
+            name: "t".into(),
+            title: String::new(),
+            caption: String::new(),
+            decimals: None,
+            columns: vec!["env".into(), "gamed".into(), "rate".into()],
+            rows: vec![
+                vec![
+                    Cell::text("a"),
+                    Cell::count(3, 8, None),
+                    Cell::estimate(0.375, 0.1, 0.7, 8),
+                ],
+                vec![Cell::text("b"), Cell::Empty, Cell::Empty],
+            ],
+            notes: Vec::new(),
+        };
+        let (cols, rows) = table_frame(&t);
+        let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["env", "gamed", "gamed.of", "rate", "rate.lo", "rate.hi", "rate.n"]
+        );
+        assert_eq!(cols[1].1, Kind::Int);
+        assert_eq!(cols[2].1, Kind::Int);
+        assert_eq!(rows[0][1], Value::from(3));
+        assert_eq!(rows[0][2], Value::from(8));
+        assert_eq!(rows[1][1], Value::Null);
+        assert_eq!(rows[1][2], Value::Null);
+    }
+}

@@ -2,6 +2,7 @@
 //! folders of them; default `runs`, where `shammie run` writes). Binds 127.0.0.1 only;
 //! read-only; prints its address and serves until interrupted.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::Failure;
@@ -27,14 +28,19 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
         .build()?;
     rt.block_on(async {
         let viewer = shammie_view::Viewer::bind(dirs.clone(), a.port).await?;
-        println!("Shammie viewer: http://{}/", viewer.addr());
-        println!(
-            "  over {} (read-only; Ctrl-C to stop)",
+        // One write; a reader that goes away (stdout closed) must not stop the server.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Shammie viewer: http://{}/\n  over {} (read-only; Ctrl-C to stop)",
+            viewer.addr(),
             dirs.iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let _ = out.flush();
+        drop(out);
         viewer.serve().await?;
         Ok::<u8, Failure>(0)
     })

@@ -50,10 +50,10 @@ async fn the_viewer_serves_a_real_run() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Kept open for the viewer's life.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    out.read_line(&mut first).unwrap();
     let addr = first
         .trim()
         .strip_prefix("Shammie viewer: http://")
