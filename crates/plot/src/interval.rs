@@ -2,8 +2,9 @@
 //! estimate and its confidence interval each, several series dodged side by side.
 
 use crate::panel::*;
-use crate::svg::{centred_baseline, Anchor, Svg, Text, GRID};
-use crate::text::{self, clean_label};
+use crate::rows::GroupedRows;
+use crate::svg::Svg;
+use crate::text::clean_label;
 use crate::Legend;
 
 /// One category's point estimate and confidence interval.
@@ -133,12 +134,6 @@ impl IntervalPlot {
 
 chart_output!(IntervalPlot, Interval);
 
-#[derive(Clone, Debug, PartialEq)]
-enum Row {
-    Header(String),
-    Cat(String),
-}
-
 struct Point {
     row: usize,
     series: usize,
@@ -150,39 +145,32 @@ pub(crate) struct IntervalPanel {
     title: String,
     x_label: String,
     names: Vec<String>,
-    rows: Vec<Row>,
-    grouped: bool,
+    /// The category rows; items carry nothing, points name their row.
+    rows: GroupedRows<()>,
     points: Vec<Point>,
     reference: Option<f64>,
     x_fixed: Option<(f64, f64)>,
     width: f64,
 }
 
-const HEADER_H: f64 = 22.0;
-const GROUP_GAP: f64 = 6.0;
-const PAD: f64 = 6.0;
-const INDENT: f64 = 12.0;
-const LABEL_GAP: f64 = 10.0;
-
 impl IntervalPanel {
     pub(crate) fn new(p: &IntervalPlot, notes: &mut Vec<String>) -> Self {
         let names: Vec<String> = p.series.iter().map(|(n, _)| clean_label(n)).collect();
-        let mut rows = Vec::new();
+        let mut rows = GroupedRows::new(!p.groups.is_empty());
         let mut index: Vec<(String, usize)> = Vec::new();
         let find = |index: &Vec<(String, usize)>, c: &str| {
             index.iter().find(|(k, _)| k == c).map(|(_, i)| *i)
         };
         for (h, cats) in &p.groups {
-            rows.push(Row::Header(clean_label(h)));
+            rows.push_header(clean_label(h));
             for c in cats {
                 let c = clean_label(c);
                 if find(&index, &c).is_none() {
-                    index.push((c.clone(), rows.len()));
-                    rows.push(Row::Cat(c));
+                    let row = rows.push_item(c.clone(), ());
+                    index.push((c, row));
                 }
             }
         }
-        let grouped = !p.groups.is_empty();
         let mut other_header = false;
         let mut points = Vec::new();
         let x_fixed = usable_range(p.x_range);
@@ -193,13 +181,13 @@ impl IntervalPanel {
                 let row = match find(&index, &c) {
                     Some(r) => r,
                     None => {
-                        if grouped && !other_header {
-                            rows.push(Row::Header("Other".to_string()));
+                        if rows.grouped() && !other_header {
+                            rows.push_header("Other".to_string());
                             other_header = true;
                         }
-                        index.push((c.clone(), rows.len()));
-                        rows.push(Row::Cat(c.clone()));
-                        rows.len() - 1
+                        let row = rows.push_item(c.clone(), ());
+                        index.push((c.clone(), row));
+                        row
                     }
                 };
                 if !e.value.is_finite() {
@@ -273,7 +261,6 @@ impl IntervalPanel {
             x_label: clean_label(&p.x_label),
             names,
             rows,
-            grouped,
             points,
             reference: p.reference.filter(|r| r.is_finite()),
             x_fixed,
@@ -288,34 +275,7 @@ impl IntervalPanel {
 
     /// (top, height) of each row within the plot area.
     fn row_spans(&self) -> Vec<(f64, f64)> {
-        let mut y = PAD;
-        let mut out = Vec::with_capacity(self.rows.len());
-        for (i, r) in self.rows.iter().enumerate() {
-            let h = match r {
-                Row::Header(_) => {
-                    if i > 0 {
-                        y += GROUP_GAP;
-                    }
-                    HEADER_H
-                }
-                Row::Cat(_) => self.cat_height(),
-            };
-            out.push((y, h));
-            y += h;
-        }
-        out
-    }
-
-    fn label_width(&self) -> f64 {
-        self.rows
-            .iter()
-            .map(|r| match r {
-                Row::Header(h) => text::width(h, TICK_SIZE, true),
-                Row::Cat(c) => {
-                    text::width(c, TICK_SIZE, false) + if self.grouped { INDENT } else { 0.0 }
-                }
-            })
-            .fold(0.0, f64::max)
+        self.rows.spans(0.0, self.cat_height())
     }
 }
 
@@ -364,55 +324,20 @@ impl Panel for IntervalPanel {
         None
     }
     fn plot_size(&self) -> (f64, f64) {
-        let h = self.row_spans().last().map(|(y, h)| y + h).unwrap_or(0.0) + PAD;
-        (
-            self.width
-                .max(text::longest_word(&self.x_label, LABEL_SIZE, false) + 4.0),
-            h.max(60.0),
-        )
+        self.rows
+            .plot_size(&self.row_spans(), self.width, &self.x_label)
     }
     fn y_categories(&self) -> Option<Vec<String>> {
-        Some(
-            self.rows
-                .iter()
-                .map(|r| match r {
-                    Row::Header(h) => format!("h:{h}"),
-                    Row::Cat(c) => format!("c:{c}"),
-                })
-                .collect(),
-        )
+        Some(self.rows.keys())
     }
     fn margins(&self, axes: &Axes, plot_w: f64, _plot_h: f64, show_y: bool) -> Margins {
-        let (oh0, oh1) = axes
-            .x
-            .as_ref()
-            .map(|t| x_overhang(t, plot_w))
-            .unwrap_or((0.0, 0.0));
-        let labels = if show_y {
-            self.label_width() + LABEL_GAP + 2.0
-        } else {
-            8.0
-        };
-        Margins {
-            left: labels.max(oh0),
-            right: oh1.max(4.0),
-            top: 2.0,
-            bottom: x_axis_height(&self.x_label, plot_w),
-        }
+        self.rows.margins(axes, plot_w, show_y, &self.x_label)
     }
     fn draw(&self, svg: &mut Svg, ctx: &DrawCtx<'_>) {
         let plot = ctx.plot;
         let Some(t) = ctx.axes.x.as_ref() else { return };
         let spans = self.row_spans();
-        // Group separators.
-        for (i, r) in self.rows.iter().enumerate() {
-            if i > 0 && matches!(r, Row::Header(_)) {
-                let y = plot.y + spans[i].0 - GROUP_GAP / 2.0;
-                svg.line(plot.x, y, plot.right(), y, GRID, 0.8);
-            }
-        }
-        draw_x_axis(svg, t, plot, &self.x_label, true);
-        let xs = x_scale(t, plot);
+        let xs = self.rows.draw_frame(svg, plot, &spans, t, &self.x_label);
         if let Some(r) = self.reference {
             if r >= t.lo && r <= t.hi {
                 let x = xs.map(r);
@@ -420,18 +345,7 @@ impl Panel for IntervalPanel {
             }
         }
         if ctx.show_y {
-            let x0 = plot.x - LABEL_GAP - self.label_width();
-            for (r, (top, h)) in self.rows.iter().zip(&spans) {
-                let yb = centred_baseline(plot.y + top + h / 2.0, TICK_SIZE);
-                match r {
-                    Row::Header(hd) => svg.text(Text::new(x0, yb, hd, TICK_SIZE).bold(true)),
-                    Row::Cat(c) if self.grouped => {
-                        svg.text(Text::new(x0 + INDENT, yb, c, TICK_SIZE))
-                    }
-                    Row::Cat(c) => svg
-                        .text(Text::new(plot.x - LABEL_GAP, yb, c, TICK_SIZE).anchor(Anchor::End)),
-                }
-            }
+            self.rows.draw_labels(svg, plot, &spans);
         }
         if self.points.is_empty() {
             draw_no_data(svg, plot);

@@ -78,6 +78,7 @@ mod figure;
 mod interval;
 mod line;
 mod panel;
+mod rows;
 pub mod scale;
 mod scatter;
 mod stacked;

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 
 use crate::panel::*;
+use crate::rows::{self, GroupedRows, Row, MIN_PLOT_H};
 use crate::style::ink_on;
-use crate::svg::{centred_baseline, num, Anchor, Svg, Text, GREY, GRID, INK};
+use crate::svg::{centred_baseline, num, Anchor, Svg, Text, GREY, INK};
 use crate::text::{self, clean_label};
 use crate::Legend;
 
@@ -131,31 +132,18 @@ impl StackedBarChart {
 
 chart_output!(StackedBarChart, Stacked);
 
-#[derive(Clone, Debug, PartialEq)]
-enum Row {
-    Header(String),
-    /// A bar: its label and its values, `None` when left out.
-    Bar(String, Option<Vec<f64>>),
-}
-
 pub(crate) struct StackedPanel {
     title: String,
     x_label: String,
     names: Vec<String>,
     hatches: Vec<Hatch>,
-    rows: Vec<Row>,
-    grouped: bool,
+    /// The bars: each one's values, `None` when left out.
+    rows: GroupedRows<Option<Vec<f64>>>,
     range: (f64, f64),
     width: f64,
     bar_h: f64,
 }
 
-const HEADER_H: f64 = 22.0;
-const GROUP_GAP: f64 = 6.0;
-const PAD: f64 = 6.0;
-const MIN_PLOT_H: f64 = 60.0;
-const INDENT: f64 = 12.0;
-const LABEL_GAP: f64 = 10.0;
 /// Space between two bars.
 const ROW_GAP: f64 = 10.0;
 /// Font size of the shares printed inside segments.
@@ -190,12 +178,10 @@ impl StackedPanel {
             groups.push(None);
         }
         let (mut count, mut bad, mut neg, mut over) = (vec![], vec![], vec![], vec![]);
-        let mut rows = Vec::new();
+        let mut rows = GroupedRows::new(grouped);
         for g in &groups {
             if grouped {
-                rows.push(Row::Header(
-                    g.clone().unwrap_or_else(|| "Other".to_string()),
-                ));
+                rows.push_header(g.clone().unwrap_or_else(|| "Other".to_string()));
             }
             for r in c
                 .rows
@@ -224,7 +210,7 @@ impl StackedPanel {
                 } else {
                     true
                 };
-                rows.push(Row::Bar(label, ok.then(|| v.clone())));
+                rows.push_item(label, ok.then(|| v.clone()));
             }
         }
         let rows_n = |v: &Vec<String>| plural(v.len(), "row", "rows");
@@ -263,7 +249,6 @@ impl StackedPanel {
             names,
             hatches,
             rows,
-            grouped,
             range,
             width: c.width,
             bar_h: c.bar_height,
@@ -273,40 +258,9 @@ impl StackedPanel {
     /// (top, height) of each row within the plot area; a chart lower than the least
     /// plot height is centred in it.
     fn row_spans(&self) -> Vec<(f64, f64)> {
-        let spans = self.spans_from(0.0);
-        let h = spans.last().map(|(y, h)| y + h).unwrap_or(0.0) + PAD;
-        self.spans_from(((MIN_PLOT_H - h) / 2.0).max(0.0))
-    }
-
-    fn spans_from(&self, top: f64) -> Vec<(f64, f64)> {
-        let mut y = top + PAD;
-        let mut out = Vec::with_capacity(self.rows.len());
-        for (i, r) in self.rows.iter().enumerate() {
-            let h = match r {
-                Row::Header(_) => {
-                    if i > 0 {
-                        y += GROUP_GAP;
-                    }
-                    HEADER_H
-                }
-                Row::Bar(..) => self.bar_h + ROW_GAP,
-            };
-            out.push((y, h));
-            y += h;
-        }
-        out
-    }
-
-    fn label_width(&self) -> f64 {
-        self.rows
-            .iter()
-            .map(|r| match r {
-                Row::Header(h) => text::width(h, TICK_SIZE, true),
-                Row::Bar(c, _) => {
-                    text::width(c, TICK_SIZE, false) + if self.grouped { INDENT } else { 0.0 }
-                }
-            })
-            .fold(0.0, f64::max)
+        let item_h = self.bar_h + ROW_GAP;
+        let h = rows::height(&self.rows.spans(0.0, item_h));
+        self.rows.spans(((MIN_PLOT_H - h) / 2.0).max(0.0), item_h)
     }
 }
 
@@ -367,70 +321,24 @@ impl Panel for StackedPanel {
         None
     }
     fn plot_size(&self) -> (f64, f64) {
-        let h = self.row_spans().last().map(|(y, h)| y + h).unwrap_or(0.0) + PAD;
-        (
-            self.width
-                .max(text::longest_word(&self.x_label, LABEL_SIZE, false) + 4.0),
-            h.max(MIN_PLOT_H),
-        )
+        self.rows
+            .plot_size(&self.row_spans(), self.width, &self.x_label)
     }
     fn y_categories(&self) -> Option<Vec<String>> {
-        Some(
-            self.rows
-                .iter()
-                .map(|r| match r {
-                    Row::Header(h) => format!("h:{h}"),
-                    Row::Bar(c, _) => format!("c:{c}"),
-                })
-                .collect(),
-        )
+        Some(self.rows.keys())
     }
     fn margins(&self, axes: &Axes, plot_w: f64, _plot_h: f64, show_y: bool) -> Margins {
-        let (oh0, oh1) = axes
-            .x
-            .as_ref()
-            .map(|t| x_overhang(t, plot_w))
-            .unwrap_or((0.0, 0.0));
-        let labels = if show_y {
-            self.label_width() + LABEL_GAP + 2.0
-        } else {
-            8.0
-        };
-        Margins {
-            left: labels.max(oh0),
-            right: oh1.max(4.0),
-            top: 2.0,
-            bottom: x_axis_height(&self.x_label, plot_w),
-        }
+        self.rows.margins(axes, plot_w, show_y, &self.x_label)
     }
     fn draw(&self, svg: &mut Svg, ctx: &DrawCtx<'_>) {
         let plot = ctx.plot;
         let Some(t) = ctx.axes.x.as_ref() else { return };
         let spans = self.row_spans();
-        // Group separators.
-        for (i, r) in self.rows.iter().enumerate() {
-            if i > 0 && matches!(r, Row::Header(_)) {
-                let y = plot.y + spans[i].0 - GROUP_GAP / 2.0;
-                svg.line(plot.x, y, plot.right(), y, GRID, 0.8);
-            }
-        }
-        draw_x_axis(svg, t, plot, &self.x_label, true);
-        let xs = x_scale(t, plot);
+        let xs = self.rows.draw_frame(svg, plot, &spans, t, &self.x_label);
         if ctx.show_y {
-            let x0 = plot.x - LABEL_GAP - self.label_width();
-            for (r, (top, h)) in self.rows.iter().zip(&spans) {
-                let yb = centred_baseline(plot.y + top + h / 2.0, TICK_SIZE);
-                match r {
-                    Row::Header(hd) => svg.text(Text::new(x0, yb, hd, TICK_SIZE).bold(true)),
-                    Row::Bar(c, _) if self.grouped => {
-                        svg.text(Text::new(x0 + INDENT, yb, c, TICK_SIZE))
-                    }
-                    Row::Bar(c, _) => svg
-                        .text(Text::new(plot.x - LABEL_GAP, yb, c, TICK_SIZE).anchor(Anchor::End)),
-                }
-            }
+            self.rows.draw_labels(svg, plot, &spans);
         }
-        if !self.rows.iter().any(|r| matches!(r, Row::Bar(_, Some(_)))) {
+        if !self.rows.iter().any(|r| matches!(r, Row::Item(_, Some(_)))) {
             draw_no_data(svg, plot);
             return;
         }
@@ -443,7 +351,7 @@ impl Panel for StackedPanel {
         let mut omitted = Vec::new();
         svg.raw(&format!("<g clip-path=\"url(#{})\">", ctx.clip_exact));
         for (r, (top, h)) in self.rows.iter().zip(&spans) {
-            let Row::Bar(_, vals) = r else { continue };
+            let Row::Item(_, vals) = r else { continue };
             let cy = plot.y + top + h / 2.0;
             let y = cy - self.bar_h / 2.0;
             let Some(vals) = vals else {
