@@ -106,7 +106,8 @@ async function viewRuns(token) {
           el("thead", {}, el("tr", {}, ["run", "task", "models", "created", "samples", "failed", "tokens in / out", "status"].map((h) => el("th", {}, h)))),
           el("tbody", {}, rows))
       : el("p", { class: "muted" }, "No run directories here."));
-  return runs.some((r) => r.status === "running");
+  // The list always follows the folders: a run started elsewhere shows up by itself.
+  return true;
 }
 
 function filterForm(run, query, info) {
@@ -333,6 +334,8 @@ async function route() {
   }
   if (token !== routeToken) return;
   live.textContent = again ? "live: updating every 2 s" : "";
+  // The run list refreshes quietly (nothing running need be announced there).
+  if (parts.length === 0) live.textContent = "";
   // A run being written: poll until it finishes (only while this view is shown, and not
   // while the user is typing in the filters).
   if (again) setTimeout(() => {

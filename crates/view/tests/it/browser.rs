@@ -52,6 +52,11 @@ async fn browse_search_open_and_stay_safe() {
         b.navigate(&base);
         b.wait_for("document.querySelectorAll('#runs tr.run-row').length === 2");
         shot(&mut b, "runs");
+        // A run started elsewhere appears in the open list by itself.
+        let new_run = run_dir.parent().unwrap().join("20261206T000200Z-demo-new");
+        std::fs::create_dir_all(&new_run).unwrap();
+        std::fs::copy(run_dir.join("run.json"), new_run.join("run.json")).unwrap();
+        b.wait_for("document.querySelectorAll('#runs tr.run-row').length === 3");
 
         // Click the run: its table, figure and samples.
         b.click(&format!("tr.run-row[data-run=\"{RUN}\"] a"));
