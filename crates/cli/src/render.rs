@@ -95,5 +95,20 @@ pub(crate) fn results(r: &Results) -> String {
         tt.paid_usage.input_tokens,
         tt.paid_usage.output_tokens
     ));
+    if tt.cost_usd > 0.0 {
+        out.push_str(&format!(
+            "cost ${:.4} at list price, paid ${:.4} (the rest from the cache){}\n",
+            tt.cost_usd,
+            tt.paid_cost_usd,
+            if tt.unpriced_calls > 0 {
+                format!(
+                    "; {} calls to models without a price not counted",
+                    tt.unpriced_calls
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
     out
 }

@@ -41,6 +41,10 @@ pub(crate) struct CallArgs {
     /// The response cache file [default: $SHAMMIE_CACHE_DIR or ~/.cache/shammie, file responses.sqlite].
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// Prices of API models (TOML, `[[price]]` with provider, model, input, output per
+    /// million tokens), replacing or adding to the built-in table.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -204,7 +208,12 @@ pub(crate) fn open_models(
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         bail!("--timeout must be a positive number of seconds");
     }
+    let prices = Arc::new(match &args.prices {
+        Some(p) => shammie_models::pricing::PriceTable::with_file(p)?,
+        None => shammie_models::pricing::PriceTable::builtin(),
+    });
     let hub = Arc::new(ModelHub::new(OpenOptions {
+        prices,
         env: provider_env(),
         max_connections: args.max_connections.max(1),
         timeout: Duration::from_secs_f64(args.timeout),

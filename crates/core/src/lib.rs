@@ -228,7 +228,7 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// How a completion was obtained (filled in by the model layers, not by providers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallMeta {
     /// Served from the response cache: no provider call was made.
     #[serde(default)]
@@ -239,6 +239,10 @@ pub struct CallMeta {
     /// Wall time of the call in milliseconds, including retries.
     #[serde(default)]
     pub latency_ms: u64,
+    /// What the call costs at list price, in US dollars (also when served from the cache:
+    /// `cached` says it was not paid); `None` when the model's price is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// The score of one continuation in a scoring request.
@@ -748,7 +752,7 @@ pub struct ReportFileEntry {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub samples: u64,
     pub failed: u64,
@@ -756,6 +760,15 @@ pub struct Totals {
     pub cached_calls: u64,
     pub usage: Usage,
     pub paid_usage: Usage,
+    /// What every call cost at list price (US dollars), cache hits included.
+    #[serde(default)]
+    pub cost_usd: f64,
+    /// What was paid: calls not served from the cache.
+    #[serde(default)]
+    pub paid_cost_usd: f64,
+    /// Calls whose model has no known price (left out of both costs).
+    #[serde(default)]
+    pub unpriced_calls: u64,
 }
 
 impl Totals {
@@ -766,8 +779,20 @@ impl Totals {
         }
         for c in r.transcript.calls() {
             self.calls += 1;
-            if c.response.as_ref().is_some_and(|x| x.meta.cached) {
+            let Some(resp) = c.response.as_ref() else {
+                continue;
+            };
+            if resp.meta.cached {
                 self.cached_calls += 1;
+            }
+            match resp.meta.cost_usd {
+                Some(cost) => {
+                    self.cost_usd += cost;
+                    if !resp.meta.cached {
+                        self.paid_cost_usd += cost;
+                    }
+                }
+                None => self.unpriced_calls += 1,
             }
         }
         self.usage += r.transcript.usage();

@@ -20,6 +20,7 @@ mod http;
 mod limiter;
 mod openai;
 pub mod openai_finetune;
+pub mod pricing;
 mod retry;
 mod spec;
 
@@ -74,6 +75,8 @@ pub struct OpenOptions {
     pub cache: Option<Arc<ResponseCache>>,
     /// Opens `local:` specs; `None` makes them a configuration error.
     pub local: Option<Arc<dyn LocalLoader>>,
+    /// What calls cost (each completion's `meta.cost_usd`).
+    pub prices: Arc<pricing::PriceTable>,
 }
 
 /// Opens models and shares one limiter and one HTTP client per endpoint between them.
@@ -93,7 +96,7 @@ impl ModelHub {
         })
     }
 
-    /// Opens a model from a spec, wrapped in the cache, retry and concurrency layers.
+    /// Opens a model from a spec, wrapped in the pricing, cache, retry and concurrency layers.
     pub fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
         let raw: Arc<dyn Model> = match spec.provider {
             Provider::Anthropic => Arc::new(anthropic::Anthropic::new(
@@ -125,9 +128,13 @@ impl ModelHub {
         };
         let resilient: Arc<dyn Model> =
             Arc::new(Resilient::new(raw, self.opts.retry.clone(), limiter));
-        Ok(match &self.opts.cache {
+        let cached: Arc<dyn Model> = match &self.opts.cache {
             Some(cache) => Arc::new(Cached::new(resilient, cache.clone())),
             None => resilient,
-        })
+        };
+        Ok(Arc::new(pricing::Priced::new(
+            cached,
+            self.opts.prices.price(spec),
+        )))
     }
 }

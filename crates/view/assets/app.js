@@ -98,12 +98,13 @@ async function viewRuns(token) {
       el("td", { class: "num" }, r.samples),
       el("td", { class: "num" + (r.failed ? " bad" : "") }, r.failed),
       el("td", { class: "num" }, r.input_tokens + " / " + r.output_tokens),
+      el("td", { class: "num" }, r.cost_usd ? "$" + r.cost_usd.toFixed(4) + " ($" + r.paid_cost_usd.toFixed(4) + ")" : "—"),
       el("td", {}, statusSpan(r.status))));
   app.replaceChildren(
     el("h1", {}, "Runs"),
     runs.length
       ? el("table", { id: "runs" },
-          el("thead", {}, el("tr", {}, ["run", "task", "models", "created", "samples", "failed", "tokens in / out", "status"].map((h) => el("th", {}, h)))),
+          el("thead", {}, el("tr", {}, ["run", "task", "models", "created", "samples", "failed", "tokens in / out", "cost (paid)", "status"].map((h) => el("th", {}, h)))),
           el("tbody", {}, rows))
       : el("p", { class: "muted" }, "No run directories here."));
   // The list always follows the folders: a run started elsewhere shows up by itself.
@@ -256,7 +257,7 @@ function responseBlock(resp) {
     out.push(el("pre", {}, resp.tool_calls.map((t) => "tool call " + t.name + "(" + t.arguments + ")").join("\n")));
   }
   const u = resp.usage || {};
-  out.push(el("div", { class: "muted" }, "stop: " + resp.stop_reason + " · tokens in " + (u.input_tokens ?? "?") + ", out " + (u.output_tokens ?? "?") + (resp.meta && resp.meta.cached ? " · cached" : "")));
+  out.push(el("div", { class: "muted" }, "stop: " + resp.stop_reason + " · tokens in " + (u.input_tokens ?? "?") + ", out " + (u.output_tokens ?? "?") + (resp.meta && resp.meta.cost_usd !== undefined ? " · $" + resp.meta.cost_usd.toFixed(6) : "") + (resp.meta && resp.meta.cached ? " · cached" : "")));
   return out;
 }
 

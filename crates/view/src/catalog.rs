@@ -106,6 +106,10 @@ pub struct Summary {
     /// `incomplete` (stopped before its results).
     pub status: &'static str,
     pub stages: Vec<String>,
+    /// From `results.json`: the run's cost at list price and what was paid (US dollars);
+    /// absent before the results are written.
+    pub cost_usd: Option<f64>,
+    pub paid_cost_usd: Option<f64>,
 }
 
 /// The indexes of the runs seen so far, by directory.
@@ -143,6 +147,11 @@ pub fn summary(found: &Found, idx: &mut Indexes) -> Option<Summary> {
             }
         }
     }
+    let totals: Option<serde_json::Value> = std::fs::read(found.dir.join("results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|r| r["totals"].clone());
+    let cost = |k: &str| totals.as_ref().and_then(|t| t[k].as_f64());
     let status = if writer_alive(&found.dir) {
         "running"
     } else if found.dir.join("results.json").is_file() {
@@ -164,5 +173,7 @@ pub fn summary(found: &Found, idx: &mut Indexes) -> Option<Summary> {
         output_tokens: tout,
         status,
         stages: files.keys().filter(|k| !k.is_empty()).cloned().collect(),
+        cost_usd: cost("cost_usd"),
+        paid_cost_usd: cost("paid_cost_usd"),
     })
 }

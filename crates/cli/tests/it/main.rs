@@ -8,6 +8,7 @@ mod alignment_faking;
 mod common;
 mod compare;
 mod constitution;
+mod cost;
 mod data;
 mod discrim;
 mod errors;

@@ -144,6 +144,7 @@ fn meta() -> RunMeta {
 
 fn models(server: &MockServer, max_connections: usize) -> Models {
     let hub = ModelHub::new(OpenOptions {
+        prices: std::sync::Arc::new(shammie_models::pricing::PriceTable::builtin()),
         env: ProviderEnv::default(),
         max_connections,
         timeout: Duration::from_secs(10),

@@ -28,6 +28,7 @@ pub(crate) fn fast_retry(max_attempts: u32) -> RetryPolicy {
 /// except the OpenAI-compatible one, no cache and fast retries.
 pub(crate) fn options(server: &MockServer) -> OpenOptions {
     OpenOptions {
+        prices: std::sync::Arc::new(shammie_models::pricing::PriceTable::builtin()),
         env: ProviderEnv {
             anthropic_api_key: Some(ApiKey::new(ANTHROPIC_KEY)),
             anthropic_base_url: Some(server.anthropic_base_url()),

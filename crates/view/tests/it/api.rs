@@ -59,6 +59,8 @@ async fn listing_filters_search_and_one_record() {
     );
     assert_eq!(demo["input_tokens"], 10 * SAMPLES);
     assert_eq!(demo["status"], "complete");
+    assert_eq!(demo["cost_usd"], 0.25);
+    assert_eq!(demo["paid_cost_usd"], 0.1);
     let staged = runs.iter().find(|r| r["id"] == fixture::STAGED).unwrap();
     assert_eq!(staged["stages"], serde_json::json!(["measure"]));
     assert_eq!(staged["status"], "incomplete");

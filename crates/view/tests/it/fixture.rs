@@ -86,7 +86,8 @@ pub(crate) fn runs(root: &Path) -> PathBuf {
                 "notes": ["Wilson intervals."]}],
             "files": [{"path": "report/accuracy.svg", "description": "accuracy per dataset"}],
             "totals": {"samples": SAMPLES, "failed": 4, "calls": SAMPLES, "cached_calls": 0,
-                "usage": {"input_tokens": 0, "output_tokens": 0}, "paid_usage": {"input_tokens": 0, "output_tokens": 0}}
+                "usage": {"input_tokens": 0, "output_tokens": 0}, "paid_usage": {"input_tokens": 0, "output_tokens": 0},
+                "cost_usd": 0.25, "paid_cost_usd": 0.1, "unpriced_calls": 0}
         })
         .to_string(),
     )
