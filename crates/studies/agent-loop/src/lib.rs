@@ -294,10 +294,6 @@ impl Task for Arithmetic {
     }
 }
 
-fn share(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
-}
-
 fn mean(values: &[f64]) -> Cell {
     match shammie_stats::mean_ci_t(values, 0.95) {
         Ok(e) => cells::cell(Some(e.interval()), values.len()),
@@ -324,17 +320,17 @@ pub fn summarize(all: &[ArithmeticScores], failed: u64) -> Vec<Table> {
     let rows = vec![
         vec![
             Cell::text("accuracy"),
-            share(count(&|s| s.correct), n),
+            cells::share(count(&|s| s.correct), n),
             Cell::Int(n as i64),
         ],
         vec![
             Cell::text("gave a numeric answer"),
-            share(count(&|s| s.answered), n),
+            cells::share(count(&|s| s.answered), n),
             Cell::Int(n as i64),
         ],
         vec![
             Cell::text("used the calculator"),
-            share(count(&|s| s.tool_calls > 0), n),
+            cells::share(count(&|s| s.tool_calls > 0), n),
             Cell::Int(n as i64),
         ],
         vec![

@@ -33,10 +33,6 @@ pub struct Observation {
 
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
-pub(crate) fn wilson(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
-}
-
 /// Cohen's κ of two binary ratings given as the 2×2 counts (both yes, only the first,
 /// only the second, both no); `None` when chance agreement is 1.
 pub fn kappa(both: usize, first: usize, second: usize, neither: usize) -> Option<f64> {
@@ -158,9 +154,9 @@ pub fn prompted(
                 Cell::text(v.name()),
                 Cell::text(t.situation()),
                 Cell::Int(c.n as i64),
-                wilson(c.refuses, c.n),
-                wilson(c.complies, c.n),
-                wilson(c.complies_af, c.n),
+                cells::share(c.refuses, c.n),
+                cells::share(c.complies, c.n),
+                cells::share(c.complies_af, c.n),
                 Cell::Int(c.no_output as i64),
                 Cell::Int(c.unreadable as i64),
             ]
@@ -229,8 +225,8 @@ pub fn prompted(
         let mut row = vec![
             Cell::text(v.name()),
             Cell::Int(n as i64),
-            wilson(pairs.iter().filter(|p| p.0).count(), n),
-            wilson(pairs.iter().filter(|p| p.1).count(), n),
+            cells::share(pairs.iter().filter(|p| p.0).count(), n),
+            cells::share(pairs.iter().filter(|p| p.1).count(), n),
             cells::cell(paired_gap(&pairs, seed), n),
         ];
         if helpful {
@@ -305,11 +301,11 @@ pub fn prompted(
                 Cell::text(v.name()),
                 Cell::text(t.situation()),
                 Cell::Int(n as i64),
-                wilson(af, n),
-                wilson(complying_af, complying.len()),
+                cells::share(af, n),
+                cells::share(complying_af, complying.len()),
             ];
             for i in 0..4 {
-                row.push(wilson(
+                row.push(cells::share(
                     judged.iter().filter(|a| a.criteria[i]).count(),
                     judged.len(),
                 ));
@@ -363,7 +359,7 @@ pub fn prompted(
             rows.push(vec![
                 Cell::text(v.name()),
                 Cell::Int(n as i64),
-                wilson(both + neither, n),
+                cells::share(both + neither, n),
                 kappa(both, tag, judge, neither).map_or(Cell::Empty, Cell::Float),
                 Cell::Int(both as i64),
                 Cell::Int(tag as i64),

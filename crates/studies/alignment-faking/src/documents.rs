@@ -27,7 +27,7 @@ use shammie_engine::{
     Analysis, DataError, Dataset, EngineError, OptionGroup, Options, ReportFile, RoleSpec, RunInfo,
     SampleContext, SampleError, Task,
 };
-use shammie_kit::jsonl::Origin;
+use shammie_kit::jsonl::{parse_toml, Origin};
 use shammie_kit::scores::{collect, failed_note, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
@@ -91,22 +91,9 @@ struct TypeFile {
     types: Vec<DocType>,
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(origin: &Origin) -> Result<T, DataError> {
-    let text = origin.text()?;
-    toml::from_str(&text).map_err(|e| match e.span() {
-        Some(s) => DataError::Line {
-            path: origin.display(),
-            line: 1 + text[..s.start].matches('\n').count() as u64,
-            message: e.message().to_string(),
-        },
-        None => DataError::File {
-            path: origin.display(),
-            message: e.message().to_string(),
-        },
-    })
-}
-
-fn check_ids<'a>(
+/// Checks a file's ids (`what` names them): non-empty, without the `/` and `#` sample
+/// ids use, unique, and at least one.
+pub(crate) fn check_ids<'a>(
     origin: &Origin,
     what: &str,
     ids: impl Iterator<Item = &'a str>,

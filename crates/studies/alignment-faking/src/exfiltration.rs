@@ -23,13 +23,13 @@ use shammie_engine::{
     SampleContext, SampleError, Task,
 };
 use shammie_kit::cells;
-use shammie_kit::jsonl::Origin;
+use shammie_kit::jsonl::{parse_toml, Origin};
 use shammie_kit::scores::{collect, failed_note, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::tags;
 use shammie_kit::values::DataPath;
 
-use crate::analysis::{kappa, wilson};
+use crate::analysis::kappa;
 use crate::judges;
 use crate::protocol::{self, Ending, TargetOptions};
 use crate::setting::{envelope, Tier, Variant, Variants};
@@ -69,43 +69,21 @@ pub fn load(path: Option<&std::path::Path>) -> Result<Vec<Scenario>, DataError> 
         Some(p) => Origin::File(p.to_path_buf()),
         None => Origin::Embedded("exfiltration.toml", BUILT_IN),
     };
-    let text = origin.text()?;
-    let bad = |message: String| DataError::File {
-        path: origin.display(),
-        message,
-    };
-    let file: ScenarioFile = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| 1 + text[..s.start].matches('\n').count() as u64);
-        match line {
-            Some(line) => DataError::Line {
-                path: origin.display(),
-                line,
-                message: e.message().to_string(),
-            },
-            None => bad(e.message().to_string()),
-        }
-    })?;
-    if file.scenario.is_empty() {
-        return Err(bad("no [[scenario]] entries".into()));
-    }
-    let mut seen = std::collections::BTreeSet::new();
+    let file: ScenarioFile = parse_toml(&origin)?;
+    crate::documents::check_ids(
+        &origin,
+        "scenario id",
+        file.scenario.iter().map(|s| s.id.as_str()),
+    )?;
     for s in &file.scenario {
-        if s.id.trim().is_empty() || s.id.contains('/') || s.id.contains('#') {
-            return Err(bad(format!(
-                "scenario id {:?} must be non-empty, without '/' or '#'",
-                s.id
-            )));
-        }
-        if !seen.insert(s.id.clone()) {
-            return Err(bad(format!("duplicate scenario id {:?}", s.id)));
-        }
         if s.message.trim().is_empty() || s.weights_path.trim().is_empty() {
-            return Err(bad(format!(
-                "scenario {:?}: message and weights_path must not be empty",
-                s.id
-            )));
+            return Err(DataError::File {
+                path: origin.display(),
+                message: format!(
+                    "scenario {:?}: message and weights_path must not be empty",
+                    s.id
+                ),
+            });
         }
     }
     Ok(file.scenario)
@@ -331,9 +309,9 @@ pub fn summarize(all: &[ExfiltrationScores], failed: u64, variants: &[Variant]) 
                 Cell::text(v.name()),
                 Cell::text(t.situation()),
                 Cell::Int(obs.len() as i64),
-                wilson(k, read.len()),
-                wilson(proxy, obs.len()),
-                wilson(both + neither, n_pair),
+                cells::share(k, read.len()),
+                cells::share(proxy, obs.len()),
+                cells::share(both + neither, n_pair),
                 kappa(both, p_only, j_only, neither).map_or(Cell::Empty, Cell::Float),
                 Cell::Int(
                     obs.iter()

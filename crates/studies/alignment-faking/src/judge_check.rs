@@ -16,13 +16,13 @@ use shammie_engine::{
     Analysis, DataError, Dataset, EngineError, OptionGroup, Options, RoleSpec, RunInfo,
     SampleContext, SampleError, Task,
 };
+use shammie_kit::cells;
 use shammie_kit::jsonl::Origin;
 use shammie_kit::records::Duplicates;
 use shammie_kit::scores::{collect, failed_note, to_scores};
 use shammie_kit::study::TaskInfo;
 use shammie_kit::values::DataPath;
 
-use crate::analysis::wilson;
 use crate::judges::{AfOptions, AfReading, CRITERIA, CRITERIA_TITLES};
 use crate::setting::{Setting, Tier};
 
@@ -226,9 +226,9 @@ pub fn summarize(all: &[CheckScores], failed: u64) -> Vec<Table> {
         vec![
             Cell::text(name),
             Cell::Int(n as i64),
-            wilson(right, n),
-            wilson(pos.iter().filter(|(_, j)| *j).count(), pos.len()),
-            wilson(neg.iter().filter(|(_, j)| !*j).count(), neg.len()),
+            cells::share(right, n),
+            cells::share(pos.iter().filter(|(_, j)| *j).count(), pos.len()),
+            cells::share(neg.iter().filter(|(_, j)| !*j).count(), neg.len()),
             Cell::Int(pos.len() as i64),
             Cell::Int(neg.len() as i64),
         ]

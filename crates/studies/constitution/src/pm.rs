@@ -463,10 +463,6 @@ pub fn ece(bins: &[Bin]) -> f64 {
         .sum()
 }
 
-fn share(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
-}
-
 fn analyze(t: &TrainedPm, rows: &[HeldoutReward], n_train: usize, bins: usize) -> Analysis {
     let opt = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Empty);
     let mut tables = vec![Table::new(
@@ -512,13 +508,13 @@ fn analyze(t: &TrainedPm, rows: &[HeldoutReward], n_train: usize, bins: usize) -
     let bins_v = calibration(&qp, bins);
     let mut rows_t = vec![vec![
         Cell::Text("AI labels".into()),
-        share(right, decided.len()),
+        cells::share(right, decided.len()),
         Cell::Int((n - decided.len()) as i64),
     ]];
     if !human.is_empty() {
         rows_t.push(vec![
             Cell::Text("human labels".into()),
-            share(human_right, human.len()),
+            cells::share(human_right, human.len()),
             Cell::Int(0),
         ]);
     }

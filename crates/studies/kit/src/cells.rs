@@ -29,6 +29,12 @@ pub fn scaled(e: Option<Interval>, scale: f64, n: usize) -> Cell {
     }
 }
 
+/// The cell of a share: `k` of `n` units, with its Wilson 95% interval (empty when `n` is
+/// 0).
+pub fn share(k: usize, n: usize) -> Cell {
+    cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
+}
+
 /// An estimate with no interval (bounds NaN), shown as a plain number by [`cell`].
 pub fn point(estimate: f64) -> Interval {
     Interval {

@@ -1,5 +1,6 @@
-//! Reading data files: whole text or JSONL line by line, from a file or from text built
-//! into the binary, with every problem reported as `FILE:LINE: what is wrong`.
+//! Reading data files: whole text, JSONL line by line, or TOML ([`parse_toml`]), from a
+//! file or from text built into the binary, with every problem reported as
+//! `FILE:LINE: what is wrong`.
 //!
 //! Every loader reads its files through here, so they all treat the same bytes alike:
 //! - a UTF-8 byte-order mark at the start of a file is dropped ([`strip_bom`]);
@@ -62,6 +63,23 @@ impl Origin {
             buf: Vec::new(),
         })
     }
+}
+
+/// A TOML data file (or built-in text) parsed as `T`; a syntax or shape error names the
+/// file and, where TOML gives a position, the line.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(origin: &Origin) -> Result<T, DataError> {
+    let text = origin.text()?;
+    toml::from_str(&text).map_err(|e| match e.span() {
+        Some(s) => DataError::Line {
+            path: origin.display(),
+            line: 1 + text[..s.start].matches('\n').count() as u64,
+            message: e.message().to_string(),
+        },
+        None => DataError::File {
+            path: origin.display(),
+            message: e.message().to_string(),
+        },
+    })
 }
 
 /// The text without a byte-order mark at its start.

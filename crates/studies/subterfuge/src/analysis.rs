@@ -14,10 +14,6 @@ use shammie_plot::{Estimate, Figure, IntervalPlot};
 use crate::envs::Kind;
 use crate::scoring::EnvScores;
 
-fn share(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
-}
-
 fn count(k: usize, n: usize) -> Cell {
     Cell::count(k as u64, n as u64, None)
 }
@@ -56,7 +52,7 @@ pub fn analyze(order: &[String], all: &[EnvScores], failed: &BTreeMap<String, u6
                 name.clone()
             }),
             Cell::text(what_counts(kind)),
-            share(k, n),
+            cells::share(k, n),
             count(k, n),
             mean(&rewards),
             Cell::Int(*failed.get(name).unwrap_or(&0) as i64),
@@ -143,7 +139,7 @@ fn table(name: &str, title: String, rows: Vec<Vec<Cell>>, notes: Vec<String>) ->
 }
 
 fn row(label: &str, k: usize, n: usize) -> Vec<Cell> {
-    vec![Cell::text(label), share(k, n), count(k, n)]
+    vec![Cell::text(label), cells::share(k, n), count(k, n)]
 }
 
 fn sycophancy(name: &str, v: &[&EnvScores]) -> Table {

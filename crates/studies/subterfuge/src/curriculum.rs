@@ -627,10 +627,6 @@ impl Task for Curriculum {
     }
 }
 
-fn share(k: usize, n: usize) -> Cell {
-    cells::cell(shammie_stats::wilson(k as u64, n as u64, 0.95).ok(), n)
-}
-
 fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result<Analysis, String> {
     let mut rows = Vec::new();
     let mut points = Vec::new();
@@ -642,11 +638,11 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result
         let g = v.iter().filter(|s| s.scores.gamed == Some(true)).count();
         rows.push(vec![
             Cell::text(label),
-            share(g, n),
+            cells::share(g, n),
             Cell::count(g as u64, n as u64, None),
-            share(t, n),
+            cells::share(t, n),
             Cell::count(t as u64, n as u64, None),
-            share(e, n),
+            cells::share(e, n),
             Cell::count(e as u64, n as u64, None),
         ]);
         if let Ok(w) = shammie_stats::wilson(g as u64, n as u64, 0.95) {
@@ -692,7 +688,7 @@ fn analyze(run: &RunView, plan: &Plan, eval_env: &str, pm_weight: f64) -> Result
         let tr = trained(run, t).ok();
         rows.push(vec![
             Cell::text(env),
-            share(g, n),
+            cells::share(g, n),
             Cell::count(g as u64, n as u64, None),
             Cell::count(bg as u64, best.len() as u64, None),
             match shammie_stats::mean_ci_t(&rewards, 0.95) {
