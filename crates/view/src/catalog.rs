@@ -130,10 +130,26 @@ impl Indexes {
     }
 }
 
-/// The summary of `found` (its samples files indexed on the way).
-pub fn summary(found: &Found, idx: &mut Indexes) -> Option<Summary> {
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(found.dir.join("run.json")).ok()?).ok()?;
+/// A JSON file of a run directory (`run.json`, `results.json`); null when absent or
+/// unreadable.
+pub fn read_json(dir: &Path, name: &str) -> serde_json::Value {
+    std::fs::read(dir.join(name))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The summary of `found` from its `run.json` and `results.json` as read (its samples
+/// files indexed on the way); `None` when `run.json` is unreadable.
+pub fn summary(
+    found: &Found,
+    idx: &mut Indexes,
+    meta: &serde_json::Value,
+    results: &serde_json::Value,
+) -> Option<Summary> {
+    if !meta.is_object() {
+        return None;
+    }
     let s = |k: &str| meta[k].as_str().unwrap_or_default().to_string();
     let files = sample_files(&found.dir);
     let (mut samples, mut failed, mut tin, mut tout) = (0, 0, 0, 0);
@@ -147,11 +163,7 @@ pub fn summary(found: &Found, idx: &mut Indexes) -> Option<Summary> {
             }
         }
     }
-    let totals: Option<serde_json::Value> = std::fs::read(found.dir.join("results.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|r| r["totals"].clone());
-    let cost = |k: &str| totals.as_ref().and_then(|t| t[k].as_f64());
+    let cost = |k: &str| results["totals"][k].as_f64();
     let status = if writer_alive(&found.dir) {
         "running"
     } else if found.dir.join("results.json").is_file() {

@@ -142,7 +142,11 @@ async fn runs(State(app): State<Arc<App>>) -> Response {
         let mut idx = app.indexes.lock().unwrap();
         let all: Vec<catalog::Summary> = catalog::scan(&app.roots)
             .iter()
-            .filter_map(|f| catalog::summary(f, &mut idx))
+            .filter_map(|f| {
+                let meta = catalog::read_json(&f.dir, "run.json");
+                let results = catalog::read_json(&f.dir, "results.json");
+                catalog::summary(f, &mut idx, &meta, &results)
+            })
             .collect();
         json(serde_json::to_vec(&all).expect("summaries serialise"))
     })
@@ -155,19 +159,15 @@ async fn run(State(app): State<Arc<App>>, UrlPath(run): UrlPath<String>) -> Resp
             return not_found(format!("no run {run}"));
         };
         let mut idx = app.indexes.lock().unwrap();
-        let Some(summary) = catalog::summary(&found, &mut idx) else {
+        let meta = catalog::read_json(&found.dir, "run.json");
+        let results = catalog::read_json(&found.dir, "results.json");
+        let Some(summary) = catalog::summary(&found, &mut idx, &meta, &results) else {
             return not_found(format!("{}: unreadable run.json", found.dir.display()));
-        };
-        let read = |name: &str| -> serde_json::Value {
-            std::fs::read(found.dir.join(name))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or(serde_json::Value::Null)
         };
         let body = serde_json::json!({
             "summary": summary,
-            "meta": read("run.json"),
-            "results": read("results.json"),
+            "meta": meta,
+            "results": results,
         });
         json(body.to_string().into_bytes())
     })
