@@ -45,6 +45,14 @@ pub(crate) struct CallArgs {
     /// million tokens), replacing or adding to the built-in table.
     #[arg(long)]
     pub prices: Option<PathBuf>,
+    /// Stop cleanly, resumable, before provider calls could cost more than USD in this
+    /// invocation (list prices; each call counted at its most until it returns). Cache
+    /// hits and local models cost nothing.
+    #[arg(long, value_name = "USD", value_parser = dollars)]
+    pub max_cost: Option<f64>,
+    /// The cap's running account, shared by every model this invocation opens.
+    #[arg(skip)]
+    pub budget: Arc<std::sync::OnceLock<Arc<shammie_models::budget::Budget>>>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -84,6 +92,19 @@ fn seconds(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// An amount of US dollars: finite and positive.
+fn dollars(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("expected an amount of US dollars, got {s:?}"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("must be more than 0 (got {s})"));
+    }
+    Ok(v)
+}
+
 /// A sampling temperature: finite, between 0 and 2.
 pub(crate) fn temperature(s: &str) -> Result<f64, String> {
     let v: f64 = s
@@ -100,6 +121,16 @@ impl CallArgs {
     /// Samples solved at once: `--max-samples`, else `--max-connections`.
     pub(crate) fn samples_in_flight(&self) -> usize {
         self.max_samples.unwrap_or(self.max_connections).max(1)
+    }
+
+    /// The `--max-cost` account (one per invocation), if there is a cap.
+    pub(crate) fn budget(&self) -> Option<Arc<shammie_models::budget::Budget>> {
+        let cap = self.max_cost?;
+        Some(
+            self.budget
+                .get_or_init(|| Arc::new(shammie_models::budget::Budget::new(cap)))
+                .clone(),
+        )
     }
 }
 
@@ -213,6 +244,7 @@ pub(crate) fn open_models(
         None => shammie_models::pricing::PriceTable::builtin(),
     });
     let hub = Arc::new(ModelHub::new(OpenOptions {
+        budget: args.budget(),
         prices,
         env: provider_env(),
         max_connections: args.max_connections.max(1),

@@ -66,6 +66,9 @@ struct Shared<'a> {
     /// Index of the next tool step; `diverged` once the episode stopped matching the
     /// journal (then nothing more is replayed).
     step_state: Mutex<(u32, bool)>,
+    /// Why the run is stopping, when a call of this sample was refused under
+    /// `--max-cost`: the sample is then left unrecorded, to be solved on resume.
+    halt: Mutex<Option<String>>,
 }
 
 impl<'a> SampleContext<'a> {
@@ -78,6 +81,7 @@ impl<'a> SampleContext<'a> {
             events: Mutex::new(Vec::new()),
             steps: None,
             step_state: Mutex::new((0, false)),
+            halt: Mutex::new(None),
         })
     }
 
@@ -168,7 +172,10 @@ impl<'a> SampleContext<'a> {
         let result = model.generate(&req).await;
         let (response, error) = match &result {
             Ok(c) => (Some(c.clone()), None),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => {
+                self.note_halt(e);
+                (None, Some(e.to_string()))
+            }
         };
         self.shared
             .events
@@ -187,6 +194,23 @@ impl<'a> SampleContext<'a> {
             role: role.to_string(),
             source,
         })
+    }
+
+    /// A refused call under `--max-cost` stops the run: remembered so the engine leaves
+    /// this sample unrecorded (whatever the protocol makes of the error).
+    fn note_halt(&self, e: &shammie_models::ModelError) {
+        if let shammie_models::ModelError::BudgetExhausted { .. } = e {
+            self.shared
+                .halt
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// Why the run must stop without recording this sample, if it must.
+    pub(crate) fn halted(&self) -> Option<String> {
+        self.shared.halt.lock().unwrap().clone()
     }
 
     /// Runs several calls to the `role` model concurrently; results in request order.

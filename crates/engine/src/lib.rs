@@ -50,6 +50,10 @@ pub enum EngineError {
     Log(#[from] LogError),
     #[error("analysis failed: {0}")]
     Analysis(String),
+    /// The run stopped early and cleanly (`--max-cost` reached): every finished sample
+    /// is recorded, the rest are left for `shammie resume`.
+    #[error("stopped before the cost cap: {reason} ({solved} samples solved in this invocation)")]
+    Stopped { reason: String, solved: u64 },
 }
 
 /// A problem with input data. Always names the file and, where there is one, the line.
@@ -588,6 +592,8 @@ async fn map_samples(
     let mut first_error: Option<EngineError> = None;
     let max_in_flight = opts.max_in_flight.max(1);
     let mut limit = Limiter::new(opts.limit, opts.limit_counts);
+    // Set when a sample's call was refused under --max-cost: no new sample starts.
+    let halt: Arc<Mutex<Option<String>>> = Arc::default();
 
     'data: for item in dataset.samples {
         let sample = match item {
@@ -616,6 +622,9 @@ async fn map_samples(
                     break 'data;
                 }
             }
+            if halt.lock().unwrap().is_some() {
+                break 'data;
+            }
             let (solver, models, writer, progress, sample) = (
                 solver.clone(),
                 models.clone(),
@@ -628,8 +637,15 @@ async fn map_samples(
                 recorded: take_steps(&mut pending, &sample.id, epoch),
             };
             let seed = opts.seed;
+            let halt = halt.clone();
             set.spawn(async move {
-                let rec = solve_one(&*solver, &models, &sample, epoch, seed, steps).await;
+                let rec = match solve_one(&*solver, &models, &sample, epoch, seed, steps).await {
+                    Solved::Record(rec) => rec,
+                    Solved::Halted(why) => {
+                        halt.lock().unwrap().get_or_insert(why);
+                        return Ok(false);
+                    }
+                };
                 let ev = ProgressEvent::SampleDone {
                     failed: rec.error.is_some(),
                     calls: rec.transcript.calls().count() as u64,
@@ -642,7 +658,7 @@ async fn map_samples(
                 };
                 writer.lock().unwrap().append(&rec)?;
                 progress.event(ev);
-                Ok::<(), LogError>(())
+                Ok::<bool, LogError>(true)
             });
         }
     }
@@ -654,6 +670,9 @@ async fn map_samples(
     writer.lock().unwrap().sync()?;
     if let Some(e) = first_error {
         return Err(e);
+    }
+    if let Some(reason) = halt.lock().unwrap().take() {
+        return Err(EngineError::Stopped { reason, solved });
     }
     Ok((solved, skipped))
 }
@@ -779,13 +798,15 @@ fn take_steps(pending: &mut PendingSteps, id: &str, epoch: u32) -> Vec<shammie_c
     pending.remove(&(id.to_string(), epoch)).unwrap_or_default()
 }
 
+/// Counts a finished sample task (`true`: its record was written; `false`: left for
+/// resume), or the error that ends the run.
 fn reap(
-    r: Option<Result<Result<(), LogError>, tokio::task::JoinError>>,
+    r: Option<Result<Result<bool, LogError>, tokio::task::JoinError>>,
     solved: &mut u64,
 ) -> Option<EngineError> {
     match r? {
-        Ok(Ok(())) => {
-            *solved += 1;
+        Ok(Ok(written)) => {
+            *solved += u64::from(written);
             None
         }
         Ok(Err(e)) => Some(e.into()),
@@ -796,6 +817,12 @@ fn reap(
     }
 }
 
+/// What solving one sample gave: its record, or a stop under `--max-cost` (not recorded).
+enum Solved {
+    Record(SampleRecord),
+    Halted(String),
+}
+
 async fn solve_one(
     task: &dyn Solve,
     models: &Models,
@@ -803,7 +830,7 @@ async fn solve_one(
     epoch: u32,
     seed: u64,
     steps: context::StepLog,
-) -> SampleRecord {
+) -> Solved {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
     let cx = SampleContext::new(models, &sample.id, epoch, seed).with_steps(steps);
@@ -825,8 +852,11 @@ async fn solve_one(
             )
         }
     };
+    if let Some(why) = cx.halted() {
+        return Solved::Halted(why);
+    }
     let transcript = cx.into_transcript();
-    SampleRecord {
+    Solved::Record(SampleRecord {
         id: sample.id.clone(),
         epoch,
         input: sample.input.clone(),
@@ -836,7 +866,7 @@ async fn solve_one(
         error,
         started_at,
         duration_ms: t0.elapsed().as_millis() as u64,
-    }
+    })
 }
 
 /// What the analysis of the run in `dir` is told about it: the seed, and from its

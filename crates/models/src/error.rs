@@ -42,6 +42,16 @@ pub enum ModelError {
         attempts: u32,
         last: Box<ModelError>,
     },
+    /// `--max-cost`: this call could take the spend past the cap, so it was not sent.
+    #[error(
+        "not sent: it could cost up to ${needed_usd:.4}, and ${spent_usd:.4} of the \
+         --max-cost ${limit_usd:.2} is spent"
+    )]
+    BudgetExhausted {
+        limit_usd: f64,
+        spent_usd: f64,
+        needed_usd: f64,
+    },
 }
 
 impl ModelError {

@@ -14,6 +14,7 @@
 //! error message.
 
 mod anthropic;
+pub mod budget;
 mod cache;
 mod error;
 mod http;
@@ -77,6 +78,8 @@ pub struct OpenOptions {
     pub local: Option<Arc<dyn LocalLoader>>,
     /// What calls cost (each completion's `meta.cost_usd`).
     pub prices: Arc<pricing::PriceTable>,
+    /// `--max-cost`: a cap on what provider calls may cost, shared by every model opened.
+    pub budget: Option<Arc<budget::Budget>>,
 }
 
 /// Opens models and shares one limiter and one HTTP client per endpoint between them.
@@ -128,6 +131,7 @@ impl ModelHub {
         };
         let resilient: Arc<dyn Model> =
             Arc::new(Resilient::new(raw, self.opts.retry.clone(), limiter));
+        let resilient = self.capped(resilient, spec)?;
         let cached: Arc<dyn Model> = match &self.opts.cache {
             Some(cache) => Arc::new(Cached::new(resilient, cache.clone())),
             None => resilient,
@@ -136,5 +140,20 @@ impl ModelHub {
             cached,
             self.opts.prices.price(spec),
         )))
+    }
+
+    /// Under `--max-cost`, provider calls (not cache hits) pass the [`budget::Budgeted`]
+    /// layer; local models are free and pass straight through.
+    fn capped(&self, m: Arc<dyn Model>, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
+        let Some(b) = &self.opts.budget else {
+            return Ok(m);
+        };
+        if spec.provider == Provider::Local {
+            return Ok(m);
+        }
+        let price = self.opts.prices.price(spec);
+        b.check_price(&spec.to_string(), price)?;
+        let price = price.expect("checked");
+        Ok(Arc::new(budget::Budgeted::new(m, b.clone(), price, 1.0)))
     }
 }

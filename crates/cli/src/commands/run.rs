@@ -229,6 +229,19 @@ pub(crate) fn execute(
                 ),
             })
         }
+        Some(Err(shammie_engine::EngineError::Stopped { reason, solved })) => {
+            let spent = call.budget().map_or(0.0, |b| b.spent_usd());
+            return Err(Failure {
+                code: 3,
+                error: anyhow::anyhow!(
+                    "stopped before the --max-cost cap: {reason}. This invocation paid \
+                     ${spent:.4} and recorded {solved} samples; every finished sample is \
+                     saved. Continue with: shammie resume {} --max-cost USD (or `shammie \
+                     analyze` for results so far)",
+                    dir.path().display()
+                ),
+            });
+        }
         Some(Err(e)) => {
             return Err(Failure {
                 code: 2,

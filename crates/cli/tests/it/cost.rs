@@ -108,3 +108,126 @@ async fn costs_per_call_and_per_run() {
     assert_eq!(t["cost_usd"], 0.0);
     assert!(t["unpriced_calls"].as_u64().unwrap() > 0);
 }
+
+/// The most a call can cost under `--max-cost`, worked out here from its recorded request:
+/// its prompt bytes at 2 bytes per token and its reply at its full `max_tokens`.
+fn most(call: &serde_json::Value, input: f64, output: f64) -> f64 {
+    let r = &call["request"];
+    let mut bytes = r["system"].as_str().map_or(0, str::len);
+    for m in r["messages"].as_array().unwrap() {
+        bytes += m["content"].as_str().unwrap().len();
+    }
+    bytes += r["prefill"].as_str().map_or(0, str::len);
+    let tokens = bytes.div_ceil(2) as f64;
+    (tokens * input + r["max_tokens"].as_f64().unwrap() * output) / 1e6
+}
+
+/// `--max-cost`: samples solved one at a time, one call each, so the stopping point can
+/// be worked out from an uncapped run's transcripts: the run stops at the first call whose
+/// most would take the spend past the cap, having recorded every sample before it, paid
+/// no more than the cap, and exited 3; `resume` with more budget finishes the run without
+/// paying again for anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_cost_stops_before_the_cap_and_resumes() {
+    let server = MockServer::start().await.unwrap();
+    let base = server.openai_base_url();
+    let env = [
+        ("OPENAI_API_KEY", TEST_KEY),
+        ("OPENAI_BASE_URL", base.as_str()),
+    ];
+    let args = [
+        "run",
+        "constitution/traits",
+        "--model",
+        "openai:gpt-4o-mini",
+        "--limit",
+        "12",
+        "--set",
+        "path=logprobs",
+        "--set",
+        "order=as-written",
+        "--max-samples",
+        "1",
+    ];
+    // The uncapped run, in its own cache: each call's most and actual cost, in order.
+    let full = Scratch::new();
+    let o = full.run(&args, &env).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cs = calls(&run_dir(&o));
+    assert_eq!(cs.len(), 12, "one call per sample");
+    let paid_full = server.request_count();
+    let (mosts, actual): (Vec<f64>, Vec<f64>) = cs
+        .iter()
+        .map(|c| (most(c, 0.15, 0.6), expected(c, 0.15, 0.6)))
+        .unzip();
+    // A cap just short of letting the 6th call through after five.
+    let five: f64 = actual[..5].iter().sum();
+    let cap = five + mosts[5] * 0.999;
+    let (mut spent, mut fit) = (0.0, 0);
+    for (m, a) in mosts.iter().zip(&actual) {
+        if spent + m > cap {
+            break;
+        }
+        spent += a;
+        fit += 1;
+    }
+    assert!((1..=5).contains(&fit), "the worked-out stop: {fit}");
+    assert!(
+        mosts.iter().zip(&actual).all(|(m, a)| m > a),
+        "a most bounds its call"
+    );
+
+    let s = Scratch::new();
+    let mut capped = args.to_vec();
+    let cap_s = format!("{cap}");
+    capped.extend(["--max-cost", &cap_s]);
+    let o = s.run(&capped, &env).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--max-cost") && err.contains("shammie resume"),
+        "{err}"
+    );
+    let dir = only_run(&s.runs());
+    let recs = records(&dir);
+    assert_eq!(recs.len(), fit, "the samples before the stop, none after");
+    assert!(
+        recs.iter().all(|r| r["error"].is_null()),
+        "no sample failed"
+    );
+    let paid: f64 = calls(&dir)
+        .iter()
+        .map(|c| c["response"]["meta"]["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(paid <= cap, "{paid} > {cap}");
+    assert_eq!(
+        server.request_count() - paid_full,
+        fit,
+        "the refused call was not sent"
+    );
+
+    // Resume with room for the rest: finishes, paying only for the calls not yet made.
+    let dir_s = dir.to_str().unwrap().to_string();
+    let cache = s.cache();
+    let o = s
+        .cmd(&[
+            "resume",
+            &dir_s,
+            "--cache",
+            cache.to_str().unwrap(),
+            "--quiet",
+            "--max-cost",
+            "1",
+        ])
+        .envs(env)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(records(&dir).len(), 12);
+    assert_eq!(
+        server.request_count() - paid_full,
+        12,
+        "each call paid once across the stop"
+    );
+}

@@ -41,6 +41,7 @@ pub(crate) fn options(server: &MockServer) -> OpenOptions {
         retry: fast_retry(4),
         cache: None,
         local: None,
+        budget: None,
     }
 }
 
