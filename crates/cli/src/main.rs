@@ -15,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod dry_run;
 mod influence_lm;
 mod lab;
 mod progress;

@@ -228,6 +228,30 @@ pub(crate) fn open_models(
     specs: &BTreeMap<String, ModelSpec>,
     args: &CallArgs,
 ) -> anyhow::Result<Models> {
+    open_models_as(specs, args, false)
+}
+
+/// The models of `--dry-run`: answering from the cache or with estimates, never sending.
+pub(crate) fn open_models_dry(
+    specs: &BTreeMap<String, ModelSpec>,
+    args: &CallArgs,
+) -> anyhow::Result<Models> {
+    open_models_as(specs, args, true)
+}
+
+/// The price table in force (`--prices` over the built-in one).
+pub(crate) fn prices(args: &CallArgs) -> anyhow::Result<shammie_models::pricing::PriceTable> {
+    Ok(match &args.prices {
+        Some(p) => shammie_models::pricing::PriceTable::with_file(p)?,
+        None => shammie_models::pricing::PriceTable::builtin(),
+    })
+}
+
+fn open_models_as(
+    specs: &BTreeMap<String, ModelSpec>,
+    args: &CallArgs,
+    dry: bool,
+) -> anyhow::Result<Models> {
     let cache = if args.no_cache {
         None
     } else {
@@ -239,10 +263,7 @@ pub(crate) fn open_models(
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         bail!("--timeout must be a positive number of seconds");
     }
-    let prices = Arc::new(match &args.prices {
-        Some(p) => shammie_models::pricing::PriceTable::with_file(p)?,
-        None => shammie_models::pricing::PriceTable::builtin(),
-    });
+    let prices = Arc::new(prices(args)?);
     let hub = Arc::new(ModelHub::new(OpenOptions {
         budget: args.budget(),
         prices,
@@ -265,7 +286,12 @@ pub(crate) fn open_models(
     })?);
     let mut map = BTreeMap::new();
     for (role, spec) in specs {
-        map.insert(role.clone(), hub.open(spec)?);
+        let m = if dry {
+            hub.open_dry(spec)?
+        } else {
+            hub.open(spec)?
+        };
+        map.insert(role.clone(), m);
     }
     let lab = crate::lab::CliLab {
         hub,

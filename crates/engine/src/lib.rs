@@ -14,6 +14,7 @@
 //! What is not here: no provider code, no file formats (the log crate), no statistics.
 
 mod context;
+mod estimate;
 pub mod lab;
 mod options;
 pub mod pipeline;
@@ -32,6 +33,7 @@ use shammie_log::{Journal, LogError, PendingSteps, RunDir, SampleWriter, StageDo
 use shammie_models::{Model, ModelError};
 
 pub use context::{SampleContext, ToolOutput};
+pub use estimate::{estimate, Estimate, RoleEstimate};
 pub use lab::{
     Activations, FineTuneConfig, FineTuneJob, InfluenceConfig, InfluenceJob, InfluencePrompt,
     InfluenceResult, InfluenceText, Lab, PmJob, Trained, TrainedPm,
@@ -639,13 +641,14 @@ async fn map_samples(
             let seed = opts.seed;
             let halt = halt.clone();
             set.spawn(async move {
-                let rec = match solve_one(&*solver, &models, &sample, epoch, seed, steps).await {
-                    Solved::Record(rec) => rec,
-                    Solved::Halted(why) => {
-                        halt.lock().unwrap().get_or_insert(why);
-                        return Ok(false);
-                    }
-                };
+                let rec =
+                    match solve_one(&*solver, &models, &sample, epoch, seed, Some(steps)).await {
+                        Solved::Record(rec) => rec,
+                        Solved::Halted(why) => {
+                            halt.lock().unwrap().get_or_insert(why);
+                            return Ok(false);
+                        }
+                    };
                 let ev = ProgressEvent::SampleDone {
                     failed: rec.error.is_some(),
                     calls: rec.transcript.calls().count() as u64,
@@ -829,11 +832,14 @@ async fn solve_one(
     sample: &Sample,
     epoch: u32,
     seed: u64,
-    steps: context::StepLog,
+    steps: Option<context::StepLog>,
 ) -> Solved {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
-    let cx = SampleContext::new(models, &sample.id, epoch, seed).with_steps(steps);
+    let mut cx = SampleContext::new(models, &sample.id, epoch, seed);
+    if let Some(steps) = steps {
+        cx = cx.with_steps(steps);
+    }
     let outcome = std::panic::AssertUnwindSafe(task.solve(&cx, sample))
         .catch_unwind()
         .await;

@@ -16,6 +16,7 @@
 mod anthropic;
 pub mod budget;
 mod cache;
+pub mod dry_run;
 mod error;
 mod http;
 mod limiter;
@@ -101,28 +102,7 @@ impl ModelHub {
 
     /// Opens a model from a spec, wrapped in the pricing, cache, retry and concurrency layers.
     pub fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
-        let raw: Arc<dyn Model> = match spec.provider {
-            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(
-                self.client.clone(),
-                spec,
-                &self.opts.env,
-                self.opts.timeout,
-            )?),
-            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(openai::OpenAi::new(
-                self.client.clone(),
-                spec,
-                &self.opts.env,
-                self.opts.timeout,
-            )?),
-            Provider::Local => match &self.opts.local {
-                Some(loader) => loader.open(spec)?,
-                None => {
-                    return Err(ModelError::Config(format!(
-                        "model `{spec}`: local models are not available here"
-                    )))
-                }
-            },
-        };
+        let raw = self.provider(spec, &self.opts.env)?;
         let limiter = {
             let mut map = self.limiters.lock().unwrap();
             map.entry(spec.limiter_key(&self.opts.env))
@@ -138,6 +118,47 @@ impl ModelHub {
         };
         Ok(Arc::new(pricing::Priced::new(
             cached,
+            self.opts.prices.price(spec),
+        )))
+    }
+
+    /// The provider itself, with no layers.
+    fn provider(&self, spec: &ModelSpec, env: &ProviderEnv) -> Result<Arc<dyn Model>, ModelError> {
+        Ok(match spec.provider {
+            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(
+                self.client.clone(),
+                spec,
+                env,
+                self.opts.timeout,
+            )?),
+            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(openai::OpenAi::new(
+                self.client.clone(),
+                spec,
+                env,
+                self.opts.timeout,
+            )?),
+            Provider::Local => match &self.opts.local {
+                Some(loader) => loader.open(spec)?,
+                None => {
+                    return Err(ModelError::Config(format!(
+                        "model `{spec}`: local models are not available here"
+                    )))
+                }
+            },
+        })
+    }
+
+    /// Opens a model for `--dry-run`: priced like [`ModelHub::open`]'s, answering from the
+    /// response cache or with an estimate, never sending (so it needs no API key).
+    pub fn open_dry(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
+        let mut env = self.opts.env.clone();
+        let unused = || Some(ApiKey::new("dry-run: never sent"));
+        env.anthropic_api_key = env.anthropic_api_key.or_else(unused);
+        env.openai_api_key = env.openai_api_key.or_else(unused);
+        let raw = self.provider(spec, &env)?;
+        let dry: Arc<dyn Model> = Arc::new(dry_run::DryRun::new(raw, self.opts.cache.clone()));
+        Ok(Arc::new(pricing::Priced::new(
+            dry,
             self.opts.prices.price(spec),
         )))
     }

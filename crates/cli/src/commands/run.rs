@@ -49,6 +49,11 @@ pub(crate) struct Args {
     /// epochs) as a new run; --model, --set, --limit, --seed and --epochs change it.
     #[arg(long, conflicts_with = "task")]
     pub from: Option<PathBuf>,
+    /// Say what the run would call and cost (calls by role, cache hits, estimated tokens,
+    /// cost at list price), running the study's protocol on empty replies; nothing is
+    /// sent and nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub call: CallArgs,
 }
@@ -155,6 +160,9 @@ fn start(p: &Plan, a: &Args) -> Result<u8, Failure> {
     let options = p.options.clone();
     let task = info.build(options.clone())?;
     let specs = setup::parse_role_specs(&p.models)?;
+    if a.dry_run {
+        return crate::dry_run::main(p, task, &specs, &a.call);
+    }
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
     task.check_models(&models)?;
     // Validate the data before creating the run directory: a bad line costs nothing.
@@ -259,7 +267,7 @@ pub(crate) fn execute(
 }
 
 /// What a run will do, e.g. `running 3 of 254 questions × 4 samples each = 12 samples`.
-fn plan(d: &Dataset, o: &RunOptions) -> String {
+pub(crate) fn plan(d: &Dataset, o: &RunOptions) -> String {
     let (units, samples) = d.planned(o.limit, o.limit_counts);
     let all_units = d.units.or(d.total);
     let unit = d.unit_name;

@@ -231,3 +231,97 @@ async fn max_cost_stops_before_the_cap_and_resumes() {
         "each call paid once across the stop"
     );
 }
+
+/// A call's estimated prompt tokens, worked out here: ~4 bytes per token, plus 4 per
+/// message (the system prompt counts as one).
+fn estimated_input(call: &serde_json::Value) -> u64 {
+    let r = &call["request"];
+    let msgs = r["messages"].as_array().unwrap();
+    let mut bytes = r["system"].as_str().map_or(0, str::len);
+    for m in msgs {
+        bytes += m["content"].as_str().unwrap().len();
+    }
+    bytes += r["prefill"].as_str().map_or(0, str::len);
+    (bytes as u64).div_ceil(4) + 4 * (msgs.len() as u64 + u64::from(r["system"].is_string()))
+}
+
+/// `--dry-run` sends nothing, writes nothing, needs no key, and counts the calls the
+/// protocol makes, their estimated prompt tokens and the most they can cost (worked out
+/// here from a real run's requests); after the real run the same calls are all cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_counts_calls_and_cost_without_sending() {
+    let server = MockServer::start().await.unwrap();
+    let base = server.openai_base_url();
+    let s = Scratch::new();
+    let args = [
+        "run",
+        "constitution/traits",
+        "--model",
+        "openai:gpt-4o-mini",
+        "--limit",
+        "7",
+        "--set",
+        "path=logprobs",
+        "--json",
+    ];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    // No key at all: a dry run never sends.
+    let o = s.run(&dry, &[("OPENAI_BASE_URL", base.as_str())]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.request_count(), 0, "nothing sent");
+    assert!(!s.runs().exists(), "nothing written");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+
+    // The real run, whose requests are the ones the dry run counted.
+    let env = [
+        ("OPENAI_API_KEY", TEST_KEY),
+        ("OPENAI_BASE_URL", base.as_str()),
+    ];
+    let o = s.run(&args[..args.len() - 1], &env).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dir = run_dir(&o);
+    let cs = calls(&dir);
+    let t = &v["estimate"]["roles"]["target"];
+    assert_eq!(v["calls"], cs.len() as u64);
+    assert_eq!(v["estimate"]["samples"], records(&dir).len() as u64);
+    assert_eq!(t["model"], "openai:gpt-4o-mini");
+    assert_eq!(t["cached"], 0);
+    let input: u64 = cs.iter().map(estimated_input).sum();
+    let out: u64 = cs
+        .iter()
+        .map(|c| c["request"]["max_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(t["input_tokens"], input);
+    assert_eq!(t["max_output_tokens"], out);
+    let most = (input as f64 * 0.15 + out as f64 * 0.6) / 1e6;
+    let got = v["cost_usd_at_most"].as_f64().unwrap();
+    assert!((got - most).abs() < 1e-12, "{got} vs {most}");
+    let prompts = v["prompt_cost_usd"].as_f64().unwrap();
+    assert!((prompts - input as f64 * 0.15 / 1e6).abs() < 1e-12);
+
+    // Again after the real run: everything is in the cache, so nothing to pay.
+    let n = server.request_count();
+    let o = s.run(&dry, &[("OPENAI_BASE_URL", base.as_str())]).await;
+    assert_eq!(server.request_count(), n);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["cached_calls"], cs.len() as u64);
+    assert_eq!(v["cost_usd_at_most"], 0.0);
+
+    // The table a person reads.
+    let o = s
+        .run(
+            &dry[..dry.len() - 2]
+                .iter()
+                .copied()
+                .chain(["--dry-run"])
+                .collect::<Vec<_>>(),
+            &[],
+        )
+        .await;
+    let text = stdout(&o);
+    assert!(
+        text.contains("nothing sent") && text.contains("cost (most)"),
+        "{text}"
+    );
+}
