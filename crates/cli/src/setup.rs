@@ -266,6 +266,7 @@ fn open_models_as(
     let prices = Arc::new(prices(args)?);
     let hub = Arc::new(ModelHub::new(OpenOptions {
         budget: args.budget(),
+        batch: None,
         prices,
         env: provider_env(),
         max_connections: args.max_connections.max(1),

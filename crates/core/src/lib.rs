@@ -228,7 +228,7 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// How a completion was obtained (filled in by the model layers, not by providers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallMeta {
     /// Served from the response cache: no provider call was made.
     #[serde(default)]
@@ -243,6 +243,11 @@ pub struct CallMeta {
     /// `cached` says it was not paid); `None` when the model's price is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The provider's id of the batch that answered the call (`--batch`: Anthropic
+    /// Message Batches, OpenAI Batch); `None` for a synchronous call. A batched call is
+    /// priced at the batch discount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
 }
 
 /// The score of one continuation in a scoring request.

@@ -206,7 +206,7 @@ pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
 /// The model continues the right-trimmed prefill, so a continuation that starts by
 /// re-emitting the whitespace we cut (prefill `"Answer: "`, reply `" Yes"`) has that
 /// whitespace removed: the caller's `prefill + text` is then the whole reply.
-fn strip_trimmed_whitespace(prefill: Option<&str>, text: String) -> String {
+pub(crate) fn strip_trimmed_whitespace(prefill: Option<&str>, text: String) -> String {
     let Some(p) = prefill else { return text };
     let cut = &p[p.trim_end().len()..];
     match text.strip_prefix(cut) {
@@ -215,7 +215,7 @@ fn strip_trimmed_whitespace(prefill: Option<&str>, text: String) -> String {
     }
 }
 
-fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
+pub(crate) fn classify(status: u16, message: &str, retry_after: Option<Duration>) -> ModelError {
     // Anthropic signals overload with 529 and `overloaded_error`; treat both the same.
     if message.contains("Overloaded") || message.contains("overloaded_error") {
         return ModelError::Overloaded {

@@ -4,6 +4,15 @@
 //! (WAL, `synchronous=NORMAL`) before the caller sees it, so a process killed at any
 //! moment keeps every answer it received; the key covers the endpoint (provider, base
 //! URL, model) and the whole request including its nonce, never the API key.
+//!
+//! The same database holds the provider batches in flight (`--batch`, [`crate::batch`]):
+//! `batches` (one row per batch: the local id, the provider's id once known, provider,
+//! endpoint, state `submitting` → `submitted` → `ended`, counts and times) and
+//! `batch_requests` (one row per request of a pending batch: its cache key, which is also
+//! its `custom_id`, and the request). A request has a `batch_requests` row exactly while
+//! its batch is pending: the transaction that stores a finished batch's successful
+//! results in `responses` also deletes its rows and marks the batch `ended`, so a result
+//! is never both lost and unpaid-for, and a pending request is never submitted twice.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -48,7 +57,24 @@ impl ResponseCache {
                  endpoint TEXT NOT NULL,
                  response TEXT NOT NULL,
                  created_at INTEGER NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS batches (
+                 id TEXT PRIMARY KEY,
+                 provider_id TEXT,
+                 provider TEXT NOT NULL,
+                 endpoint TEXT NOT NULL,
+                 state TEXT NOT NULL,
+                 requests INTEGER NOT NULL,
+                 submitted_at INTEGER NOT NULL,
+                 ended_at INTEGER
+             );
+             CREATE TABLE IF NOT EXISTS batch_requests (
+                 batch TEXT NOT NULL,
+                 cache_key TEXT NOT NULL,
+                 request TEXT NOT NULL,
+                 PRIMARY KEY (batch, cache_key)
+             );
+             CREATE INDEX IF NOT EXISTS batches_pending ON batches (endpoint, state);",
         )
         .map_err(err)?;
         Ok(Self {
@@ -76,10 +102,7 @@ impl ResponseCache {
 
     pub fn put(&self, key: &str, endpoint: &str, c: &Completion) -> Result<(), ModelError> {
         let json = serde_json::to_string(c).expect("completions serialise");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = now();
         let conn = self.conn.lock().unwrap();
         conn.prepare_cached(
             "INSERT OR REPLACE INTO responses (key, endpoint, response, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -99,6 +122,167 @@ impl ResponseCache {
     pub fn is_empty(&self) -> Result<bool, ModelError> {
         Ok(self.len()? == 0)
     }
+
+    /// Records a batch and its requests (`(cache key, request as JSON)`) in one
+    /// transaction: in state `submitting` before the provider has it (OpenAI, whose
+    /// batches can be found again by the local id), or `submitted` with the provider's
+    /// id once it has it (Anthropic).
+    pub(crate) fn begin_batch(
+        &self,
+        b: &BatchRecord,
+        requests: &[(String, String)],
+    ) -> Result<(), ModelError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(cache_err)?;
+        tx.execute(
+            "INSERT INTO batches (id, provider_id, provider, endpoint, state, requests, submitted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                b.id,
+                b.provider_id,
+                b.provider,
+                b.endpoint,
+                b.state,
+                requests.len() as i64,
+                now()
+            ],
+        )
+        .map_err(cache_err)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO batch_requests (batch, cache_key, request) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(cache_err)?;
+            for (key, req) in requests {
+                st.execute(params![b.id, key, req]).map_err(cache_err)?;
+            }
+        }
+        tx.commit().map_err(cache_err)
+    }
+
+    /// The provider accepted batch `id` under `provider_id`.
+    pub(crate) fn batch_submitted(&self, id: &str, provider_id: &str) -> Result<(), ModelError> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "UPDATE batches SET provider_id = ?2, state = 'submitted' WHERE id = ?1",
+            params![id, provider_id],
+        )
+        .map(drop)
+        .map_err(cache_err)
+    }
+
+    /// Batch `id` has ended: in one transaction its successful results (cache key,
+    /// completion) go into `responses`, its requests are forgotten and it is marked ended.
+    pub(crate) fn finish_batch(
+        &self,
+        id: &str,
+        endpoint: &str,
+        results: &[(String, Completion)],
+    ) -> Result<(), ModelError> {
+        let now = now();
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(cache_err)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO responses (key, endpoint, response, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(cache_err)?;
+            for (key, c) in results {
+                let json = serde_json::to_string(c).expect("completions serialise");
+                st.execute(params![key, endpoint, json, now])
+                    .map_err(cache_err)?;
+            }
+        }
+        tx.execute("DELETE FROM batch_requests WHERE batch = ?1", params![id])
+            .map_err(cache_err)?;
+        tx.execute(
+            "UPDATE batches SET state = 'ended', ended_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )
+        .map_err(cache_err)?;
+        tx.commit().map_err(cache_err)
+    }
+
+    /// Forgets a batch the provider never took (its submission failed, or it is not
+    /// found): its requests may be submitted again.
+    pub(crate) fn forget_batch(&self, id: &str) -> Result<(), ModelError> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(cache_err)?;
+        tx.execute("DELETE FROM batch_requests WHERE batch = ?1", params![id])
+            .map_err(cache_err)?;
+        tx.execute("DELETE FROM batches WHERE id = ?1", params![id])
+            .map_err(cache_err)?;
+        tx.commit().map_err(cache_err)
+    }
+
+    /// The batches not yet ended, of `endpoint` (all when `None`), oldest first.
+    pub fn pending_batches(&self, endpoint: Option<&str>) -> Result<Vec<BatchRecord>, ModelError> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, provider_id, provider, endpoint, state, requests FROM batches
+                 WHERE state != 'ended' AND (?1 IS NULL OR endpoint = ?1)
+                 ORDER BY submitted_at, id",
+            )
+            .map_err(cache_err)?;
+        let rows = st
+            .query_map(params![endpoint], |r| {
+                Ok(BatchRecord {
+                    id: r.get(0)?,
+                    provider_id: r.get(1)?,
+                    provider: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    state: r.get(4)?,
+                    requests: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .map_err(cache_err)?;
+        rows.collect::<Result<_, _>>().map_err(cache_err)
+    }
+
+    /// The requests of a pending batch: (cache key, request as JSON).
+    pub(crate) fn batch_requests(&self, id: &str) -> Result<Vec<(String, String)>, ModelError> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT cache_key, request FROM batch_requests WHERE batch = ?1 ORDER BY rowid",
+            )
+            .map_err(cache_err)?;
+        let rows = st
+            .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(cache_err)?;
+        rows.collect::<Result<_, _>>().map_err(cache_err)
+    }
+}
+
+/// A provider batch as the cache database records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// Shammie's id for the batch (also in an OpenAI batch's `metadata`).
+    pub id: String,
+    /// The provider's id (`msgbatch_…`, `batch_…`); `None` while being submitted.
+    pub provider_id: Option<String>,
+    /// `anthropic` or `openai`.
+    pub provider: String,
+    /// The model endpoint whose requests it holds (as in cache keys).
+    pub endpoint: String,
+    /// `submitting`, `submitted` or `ended`.
+    pub state: String,
+    /// How many requests it holds.
+    pub requests: u64,
+}
+
+fn cache_err(e: rusqlite::Error) -> ModelError {
+    ModelError::Cache(e.to_string())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Serves repeated requests from the cache; stores each new success before returning it.
@@ -136,7 +320,10 @@ impl Model for Cached {
             return Ok(c);
         }
         let c = self.inner.generate(req).await?;
-        self.cache.put(&key, self.inner.endpoint(), &c)?;
+        // A batched answer was stored by the batch layer with the rest of its batch.
+        if c.meta.batch_id.is_none() {
+            self.cache.put(&key, self.inner.endpoint(), &c)?;
+        }
         Ok(c)
     }
 }

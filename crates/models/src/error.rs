@@ -37,6 +37,13 @@ pub enum ModelError {
     Config(String),
     #[error("response cache: {0}")]
     Cache(String),
+    /// `--batch`: the request's batch expired before it was answered (submitted again in
+    /// a later batch, up to a limit).
+    #[error("expired in its batch: {0}")]
+    Expired(String),
+    /// `--batch`: the request's batch was canceled before it was answered.
+    #[error("canceled with its batch: {0}")]
+    Canceled(String),
     #[error("gave up after {attempts} attempts: {last}")]
     Exhausted {
         attempts: u32,

@@ -156,6 +156,21 @@ pub(crate) async fn send_json(
     timeout: Duration,
     classify_status: impl Fn(u16, &str, Option<Duration>) -> ModelError,
 ) -> Result<serde_json::Value, ModelError> {
+    let clean = send_text(rb, secrets, timeout, classify_status).await?;
+    serde_json::from_str(&clean).map_err(|e| {
+        let excerpt: String = clean.chars().take(200).collect();
+        ModelError::Malformed(format!("{e} in body starting {excerpt:?}"))
+    })
+}
+
+/// Sends a built request and returns its body as text (e.g. a JSONL file), classifying
+/// every failure and scrubbing `secrets` from errors and the body.
+pub(crate) async fn send_text(
+    rb: reqwest::RequestBuilder,
+    secrets: &Secrets,
+    timeout: Duration,
+    classify_status: impl Fn(u16, &str, Option<Duration>) -> ModelError,
+) -> Result<String, ModelError> {
     let scrub = |s: String| secrets.scrub(&s);
     let resp = rb
         .send()
@@ -178,11 +193,7 @@ pub(crate) async fn send_json(
     }
     // A server may echo what it was sent: no secret reaches a transcript either.
     let text = String::from_utf8_lossy(&bytes);
-    let clean = scrub(text.to_string());
-    serde_json::from_str(&clean).map_err(|e| {
-        let excerpt: String = clean.chars().take(200).collect();
-        ModelError::Malformed(format!("{e} in body starting {excerpt:?}"))
-    })
+    Ok(scrub(text.to_string()))
 }
 
 fn transport_error(

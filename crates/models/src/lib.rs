@@ -14,6 +14,8 @@
 //! error message.
 
 mod anthropic;
+mod api;
+pub mod batch;
 pub mod budget;
 mod cache;
 pub mod dry_run;
@@ -31,7 +33,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use shammie_core::{Capabilities, Completion, GenerateRequest};
 
-pub use cache::{cache_key, Cached, ResponseCache};
+pub use batch::{BatchEvent, BatchObserver, BatchOptions};
+pub use cache::{cache_key, BatchRecord, Cached, ResponseCache};
 pub use error::ModelError;
 pub use http::ApiKey;
 pub use limiter::AdaptiveLimiter;
@@ -81,6 +84,9 @@ pub struct OpenOptions {
     pub prices: Arc<pricing::PriceTable>,
     /// `--max-cost`: a cap on what provider calls may cost, shared by every model opened.
     pub budget: Option<Arc<budget::Budget>>,
+    /// `--batch`: API calls go through the providers' batch APIs ([`batch`]); `None`:
+    /// synchronous calls.
+    pub batch: Option<BatchOptions>,
 }
 
 /// Opens models and shares one limiter and one HTTP client per endpoint between them.
@@ -88,6 +94,8 @@ pub struct ModelHub {
     opts: OpenOptions,
     client: reqwest::Client,
     limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<AdaptiveLimiter>>>,
+    /// One batch queue per endpoint (`--batch`).
+    batchers: std::sync::Mutex<std::collections::HashMap<String, Arc<batch::Batcher>>>,
 }
 
 impl ModelHub {
@@ -97,11 +105,15 @@ impl ModelHub {
             opts,
             client,
             limiters: Default::default(),
+            batchers: Default::default(),
         })
     }
 
     /// Opens a model from a spec, wrapped in the pricing, cache, retry and concurrency layers.
     pub fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
+        if let Some(b) = &self.opts.batch {
+            return self.open_batched(spec, b);
+        }
         let raw = self.provider(spec, &self.opts.env)?;
         let limiter = {
             let mut map = self.limiters.lock().unwrap();

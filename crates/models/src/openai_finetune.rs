@@ -12,10 +12,11 @@
 //! creating is returned, since the job may exist: list jobs on the dashboard before
 //! starting again.
 //!
-//! Requests go through the same plumbing as the chat provider (`http::send_json`: error
-//! classification, `Retry-After`, scrubbing of the key from every error and body) and are
-//! retried on 429/5xx/timeouts with the same [`RetryPolicy`]. The key is sent only as the
-//! `Authorization` header and never appears in an error.
+//! Requests go through the same plumbing as the chat provider and the batch layer (the
+//! crate's retrying API client: error classification, `Retry-After`, scrubbing of the key
+//! from every error and body, the Files API upload) and are retried on 429/5xx/timeouts
+//! with the same [`RetryPolicy`]. The key is sent only as the `Authorization` header and
+//! never appears in an error.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +24,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{self, ApiKey, Secrets};
+use crate::api::{ApiClient, Auth, Idempotent};
+use crate::http::{self, ApiKey};
 use crate::spec::OPENAI_DEFAULT_BASE;
 use crate::{ModelError, RetryPolicy};
 
@@ -115,17 +117,7 @@ pub struct FineTuneJob {
     pub seed: Option<i64>,
 }
 
-/// An uploaded file (`object: file`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileObject {
-    pub id: String,
-    #[serde(default)]
-    pub bytes: u64,
-    #[serde(default)]
-    pub filename: String,
-    #[serde(default)]
-    pub purpose: String,
-}
+pub use crate::api::FileObject;
 
 /// One job event (`object: fine_tuning.job.event`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,29 +192,16 @@ impl Default for PollOptions {
 
 /// A client for one OpenAI account's fine-tuning API.
 pub struct FineTuneClient {
-    client: reqwest::Client,
-    base: String,
-    key: ApiKey,
-    secrets: Secrets,
-    timeout: Duration,
-    retry: RetryPolicy,
+    api: ApiClient,
 }
 
 impl std::fmt::Debug for FineTuneClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FineTuneClient")
-            .field("base", &self.base)
-            .field("key", &self.key)
+            .field("base", &self.api.base())
+            .field("key", &format_args!("ApiKey(***)"))
             .finish()
     }
-}
-
-/// How much of a retry-worthy failure may have reached the server.
-#[derive(Clone, Copy, PartialEq)]
-enum Idempotent {
-    Yes,
-    /// Retry only answers that say the request was not acted on (429, 5xx).
-    OnlyRefusals,
 }
 
 impl FineTuneClient {
@@ -233,18 +212,15 @@ impl FineTuneClient {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, FineTuneError> {
-        let base = base_url
-            .unwrap_or(OPENAI_DEFAULT_BASE)
-            .trim_end_matches('/')
-            .to_string();
-        Ok(Self {
-            client: http::client(timeout, 4)?,
-            secrets: Secrets::new(Some(&key), None),
-            base,
-            key,
+        let api = ApiClient::new(
+            http::client(timeout, 4)?,
+            base_url.unwrap_or(OPENAI_DEFAULT_BASE),
+            Auth::Bearer(key),
             timeout,
             retry,
-        })
+            http::classify,
+        );
+        Ok(Self { api })
     }
 
     async fn call(
@@ -252,35 +228,7 @@ impl FineTuneClient {
         what: Idempotent,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, FineTuneError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let rb = build().bearer_auth(self.key.expose());
-            let e = match http::send_json(rb, &self.secrets, self.timeout, http::classify).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            let refusal = matches!(
-                e,
-                ModelError::RateLimited { .. }
-                    | ModelError::Overloaded { .. }
-                    | ModelError::Server { .. }
-            );
-            let retry = e.is_retryable() && (what == Idempotent::Yes || refusal);
-            if !retry {
-                return Err(e.into());
-            }
-            if attempt >= self.retry.max_attempts {
-                return Err(ModelError::Exhausted {
-                    attempts: attempt,
-                    last: Box::new(e),
-                }
-                .into());
-            }
-            let wait = self.retry.delay(attempt, e.retry_after());
-            tracing::debug!(attempt, ?wait, error = %e, "fine-tuning API: retrying");
-            tokio::time::sleep(wait).await;
-        }
+        Ok(self.api.json(what, build).await?)
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, FineTuneError> {
@@ -291,17 +239,7 @@ impl FineTuneClient {
     /// `fine-tune`). The bytes are checked first ([`validate_jsonl`]); bad ones send nothing.
     pub async fn upload(&self, filename: &str, bytes: &[u8]) -> Result<FileObject, FineTuneError> {
         validate_jsonl(filename, bytes)?;
-        let (content_type, body) = multipart(filename, bytes);
-        let url = format!("{}/files", self.base);
-        let v = self
-            .call(Idempotent::OnlyRefusals, || {
-                self.client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, &content_type)
-                    .body(body.clone())
-            })
-            .await?;
-        Self::parse(v, "file object")
+        Ok(self.api.upload("fine-tune", filename, bytes).await?)
     }
 
     /// Reads and uploads a JSONL file (errors name the path and line).
@@ -329,10 +267,10 @@ impl FineTuneClient {
                 "fine-tuning job: the suffix is longer than 64 characters".into(),
             ));
         }
-        let url = format!("{}/fine_tuning/jobs", self.base);
+        let url = self.api.url("/fine_tuning/jobs");
         let v = self
             .call(Idempotent::OnlyRefusals, || {
-                self.client.post(&url).json(req)
+                self.api.http().post(&url).json(req)
             })
             .await?;
         Self::parse(v, "fine-tuning job")
@@ -340,32 +278,36 @@ impl FineTuneClient {
 
     /// The job as it is now.
     pub async fn job(&self, job_id: &str) -> Result<FineTuneJob, FineTuneError> {
-        let url = format!("{}/fine_tuning/jobs/{}", self.base, path_segment(job_id)?);
-        let v = self.call(Idempotent::Yes, || self.client.get(&url)).await?;
+        let url = self
+            .api
+            .url(&format!("/fine_tuning/jobs/{}", path_segment(job_id)?));
+        let v = self
+            .call(Idempotent::Yes, || self.api.http().get(&url))
+            .await?;
         Self::parse(v, "fine-tuning job")
     }
 
     /// The job's newest `limit` events, newest first.
     pub async fn events(&self, job_id: &str, limit: u32) -> Result<Vec<JobEvent>, FineTuneError> {
-        let url = format!(
-            "{}/fine_tuning/jobs/{}/events?limit={limit}",
-            self.base,
+        let url = self.api.url(&format!(
+            "/fine_tuning/jobs/{}/events?limit={limit}",
             path_segment(job_id)?
-        );
-        let v = self.call(Idempotent::Yes, || self.client.get(&url)).await?;
+        ));
+        let v = self
+            .call(Idempotent::Yes, || self.api.http().get(&url))
+            .await?;
         let data = v.get("data").cloned().unwrap_or(Value::Array(Vec::new()));
         Self::parse(data, "event list")
     }
 
     /// Cancels a job that has not finished.
     pub async fn cancel(&self, job_id: &str) -> Result<FineTuneJob, FineTuneError> {
-        let url = format!(
-            "{}/fine_tuning/jobs/{}/cancel",
-            self.base,
+        let url = self.api.url(&format!(
+            "/fine_tuning/jobs/{}/cancel",
             path_segment(job_id)?
-        );
+        ));
         let v = self
-            .call(Idempotent::Yes, || self.client.post(&url))
+            .call(Idempotent::Yes, || self.api.http().post(&url))
             .await?;
         Self::parse(v, "fine-tuning job")
     }
@@ -522,36 +464,6 @@ pub fn validate_jsonl(name: &str, bytes: &[u8]) -> Result<(), FineTuneError> {
         }
     }
     Ok(())
-}
-
-/// A `multipart/form-data` body with the fields `purpose=fine-tune` and `file`
-/// (RFC 7578); returns the `Content-Type` value and the body.
-fn multipart(filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    // A boundary that does not occur in the file.
-    let boundary = loop {
-        let b = format!("shammie-{:032x}", rng.gen::<u128>());
-        if !bytes.windows(b.len()).any(|w| w == b.as_bytes()) {
-            break b;
-        }
-    };
-    let safe: String = filename
-        .chars()
-        .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
-        .collect();
-    let mut body = Vec::with_capacity(bytes.len() + 512);
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{safe}\"\r\n\
-             Content-Type: application/jsonl\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //!
 //! A call's cost is `input_tokens × input + output_tokens × output`, prices per million
 //! tokens, whether or not the response came from the cache: the cache flag says whether it
-//! was paid, so totals can tell paid from saved. Local models cost 0; a model with no price
-//! has no cost (`None`), which totals report as unknown, never as free.
+//! was paid, so totals can tell paid from saved. A call answered through a batch API (its
+//! `meta.batch_id` is set, `--batch`) costs that times the model's `batch` factor (0.5 for
+//! both providers' batch APIs). Local models cost 0; a model with no price has no cost
+//! (`None`), which totals report as unknown, never as free.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +41,11 @@ impl Price {
     /// The cost of `usage`, in dollars.
     pub fn cost(&self, usage: &Usage) -> f64 {
         (usage.input_tokens as f64 * self.input + usage.output_tokens as f64 * self.output) / 1e6
+    }
+
+    /// The cost of `usage` answered through a batch API: the list cost times `batch`.
+    pub fn batch_cost(&self, usage: &Usage) -> f64 {
+        self.cost(usage) * self.batch
     }
 }
 
@@ -190,7 +197,10 @@ impl Model for Priced {
     }
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         let mut c = self.inner.generate(req).await?;
-        c.meta.cost_usd = self.price.map(|p| p.cost(&c.usage));
+        c.meta.cost_usd = self.price.map(|p| match c.meta.batch_id {
+            Some(_) => p.batch_cost(&c.usage),
+            None => p.cost(&c.usage),
+        });
         Ok(c)
     }
 }
@@ -242,6 +252,74 @@ mod tests {
             output_tokens: 300,
         });
         assert!((c - 0.0081).abs() < 1e-15, "{c}");
+    }
+
+    #[test]
+    fn batched_calls_cost_the_batch_share() {
+        let p = Price {
+            input: 3.0,
+            output: 15.0,
+            batch: 0.5,
+        };
+        let usage = Usage {
+            input_tokens: 1200,
+            output_tokens: 300,
+        };
+        // (1,200 × $3/M + 300 × $15/M) × 0.5 = 0.0081 × 0.5.
+        assert!((p.batch_cost(&usage) - 0.00405).abs() < 1e-15);
+        // Through the layer: a completion with a batch id gets the discounted cost.
+        struct Fixed(Option<String>);
+        #[async_trait]
+        impl Model for Fixed {
+            fn name(&self) -> &str {
+                "fixed"
+            }
+            fn endpoint(&self) -> &str {
+                "fixed"
+            }
+            fn capabilities(&self) -> Capabilities {
+                Capabilities {
+                    max_top_logprobs: 0,
+                    prefill: false,
+                    stop_sequences: false,
+                    system_prompt: false,
+                    multi_turn: false,
+                    seed: false,
+                    score_continuations: false,
+                    native_tools: false,
+                }
+            }
+            async fn generate(&self, _: &GenerateRequest) -> Result<Completion, ModelError> {
+                let mut c = Completion {
+                    text: String::new(),
+                    logprobs: None,
+                    continuations: None,
+                    tool_calls: Vec::new(),
+                    stop_reason: shammie_core::StopReason::EndTurn,
+                    usage: Usage {
+                        input_tokens: 1200,
+                        output_tokens: 300,
+                    },
+                    meta: Default::default(),
+                };
+                c.meta.batch_id = self.0.clone();
+                Ok(c)
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let req = GenerateRequest::user("hi", 5);
+        let cost = |batch: Option<&str>| {
+            let m = Priced::new(Arc::new(Fixed(batch.map(String::from))), Some(p));
+            rt.block_on(m.generate(&req))
+                .unwrap()
+                .meta
+                .cost_usd
+                .unwrap()
+        };
+        assert!((cost(None) - 0.0081).abs() < 1e-15);
+        assert!((cost(Some("msgbatch_1")) - 0.00405).abs() < 1e-15);
     }
 
     #[test]

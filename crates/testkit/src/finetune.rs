@@ -59,6 +59,30 @@ impl FineTuneState {
         self.files.clone()
     }
 
+    /// The file with this id.
+    pub(crate) fn file(&self, id: &str) -> Option<MockFile> {
+        self.files.iter().find(|f| f.id == id).cloned()
+    }
+
+    /// Stores a file the server makes (a batch's output); its id.
+    pub(crate) fn add_file(
+        &mut self,
+        purpose: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        _now: u64,
+    ) -> String {
+        self.next += 1;
+        let id = format!("file-mock{:06}", self.next);
+        self.files.push(MockFile {
+            id: id.clone(),
+            filename: filename.to_string(),
+            purpose: purpose.to_string(),
+            bytes,
+        });
+        id
+    }
+
     fn event(&mut self, job_id: &str, created_at: u64, message: &str) {
         self.next += 1;
         let ev = json!({
@@ -133,10 +157,10 @@ impl FineTuneState {
         let purpose = purpose.ok_or_else(|| err(400, "Missing required parameter: 'purpose'."))?;
         let (filename, bytes) =
             file.ok_or_else(|| err(400, "Missing required parameter: 'file'."))?;
-        if purpose != "fine-tune" {
+        if purpose != "fine-tune" && purpose != "batch" {
             return Err(err(
                 400,
-                format!("Invalid purpose '{purpose}' (mock: only fine-tune)"),
+                format!("Invalid purpose '{purpose}' (mock: fine-tune or batch)"),
             ));
         }
         self.next += 1;

@@ -9,7 +9,11 @@
 //! * the Anthropic Messages API: `POST /v1/messages` (non-streaming;
 //!   `system`, assistant *prefill*, `stop_sequences`, `x-api-key`);
 //! * the OpenAI fine-tuning API ([`finetune`]): file upload, jobs that advance one
-//!   status per poll to a scripted outcome, events, cancel.
+//!   status per poll to a scripted outcome, events, cancel;
+//! * both batch APIs ([`batch`]): Anthropic Message Batches and OpenAI Batch (files
+//!   upload and download), each request answered as the synchronous route would, with
+//!   scripted delays, expiry, per-request errors and whole-batch failure, and counters
+//!   of what was submitted.
 //!
 //! Faults can be scripted per request ([`Fault`]: rate limits with
 //! `Retry-After`, 5xx errors, Anthropic's 529 overload, delays, TCP resets,
@@ -52,6 +56,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod finetune;
 pub mod prompts;
 mod reply;
@@ -62,6 +67,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use batch::{BatchJudge, BatchOutcome};
 pub use finetune::{FineTuneOutcome, MockFile};
 pub use reply::{
     choice_options, count_words, default_distribution, default_reply, fnv1a64, split_tokens,

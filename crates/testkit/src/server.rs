@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::batch::{self, BatchState};
 use crate::finetune::{self, FineTuneOutcome, FineTuneState, MockFile};
 use crate::wire;
 use crate::{default_reply, Api, Fault, MockReply, RecordedRequest, Responder};
@@ -39,6 +40,7 @@ struct Shared {
     succeeded: AtomicUsize,
     next_id: AtomicU64,
     fine_tune: Mutex<FineTuneState>,
+    batches: Mutex<BatchState>,
 }
 
 /// Configures a [`MockServer`]; from [`MockServer::builder`].
@@ -105,6 +107,7 @@ impl MockBuilder {
             succeeded: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             fine_tune: Mutex::new(FineTuneState::default()),
+            batches: Mutex::new(BatchState::default()),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(MockServer { addr, shared, task })
@@ -209,6 +212,11 @@ impl MockServer {
     /// answers and `Delay` faults; not `MalformedJson`).
     pub fn successful_count(&self) -> usize {
         self.shared.succeeded.load(Ordering::Relaxed)
+    }
+
+    /// The batch APIs' state ([`crate::batch`]).
+    pub(crate) fn batch_state(&self) -> MutexGuard<'_, BatchState> {
+        lock(&self.shared.batches)
     }
 }
 
@@ -463,6 +471,9 @@ impl Shared {
     fn handle(&self, req: &HttpRequest) -> Action {
         self.received.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if batch::is_batch_path(&req.path) {
+            return self.handle_batch(req, id);
+        }
         if finetune::is_fine_tune_path(&req.path) {
             return self.handle_fine_tune(req, id);
         }
@@ -689,6 +700,111 @@ impl Shared {
                     status: 200,
                     headers: vec![id_header],
                     body: serde_json::to_vec(&v).unwrap_or_default(),
+                    success: true,
+                }
+            }
+            Err((s, msg)) => {
+                self.record(req, recorded_body(), label, s);
+                with_delay(error_action(api, s, &msg, vec![id_header]), delay)
+            }
+        }
+    }
+
+    /// The batch APIs ([`crate::batch`]): the same fault queue and key check as the chat
+    /// APIs; each request of a new batch answered by [`Shared::success_body`].
+    fn handle_batch(&self, req: &HttpRequest, id: u64) -> Action {
+        let api = batch::api_of(&req.path);
+        let id_header = match api {
+            Api::OpenAi => ("x-request-id", format!("req_mock{id:012}")),
+            Api::Anthropic => ("request-id", format!("req_mock{id:012}")),
+        };
+        let recorded_body = || {
+            if req.body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&req.body).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&req.body).into_owned())
+                })
+            }
+        };
+        let fault = lock(&self.faults).pop_front();
+        let label = fault.as_ref().map(Fault::label);
+        let delay = match self.transport_fault(
+            fault.as_ref(),
+            req,
+            recorded_body,
+            api,
+            id_header.clone(),
+        ) {
+            Err(action) => return action,
+            Ok(d) => d,
+        };
+        if let Some(Fault::MalformedJson) = fault {
+            self.record(req, recorded_body(), label, 200);
+            return Action::Respond {
+                delay: Duration::ZERO,
+                status: 200,
+                headers: vec![id_header],
+                body: br#"{"id":"batch_"#.to_vec(),
+                success: false,
+            };
+        }
+        if let Some(key) = &self.api_key {
+            let ok = match api {
+                Api::OpenAi => {
+                    header(&req.headers, "authorization")
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .map(str::trim)
+                        == Some(key.as_str())
+                }
+                Api::Anthropic => header(&req.headers, "x-api-key") == Some(key.as_str()),
+            };
+            if !ok {
+                self.record(req, recorded_body(), label, 401);
+                return with_delay(
+                    error_action(api, 401, "invalid API key (mock server)", vec![id_header]),
+                    delay,
+                );
+            }
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let host = header(&req.headers, "host")
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let answer = |api: Api, params: &Value| -> Result<Value, String> {
+            let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let body = self.success_body(api, req, Some(params), n)?;
+            serde_json::from_slice(&body).map_err(|e| e.to_string())
+        };
+        let result = {
+            let mut batches = lock(&self.batches);
+            let mut files = lock(&self.fine_tune);
+            batches.handle(
+                &req.method,
+                &req.path,
+                &req.query,
+                &req.body,
+                now,
+                &host,
+                &mut files,
+                &answer,
+            )
+        };
+        match result {
+            Ok(reply) => {
+                self.record(req, recorded_body(), label, 200);
+                let body = match reply {
+                    batch::Reply::Json(v) => serde_json::to_vec(&v).unwrap_or_default(),
+                    batch::Reply::Bytes(b) => b,
+                };
+                Action::Respond {
+                    delay,
+                    status: 200,
+                    headers: vec![id_header],
+                    body,
                     success: true,
                 }
             }

@@ -156,6 +156,7 @@ fn models(server: &MockServer, max_connections: usize) -> Models {
         cache: None,
         local: None,
         budget: None,
+        batch: None,
     })
     .unwrap();
     let spec = format!("openai-compatible:{}/m", server.openai_base_url())

@@ -42,6 +42,7 @@ pub(crate) fn options(server: &MockServer) -> OpenOptions {
         cache: None,
         local: None,
         budget: None,
+        batch: None,
     }
 }
 
