@@ -326,6 +326,52 @@ impl Model for Cached {
         }
         Ok(c)
     }
+    /// Serves the nonces the cache holds and forwards only the others, in one call; each
+    /// answer is stored under its own nonce's key (the key `generate` would use).
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        let endpoint = self.inner.endpoint();
+        let mut out: Vec<Option<Result<Completion, ModelError>>> = Vec::with_capacity(nonces.len());
+        let mut keys = Vec::with_capacity(nonces.len());
+        let mut misses = Vec::new();
+        for (i, &n) in nonces.iter().enumerate() {
+            let mut r = req.clone();
+            r.nonce = n;
+            let key = cache_key(endpoint, &r);
+            match self.cache.get(&key) {
+                Ok(Some(mut c)) => {
+                    c.meta.cached = true;
+                    c.meta.attempts = 0;
+                    c.meta.latency_ms = 0;
+                    out.push(Some(Ok(c)));
+                }
+                Ok(None) => {
+                    out.push(None);
+                    misses.push(i);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+            keys.push(key);
+        }
+        if !misses.is_empty() {
+            let ns: Vec<u64> = misses.iter().map(|&i| nonces[i]).collect();
+            let answers = self.inner.generate_many(req, &ns).await;
+            for (&i, a) in misses.iter().zip(answers) {
+                out[i] = Some(a.and_then(|c| {
+                    if c.meta.batch_id.is_none() {
+                        self.cache.put(&keys[i], endpoint, &c)?;
+                    }
+                    Ok(c)
+                }));
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(ModelError::Malformed("no answer".into()))))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -72,19 +72,28 @@ impl Secrets {
             s.forms.push(k.to_string());
             s.pieces.push(k.to_string());
         }
-        if let Some((user, pass)) = basic.filter(|(_, p)| !p.is_empty()) {
-            let pair = format!("{user}:{pass}");
-            let b = base64(pair.as_bytes());
-            s.forms.push(format!("Basic {b}"));
-            s.forms.push(b);
-            s.forms.push(pair);
-            if pass.len() >= 4 {
-                s.forms.push(pass.to_string());
-                s.pieces.push(pass.to_string());
-            }
+        if let Some((user, pass)) = basic {
+            s.add_basic(user, pass);
         }
         s.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
         s
+    }
+
+    /// Adds the forms of URL credentials `user:pass` (one more server's, for replicas).
+    pub(crate) fn add_basic(&mut self, user: &str, pass: &str) {
+        if pass.is_empty() {
+            return;
+        }
+        let pair = format!("{user}:{pass}");
+        let b = base64(pair.as_bytes());
+        self.forms.push(format!("Basic {b}"));
+        self.forms.push(b);
+        self.forms.push(pair);
+        if pass.len() >= 4 {
+            self.forms.push(pass.to_string());
+            self.pieces.push(pass.to_string());
+        }
+        self.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     }
 
     /// `text` without any secret form: each is replaced by `***`.

@@ -18,6 +18,7 @@ mod api;
 pub mod batch;
 pub mod budget;
 mod cache;
+mod completions;
 pub mod dry_run;
 mod error;
 mod http;
@@ -25,8 +26,10 @@ mod limiter;
 mod openai;
 pub mod openai_finetune;
 pub mod pricing;
+mod replicas;
 mod retry;
 mod spec;
+pub mod template;
 
 use std::sync::Arc;
 
@@ -39,7 +42,7 @@ pub use error::ModelError;
 pub use http::ApiKey;
 pub use limiter::AdaptiveLimiter;
 pub use retry::{Resilient, RetryPolicy};
-pub use spec::{ModelSpec, Provider, ProviderEnv};
+pub use spec::{ModelSpec, Provider, ProviderEnv, ServerFeatures};
 
 /// A language model that answers generation requests.
 ///
@@ -60,6 +63,32 @@ pub trait Model: Send + Sync {
     fn rendered_prompt(&self, _req: &GenerateRequest) -> Option<String> {
         None
     }
+    /// `req` once per nonce (each a request of its own, `req.nonce` replaced), results in
+    /// nonce order: several samples of one prompt. Providers whose API returns `n`
+    /// choices per request override it to send one request; the cache serves the nonces
+    /// it holds and forwards only the rest. Each nonce's answer is what
+    /// [`Model::generate`] with that nonce would give, and is cached under the same key.
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        generate_each(self, req, nonces).await
+    }
+}
+
+/// [`Model::generate_many`] done one request per nonce, all at once.
+pub(crate) async fn generate_each<M: Model + ?Sized>(
+    model: &M,
+    req: &GenerateRequest,
+    nonces: &[u64],
+) -> Vec<Result<Completion, ModelError>> {
+    futures::future::join_all(nonces.iter().map(|&n| {
+        let mut r = req.clone();
+        r.nonce = n;
+        async move { model.generate(&r).await }
+    }))
+    .await
 }
 
 /// Opens `local:` models. Implemented by the local-inference crate and handed in by the
@@ -117,8 +146,11 @@ impl ModelHub {
         let raw = self.provider(spec, &self.opts.env)?;
         let limiter = {
             let mut map = self.limiters.lock().unwrap();
+            // A spec with replicas may have that many more in flight (each replica is
+            // held to its own limit besides).
+            let max = self.opts.max_connections * (1 + spec.replicas.len());
             map.entry(spec.limiter_key(&self.opts.env))
-                .or_insert_with(|| Arc::new(AdaptiveLimiter::new(self.opts.max_connections)))
+                .or_insert_with(|| Arc::new(AdaptiveLimiter::new(max)))
                 .clone()
         };
         let resilient: Arc<dyn Model> =
@@ -143,12 +175,10 @@ impl ModelHub {
                 env,
                 self.opts.timeout,
             )?),
-            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(openai::OpenAi::new(
-                self.client.clone(),
-                spec,
-                env,
-                self.opts.timeout,
-            )?),
+            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(
+                openai::OpenAi::new(self.client.clone(), spec, env, self.opts.timeout)?
+                    .with_replica_limiters(self.replica_limiters(spec, env)),
+            ),
             Provider::Local => match &self.opts.local {
                 Some(loader) => loader.open(spec)?,
                 None => {
@@ -173,6 +203,23 @@ impl ModelHub {
             dry,
             self.opts.prices.price(spec),
         )))
+    }
+
+    /// One limiter per server of a spec with replicas, shared with every spec naming that
+    /// server (keyed as a single-server spec's limiter is); none for a single server.
+    fn replica_limiters(&self, spec: &ModelSpec, env: &ProviderEnv) -> Vec<Arc<AdaptiveLimiter>> {
+        if spec.replicas.is_empty() {
+            return Vec::new();
+        }
+        let mut map = self.limiters.lock().unwrap();
+        spec.replica_limiter_keys(env)
+            .into_iter()
+            .map(|k| {
+                map.entry(k)
+                    .or_insert_with(|| Arc::new(AdaptiveLimiter::new(self.opts.max_connections)))
+                    .clone()
+            })
+            .collect()
     }
 
     /// Under `--max-cost`, provider calls (not cache hits) pass the [`budget::Budgeted`]

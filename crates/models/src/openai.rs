@@ -1,6 +1,22 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`), also spoken by vLLM, SGLang,
 //! Ollama and llama.cpp's server.
+//!
+//! An OpenAI-compatible spec may declare more ([`ServerFeatures`]): assistant prefill
+//! (`prefill=true`: the prefill is sent as a final assistant message with vLLM's
+//! `continue_final_message: true, add_generation_prompt: false`), the Completions API
+//! (`completions=true`: continuation scoring with `echo`, prompts rendered by Shammie with
+//! the spec's `template`, see [`crate::completions`]) and `n` choices per request
+//! (`n=true`), and may name replicas ([`crate::replicas`]). Which way a request goes:
+//!
+//! | request | `prefill=true` | `completions=true` | both | neither |
+//! |---|---|---|---|---|
+//! | plain generation | chat | completions | chat | chat |
+//! | with a prefill | chat, continued | completions | chat, continued | refused |
+//! | scoring | refused | completions | completions | refused |
+//!
+//! A refusal names the flag to add and is made before anything is sent.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,22 +26,38 @@ use shammie_core::{
     TopLogprob, Usage,
 };
 
+use crate::completions;
 use crate::http::{self, ApiKey};
-use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv};
-use crate::{Model, ModelError};
+use crate::replicas::{Server, Servers};
+use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv, ServerFeatures};
+use crate::{AdaptiveLimiter, Model, ModelError};
+
+/// Most choices asked for in one request (the official API's limit for `n`).
+const MAX_N: usize = 128;
+
+/// Where a request is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `/chat/completions` (a prefill, if any, continued through `continue_final_message`).
+    Chat,
+    /// `/completions`, the prompt rendered with the spec's template.
+    Completions,
+}
 
 pub(crate) struct OpenAi {
     client: reqwest::Client,
-    url: String,
+    /// The server, or the replicas. Credentials given in a server's URL
+    /// (`http://user:pass@host/v1/…`) are sent as HTTP Basic authentication *instead of*
+    /// a Bearer key: one scheme per server.
+    servers: Servers,
     key: Option<ApiKey>,
     model: String,
     name: String,
     endpoint: String,
     /// The official API wants `max_completion_tokens`; compatible servers know `max_tokens`.
     official: bool,
-    /// Credentials given in the server's URL (`http://user:pass@host/v1/…`), sent as HTTP
-    /// Basic authentication *instead of* a Bearer key: one scheme per server.
-    basic: Option<(String, String)>,
+    /// What a compatible server was declared to support (nothing for the official API).
+    features: ServerFeatures,
     secrets: http::Secrets,
     timeout: Duration,
 }
@@ -48,54 +80,116 @@ impl OpenAi {
             env.compatible_api_key.clone()
         };
         let base = spec.resolved_base_url(env);
-        // Credentials in the URL come out of it (reqwest would send them as Basic *and* we
-        // would add the Bearer key) and are sent as the one scheme for this server.
-        let (base, basic) = match reqwest::Url::parse(&base) {
-            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-                let user = percent_decode(u.username());
-                let pass = percent_decode(u.password().unwrap_or(""));
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                (
-                    u.as_str().trim_end_matches('/').to_string(),
-                    Some((user, pass)),
-                )
-            }
-            _ => (base, None),
-        };
-        let secrets = http::Secrets::new(
-            key.as_ref(),
-            basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        let bases = std::iter::once(base.clone()).chain(
+            spec.replicas
+                .iter()
+                .map(|r| r.trim_end_matches('/').to_string()),
         );
+        // Credentials in a URL come out of it (reqwest would send them as Basic *and* we
+        // would add the Bearer key) and are sent as the one scheme for that server.
+        let servers: Vec<Server> = bases
+            .map(|b| match reqwest::Url::parse(&b) {
+                Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                    let user = percent_decode(u.username());
+                    let pass = percent_decode(u.password().unwrap_or(""));
+                    let _ = u.set_username("");
+                    let _ = u.set_password(None);
+                    Server::new(
+                        u.as_str().trim_end_matches('/').to_string(),
+                        Some((user, pass)),
+                    )
+                }
+                _ => Server::new(b, None),
+            })
+            .collect();
+        let mut secrets = http::Secrets::new(key.as_ref(), None);
+        for s in &servers {
+            if let Some((u, p)) = &s.basic {
+                secrets.add_basic(u, p);
+            }
+        }
+        let features = if official {
+            ServerFeatures::default()
+        } else {
+            spec.features
+        };
+        // The cache identity: provider, the first server (replicas serve the same
+        // weights) and model, plus what changes the text a request becomes: the
+        // Completions route and its template, and whether prefills go through chat.
+        let mut endpoint = format!(
+            "{} {} {}",
+            spec.provider.as_str(),
+            redact_url(&servers[0].base),
+            spec.model
+        );
+        if features.completions {
+            endpoint.push_str(&format!(
+                " completions template={}",
+                features.format().name()
+            ));
+            if features.prefill {
+                endpoint.push_str(" chat-prefill");
+            }
+        }
         Ok(Self {
             client,
-            basic,
+            servers: Servers::new(servers),
             secrets,
-            url: format!("{base}/chat/completions"),
             key,
             model: spec.model.clone(),
             name: spec.to_string(),
-            endpoint: format!(
-                "{} {} {}",
-                spec.provider.as_str(),
-                redact_url(&base),
-                spec.model
-            ),
+            endpoint,
             official,
+            features,
             timeout,
         })
     }
 
-    pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
-        if req.is_scoring() {
-            return Err(ModelError::Unsupported(format!(
-                "{}: the Chat Completions API cannot score given continuations",
-                self.name
-            )));
+    /// Gives each replica its own concurrency limit (in the spec's order of servers).
+    pub(crate) fn with_replica_limiters(mut self, limiters: Vec<Arc<AdaptiveLimiter>>) -> Self {
+        if self.servers.len() > 1 {
+            self.servers = self.servers.with_limiters(limiters);
         }
-        if req.prefill.is_some() {
+        self
+    }
+
+    /// Where `req` goes, or why this server cannot take it (naming the spec flag to add).
+    fn route(&self, req: &GenerateRequest) -> Result<Route, ModelError> {
+        let f = &self.features;
+        let refuse = |what: &str, flag: &str| {
+            Err(ModelError::Unsupported(if self.official {
+                format!("{}: the OpenAI API {what}", self.name)
+            } else {
+                format!(
+                    "{}: {what} unless the server is declared to support it: add `{flag}` to \
+                     the spec's query if it does (see docs/open-weight-servers.md)",
+                    self.name
+                )
+            }))
+        };
+        if req.is_scoring() {
+            return if f.completions {
+                Ok(Route::Completions)
+            } else {
+                refuse("cannot score given continuations", "completions=true")
+            };
+        }
+        if f.completions && !f.prefill {
+            return Ok(Route::Completions);
+        }
+        if req.prefill.is_some() && !f.prefill {
+            return refuse("has no assistant prefill", "prefill=true");
+        }
+        Ok(Route::Chat)
+    }
+
+    /// The Chat Completions body of `req` (its prefill, on a server declared to take one,
+    /// as a final assistant message to continue).
+    pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
+        if req.is_scoring() || (req.prefill.is_some() && !self.features.prefill) {
+            self.route(req)?;
             return Err(ModelError::Unsupported(format!(
-                "{}: the Chat Completions API has no assistant prefill",
+                "{}: the Chat Completions API cannot take this request",
                 self.name
             )));
         }
@@ -127,8 +221,16 @@ impl OpenAi {
                 messages.push(json!({"role": role, "content": m.content}));
             }
         }
+        let prefill = req.prefill.as_deref();
+        if let Some(p) = prefill {
+            messages.push(json!({"role": "assistant", "content": p}));
+        }
         let mut b = json!({"model": self.model, "messages": messages});
         let o = b.as_object_mut().unwrap();
+        if prefill.is_some() {
+            o.insert("continue_final_message".into(), json!(true));
+            o.insert("add_generation_prompt".into(), json!(false));
+        }
         let max_key = if self.official {
             "max_completion_tokens"
         } else {
@@ -182,9 +284,64 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A chat completion's first choice, with the response's whole usage.
 pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
+    let choice = v
+        .pointer("/choices/0")
+        .ok_or_else(|| ModelError::Malformed("chat completion without choices[0]".into()))?;
+    let mut c = parse_choice(choice)?;
+    c.usage = usage(v);
+    Ok(c)
+}
+
+/// The response's usage (`prompt_tokens`, `completion_tokens`).
+fn usage(v: &Value) -> Usage {
+    Usage {
+        input_tokens: v
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        output_tokens: v
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    }
+}
+
+/// The share of `total` that choice `i` of `k` gets: an even split with the remainder to
+/// the first choices, so the shares add up to what was billed.
+fn share(total: u64, k: usize, i: usize) -> u64 {
+    let k = k.max(1) as u64;
+    total / k + u64::from((i as u64) < total % k)
+}
+
+/// Every choice of a response (in `index` order), parsed by `parse`, with the response's
+/// usage shared out among them ([`share`]): the API reports one prompt and the
+/// completion tokens of all choices together.
+fn split_choices(
+    v: &Value,
+    parse: impl Fn(&Value) -> Result<Completion, ModelError>,
+) -> Result<Vec<Completion>, ModelError> {
+    let choices = completions::choices(v)?;
+    let total = usage(v);
+    let k = choices.len();
+    choices
+        .into_iter()
+        .enumerate()
+        .map(|(i, ch)| {
+            let mut c = parse(ch)?;
+            c.usage = Usage {
+                input_tokens: share(total.input_tokens, k, i),
+                output_tokens: share(total.output_tokens, k, i),
+            };
+            Ok(c)
+        })
+        .collect()
+}
+
+/// One chat choice, without usage.
+fn parse_choice(choice: &Value) -> Result<Completion, ModelError> {
     let bad = |what: &str| ModelError::Malformed(format!("chat completion without {what}"));
-    let choice = v.pointer("/choices/0").ok_or_else(|| bad("choices[0]"))?;
     let text = match choice.pointer("/message/content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -252,25 +409,140 @@ pub(crate) fn parse_response(v: &Value) -> Result<Completion, ModelError> {
         ),
         _ => None,
     };
-    let usage = Usage {
-        input_tokens: v
-            .pointer("/usage/prompt_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-        output_tokens: v
-            .pointer("/usage/completion_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    };
     Ok(Completion {
         text,
         logprobs,
         continuations: None,
         tool_calls,
         stop_reason,
-        usage,
+        usage: Usage::default(),
         meta: Default::default(),
     })
+}
+
+impl OpenAi {
+    /// Sends `body` to `path` on a server: the one, or the least loaded replica that is
+    /// up, going on to the next replica at once after a connection error or a 5xx
+    /// ([`crate::replicas`]).
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, ModelError> {
+        let mut tried = vec![false; self.servers.len()];
+        let mut last: Option<ModelError> = None;
+        loop {
+            let Some(i) = self.servers.pick(&tried) else {
+                return Err(match last {
+                    Some(_) if self.servers.len() > 1 => self.servers.all_failed(redact_url),
+                    Some(e) => e,
+                    None => ModelError::Config(format!("{}: no server", self.name)),
+                });
+            };
+            tried[i] = true;
+            let slot = self.servers.acquire(i).await;
+            let server = slot.server;
+            let mut rb = self.client.post(format!("{}{path}", server.base));
+            match (&server.basic, &self.key) {
+                (Some((user, pass)), _) => rb = rb.basic_auth(user, Some(pass)),
+                (None, Some(k)) => rb = rb.bearer_auth(k.expose()),
+                (None, None) => {}
+            }
+            match http::post_json(rb, body, &self.secrets, self.timeout, http::classify).await {
+                Ok(v) => {
+                    server.succeeded();
+                    return Ok(v);
+                }
+                Err(e) if self.servers.fails_over(&e) => {
+                    tracing::debug!(model = %self.name, replica = %redact_url(&server.base), error = %e, "replica failed; trying another");
+                    self.servers.mark_down(i, &e);
+                    last = Some(e);
+                }
+                Err(e) => {
+                    if e.is_backpressure() {
+                        server.backpressure();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Generates through Chat Completions (`n` choices when given). A server that echoes
+    /// the prefill at the start of its reply has it taken off: the text is only what the
+    /// model added.
+    async fn chat(
+        &self,
+        req: &GenerateRequest,
+        n: Option<usize>,
+    ) -> Result<Vec<Completion>, ModelError> {
+        let mut body = self.body(req)?;
+        if let Some(n) = n {
+            body["n"] = json!(n);
+        }
+        let v = self.post("/chat/completions", &body).await?;
+        let mut cs = split_choices(&v, parse_choice)?;
+        if let Some(p) = req.prefill.as_deref().filter(|p| !p.is_empty()) {
+            for c in &mut cs {
+                if let Some(rest) = c.text.strip_prefix(p) {
+                    c.text = rest.to_string();
+                }
+            }
+        }
+        Ok(cs)
+    }
+
+    /// Generates through the Completions API, the prompt rendered with the template.
+    async fn complete(
+        &self,
+        req: &GenerateRequest,
+        n: Option<usize>,
+    ) -> Result<Vec<Completion>, ModelError> {
+        let body = completions::generation_body(&self.model, self.features.format(), req, n);
+        let v = self.post("/completions", &body).await?;
+        split_choices(&v, completions::parse_choice)
+    }
+
+    /// Scores each continuation with one echo request (all at once).
+    async fn score(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
+        let prompt = self.features.format().render(req);
+        let results = futures::future::join_all(req.continuations.iter().map(|cont| {
+            let prompt = &prompt;
+            async move {
+                let v = self
+                    .post(
+                        "/completions",
+                        &completions::scoring_body(&self.model, prompt, cont),
+                    )
+                    .await?;
+                Ok::<_, ModelError>((completions::score(&v, prompt, cont)?, usage(&v)))
+            }
+        }))
+        .await;
+        let mut scores = Vec::with_capacity(results.len());
+        let mut total = Usage::default();
+        for r in results {
+            let (s, u) = r?;
+            scores.push(s);
+            total += u;
+        }
+        Ok(Completion {
+            text: String::new(),
+            logprobs: None,
+            continuations: Some(scores),
+            tool_calls: Vec::new(),
+            stop_reason: StopReason::EndTurn,
+            usage: total,
+            meta: Default::default(),
+        })
+    }
+
+    async fn generate_k(
+        &self,
+        req: &GenerateRequest,
+        n: Option<usize>,
+    ) -> Result<Vec<Completion>, ModelError> {
+        match self.route(req)? {
+            Route::Chat => self.chat(req, n).await,
+            Route::Completions => self.complete(req, n).await,
+        }
+    }
 }
 
 #[async_trait]
@@ -282,28 +554,68 @@ impl Model for OpenAi {
         &self.endpoint
     }
     fn capabilities(&self) -> Capabilities {
+        let f = &self.features;
         Capabilities {
             max_top_logprobs: 20,
-            prefill: false,
+            // Through chat (`prefill`), or rendered into the prompt (`completions`).
+            prefill: f.prefill || f.completions,
             stop_sequences: true,
             system_prompt: true,
             multi_turn: true,
             seed: true,
-            score_continuations: false,
+            score_continuations: f.completions,
             // OpenAI calls tools natively; compatible servers only when configured for it
             // (vLLM, llama.cpp with --jinja), so they get text-tag actions.
             native_tools: self.official,
         }
     }
+
+    fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
+        (self.route(req).ok()? == Route::Completions).then(|| self.features.format().render(req))
+    }
+
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
-        let body = self.body(req)?;
-        let mut rb = self.client.post(&self.url);
-        match (&self.basic, &self.key) {
-            (Some((user, pass)), _) => rb = rb.basic_auth(user, Some(pass)),
-            (None, Some(k)) => rb = rb.bearer_auth(k.expose()),
-            (None, None) => {}
+        if req.is_scoring() {
+            self.route(req)?;
+            return self.score(req).await;
         }
-        let v = http::post_json(rb, &body, &self.secrets, self.timeout, http::classify).await?;
-        parse_response(&v)
+        let mut cs = self.generate_k(req, None).await?;
+        Ok(cs.swap_remove(0))
+    }
+
+    /// One request with `n` choices where the API honours `n` (the official API, or a
+    /// server declared with `n=true`), split into one completion per nonce; otherwise one
+    /// request per nonce. A server that returns fewer choices than asked does not honour
+    /// `n`: the nonces left without one get an error saying so.
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        if nonces.len() < 2 || req.is_scoring() || !(self.official || self.features.n) {
+            return crate::generate_each(self, req, nonces).await;
+        }
+        if let Err(e) = self.route(req) {
+            return nonces.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut out = Vec::with_capacity(nonces.len());
+        for chunk in nonces.chunks(MAX_N) {
+            match self.generate_k(req, Some(chunk.len())).await {
+                Ok(cs) => {
+                    let got = cs.len();
+                    out.extend(cs.into_iter().take(chunk.len()).map(Ok));
+                    for _ in got..chunk.len() {
+                        out.push(Err(ModelError::Unsupported(format!(
+                            "{}: asked for n={} choices and got {got}: the server does not \
+                             honour `n`; drop n=true from the spec",
+                            self.name,
+                            chunk.len()
+                        ))));
+                    }
+                }
+                Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
+            }
+        }
+        out
     }
 }

@@ -203,6 +203,20 @@ impl Model for Priced {
         });
         Ok(c)
     }
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        let mut out = self.inner.generate_many(req, nonces).await;
+        for c in out.iter_mut().flatten() {
+            c.meta.cost_usd = self.price.map(|p| match c.meta.batch_id {
+                Some(_) => p.batch_cost(&c.usage),
+                None => p.cost(&c.usage),
+            });
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,68 @@ impl Model for Resilient {
             }
         }
     }
+
+    /// Like `generate`, for the nonces of one request sent together: each attempt takes
+    /// one slot and asks the provider for the nonces still unanswered; retryable failures
+    /// are tried again (with the same backoff), the others are final.
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        let start = Instant::now();
+        let mut out: Vec<Option<Result<Completion, ModelError>>> = vec![None; nonces.len()];
+        let mut pending: Vec<usize> = (0..nonces.len()).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let ns: Vec<u64> = pending.iter().map(|&i| nonces[i]).collect();
+            let results = {
+                let _permit = self.limiter.acquire().await;
+                self.inner.generate_many(req, &ns).await
+            };
+            let mut retry = Vec::new();
+            let mut wait = None;
+            for (&i, r) in pending.iter().zip(results) {
+                match r {
+                    Ok(mut c) => {
+                        self.limiter.on_success();
+                        c.meta.attempts = attempt;
+                        c.meta.latency_ms = start.elapsed().as_millis() as u64;
+                        out[i] = Some(Ok(c));
+                    }
+                    Err(e) if e.is_retryable() && attempt < self.policy.max_attempts => {
+                        if e.is_backpressure() {
+                            self.limiter.on_backpressure();
+                        }
+                        wait = wait.or(Some(self.policy.delay(attempt, e.retry_after())));
+                        retry.push(i);
+                    }
+                    Err(e) if e.is_retryable() => {
+                        out[i] = Some(Err(ModelError::Exhausted {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        }))
+                    }
+                    Err(e) => out[i] = Some(Err(e)),
+                }
+            }
+            pending = retry;
+            if let Some(wait) = wait {
+                tracing::debug!(
+                    model = self.inner.name(),
+                    attempt,
+                    ?wait,
+                    left = pending.len(),
+                    "retrying"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        }
+        out.into_iter()
+            .map(|o| o.expect("every nonce answered"))
+            .collect()
+    }
 }
 
 #[cfg(test)]

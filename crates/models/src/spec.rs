@@ -2,6 +2,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::http::ApiKey;
+use crate::template::Format;
 use crate::ModelError;
 
 pub(crate) const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
@@ -32,12 +33,123 @@ impl Provider {
 /// For OpenAI-compatible servers the model name is everything after the `/v1/` segment
 /// (so names with slashes such as `meta-llama/Llama-3.1-8B` work); without a `/v1/`
 /// segment it is the last path segment and the rest is the base URL.
+///
+/// An OpenAI-compatible spec may name replicas — several base URLs serving the same
+/// weights, separated by commas before the model
+/// (`openai-compatible:http://a:8000/v1,http://b:8001/v1/MODEL`) — and declare what the
+/// server supports in a query after the model ([`ServerFeatures`]:
+/// `…/MODEL?prefill=true&completions=true&n=true&template=chatml`). The query is not
+/// part of the model name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelSpec {
     pub provider: Provider,
     pub model: String,
-    /// Base URL for `openai-compatible` (without credentials); `None` elsewhere.
+    /// Base URL for `openai-compatible` (the first replica's); `None` elsewhere.
     pub base_url: Option<String>,
+    /// `openai-compatible`: the base URLs of further replicas (empty for one server).
+    pub replicas: Vec<String>,
+    /// `openai-compatible`: what the server was declared to support.
+    pub features: ServerFeatures,
+}
+
+/// What an OpenAI-compatible server supports beyond plain Chat Completions, declared in
+/// the spec's query (`?prefill=true&completions=true&n=true&template=NAME`); all off by
+/// default. Unknown keys are an error.
+///
+/// - `prefill`: a trailing assistant message is continued, not answered
+///   (`continue_final_message: true, add_generation_prompt: false`: vLLM, SGLang, recent
+///   llama.cpp `llama-server`).
+/// - `completions`: the server has `/v1/completions` with `echo` and `logprobs` (vLLM,
+///   SGLang, llama.cpp servers): continuation scoring, and the prompt rendered by Shammie
+///   with `template`. Without `prefill`, every request goes this way (prefill included).
+/// - `n`: one request with `n` returns `n` choices (vLLM, SGLang; not llama-cpp-python).
+/// - `template`: the prompt format used on `/v1/completions` (`human-assistant` for base
+///   models, the default; `gemma`, `chatml`, `llama3`): the same text `local:` renders
+///   for that family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ServerFeatures {
+    pub prefill: bool,
+    pub completions: bool,
+    pub n: bool,
+    /// `None`: not given (`human-assistant` is used).
+    pub template: Option<Format>,
+}
+
+impl ServerFeatures {
+    /// The keys a spec's query may hold.
+    pub const KEYS: [&'static str; 4] = ["prefill", "completions", "n", "template"];
+
+    /// The prompt format on `/v1/completions`.
+    pub fn format(&self) -> Format {
+        self.template.unwrap_or(Format::Base)
+    }
+
+    fn parse(query: &str) -> Result<ServerFeatures, String> {
+        let mut f = ServerFeatures::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` in the query is not KEY=VALUE"))?;
+            if seen.contains(&k) {
+                return Err(format!("`{k}` is given twice"));
+            }
+            seen.push(k);
+            let flag = || match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(format!("`{k}` must be true or false, not `{v}`")),
+            };
+            match k {
+                "prefill" => f.prefill = flag()?,
+                "completions" => f.completions = flag()?,
+                "n" => f.n = flag()?,
+                "template" => {
+                    f.template = Some(Format::from_name(v).ok_or_else(|| {
+                        format!(
+                            "unknown template `{v}` (one of {})",
+                            Format::ALL.map(Format::name).join(", ")
+                        )
+                    })?)
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `{k}` in the query (one of {})",
+                        Self::KEYS.join(", ")
+                    ))
+                }
+            }
+        }
+        if f.template.is_some() && !f.completions {
+            return Err(
+                "`template` is how prompts are rendered for /v1/completions: add completions=true"
+                    .into(),
+            );
+        }
+        Ok(f)
+    }
+
+    /// The query as a spec writes it (`?prefill=true&…`), empty when nothing is declared.
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if self.prefill {
+            parts.push("prefill=true".to_string());
+        }
+        if self.completions {
+            parts.push("completions=true".to_string());
+        }
+        if self.n {
+            parts.push("n=true".to_string());
+        }
+        if let Some(t) = self.template {
+            parts.push(format!("template={}", t.name()));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
 }
 
 impl FromStr for ModelSpec {
@@ -58,6 +170,8 @@ impl FromStr for ModelSpec {
                     provider: Provider::Local,
                     model: s.into(),
                     base_url: None,
+                    replicas: Vec::new(),
+                    features: ServerFeatures::default(),
                 });
             }
             return Err(bad("no provider prefix"));
@@ -73,44 +187,65 @@ impl FromStr for ModelSpec {
                 provider: Provider::Anthropic,
                 model: rest.into(),
                 base_url: None,
+                replicas: Vec::new(),
+                features: ServerFeatures::default(),
             }),
             "openai" => Ok(ModelSpec {
                 provider: Provider::OpenAi,
                 model: rest.into(),
                 base_url: None,
+                replicas: Vec::new(),
+                features: ServerFeatures::default(),
             }),
             "local" => Ok(ModelSpec {
                 provider: Provider::Local,
                 model: rest.into(),
                 base_url: None,
+                replicas: Vec::new(),
+                features: ServerFeatures::default(),
             }),
             "openai-compatible" | "openai_compatible" | "compat" => {
-                if !(rest.starts_with("http://") || rest.starts_with("https://")) {
-                    return Err(bad("the address must start with http:// or https://"));
-                }
-                let (base, model) = if let Some(i) = rest.find("/v1/") {
-                    (&rest[..i + 3], &rest[i + 4..])
-                } else {
-                    let scheme_end = rest.find("://").unwrap() + 3;
-                    match rest[scheme_end..].rfind('/') {
-                        Some(j) => (&rest[..scheme_end + j], &rest[scheme_end + j + 1..]),
-                        None => return Err(bad("no model name after the server address")),
+                // The query (declared features) follows the model: the first `?` after the
+                // last `/` (a `?` in a password comes before the host's `/`).
+                let last_slash = rest.rfind('/').unwrap_or(0);
+                let (rest, features) = match rest[last_slash..].find('?') {
+                    Some(q) => {
+                        let q = last_slash + q;
+                        let f = ServerFeatures::parse(&rest[q + 1..]).map_err(|why| bad(&why))?;
+                        (&rest[..q], f)
                     }
+                    None => (rest, ServerFeatures::default()),
                 };
-                if model.is_empty() {
-                    return Err(bad("no model name after the server address"));
+                // Replicas: base URLs separated by commas; the last one carries the model.
+                let mut urls: Vec<&str> = rest.split(',').map(str::trim).collect();
+                let last = urls.pop().unwrap_or_default();
+                let (base, model) = split_base_and_model(last).map_err(&bad)?;
+                let mut bases: Vec<String> = urls
+                    .iter()
+                    .map(|u| u.trim_end_matches('/').to_string())
+                    .collect();
+                bases.push(base.to_string());
+                for b in &bases {
+                    check_base(b).map_err(|why| bad(&why))?;
                 }
-                match reqwest::Url::parse(base) {
-                    Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
-                    Ok(_) => return Err(bad("the server address has no host")),
-                    Err(e) => {
-                        return Err(bad(&format!("the server address is not a valid URL ({e})")))
-                    }
+                if let Some(dup) = bases
+                    .iter()
+                    .enumerate()
+                    .find(|(i, b)| bases[..*i].contains(b))
+                    .map(|(_, b)| b)
+                {
+                    return Err(bad(&format!(
+                        "replica `{}` is named twice",
+                        redact_url(dup)
+                    )));
                 }
+                let first = bases.remove(0);
                 Ok(ModelSpec {
                     provider: Provider::OpenAiCompatible,
                     model: model.into(),
-                    base_url: Some(base.to_string()),
+                    base_url: Some(first),
+                    replicas: bases,
+                    features,
                 })
             }
             _ => Err(bad(&format!("unknown provider `{prov}`"))),
@@ -118,16 +253,52 @@ impl FromStr for ModelSpec {
     }
 }
 
+/// `http://h:1/v1/org/m` → (`http://h:1/v1`, `org/m`); without `/v1/`, the last path
+/// segment is the model.
+fn split_base_and_model(url: &str) -> Result<(&str, &str), &'static str> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("the address must start with http:// or https://");
+    }
+    let (base, model) = if let Some(i) = url.find("/v1/") {
+        (&url[..i + 3], &url[i + 4..])
+    } else {
+        let scheme_end = url.find("://").unwrap() + 3;
+        match url[scheme_end..].rfind('/') {
+            Some(j) => (&url[..scheme_end + j], &url[scheme_end + j + 1..]),
+            None => return Err("no model name after the server address"),
+        }
+    };
+    if model.is_empty() {
+        return Err("no model name after the server address");
+    }
+    Ok((base, model))
+}
+
+/// A replica's base URL must be an http(s) URL with a host.
+fn check_base(base: &str) -> Result<(), String> {
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!(
+            "the address `{}` must start with http:// or https://",
+            redact_url(base)
+        ));
+    }
+    match reqwest::Url::parse(base) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err("the server address has no host".into()),
+        Err(e) => Err(format!("the server address is not a valid URL ({e})")),
+    }
+}
+
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.base_url {
-            Some(b) => write!(
-                f,
-                "{}:{}/{}",
-                self.provider.as_str(),
-                redact_url(b),
-                self.model
-            ),
+            Some(b) => {
+                write!(f, "{}:{}", self.provider.as_str(), redact_url(b))?;
+                for r in &self.replicas {
+                    write!(f, ",{}", redact_url(r))?;
+                }
+                write!(f, "/{}{}", self.model, self.features.query())
+            }
             None => write!(f, "{}:{}", self.provider.as_str(), self.model),
         }
     }
@@ -161,13 +332,32 @@ impl ModelSpec {
         b.trim_end_matches('/').to_string()
     }
 
-    /// Requests to the same server share one concurrency limit.
+    /// Requests to the same server share one concurrency limit. A spec with replicas is
+    /// keyed by all of them (each replica has its own limit besides: [`Self::replica_limiter_keys`]).
     pub fn limiter_key(&self, env: &ProviderEnv) -> String {
-        format!(
+        let mut k = format!(
             "{} {}",
             self.provider.as_str(),
             redact_url(&self.resolved_base_url(env))
-        )
+        );
+        for r in &self.replicas {
+            k.push(',');
+            k.push_str(&redact_url(r.trim_end_matches('/')));
+        }
+        k
+    }
+
+    /// Every server of this spec in order (the base URL, then the replicas), each keyed as
+    /// a spec naming that server alone would be, so specs share a server's limit.
+    pub fn replica_limiter_keys(&self, env: &ProviderEnv) -> Vec<String> {
+        std::iter::once(self.resolved_base_url(env))
+            .chain(
+                self.replicas
+                    .iter()
+                    .map(|r| r.trim_end_matches('/').to_string()),
+            )
+            .map(|b| format!("{} {}", self.provider.as_str(), redact_url(&b)))
+            .collect()
     }
 }
 
@@ -259,6 +449,118 @@ mod tests {
             let e = bad.parse::<ModelSpec>().unwrap_err().to_string();
             assert!(e.contains("invalid model spec"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn features_are_declared_in_the_query_and_round_trip() {
+        let s: ModelSpec =
+            "openai-compatible:http://h:8000/v1/org/m?prefill=true&completions=true&n=true"
+                .parse()
+                .unwrap();
+        assert_eq!(s.model, "org/m");
+        assert_eq!(s.base_url.as_deref(), Some("http://h:8000/v1"));
+        assert_eq!(
+            s.features,
+            ServerFeatures {
+                prefill: true,
+                completions: true,
+                n: true,
+                template: None
+            }
+        );
+        assert_eq!(s.features.format(), Format::Base);
+        for text in [
+            "openai-compatible:http://h:8000/v1/org/m?prefill=true&completions=true&n=true",
+            "openai-compatible:http://h:8000/v1/m?completions=true&template=chatml",
+            "openai-compatible:http://h:8000/v1/m?completions=true&template=human-assistant",
+            "openai-compatible:http://a:1/v1,http://b:2/v1/m",
+            "openai-compatible:http://a:1/v1,http://b:2/v1,http://c:3/api/m?n=true",
+            "openai-compatible:http://h:8000/v1/m",
+        ] {
+            let s: ModelSpec = text.parse().unwrap();
+            assert_eq!(s.to_string(), text);
+            assert_eq!(s.to_string().parse::<ModelSpec>().unwrap(), s);
+        }
+        // Keys in another order, and `false`, print canonically.
+        let s: ModelSpec = "openai-compatible:http://h:1/v1/m?n=true&prefill=false"
+            .parse()
+            .unwrap();
+        assert_eq!(s.to_string(), "openai-compatible:http://h:1/v1/m?n=true");
+        let t: ModelSpec = "openai-compatible:http://h:1/v1/m?completions=true&template=gemma"
+            .parse()
+            .unwrap();
+        assert_eq!(t.features.format(), Format::Gemma);
+    }
+
+    #[test]
+    fn bad_queries_are_clear_errors() {
+        for (bad, says) in [
+            (
+                "openai-compatible:http://h:1/v1/m?prefil=true",
+                "unknown key `prefil`",
+            ),
+            (
+                "openai-compatible:http://h:1/v1/m?prefill=yes",
+                "true or false",
+            ),
+            ("openai-compatible:http://h:1/v1/m?prefill", "KEY=VALUE"),
+            ("openai-compatible:http://h:1/v1/m?n=true&n=false", "twice"),
+            (
+                "openai-compatible:http://h:1/v1/m?completions=true&template=alpaca",
+                "unknown template `alpaca`",
+            ),
+            (
+                "openai-compatible:http://h:1/v1/m?template=chatml",
+                "add completions=true",
+            ),
+            (
+                "openai-compatible:http://h:1/v1,h2:2/v1/m",
+                "must start with http",
+            ),
+            (
+                "openai-compatible:http://h:1/v1,http://h:1/v1/m",
+                "named twice",
+            ),
+        ] {
+            let e = bad.parse::<ModelSpec>().unwrap_err().to_string();
+            assert!(
+                e.contains("invalid model spec") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
+        let e = "openai-compatible:http://h:1/v1/m?x=1"
+            .parse::<ModelSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prefill, completions, n, template"), "{e}");
+    }
+
+    #[test]
+    fn replicas_share_the_first_servers_identity_and_have_limits_of_their_own() {
+        let env = ProviderEnv::default();
+        let s: ModelSpec = "openai-compatible:http://a:1/v1/,http://u:pw-secret@b:2/v1/m"
+            .parse()
+            .unwrap();
+        assert_eq!(s.base_url.as_deref(), Some("http://a:1/v1"));
+        assert_eq!(s.replicas, vec!["http://u:pw-secret@b:2/v1".to_string()]);
+        assert_eq!(
+            s.to_string(),
+            "openai-compatible:http://a:1/v1,http://***@b:2/v1/m"
+        );
+        assert_eq!(
+            s.limiter_key(&env),
+            "openai-compatible http://a:1/v1,http://***@b:2/v1"
+        );
+        assert_eq!(
+            s.replica_limiter_keys(&env),
+            vec![
+                "openai-compatible http://a:1/v1".to_string(),
+                "openai-compatible http://***@b:2/v1".to_string()
+            ]
+        );
+        let single: ModelSpec = "openai-compatible:http://a:1/v1/m".parse().unwrap();
+        assert_eq!(single.limiter_key(&env), s.replica_limiter_keys(&env)[0]);
+        assert!(single.replicas.is_empty());
     }
 
     #[test]

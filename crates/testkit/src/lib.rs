@@ -5,7 +5,11 @@
 //!
 //! * the OpenAI Chat Completions API: `POST /v1/chat/completions`
 //!   (non-streaming; `logprobs`/`top_logprobs`, `n`, `stop`, `seed`,
-//!   `max_tokens`/`max_completion_tokens`);
+//!   `max_tokens`/`max_completion_tokens`; vLLM's assistant prefill,
+//!   `continue_final_message: true` with `add_generation_prompt: false`);
+//! * the legacy Completions API ([`completions`]): `POST /v1/completions` with
+//!   `echo` and `logprobs` as vLLM and the llama.cpp servers give them, over a
+//!   documented tokenisation, so tests can compute continuation scores by hand;
 //! * the Anthropic Messages API: `POST /v1/messages` (non-streaming;
 //!   `system`, assistant *prefill*, `stop_sequences`, `x-api-key`);
 //! * the OpenAI fine-tuning API ([`finetune`]): file upload, jobs that advance one
@@ -57,6 +61,7 @@
 //! ```
 
 pub mod batch;
+pub mod completions;
 pub mod finetune;
 pub mod prompts;
 mod reply;
@@ -68,6 +73,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{BatchJudge, BatchOutcome};
+pub use completions::completion_logprob;
 pub use finetune::{FineTuneOutcome, MockFile};
 pub use reply::{
     choice_options, count_words, default_distribution, default_reply, fnv1a64, split_tokens,
@@ -97,8 +103,10 @@ pub enum Api {
 ///   content given as an array of blocks is reduced to its `text` blocks
 ///   joined with `"\n"`.
 /// * `prefill` is an Anthropic trailing `assistant` message (removed from
-///   `messages`): the reply continues it. OpenAI has no prefill, so a trailing
-///   assistant message stays in `messages` there.
+///   `messages`), or an OpenAI one sent with `continue_final_message: true` (and
+///   `add_generation_prompt: false`, as vLLM requires): the reply continues it and
+///   does not repeat it. Otherwise an OpenAI trailing assistant message stays in
+///   `messages`.
 /// * A tool result is a `("tool", output)` message in both APIs (OpenAI `tool`
 ///   messages; Anthropic user messages made of `tool_result` blocks). Each tool
 ///   call of an assistant turn must be answered by a result before the

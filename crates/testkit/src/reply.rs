@@ -56,7 +56,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-fn splitmix64(x: u64) -> u64 {
+pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -64,7 +64,7 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 /// Maps a 64-bit value to a uniform number in `[0, 1)`.
-fn unit(x: u64) -> f64 {
+pub(crate) fn unit(x: u64) -> f64 {
     (splitmix64(x) >> 11) as f64 / (1u64 << 53) as f64
 }
 

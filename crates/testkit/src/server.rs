@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::batch::{self, BatchState};
+use crate::completions;
 use crate::finetune::{self, FineTuneOutcome, FineTuneState, MockFile};
 use crate::wire;
 use crate::{default_reply, Api, Fault, MockReply, RecordedRequest, Responder};
@@ -32,6 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared {
     responder: Responder,
     latency: Duration,
+    /// Requests answered at once (the rest wait), like a GPU server's batch slots.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     api_key: Option<String>,
     record: bool,
     faults: Mutex<VecDeque<Fault>>,
@@ -47,12 +50,20 @@ struct Shared {
 pub struct MockBuilder {
     responder: Responder,
     latency: Duration,
+    slots: Option<usize>,
     api_key: Option<String>,
     port: u16,
     record: bool,
 }
 
 impl MockBuilder {
+    /// At most `n` requests are answered at once; the rest wait for a slot (each slot
+    /// held through the response's latency), as on a server with a fixed batch size.
+    pub fn slots(mut self, n: usize) -> Self {
+        self.slots = Some(n.max(1));
+        self
+    }
+
     /// The function that answers successful requests (default:
     /// [`default_reply`]).
     pub fn responder(mut self, r: Responder) -> Self {
@@ -99,6 +110,7 @@ impl MockBuilder {
         let shared = Arc::new(Shared {
             responder: self.responder,
             latency: self.latency,
+            slots: self.slots.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             api_key: self.api_key,
             record: self.record,
             faults: Mutex::new(VecDeque::new()),
@@ -141,6 +153,7 @@ impl MockServer {
         MockBuilder {
             responder: Arc::new(default_reply),
             latency: Duration::ZERO,
+            slots: None,
             api_key: None,
             port: 0,
             record: true,
@@ -478,7 +491,7 @@ impl Shared {
             return self.handle_fine_tune(req, id);
         }
         let api_path = match req.path.as_str() {
-            "/v1/chat/completions" => Some(Api::OpenAi),
+            "/v1/chat/completions" | "/v1/completions" => Some(Api::OpenAi),
             "/v1/messages" => Some(Api::Anthropic),
             _ => None,
         };
@@ -824,6 +837,14 @@ impl Shared {
         id: u64,
     ) -> Result<Vec<u8>, String> {
         let body = body.cloned().unwrap_or(Value::Null);
+        if req.path == "/v1/completions" {
+            let created = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let v = completions::success(body, req.headers.clone(), &self.responder, id, created)?;
+            return serde_json::to_vec(&v).map_err(|e| e.to_string());
+        }
         let parsed = wire::parse_request(api, body, req.headers.clone())?;
         let value = match api {
             Api::OpenAi => {
@@ -900,12 +921,18 @@ async fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>) {
                 body,
                 success,
             } => {
+                let slot = match &shared.slots {
+                    Some(s) => s.clone().acquire_owned().await.ok(),
+                    None => None,
+                };
                 let wait = delay + shared.latency;
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 let bytes = encode_response(status, &headers, &body, req.keep_alive);
-                if stream.write_all(&bytes).await.is_err() {
+                let written = stream.write_all(&bytes).await;
+                drop(slot);
+                if written.is_err() {
                     return;
                 }
                 if success {

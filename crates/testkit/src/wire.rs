@@ -82,6 +82,21 @@ pub(crate) fn parse_request(
             if !system.is_empty() {
                 req.system = Some(system.join("\n\n"));
             }
+            // vLLM's assistant prefill: the final assistant message is continued.
+            if obj.get("continue_final_message").and_then(Value::as_bool) == Some(true) {
+                if obj.get("add_generation_prompt").and_then(Value::as_bool) != Some(false) {
+                    return Err("continue_final_message: cannot be used with add_generation_prompt (set it to false)".into());
+                }
+                match req.messages.pop() {
+                    Some((role, text)) if role == "assistant" => req.prefill = Some(text),
+                    _ => {
+                        return Err(
+                            "continue_final_message: the last message must be the assistant's"
+                                .into(),
+                        )
+                    }
+                }
+            }
             req.max_tokens = match opt_u32(obj, "max_completion_tokens")? {
                 Some(n) => Some(n),
                 None => opt_u32(obj, "max_tokens")?,

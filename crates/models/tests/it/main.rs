@@ -7,6 +7,7 @@
 mod batch;
 mod cache;
 mod common;
+mod compatible;
 mod finetune;
 mod providers;
 mod retries;

@@ -363,3 +363,59 @@ async fn anthropic_rejects_bad_requests_with_400() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
 }
+
+#[tokio::test]
+async fn openai_continue_final_message_is_a_prefill() {
+    let s = MockServer::start().await.unwrap();
+    let c = client();
+    let body = json!({
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "Pick one: (A) red (B) blue"},
+            {"role": "assistant", "content": "The answer is ("}
+        ],
+        "max_tokens": 5,
+        "continue_final_message": true,
+        "add_generation_prompt": false
+    });
+    let parsed = ParsedRequest::from_body(Api::OpenAi, body.clone()).unwrap();
+    assert_eq!(parsed.prefill.as_deref(), Some("The answer is ("));
+    assert_eq!(parsed.messages.len(), 1);
+    let v = openai(&c, &s, &body).await.json();
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    // The continuation only (a letter and its closing parenthesis), never the prefill.
+    assert!(text == "A)" || text == "B)", "{text}");
+    let mut both = body.clone();
+    both["add_generation_prompt"] = json!(true);
+    assert_eq!(openai(&c, &s, &both).await.status, 400);
+    let mut last_user = body.clone();
+    last_user["messages"] = json!([{"role": "user", "content": "hi"}]);
+    assert_eq!(openai(&c, &s, &last_user).await.status, 400);
+}
+
+#[tokio::test]
+async fn completions_route_with_echo_and_faults() {
+    let s = MockServer::start().await.unwrap();
+    let c = client();
+    let url = format!("{}/completions", s.openai_base_url());
+    let body = json!({"model": "m", "prompt": "Human: Hi\n\nAssistant: yes",
+        "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0});
+    let r = send(c.post(&url).json(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["object"], "text_completion");
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"][3], " yes");
+    assert_eq!(
+        lp["token_logprobs"][3],
+        json!(shammie_testkit::completion_logprob(
+            "Human: Hi\n\nAssistant:",
+            " yes"
+        ))
+    );
+    s.push_fault(shammie_testkit::Fault::Status(502));
+    assert_eq!(send(c.post(&url).json(&body)).await.status, 502);
+    let r = send(c.post(&url).json(&json!({"model": "m"}))).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(s.requests().last().unwrap().path, "/v1/completions");
+}
