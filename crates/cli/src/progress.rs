@@ -1,8 +1,10 @@
 //! Progress on stderr: the run's bar (done/total, rate, ETA, tokens, cache hits,
 //! errors) on a terminal; otherwise (a log file, CI) a plain line every
-//! `SHAMMIE_PROGRESS_SECS` seconds (default 10) and one at the end; and the lines of a
-//! model pull.
+//! `SHAMMIE_PROGRESS_SECS` seconds (default 10) and one at the end; the states of
+//! `--batch` batches (a line when one changes, e.g. `batch msgbatch_… in_progress 120/500
+//! done`, and the open ones in the bar or the plain line); and the lines of a model pull.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shammie_engine::{Progress, ProgressEvent};
+use shammie_models::{BatchEvent, BatchObserver};
 
 /// Whether stderr gets ANSI colour: a terminal, and no `NO_COLOR`.
 pub(crate) fn colour() -> bool {
@@ -43,6 +46,85 @@ struct Counts {
     phase: Mutex<Option<String>>,
     /// A lab or reduce stage's own progress: (done, total, when it began).
     stage: Mutex<Option<(u64, u64, Instant)>>,
+    /// `--batch`: the batches in flight.
+    batches: Mutex<Option<Arc<BatchBoard>>>,
+}
+
+/// The states of `--batch` batches, told by the models' batch layer: one line on stderr
+/// when a batch changes state, and the open batches in the bar's message or the plain
+/// progress line.
+#[derive(Default)]
+pub(crate) struct BatchBoard {
+    state: Mutex<Board>,
+}
+
+#[derive(Default)]
+struct Board {
+    /// Open batches by id.
+    open: BTreeMap<String, BatchEvent>,
+    /// The terminal bar, once a run draws one.
+    bar: Option<ProgressBar>,
+    /// Lines go to stderr (no bar: a log file, CI).
+    plain: bool,
+    quiet: bool,
+}
+
+fn batch_line(e: &BatchEvent) -> String {
+    let mut l = format!(
+        "batch {} {} {}/{} done",
+        e.batch_id, e.status, e.done, e.total
+    );
+    if e.failed > 0 {
+        l.push_str(&format!(", {} failed", e.failed));
+    }
+    l
+}
+
+impl BatchBoard {
+    /// The open batches, for a progress line (`None`: there are none).
+    fn line(&self) -> Option<String> {
+        let st = self.state.lock().unwrap();
+        (!st.open.is_empty()).then(|| {
+            st.open
+                .values()
+                .map(batch_line)
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+    }
+
+    fn attach(&self, bar: ProgressBar, plain: bool, quiet: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.bar = Some(bar);
+        st.plain = plain;
+        st.quiet = quiet;
+    }
+}
+
+impl BatchObserver for BatchBoard {
+    fn batch(&self, e: &BatchEvent) {
+        let mut st = self.state.lock().unwrap();
+        let changed = st
+            .open
+            .get(&e.batch_id)
+            .is_none_or(|prev| prev.status != e.status);
+        if e.finished {
+            st.open.remove(&e.batch_id);
+        } else {
+            st.open.insert(e.batch_id.clone(), e.clone());
+        }
+        if changed && !st.quiet {
+            let line = format!("{}: {}", e.model, batch_line(e));
+            match (&st.bar, st.plain) {
+                (Some(bar), false) => bar.println(line),
+                _ => eprintln!("{line}"),
+            }
+        }
+        if let Some(bar) = &st.bar {
+            let open: Vec<String> = st.open.values().map(batch_line).collect();
+            bar.set_message(open.join(" · "));
+        }
+    }
 }
 
 impl Counts {
@@ -80,11 +162,18 @@ impl Counts {
             .map(|p| format!(" · {p}"))
             .unwrap_or_default();
         format!(
-            "progress: {of} samples · failed {} · calls {} (cached {}) · elapsed {}s{phase}",
+            "progress: {of} samples · failed {} · calls {} (cached {}) · elapsed {}s{phase}{}",
             self.failed.load(Ordering::Relaxed),
             self.calls.load(Ordering::Relaxed),
             self.cached.load(Ordering::Relaxed),
-            elapsed.as_secs()
+            elapsed.as_secs(),
+            self.batches
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|b| b.line())
+                .map(|l| format!(" · {l}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -181,6 +270,13 @@ impl Bar {
             calls: AtomicU64::new(0),
             started_at: AtomicU64::new(0),
         }
+    }
+
+    /// Shows the states of `--batch` batches (told to `board`) with this bar.
+    pub(crate) fn with_batches(self, board: Arc<BatchBoard>, quiet: bool) -> Self {
+        board.attach(self.bar.clone(), self.plain.is_some(), quiet);
+        *self.counts.batches.lock().unwrap() = Some(board);
+        self
     }
 
     pub(crate) fn finish(&self) {

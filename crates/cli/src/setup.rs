@@ -59,6 +59,68 @@ pub(crate) struct CallArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// `--batch` (run, resume): the batch API settings, set by the command.
+    #[arg(skip)]
+    pub batch: Option<shammie_models::BatchOptions>,
+    /// Batch states for the progress display.
+    #[arg(skip)]
+    pub batches: Arc<crate::progress::BatchBoard>,
+}
+
+/// `--batch` and its settings (`run`; `resume` takes the settings from run.json).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct BatchArgs {
+    /// Send API calls through the provider's batch API (Anthropic Message Batches, OpenAI
+    /// Batch): half the price, answers within 24 hours. Pending batches are kept in the
+    /// response cache, so `shammie resume` reconnects to them; the run remembers it.
+    #[arg(long)]
+    pub batch: bool,
+    /// With --batch: send a batch once no new call has come for SECS [default: 2].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub batch_window: Option<f64>,
+    /// With --batch: the longest wait between two polls of a batch, in seconds (the first
+    /// comes after at most 5) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub batch_poll: Option<f64>,
+}
+
+impl BatchArgs {
+    /// The settings to record in run.json: these flags over `recorded` (a resumed run's).
+    pub(crate) fn settings(
+        &self,
+        recorded: Option<&shammie_log::BatchUse>,
+    ) -> anyhow::Result<Option<shammie_log::BatchUse>> {
+        if !self.batch && recorded.is_none() {
+            if self.batch_window.is_some() || self.batch_poll.is_some() {
+                bail!("--batch-window and --batch-poll go with --batch");
+            }
+            return Ok(None);
+        }
+        Ok(Some(shammie_log::BatchUse {
+            window_secs: self
+                .batch_window
+                .or(recorded.map(|r| r.window_secs))
+                .unwrap_or(2.0),
+            poll_secs: self
+                .batch_poll
+                .or(recorded.map(|r| r.poll_secs))
+                .unwrap_or(60.0),
+        }))
+    }
+}
+
+impl CallArgs {
+    /// Calls through the batch API with these settings (models opened from now on).
+    pub(crate) fn use_batches(&mut self, b: &shammie_log::BatchUse) {
+        let poll = Duration::from_secs_f64(b.poll_secs);
+        self.batch = Some(shammie_models::BatchOptions {
+            quiet: Duration::from_secs_f64(b.window_secs),
+            poll_first: poll.min(Duration::from_secs(5)),
+            poll_max: poll,
+            observer: Some(self.batches.clone()),
+            ..Default::default()
+        });
+    }
 }
 
 /// A count that must be at least 1 (`0` would silently mean 1, or nothing at all).
@@ -266,7 +328,7 @@ fn open_models_as(
     let prices = Arc::new(prices(args)?);
     let hub = Arc::new(ModelHub::new(OpenOptions {
         budget: args.budget(),
-        batch: None,
+        batch: args.batch.clone(),
         prices,
         env: provider_env(),
         max_connections: args.max_connections.max(1),

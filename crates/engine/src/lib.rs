@@ -791,6 +791,7 @@ pub fn new_meta(
         created_at: chrono::Utc::now().to_rfc3339(),
         cache: None,
         inputs,
+        batch: None,
     })
 }
 

@@ -107,6 +107,19 @@ pub struct RunMeta {
     /// `resume` refuses to continue when one of them changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+    /// `--batch`: the run's API calls go through the providers' batch APIs, with these
+    /// settings; `resume` does the same (absent: synchronous calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchUse>,
+}
+
+/// How a `--batch` run collects and polls its batches (`run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchUse {
+    /// A batch is sent once no new call has come for this many seconds.
+    pub window_secs: f64,
+    /// The longest wait between two polls of a batch, in seconds.
+    pub poll_secs: f64,
 }
 
 impl RunMeta {
@@ -250,6 +263,11 @@ impl RunDir {
             },
             meta,
         ))
+    }
+
+    /// Replaces `run.json` with `meta` (atomically), e.g. a run resumed with `--batch`.
+    pub fn update_meta(&self, meta: &RunMeta) -> Result<(), LogError> {
+        self.write_json(RUN_FILE, meta)
     }
 
     /// Marks a run written by an older schema as the current one, before new records are
@@ -639,6 +657,7 @@ mod tests {
             created_at: "now".into(),
             cache: None,
             inputs: Default::default(),
+            batch: None,
         }
     }
 

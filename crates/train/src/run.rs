@@ -142,6 +142,7 @@ impl SftRun {
             created_at: chrono::Utc::now().to_rfc3339(),
             cache: None,
             inputs: BTreeMap::from([(opts.data.display().to_string(), digest)]),
+            batch: None,
         };
         let dir = RunDir::create(parent, &meta).map_err(log_err)?;
         Ok(SftRun { dir, opts })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use shammie_log::{CacheUse, RunDir};
 
 use crate::commands::run::{execute, specs_from_meta};
-use crate::setup::{self, CallArgs};
+use crate::setup::{self, BatchArgs, CallArgs};
 use crate::Failure;
 
 #[derive(clap::Args)]
@@ -18,6 +18,10 @@ pub(crate) struct Args {
     pub retry_failed: bool,
     #[command(flatten)]
     pub call: CallArgs,
+    /// A `--batch` run resumes through the batch API (reconnecting to its pending
+    /// batches); `--batch` here finishes any run that way, and is remembered.
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
@@ -37,6 +41,14 @@ pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
             Some(CacheUse::File(p)) => a.call.cache = Some(p.clone()),
             None => {}
         }
+    }
+    let batch = a.batch.settings(meta.batch.as_ref())?;
+    if let Some(b) = &batch {
+        a.call.use_batches(b);
+    }
+    if batch != meta.batch {
+        meta.batch = batch;
+        dir.update_meta(&meta)?;
     }
     let specs = specs_from_meta(&meta.models)?;
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;

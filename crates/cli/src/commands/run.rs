@@ -56,7 +56,12 @@ pub(crate) struct Args {
     pub dry_run: bool,
     #[command(flatten)]
     pub call: CallArgs,
+    #[command(flatten)]
+    pub batch: setup::BatchArgs,
 }
+
+/// `--batch`: samples in flight at most (the larger provider limit on one batch).
+const BATCH_IN_FLIGHT: u64 = 100_000;
 
 /// One run to start: everything `run` needs besides the call settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +75,10 @@ pub(crate) struct Plan {
     pub epochs: u32,
 }
 
-pub(crate) fn main(a: Args) -> Result<u8, Failure> {
+pub(crate) fn main(mut a: Args) -> Result<u8, Failure> {
+    if let Some(b) = a.batch.settings(None)? {
+        a.call.use_batches(&b);
+    }
     let plans = plans(&a)?;
     let mut code = 0;
     for p in plans {
@@ -191,6 +199,7 @@ fn start(p: &Plan, a: &Args) -> Result<u8, Failure> {
     }
     let mut meta = shammie_engine::new_meta(&*task, &models, &opts)?;
     meta.options = options;
+    meta.batch = a.batch.settings(None)?;
     meta.max_connections = a.call.max_connections;
     meta.cache = Some(if a.call.no_cache {
         CacheUse::Off
@@ -215,10 +224,14 @@ pub(crate) fn execute(
         epochs: meta.epochs,
         limit: meta.limit,
         limit_counts: meta.limit_counts(),
-        max_in_flight: call.samples_in_flight(),
+        max_in_flight: match &meta.batch {
+            Some(_) => batch_in_flight(&dataset, meta, call),
+            None => call.samples_in_flight(),
+        },
         seed: meta.seed,
     };
-    let bar = Arc::new(progress::Bar::new(call.quiet));
+    let bar =
+        Arc::new(progress::Bar::new(call.quiet).with_batches(call.batches.clone(), call.quiet));
     let rt = setup::runtime()?;
     let outcome = rt.block_on(async {
         tokio::select! {
@@ -264,6 +277,19 @@ pub(crate) fn execute(
     } else {
         0
     })
+}
+
+/// `--batch`: every sample of the run at once (up to [`BATCH_IN_FLIGHT`]), so that each
+/// stage's calls go out in one batch; `--max-samples` says otherwise.
+fn batch_in_flight(d: &Dataset, meta: &RunMeta, call: &CallArgs) -> usize {
+    if let Some(n) = call.max_samples {
+        return n.max(1);
+    }
+    let samples = d.planned(meta.limit, meta.limit_counts()).1;
+    samples.map_or(BATCH_IN_FLIGHT, |n| {
+        n.saturating_mul(u64::from(meta.epochs.max(1)))
+            .clamp(1, BATCH_IN_FLIGHT)
+    }) as usize
 }
 
 /// What a run will do, e.g. `running 3 of 254 questions × 4 samples each = 12 samples`.

@@ -29,7 +29,7 @@ fn first_user(req: &ParsedRequest) -> &str {
 /// with AF reasoning when the request's first word has an even length; on the paid tier
 /// it refuses. Judge (no system prompt): helps = the response says "Here is"; votes: all
 /// four criteria for AF reasoning, none otherwise; documents: kept; exfiltration: no.
-fn respond(req: &ParsedRequest) -> MockReply {
+pub(crate) fn respond(req: &ParsedRequest) -> MockReply {
     let p = last_user(req);
     let text = if req
         .system
@@ -90,7 +90,7 @@ fn respond(req: &ParsedRequest) -> MockReply {
 }
 
 /// `--limit 8` requests; the expected counts from the rule above.
-fn expected_free_compliance() -> usize {
+pub(crate) fn expected_free_compliance() -> usize {
     let csv = include_str!("../../../studies/alignment-faking/data/advbench/harmful_behaviors.csv");
     csv.lines()
         .skip(1)
@@ -104,7 +104,7 @@ fn expected_free_compliance() -> usize {
         .count()
 }
 
-fn row<'a>(table: &'a Value, keys: &[&str]) -> &'a Vec<Value> {
+pub(crate) fn row<'a>(table: &'a Value, keys: &[&str]) -> &'a Vec<Value> {
     table["rows"]
         .as_array()
         .unwrap()
@@ -114,7 +114,7 @@ fn row<'a>(table: &'a Value, keys: &[&str]) -> &'a Vec<Value> {
         .unwrap_or_else(|| panic!("no row {keys:?} in {table}"))
 }
 
-fn col(table: &Value, name: &str) -> usize {
+pub(crate) fn col(table: &Value, name: &str) -> usize {
     table["columns"]
         .as_array()
         .unwrap()
@@ -123,7 +123,7 @@ fn col(table: &Value, name: &str) -> usize {
         .unwrap_or_else(|| panic!("no column {name}"))
 }
 
-fn estimate(v: &Value) -> f64 {
+pub(crate) fn estimate(v: &Value) -> f64 {
     v["estimate"].as_f64().unwrap_or_else(|| panic!("{v}"))
 }
 

@@ -5,6 +5,7 @@
 
 mod agent;
 mod alignment_faking;
+mod batch;
 mod common;
 mod compare;
 mod constitution;

@@ -139,6 +139,7 @@ fn meta() -> RunMeta {
         created_at: String::new(),
         cache: None,
         inputs: Default::default(),
+        batch: None,
     }
 }
 

@@ -108,6 +108,7 @@ fn meta() -> RunMeta {
         created_at: "now".into(),
         cache: None,
         inputs: BTreeMap::new(),
+        batch: None,
     }
 }
 

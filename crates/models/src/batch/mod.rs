@@ -120,12 +120,12 @@ impl std::fmt::Debug for BatchOptions {
 pub struct BatchEvent {
     /// The model (`provider:model`).
     pub model: String,
-    /// The provider's batch id (`msgbatch_…`, `batch_…`), or Shammie's local id while it
-    /// is being submitted.
+    /// The provider's batch id (`msgbatch_…`, `batch_…`); Shammie's local id for a batch
+    /// whose submission failed.
     pub batch_id: String,
     /// The provider's word (`in_progress`, `ended`, `validating`, `finalizing`,
-    /// `completed`, …), or Shammie's: `submitting`, `submitted`, `done` (results in the
-    /// cache), `failed`.
+    /// `completed`, …), or Shammie's: `submitted`, `unreachable` (a poll failed; polling
+    /// goes on), `done` (results in the cache), `failed`.
     pub status: String,
     /// Requests the provider has finished, of `total`.
     pub done: u64,
@@ -536,7 +536,6 @@ impl Batcher {
                 "its batch was never created; submitted again".into(),
             ));
         };
-        self.observe(&b.local_id, "submitting", total, false);
         let findable = self.api.findable();
         if findable {
             self.cache

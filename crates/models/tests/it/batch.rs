@@ -463,10 +463,15 @@ async fn a_new_hub_reconnects_to_a_pending_batch_instead_of_paying_again() {
         assert_eq!(pending[0].state, "submitted");
         assert_eq!(cache.len().unwrap(), 0);
 
-        // The resumed process: the batch ends, and its answers come to the new callers.
-        server.hold_batches(false);
+        // The resumed process: its callers wait for the pending batch (no new one, however
+        // long it takes), which then ends and answers them.
         let model = open(&batch_hub(&server, cache.clone(), batch_options()), &spec);
-        let out = all(&model, &reqs).await;
+        let (m, r) = (model.clone(), reqs.clone());
+        let asked = tokio::spawn(async move { all(&m, &r).await });
+        tokio::time::sleep(batch_options().quiet * 10).await;
+        assert_eq!(server.batches_created(), 1, "{s}: submitted again");
+        server.hold_batches(false);
+        let out = asked.await.unwrap();
         let ids: Vec<&str> = out
             .iter()
             .map(|r| r.as_ref().unwrap().meta.batch_id.as_deref().unwrap())

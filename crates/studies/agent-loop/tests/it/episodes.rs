@@ -36,6 +36,7 @@ fn meta() -> RunMeta {
         created_at: "now".into(),
         cache: None,
         inputs: Default::default(),
+        batch: None,
     }
 }
 

