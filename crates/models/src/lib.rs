@@ -6,7 +6,9 @@
 //! retry with exponential backoff and jitter honouring `Retry-After`, a per-endpoint
 //! adaptive limit on requests in flight, and a SQLite response cache keyed by a hash of
 //! the canonical request. [`openai_finetune`] is a client for OpenAI's fine-tuning API
-//! (upload, create, poll, events, cancel; resumable by job id).
+//! (upload, create, poll, events, cancel; resumable by job id). [`batch`] sends calls
+//! through the providers' batch APIs instead (`--batch`: response cache → batch queue →
+//! provider), with its pending batches in the cache database.
 //!
 //! What is not: no study logic, no printing, no reading of the environment (the CLI
 //! passes API keys in through [`ProviderEnv`]). API keys live in [`ApiKey`], whose

@@ -1,5 +1,6 @@
 //! The mock's OpenAI fine-tuning API: `POST /v1/files` (multipart, purpose
-//! `fine-tune`), `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs/{id}`,
+//! `fine-tune`, or `batch` for [`crate::batch`], which also keeps its output files here),
+//! `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs/{id}`,
 //! `GET /v1/fine_tuning/jobs/{id}/events`, `POST /v1/fine_tuning/jobs/{id}/cancel`.
 //!
 //! A job advances one status per `GET` of it: `validating_files` (at creation) →

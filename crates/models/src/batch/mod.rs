@@ -1,5 +1,5 @@
 //! Provider batch APIs as a model layer (`shammie run … --batch`): Anthropic Message
-//! Batches ([`anthropic`]) and OpenAI Batch ([`openai`]), at half the price of
+//! Batches (`batch/anthropic.rs`) and OpenAI Batch (`batch/openai.rs`), at half the price of
 //! synchronous calls.
 //!
 //! **Where it sits.** `Priced → Cached → Batched → provider`: a cache hit never reaches a
