@@ -6,6 +6,9 @@
 //! CPU-seconds per 1,000 samples and peak memory of the `shammie` process, at several
 //! numbers of requests in flight; optionally the same workload through Inspect AI.
 //!
+//! `scale`: a 10,000-request run against servers with fixed batch slots, one server
+//! against replicas, and its repeat on a warm cache (see `scale.rs`).
+//!
 //! `mixed`: the linear mixed model of the discrimination study (`shammie_stats::mixed_lm`)
 //! against statsmodels MixedLM on 9,450 simulated rows (see `mixed.rs`).
 //!
@@ -26,6 +29,7 @@ use std::time::Instant;
 
 mod local;
 mod mixed;
+mod scale;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -44,6 +48,9 @@ enum Cmd {
     Local(local::LocalArgs),
     /// `shammie_stats::mixed_lm` against statsmodels MixedLM on the discrim-eval model.
     Mixed(mixed::MixedArgs),
+    /// A 10,000-request run against one server and against replicas, and its repeat on a
+    /// warm cache.
+    Scale(scale::ScaleArgs),
 }
 
 #[derive(clap::Args)]
@@ -142,6 +149,24 @@ fn measure(label: &str, in_flight: usize, samples: usize, cmd: &mut Command) -> 
 struct Mock {
     child: Child,
     base: String,
+    out: Option<BufReader<std::process::ChildStdout>>,
+}
+
+impl Mock {
+    /// Stops the server (SIGTERM) and returns how many requests it answered.
+    fn stop(mut self) -> Result<u64> {
+        // SAFETY: the pid is our child's, not yet reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let mut line = String::new();
+        if let Some(out) = self.out.as_mut() {
+            out.read_line(&mut line)?;
+        }
+        let _ = self.child.wait();
+        line.trim()
+            .strip_prefix("answered ")
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("unexpected last line from shammie-mock: {line:?}"))
+    }
 }
 
 impl Drop for Mock {
@@ -152,26 +177,41 @@ impl Drop for Mock {
 }
 
 fn start_mock(bin_dir: &Path, latency_ms: u64) -> Result<Mock> {
-    let mut child = Command::new(bin_dir.join("shammie-mock"))
-        .args([
-            "--port",
-            "0",
-            "--threads",
-            "1",
-            "--latency-ms",
-            &latency_ms.to_string(),
-        ])
+    start_mock_with(bin_dir, latency_ms, None)
+}
+
+/// A `shammie-mock` process (one worker thread) answering after `latency_ms`, at most
+/// `slots` requests at once when given.
+fn start_mock_with(bin_dir: &Path, latency_ms: u64, slots: Option<usize>) -> Result<Mock> {
+    let mut cmd = Command::new(bin_dir.join("shammie-mock"));
+    cmd.args([
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        "--latency-ms",
+        &latency_ms.to_string(),
+    ]);
+    if let Some(n) = slots {
+        cmd.args(["--slots", &n.to_string()]);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .spawn()
         .context("starting shammie-mock (build it: cargo build --release -p shammie-testkit)")?;
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    out.read_line(&mut line)?;
     let base = line
         .trim()
         .strip_prefix("listening on ")
         .context("unexpected mock banner")?
         .to_string();
-    Ok(Mock { child, base })
+    Ok(Mock {
+        child,
+        base,
+        out: Some(out),
+    })
 }
 
 fn engine(a: EngineArgs) -> Result<()> {
@@ -264,5 +304,6 @@ fn main() -> Result<()> {
         Cmd::Engine(a) => engine(a),
         Cmd::Local(a) => local::run(a),
         Cmd::Mixed(a) => mixed::run(a),
+        Cmd::Scale(a) => scale::run(a),
     }
 }

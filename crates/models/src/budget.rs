@@ -177,6 +177,26 @@ impl Model for Budgeted {
         self.budget.settle(most, cost);
         r
     }
+    /// All the nonces at once (one request with `n` where the provider takes it), holding
+    /// `n` times the most of one.
+    async fn generate_many(
+        &self,
+        req: &GenerateRequest,
+        nonces: &[u64],
+    ) -> Vec<Result<Completion, ModelError>> {
+        let most = most_cost(req, &self.price, self.discount) * nonces.len() as f64;
+        if let Err(e) = self.budget.hold(most) {
+            return nonces.iter().map(|_| Err(e.clone())).collect();
+        }
+        let rs = self.inner.generate_many(req, nonces).await;
+        let cost = rs
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|c| self.price.cost(&c.usage) * self.discount)
+            .sum();
+        self.budget.settle(most, cost);
+        rs
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +293,22 @@ mod tests {
             .generate(&GenerateRequest::user("0123456789", 1000))
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn several_draws_hold_the_most_of_each() {
+        // Three draws hold 3 × $0.01001 > $0.025: refused whole, nothing spent; two fit.
+        let budget = Arc::new(Budget::new(0.025));
+        let m = Budgeted::new(Arc::new(Echo), budget.clone(), PRICE, 1.0);
+        let req = GenerateRequest::user("0123456789", 1000);
+        let rs = m.generate_many(&req, &[0, 1, 2]).await;
+        assert!(rs.iter().all(|r| r.is_err()));
+        assert_eq!(budget.spent_usd(), 0.0);
+        let budget = Arc::new(Budget::new(0.025));
+        let m = Budgeted::new(Arc::new(Echo), budget.clone(), PRICE, 1.0);
+        let rs = m.generate_many(&req, &[0, 1]).await;
+        assert!(rs.iter().all(|r| r.is_ok()));
+        assert!((budget.spent_usd() - 2.0 * 0.0052).abs() < 1e-12);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`/v1/messages`) endpoints on 127.0.0.1 with the default responder.
 //!
 //! Prints `listening on http://127.0.0.1:PORT` as its first stdout line, then
-//! serves until SIGINT or SIGTERM.
+//! serves until SIGINT or SIGTERM, and prints `answered N` (successful responses) last.
 
 use std::io::Write;
 use std::time::Duration;
@@ -26,6 +26,10 @@ struct Args {
     /// Tokio worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Answer at most this many requests at once (the rest wait), like a GPU server's
+    /// batch slots; default: no limit.
+    #[arg(long)]
+    slots: Option<usize>,
     /// Require this API key (Bearer token / x-api-key).
     #[arg(long)]
     api_key: Option<String>,
@@ -54,6 +58,9 @@ fn main() -> std::io::Result<()> {
                 default_reply(&r)
             }));
         }
+        if let Some(n) = args.slots {
+            builder = builder.slots(n);
+        }
         let server = builder
             .port(args.port)
             .latency(Duration::from_millis(args.latency_ms))
@@ -67,6 +74,12 @@ fn main() -> std::io::Result<()> {
             out.flush()?;
         }
         wait_for_signal().await?;
+        {
+            // Nobody may be reading any more: the count is for those who are.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "answered {}", server.successful_count());
+            let _ = out.flush();
+        }
         drop(server);
         Ok(())
     })

@@ -306,15 +306,12 @@ async fn binary_prints_address_serves_and_exits_on_sigterm() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("first line in time")
-    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), stdout.read_line(&mut line))
+        .await
+        .expect("first line in time")
+        .unwrap();
     let base = line
         .trim_end()
         .strip_prefix("listening on ")
@@ -354,4 +351,7 @@ async fn binary_prints_address_serves_and_exits_on_sigterm() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status:?}");
+    let mut last = String::new();
+    stdout.read_line(&mut last).await.unwrap();
+    assert_eq!(last.trim_end(), "answered 2", "the two answered requests");
 }
