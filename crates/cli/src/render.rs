@@ -97,9 +97,17 @@ pub(crate) fn results(r: &Results) -> String {
     ));
     if tt.cost_usd > 0.0 {
         out.push_str(&format!(
-            "cost ${:.4} at list price, paid ${:.4} (the rest from the cache){}\n",
+            "cost ${:.4} at list price, paid ${:.4} (the rest from the cache){}{}\n",
             tt.cost_usd,
             tt.paid_cost_usd,
+            if tt.batch_calls > 0 {
+                format!(
+                    "; {} calls through batch APIs, ${:.4} at the batch price",
+                    tt.batch_calls, tt.batch_cost_usd
+                )
+            } else {
+                String::new()
+            },
             if tt.unpriced_calls > 0 {
                 format!(
                     "; {} calls to models without a price not counted",

@@ -774,6 +774,12 @@ pub struct Totals {
     /// Calls whose model has no known price (left out of both costs).
     #[serde(default)]
     pub unpriced_calls: u64,
+    /// Calls paid through a provider batch API (`--batch`; not from the cache).
+    #[serde(default)]
+    pub batch_calls: u64,
+    /// What those cost, at the batch price (part of `paid_cost_usd`).
+    #[serde(default)]
+    pub batch_cost_usd: f64,
 }
 
 impl Totals {
@@ -790,11 +796,18 @@ impl Totals {
             if resp.meta.cached {
                 self.cached_calls += 1;
             }
+            let batch = resp.meta.batch_id.is_some() && !resp.meta.cached;
+            if batch {
+                self.batch_calls += 1;
+            }
             match resp.meta.cost_usd {
                 Some(cost) => {
                     self.cost_usd += cost;
                     if !resp.meta.cached {
                         self.paid_cost_usd += cost;
+                    }
+                    if batch {
+                        self.batch_cost_usd += cost;
                     }
                 }
                 None => self.unpriced_calls += 1,

@@ -232,6 +232,12 @@ async fn a_batch_run_has_the_synchronous_results_at_the_batch_price() {
     let t = &results(&dir)["totals"];
     assert!((t["cost_usd"].as_f64().unwrap() - total).abs() < 1e-12);
     assert!((t["paid_cost_usd"].as_f64().unwrap() - paid).abs() < 1e-12);
+    // Every paid call went through a batch: the batch totals are the paid ones.
+    assert!((t["batch_cost_usd"].as_f64().unwrap() - paid).abs() < 1e-12);
+    assert_eq!(
+        t["batch_calls"].as_u64().unwrap(),
+        batch_calls.len() as u64 - t["cached_calls"].as_u64().unwrap()
+    );
     // Paid: each distinct request once.
     assert_eq!(
         batch_calls.len() - t["cached_calls"].as_u64().unwrap() as usize,
