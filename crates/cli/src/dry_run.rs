@@ -71,7 +71,17 @@ pub(crate) fn main(
         );
         return Ok(0);
     }
-    print!("{}", render(&p.task, &plan, &est, prompts, &prices.as_of));
+    print!(
+        "{}",
+        render(
+            &p.task,
+            &plan,
+            &est,
+            prompts,
+            &prices.as_of,
+            call.batch.is_some()
+        )
+    );
     Ok(0)
 }
 
@@ -95,7 +105,14 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn render(task: &str, plan: &str, est: &Estimate, prompts: Option<f64>, as_of: &str) -> String {
+fn render(
+    task: &str,
+    plan: &str,
+    est: &Estimate,
+    prompts: Option<f64>,
+    as_of: &str,
+    batch: bool,
+) -> String {
     let mut out = format!(
         "dry run of {task}: nothing sent, nothing written\n{plan}; {} samples estimated\n\n",
         est.samples
@@ -158,8 +175,13 @@ fn render(task: &str, plan: &str, est: &Estimate, prompts: Option<f64>, as_of: &
         out.push_str(&line(r));
     }
     out.push_str(&format!(
-        "\nAt list prices as of {as_of}: the prompts {} (estimated at ~4 bytes per token), \
+        "\nAt list prices as of {as_of}{}: the prompts {} (estimated at ~4 bytes per token), \
          the replies at most the rest (each at its full max_tokens). Cached calls are free.\n",
+        if batch {
+            ", the cost column at the batch price (--batch)"
+        } else {
+            ""
+        },
         money(prompts)
     ));
     out.push_str(

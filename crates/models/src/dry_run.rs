@@ -5,7 +5,8 @@
 //! reply at its full `max_tokens`. A scoring request gets equal scores for its
 //! continuations. The [`crate::pricing::Priced`] layer above prices that usage like any
 //! other, so the estimate's cost is an upper bound on the replies and a typical figure
-//! for the prompts.
+//! for the prompts. Under `--batch` the estimated replies count as batched (the batch
+//! price).
 //!
 //! What the estimate cannot know: calls a protocol makes only for some answers (another
 //! turn, a retry, a judge called on a refusal) are counted as the protocol goes on an
@@ -38,11 +39,17 @@ pub struct DryRun {
     /// called).
     inner: Arc<dyn Model>,
     cache: Option<Arc<ResponseCache>>,
+    /// `--batch`: estimated replies are marked as batched, so they are priced as such.
+    batch: bool,
 }
 
 impl DryRun {
-    pub fn new(inner: Arc<dyn Model>, cache: Option<Arc<ResponseCache>>) -> Self {
-        DryRun { inner, cache }
+    pub fn new(inner: Arc<dyn Model>, cache: Option<Arc<ResponseCache>>, batch: bool) -> Self {
+        DryRun {
+            inner,
+            cache,
+            batch,
+        }
     }
 }
 
@@ -97,7 +104,10 @@ impl Model for DryRun {
                     u64::from(req.max_tokens)
                 },
             },
-            meta: Default::default(),
+            meta: shammie_core::CallMeta {
+                batch_id: self.batch.then(|| "dry-run".to_string()),
+                ..Default::default()
+            },
         })
     }
 }

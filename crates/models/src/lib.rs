@@ -200,7 +200,11 @@ impl ModelHub {
         env.anthropic_api_key = env.anthropic_api_key.or_else(unused);
         env.openai_api_key = env.openai_api_key.or_else(unused);
         let raw = self.provider(spec, &env)?;
-        let dry: Arc<dyn Model> = Arc::new(dry_run::DryRun::new(raw, self.opts.cache.clone()));
+        let dry: Arc<dyn Model> = Arc::new(dry_run::DryRun::new(
+            raw,
+            self.opts.cache.clone(),
+            self.opts.batch.is_some(),
+        ));
         Ok(Arc::new(pricing::Priced::new(
             dry,
             self.opts.prices.price(spec),

@@ -272,6 +272,19 @@ async fn dry_run_counts_calls_and_cost_without_sending() {
     assert_eq!(server.request_count(), 0, "nothing sent");
     assert!(!s.runs().exists(), "nothing written");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // Through the batch API: the same calls at the batch price (half, for this model).
+    let mut batched = dry.clone();
+    batched.push("--batch");
+    let o = s.run(&batched, &[("OPENAI_BASE_URL", base.as_str())]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(b["calls"], v["calls"]);
+    let (full, half) = (
+        v["cost_usd_at_most"].as_f64().unwrap(),
+        b["cost_usd_at_most"].as_f64().unwrap(),
+    );
+    assert!((half - full / 2.0).abs() < 1e-12, "{half} vs {full}");
+    assert_eq!(server.request_count(), 0, "nothing sent");
 
     // The real run, whose requests are the ones the dry run counted.
     let env = [
