@@ -249,6 +249,20 @@ pub(crate) fn parse_role_specs(items: &[String]) -> anyhow::Result<BTreeMap<Stri
     Ok(out)
 }
 
+/// A task's refusal of the models it was given (`Task::check_models`), with what each
+/// OpenAI-compatible spec could declare to offer more (`?completions=true`, `?prefill=true`).
+pub(crate) fn with_feature_hints(
+    e: shammie_engine::EngineError,
+    specs: &BTreeMap<String, ModelSpec>,
+) -> anyhow::Error {
+    let hints: Vec<String> = specs.values().filter_map(ModelSpec::feature_hint).collect();
+    if hints.is_empty() {
+        e.into()
+    } else {
+        anyhow::anyhow!("{e}. {}", hints.join(". "))
+    }
+}
+
 /// Where pulled models live and how to reach the package index and the hub.
 pub(crate) fn hub_config() -> shammie_hub::HubConfig {
     let dir = env_str("SHAMMIE_MODELS_DIR")

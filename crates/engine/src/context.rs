@@ -235,6 +235,65 @@ impl<'a> SampleContext<'a> {
         .await
     }
 
+    /// Several samples of one request from the `role` model, one per `(label, nonce)`
+    /// (the request's own nonce is replaced by each), asked for together so that a
+    /// provider returning `n` choices per request sends one request
+    /// ([`Model::generate_many`]; cached draws are served and only the others sent).
+    /// Each draw is recorded as a call of its own with its label, and is the same call
+    /// (and cache entry) as [`SampleContext::generate`] with that nonce; results in the
+    /// order of `draws`.
+    pub async fn generate_n(
+        &self,
+        role: &str,
+        req: GenerateRequest,
+        draws: Vec<(String, u64)>,
+    ) -> Vec<Result<Completion, SampleError>> {
+        let model = match self.model(role) {
+            Ok(m) => m,
+            Err(e) => {
+                let why = e.to_string();
+                return draws
+                    .iter()
+                    .map(|_| Err(SampleError::Protocol(why.clone())))
+                    .collect();
+            }
+        };
+        let offset = (self.shared.epoch.saturating_sub(1) as u64) << 32;
+        let nonces: Vec<u64> = draws.iter().map(|(_, n)| n.wrapping_add(offset)).collect();
+        let results = model.generate_many(&req, &nonces).await;
+        let mut out = Vec::with_capacity(draws.len());
+        for (((label, _), nonce), result) in draws.into_iter().zip(nonces).zip(results) {
+            let mut r = req.clone();
+            r.nonce = nonce;
+            let (response, error) = match &result {
+                Ok(c) => (Some(c.clone()), None),
+                Err(e) => {
+                    self.note_halt(e);
+                    (None, Some(e.to_string()))
+                }
+            };
+            let rendered_prompt = model.rendered_prompt(&r);
+            self.shared
+                .events
+                .lock()
+                .unwrap()
+                .push(Event::Call(CallRecord {
+                    role: role.to_string(),
+                    label: Some(label),
+                    model: model.name().to_string(),
+                    request: r,
+                    response,
+                    error,
+                    rendered_prompt,
+                }));
+            out.push(result.map_err(|source| SampleError::Model {
+                role: role.to_string(),
+                source,
+            }));
+        }
+        out
+    }
+
     /// Executes one tool step (`run`) and records it in the transcript and the run's step
     /// journal before returning its output.
     ///

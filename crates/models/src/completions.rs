@@ -18,7 +18,8 @@
 //! the server can give. Generated tokens (offset at or past the end of the echoed text)
 //! never count. Offsets are in characters (Unicode scalar values, as Python's `len`); a
 //! server that puts text before the echo (a `<bos>`) is handled by finding the sent text
-//! in the echoed one. A `null` log-probability among the counted tokens (an empty prompt)
+//! in the echoed one; a server that sends no offsets (or SGLang's `-1`) has its tokens
+//! placed by their lengths, against their own joined text. A `null` log-probability among the counted tokens (an empty prompt)
 //! is an error, never a zero.
 //!
 //! Servers tokenise the joined text, whereas `local:` tokenises prompt and continuation
@@ -216,38 +217,45 @@ pub(crate) fn score(
                 .ok_or_else(|| bad("an echo token is not a string"))
         })
         .collect::<Result<_, _>>()?;
-    // Offsets as sent, else the running sum of the tokens' lengths.
-    let offsets: Vec<usize> = match lp.get("text_offset").and_then(Value::as_array) {
-        Some(o) if o.len() == tokens.len() => o
-            .iter()
-            .map(|x| {
-                x.as_u64()
-                    .map(|x| x as usize)
-                    .ok_or_else(|| bad("a text_offset is not a number"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
+    // Offsets as sent; where a server sends none (or SGLang's -1), the running sum of the
+    // tokens' lengths, placed against the tokens' own text.
+    let sent: Option<Vec<i64>> = lp
+        .get("text_offset")
+        .and_then(Value::as_array)
+        .map(|o| o.iter().map(|x| x.as_i64().unwrap_or(-1)).collect());
+    let full = format!("{prompt}{continuation}");
+    let (offsets, reference): (Vec<usize>, String) = match sent {
+        Some(o) if o.len() == tokens.len() && o.iter().all(|x| *x >= 0) => (
+            o.into_iter().map(|x| x as usize).collect(),
+            choice
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        Some(o) if o.len() != tokens.len() => {
             return Err(bad(
                 "echo logprobs: text_offset and tokens differ in length",
             ))
         }
-        None => token_text
-            .iter()
-            .scan(0usize, |at, t| {
-                let o = *at;
-                *at += t.chars().count();
-                Some(o)
-            })
-            .collect(),
+        _ => (
+            token_text
+                .iter()
+                .scan(0usize, |at, t| {
+                    let o = *at;
+                    *at += t.chars().count();
+                    Some(o)
+                })
+                .collect(),
+            token_text.concat(),
+        ),
     };
-    let full = format!("{prompt}{continuation}");
-    let echoed = choice.get("text").and_then(Value::as_str).unwrap_or("");
-    // Characters the server put before the echoed text (none, or e.g. a `<bos>`).
-    let shift = if echoed.is_empty() || echoed.starts_with(&full) {
+    // Characters before the sent text in what the offsets count (none, or e.g. a `<bos>`).
+    let shift = if reference.is_empty() || reference.starts_with(&full) {
         0
     } else {
-        match echoed.find(&full) {
-            Some(b) => echoed[..b].chars().count(),
+        match reference.find(&full) {
+            Some(b) => reference[..b].chars().count(),
             None => return Err(bad("the server did not echo the text it was sent")),
         }
     };
@@ -342,6 +350,30 @@ mod tests {
         );
         let s = score(&v, "Assistant: (", "A)").unwrap();
         assert_eq!((s.logprob, s.tokens), (-4.125, 2));
+    }
+
+    #[test]
+    fn without_offsets_the_tokens_are_placed_by_their_lengths() {
+        // SGLang sends text_offset -1; a <bos> token's text comes first.
+        let mut v = echo(
+            &[
+                ("<bos>", None),
+                ("Assistant", Some(-1.0)),
+                (":", Some(-2.0)),
+                (" yes", Some(-0.5)),
+                ("!", Some(-3.0)),
+            ],
+            "Assistant: yes!",
+        );
+        v["choices"][0]["logprobs"]["text_offset"] = json!([-1, -1, -1, -1, -1]);
+        let s = score(&v, "Assistant:", " yes").unwrap();
+        assert_eq!((s.logprob, s.tokens), (-0.5, 1));
+        v["choices"][0]["logprobs"]
+            .as_object_mut()
+            .unwrap()
+            .remove("text_offset");
+        let s = score(&v, "Assistant:", " yes").unwrap();
+        assert_eq!((s.logprob, s.tokens), (-0.5, 1));
     }
 
     #[test]

@@ -347,6 +347,36 @@ impl ModelSpec {
         k
     }
 
+    /// For an OpenAI-compatible spec that leaves prefill or scoring undeclared: which
+    /// query keys would declare them, for the message of a task that needs them.
+    pub fn feature_hint(&self) -> Option<String> {
+        if self.provider != Provider::OpenAiCompatible {
+            return None;
+        }
+        let f = &self.features;
+        let mut add = Vec::new();
+        if !f.completions {
+            add.push(
+                "`completions=true` (continuation scoring, and prefill, through /v1/completions                  with echo and logprobs)",
+            );
+        }
+        if !f.prefill && !f.completions {
+            add.push("`prefill=true` (assistant prefill through continue_final_message)");
+        }
+        (!add.is_empty()).then(|| {
+            format!(
+                "`{self}` declares no {}; if the server supports it, add {} to the spec's query \
+                 (see docs/open-weight-servers.md)",
+                if f.prefill {
+                    "scoring"
+                } else {
+                    "prefill or scoring"
+                },
+                add.join(" or ")
+            )
+        })
+    }
+
     /// Every server of this spec in order (the base URL, then the replicas), each keyed as
     /// a spec naming that server alone would be, so specs share a server's limit.
     pub fn replica_limiter_keys(&self, env: &ProviderEnv) -> Vec<String> {
@@ -561,6 +591,26 @@ mod tests {
         let single: ModelSpec = "openai-compatible:http://a:1/v1/m".parse().unwrap();
         assert_eq!(single.limiter_key(&env), s.replica_limiter_keys(&env)[0]);
         assert!(single.replicas.is_empty());
+    }
+
+    #[test]
+    fn hints_name_the_flags_a_spec_leaves_out() {
+        let h = |s: &str| s.parse::<ModelSpec>().unwrap().feature_hint();
+        let none = h("openai-compatible:http://h:1/v1/m").unwrap();
+        assert!(
+            none.contains("`completions=true`") && none.contains("`prefill=true`"),
+            "{none}"
+        );
+        let p = h("openai-compatible:http://h:1/v1/m?prefill=true").unwrap();
+        assert!(
+            p.contains("`completions=true`") && !p.contains("`prefill=true`"),
+            "{p}"
+        );
+        assert_eq!(
+            h("openai-compatible:http://h:1/v1/m?completions=true"),
+            None
+        );
+        assert_eq!(h("openai:gpt-4o"), None);
     }
 
     #[test]

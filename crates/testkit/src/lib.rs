@@ -64,6 +64,7 @@ pub mod batch;
 pub mod completions;
 pub mod finetune;
 pub mod prompts;
+pub mod replay;
 mod reply;
 pub mod scripted;
 mod server;
@@ -75,6 +76,7 @@ use std::time::Duration;
 pub use batch::{BatchJudge, BatchOutcome};
 pub use completions::completion_logprob;
 pub use finetune::{FineTuneOutcome, MockFile};
+pub use replay::Recording;
 pub use reply::{
     choice_options, count_words, default_distribution, default_reply, fnv1a64, split_tokens,
     FILLER_TOKENS, OPTION_MASS,

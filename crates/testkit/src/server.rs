@@ -18,6 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::batch::{self, BatchState};
 use crate::completions;
 use crate::finetune::{self, FineTuneOutcome, FineTuneState, MockFile};
+use crate::replay::{self, Recording};
 use crate::wire;
 use crate::{default_reply, Api, Fault, MockReply, RecordedRequest, Responder};
 
@@ -32,6 +33,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Shared {
     responder: Responder,
+    recordings: Vec<Recording>,
     latency: Duration,
     /// Requests answered at once (the rest wait), like a GPU server's batch slots.
     slots: Option<Arc<tokio::sync::Semaphore>>,
@@ -49,6 +51,7 @@ struct Shared {
 /// Configures a [`MockServer`]; from [`MockServer::builder`].
 pub struct MockBuilder {
     responder: Responder,
+    recordings: Vec<Recording>,
     latency: Duration,
     slots: Option<usize>,
     api_key: Option<String>,
@@ -61,6 +64,12 @@ impl MockBuilder {
     /// held through the response's latency), as on a server with a fixed batch size.
     pub fn slots(mut self, n: usize) -> Self {
         self.slots = Some(n.max(1));
+        self
+    }
+
+    /// Serves these recorded exchanges instead of answering ([`crate::replay`]).
+    pub fn recordings(mut self, r: Vec<Recording>) -> Self {
+        self.recordings = r;
         self
     }
 
@@ -109,6 +118,7 @@ impl MockBuilder {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             responder: self.responder,
+            recordings: self.recordings,
             latency: self.latency,
             slots: self.slots.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             api_key: self.api_key,
@@ -152,6 +162,7 @@ impl MockServer {
     pub fn builder() -> MockBuilder {
         MockBuilder {
             responder: Arc::new(default_reply),
+            recordings: Vec::new(),
             latency: Duration::ZERO,
             slots: None,
             api_key: None,
@@ -484,6 +495,17 @@ impl Shared {
     fn handle(&self, req: &HttpRequest) -> Action {
         self.received.fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Some((status, body)) = replay::answer(&self.recordings, &req.path, &req.body) {
+            let sent = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            self.record(req, sent, None, status);
+            return Action::Respond {
+                delay: Duration::ZERO,
+                status,
+                headers: Vec::new(),
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+                success: status == 200,
+            };
+        }
         if batch::is_batch_path(&req.path) {
             return self.handle_batch(req, id);
         }

@@ -172,7 +172,8 @@ fn start(p: &Plan, a: &Args) -> Result<u8, Failure> {
         return crate::dry_run::main(p, task, &specs, &a.call);
     }
     let models = setup::open_models(&specs, &a.call)?.resolve(&task.roles(), &info.path())?;
-    task.check_models(&models)?;
+    task.check_models(&models)
+        .map_err(|e| setup::with_feature_hints(e, &specs))?;
     // Validate the data before creating the run directory: a bad line costs nothing.
     let dataset = task.dataset()?;
     let opts = RunOptions {

@@ -9,7 +9,7 @@ use crate::common::*;
 /// The default model must already be pulled (`shammie models pull gemma-3-270m`, which
 /// `scripts/test` does); these tests never download. `SHAMMIE_SKIP_MODEL_TESTS=1` skips.
 #[allow(clippy::print_stderr)] // says why it is skipped
-fn models_dir_or_skip() -> Option<PathBuf> {
+pub(crate) fn models_dir_or_skip() -> Option<PathBuf> {
     let dir = std::env::var_os("SHAMMIE_MODELS_DIR")
         .map(PathBuf::from)
         .or_else(|| {
@@ -26,7 +26,7 @@ fn models_dir_or_skip() -> Option<PathBuf> {
 }
 
 /// The environment that points `shammie` at the pulled models and forbids downloads.
-fn offline_env(models: &std::path::Path) -> [(&'static str, &str); 2] {
+pub(crate) fn offline_env(models: &std::path::Path) -> [(&'static str, &str); 2] {
     [
         ("SHAMMIE_MODELS_DIR", models.to_str().unwrap()),
         ("SHAMMIE_OFFLINE", "1"),

@@ -16,6 +16,7 @@ mod errors;
 mod export;
 mod influence;
 mod local;
+mod openai_compatible;
 mod reasoning;
 mod resume;
 mod run;

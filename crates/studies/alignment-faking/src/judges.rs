@@ -320,23 +320,21 @@ impl AfJudge {
         scratchpad: &str,
         output: Output<'_>,
     ) -> Result<AfReading, SampleError> {
-        let reqs = (0..self.votes)
-            .map(|i| {
-                (
-                    format!("af judge vote {}", i + 1),
-                    af_request(
-                        setting,
-                        tier,
-                        request,
-                        scratchpad,
-                        output,
-                        self.temperature,
-                        u64::from(i) + 1,
-                    ),
-                )
-            })
+        // The votes are samples of one request (nonces 1..=votes), asked for together: one
+        // request with `n` where the judge's API takes it.
+        let req = af_request(
+            setting,
+            tier,
+            request,
+            scratchpad,
+            output,
+            self.temperature,
+            0,
+        );
+        let draws = (0..self.votes)
+            .map(|i| (format!("af judge vote {}", i + 1), u64::from(i) + 1))
             .collect();
-        let results = cx.generate_all_labelled(ROLE, reqs).await;
+        let results = cx.generate_n(ROLE, req, draws).await;
         let mut votes = Vec::with_capacity(results.len());
         let mut last_err = None;
         for r in results {

@@ -201,17 +201,15 @@ impl Feedback {
         cx: &SampleContext<'_>,
         item: &PairItem,
     ) -> Result<Result<[String; 2], String>, SampleError> {
-        let reqs = (0..2u64)
-            .map(|i| {
-                let mut r = GenerateRequest::user("", self.config.max_tokens);
-                r.messages = item.conversation.clone();
-                r.temperature = Some(self.config.response_temperature);
-                r.nonce = i;
-                (format!("response {}", i + 1), r)
-            })
+        // Two samples of one request (nonces 0 and 1), asked for together.
+        let mut r = GenerateRequest::user("", self.config.max_tokens);
+        r.messages = item.conversation.clone();
+        r.temperature = Some(self.config.response_temperature);
+        let draws = (0..2u64)
+            .map(|i| (format!("response {}", i + 1), i))
             .collect();
         let mut out = Vec::new();
-        for c in cx.generate_all_labelled("responder", reqs).await {
+        for c in cx.generate_n("responder", r, draws).await {
             out.push(c?.text.trim().to_string());
         }
         if out.iter().any(|t| t.is_empty()) {

@@ -432,25 +432,23 @@ pub async fn read_at(
             })
         }
         ReadPath::Sampling | ReadPath::Auto => {
-            let reqs: Vec<GenerateRequest> = (0..opts.samples.max(1))
-                .map(|i| {
-                    let mut r = req.clone();
-                    r.max_tokens = shape.sample_tokens;
-                    r.temperature = Some(opts.temperature);
-                    r.nonce = r.nonce.wrapping_add(i as u64);
-                    r
-                })
-                .collect();
+            let mut r = req;
+            r.max_tokens = shape.sample_tokens;
+            r.temperature = Some(opts.temperature);
             let mut values = vec![0.0; n];
             let mut samples = 0;
-            // Each draw is labelled within the caller's step: `answer sample 3`.
+            // Each draw is labelled within the caller's step: `answer sample 3`. The draws
+            // are samples of one request (nonces from its own), asked for together.
             let step = cx.label().unwrap_or("answer").to_string();
-            let reqs = reqs
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| (format!("{step} sample {}", i + 1), r))
+            let draws = (0..opts.samples.max(1))
+                .map(|i| {
+                    (
+                        format!("{step} sample {}", i + 1),
+                        r.nonce.wrapping_add(i as u64),
+                    )
+                })
                 .collect();
-            for c in cx.generate_all_labelled(role, reqs).await {
+            for c in cx.generate_n(role, r, draws).await {
                 let c = c?;
                 samples += 1;
                 let text = format!("{}{}", shape.sample_prefix, c.text);
