@@ -421,3 +421,36 @@ async fn the_official_api_takes_n_and_completions_routes_take_it_too() {
         ("/v1/completions", json!(2))
     );
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_n_fails_the_draws_it_did_not_answer_naming_the_flag() {
+    // llama-cpp-python's server answers `n: 2` with one choice (recorded by hand here).
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "Say hi"}],
+        "max_tokens": 16, "temperature": 1.0, "n": 2});
+    let answer = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+        "model": "m", "choices": [{"index": 0, "message": {"role": "assistant",
+        "content": "Hi!"}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}});
+    let server = MockServer::builder()
+        .recordings(vec![shammie_testkit::Recording {
+            path: "/v1/chat/completions".into(),
+            request: body,
+            status: 200,
+            response: answer,
+        }])
+        .start()
+        .await
+        .unwrap();
+    let model = open(&hub(options(&server)), &compat(&server, "m?n=true"));
+    let mut req = ask("Say hi");
+    req.temperature = Some(1.0);
+    let r = model.generate_many(&req, &[0, 1]).await;
+    let first = r[0].as_ref().unwrap();
+    assert_eq!((first.text.as_str(), first.usage.input_tokens), ("Hi!", 4));
+    let e = r[1].as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains("asked for n=2 choices and got 1") && e.contains("drop n=true"),
+        "{e}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
