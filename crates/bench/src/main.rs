@@ -177,16 +177,21 @@ impl Drop for Mock {
 }
 
 fn start_mock(bin_dir: &Path, latency_ms: u64) -> Result<Mock> {
-    start_mock_with(bin_dir, latency_ms, None)
+    start_mock_with(bin_dir, latency_ms, None, 0)
 }
 
-/// A `shammie-mock` process (one worker thread) answering after `latency_ms`, at most
-/// `slots` requests at once when given.
-fn start_mock_with(bin_dir: &Path, latency_ms: u64, slots: Option<usize>) -> Result<Mock> {
+/// A `shammie-mock` process (one worker thread) on `port` (0: any free one) answering
+/// after `latency_ms`, at most `slots` requests at once when given.
+fn start_mock_with(
+    bin_dir: &Path,
+    latency_ms: u64,
+    slots: Option<usize>,
+    port: u16,
+) -> Result<Mock> {
     let mut cmd = Command::new(bin_dir.join("shammie-mock"));
     cmd.args([
         "--port",
-        "0",
+        &port.to_string(),
         "--threads",
         "1",
         "--latency-ms",

@@ -63,10 +63,22 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     let mut rows = Vec::new();
     let cache = scratch.path().join("cache.sqlite");
     let runs = scratch.path().join("runs");
+    // The replicated runs reuse their servers' ports: the cache identity of a spec is its
+    // first server's address, so the repeat must name the same servers.
+    let ports = std::cell::RefCell::new(vec![0u16; a.replicas]);
     let shammie_run = |label: &str, replicas: usize, extra: &[&str]| -> Result<Row> {
+        let keep = replicas == a.replicas;
         let mocks = (0..replicas)
-            .map(|_| start_mock_with(&bin_dir, a.latency_ms, Some(a.slots)))
+            .map(|i| {
+                let port = if keep { ports.borrow()[i] } else { 0 };
+                start_mock_with(&bin_dir, a.latency_ms, Some(a.slots), port)
+            })
             .collect::<Result<Vec<_>>>()?;
+        if keep {
+            for (i, m) in mocks.iter().enumerate() {
+                ports.borrow_mut()[i] = m.base.rsplit(':').next().unwrap().parse()?;
+            }
+        }
         let bases: Vec<String> = mocks.iter().map(|m| format!("{}/v1", m.base)).collect();
         let spec = format!("openai-compatible:{}/bench", bases.join(","));
         let mut cmd = Command::new(&shammie);
@@ -82,9 +94,12 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
             .into_iter()
             .map(|m| m.stop())
             .collect::<Result<Vec<_>>>()?;
-        let cached = newest_results(&runs)?.map(|t| {
-            t["cached_calls"].as_f64().unwrap_or(0.0) / t["calls"].as_f64().unwrap_or(1.0)
-        });
+        let cached = match extra.contains(&"--no-cache") {
+            true => None,
+            false => newest_results(&runs)?.map(|t| {
+                t["cached_calls"].as_f64().unwrap_or(0.0) / t["calls"].as_f64().unwrap_or(1.0)
+            }),
+        };
         let row = Row {
             m,
             replicas,
@@ -112,7 +127,7 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
         &["--cache", cache_s],
     )?);
     if let Some(script) = &a.inspect {
-        let mock = start_mock_with(&bin_dir, a.latency_ms, Some(a.slots))?;
+        let mock = start_mock_with(&bin_dir, a.latency_ms, Some(a.slots), 0)?;
         let port = mock.base.rsplit(':').next().unwrap().to_string();
         let mut cmd = Command::new("bash");
         cmd.arg(script).args([
@@ -147,7 +162,7 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     }
     let one = rows
         .iter()
-        .find(|r| r.replicas == 1 && r.cached == Some(0.0));
+        .find(|r| r.replicas == 1 && r.m.label == "shammie, no cache");
     let two = rows
         .iter()
         .find(|r| r.replicas == a.replicas && r.m.label == "shammie, no cache");
