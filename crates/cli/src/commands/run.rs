@@ -17,7 +17,9 @@ pub(crate) struct Args {
     #[arg(required_unless_present_any = ["config", "from"])]
     pub task: Option<String>,
     /// A model: SPEC for the target, or ROLE=SPEC for another of the task's roles (e.g. mistaker=anthropic:claude-sonnet-4-5; `shammie list` shows each task's roles).
-    /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL.
+    /// SPEC is anthropic:MODEL, openai:MODEL, openai-compatible:http://HOST:PORT/v1/MODEL
+    /// (replicas as URL,URL/MODEL; server features as ?prefill=true&completions=true&n=true:
+    /// docs/open-weight-servers.md) or local:NAME.
     /// With --from: replaces the model of that role.
     #[arg(long = "model", short = 'm', required_unless_present_any = ["config", "from"])]
     pub models: Vec<String>,
