@@ -243,11 +243,29 @@ pub struct CallMeta {
     /// `cached` says it was not paid); `None` when the model's price is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// Local models: seconds spent reading the prompt (the batch step that read it) and
+    /// generating after it; `None` for API models and cache hits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_secs: Option<f64>,
     /// The provider's id of the batch that answered the call (`--batch`: Anthropic
     /// Message Batches, OpenAI Batch); `None` for a synchronous call. A batched call is
     /// priced at the batch discount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+}
+
+impl CallMeta {
+    /// Marks a response served from the response cache: no attempt, no time, no timings
+    /// of the call that first produced it.
+    pub fn from_cache(&mut self) {
+        self.cached = true;
+        self.attempts = 0;
+        self.latency_ms = 0;
+        self.prompt_secs = None;
+        self.decode_secs = None;
+    }
 }
 
 /// The score of one continuation in a scoring request.

@@ -312,7 +312,11 @@ impl Model for LocalModel {
                 input_tokens: g.prompt_tokens as u64,
                 output_tokens: g.tokens.len() as u64,
             },
-            meta: Default::default(),
+            meta: shammie_core::CallMeta {
+                prompt_secs: Some(g.prompt_secs),
+                decode_secs: Some(g.decode_secs),
+                ..Default::default()
+            },
         })
     }
 }

@@ -39,6 +39,11 @@ pub struct Generation {
     pub logprobs: Vec<(f32, Vec<(u32, f32)>)>,
     pub finish: Finish,
     pub prompt_tokens: usize,
+    /// Seconds from joining the batch to the end of the step that read the prompt (the
+    /// prefill, with whatever else shared that step).
+    pub prompt_secs: f64,
+    /// Seconds from then to the last token.
+    pub decode_secs: f64,
 }
 
 pub struct GenRequest {
@@ -149,6 +154,8 @@ struct Active {
     stream: shammie_tokenizer::DecodeStream,
     /// Whether the prompt has been read (and offered to the prefix cache).
     read: bool,
+    /// When it joined the batch.
+    admitted: std::time::Instant,
 }
 
 /// Shared tokens worth waiting one step for rather than reading twice.
@@ -228,9 +235,12 @@ fn run(
                     logprobs: Vec::new(),
                     finish: Finish::MaxTokens,
                     prompt_tokens,
+                    prompt_secs: 0.0,
+                    decode_secs: 0.0,
                 },
                 stream: tok.decode_stream(),
                 read: false,
+                admitted: std::time::Instant::now(),
                 req,
                 reply,
             });
@@ -250,13 +260,15 @@ fn run(
         // prompt until the sampled token is fed at the next step).
         for a in active.iter_mut().filter(|a| !a.read) {
             a.read = true;
+            a.out.prompt_secs = a.admitted.elapsed().as_secs_f64();
             prefixes.insert(&a.req.prompt, &a.cache);
         }
         // Answer the finished ones.
         let mut i = 0;
         while i < active.len() {
             if active[i].pending.is_empty() {
-                let a = active.swap_remove(i);
+                let mut a = active.swap_remove(i);
+                a.out.decode_secs = a.admitted.elapsed().as_secs_f64() - a.out.prompt_secs;
                 let _ = a.reply.send(Ok(a.out));
             } else {
                 i += 1;

@@ -314,9 +314,7 @@ impl Model for Cached {
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         let key = cache_key(self.inner.endpoint(), req);
         if let Some(mut c) = self.cache.get(&key)? {
-            c.meta.cached = true;
-            c.meta.attempts = 0;
-            c.meta.latency_ms = 0;
+            c.meta.from_cache();
             return Ok(c);
         }
         let c = self.inner.generate(req).await?;
@@ -343,9 +341,7 @@ impl Model for Cached {
             let key = cache_key(endpoint, &r);
             match self.cache.get(&key) {
                 Ok(Some(mut c)) => {
-                    c.meta.cached = true;
-                    c.meta.attempts = 0;
-                    c.meta.latency_ms = 0;
+                    c.meta.from_cache();
                     out.push(Some(Ok(c)));
                 }
                 Ok(None) => {

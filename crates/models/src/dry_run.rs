@@ -70,9 +70,7 @@ impl Model for DryRun {
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
         if let Some(cache) = &self.cache {
             if let Some(mut c) = cache.get(&cache_key(self.inner.endpoint(), req))? {
-                c.meta.cached = true;
-                c.meta.attempts = 0;
-                c.meta.latency_ms = 0;
+                c.meta.from_cache();
                 return Ok(c);
             }
         }

@@ -1,5 +1,5 @@
 //! `shammie generate --model SPEC PROMPT`: a quick look at any model. The completion goes
-//! to stdout; the prompt and decode speed to stderr.
+//! to stdout; the speed to stderr (for local models prompt reading and decoding apart).
 
 use std::time::Instant;
 
@@ -67,14 +67,33 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
             }
         }
     }
-    eprintln!(
-        "{}: {} prompt tokens, {} generated in {:.2}s ({:.1} tokens/s overall, stop: {:?})",
-        model.name(),
-        c.usage.input_tokens,
-        c.usage.output_tokens,
-        secs,
-        c.usage.output_tokens as f64 / secs,
-        c.stop_reason
-    );
+    eprintln!("{}", speed_line(model.name(), &c, secs));
     Ok(0)
+}
+
+/// Tokens and time, with prompt reading and decoding apart where the model timed them
+/// (local models); `secs` is the whole call.
+fn speed_line(name: &str, c: &shammie_core::Completion, secs: f64) -> String {
+    let (n_in, n_out) = (c.usage.input_tokens, c.usage.output_tokens);
+    let rate = |n: u64, s: f64| {
+        if s > 0.0 {
+            format!("{:.1} tokens/s", n as f64 / s)
+        } else {
+            "–".to_string()
+        }
+    };
+    match (c.meta.prompt_secs, c.meta.decode_secs) {
+        (Some(p), Some(d)) => format!(
+            "{name}: prompt {n_in} tokens in {p:.3}s ({}); decode {n_out} tokens in {d:.3}s ({}); \
+             {secs:.2}s in all (stop: {:?})",
+            rate(n_in, p),
+            rate(n_out.saturating_sub(1), d),
+            c.stop_reason
+        ),
+        _ => format!(
+            "{name}: {n_in} prompt tokens, {n_out} generated in {secs:.2}s ({} overall, stop: {:?})",
+            rate(n_out, secs),
+            c.stop_reason
+        ),
+    }
 }

@@ -122,10 +122,14 @@ async fn generate_prints_a_completion_and_speed() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("Paris"), "{}", stdout(&o));
     let e = stderr(&o);
+    // Prompt reading and decoding timed apart: "prompt N tokens in …; decode M tokens in …".
     assert!(
-        e.contains("local:gemma-3-270m:") && e.contains("tokens/s"),
+        e.contains("local:gemma-3-270m: prompt ")
+            && e.contains(" tokens in ")
+            && e.contains("; decode "),
         "{e}"
     );
+    assert_eq!(e.matches("tokens/s").count(), 2, "{e}");
 }
 
 #[tokio::test]

@@ -323,9 +323,7 @@ impl Batcher {
             } else {
                 // Answered by a batch between the cache layer's look and now.
                 if let Some(mut c) = self.cache.get(&key)? {
-                    c.meta.cached = true;
-                    c.meta.attempts = 0;
-                    c.meta.latency_ms = 0;
+                    c.meta.from_cache();
                     return Ok(c);
                 }
                 let line = self.api.entry(&key, req)?;
