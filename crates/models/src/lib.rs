@@ -24,6 +24,7 @@ mod completions;
 pub mod dry_run;
 mod error;
 mod http;
+pub mod jinja;
 mod limiter;
 mod openai;
 pub mod openai_finetune;

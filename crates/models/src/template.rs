@@ -1,16 +1,59 @@
 //! From a chat request to the text a model reads.
 //!
-//! Chat-tuned GGUFs carry a chat template in their metadata; we recognise the families
-//! we support by their markers (Gemma turns, ChatML for Qwen, Llama 3 headers) rather
-//! than running Jinja. Base models (no template, e.g. the default Gemma 3 270M) get the
-//! pretrained-style "Human: … Assistant:" format that several of the studied papers used,
-//! and stop at the next "Human:" turn.
+//! A chat-tuned GGUF carries its chat template (`tokenizer.chat_template`); the local
+//! runtime renders that template itself ([`crate::jinja::ChatTemplate`]), with its
+//! defaults, generation prompt and special tokens, as Hugging Face and llama.cpp do. The
+//! hand-written formats here ([`Format`]) are for models without a template — base models
+//! such as the default Gemma 3 270M get the pretrained-style "Human: … Assistant:" format
+//! that several of the studied papers used, and stop at the next "Human:" turn — and for
+//! the `template=` names of OpenAI-compatible specs (Gemma turns, ChatML, Llama 3
+//! headers, without any template's defaults).
 //!
-//! The local runtime renders every request with the format of its GGUF; an
-//! OpenAI-compatible server reached through `/v1/completions` gets the same text,
-//! rendered here with the spec's `template=` (so the two agree on the same weights).
+//! An OpenAI-compatible server reached through `/v1/completions` gets the text rendered
+//! here with the spec's `template=`: a [`Format`] by name, or `gguf:FILE`, the GGUF's own
+//! template — so the server and `local:` read the same prompt on the same weights.
+
+use std::sync::Arc;
 
 use shammie_core::{GenerateRequest, Role};
+
+use crate::jinja::{ChatTemplate, TemplateError};
+
+/// How a model's prompts are rendered: a hand-written [`Format`], or a model's own chat
+/// template.
+#[derive(Debug, Clone)]
+pub enum Template {
+    Format(Format),
+    Jinja(Arc<ChatTemplate>),
+}
+
+impl Template {
+    /// The prompt text (a prefill appended). Hand-written formats never fail; a chat
+    /// template fails on a conversation it refuses (`raise_exception`), naming its model.
+    pub fn render(&self, req: &GenerateRequest) -> Result<String, TemplateError> {
+        match self {
+            Template::Format(f) => Ok(f.render(req)),
+            Template::Jinja(t) => t.render(req),
+        }
+    }
+
+    /// Stop strings: the format's, or the template vocabulary's end-of-turn and
+    /// end-of-sequence texts.
+    pub fn stops(&self) -> Vec<String> {
+        match self {
+            Template::Format(f) => f.stops().iter().map(|s| s.to_string()).collect(),
+            Template::Jinja(t) => t.stops(),
+        }
+    }
+
+    /// How a spec or a log names it: the format's name, or `gguf`.
+    pub fn name(&self) -> &str {
+        match self {
+            Template::Format(f) => f.name(),
+            Template::Jinja(_) => "gguf",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
