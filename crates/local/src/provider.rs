@@ -15,7 +15,7 @@ use shammie_models::{Model, ModelError};
 use shammie_tokenizer::Tokenizer;
 
 use crate::model::LocalLm;
-use crate::prompt::Format;
+use crate::prompt::Template;
 use crate::sampling::SamplingParams;
 use crate::worker::{BatchLimits, Finish, GenRequest, ScoreRequest, Worker};
 use crate::LocalError;
@@ -28,7 +28,7 @@ pub struct LocalModel {
     name: String,
     endpoint: String,
     tokenizer: Arc<Tokenizer>,
-    format: Format,
+    template: Template,
     worker: Worker,
 }
 
@@ -89,9 +89,17 @@ impl LocalModel {
             let n = model.apply_adapter(a, merge)?;
             tracing::info!(adapter = %a.path.display(), projections = n, merge, "LoRA adapter applied");
         }
-        let format = Format::detect(tokenizer.chat_template());
+        // The GGUF's own chat template (a template that does not compile is an error
+        // naming the file), else the base-model format.
+        let template = crate::prompt::template_for(&tokenizer, &path.display().to_string())
+            .map_err(|e| LocalError::Format(e.to_string()))?;
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        tracing::info!(model = name, ?format, "loaded {}", path.display());
+        tracing::info!(
+            model = name,
+            template = template.name(),
+            "loaded {}",
+            path.display()
+        );
         // The file's name and size identify the weights for the response cache; an
         // adapter's digest identifies what was added to them.
         let mut endpoint = format!(
@@ -100,6 +108,11 @@ impl LocalModel {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
+        // Prompts rendered by the GGUF's template are another text than the hand-written
+        // formats gave before: a cache identity of their own.
+        if let Template::Jinja(t) = &template {
+            endpoint.push_str(&format!(" chat-template sha256:{}", &t.digest()[..16]));
+        }
         let mut display = format!("local:{name}");
         if let Some(a) = adapter {
             endpoint.push_str(&format!(" +lora sha256:{}", a.sha256));
@@ -114,12 +127,25 @@ impl LocalModel {
             endpoint,
             worker: Worker::spawn(model, tokenizer.clone(), limits),
             tokenizer,
-            format,
+            template,
         })
     }
 
-    pub fn format(&self) -> Format {
-        self.format
+    /// How this model's prompts are rendered: the GGUF's chat template, or the base-model
+    /// format for a GGUF without one.
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+
+    /// The prompt text for `req` and its token ids (module [`crate::prompt`]). A
+    /// conversation the chat template refuses is an error naming the GGUF.
+    pub fn prompt(&self, req: &GenerateRequest) -> Result<(String, Vec<u32>), LocalError> {
+        let text = self
+            .template
+            .render(req)
+            .map_err(|e| LocalError::Unsupported(e.to_string()))?;
+        let ids = crate::prompt::prompt_ids(&self.tokenizer, &text);
+        Ok((text, ids))
     }
 
     /// Prompt tokens served so far and how many came from cached prefixes, with the
@@ -142,7 +168,7 @@ impl LocalModel {
         req: &GenerateRequest,
         continuations: &[String],
     ) -> Result<(Vec<ContinuationScore>, usize), LocalError> {
-        let prompt = self.tokenizer.encode(&self.format.render(req), true);
+        let (_, prompt) = self.prompt(req)?;
         let prompt_tokens = prompt.len();
         let continuations: Vec<Vec<u32>> = continuations
             .iter()
@@ -228,7 +254,7 @@ impl Model for LocalModel {
     }
 
     fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
-        Some(self.format.render(req))
+        self.template.render(req).ok()
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
@@ -258,10 +284,9 @@ impl Model for LocalModel {
                 meta: Default::default(),
             });
         }
-        let text = self.format.render(req);
-        let prompt = self.tokenizer.encode(&text, true);
+        let (_, prompt) = self.prompt(req).map_err(to_model_error)?;
         let mut stop_strings: Vec<String> = req.stop.clone();
-        stop_strings.extend(self.format.stops().iter().map(|s| s.to_string()));
+        stop_strings.extend(self.template.stops());
         let params = SamplingParams {
             temperature: req.temperature.unwrap_or(1.0),
             top_p: req.top_p.unwrap_or(1.0),
@@ -408,6 +433,30 @@ impl Loader {
 }
 
 impl shammie_models::LocalLoader for Loader {
+    /// Reads only the GGUF's metadata (no weights): its chat template and vocabulary.
+    fn chat_template(
+        &self,
+        name: &str,
+    ) -> Result<Arc<shammie_models::jinja::ChatTemplate>, ModelError> {
+        let path = (self.resolve)(name).map_err(ModelError::Config)?;
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(&path)
+            .map_err(|e| ModelError::Config(format!("template=gguf:{name}: {origin}: {e}")))?;
+        let content = gguf_file::Content::read(&mut BufReader::new(file))
+            .map_err(|e| ModelError::Config(format!("{origin}: not a readable GGUF file: {e}")))?;
+        let tok = Tokenizer::from_gguf(&content)
+            .map_err(|e| ModelError::Config(format!("{origin}: {e}")))?;
+        match crate::prompt::template_for(&tok, &origin)
+            .map_err(|e| ModelError::Config(e.to_string()))?
+        {
+            Template::Jinja(t) => Ok(t),
+            Template::Format(_) => Err(ModelError::Config(format!(
+                "template=gguf:{name}: {origin} has no chat template (tokenizer.chat_template); \
+                 name a format instead (template=human-assistant, gemma, chatml, llama3)"
+            ))),
+        }
+    }
+
     fn open(&self, spec: &shammie_models::ModelSpec) -> Result<Arc<dyn Model>, ModelError> {
         match spec.local_parts() {
             (name, None) => Ok(self.load(name)? as Arc<dyn Model>),

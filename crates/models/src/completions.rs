@@ -1,5 +1,6 @@
 //! The legacy Completions API (`POST {base}/completions`) of OpenAI-compatible servers:
-//! prompts rendered by Shammie with a [`Format`], generation, and continuation scoring
+//! prompts rendered by Shammie with a [`Template`] (a hand-written format, or a GGUF's
+//! own chat template), generation, and continuation scoring
 //! with `echo` (as lm-evaluation-harness does).
 //!
 //! # Scoring
@@ -31,7 +32,7 @@ use shammie_core::{
     Completion, ContinuationScore, GenerateRequest, StopReason, TokenLogprob, TopLogprob, Usage,
 };
 
-use crate::template::Format;
+use crate::template::{Format, Template};
 use crate::ModelError;
 
 fn bad(what: impl Into<String>) -> ModelError {
@@ -51,21 +52,23 @@ pub(crate) fn scoring_body(model: &str, prompt: &str, continuation: &str) -> Val
 }
 
 /// The body that generates after the rendered prompt of `req` (`n` choices when given).
+/// A conversation a GGUF's template refuses is an error, before anything is sent.
 pub(crate) fn generation_body(
     model: &str,
-    format: Format,
+    template: &Template,
     req: &GenerateRequest,
     n: Option<usize>,
-) -> Value {
+) -> Result<Value, ModelError> {
+    let prompt = render(template, req)?;
     let mut stop: Vec<String> = req.stop.clone();
-    for s in format.stops() {
-        if !stop.iter().any(|x| x == s) {
-            stop.push(s.to_string());
+    for s in template.stops() {
+        if !stop.contains(&s) {
+            stop.push(s);
         }
     }
     let mut b = json!({
         "model": model,
-        "prompt": format.render(req),
+        "prompt": prompt,
         "max_tokens": req.max_tokens,
         "stop": stop,
     });
@@ -85,7 +88,14 @@ pub(crate) fn generation_body(
     if let Some(n) = n {
         o.insert("n".into(), json!(n));
     }
-    b
+    Ok(b)
+}
+
+/// The prompt text of `req`; a template's refusal is a permanent error (nothing is sent).
+pub(crate) fn render(template: &Template, req: &GenerateRequest) -> Result<String, ModelError> {
+    template
+        .render(req)
+        .map_err(|e| ModelError::Unsupported(e.to_string()))
 }
 
 /// The choices of a completions response, in `index` order.
@@ -103,8 +113,9 @@ pub(crate) fn choices(v: &Value) -> Result<Vec<&Value>, ModelError> {
     Ok(cs)
 }
 
-/// One generated choice as a completion (usage filled in by the caller).
-pub(crate) fn parse_choice(choice: &Value) -> Result<Completion, ModelError> {
+/// One generated choice as a completion (usage filled in by the caller); `stops` are the
+/// template's own stop strings (a choice that ended on one ended its turn).
+pub(crate) fn parse_choice(choice: &Value, stops: &[String]) -> Result<Completion, ModelError> {
     let text = choice
         .get("text")
         .and_then(Value::as_str)
@@ -114,7 +125,10 @@ pub(crate) fn parse_choice(choice: &Value) -> Result<Completion, ModelError> {
         // vLLM says which stop string ended it (`stop_reason`); a template's own stop is
         // the end of the turn.
         Some("stop") => match choice.get("stop_reason").and_then(Value::as_str) {
-            Some(s) if !Format::ALL.iter().any(|f| f.stops().contains(&s)) => {
+            Some(s)
+                if !Format::ALL.iter().any(|f| f.stops().contains(&s))
+                    && !stops.iter().any(|x| x == s) =>
+            {
                 StopReason::StopSequence
             }
             _ => StopReason::EndTurn,
@@ -391,16 +405,19 @@ mod tests {
         r.prefill = Some("Sure,".into());
         r.stop = vec!["END".into()];
         r.top_logprobs = Some(3);
-        let b = generation_body("m", Format::Base, &r, Some(4));
+        let b = generation_body("m", &Template::Format(Format::Base), &r, Some(4)).unwrap();
         assert_eq!(b["prompt"], "Human: Hi\n\nAssistant: Sure,");
         assert_eq!(b["stop"], json!(["END", "\n\nHuman:"]));
         assert_eq!(
             (b["logprobs"].clone(), b["n"].clone()),
             (json!(3), json!(4))
         );
-        let c = parse_choice(&json!({"index": 0, "text": " ok", "finish_reason": "stop",
+        let c = parse_choice(
+            &json!({"index": 0, "text": " ok", "finish_reason": "stop",
             "logprobs": {"tokens": [" ok"], "token_logprobs": [-0.5],
-            "top_logprobs": [{" no": -2.0, " ok": -0.5}], "text_offset": [27]}}))
+            "top_logprobs": [{" no": -2.0, " ok": -0.5}], "text_offset": [27]}}),
+            &[],
+        )
         .unwrap();
         assert_eq!(c.text, " ok");
         assert_eq!(c.stop_reason, StopReason::EndTurn);

@@ -45,7 +45,7 @@ pub use error::ModelError;
 pub use http::ApiKey;
 pub use limiter::AdaptiveLimiter;
 pub use retry::{Resilient, RetryPolicy};
-pub use spec::{ModelSpec, Provider, ProviderEnv, ServerFeatures};
+pub use spec::{ModelSpec, Provider, ProviderEnv, ServerFeatures, TemplateName};
 
 /// A language model that answers generation requests.
 ///
@@ -98,6 +98,13 @@ pub(crate) async fn generate_each<M: Model + ?Sized>(
 /// CLI, so this crate stays free of candle.
 pub trait LocalLoader: Send + Sync {
     fn open(&self, spec: &ModelSpec) -> Result<Arc<dyn Model>, ModelError>;
+    /// The chat template of the GGUF `name` (a path, or a name `local:` knows) with its
+    /// vocabulary's special tokens: an OpenAI-compatible spec's `template=gguf:NAME`.
+    fn chat_template(&self, name: &str) -> Result<Arc<jinja::ChatTemplate>, ModelError> {
+        Err(ModelError::Config(format!(
+            "template=gguf:{name}: GGUF files cannot be read here"
+        )))
+    }
 }
 
 /// Options for opening models from specs.
@@ -178,10 +185,25 @@ impl ModelHub {
                 env,
                 self.opts.timeout,
             )?),
-            Provider::OpenAi | Provider::OpenAiCompatible => Arc::new(
-                openai::OpenAi::new(self.client.clone(), spec, env, self.opts.timeout)?
-                    .with_replica_limiters(self.replica_limiters(spec, env)),
-            ),
+            Provider::OpenAi | Provider::OpenAiCompatible => {
+                // `template=gguf:FILE`: the GGUF's chat template, read through the local
+                // loader (which knows model names and reads GGUF files).
+                let gguf = match &spec.features.template {
+                    Some(TemplateName::Gguf(file)) => Some(match &self.opts.local {
+                        Some(loader) => loader.chat_template(file)?,
+                        None => {
+                            return Err(ModelError::Config(format!(
+                                "model `{spec}`: template=gguf:{file} cannot be read here"
+                            )))
+                        }
+                    }),
+                    _ => None,
+                };
+                Arc::new(
+                    openai::OpenAi::new(self.client.clone(), spec, env, self.opts.timeout, gguf)?
+                        .with_replica_limiters(self.replica_limiters(spec, env)),
+                )
+            }
             Provider::Local => match &self.opts.local {
                 Some(loader) => loader.open(spec)?,
                 None => {

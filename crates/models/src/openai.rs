@@ -28,8 +28,10 @@ use shammie_core::{
 
 use crate::completions;
 use crate::http::{self, ApiKey};
+use crate::jinja::ChatTemplate;
 use crate::replicas::{Server, Servers};
 use crate::spec::{redact_url, ModelSpec, Provider, ProviderEnv, ServerFeatures};
+use crate::template::Template;
 use crate::{AdaptiveLimiter, Model, ModelError};
 
 /// Most choices asked for in one request (the official API's limit for `n`).
@@ -58,16 +60,20 @@ pub(crate) struct OpenAi {
     official: bool,
     /// What a compatible server was declared to support (nothing for the official API).
     features: ServerFeatures,
+    /// How prompts are rendered for `/completions` (the spec's `template=`).
+    template: Template,
     secrets: http::Secrets,
     timeout: Duration,
 }
 
 impl OpenAi {
+    /// `gguf` is the chat template of a spec's `template=gguf:FILE`, read by the caller.
     pub(crate) fn new(
         client: reqwest::Client,
         spec: &ModelSpec,
         env: &ProviderEnv,
         timeout: Duration,
+        gguf: Option<Arc<ChatTemplate>>,
     ) -> Result<Self, ModelError> {
         let official = spec.provider == Provider::OpenAi;
         let key = if official {
@@ -111,7 +117,16 @@ impl OpenAi {
         let features = if official {
             ServerFeatures::default()
         } else {
-            spec.features
+            spec.features.clone()
+        };
+        let template = match (features.format(), gguf) {
+            (Some(f), _) => Template::Format(f),
+            (None, Some(t)) => Template::Jinja(t),
+            (None, None) => {
+                return Err(ModelError::Config(format!(
+                    "model `{spec}`: template=gguf:FILE needs the GGUF's chat template"
+                )))
+            }
         };
         // The cache identity: provider, the first server (replicas serve the same
         // weights) and model, plus what changes the text a request becomes: the
@@ -123,10 +138,12 @@ impl OpenAi {
             spec.model
         );
         if features.completions {
-            endpoint.push_str(&format!(
-                " completions template={}",
-                features.format().name()
-            ));
+            // A GGUF's template by its content (and special tokens), not its file's name.
+            let name = match &template {
+                Template::Format(f) => f.name().to_string(),
+                Template::Jinja(t) => format!("gguf sha256:{}", &t.digest()[..16]),
+            };
+            endpoint.push_str(&format!(" completions template={name}"));
             if features.prefill {
                 endpoint.push_str(" chat-prefill");
             }
@@ -141,6 +158,7 @@ impl OpenAi {
             endpoint,
             official,
             features,
+            template,
             timeout,
         })
     }
@@ -494,14 +512,15 @@ impl OpenAi {
         req: &GenerateRequest,
         n: Option<usize>,
     ) -> Result<Vec<Completion>, ModelError> {
-        let body = completions::generation_body(&self.model, self.features.format(), req, n);
+        let body = completions::generation_body(&self.model, &self.template, req, n)?;
         let v = self.post("/completions", &body).await?;
-        split_choices(&v, completions::parse_choice)
+        let stops = self.template.stops();
+        split_choices(&v, |c| completions::parse_choice(c, &stops))
     }
 
     /// Scores each continuation with one echo request (all at once).
     async fn score(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {
-        let prompt = self.features.format().render(req);
+        let prompt = completions::render(&self.template, req)?;
         let results = futures::future::join_all(req.continuations.iter().map(|cont| {
             let prompt = &prompt;
             async move {
@@ -571,7 +590,10 @@ impl Model for OpenAi {
     }
 
     fn rendered_prompt(&self, req: &GenerateRequest) -> Option<String> {
-        (self.route(req).ok()? == Route::Completions).then(|| self.features.format().render(req))
+        if self.route(req).ok()? != Route::Completions {
+            return None;
+        }
+        self.template.render(req).ok()
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<Completion, ModelError> {

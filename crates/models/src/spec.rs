@@ -63,25 +63,67 @@ pub struct ModelSpec {
 ///   SGLang, llama.cpp servers): continuation scoring, and the prompt rendered by Shammie
 ///   with `template`. Without `prefill`, every request goes this way (prefill included).
 /// - `n`: one request with `n` returns `n` choices (vLLM, SGLang; not llama-cpp-python).
-/// - `template`: the prompt format used on `/v1/completions` (`human-assistant` for base
-///   models, the default; `gemma`, `chatml`, `llama3`): the same text `local:` renders
-///   for that family.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// - `template`: how prompts are rendered for `/v1/completions`: a hand-written format
+///   (`human-assistant` for base models, the default; `gemma`, `chatml`, `llama3`), or
+///   `gguf:FILE` — the chat template of that GGUF (a path, or a name `local:` knows), the
+///   text `local:` renders for the same file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ServerFeatures {
     pub prefill: bool,
     pub completions: bool,
     pub n: bool,
     /// `None`: not given (`human-assistant` is used).
-    pub template: Option<Format>,
+    pub template: Option<TemplateName>,
+}
+
+/// A spec's `template=`: a hand-written format by name, or `gguf:FILE`, a GGUF whose own
+/// chat template renders the prompts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TemplateName {
+    Format(Format),
+    Gguf(String),
+}
+
+impl TemplateName {
+    fn parse(v: &str) -> Result<TemplateName, String> {
+        if let Some(file) = v.strip_prefix("gguf:") {
+            if file.is_empty() {
+                return Err("`template=gguf:FILE` names no file".into());
+            }
+            return Ok(TemplateName::Gguf(file.to_string()));
+        }
+        Format::from_name(v)
+            .map(TemplateName::Format)
+            .ok_or_else(|| {
+                format!(
+                "unknown template `{v}` (one of {}, or gguf:FILE for a GGUF's own chat template)",
+                Format::ALL.map(Format::name).join(", ")
+            )
+            })
+    }
+}
+
+impl fmt::Display for TemplateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateName::Format(x) => f.write_str(x.name()),
+            TemplateName::Gguf(file) => write!(f, "gguf:{file}"),
+        }
+    }
 }
 
 impl ServerFeatures {
     /// The keys a spec's query may hold.
     pub const KEYS: [&'static str; 4] = ["prefill", "completions", "n", "template"];
 
-    /// The prompt format on `/v1/completions`.
-    pub fn format(&self) -> Format {
-        self.template.unwrap_or(Format::Base)
+    /// The hand-written prompt format on `/v1/completions`, when the spec names one (or
+    /// names none: `human-assistant`); `None` for `template=gguf:FILE`.
+    pub fn format(&self) -> Option<Format> {
+        match &self.template {
+            None => Some(Format::Base),
+            Some(TemplateName::Format(f)) => Some(*f),
+            Some(TemplateName::Gguf(_)) => None,
+        }
     }
 
     fn parse(query: &str) -> Result<ServerFeatures, String> {
@@ -104,14 +146,7 @@ impl ServerFeatures {
                 "prefill" => f.prefill = flag()?,
                 "completions" => f.completions = flag()?,
                 "n" => f.n = flag()?,
-                "template" => {
-                    f.template = Some(Format::from_name(v).ok_or_else(|| {
-                        format!(
-                            "unknown template `{v}` (one of {})",
-                            Format::ALL.map(Format::name).join(", ")
-                        )
-                    })?)
-                }
+                "template" => f.template = Some(TemplateName::parse(v)?),
                 _ => {
                     return Err(format!(
                         "unknown key `{k}` in the query (one of {})",
@@ -141,8 +176,8 @@ impl ServerFeatures {
         if self.n {
             parts.push("n=true".to_string());
         }
-        if let Some(t) = self.template {
-            parts.push(format!("template={}", t.name()));
+        if let Some(t) = &self.template {
+            parts.push(format!("template={t}"));
         }
         if parts.is_empty() {
             String::new()
@@ -205,12 +240,16 @@ impl FromStr for ModelSpec {
                 features: ServerFeatures::default(),
             }),
             "openai-compatible" | "openai_compatible" | "compat" => {
-                // The query (declared features) follows the model: the first `?` after the
-                // last `/` (a `?` in a password comes before the host's `/`).
-                let last_slash = rest.rfind('/').unwrap_or(0);
-                let (rest, features) = match rest[last_slash..].find('?') {
+                // The query (declared features) follows the model: the first `?` in the
+                // last server's path (a `?` in a password comes before the host's `/`; a
+                // `template=gguf:FILE` path comes after the `?`).
+                let last_url = rest.rfind("://").map_or(0, |i| i + 3);
+                let path_start = rest[last_url..]
+                    .find('/')
+                    .map_or(rest.len(), |j| last_url + j);
+                let (rest, features) = match rest[path_start..].find('?') {
                     Some(q) => {
-                        let q = last_slash + q;
+                        let q = path_start + q;
                         let f = ServerFeatures::parse(&rest[q + 1..]).map_err(|why| bad(&why))?;
                         (&rest[..q], f)
                     }
@@ -498,11 +537,13 @@ mod tests {
                 template: None
             }
         );
-        assert_eq!(s.features.format(), Format::Base);
+        assert_eq!(s.features.format(), Some(Format::Base));
         for text in [
             "openai-compatible:http://h:8000/v1/org/m?prefill=true&completions=true&n=true",
             "openai-compatible:http://h:8000/v1/m?completions=true&template=chatml",
             "openai-compatible:http://h:8000/v1/m?completions=true&template=human-assistant",
+            "openai-compatible:http://h:8000/v1/m?completions=true&template=gguf:/models/q.gguf",
+            "openai-compatible:http://h:8000/v1/m?completions=true&template=gguf:qwen2.5-0.5b",
             "openai-compatible:http://a:1/v1,http://b:2/v1/m",
             "openai-compatible:http://a:1/v1,http://b:2/v1,http://c:3/api/m?n=true",
             "openai-compatible:http://h:8000/v1/m",
@@ -519,7 +560,17 @@ mod tests {
         let t: ModelSpec = "openai-compatible:http://h:1/v1/m?completions=true&template=gemma"
             .parse()
             .unwrap();
-        assert_eq!(t.features.format(), Format::Gemma);
+        assert_eq!(t.features.format(), Some(Format::Gemma));
+        let t: ModelSpec =
+            "openai-compatible:http://u:pw@h:1/v1/org/m?completions=true&template=gguf:/a/b.gguf"
+                .parse()
+                .unwrap();
+        assert_eq!(t.model, "org/m");
+        assert_eq!(
+            t.features.template,
+            Some(TemplateName::Gguf("/a/b.gguf".into()))
+        );
+        assert_eq!(t.features.format(), None);
     }
 
     #[test]
@@ -538,6 +589,10 @@ mod tests {
             (
                 "openai-compatible:http://h:1/v1/m?completions=true&template=alpaca",
                 "unknown template `alpaca`",
+            ),
+            (
+                "openai-compatible:http://h:1/v1/m?completions=true&template=gguf:",
+                "names no file",
             ),
             (
                 "openai-compatible:http://h:1/v1/m?template=chatml",

@@ -3,6 +3,7 @@
 //! One test binary per crate (one link, one copy of the dependencies on disk);
 //! each module below is one former test file.
 
+mod chat_template;
 mod common;
 mod llama_cpp;
 mod llama_family;

@@ -44,7 +44,7 @@ impl OpenAiBatches {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, ModelError> {
-        let model = OpenAi::new(client.clone(), spec, env, timeout)?;
+        let model = OpenAi::new(client.clone(), spec, env, timeout, None)?;
         let key = env.openai_api_key.clone().ok_or_else(|| {
             ModelError::Config(format!(
                 "model `{spec}` needs OPENAI_API_KEY in the environment"
