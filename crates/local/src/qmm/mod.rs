@@ -1,0 +1,565 @@
+//! Quantized matrix products for the CPU: Q8_0 and Q4_K weights against activations
+//! quantized to 8 bits once per product, with integer dot products, for any number of
+//! rows (one for decoding, hundreds for a prompt).
+//!
+//! Layout. At load, a weight matrix (n rows of k in the GGUF, i.e. n output columns) is
+//! repacked into panels of 16 output columns (the last padded with zeros): for each block
+//! of the k dimension, the values of the 16 columns are interleaved four at a time, so one
+//! 64-byte vector holds four consecutive values of each of 16 columns and one integer
+//! dot-product instruction per four activation values serves all 16 columns; scales are
+//! stored per panel as 16 consecutive f32. Activations are quantized per row: Q8_0-style
+//! (blocks of 32, one f32 scale each) for Q8_0 weights, Q8_K-style (blocks of 256, one f32
+//! scale, plus the sum of each 32-value sub-block for Q4_K's minimums) for Q4_K weights;
+//! values are symmetric in [-127, 127], rounded half to even.
+//!
+//! Numbers. Every output value is defined by one fixed formula (see `scalar.rs`), the same
+//! for every kernel: per weight block an exact integer dot product, then one FMA per block
+//! into a single f32 accumulator, blocks in order (Q4_K: one accumulator for the scaled
+//! sums and one for the minimums, subtracted at the end). Integer sums are exact however
+//! they are computed, so the AVX2, AVX-512 (VNNI) and portable kernels give bit-identical
+//! results, whatever the number of rows, the tile a row lands in, or the thread that
+//! computes its columns. That is what keeps batching and prefix reuse result-invariant.
+//!
+//! Dispatch. `isa()` picks the kernel once per process from the CPU's features
+//! (`SHAMMIE_LOCAL_KERNEL=scalar|avx2|avx512` forces one, for measurements); tests build
+//! matrices for every kernel this CPU has. There is no NEON kernel yet: on ARM the
+//! portable kernel runs (correct, slow).
+//!
+//! Threads: the output panels are split between the threads of `crate::threads`'s pool;
+//! each column is computed by exactly one thread, in the same order as on one thread.
+
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+
+/// Values per Q8_0 block.
+pub const QK8_0: usize = 32;
+/// Values per K-quant superblock.
+pub const QK_K: usize = 256;
+/// Output columns per panel.
+pub const PANEL: usize = 16;
+/// Rows of activations computed together against one panel (each weight vector is
+/// loaded once per tile of this many rows).
+const TILE_ROWS: usize = 4;
+/// Rows kept hot in cache while the panels stream past them.
+const ROW_CHUNK: usize = 64;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MACS: usize = 1 << 18;
+
+/// Which kernel computes the products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Portable Rust: the definition every other kernel reproduces bit for bit.
+    Scalar,
+    /// x86-64 AVX2 + FMA (`vpmaddubsw`/`vpmaddwd`).
+    Avx2,
+    /// x86-64 AVX-512 F/BW with VNNI (`vpdpbusd`, `vpdpwssd`).
+    Avx512,
+}
+
+impl Isa {
+    /// Every kernel, best last.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// Whether this CPU runs the kernel.
+    pub fn supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.supported()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512-vnni",
+        }
+    }
+
+    /// The best kernel this CPU runs.
+    pub fn best() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|i| i.supported())
+            .unwrap_or(Isa::Scalar)
+    }
+}
+
+/// The kernel of this process, fixed at first use: the best the CPU runs, or the one
+/// `SHAMMIE_LOCAL_KERNEL` names (when the CPU runs it).
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let forced = std::env::var("SHAMMIE_LOCAL_KERNEL").ok();
+        let named = forced.as_deref().and_then(|name| match name {
+            "scalar" => Some(Isa::Scalar),
+            "avx2" => Some(Isa::Avx2),
+            "avx512" | "avx512-vnni" => Some(Isa::Avx512),
+            _ => None,
+        });
+        match named {
+            Some(i) if i.supported() => i,
+            _ => {
+                if let Some(name) = forced {
+                    tracing::warn!(
+                        "SHAMMIE_LOCAL_KERNEL={name} is not a kernel this CPU runs; using {}",
+                        Isa::best().name()
+                    );
+                }
+                Isa::best()
+            }
+        }
+    })
+}
+
+/// How activations are quantized for a weight format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActFormat {
+    /// Blocks of 32, for Q8_0 weights.
+    Q8_0,
+    /// Blocks of 256 with 32-value sub-block sums, for Q4_K weights.
+    Q8K,
+}
+
+impl ActFormat {
+    fn block(self) -> usize {
+        match self {
+            ActFormat::Q8_0 => QK8_0,
+            ActFormat::Q8K => QK_K,
+        }
+    }
+}
+
+/// Rows of activations quantized for one weight format.
+pub struct Acts {
+    pub(crate) fmt: ActFormat,
+    pub(crate) m: usize,
+    pub(crate) k: usize,
+    /// (m, k) values in [-127, 127].
+    pub(crate) qs: Vec<i8>,
+    /// One scale per block, row-major.
+    pub(crate) d: Vec<f32>,
+    /// Q8_0: per block, 128 × the sum of its values (VNNI multiplies unsigned weights
+    /// `w + 128`, so this is subtracted). Q8K: per superblock, four words each holding the
+    /// sums of sub-blocks 2p (low half) and 2p+1 (high half) as i16.
+    pub(crate) sums: Vec<i32>,
+}
+
+impl Acts {
+    /// Quantizes `x` (m rows of k, row-major); k must be a multiple of the format's block.
+    pub fn quantize(x: &[f32], k: usize, fmt: ActFormat, isa: Isa) -> Acts {
+        let m = x.len() / k;
+        let bl = fmt.block();
+        assert!(
+            k.is_multiple_of(bl) && m * k == x.len(),
+            "{m}×{k} for blocks of {bl}"
+        );
+        let nb = k / bl;
+        let per_block_sums = match fmt {
+            ActFormat::Q8_0 => 1,
+            ActFormat::Q8K => 4,
+        };
+        let mut a = Acts {
+            fmt,
+            m,
+            k,
+            qs: vec![0; m * k],
+            d: vec![0.0; m * nb],
+            sums: vec![0; m * nb * per_block_sums],
+        };
+        let quantize_rows = |x: &[f32], qs: &mut [i8], d: &mut [f32], sums: &mut [i32]| {
+            for (((x, qs), d), sums) in x
+                .chunks_exact(bl)
+                .zip(qs.chunks_exact_mut(bl))
+                .zip(d.iter_mut())
+                .zip(sums.chunks_exact_mut(per_block_sums))
+            {
+                *d = quantize_block(x, qs, isa);
+                match fmt {
+                    ActFormat::Q8_0 => sums[0] = 128 * qs.iter().map(|&q| q as i32).sum::<i32>(),
+                    ActFormat::Q8K => {
+                        for (p, s) in sums.iter_mut().enumerate() {
+                            let sub = |j: usize| -> i32 {
+                                qs[j * 32..(j + 1) * 32].iter().map(|&q| q as i32).sum()
+                            };
+                            let (lo, hi) = (sub(2 * p), sub(2 * p + 1));
+                            *s = (lo as i16 as u16 as u32 | ((hi as i16 as u16 as u32) << 16))
+                                as i32;
+                        }
+                    }
+                }
+            }
+        };
+        if m * k >= 1 << 16 && crate::threads::count() > 1 {
+            let pool = crate::threads::pool();
+            let threads = pool.current_num_threads().min(m);
+            let per = m.div_ceil(threads);
+            pool.scope(|s| {
+                let (mut x, mut qs, mut d, mut sums) =
+                    (x, &mut a.qs[..], &mut a.d[..], &mut a.sums[..]);
+                while !x.is_empty() {
+                    let rows = per.min(x.len() / k);
+                    let (x0, x1) = x.split_at(rows * k);
+                    let (q0, q1) = std::mem::take(&mut qs).split_at_mut(rows * k);
+                    let (d0, d1) = std::mem::take(&mut d).split_at_mut(rows * nb);
+                    let (s0, s1) =
+                        std::mem::take(&mut sums).split_at_mut(rows * nb * per_block_sums);
+                    let q = &quantize_rows;
+                    s.spawn(move |_| q(x0, q0, d0, s0));
+                    (x, qs, d, sums) = (x1, q1, d1, s1);
+                }
+            });
+        } else {
+            quantize_rows(x, &mut a.qs, &mut a.d, &mut a.sums);
+        }
+        a
+    }
+
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+}
+
+/// Quantizes one block: scale amax/127, values round(x/scale) half to even, in
+/// [-127, 127]. Returns the scale. Every kernel gives the same bytes (max, one division,
+/// one reciprocal, products and rounding are exact IEEE operations).
+fn quantize_block(x: &[f32], q: &mut [i8], isa: Isa) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar {
+        // SAFETY: every non-scalar kernel implies AVX2 (checked by `Isa::supported` when
+        // the kernel was chosen).
+        return unsafe { x86::quantize_block(x, q) };
+    }
+    let _ = isa;
+    scalar::quantize_block(x, q)
+}
+
+/// A weight matrix repacked for these kernels.
+pub struct QMatrix {
+    /// Output columns (rows of the GGUF tensor).
+    n: usize,
+    /// Input length.
+    k: usize,
+    isa: Isa,
+    w: Weights,
+}
+
+pub(crate) enum Weights {
+    /// `qs`: per panel, per block of 32, 8 groups × 16 columns × 4 values (i8).
+    /// `d`: per panel, per block, 16 scales.
+    Q8_0 { qs: Vec<i8>, d: Vec<f32> },
+    /// Per panel and superblock of 256: `qs` 4 sub-block pairs × 8 groups × 16 columns ×
+    /// 4 bytes, each byte holding a value of sub-block 2p (low nibble) and the same
+    /// position of sub-block 2p+1 (high nibble); `sc` 8 sub-blocks × 16 columns (6-bit
+    /// scales); `mins` 4 pairs × 16 columns, each word holding the minimums of sub-blocks
+    /// 2p and 2p+1 as i16; `d`, `dmin` 16 each.
+    Q4K {
+        qs: Vec<u8>,
+        sc: Vec<u8>,
+        mins: Vec<u32>,
+        d: Vec<f32>,
+        dmin: Vec<f32>,
+    },
+}
+
+impl QMatrix {
+    /// Repacks a Q8_0 or Q4_K tensor of shape (n, k) on the CPU; `None` for any other type.
+    pub fn from_qtensor(t: &QTensor, isa: Isa) -> Option<QMatrix> {
+        if !t.device().is_cpu() {
+            return None;
+        }
+        let (n, k) = t.shape().dims2().ok()?;
+        let data = t.data().ok()?;
+        match t.dtype() {
+            GgmlDType::Q8_0 if k % QK8_0 == 0 && data.len() == n * k / QK8_0 * 34 => {
+                Some(Self::from_q8_0(&data, n, k, isa))
+            }
+            GgmlDType::Q4K if k % QK_K == 0 && data.len() == n * k / QK_K * 144 => {
+                Some(Self::from_q4k(&data, n, k, isa))
+            }
+            _ => None,
+        }
+    }
+
+    fn panels(n: usize) -> usize {
+        n.div_ceil(PANEL)
+    }
+
+    /// From GGUF Q8_0 blocks (34 bytes: f16 scale, 32 × i8), n rows of k.
+    pub(crate) fn from_q8_0(data: &[u8], n: usize, k: usize, isa: Isa) -> QMatrix {
+        let kb = k / QK8_0;
+        let np = Self::panels(n);
+        let mut qs = vec![0i8; np * kb * PANEL * QK8_0];
+        let mut d = vec![0f32; np * kb * PANEL];
+        for c in 0..n {
+            let (p, cc) = (c / PANEL, c % PANEL);
+            for b in 0..kb {
+                let block = &data[(c * kb + b) * 34..][..34];
+                d[(p * kb + b) * PANEL + cc] =
+                    half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+                let base = (p * kb + b) * PANEL * QK8_0;
+                for (i, &v) in block[2..].iter().enumerate() {
+                    let (g, e) = (i / 4, i % 4);
+                    qs[base + (g * PANEL + cc) * 4 + e] = v as i8;
+                }
+            }
+        }
+        QMatrix {
+            n,
+            k,
+            isa,
+            w: Weights::Q8_0 { qs, d },
+        }
+    }
+
+    /// From GGUF Q4_K blocks (144 bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales and
+    /// minimums, 128 bytes of 4-bit values; value `d·sc·q − dmin·m`), n rows of k.
+    pub(crate) fn from_q4k(data: &[u8], n: usize, k: usize, isa: Isa) -> QMatrix {
+        let ks = k / QK_K;
+        let np = Self::panels(n);
+        let mut qs = vec![0u8; np * ks * 4 * 8 * PANEL * 4];
+        let mut sc = vec![0u8; np * ks * 8 * PANEL];
+        let mut mins = vec![0u32; np * ks * 4 * PANEL];
+        let mut d = vec![0f32; np * ks * PANEL];
+        let mut dmin = vec![0f32; np * ks * PANEL];
+        for c in 0..n {
+            let (p, cc) = (c / PANEL, c % PANEL);
+            for s in 0..ks {
+                let block = &data[(c * ks + s) * 144..][..144];
+                let ps = p * ks + s;
+                d[ps * PANEL + cc] = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+                dmin[ps * PANEL + cc] = half::f16::from_le_bytes([block[2], block[3]]).to_f32();
+                let (scales, q) = (&block[4..16], &block[16..]);
+                let mut m = [0u8; 8];
+                for j in 0..8 {
+                    let (s6, m6) = scale_min_k4(j, scales);
+                    sc[(ps * 8 + j) * PANEL + cc] = s6;
+                    m[j] = m6;
+                }
+                for pair in 0..4 {
+                    mins[(ps * 4 + pair) * PANEL + cc] =
+                        m[2 * pair] as u32 | (m[2 * pair + 1] as u32) << 16;
+                    // Value i of sub-block 2·pair is the low nibble of q[32·pair + i], of
+                    // sub-block 2·pair+1 the high nibble: the byte stays whole.
+                    for i in 0..32 {
+                        let (g, e) = (i / 4, i % 4);
+                        qs[((ps * 4 + pair) * 8 + g) * PANEL * 4 + cc * 4 + e] = q[32 * pair + i];
+                    }
+                }
+            }
+        }
+        QMatrix {
+            n,
+            k,
+            isa,
+            w: Weights::Q4K {
+                qs,
+                sc,
+                mins,
+                d,
+                dmin,
+            },
+        }
+    }
+
+    /// (output columns, input length).
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The activation format this matrix multiplies.
+    pub fn act_format(&self) -> ActFormat {
+        match self.w {
+            Weights::Q8_0 { .. } => ActFormat::Q8_0,
+            Weights::Q4K { .. } => ActFormat::Q8K,
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match &self.w {
+            Weights::Q8_0 { qs, d } => qs.len() + d.len() * 4,
+            Weights::Q4K {
+                qs,
+                sc,
+                mins,
+                d,
+                dmin,
+            } => qs.len() + sc.len() + mins.len() * 4 + (d.len() + dmin.len()) * 4,
+        }
+    }
+
+    /// Row `c` of the weight (output column `c`), dequantized exactly as GGUF defines it.
+    pub fn dequantize_row(&self, c: usize, out: &mut [f32]) {
+        let (p, cc) = (c / PANEL, c % PANEL);
+        match &self.w {
+            Weights::Q8_0 { qs, d } => {
+                let kb = self.k / QK8_0;
+                for b in 0..kb {
+                    let scale = d[(p * kb + b) * PANEL + cc];
+                    let base = (p * kb + b) * PANEL * QK8_0;
+                    for i in 0..QK8_0 {
+                        let q = qs[base + ((i / 4) * PANEL + cc) * 4 + i % 4];
+                        out[b * QK8_0 + i] = scale * q as f32;
+                    }
+                }
+            }
+            Weights::Q4K {
+                qs,
+                sc,
+                mins,
+                d,
+                dmin,
+            } => {
+                let ks = self.k / QK_K;
+                for s in 0..ks {
+                    let ps = p * ks + s;
+                    let (dd, dm) = (d[ps * PANEL + cc], dmin[ps * PANEL + cc]);
+                    for j in 0..8 {
+                        let (pair, hi) = (j / 2, j % 2);
+                        let scale = dd * sc[(ps * 8 + j) * PANEL + cc] as f32;
+                        let m = dm
+                            * ((mins[(ps * 4 + pair) * PANEL + cc] >> (16 * hi)) & 0xffff) as f32;
+                        for i in 0..32 {
+                            let byte =
+                                qs[((ps * 4 + pair) * 8 + i / 4) * PANEL * 4 + cc * 4 + i % 4];
+                            let q = (byte >> (4 * hi)) & 0xF;
+                            out[s * QK_K + j * 32 + i] = scale * q as f32 - m;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole matrix dequantized, (n, k) row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.n * self.k];
+        for (c, row) in out.chunks_exact_mut(self.k).enumerate() {
+            self.dequantize_row(c, row);
+        }
+        out
+    }
+
+    /// `x` (m rows of k) → (m, n), row-major.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let a = Acts::quantize(x, self.k, self.act_format(), self.isa);
+        self.forward_acts(&a)
+    }
+
+    /// Products with activations already quantized (several matrices reading the same
+    /// input quantize it once).
+    pub fn forward_acts(&self, a: &Acts) -> Vec<f32> {
+        assert_eq!(
+            a.k, self.k,
+            "activations of {} values for a matrix of {}",
+            a.k, self.k
+        );
+        assert_eq!(a.fmt, self.act_format(), "activation format");
+        let m = a.m;
+        let mut out = vec![0f32; m * self.n];
+        let np = Self::panels(self.n);
+        let threads = if m * self.n * self.k >= PARALLEL_MACS {
+            crate::threads::count().min(np)
+        } else {
+            1
+        };
+        let dst = Dst(out.as_mut_ptr(), out.len());
+        if threads <= 1 {
+            self.panels_range(a, 0..np, &dst);
+        } else {
+            let pool = crate::threads::pool();
+            pool.scope(|s| {
+                for t in 1..threads {
+                    let range = np * t / threads..np * (t + 1) / threads;
+                    let dst = &dst;
+                    s.spawn(move |_| self.panels_range(a, range, dst));
+                }
+                self.panels_range(a, 0..np / threads, &dst);
+            });
+        }
+        out
+    }
+
+    /// Computes panels `range` for every row into `dst`.
+    fn panels_range(&self, a: &Acts, range: std::ops::Range<usize>, dst: &Dst) {
+        for r0 in (0..a.m).step_by(ROW_CHUNK) {
+            let r1 = (r0 + ROW_CHUNK).min(a.m);
+            for p in range.clone() {
+                let mut r = r0;
+                while r < r1 {
+                    let rows = (r1 - r).min(TILE_ROWS);
+                    let mut tile = [[0f32; PANEL]; TILE_ROWS];
+                    self.tile(a, p, r, rows, &mut tile);
+                    let c0 = p * PANEL;
+                    let cols = PANEL.min(self.n - c0);
+                    for (i, vals) in tile[..rows].iter().enumerate() {
+                        // SAFETY: (row r+i, columns c0..c0+cols) lie inside the (m, n)
+                        // output, and panel p is computed by this call only.
+                        unsafe { dst.write((r + i) * self.n + c0, &vals[..cols]) };
+                    }
+                    r += rows;
+                }
+            }
+        }
+    }
+
+    /// Rows `r..r+rows` (at most `TILE_ROWS`) against panel `p`.
+    fn tile(&self, a: &Acts, p: usize, r: usize, rows: usize, out: &mut [[f32; PANEL]; TILE_ROWS]) {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => x86::tile(self.isa, &self.w, self.k, a, p, r, rows, out),
+            _ => scalar::tile(&self.w, self.k, a, p, r, rows, out),
+        }
+    }
+}
+
+/// The output buffer, written by several threads at disjoint places.
+struct Dst(*mut f32, usize);
+
+// SAFETY: threads write disjoint (row, column) ranges (see `panels_range`).
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// # Safety
+    /// `at..at + vals.len()` is inside the buffer and written by no other thread.
+    unsafe fn write(&self, at: usize, vals: &[f32]) {
+        debug_assert!(at + vals.len() <= self.1);
+        std::ptr::copy_nonoverlapping(vals.as_ptr(), self.0.add(at), vals.len());
+    }
+}
+
+/// Q4_K's packing of sub-block `j`'s 6-bit scale and minimum (GGUF format).
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
