@@ -149,10 +149,20 @@ pub struct GenerateRequest {
     pub tools: Vec<ToolDefinition>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonce: u64,
+    /// Plain continuation: the prompt is the messages' text as it stands, one after the
+    /// other (then the prefill), with no chat format, system prompt or stop of a turn. For
+    /// models that read text (local models, `openai-compatible` servers with
+    /// `completions=true`); chat APIs refuse it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub raw: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl GenerateRequest {
@@ -171,6 +181,7 @@ impl GenerateRequest {
             continuations: Vec::new(),
             tools: Vec::new(),
             nonce: 0,
+            raw: false,
         }
     }
 
@@ -182,6 +193,17 @@ impl GenerateRequest {
     }
 
     /// Whether this request scores continuations rather than generating.
+    /// The prompt of a [`GenerateRequest::raw`] request: the system prompt, the messages'
+    /// text and the prefill, as they stand, one after the other.
+    pub fn raw_text(&self) -> String {
+        let mut s = self.system.clone().unwrap_or_default();
+        for m in &self.messages {
+            s.push_str(&m.content);
+        }
+        s.push_str(self.prefill.as_deref().unwrap_or(""));
+        s
+    }
+
     pub fn is_scoring(&self) -> bool {
         !self.continuations.is_empty()
     }

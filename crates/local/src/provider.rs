@@ -286,7 +286,7 @@ impl Model for LocalModel {
         }
         let (_, prompt) = self.prompt(req).map_err(to_model_error)?;
         let mut stop_strings: Vec<String> = req.stop.clone();
-        stop_strings.extend(self.template.stops());
+        stop_strings.extend(self.template.stops_for(req));
         let params = SamplingParams {
             temperature: req.temperature.unwrap_or(1.0),
             top_p: req.top_p.unwrap_or(1.0),

@@ -56,6 +56,13 @@ impl Anthropic {
                 self.name
             )));
         }
+        if req.raw {
+            return Err(ModelError::Unsupported(format!(
+                "{}: the Messages API has no plain continuation (raw prompts): use a local \
+                 model or an openai-compatible server with completions=true",
+                self.name
+            )));
+        }
         if req.top_logprobs.is_some_and(|k| k > 0) {
             return Err(ModelError::Unsupported(format!(
                 "{}: the Messages API returns no token log-probabilities",

@@ -61,7 +61,7 @@ pub(crate) fn generation_body(
 ) -> Result<Value, ModelError> {
     let prompt = render(template, req)?;
     let mut stop: Vec<String> = req.stop.clone();
-    for s in template.stops() {
+    for s in template.stops_for(req) {
         if !stop.contains(&s) {
             stop.push(s);
         }

@@ -192,6 +192,16 @@ impl OpenAi {
                 refuse("cannot score given continuations", "completions=true")
             };
         }
+        if req.raw {
+            return if f.completions {
+                Ok(Route::Completions)
+            } else {
+                refuse(
+                    "has no plain continuation (raw prompts)",
+                    "completions=true",
+                )
+            };
+        }
         if f.completions && !f.prefill {
             return Ok(Route::Completions);
         }
@@ -204,7 +214,7 @@ impl OpenAi {
     /// The Chat Completions body of `req` (its prefill, on a server declared to take one,
     /// as a final assistant message to continue).
     pub(crate) fn body(&self, req: &GenerateRequest) -> Result<Value, ModelError> {
-        if req.is_scoring() || (req.prefill.is_some() && !self.features.prefill) {
+        if req.is_scoring() || req.raw || (req.prefill.is_some() && !self.features.prefill) {
             self.route(req)?;
             return Err(ModelError::Unsupported(format!(
                 "{}: the Chat Completions API cannot take this request",
@@ -514,7 +524,7 @@ impl OpenAi {
     ) -> Result<Vec<Completion>, ModelError> {
         let body = completions::generation_body(&self.model, &self.template, req, n)?;
         let v = self.post("/completions", &body).await?;
-        let stops = self.template.stops();
+        let stops = self.template.stops_for(req);
         split_choices(&v, |c| completions::parse_choice(c, &stops))
     }
 

@@ -31,9 +31,23 @@ impl Template {
     /// The prompt text (a prefill appended). Hand-written formats never fail; a chat
     /// template fails on a conversation it refuses (`raise_exception`), naming its model.
     pub fn render(&self, req: &GenerateRequest) -> Result<String, TemplateError> {
+        // A raw request is its text as it stands, whatever the model's format.
+        if req.raw {
+            return Ok(req.raw_text());
+        }
         match self {
             Template::Format(f) => Ok(f.render(req)),
             Template::Jinja(t) => t.render(req),
+        }
+    }
+
+    /// The stops for `req`: none for a raw request (plain continuation), else
+    /// [`Template::stops`].
+    pub fn stops_for(&self, req: &GenerateRequest) -> Vec<String> {
+        if req.raw {
+            Vec::new()
+        } else {
+            self.stops()
         }
     }
 
@@ -204,6 +218,18 @@ mod tests {
         r.messages.push(Message::user("Sure?"));
         r.prefill = Some("(".into());
         r
+    }
+
+    #[test]
+    fn a_raw_request_is_its_text_with_no_format_and_no_stop() {
+        let mut r = req();
+        r.raw = true;
+        for f in Format::ALL {
+            let t = Template::Format(f);
+            assert_eq!(t.render(&r).unwrap(), "Be brief.Is it?Yes.Sure?(");
+            assert!(t.stops_for(&r).is_empty());
+            assert_eq!(t.stops_for(&req()), t.stops());
+        }
     }
 
     #[test]

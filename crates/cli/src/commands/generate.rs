@@ -1,4 +1,4 @@
-//! `shammie generate --model SPEC PROMPT`: a quick look at any model. The completion goes
+//! `shammie generate --model SPEC PROMPT [--raw]`: a quick look at any model. The completion goes
 //! to stdout; the speed to stderr (for local models prompt reading and decoding apart).
 
 use std::time::Instant;
@@ -29,6 +29,11 @@ pub(crate) struct Args {
     pub prefill: Option<String>,
     #[arg(long)]
     pub system: Option<String>,
+    /// Plain continuation of PROMPT as it stands (a base model's use): no chat format,
+    /// no Human/Assistant turns, no stop at the end of a turn. Local models and
+    /// openai-compatible servers with completions=true.
+    #[arg(long, conflicts_with_all = ["system", "prefill"])]
+    pub raw: bool,
     #[command(flatten)]
     pub call: CallArgs,
 }
@@ -45,6 +50,7 @@ pub(crate) fn main(a: Args) -> Result<u8, Failure> {
     req.top_logprobs = a.logprobs;
     req.prefill = a.prefill.clone();
     req.system = a.system.clone();
+    req.raw = a.raw;
     let rt = setup::runtime()?;
     let t0 = Instant::now();
     let c = rt.block_on(model.generate(&req))?;

@@ -203,6 +203,26 @@ async fn the_rendered_prompt_is_the_text_the_model_reads() {
     );
 }
 
+/// A raw request (`generate --raw`) is plain continuation: the model reads the text as it
+/// stands (its BOS first), with no `Human:` turn and no stop at the next one; the same
+/// request wrapped in the format reads more tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_request_continues_the_text_as_it_stands() {
+    let Some(m) = model() else { return };
+    let text = "The capital of France is";
+    let mut r = greedy(text, 4);
+    r.raw = true;
+    assert_eq!(m.rendered_prompt(&r).as_deref(), Some(text));
+    let (rendered, ids) = m.prompt(&r).unwrap();
+    assert_eq!(rendered, text);
+    assert_eq!(ids, m.tokenizer().encode(text, true));
+    let c = m.generate(&r).await.unwrap();
+    assert_eq!(c.usage.input_tokens, ids.len() as u64);
+    assert!(!c.text.is_empty());
+    let wrapped = m.generate(&greedy(text, 4)).await.unwrap();
+    assert!(wrapped.usage.input_tokens > c.usage.input_tokens);
+}
+
 /// The loader shares a model while anything holds it, and holds none itself: once its
 /// users are gone (a pipeline stage's adapted model, say) the model is freed, and asking
 /// again loads it again.

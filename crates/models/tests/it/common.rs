@@ -95,6 +95,7 @@ pub(crate) fn full_request() -> GenerateRequest {
         top_logprobs: None,
         continuations: Vec::new(),
         nonce: 3,
+        raw: false,
     }
 }
 

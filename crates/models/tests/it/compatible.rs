@@ -179,6 +179,40 @@ async fn with_completions_alone_every_request_is_rendered_and_prefills_are_taken
     assert_eq!(r.body["max_tokens"], 4);
 }
 
+/// A raw request (plain continuation) goes to `/v1/completions` as its text alone, with
+/// only the caller's stops; chat endpoints refuse it before sending, naming the flag.
+#[tokio::test]
+async fn a_raw_request_is_its_text_on_completions_and_refused_by_chat_apis() {
+    let server = MockServer::start().await.unwrap();
+    let h = hub(options(&server));
+    let model = open(&h, &compat(&server, "m?completions=true&template=chatml"));
+    let mut req = GenerateRequest::user("Once upon a time", 4);
+    req.raw = true;
+    req.stop = vec!["END".into()];
+    assert_eq!(
+        model.rendered_prompt(&req).as_deref(),
+        Some("Once upon a time")
+    );
+    model.generate(&req).await.unwrap();
+    let r = &server.requests()[0];
+    assert_eq!(r.path, "/v1/completions");
+    assert_eq!(r.body["prompt"], "Once upon a time");
+    assert_eq!(r.body["stop"], json!(["END"]), "no end-of-turn stop");
+    for s in [
+        compat(&server, "m"),
+        compat(&server, "m?prefill=true"),
+        spec("anthropic:claude-test"),
+        spec("openai:gpt-4o-mini"),
+    ] {
+        let e = open(&h, &s).generate(&req).await.unwrap_err();
+        assert!(
+            matches!(e, ModelError::Unsupported(_)) && e.to_string().contains("raw"),
+            "{s}: {e}"
+        );
+    }
+    assert_eq!(server.request_count(), 1, "nothing sent for the refusals");
+}
+
 #[tokio::test]
 async fn flags_that_change_what_is_sent_change_the_cache_identity() {
     let server = MockServer::start().await.unwrap();
