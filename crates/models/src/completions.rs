@@ -238,43 +238,63 @@ pub(crate) fn score(
         .and_then(Value::as_array)
         .map(|o| o.iter().map(|x| x.as_i64().unwrap_or(-1)).collect());
     let full = format!("{prompt}{continuation}");
+    let text = choice.get("text").and_then(Value::as_str).unwrap_or("");
+    let running: Vec<usize> = token_text
+        .iter()
+        .scan(0usize, |at, t| {
+            let o = *at;
+            *at += t.chars().count();
+            Some(o)
+        })
+        .collect();
     let (offsets, reference): (Vec<usize>, String) = match sent {
-        Some(o) if o.len() == tokens.len() && o.iter().all(|x| *x >= 0) => (
-            o.into_iter().map(|x| x as usize).collect(),
-            choice
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-        ),
+        Some(o) if o.len() == tokens.len() && o.iter().all(|x| *x >= 0) => {
+            let o: Vec<usize> = o.into_iter().map(|x| x as usize).collect();
+            // Offsets into the echoed text — unless the tokens are not where they say
+            // (llama-cpp-python echoes special tokens as no text and counts offsets along
+            // the tokens' own text): then the tokens' own text.
+            if offsets_fit(text, &o, &token_text) {
+                (o, text.to_string())
+            } else {
+                (running, token_text.concat())
+            }
+        }
         Some(o) if o.len() != tokens.len() => {
             return Err(bad(
                 "echo logprobs: text_offset and tokens differ in length",
             ))
         }
-        _ => (
-            token_text
-                .iter()
-                .scan(0usize, |at, t| {
-                    let o = *at;
-                    *at += t.chars().count();
-                    Some(o)
-                })
-                .collect(),
-            token_text.concat(),
-        ),
+        _ => (running, token_text.concat()),
     };
-    // Characters before the sent text in what the offsets count (none, or e.g. a `<bos>`).
-    let shift = if reference.is_empty() || reference.starts_with(&full) {
-        0
+    let (boundary, end) = if reference.is_empty() || reference.starts_with(&full) {
+        (prompt.chars().count(), full.chars().count())
+    } else if let Some(b) = reference.find(&full) {
+        // Characters before the sent text in what the offsets count (e.g. a `<bos>`).
+        let shift = reference[..b].chars().count();
+        (shift + prompt.chars().count(), shift + full.chars().count())
     } else {
-        match reference.find(&full) {
-            Some(b) => reference[..b].chars().count(),
-            None => return Err(bad("the server did not echo the text it was sent")),
-        }
+        // The tokens' text lacks the prompt's special tokens (`<|im_start|>` echoed as no
+        // text), so the sent text is not in it — but its end is: the continuation ends
+        // where the generated text (what the echoed `text` has after the sent text)
+        // begins.
+        let generated = text
+            .find(&full)
+            .map(|i| &text[i + full.len()..])
+            .filter(|g| reference.ends_with(g))
+            .ok_or_else(|| bad("the server did not echo the text it was sent"))?;
+        let end = reference.chars().count() - generated.chars().count();
+        let boundary = end
+            .checked_sub(continuation.chars().count())
+            .filter(|&b| {
+                reference
+                    .chars()
+                    .skip(b)
+                    .take(end - b)
+                    .eq(continuation.chars())
+            })
+            .ok_or_else(|| bad("the server did not echo the text it was sent"))?;
+        (boundary, end)
     };
-    let boundary = shift + prompt.chars().count();
-    let end = shift + full.chars().count();
     let mut sum = 0.0;
     let mut count = 0u32;
     for (i, (&start, text)) in offsets.iter().zip(&token_text).enumerate() {
@@ -303,6 +323,15 @@ pub(crate) fn score(
     Ok(ContinuationScore {
         logprob: sum,
         tokens: count,
+    })
+}
+
+/// Whether each token's text stands at its offset in `text` (offsets in characters).
+fn offsets_fit(text: &str, offsets: &[usize], tokens: &[&str]) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    offsets.iter().zip(tokens).all(|(&o, t)| {
+        let n = t.chars().count();
+        n == 0 || (o + n <= chars.len() && chars[o..o + n].iter().copied().eq(t.chars()))
     })
 }
 
@@ -397,6 +426,34 @@ mod tests {
         let v = json!({"choices": [{"index": 0, "text": "x", "logprobs": null}]});
         let e = score(&v, "", "x").unwrap_err().to_string();
         assert!(e.contains("--logits_all"), "{e}");
+    }
+
+    /// llama-cpp-python on a chat prompt: special tokens echoed as empty strings, offsets
+    /// counted along the tokens' own text, the echoed `text` holding them in full.
+    #[test]
+    fn special_tokens_echoed_as_nothing_are_placed_from_the_end() {
+        let prompt = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nSay \"";
+        let toks: &[(&str, Option<f64>)] = &[
+            ("", None),
+            ("user", Some(-1.0)),
+            ("\n", Some(-1.0)),
+            ("Hi", Some(-1.0)),
+            ("", Some(-1.0)),
+            ("\n", Some(-1.0)),
+            ("", Some(-1.0)),
+            ("assistant", Some(-1.0)),
+            ("\n", Some(-1.0)),
+            ("Say", Some(-1.0)),
+            (" \"", Some(-1.0)),
+            ("y", Some(-0.5)),
+            ("es", Some(-0.25)),
+            (";", Some(-9.0)),
+        ];
+        let v = echo(toks, &format!("{prompt}yes;"));
+        let s = score(&v, prompt, "yes").unwrap();
+        assert_eq!((s.logprob, s.tokens), (-0.75, 2));
+        // A continuation the echo does not end with is an error, never a guess.
+        assert!(score(&v, prompt, "no").is_err());
     }
 
     #[test]

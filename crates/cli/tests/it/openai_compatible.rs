@@ -265,3 +265,167 @@ async fn scoring_through_the_recorded_llama_cpp_server_agrees_with_local() {
     assert!(worst < TOL, "worst {worst}");
     assert!(mean < MEAN_TOL, "mean {mean}");
 }
+
+/// A tiny GGUF with a real chat template (crates/local/tests/fixtures, made by
+/// make_llama_family.py chat).
+fn chat_gguf(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../local/tests/fixtures")
+        .join(name)
+}
+
+/// Each record's scoring call: its request (as sent) and the rendered prompt.
+fn scoring_request(r: &Value) -> (shammie_core::GenerateRequest, String) {
+    let (ev, _, _) = scoring_call(r);
+    (
+        serde_json::from_value(ev["request"].clone()).unwrap(),
+        ev["rendered_prompt"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The llama.cpp server (llama-cpp-python, recorded by make_chat_fixtures.py) on chat
+/// GGUFs: the same study through `openai-compatible:…?completions=true&template=gguf:FILE`
+/// and through `local:FILE` reads the same prompts, token for token — the ids the server
+/// itself gives the text, and the ids of the server's *own* rendering of the GGUF's
+/// template for the same messages (Gemma 3's template writing `<bos>` on a vocabulary that
+/// adds one: still one BOS) — and gives answer probabilities within the logit tolerance
+/// of the llama.cpp agreement tests. On the Qwen2.5-template GGUF (its default system
+/// message) the prompts are checked the same way; its answer probabilities are not, since
+/// llama-cpp-python's echo log-probabilities are shifted by one token on a vocabulary
+/// without a BOS (docs/open-weight-servers.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // reports what it measured (seen with --nocapture)
+async fn a_chat_gguf_reads_the_same_prompts_through_the_llama_cpp_server_and_local() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/llama_server/recorded_chat.json")).unwrap();
+    let rec = &fixture["models"]["chat_gemma.gguf"];
+    let path = chat_gguf("chat_gemma.gguf");
+    let exchanges: Vec<Recording> = serde_json::from_value(rec["exchanges"].clone()).unwrap();
+    let server = MockServer::builder()
+        .recordings(exchanges.clone())
+        .start()
+        .await
+        .unwrap();
+    let s = Scratch::new();
+    let spec = format!(
+        "openai-compatible:{}/tiny-chat?completions=true&template=gguf:{}",
+        server.openai_base_url(),
+        path.display()
+    );
+    let o = run(&s, &decisions(&spec), &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let served = records(&run_dir(&o));
+    assert!(
+        server.requests().iter().all(|r| r.status == 200),
+        "every request was one the server answered when recorded"
+    );
+    assert_eq!(server.request_count(), exchanges.len());
+    let local_spec = format!("local:{}", path.display());
+    let o = run(&s, &decisions(&local_spec), &[("SHAMMIE_OFFLINE", "1")]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let local: BTreeMap<String, Value> = records(&run_dir(&o))
+        .into_iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(served.len(), 4);
+    let m = shammie_local::LocalModel::load("tiny-chat", &path, Default::default()).unwrap();
+    let bos = m.tokenizer().bos().unwrap();
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let mut diffs = Vec::new();
+    for r in &served {
+        let id = r["id"].as_str().unwrap();
+        let l = &local[id];
+        let (req, sent) = scoring_request(r);
+        assert_eq!(scoring_request(l).1, sent, "{id}: the same prompt text");
+        // Token for token: local's ids of the prompt are the server's ids of the text.
+        let (text, ids) = m.prompt(&req).unwrap();
+        assert_eq!(text, sent);
+        let server_ids: Vec<u32> = serde_json::from_value(rec["server_prompt_ids"][&sent].clone())
+            .expect("the server's ids of the prompt");
+        assert_eq!(ids, server_ids, "{id}");
+        assert_eq!(
+            ids.iter().filter(|&&t| t == bos).count(),
+            1,
+            "{id}: one BOS"
+        );
+        // …and, without the prefill, the server's own rendering of the GGUF's template.
+        let chat = rec["server_chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        let mut open = req.clone();
+        open.prefill = None;
+        open.continuations.clear();
+        let (_, open_ids) = m.prompt(&open).unwrap();
+        let chat_ids: Vec<u32> = serde_json::from_value(chat["ids"].clone()).unwrap();
+        assert_eq!(open_ids, chat_ids, "{id}: the server's chat template");
+        assert_eq!(
+            open_ids.len() as u64,
+            chat["prompt_tokens"].as_u64().unwrap()
+        );
+        assert_eq!(
+            ids[..open_ids.len()],
+            open_ids[..],
+            "{id}: the prefill continues"
+        );
+        // Answer probabilities.
+        let (_, conts, lp_server) = scoring_call(r);
+        let (_, conts_l, lp_local) = scoring_call(l);
+        assert_eq!(conts, conts_l);
+        for ((c, a), b) in conts.iter().zip(&lp_server).zip(&lp_local) {
+            eprintln!("{id} {c:>4}: server {a:9.4} local {b:9.4}");
+            diffs.push((a - b).abs());
+        }
+        let (ps, pl) = (
+            r["scores"]["p_yes"].as_f64().unwrap(),
+            l["scores"]["p_yes"].as_f64().unwrap(),
+        );
+        eprintln!(
+            "{id}: {} prompt tokens; p_yes server {ps:.4} local {pl:.4}",
+            ids.len()
+        );
+        assert!((logit(ps) - logit(pl)).abs() < TOL, "{id}: {ps} vs {pl}");
+    }
+    let worst = diffs.iter().cloned().fold(0.0, f64::max);
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    eprintln!("continuation logprobs: worst difference {worst:.4}, mean {mean:.4}");
+    assert!(worst < TOL, "worst {worst}");
+    assert!(mean < MEAN_TOL, "mean {mean}");
+
+    // Qwen2.5's template: the prompts `local:` reads are the server's, token for token.
+    let rec = &fixture["models"]["chat_qwen2.gguf"];
+    let path = chat_gguf("chat_qwen2.gguf");
+    let o = run(
+        &s,
+        &decisions(&format!("local:{}", path.display())),
+        &[("SHAMMIE_OFFLINE", "1")],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m = shammie_local::LocalModel::load("tiny-chat", &path, Default::default()).unwrap();
+    for l in records(&run_dir(&o)) {
+        let id = l["id"].as_str().unwrap();
+        let (req, sent) = scoring_request(&l);
+        assert!(
+            sent.starts_with("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."),
+            "{sent}"
+        );
+        let (_, ids) = m.prompt(&req).unwrap();
+        let server_ids: Vec<u32> =
+            serde_json::from_value(rec["server_prompt_ids"][&sent].clone()).unwrap();
+        assert_eq!(ids, server_ids, "{id}");
+        let chat = rec["server_chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        let mut open = req.clone();
+        open.prefill = None;
+        open.continuations.clear();
+        let chat_ids: Vec<u32> = serde_json::from_value(chat["ids"].clone()).unwrap();
+        assert_eq!(m.prompt(&open).unwrap().1, chat_ids, "{id}");
+    }
+}

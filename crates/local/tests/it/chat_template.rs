@@ -152,7 +152,7 @@ fn every_template_renders_the_reference_text_and_token_ids() {
         }
     }
     assert!(
-        texts >= 28 && refusals >= 6 && id_checks >= 28,
+        texts >= 34 && refusals >= 7 && id_checks >= 34,
         "{texts} {refusals} {id_checks}"
     );
 }
@@ -164,6 +164,7 @@ fn the_chat_ggufs_carry_their_template_and_local_uses_it() {
     for (file, name) in [
         ("chat_qwen2.gguf", "qwen2.5"),
         ("chat_llama3.gguf", "llama3.2"),
+        ("chat_gemma.gguf", "gemma3"),
         ("chat_vocab_gemma.gguf", "gemma3"),
         ("chat_vocab_mistral.gguf", "mistral-v0.3"),
     ] {
