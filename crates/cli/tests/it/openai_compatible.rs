@@ -429,3 +429,26 @@ async fn a_chat_gguf_reads_the_same_prompts_through_the_llama_cpp_server_and_loc
         assert_eq!(m.prompt(&open).unwrap().1, chat_ids, "{id}");
     }
 }
+
+/// `template=gguf:FILE` on a GGUF without a chat template is refused when the model is
+/// opened, naming the file and the alternatives; nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_gguf_of_a_file_without_a_template_is_refused_before_sending() {
+    let server = MockServer::start().await.unwrap();
+    let s = Scratch::new();
+    let path = chat_gguf("llama_family_llama.gguf");
+    let spec = format!(
+        "openai-compatible:{}/m?completions=true&template=gguf:{}",
+        server.openai_base_url(),
+        path.display()
+    );
+    let o = run(&s, &decisions(&spec), &[]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("llama_family_llama.gguf has no chat template")
+            && e.contains("name a format instead"),
+        "{e}"
+    );
+    assert_eq!(server.request_count(), 0);
+}
