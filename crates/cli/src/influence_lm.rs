@@ -3,7 +3,7 @@
 //! `shammie influence fit|scores --model GGUF`.
 //!
 //! Texts become token sequences as training sees them: a chat prompt rendered in the
-//! model's prompt format (as `shammie-train` renders a conversation), the completion
+//! model's served template (as `shammie-train` renders a conversation), the completion
 //! tokenised after it — a training document's with the end of turn (what fine-tuning on it
 //! trains), a query's without (the measurement is the completion alone); a plain-text
 //! document is all completion after BOS. Sequences are cut to `max_tokens`; a prompt that
@@ -25,7 +25,7 @@ use shammie_influence::checkpoint::Checkpoint;
 use shammie_influence::ekfac::{Damping, LayerFactors};
 use shammie_influence::lm::{self, Lm, Scored, Scorer, Sequence};
 use shammie_influence::{io, Fisher};
-use shammie_local::prompt::Format;
+use shammie_local::prompt::Template;
 use shammie_local::white_box::WhiteBox;
 use shammie_tokenizer::Tokenizer;
 
@@ -41,7 +41,7 @@ pub(crate) enum Role {
 pub(crate) fn sequence(
     text: &InfluenceText,
     role: Role,
-    format: Format,
+    format: &Template,
     tok: &Tokenizer,
     max_tokens: usize,
 ) -> Result<Sequence, String> {
@@ -50,15 +50,17 @@ pub(crate) fn sequence(
         InfluencePrompt::Text(p) => (tok.encode(p, true), text.completion.clone()),
         InfluencePrompt::Chat(req) => {
             let end = if role == Role::Train {
-                format.stops()[0]
+                format.turn_end()
             } else {
-                ""
+                String::new()
             };
-            let c = match format {
-                Format::Base => format!(" {}{end}", text.completion.trim()),
-                _ => format!("{}{end}", text.completion),
+            let c = if format.is_base() {
+                format!(" {}{end}", text.completion.trim())
+            } else {
+                format!("{}{end}", text.completion)
             };
-            (tok.encode(&format.render(req), true), c)
+            let prompt = format.render(req).map_err(|e| e.to_string())?;
+            (shammie_local::prompt::prompt_ids(tok, &prompt), c)
         }
     };
     let c = tok.encode(&completion, false);
@@ -114,7 +116,7 @@ pub(crate) struct Rendered {
 
 pub(crate) fn render(
     job: &InfluenceJob,
-    format: Format,
+    format: &Template,
     tok: &Tokenizer,
 ) -> Result<Rendered, String> {
     let n = job.config.max_tokens;
@@ -206,7 +208,7 @@ fn tapped<'a>(job: &InfluenceJob, wb: &'a mut WhiteBox) -> Result<Lm<'a>, String
 pub(crate) fn fit(
     job: &InfluenceJob,
     wb: &mut WhiteBox,
-    format: Format,
+    format: &Template,
     tok: &Tokenizer,
     work: &Path,
     progress: &mut dyn FnMut(u64, u64),
@@ -222,7 +224,7 @@ pub(crate) fn fit(
 pub(crate) fn run(
     job: &InfluenceJob,
     wb: &mut WhiteBox,
-    format: Format,
+    format: &Template,
     tok: &Tokenizer,
     work: &Path,
     given: Option<&Path>,

@@ -60,7 +60,7 @@ fn white_box(
 ) -> Result<
     (
         WhiteBox,
-        shammie_local::prompt::Format,
+        shammie_local::prompt::Template,
         shammie_tokenizer::Tokenizer,
     ),
     String,
@@ -169,7 +169,7 @@ impl CliLab {
         let (name, adapter) = local_parts(&job.base).expect("checked by the caller");
         let (_, path) = model_file(&format!("local:{name}")).map_err(|e| e.to_string())?;
         let (mut wb, format, tok) = load(&path).map_err(|e| e.to_string())?;
-        let data = shammie_train::chat::load_chat_jsonl(&job.data, format, &tok)
+        let data = shammie_train::chat::load_chat_jsonl(&job.data, &format, &tok)
             .map_err(|e| e.to_string())?;
         if data.is_empty() {
             return Err(format!("{}: no training examples", job.data.display()));
@@ -324,7 +324,7 @@ impl Lab for CliLab {
         };
         let (_, path) = model_file(&format!("local:{name}")).map_err(|e| e.to_string())?;
         let (mut wb, format, tok) = load(&path).map_err(|e| e.to_string())?;
-        let data = shammie_train::pm::load_preferences_jsonl(&job.data, format, &tok)
+        let data = shammie_train::pm::load_preferences_jsonl(&job.data, &format, &tok)
             .map_err(|e| e.to_string())?;
         if data.is_empty() {
             return Err(format!("{}: no preference pairs", job.data.display()));
@@ -383,7 +383,7 @@ impl Lab for CliLab {
             .iter()
             .enumerate()
             .map(|(i, (req, reply))| {
-                shammie_train::pm::request_sequence(format, &tok, req, reply)
+                shammie_train::pm::request_sequence(&format, &tok, req, reply)
                     .map_err(|e| format!("item {}: {e}", i + 1))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -398,7 +398,7 @@ impl Lab for CliLab {
     ) -> Result<InfluenceResult, String> {
         let (mut wb, format, tok) = white_box(&job.model)?;
         wb.set_frozen(true).map_err(|e| e.to_string())?;
-        let r = crate::influence_lm::run(job, &mut wb, format, &tok, work, None, &mut |d, t| {
+        let r = crate::influence_lm::run(job, &mut wb, &format, &tok, work, None, &mut |d, t| {
             out.progress(d, t)
         })?;
         // The factors (gigabytes for a language model) were kept for a resumed attempt;
@@ -411,8 +411,8 @@ impl Lab for CliLab {
         let (wb, format, tok) = white_box(spec)?;
         let mut last_token = Vec::with_capacity(prompts.len());
         for req in prompts {
-            let text = format.render(req);
-            let ids = tok.encode(&text, true);
+            let text = format.render(req).map_err(|e| e.to_string())?;
+            let ids = shammie_local::prompt::prompt_ids(&tok, &text);
             let f = wb.forward(&ids).map_err(|e| e.to_string())?;
             let t = ids.len() - 1;
             let mut per_layer = Vec::with_capacity(f.residual.len());

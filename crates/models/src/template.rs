@@ -27,6 +27,12 @@ pub enum Template {
     Jinja(Arc<ChatTemplate>),
 }
 
+impl From<Format> for Template {
+    fn from(f: Format) -> Self {
+        Template::Format(f)
+    }
+}
+
 impl Template {
     /// The prompt text (a prefill appended). Hand-written formats never fail; a chat
     /// template fails on a conversation it refuses (`raise_exception`), naming its model.
@@ -58,6 +64,17 @@ impl Template {
             Template::Format(f) => f.stops().iter().map(|s| s.to_string()).collect(),
             Template::Jinja(t) => t.stops(),
         }
+    }
+
+    /// The text that ends an assistant turn (what fine-tuning teaches a model to write
+    /// last): the format's stop, or the vocabulary's end-of-turn (else end-of-sequence).
+    pub fn turn_end(&self) -> String {
+        self.stops().into_iter().next().unwrap_or_default()
+    }
+
+    /// The pretrained-style `Human:`/`Assistant:` format (a model without a chat template).
+    pub fn is_base(&self) -> bool {
+        matches!(self, Template::Format(Format::Base))
     }
 
     /// How a spec or a log names it: the format's name, or `gguf`.

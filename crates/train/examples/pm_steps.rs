@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::template_for;
 use shammie_local::white_box::WhiteBox;
 use shammie_train::pm::{load_preferences_jsonl, RewardHead};
 use shammie_train::sft::{TrainConfig, Trainer};
@@ -44,11 +44,11 @@ fn main() -> anyhow::Result<()> {
     let mut r = std::io::BufReader::new(std::fs::File::open(&model)?);
     let c = gguf_file::Content::read(&mut r)?;
     let tok = shammie_tokenizer::Tokenizer::from_gguf(&c)?;
-    let format = Format::detect(tok.chat_template());
+    let format = template_for(&tok, "model")?;
     let t0 = Instant::now();
     let mut wb = WhiteBox::load(&c, &mut r, &Device::Cpu)?;
     println!("loaded in {:.1} s", t0.elapsed().as_secs_f64());
-    let pairs = load_preferences_jsonl(std::path::Path::new(&data), format, &tok)?;
+    let pairs = load_preferences_jsonl(std::path::Path::new(&data), &format, &tok)?;
     let longest = pairs
         .iter()
         .map(|p| p.a.len().max(p.b.len()))

@@ -20,7 +20,7 @@ use candle_core::{Device, Tensor, Var};
 use shammie_local::gemma3::KvCache;
 use shammie_local::lora::Adapter;
 use shammie_local::model::LocalLm;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::template_for;
 use shammie_local::white_box::{LoraVars, WhiteBox};
 
 fn main() -> Result<()> {
@@ -57,8 +57,8 @@ fn read_gguf(path: &Path) -> Result<(gguf_file::Content, BufReader<std::fs::File
 fn tokens(model: &Path, data: &Path, out: &Path) -> Result<()> {
     let (c, _) = read_gguf(model)?;
     let tok = shammie_tokenizer::Tokenizer::from_gguf(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let format = Format::detect(tok.chat_template());
-    let examples = shammie_train::chat::load_chat_jsonl(data, format, &tok)?;
+    let format = template_for(&tok, "model")?;
+    let examples = shammie_train::chat::load_chat_jsonl(data, &format, &tok)?;
     let v: Vec<serde_json::Value> = examples
         .iter()
         .map(|e| serde_json::json!({"ids": e.ids, "train": e.train}))

@@ -1,17 +1,19 @@
 //! Chat-format training data: JSONL with one `{"messages": [{"role", "content"}, …]}`
 //! conversation per line (or a plain `{"text"}` document, trained whole, for continued
 //! pretraining) (the format of OpenAI fine-tuning and TRL), rendered with the
-//! prompt format Shammie serves the model with (`shammie_local::prompt::Format`), so a
-//! trained reply is learned in exactly the context the model later answers in.
+//! template Shammie serves the model with (`shammie_local::prompt::Template`: the GGUF's
+//! own chat template, or the base-model format), so a trained reply is learned in exactly
+//! the context the model later answers in.
 //!
 //! Roles: an optional `system` message first, then `user` and `assistant` turns
 //! alternating, starting with `user`, with at least one `assistant` turn (turns after the
 //! last one are not trained and are dropped). Each assistant turn `k` is laid out as
-//! `render(turns before k)` (untrained; the first segment gets the BOS token, as a served
-//! prompt does), then the reply followed by the format's end-of-turn string (trained:
-//! the model learns where to stop). For the base format the reply is `" " + content`
-//! after `Assistant:` and its end is `"\n\nHuman:"`, the stop string the server cuts at;
-//! for Gemma turns it is `content<end_of_turn>`. The concatenation of the segments is
+//! `render(turns before k)` (untrained; the first segment gets the BOS token when the
+//! vocabulary adds one, as a served prompt does), then the reply followed by the
+//! template's end of turn (trained: the model learns where to stop). For the base format
+//! the reply is `" " + content` after `Assistant:` and its end is `"\n\nHuman:"`, the
+//! stop string the server cuts at; for a chat template it is `content` and the
+//! vocabulary's end-of-turn text (Gemma's `<end_of_turn>`, ChatML's `<|im_end|>`). The concatenation of the segments is
 //! the full rendered transcript; every segment is tokenised on its own, so the prompt
 //! part has the tokens a served prompt has.
 
@@ -19,7 +21,7 @@ use std::path::Path;
 
 use shammie_core::{GenerateRequest, Message};
 use shammie_kit::jsonl::Origin;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::Template;
 use shammie_tokenizer::Tokenizer;
 
 use crate::sft::Example;
@@ -91,18 +93,19 @@ pub fn parse_turns(list: &serde_json::Value, field: &str) -> Result<Conversation
 }
 
 /// The training text of a reply: what follows the rendered prompt, end of turn included.
-fn reply_text(format: Format, content: &str) -> String {
-    let end = format.stops()[0];
-    match format {
-        Format::Base => format!(" {}{end}", content.trim_end()),
-        _ => format!("{content}{end}"),
+fn reply_text(template: &Template, content: &str) -> String {
+    let end = template.turn_end();
+    if template.is_base() {
+        format!(" {}{end}", content.trim_end())
+    } else {
+        format!("{content}{end}")
     }
 }
 
 /// Lays out `c` as untrained prompt segments and trained reply segments (module comment).
 pub fn conversation_example(
     c: &Conversation,
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
 ) -> Result<Example, String> {
     let mut ids = Vec::new();
@@ -112,17 +115,18 @@ pub fn conversation_example(
         let mut req = GenerateRequest::user("", 0);
         req.system = c.system.clone();
         req.messages = c.turns[..k].to_vec();
-        let prompt = format.render(&req);
+        let prompt = template.render(&req).map_err(|e| e.to_string())?;
         let rest = prompt.strip_prefix(done.as_str()).ok_or_else(|| {
             format!(
-                "turn {}: the {format:?} format does not extend the transcript",
-                k + 1
+                "turn {}: the {} template does not extend the transcript",
+                k + 1,
+                template.name()
             )
         })?;
-        let p = tok.encode(rest, done.is_empty());
+        let p = tok.encode(rest, done.is_empty() && tok.add_bos_by_default());
         train.extend(std::iter::repeat_n(false, p.len()));
         ids.extend(p);
-        let reply = reply_text(format, &c.turns[k].content);
+        let reply = reply_text(template, &c.turns[k].content);
         let r = tok.encode(&reply, false);
         train.extend(std::iter::repeat_n(true, r.len()));
         ids.extend(r);
@@ -148,7 +152,7 @@ pub fn document_example(text: &str, tok: &Tokenizer) -> Result<Example, String> 
 /// One JSONL record as an example: a chat (`messages`) or a plain document (`text`).
 pub fn record_example(
     v: &serde_json::Value,
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
 ) -> Result<Example, String> {
     match (v.get("messages"), v.get("text")) {
@@ -156,7 +160,7 @@ pub fn record_example(
             Err("both `messages` and `text`: a record is a chat or a document".into())
         }
         (None, Some(t)) => document_example(t.as_str().ok_or("`text` is not a string")?, tok),
-        _ => parse_conversation(v).and_then(|c| conversation_example(&c, format, tok)),
+        _ => parse_conversation(v).and_then(|c| conversation_example(&c, template, tok)),
     }
 }
 
@@ -164,7 +168,7 @@ pub fn record_example(
 /// `path` into examples; any bad line is a `FILE:LINE:` error and nothing is returned.
 pub fn load_chat_jsonl(
     path: &Path,
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
 ) -> Result<Vec<Example>, TrainError> {
     let origin = Origin::File(path.to_path_buf());
@@ -175,7 +179,7 @@ pub fn load_chat_jsonl(
         .map_err(|e| TrainError::Data(e.to_string()))?
     {
         let (line, v) = item.map_err(|e| TrainError::Data(e.to_string()))?;
-        let ex = record_example(&v, format, tok)
+        let ex = record_example(&v, template, tok)
             .map_err(|e| TrainError::Data(format!("{shown}:{line}: {e}")))?;
         out.push(ex);
     }

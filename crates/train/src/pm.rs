@@ -34,7 +34,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use shammie_core::{GenerateRequest, Message, Role};
 use shammie_kit::jsonl::Origin;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::Template;
 use shammie_local::white_box::WhiteBox;
 use shammie_tokenizer::Tokenizer;
 
@@ -334,10 +334,10 @@ pub fn parse_preference(v: &serde_json::Value) -> Result<Preference, String> {
     })
 }
 
-/// The token ids a PM reads for `reply` after `prompt`: the conversation in `format`
+/// The token ids a PM reads for `reply` after `prompt`: the conversation in `template`
 /// with the reply as the last assistant turn, end of turn included ([`crate::chat`]).
 pub fn pm_sequence(
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
     system: Option<&str>,
     prompt: &[Message],
@@ -349,24 +349,24 @@ pub fn pm_sequence(
         system: system.map(String::from),
         turns,
     };
-    Ok(conversation_example(&c, format, tok)?.ids)
+    Ok(conversation_example(&c, template, tok)?.ids)
 }
 
 /// [`pm_sequence`] for a request (its system text and messages) and a reply.
 pub fn request_sequence(
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
     req: &GenerateRequest,
     reply: &str,
 ) -> Result<Vec<u32>, String> {
-    pm_sequence(format, tok, req.system.as_deref(), &req.messages, reply)
+    pm_sequence(template, tok, req.system.as_deref(), &req.messages, reply)
 }
 
 /// Reads preference JSONL ([`parse_preference`]) into training pairs; any bad line is a
 /// `FILE:LINE:` error and nothing is returned.
 pub fn load_preferences_jsonl(
     path: &Path,
-    format: Format,
+    template: &Template,
     tok: &Tokenizer,
 ) -> Result<Vec<PairExample>, TrainError> {
     let origin = Origin::File(path.to_path_buf());
@@ -381,8 +381,8 @@ pub fn load_preferences_jsonl(
             .and_then(|p| {
                 let s = p.system.as_deref();
                 Ok(PairExample {
-                    a: pm_sequence(format, tok, s, &p.prompt, &p.a)?,
-                    b: pm_sequence(format, tok, s, &p.prompt, &p.b)?,
+                    a: pm_sequence(template, tok, s, &p.prompt, &p.a)?,
+                    b: pm_sequence(template, tok, s, &p.prompt, &p.b)?,
                     p_a: p.p_a,
                 })
             })

@@ -293,7 +293,7 @@ fn lm_load(
     model: &str,
 ) -> anyhow::Result<(
     shammie_local::white_box::WhiteBox,
-    shammie_local::prompt::Format,
+    shammie_local::prompt::Template,
     shammie_tokenizer::Tokenizer,
 )> {
     let path = lm_file(model)?;
@@ -323,7 +323,7 @@ fn lm_fit(a: FitArgs) -> Result<u8, Failure> {
     let work = n.out.join("work");
     let t0 = Instant::now();
     let factors =
-        crate::influence_lm::fit(&job, &mut wb, format, &tok, &work, &mut reporter("fit"))
+        crate::influence_lm::fit(&job, &mut wb, &format, &tok, &work, &mut reporter("fit"))
             .map_err(|e| anyhow::anyhow!(e))?;
     let dir = n.out.join("factors");
     if n.dtype == io::Dtype::F64 {
@@ -363,7 +363,7 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
     let r = crate::influence_lm::run(
         &job,
         &mut wb,
-        format,
+        &format,
         &tok,
         &work,
         a.factors.as_deref(),
@@ -394,7 +394,7 @@ fn lm_scores(a: ScoresArgs) -> Result<u8, Failure> {
         tokens.push('\n');
     }
     std::fs::write(n.out.join("tokens.jsonl"), tokens).context("writing tokens.jsonl")?;
-    let seqs = crate::influence_lm::render(&job, format, &tok).map_err(|e| anyhow::anyhow!(e))?;
+    let seqs = crate::influence_lm::render(&job, &format, &tok).map_err(|e| anyhow::anyhow!(e))?;
     let mut lines = String::new();
     for (set, v) in [
         ("fit", &seqs.fit),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use candle_core::quantized::gguf_file;
 use indicatif::{ProgressBar, ProgressStyle};
-use shammie_local::prompt::Format;
+use shammie_local::prompt::Template;
 use shammie_local::white_box::WhiteBox;
 use shammie_train::lora::LoraConfig;
 use shammie_train::optim::{AdamWConfig, Decay};
@@ -179,17 +179,18 @@ pub(crate) fn model_file(spec: &str) -> anyhow::Result<(String, PathBuf)> {
     Ok((name.to_string(), path))
 }
 
-/// The white box, its tokenizer's prompt format and the tokenizer.
+/// The white box, the template its prompts are served with (the GGUF's chat template, or
+/// the base-model format) and the tokenizer.
 pub(crate) fn load(
     path: &Path,
-) -> anyhow::Result<(WhiteBox, Format, shammie_tokenizer::Tokenizer)> {
+) -> anyhow::Result<(WhiteBox, Template, shammie_tokenizer::Tokenizer)> {
     let f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     let mut r = BufReader::new(f);
     let content = gguf_file::Content::read(&mut r)
         .map_err(|e| anyhow::anyhow!("{}: not a readable GGUF file: {e}", path.display()))?;
     let tok = shammie_tokenizer::Tokenizer::from_gguf(&content)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let format = Format::detect(tok.chat_template());
+    let format = shammie_local::prompt::template_for(&tok, &path.display().to_string())?;
     // A CUDA GPU when built with `--features cuda` and one is present.
     let device = shammie_local::provider::device()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -212,7 +213,7 @@ fn sft(a: SftArgs) -> Result<u8, Failure> {
         .as_ref()
         .map_or_else(|| fresh.clone().expect("set"), |r| r.opts.data.clone());
     // The data is read (and checked) before anything is written.
-    let data = shammie_train::chat::load_chat_jsonl(&data_path, format, &tok)?;
+    let data = shammie_train::chat::load_chat_jsonl(&data_path, &format, &tok)?;
     let run = match run {
         Some(r) => r,
         None => {

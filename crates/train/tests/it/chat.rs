@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use candle_core::quantized::gguf_file;
 use shammie_core::GenerateRequest;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::{Format, Template};
 use shammie_tokenizer::Tokenizer;
 use shammie_train::chat::load_chat_jsonl;
 use shammie_train::testing::tiny_gemma3_gguf;
@@ -51,7 +51,7 @@ fn documents_train_whole() {
     let tok = tokenizer();
     let (_d, p) = write(b"{\"text\": \"A memo.\\nIt says so.\"}\n");
     for format in [Format::Base, Format::Gemma] {
-        let ex = &load_chat_jsonl(&p, format, &tok).unwrap()[0];
+        let ex = &load_chat_jsonl(&p, &Template::from(format), &tok).unwrap()[0];
         let want: Vec<u32> = std::iter::once(1)
             .chain("A▁memo.\nIt▁says▁so.".bytes().map(|b| b as u32 + 3))
             .collect();
@@ -59,12 +59,12 @@ fn documents_train_whole() {
         assert!(!ex.train[0] && ex.train[1..].iter().all(|t| *t));
     }
     let (_d, p) = write(b"{\"text\": \"ok\"}\n{\"text\": \" \"}\n");
-    let e = load_chat_jsonl(&p, Format::Base, &tok)
+    let e = load_chat_jsonl(&p, &Template::from(Format::Base), &tok)
         .unwrap_err()
         .to_string();
     assert!(e.contains(":2: `text` is empty"), "{e}");
     let (_d, p) = write(b"{\"text\": \"ok\", \"messages\": []}\n");
-    let e = load_chat_jsonl(&p, Format::Base, &tok)
+    let e = load_chat_jsonl(&p, &Template::from(Format::Base), &tok)
         .unwrap_err()
         .to_string();
     assert!(e.contains(":1: both `messages` and `text`"), "{e}");
@@ -79,7 +79,7 @@ fn documents_train_whole() {
 fn base_format_trains_the_replies_and_their_stop() {
     let tok = tokenizer();
     let (_d, p) = write(format!("\u{feff}{TWO_TURNS}\n\n").as_bytes());
-    let ex = load_chat_jsonl(&p, Format::Base, &tok).unwrap();
+    let ex = load_chat_jsonl(&p, &Template::from(Format::Base), &tok).unwrap();
     assert_eq!(ex.len(), 1);
     let ex = &ex[0];
     assert_eq!(ex.ids[0], 1, "BOS first");
@@ -109,7 +109,7 @@ fn base_format_trains_the_replies_and_their_stop() {
 fn gemma_format_trains_reply_and_end_of_turn() {
     let tok = tokenizer();
     let (_d, p) = write(TWO_TURNS.as_bytes());
-    let ex = &load_chat_jsonl(&p, Format::Gemma, &tok).unwrap()[0];
+    let ex = &load_chat_jsonl(&p, &Template::from(Format::Gemma), &tok).unwrap()[0];
     assert_eq!(
         trained_spans(&tok, &ex.ids, &ex.train),
         ["Yo<end_of_turn>", "Ok▁<end_of_turn>"]
@@ -153,22 +153,55 @@ fn bad_lines_name_file_and_line() {
     ];
     for (bad, why) in cases {
         let (_d, p) = write(format!("{good}\n\n{bad}\n{good}\n").as_bytes());
-        let e = load_chat_jsonl(&p, Format::Base, &tok)
+        let e = load_chat_jsonl(&p, &Template::from(Format::Base), &tok)
             .unwrap_err()
             .to_string();
         assert!(e.starts_with(&format!("{}:3: ", p.display())), "{e}");
         assert!(e.contains(why), "{bad}: {e}");
     }
     let (_d, p) = write(b"\n \n");
-    let e = load_chat_jsonl(&p, Format::Base, &tok)
+    let e = load_chat_jsonl(&p, &Template::from(Format::Base), &tok)
         .unwrap_err()
         .to_string();
     assert!(e.contains("no records"), "{e}");
     let mut bytes = format!("{good}\n").into_bytes();
     bytes.extend(b"{\"messages\": \"\xff\"}\n");
     let (_d, p) = write(&bytes);
-    let e = load_chat_jsonl(&p, Format::Base, &tok)
+    let e = load_chat_jsonl(&p, &Template::from(Format::Base), &tok)
         .unwrap_err()
         .to_string();
     assert!(e.contains(":2: not UTF-8"), "{e}");
+}
+
+/// A GGUF with a chat template (the tiny Qwen2-style fixture, whose template is Qwen2.5's
+/// with its default system message): training renders with that template — the prompt
+/// part of an example is exactly the ids `local:` serves for the same conversation, and
+/// the trained part is the reply and `<|im_end|>`.
+#[test]
+fn a_chat_gguf_trains_in_the_context_its_template_serves() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../local/tests/fixtures/chat_qwen2.gguf");
+    let bytes = std::fs::read(&path).unwrap();
+    let c = gguf_file::Content::read(&mut Cursor::new(&bytes)).unwrap();
+    let tok = Tokenizer::from_gguf(&c).unwrap();
+    let template = shammie_local::prompt::template_for(&tok, "chat_qwen2.gguf").unwrap();
+    assert!(matches!(template, Template::Jinja(_)));
+    let (_d, p) = write(
+        br#"{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}"#,
+    );
+    let ex = &load_chat_jsonl(&p, &template, &tok).unwrap()[0];
+    let req = GenerateRequest::user("Hi", 5);
+    let served_text = template.render(&req).unwrap();
+    assert!(
+        served_text.contains("You are Qwen") && served_text.ends_with("<|im_start|>assistant\n"),
+        "{served_text}"
+    );
+    let served = shammie_local::prompt::prompt_ids(&tok, &served_text);
+    assert_eq!(ex.ids[..served.len()], served[..]);
+    assert!(ex.train[..served.len()].iter().all(|t| !t));
+    assert_eq!(
+        trained_spans(&tok, &ex.ids, &ex.train),
+        [format!("Yo{}", template.turn_end())]
+    );
+    assert_eq!(template.turn_end(), "<|im_end|>");
 }

@@ -5,7 +5,7 @@
 
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
-use shammie_local::prompt::Format;
+use shammie_local::prompt::{Format, Template};
 use shammie_local::white_box::WhiteBox;
 use shammie_train::lora::{LoraConfig, LoraSet};
 use shammie_train::optim::{AdamWConfig, Decay};
@@ -372,7 +372,7 @@ fn preference_files_are_read_as_chat_layouts() {
          {\"prompt\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"a\": \"Hello\", \"b\": \"Go away\", \"p_a\": 1}\n",
     )
     .unwrap();
-    let pairs = pm::load_preferences_jsonl(&p, Format::Base, &tok).unwrap();
+    let pairs = pm::load_preferences_jsonl(&p, &Template::from(Format::Base), &tok).unwrap();
     assert_eq!(pairs.len(), 2);
     assert_eq!(pairs[0].p_a, 0.8);
     // The tiny tokenizer's pieces keep SentencePiece's space mark.
@@ -388,7 +388,7 @@ fn preference_files_are_read_as_chat_layouts() {
         "{\"prompt\": \"x\", \"a\": \"y\", \"b\": \"z\", \"p_a\": 0.5}\n{\"prompt\": \"x\", \"a\": \"y\", \"b\": \"z\", \"p_a\": 2}\n",
     )
     .unwrap();
-    let e = pm::load_preferences_jsonl(&p, Format::Base, &tok)
+    let e = pm::load_preferences_jsonl(&p, &Template::from(Format::Base), &tok)
         .unwrap_err()
         .to_string();
     assert!(

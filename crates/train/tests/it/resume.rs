@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
-use shammie_local::prompt::Format;
+use shammie_local::prompt::{Format, Template};
 use shammie_local::white_box::WhiteBox;
 use shammie_train::chat::load_chat_jsonl;
 use shammie_train::lora::LoraConfig;
@@ -27,7 +27,7 @@ fn setup(dir: &Path) -> (WhiteBox, Vec<shammie_train::sft::Example>, SftOptions)
     let tok = crate::chat::tokenizer();
     let data = dir.join("data.jsonl");
     std::fs::write(&data, DATA).unwrap();
-    let ex = load_chat_jsonl(&data, Format::Base, &tok).unwrap();
+    let ex = load_chat_jsonl(&data, &Template::from(Format::Base), &tok).unwrap();
     let opts = SftOptions {
         model: "local:tiny".into(),
         data,
