@@ -3,9 +3,9 @@ engine, on the same GGUF with the same thread count, printed as one JSON line.
 
     /work/.venv-llama/bin/python bench/llama_cpp/local_bench.py MODEL.gguf WORKLOAD.json THREADS
 
-WORKLOAD.json (written by shammie-bench): {"short_prompt": ids, "long_prompt": ids,
-"decode_tokens": n, "gen_prompts": [ids...], "gen_tokens": n, "score_prompts": [ids...],
-"score_options": [[ids...], ...]}. Token ids come from Shammie's tokenizer, which is
+WORKLOAD.json (written by shammie-bench): {"prompts": [ids...], "decode_prompt": ids,
+"decode_tokens": n, "workload": bool, "gen_prompts": [ids...], "gen_tokens": n,
+"score_prompts": [ids...], "score_options": [[ids...], ...]}. Token ids come from Shammie's tokenizer, which is
 identical to llama.cpp's on the fixtures, so both engines see the same tokens.
 """
 import json
@@ -37,21 +37,21 @@ def main(path, workload_path, threads):
         m.eval(ids)
         return time.perf_counter() - t
 
-    # Prompt speed (best of 3).
-    for name in ("short_prompt", "long_prompt"):
-        ids = w[name]
-        best = min(prefill(ids) for _ in range(3))
-        out[name + "_tok_s"] = len(ids) / best
+    # Prompt speed (best of 3) at each length.
+    out["prompt_tok_s"] = [len(ids) / min(prefill(ids) for _ in range(3)) for ids in w["prompts"]]
 
     # Single-sequence greedy decode speed.
     m.reset()
-    m.eval(w["short_prompt"])
+    m.eval(w["decode_prompt"])
     n = w["decode_tokens"]
     t = time.perf_counter()
     for _ in range(n):
         tok = m.sample(temp=0.0, top_k=1)
         m.eval([tok])
     out["decode_tok_s"] = n / (time.perf_counter() - t)
+    if not w["workload"]:
+        print(json.dumps(out))
+        return
 
     # Study-shaped workload: generations, then continuation scorings (prompt evaluated
     # once per question, its state saved and restored for each option).

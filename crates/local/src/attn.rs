@@ -11,17 +11,26 @@
 //! sequences, or continuing from a cached prefix all give bit-identical numbers, so a
 //! request's result never depends on what else the worker was doing.
 //!
-//! Each score is one dot product in a fixed lane order (32 running sums, then a fixed
-//! pairwise reduction), the softmax runs over the visible
-//! keys in position order, and the output sums the values in position order. Keys a row
-//! may not see are skipped, not masked, so their number never matters. Not differentiable:
-//! the training-safe path (`white_box`) uses `ops::gqa_attention`.
+//! Each score is one chain of FMAs over the head dimension in order (the keys are
+//! transposed so that 64 keys' chains advance together in vector lanes, for up to four
+//! query heads sharing a key head); the softmax takes e^(s − max) over the visible keys
+//! (`rows::exp`) and sums them in 16 lanes counted from the row's first visible key, then
+//! a fixed pairwise reduction; each output element is one chain of FMAs over the visible
+//! keys in position order. Keys a row may not see are skipped, not masked, so their number
+//! never matters; nothing depends on where a chunk of keys or dimensions starts. The loops
+//! are plain Rust compiled for the process's kernel ISA (`rows::vectorized`): the same
+//! bits on AVX-512, AVX2 and the portable build. Not differentiable: the training-safe
+//! path (`white_box`) uses `ops::gqa_attention`.
 
 use candle_core::{Device, Tensor};
 
-/// Lanes of the running sums of one dot product: four vectors of eight, so the adds of
-/// one chain do not wait on each other (a single accumulator is latency-bound).
-const LANES: usize = 32;
+use crate::qmm::Isa;
+
+/// Keys whose scores (or output elements whose sums) are computed together, their
+/// chains advancing in vector lanes.
+const CHUNK: usize = 64;
+/// Query heads that share one pass over a key head's keys and values.
+const HEAD_TILE: usize = 4;
 
 /// Rows × keys × head_dim above which the rows are split between threads.
 const PARALLEL_WORK: usize = 1 << 21;
@@ -38,14 +47,42 @@ pub fn attention(
     scale: f64,
     window: Option<usize>,
 ) -> candle_core::Result<Tensor> {
+    attention_on(crate::qmm::isa(), q, k, v, start, scale, window)
+}
+
+/// `attention` compiled for the kernel `isa` (tests compare them).
+fn attention_on(
+    isa: Isa,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    start: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> candle_core::Result<Tensor> {
     if !matches!(q.device(), Device::Cpu) {
         return crate::ops::gqa_attention(q, k, v, start, scale, window);
     }
     let (_, heads, t, d) = q.dims4()?;
     let (kv_heads, kv_len, _) = k.dims3()?;
+    let k = k.flatten_all()?.to_vec1::<f32>()?;
+    // Keys transposed, (kv_heads, d, kv_len): a score's chain reads one dimension of 64
+    // consecutive keys at a time.
+    let mut kt = vec![0f32; k.len()];
+    for g in 0..kv_heads {
+        let (src, dst) = (
+            &k[g * kv_len * d..][..kv_len * d],
+            &mut kt[g * kv_len * d..][..kv_len * d],
+        );
+        for (j, key) in src.chunks_exact(d).enumerate() {
+            for (dd, &x) in key.iter().enumerate() {
+                dst[dd * kv_len + j] = x;
+            }
+        }
+    }
     let cx = Call {
         q: q.flatten_all()?.to_vec1::<f32>()?,
-        k: k.flatten_all()?.to_vec1::<f32>()?,
+        kt,
         v: v.flatten_all()?.to_vec1::<f32>()?,
         heads,
         group: heads / kv_heads,
@@ -56,10 +93,11 @@ pub fn attention(
         first_key_pos: start + t - kv_len,
         scale: scale as f32,
         window,
+        isa,
     };
     let mut out = vec![0f32; t * heads * d]; // (t, heads, d)
     let threads = if t > 1 && t * kv_len * heads * d >= PARALLEL_WORK {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(t))
+        crate::threads::count().min(t)
     } else {
         1
     };
@@ -78,13 +116,13 @@ pub fn attention(
             }
         }
         cuts.push(t);
-        std::thread::scope(|s| {
+        crate::threads::pool().scope(|s| {
             let mut rest = &mut out[..];
             for r in cuts.windows(2) {
                 let (chunk, tail) = rest.split_at_mut((r[1] - r[0]) * heads * d);
                 rest = tail;
                 let (cx, r) = (&cx, r[0]..r[1]);
-                s.spawn(move || cx.rows(r, chunk));
+                s.spawn(move |_| cx.rows(r, chunk));
             }
         });
     }
@@ -93,9 +131,9 @@ pub fn attention(
 
 /// One call's inputs, as plain slices.
 struct Call {
-    q: Vec<f32>, // (heads, t, d)
-    k: Vec<f32>, // (kv_heads, kv_len, d)
-    v: Vec<f32>,
+    q: Vec<f32>,  // (heads, t, d)
+    kt: Vec<f32>, // (kv_heads, d, kv_len)
+    v: Vec<f32>,  // (kv_heads, kv_len, d)
     heads: usize,
     group: usize,
     t: usize,
@@ -105,6 +143,7 @@ struct Call {
     first_key_pos: usize,
     scale: f32,
     window: Option<usize>,
+    isa: Isa,
 }
 
 impl Call {
@@ -118,86 +157,323 @@ impl Call {
 
     /// Output rows `range` (t-major, then heads) into `out`.
     fn rows(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked just above).
-                return unsafe { self.rows_avx2(range, out) };
-            }
-        }
-        self.rows_any(range, out)
+        rows_on(self.isa, self, range, out)
     }
+}
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn rows_avx2(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
-        self.rows_any(range, out)
-    }
+crate::rows::vectorized!(fn rows_on(cx: &Call, range: std::ops::Range<usize>, out: &mut [f32]) => rows_body);
 
+#[inline(always)]
+fn rows_body(cx: &Call, range: std::ops::Range<usize>, out: &mut [f32]) {
+    cx.rows_any(range, out)
+}
+
+impl Call {
     #[inline(always)]
     fn rows_any(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
         let d = self.d;
-        let mut scores = Vec::with_capacity(self.kv_len);
+        let mut probs = vec![0f32; HEAD_TILE * self.kv_len];
         for (n, i) in range.enumerate() {
             let keys = self.keys(i);
-            for h in 0..self.heads {
-                let g = h / self.group;
-                let qi = &self.q[(h * self.t + i) * d..][..d];
-                let kg = &self.k[g * self.kv_len * d..][..self.kv_len * d];
+            let (lo, nk) = (*keys.start(), keys.end() + 1 - keys.start());
+            let mut h0 = 0;
+            while h0 < self.heads {
+                // Heads h0.. of one key head (a tile never straddles two groups).
+                let hn = HEAD_TILE.min(self.group - h0 % self.group);
+                let g = h0 / self.group;
+                let kt = &self.kt[g * self.kv_len * d..][..self.kv_len * d];
                 let vg = &self.v[g * self.kv_len * d..][..self.kv_len * d];
-                let dst = &mut out[(n * self.heads + h) * d..][..d];
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for j in keys.clone() {
-                    let s = dot(qi, &kg[j * d..][..d]) * self.scale;
-                    max = max.max(s);
-                    scores.push(s);
+                let q = |h: usize| &self.q[((h0 + h) * self.t + i) * d..][..d];
+                let p = &mut probs[..hn * nk];
+                match hn {
+                    1 => scores::<1>(self.isa, [q(0)], kt, self.kv_len, lo, nk, self.scale, p),
+                    2 => scores::<2>(
+                        self.isa,
+                        [q(0), q(1)],
+                        kt,
+                        self.kv_len,
+                        lo,
+                        nk,
+                        self.scale,
+                        p,
+                    ),
+                    3 => scores::<3>(
+                        self.isa,
+                        [q(0), q(1), q(2)],
+                        kt,
+                        self.kv_len,
+                        lo,
+                        nk,
+                        self.scale,
+                        p,
+                    ),
+                    _ => scores::<4>(
+                        self.isa,
+                        [q(0), q(1), q(2), q(3)],
+                        kt,
+                        self.kv_len,
+                        lo,
+                        nk,
+                        self.scale,
+                        p,
+                    ),
                 }
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
+                for ph in p.chunks_exact_mut(nk) {
+                    softmax(ph);
                 }
-                dst.fill(0.0);
-                for (s, j) in scores.iter().zip(keys.clone()) {
-                    axpy(s / sum, &vg[j * d..][..d], dst);
+                let o = &mut out[(n * self.heads + h0) * d..][..hn * d];
+                match hn {
+                    1 => weighted::<1>(self.isa, p, vg, d, lo, nk, o),
+                    2 => weighted::<2>(self.isa, p, vg, d, lo, nk, o),
+                    3 => weighted::<3>(self.isa, p, vg, d, lo, nk, o),
+                    _ => weighted::<4>(self.isa, p, vg, d, lo, nk, o),
                 }
+                h0 += hn;
             }
         }
     }
 }
 
-/// Σ a·b in a fixed order: 32 running lane sums, then a fixed pairwise reduction.
+/// Scores of H query heads against keys `lo..lo+nk` of `kt` (d, kv_len), times `scale`,
+/// into `out` (H rows of nk): each one FMA chain over the dimensions in order.
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let split = a.len() / LANES * LANES;
-    let (ac, ar) = a.split_at(split);
-    let (bc, br) = b.split_at(split);
-    for (x, y) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+#[allow(clippy::too_many_arguments)]
+fn scores<const H: usize>(
+    isa: Isa,
+    q: [&[f32]; H],
+    kt: &[f32],
+    kv_len: usize,
+    lo: usize,
+    nk: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let d = q[0].len();
+    let mut acc = [[0f32; CHUNK]; H];
+    for j0 in (0..nk).step_by(CHUNK) {
+        let w = CHUNK.min(nk - j0);
+        chains(isa, q, &kt[lo + j0..], kv_len, d, w, &mut acc);
+        for h in 0..H {
+            for c in 0..w {
+                out[h * nk + j0 + c] = acc[h][c] * scale;
+            }
         }
     }
-    let mut tail = 0f32;
-    for (x, y) in ar.iter().zip(br) {
-        tail += x * y;
-    }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for l in 0..width {
-            acc[l] += acc[l + width];
-        }
-    }
-    acc[0] + tail
 }
 
-/// dst += a·x, element by element.
+/// Scores → probabilities in place: e^(s − max), summed in 16 lanes from the first key,
+/// a fixed pairwise reduction, then each times 1/sum.
 #[inline(always)]
-fn axpy(a: f32, x: &[f32], dst: &mut [f32]) {
-    for (d, x) in dst.iter_mut().zip(x) {
-        *d += a * x;
+fn softmax(s: &mut [f32]) {
+    let max = s.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let mut acc = [0f32; 16];
+    for chunk in s.chunks_mut(16) {
+        for (a, x) in acc.iter_mut().zip(chunk.iter_mut()) {
+            *x = crate::rows::exp(*x - max);
+            *a += *x;
+        }
+    }
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+    }
+    let inv = 1.0 / acc[0];
+    for x in s.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// out[h] = Σ_j p[h][j] · v[lo + j] for H heads: each element one FMA chain over the keys
+/// in order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weighted<const H: usize>(
+    isa: Isa,
+    p: &[f32],
+    v: &[f32],
+    d: usize,
+    lo: usize,
+    nk: usize,
+    out: &mut [f32],
+) {
+    let ps: [&[f32]; H] = std::array::from_fn(|h| &p[h * nk..][..nk]);
+    let mut acc = [[0f32; CHUNK]; H];
+    for d0 in (0..d).step_by(CHUNK) {
+        let w = CHUNK.min(d - d0);
+        chains(isa, ps, &v[lo * d + d0..], d, nk, w, &mut acc);
+        for h in 0..H {
+            out[h * d + d0..][..w].copy_from_slice(&acc[h][..w]);
+        }
+    }
+}
+
+/// out[h][x] = Σ_s a[h][s] · b[s·stride + x] for x < width (≤ CHUNK) and s < steps: one
+/// FMA chain per element, over s in order, from 0. Every kernel computes exactly this.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn chains<const H: usize>(
+    isa: Isa,
+    a: [&[f32]; H],
+    b: &[f32],
+    stride: usize,
+    steps: usize,
+    width: usize,
+    out: &mut [[f32; CHUNK]; H],
+) {
+    assert!(width <= CHUNK && steps >= 1 && a.iter().all(|a| a.len() >= steps));
+    assert!(b.len() >= (steps - 1) * stride + width);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let vectors = match isa {
+            Isa::Avx512 => width / 16 * 16,
+            Isa::Avx2 => width / 8 * 8,
+            Isa::Scalar => 0,
+        };
+        if vectors > 0 {
+            // SAFETY: the CPU supports `isa` (the process's kernel); the asserts above
+            // keep every read inside `a` and `b`.
+            unsafe {
+                match isa {
+                    Isa::Avx512 => x86::chains_avx512::<H>(a, b, stride, steps, vectors, out),
+                    _ => x86::chains_avx2::<H>(a, b, stride, steps, vectors, out),
+                }
+            }
+        }
+        chains_scalar(a, b, stride, steps, vectors..width, out);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        chains_scalar(a, b, stride, steps, 0..width, out);
+    }
+}
+
+#[inline(always)]
+fn chains_scalar<const H: usize>(
+    a: [&[f32]; H],
+    b: &[f32],
+    stride: usize,
+    steps: usize,
+    cols: std::ops::Range<usize>,
+    out: &mut [[f32; CHUNK]; H],
+) {
+    for h in 0..H {
+        for x in cols.clone() {
+            let mut acc = 0f32;
+            for s in 0..steps {
+                acc = a[h][s].mul_add(b[s * stride + x], acc);
+            }
+            out[h][x] = acc;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! `chains` with one vector lane per output element: the same FMA chains.
+    #![allow(clippy::needless_range_loop)]
+
+    use std::arch::x86_64::*;
+
+    use super::CHUNK;
+
+    /// Columns `0..vectors` (a multiple of 16).
+    ///
+    /// # Safety
+    /// AVX-512F and FMA; `a[h]` holds `steps` values, `b` `(steps − 1)·stride + vectors`.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn chains_avx512<const H: usize>(
+        a: [&[f32]; H],
+        b: &[f32],
+        stride: usize,
+        steps: usize,
+        vectors: usize,
+        out: &mut [[f32; CHUNK]; H],
+    ) {
+        let bp = b.as_ptr();
+        let mut x0 = 0;
+        while x0 < vectors {
+            // Up to four vectors of 16 columns at a time, for H ≤ 4 rows: ≤ 16 sums.
+            let n = ((vectors - x0) / 16).min(4);
+            macro_rules! run {
+                ($n:literal) => {{
+                    let mut acc = [[_mm512_setzero_ps(); $n]; H];
+                    for s in 0..steps {
+                        let row = bp.add(s * stride + x0);
+                        let bv: [__m512; $n] =
+                            std::array::from_fn(|i| _mm512_loadu_ps(row.add(16 * i)));
+                        for h in 0..H {
+                            let av = _mm512_set1_ps(*a[h].get_unchecked(s));
+                            for i in 0..$n {
+                                acc[h][i] = _mm512_fmadd_ps(av, bv[i], acc[h][i]);
+                            }
+                        }
+                    }
+                    for h in 0..H {
+                        for i in 0..$n {
+                            _mm512_storeu_ps(out[h].as_mut_ptr().add(x0 + 16 * i), acc[h][i]);
+                        }
+                    }
+                }};
+            }
+            match n {
+                4 => run!(4),
+                3 => run!(3),
+                2 => run!(2),
+                _ => run!(1),
+            }
+            x0 += 16 * n;
+        }
+    }
+
+    /// Columns `0..vectors` (a multiple of 8).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `a[h]` holds `steps` values, `b` `(steps − 1)·stride + vectors`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn chains_avx2<const H: usize>(
+        a: [&[f32]; H],
+        b: &[f32],
+        stride: usize,
+        steps: usize,
+        vectors: usize,
+        out: &mut [[f32; CHUNK]; H],
+    ) {
+        let bp = b.as_ptr();
+        let mut x0 = 0;
+        while x0 < vectors {
+            // Up to two vectors of 8 columns for H ≤ 4 rows: ≤ 8 sums in 16 registers.
+            let n = ((vectors - x0) / 8).min(2);
+            macro_rules! run {
+                ($n:literal) => {{
+                    let mut acc = [[_mm256_setzero_ps(); $n]; H];
+                    for s in 0..steps {
+                        let row = bp.add(s * stride + x0);
+                        let bv: [__m256; $n] =
+                            std::array::from_fn(|i| _mm256_loadu_ps(row.add(8 * i)));
+                        for h in 0..H {
+                            let av = _mm256_set1_ps(*a[h].get_unchecked(s));
+                            for i in 0..$n {
+                                acc[h][i] = _mm256_fmadd_ps(av, bv[i], acc[h][i]);
+                            }
+                        }
+                    }
+                    for h in 0..H {
+                        for i in 0..$n {
+                            _mm256_storeu_ps(out[h].as_mut_ptr().add(x0 + 8 * i), acc[h][i]);
+                        }
+                    }
+                }};
+            }
+            match n {
+                2 => run!(2),
+                _ => run!(1),
+            }
+            x0 += 8 * n;
+        }
     }
 }
 
@@ -249,6 +525,34 @@ mod tests {
                     max_diff(&ours, &reference) < 1e-5,
                     "{t} {kv_len} {window:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_computes_the_same_bits_for_any_head_grouping() {
+        // 14 query heads over 2 key heads (Qwen2.5 0.5B's grouping: tiles of 4 and 3),
+        // more keys than one chunk, and a head size that is not a multiple of the chunk.
+        for (heads, kv_heads, d) in [(14, 2, 64), (4, 1, 256), (3, 3, 80)] {
+            let [q, k, v] = case(heads, kv_heads, 9, 150, d);
+            let reference = crate::ops::gqa_attention(&q, &k, &v, 141, 0.1, Some(100)).unwrap();
+            let mut first: Option<Vec<f32>> = None;
+            for isa in crate::qmm::Isa::ALL.into_iter().filter(|i| i.supported()) {
+                let ours = attention_on(isa, &q, &k, &v, 141, 0.1, Some(100)).unwrap();
+                assert!(
+                    max_diff(&ours, &reference) < 1e-5,
+                    "{heads}/{kv_heads} {}",
+                    isa.name()
+                );
+                let bits = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                match &first {
+                    None => first = Some(bits),
+                    Some(f) => assert!(
+                        f.iter().zip(&bits).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{heads}/{kv_heads}: {} differs",
+                        isa.name()
+                    ),
+                }
             }
         }
     }

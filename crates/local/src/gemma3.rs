@@ -20,8 +20,9 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::attn::attention;
-use crate::ops::{rms_norm, rope, rope_tables};
-use crate::weights::{md, md_f64, md_usize, Linear};
+use crate::ops::{rope, rope_tables};
+use crate::rows::{gelu_mul, rms_norm};
+use crate::weights::{forward_all, md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -264,7 +265,8 @@ impl Step {
 
 pub struct Gemma3 {
     pub cfg: Config,
-    embed: Arc<QTensor>,
+    /// The embedding table, unless the output head holds it (`Linear::tied_head`).
+    embed: Option<Arc<QTensor>>,
     lm_head: Linear,
     layers: Vec<Layer>,
     final_norm: Tensor,
@@ -339,7 +341,7 @@ impl Gemma3 {
         ) {
             tracing::debug!("embedding table is not quantized; the output head dequantizes it");
         }
-        let lm_head = Linear::shared(embed.clone())?;
+        let (lm_head, embed) = Linear::tied_head(embed)?;
         let rope_global = Rope::new(cfg.rope_global, cfg.head_dim, 1024, device)?;
         let rope_local = Rope::new(cfg.rope_local, cfg.head_dim, 1024, device)?;
         Ok(Gemma3 {
@@ -360,8 +362,7 @@ impl Gemma3 {
 
     /// Scaled embeddings of `ids`: (n, hidden).
     fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
-        let ids = Tensor::new(ids, &self.device)?;
-        let x = self.embed.embedding(&ids)?;
+        let x = self.lm_head.embedding(self.embed.as_ref(), ids)?;
         x * (self.cfg.hidden as f64).sqrt()
     }
 
@@ -420,9 +421,9 @@ impl Gemma3 {
         let mut x = self.embed(&step.tokens)?; // (N, hidden)
         for (li, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
-            let q = layer.q.forward(&h)?;
-            let k = layer.k.forward(&h)?;
-            let v = layer.v.forward(&h)?;
+            let [q, k, v]: [Tensor; 3] = forward_all(&h, &[&layer.q, &layer.k, &layer.v])?
+                .try_into()
+                .expect("three projections");
             let rope = if layer.global { &*rg } else { &*rl };
             let mut outs = Vec::with_capacity(seqs.len());
             let mut off = 0;
@@ -479,9 +480,10 @@ impl Gemma3 {
             let attn = rms_norm(&attn, &layer.post_attn_norm, cfg.eps)?;
             x = (x + attn)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
-            let g = layer.gate.forward(&h)?.gelu()?;
-            let u = layer.up.forward(&h)?;
-            let m = layer.down.forward(&(g * u)?)?;
+            let [g, u]: [Tensor; 2] = forward_all(&h, &[&layer.gate, &layer.up])?
+                .try_into()
+                .expect("two projections");
+            let m = layer.down.forward(&gelu_mul(&g, &u)?)?;
             let m = rms_norm(&m, &layer.post_ffn_norm, cfg.eps)?;
             x = (x + m)?;
         }

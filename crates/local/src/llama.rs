@@ -27,8 +27,9 @@ use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::attn::attention;
-use crate::ops::{rms_norm, rope, rope_pairs};
-use crate::weights::{md, md_f64, md_usize, Linear};
+use crate::ops::{rope, rope_pairs};
+use crate::rows::{rms_norm, silu_mul};
+use crate::weights::{forward_all, md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
 /// Which RoPE layout the file's q/k projections expect.
@@ -142,8 +143,7 @@ struct Proj {
 }
 
 impl Proj {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.w.forward(x)?;
+    fn bias(&self, y: Tensor) -> candle_core::Result<Tensor> {
         match &self.b {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -225,7 +225,8 @@ pub(crate) fn rope_factors<R: std::io::Read + std::io::Seek>(
 
 pub struct Llama {
     pub cfg: LlamaConfig,
-    embed: Arc<QTensor>,
+    /// The embedding table, unless the output head holds it (`Linear::tied_head`).
+    embed: Option<Arc<QTensor>>,
     lm_head: Linear,
     layers: Vec<Layer>,
     final_norm: Tensor,
@@ -249,10 +250,10 @@ impl Llama {
         let has = |name: &str| content.tensor_infos.contains_key(name);
         let final_norm = get("output_norm.weight")?.dequantize(device)?;
         let embed = Arc::new(get("token_embd.weight")?);
-        let lm_head = if cfg.tied_output {
-            Linear::shared(embed.clone())?
+        let (lm_head, embed) = if cfg.tied_output {
+            Linear::tied_head(embed)?
         } else {
-            Linear::new(get("output.weight")?)?
+            (Linear::new(get("output.weight")?)?, Some(embed))
         };
         let mut layers = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
@@ -351,8 +352,7 @@ impl Llama {
 
     /// Embeddings of `ids`: (n, hidden).
     fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
-        let ids = Tensor::new(ids, &self.device)?;
-        self.embed.embedding(&ids)
+        self.lm_head.embedding(self.embed.as_ref(), ids)
     }
 
     /// Runs `tokens` of several sequences through the model, each sequence continuing its
@@ -410,9 +410,10 @@ impl Llama {
         let mut x = self.embed(&step.tokens)?; // (N, hidden)
         for (li, layer) in self.layers.iter().enumerate() {
             let h = rms_norm(&x, &layer.attn_norm, cfg.eps)?;
-            let q = layer.q.forward(&h)?;
-            let k = layer.k.forward(&h)?;
-            let v = layer.v.forward(&h)?;
+            let [q, k, v]: [Tensor; 3] = forward_all(&h, &[&layer.q.w, &layer.k.w, &layer.v.w])?
+                .try_into()
+                .expect("three projections");
+            let (q, k, v) = (layer.q.bias(q)?, layer.k.bias(k)?, layer.v.bias(v)?);
             let mut outs = Vec::with_capacity(seqs.len());
             let mut off = 0;
             for (si, (_, cache)) in seqs.iter_mut().enumerate() {
@@ -438,9 +439,10 @@ impl Llama {
             let attn = Tensor::cat(&outs, 0)?; // (N, heads*head_dim)
             x = (x + layer.o.forward(&attn)?)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
-            let g = layer.gate.forward(&h)?.silu()?;
-            let u = layer.up.forward(&h)?;
-            x = (x + layer.down.forward(&(g * u)?)?)?;
+            let [g, u]: [Tensor; 2] = forward_all(&h, &[&layer.gate, &layer.up])?
+                .try_into()
+                .expect("two projections");
+            x = (x + layer.down.forward(&silu_mul(&g, &u)?)?)?;
         }
         let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
         step.finish(&x, seqs)

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor};
 
-use crate::q8::Q8Matrix;
+use crate::qmm::{self, QMatrix};
 use crate::LocalError;
 
 /// `general.architecture` (empty when the file has none), which picks the model family.
@@ -43,33 +43,30 @@ pub(crate) fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalErro
         .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
 }
 
-/// candle's CPU kernels for Q4_0/Q4_1/Q5_0/Q5_1 are scalar (measured: Q5_0 at 2.5 GMAC/s
-/// against Q8_0 at 19 on this machine), and for Q6_K it switches to a differently rounding
-/// kernel when a matmul has more than one row, so a batched request would not get exactly
-/// the numbers it gets alone. Such weights are re-quantized to Q8_0 once at load: 8-bit
-/// steps are far finer than the 5- and 6-bit grids, so the values barely move (the
-/// llama.cpp comparison in tests/it/llama_cpp.rs holds), at about 1.5× the memory of those
-/// tensors.
+/// Our kernels (`qmm`) multiply Q8_0 and Q4_K weights; every other quantized type is
+/// re-quantized to Q8_0 once at load on the CPU (candle's kernels for them are scalar
+/// or switch rounding with the number of rows, and a request's numbers must not depend on
+/// its batch). 8-bit steps are far finer than the 2–6-bit grids, so the values barely move
+/// (the llama.cpp comparison in tests/it/llama_cpp.rs holds), at the memory of Q8_0 for
+/// those tensors. Unquantized weights (F32/F16/BF16) stay as they are, on candle.
 pub(crate) fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
+    let (_, k) = t.shape().dims2()?;
     match t.dtype() {
-        GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q6K
-            if !t.device().is_cuda() =>
-        {
+        GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 | GgmlDType::Q8_0 | GgmlDType::Q4K => {
+            Ok(t)
+        }
+        _ if t.device().is_cuda() || !k.is_multiple_of(qmm::QK8_0) => Ok(t),
+        _ => {
             let dev = t.device();
             Ok(QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)?)
         }
-        _ => Ok(t),
     }
 }
 
-/// A weight matrix, with an optional low-rank adapter. Q8_0 weights keep two views of the
-/// same blocks: candle's kernel for a single row (its thread pool suits the many small
-/// products of decoding) and ours for several rows (prefill, batched decoding), which
-/// compute bit-identical dot products (see `q8.rs`), so a request's numbers never depend
-/// on the batch it ran in.
+/// A weight matrix, with an optional low-rank adapter. Quantized weights on the CPU run
+/// on our kernels (`qmm`) for every number of rows, so a request's numbers never depend on
+/// the batch it ran in; unquantized weights and CUDA run on candle's.
 pub struct Linear {
-    /// The weight as loaded (after the re-quantization policy).
-    weight: Arc<QTensor>,
     kernel: Kernel,
     /// (out, in) of the weight.
     dims: (usize, usize),
@@ -77,8 +74,9 @@ pub struct Linear {
 }
 
 enum Kernel {
-    Q8(QMatMul, Q8Matrix),
-    Candle(QMatMul),
+    Ours(QMatrix),
+    /// The weight (kept for merging adapters) and candle's product over it.
+    Candle(Arc<QTensor>, QMatMul),
 }
 
 /// A LoRA delta `scale · B·A` added to a projection: `A` is (rank, in), `B` is (out, rank),
@@ -93,15 +91,15 @@ pub struct Lora {
 }
 
 impl Linear {
-    /// Over `t` as it is (no re-quantization).
+    /// Over `t` as it is (no re-quantization); Q8_0 and Q4_K weights are repacked for our
+    /// kernels (and `t` may be dropped), anything else stays on candle.
     pub(crate) fn shared(t: Arc<QTensor>) -> Result<Self, LocalError> {
         let dims = t.shape().dims2()?;
-        let kernel = match Q8Matrix::from_qtensor(t.clone()) {
-            Some(m) => Kernel::Q8(QMatMul::from_arc(t.clone())?, m),
-            None => Kernel::Candle(QMatMul::from_arc(t.clone())?),
+        let kernel = match QMatrix::from_qtensor(&t, qmm::isa()) {
+            Some(m) => Kernel::Ours(m),
+            None => Kernel::Candle(t.clone(), QMatMul::from_arc(t)?),
         };
         Ok(Linear {
-            weight: t,
             kernel,
             dims,
             lora: None,
@@ -110,6 +108,69 @@ impl Linear {
 
     pub(crate) fn new(t: QTensor) -> Result<Self, LocalError> {
         Self::shared(Arc::new(fast_kernel(t)?))
+    }
+
+    /// The output head tied to the embedding table `t`, and the table to keep for embedding
+    /// lookups: none when the head runs on our kernel over `t` itself (Q8_0, Q4_K), whose
+    /// `rows` are the table's; else `t`, beside a head over a Q8_0 copy of it (quantized
+    /// types on the CPU) or over `t` (unquantized, CUDA).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn tied_head(t: Arc<QTensor>) -> Result<(Self, Option<Arc<QTensor>>), LocalError> {
+        let (_, k) = t.shape().dims2()?;
+        match t.dtype() {
+            GgmlDType::Q8_0 | GgmlDType::Q4K if t.device().is_cpu() => {
+                let head = Self::shared(t.clone())?;
+                let keep = (!matches!(head.kernel, Kernel::Ours(_))).then_some(t);
+                Ok((head, keep))
+            }
+            GgmlDType::F32
+            | GgmlDType::F16
+            | GgmlDType::BF16
+            | GgmlDType::Q8_0
+            | GgmlDType::Q4K => Ok((Self::shared(t.clone())?, Some(t))),
+            _ if t.device().is_cuda() || !k.is_multiple_of(qmm::QK8_0) => {
+                Ok((Self::shared(t.clone())?, Some(t)))
+            }
+            _ => {
+                let copy = QTensor::quantize(&t.dequantize(&t.device())?, GgmlDType::Q8_0)?;
+                Ok((Self::shared(Arc::new(copy))?, Some(t)))
+            }
+        }
+    }
+
+    /// Embedding rows `ids` from `table`, or from the head's own weights when it holds
+    /// the table (see `tied_head`).
+    pub(crate) fn embedding(
+        &self,
+        table: Option<&Arc<QTensor>>,
+        ids: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        match table {
+            Some(t) => t.embedding(&Tensor::new(ids, &t.device())?),
+            None => self
+                .rows(ids)
+                .unwrap_or_else(|| candle_core::bail!("the output head holds no embedding table")),
+        }
+    }
+
+    /// Rows `ids` of the weight, dequantized exactly as GGUF defines them (so equal to
+    /// candle's embedding lookup on the tensor the weight was built from); `None` when the
+    /// weight is not on our kernels.
+    pub(crate) fn rows(&self, ids: &[u32]) -> Option<candle_core::Result<Tensor>> {
+        let Kernel::Ours(m) = &self.kernel else {
+            return None;
+        };
+        let (n, k) = self.dims;
+        let mut out = vec![0f32; ids.len() * k];
+        for (row, &id) in out.chunks_exact_mut(k).zip(ids) {
+            if id as usize >= n {
+                return Some(Err(candle_core::Error::Msg(format!(
+                    "token id {id} is outside the vocabulary of {n}"
+                ))));
+            }
+            m.dequantize_row(id as usize, row);
+        }
+        Some(Tensor::from_vec(out, (ids.len(), k), &Device::Cpu))
     }
 
     /// (out, in) of the weight.
@@ -141,31 +202,31 @@ impl Linear {
         self.set_lora(lora, what)?;
         let l = self.lora.take().expect("just set");
         let (out, inn) = self.dims;
-        let dev = self.weight.device();
-        let w = self.weight.dequantize(&dev)?;
+        let (w, dtype) = match &self.kernel {
+            Kernel::Ours(m) => (
+                Tensor::from_vec(m.dequantize(), (out, inn), &Device::Cpu)?,
+                GgmlDType::Q8_0,
+            ),
+            // Unquantized weights stay unquantized.
+            Kernel::Candle(t, _) => (
+                t.dequantize(&t.device())?,
+                match t.dtype() {
+                    GgmlDType::F32 | GgmlDType::F16 => t.dtype(),
+                    _ => GgmlDType::Q8_0,
+                },
+            ),
+        };
+        let dev = w.device().clone();
         let a = Tensor::from_vec(l.a, (l.rank, inn), &dev)?;
         let b = Tensor::from_vec(l.b, (out, l.rank), &dev)?;
         let merged = (w + (b.matmul(&a)? * l.scale as f64)?)?;
-        // Unquantized weights stay unquantized.
-        let dtype = match self.weight.dtype() {
-            GgmlDType::F32 | GgmlDType::F16 => self.weight.dtype(),
-            _ => GgmlDType::Q8_0,
-        };
         let q = QTensor::quantize(&merged, dtype)?;
         *self = Linear::shared(Arc::new(q))?;
         Ok(())
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = match &self.kernel {
-            Kernel::Q8(_, many) if x.elem_count() > x.dim(D::Minus1)? => many.forward(x)?,
-            Kernel::Q8(one, _) => one.forward(x)?,
-            Kernel::Candle(m) => m.forward(x)?,
-        };
-        match &self.lora {
-            None => Ok(y),
-            Some(l) => y.add(&self.lora_delta(l, x)?),
-        }
+        Ok(forward_all(x, &[self])?.remove(0))
     }
 
     /// `scale · B·(A·x)` for every row of `x`, summed in a fixed order.
@@ -192,4 +253,44 @@ impl Linear {
         *shape.last_mut().expect("x has a last dimension") = out;
         Tensor::from_vec(ys, shape, x.device())
     }
+}
+
+/// `x` through several matrices that read the same input (q/k/v, gate/up): the input is
+/// quantized once per activation format, not once per matrix.
+pub(crate) fn forward_all(x: &Tensor, ls: &[&Linear]) -> candle_core::Result<Vec<Tensor>> {
+    let dims = x.dims().to_vec();
+    let k = *dims.last().expect("x has a last dimension");
+    let mut flat: Option<Vec<f32>> = None;
+    let mut acts: Vec<qmm::Acts> = Vec::new();
+    let mut out = Vec::with_capacity(ls.len());
+    for l in ls {
+        let y = match &l.kernel {
+            Kernel::Candle(_, m) => m.forward(x)?,
+            Kernel::Ours(m) => {
+                if k != l.dims.1 {
+                    candle_core::bail!("input has {k} columns, the weight {}", l.dims.1);
+                }
+                if flat.is_none() {
+                    flat = Some(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+                }
+                let fmt = m.act_format();
+                let a = match acts.iter().position(|a| a.format() == fmt) {
+                    Some(i) => &acts[i],
+                    None => {
+                        let xs = flat.as_deref().expect("set above");
+                        acts.push(qmm::Acts::quantize(xs, k, fmt, m.isa()));
+                        acts.last().expect("just pushed")
+                    }
+                };
+                let mut shape = dims.clone();
+                *shape.last_mut().expect("x has a last dimension") = l.dims.0;
+                Tensor::from_vec(m.forward_acts(a), shape, &Device::Cpu)?
+            }
+        };
+        out.push(match &l.lora {
+            None => y,
+            Some(lora) => y.add(&l.lora_delta(lora, x)?)?,
+        });
+    }
+    Ok(out)
 }

@@ -237,6 +237,10 @@ impl Acts {
     pub fn rows(&self) -> usize {
         self.m
     }
+
+    pub fn format(&self) -> ActFormat {
+        self.fmt
+    }
 }
 
 /// Quantizes one block: scale amax/127, values round(x/scale) half to even, in

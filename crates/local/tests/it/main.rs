@@ -5,6 +5,7 @@
 
 mod chat_template;
 mod common;
+mod invariance;
 mod llama_cpp;
 mod llama_family;
 mod lora;
