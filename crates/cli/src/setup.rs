@@ -35,6 +35,10 @@ pub(crate) struct CallArgs {
     /// bit-identical either way).
     #[arg(long, default_value_t = 256)]
     pub prefix_cache_mb: usize,
+    /// Local models: threads for their kernels [default: all cores] (results are
+    /// bit-identical on any number).
+    #[arg(long, value_parser = at_least_one::<usize>, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
     /// Do not read or write the response cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -340,6 +344,7 @@ fn open_models_as(
         bail!("--timeout must be a positive number of seconds");
     }
     let prices = Arc::new(prices(args)?);
+    shammie_local::threads::set(args.threads.unwrap_or(0));
     let hub = Arc::new(ModelHub::new(OpenOptions {
         budget: args.budget(),
         batch: args.batch.clone(),
