@@ -43,18 +43,23 @@ pub(crate) fn md_f64(c: &gguf_file::Content, key: &str) -> Result<f64, LocalErro
         .map_err(|e| LocalError::Format(format!("`{key}`: {e}")))
 }
 
-/// Our kernels (`qmm`) multiply Q8_0 and Q4_K weights; every other quantized type is
-/// re-quantized to Q8_0 once at load on the CPU (candle's kernels for them are scalar
-/// or switch rounding with the number of rows, and a request's numbers must not depend on
-/// its batch). 8-bit steps are far finer than the 2–6-bit grids, so the values barely move
-/// (the llama.cpp comparison in tests/it/llama_cpp.rs holds), at the memory of Q8_0 for
-/// those tensors. Unquantized weights (F32/F16/BF16) stay as they are, on candle.
+/// Our kernels (`qmm`) multiply Q8_0 and Q4_K weights, and Q5_0/Q4_0 ones widened to Q8_0
+/// blocks of exactly their values; every other quantized type is re-quantized to Q8_0 once
+/// at load on the CPU (candle's kernels for them are scalar or switch rounding with the
+/// number of rows, and a request's numbers must not depend on its batch). 8-bit steps are
+/// far finer than the 2–6-bit grids, so the values barely move (the llama.cpp comparison in
+/// tests/it/llama_cpp.rs holds), at the memory of Q8_0 for those tensors. Unquantized
+/// weights (F32/F16/BF16) stay as they are, on candle.
 pub(crate) fn fast_kernel(t: QTensor) -> Result<QTensor, LocalError> {
     let (_, k) = t.shape().dims2()?;
     match t.dtype() {
-        GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 | GgmlDType::Q8_0 | GgmlDType::Q4K => {
-            Ok(t)
-        }
+        GgmlDType::F32
+        | GgmlDType::F16
+        | GgmlDType::BF16
+        | GgmlDType::Q8_0
+        | GgmlDType::Q4K
+        | GgmlDType::Q5_0
+        | GgmlDType::Q4_0 => Ok(t),
         _ if t.device().is_cuda() || !k.is_multiple_of(qmm::QK8_0) => Ok(t),
         _ => {
             let dev = t.device();
@@ -118,7 +123,9 @@ impl Linear {
     pub(crate) fn tied_head(t: Arc<QTensor>) -> Result<(Self, Option<Arc<QTensor>>), LocalError> {
         let (_, k) = t.shape().dims2()?;
         match t.dtype() {
-            GgmlDType::Q8_0 | GgmlDType::Q4K if t.device().is_cpu() => {
+            GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q5_0 | GgmlDType::Q4_0
+                if t.device().is_cpu() =>
+            {
                 let head = Self::shared(t.clone())?;
                 let keep = (!matches!(head.kernel, Kernel::Ours(_))).then_some(t);
                 Ok((head, keep))

@@ -286,7 +286,8 @@ pub(crate) enum Weights {
 }
 
 impl QMatrix {
-    /// Repacks a Q8_0 or Q4_K tensor of shape (n, k) on the CPU; `None` for any other type.
+    /// Repacks a Q8_0 or Q4_K tensor of shape (n, k) on the CPU, or a Q5_0/Q4_0 one as the
+    /// Q8_0 blocks of exactly its values; `None` for any other type.
     pub fn from_qtensor(t: &QTensor, isa: Isa) -> Option<QMatrix> {
         if !t.device().is_cpu() {
             return None;
@@ -299,6 +300,13 @@ impl QMatrix {
             }
             GgmlDType::Q4K if k % QK_K == 0 && data.len() == n * k / QK_K * 144 => {
                 Some(Self::from_q4k(&data, n, k, isa))
+            }
+            // d·(q − 16) and d·(q − 8) are Q8_0 values exactly: widened, not re-rounded.
+            GgmlDType::Q5_0 if k % QK8_0 == 0 && data.len() == n * k / QK8_0 * 22 => {
+                Some(Self::from_q8_0(&widen_q5_0(&data), n, k, isa))
+            }
+            GgmlDType::Q4_0 if k % QK8_0 == 0 && data.len() == n * k / QK8_0 * 18 => {
+                Some(Self::from_q8_0(&widen_q4_0(&data), n, k, isa))
             }
             _ => None,
         }
@@ -554,6 +562,45 @@ impl Dst {
         debug_assert!(at + vals.len() <= self.1);
         std::ptr::copy_nonoverlapping(vals.as_ptr(), self.0.add(at), vals.len());
     }
+}
+
+/// GGUF Q5_0 blocks (22 bytes: f16 scale, 32 high bits, 16 bytes of low nibbles; value j
+/// is `d·(q_j − 16)`, q_j's low nibble in byte j mod 16, low half first) as Q8_0 blocks of
+/// the same values.
+fn widen_q5_0(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 22 * 34);
+    for b in data.chunks_exact(22) {
+        out.extend_from_slice(&b[..2]);
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        for j in 0..32 {
+            let nibble = if j < 16 {
+                b[6 + j] & 0xF
+            } else {
+                b[6 + j - 16] >> 4
+            };
+            let q = nibble | (((qh >> j) & 1) as u8) << 4;
+            out.push((q as i8 - 16) as u8);
+        }
+    }
+    out
+}
+
+/// GGUF Q4_0 blocks (18 bytes: f16 scale, 16 bytes of nibbles; value `d·(q − 8)`) as Q8_0
+/// blocks of the same values.
+fn widen_q4_0(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 18 * 34);
+    for b in data.chunks_exact(18) {
+        out.extend_from_slice(&b[..2]);
+        for j in 0..32 {
+            let q = if j < 16 {
+                b[2 + j] & 0xF
+            } else {
+                b[2 + j - 16] >> 4
+            };
+            out.push((q as i8 - 8) as u8);
+        }
+    }
+    out
 }
 
 /// Q4_K's packing of sub-block `j`'s 6-bit scale and minimum (GGUF format).

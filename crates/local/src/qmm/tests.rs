@@ -256,7 +256,12 @@ fn extreme_values_do_not_overflow_any_kernel() {
 #[test]
 fn weights_from_candles_quantizer_match_too() {
     let dev = Device::Cpu;
-    for (dtype, k) in [(GgmlDType::Q8_0, 640), (GgmlDType::Q4K, 512)] {
+    for (dtype, k) in [
+        (GgmlDType::Q8_0, 640),
+        (GgmlDType::Q4K, 512),
+        (GgmlDType::Q5_0, 640),
+        (GgmlDType::Q4_0, 96),
+    ] {
         let n = 40;
         let w = Tensor::from_vec(uniform(n * k, 3), (n, k), &dev).unwrap();
         let t = QTensor::quantize(&w, dtype).unwrap();
