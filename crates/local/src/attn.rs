@@ -25,6 +25,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::qmm::Isa;
+use crate::rows::with_values;
 
 /// Keys whose scores (or output elements whose sums) are computed together, their
 /// chains advancing in vector lanes.
@@ -65,75 +66,90 @@ fn attention_on(
     }
     let (_, heads, t, d) = q.dims4()?;
     let (kv_heads, kv_len, _) = k.dims3()?;
-    let k = k.flatten_all()?.to_vec1::<f32>()?;
     // Keys transposed, (kv_heads, d, kv_len): a score's chain reads one dimension of 64
     // consecutive keys at a time.
-    let mut kt = vec![0f32; k.len()];
-    for g in 0..kv_heads {
-        let (src, dst) = (
-            &k[g * kv_len * d..][..kv_len * d],
-            &mut kt[g * kv_len * d..][..kv_len * d],
-        );
-        for (j, key) in src.chunks_exact(d).enumerate() {
-            for (dd, &x) in key.iter().enumerate() {
-                dst[dd * kv_len + j] = x;
+    let kt = with_values(k, |k| {
+        let mut kt = vec![0f32; k.len()];
+        for g in 0..kv_heads {
+            let (src, dst) = (
+                &k[g * kv_len * d..][..kv_len * d],
+                &mut kt[g * kv_len * d..][..kv_len * d],
+            );
+            for (j, key) in src.chunks_exact(d).enumerate() {
+                for (dd, &x) in key.iter().enumerate() {
+                    dst[dd * kv_len + j] = x;
+                }
             }
         }
-    }
-    let cx = Call {
-        q: q.flatten_all()?.to_vec1::<f32>()?,
-        kt,
-        v: v.flatten_all()?.to_vec1::<f32>()?,
-        heads,
-        group: heads / kv_heads,
-        t,
-        d,
-        kv_len,
-        start,
-        first_key_pos: start + t - kv_len,
-        scale: scale as f32,
-        window,
-        isa,
-    };
-    let mut out = vec![0f32; t * heads * d]; // (t, heads, d)
-    let threads = if t > 1 && t * kv_len * heads * d >= PARALLEL_WORK {
-        crate::threads::count().min(t)
-    } else {
-        1
-    };
-    if threads == 1 {
-        cx.rows(0..t, &mut out);
-    } else {
-        // Split the rows where the keys they see (their work) are shared out evenly.
-        let work: Vec<usize> = (0..t).map(|i| cx.keys(i).count()).collect();
-        let total: usize = work.iter().sum();
-        let mut cuts = vec![0];
-        let mut acc = 0;
-        for (i, w) in work.iter().enumerate() {
-            acc += w;
-            if acc * threads >= total * cuts.len() && cuts.len() < threads && i + 1 < t {
-                cuts.push(i + 1);
+        Ok(kt)
+    })?;
+    with_values(q, |q| {
+        with_values(v, |v| {
+            let cx = Call {
+                q,
+                kt: &kt,
+                v,
+                heads,
+                group: heads / kv_heads,
+                t,
+                d,
+                kv_len,
+                start,
+                first_key_pos: start + t - kv_len,
+                scale: scale as f32,
+                window,
+                isa,
+            };
+            cx.run()
+        })
+    })
+}
+
+impl Call<'_> {
+    /// All query rows, split between threads when there is enough work.
+    fn run(&self) -> candle_core::Result<Tensor> {
+        let cx = self;
+        let (t, heads, d, kv_len) = (self.t, self.heads, self.d, self.kv_len);
+        let mut out = vec![0f32; t * heads * d]; // (t, heads, d)
+        let threads = if t > 1 && t * kv_len * heads * d >= PARALLEL_WORK {
+            crate::threads::count().min(t)
+        } else {
+            1
+        };
+        if threads == 1 {
+            cx.rows(0..t, &mut out);
+        } else {
+            // Split the rows where the keys they see (their work) are shared out evenly.
+            let work: Vec<usize> = (0..t).map(|i| cx.keys(i).count()).collect();
+            let total: usize = work.iter().sum();
+            let mut cuts = vec![0];
+            let mut acc = 0;
+            for (i, w) in work.iter().enumerate() {
+                acc += w;
+                if acc * threads >= total * cuts.len() && cuts.len() < threads && i + 1 < t {
+                    cuts.push(i + 1);
+                }
             }
+            cuts.push(t);
+            crate::threads::pool().scope(|s| {
+                let mut rest = &mut out[..];
+                for r in cuts.windows(2) {
+                    let (chunk, tail) = rest.split_at_mut((r[1] - r[0]) * heads * d);
+                    rest = tail;
+                    let (cx, r) = (&cx, r[0]..r[1]);
+                    s.spawn(move |_| cx.rows(r, chunk));
+                }
+            });
         }
-        cuts.push(t);
-        crate::threads::pool().scope(|s| {
-            let mut rest = &mut out[..];
-            for r in cuts.windows(2) {
-                let (chunk, tail) = rest.split_at_mut((r[1] - r[0]) * heads * d);
-                rest = tail;
-                let (cx, r) = (&cx, r[0]..r[1]);
-                s.spawn(move |_| cx.rows(r, chunk));
-            }
-        });
+        Tensor::from_vec(out, (t, heads * d), &Device::Cpu)
     }
-    Tensor::from_vec(out, (t, heads * d), &Device::Cpu)
 }
 
 /// One call's inputs, as plain slices.
-struct Call {
-    q: Vec<f32>,  // (heads, t, d)
-    kt: Vec<f32>, // (kv_heads, d, kv_len)
-    v: Vec<f32>,  // (kv_heads, kv_len, d)
+struct Call<'a> {
+    q: &'a [f32],  // (heads, t, d)
+    kt: &'a [f32], // (kv_heads, d, kv_len)
+    v: &'a [f32],  // (kv_heads, kv_len, d)
     heads: usize,
     group: usize,
     t: usize,
@@ -146,7 +162,7 @@ struct Call {
     isa: Isa,
 }
 
-impl Call {
+impl Call<'_> {
     /// Indices of the keys query row `i` sees: causal, within the window.
     fn keys(&self, i: usize) -> std::ops::RangeInclusive<usize> {
         let qp = self.start + i;
@@ -161,14 +177,14 @@ impl Call {
     }
 }
 
-crate::rows::vectorized!(fn rows_on(cx: &Call, range: std::ops::Range<usize>, out: &mut [f32]) => rows_body);
+crate::rows::vectorized!(fn rows_on(cx: &Call<'_>, range: std::ops::Range<usize>, out: &mut [f32]) => rows_body);
 
 #[inline(always)]
-fn rows_body(cx: &Call, range: std::ops::Range<usize>, out: &mut [f32]) {
+fn rows_body(cx: &Call<'_>, range: std::ops::Range<usize>, out: &mut [f32]) {
     cx.rows_any(range, out)
 }
 
-impl Call {
+impl Call<'_> {
     #[inline(always)]
     fn rows_any(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
         let d = self.d;

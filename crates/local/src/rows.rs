@@ -105,6 +105,23 @@ fn data(x: &Tensor) -> candle_core::Result<Vec<f32>> {
         .to_vec1::<f32>()
 }
 
+/// Calls `f` with `x`'s values in row-major order: in place when `x` is a contiguous f32
+/// tensor on the CPU (no copy), else from a copy. `f` must not write to `x`.
+pub(crate) fn with_values<R>(
+    x: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
+        let (storage, layout) = x.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((a, b))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return f(&cpu.as_slice::<f32>()?[a..b]);
+        }
+    }
+    f(&data(x)?)
+}
+
 #[inline(always)]
 fn gelu_mul_body(g: &mut [f32], u: &[f32]) {
     for (g, &u) in g.iter_mut().zip(u) {
@@ -128,17 +145,19 @@ fn gated(g: &Tensor, u: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
         candle_core::bail!("gated activation: {:?} and {:?}", g.shape(), u.shape());
     }
     let mut out = data(g)?;
-    let u = data(u)?;
     let row = *g.dims().last().unwrap_or(&1);
     let isa = qmm::isa();
-    rowwise(&mut out, row, &|r0, chunk| {
-        let u = &u[r0 * row..][..chunk.len()];
-        if gelu {
-            gelu_mul_rows(isa, chunk, u)
-        } else {
-            silu_mul_rows(isa, chunk, u)
-        }
-    });
+    with_values(u, |u| {
+        rowwise(&mut out, row, &|r0, chunk| {
+            let u = &u[r0 * row..][..chunk.len()];
+            if gelu {
+                gelu_mul_rows(isa, chunk, u)
+            } else {
+                silu_mul_rows(isa, chunk, u)
+            }
+        });
+        Ok(())
+    })?;
     Tensor::from_vec(out, g.shape(), &Device::Cpu)
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 
 use crate::qmm::{self, QMatrix};
 use crate::LocalError;
@@ -267,28 +267,37 @@ impl Linear {
 pub(crate) fn forward_all(x: &Tensor, ls: &[&Linear]) -> candle_core::Result<Vec<Tensor>> {
     let dims = x.dims().to_vec();
     let k = *dims.last().expect("x has a last dimension");
-    let mut flat: Option<Vec<f32>> = None;
-    let mut acts: Vec<qmm::Acts> = Vec::new();
+    // The activation formats our kernels need, each quantized once.
+    let mut formats: Vec<(qmm::ActFormat, qmm::Isa)> = Vec::new();
+    for l in ls {
+        if let Kernel::Ours(m) = &l.kernel {
+            if k != l.dims.1 {
+                candle_core::bail!("input has {k} columns, the weight {}", l.dims.1);
+            }
+            if !formats.iter().any(|f| f.0 == m.act_format()) {
+                formats.push((m.act_format(), m.isa()));
+            }
+        }
+    }
+    let acts: Vec<qmm::Acts> = if formats.is_empty() {
+        Vec::new()
+    } else {
+        crate::rows::with_values(x, |xs| {
+            Ok(formats
+                .iter()
+                .map(|&(fmt, isa)| qmm::Acts::quantize(xs, k, fmt, isa))
+                .collect())
+        })?
+    };
     let mut out = Vec::with_capacity(ls.len());
     for l in ls {
         let y = match &l.kernel {
             Kernel::Candle(_, m) => m.forward(x)?,
             Kernel::Ours(m) => {
-                if k != l.dims.1 {
-                    candle_core::bail!("input has {k} columns, the weight {}", l.dims.1);
-                }
-                if flat.is_none() {
-                    flat = Some(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
-                }
-                let fmt = m.act_format();
-                let a = match acts.iter().position(|a| a.format() == fmt) {
-                    Some(i) => &acts[i],
-                    None => {
-                        let xs = flat.as_deref().expect("set above");
-                        acts.push(qmm::Acts::quantize(xs, k, fmt, m.isa()));
-                        acts.last().expect("just pushed")
-                    }
-                };
+                let a = acts
+                    .iter()
+                    .find(|a| a.format() == m.act_format())
+                    .expect("quantized above");
                 let mut shape = dims.clone();
                 *shape.last_mut().expect("x has a last dimension") = l.dims.0;
                 Tensor::from_vec(m.forward_acts(a), shape, &Device::Cpu)?
