@@ -20,8 +20,8 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::attn::attention;
-use crate::ops::{rope, rope_tables};
-use crate::rows::{gelu_mul, rms_norm};
+use crate::ops::rope_tables;
+use crate::rows::{add_rms_norm, gelu_mul, rms_norm, rope};
 use crate::weights::{forward_all, md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -121,7 +121,7 @@ impl Rope {
         let seq = x.dim(2)?;
         let cos = self.cos.narrow(0, start, seq)?;
         let sin = self.sin.narrow(0, start, seq)?;
-        rope(&x.contiguous()?, &cos, &sin)
+        rope(&x.contiguous()?, &cos, &sin, false)
     }
 }
 
@@ -477,15 +477,13 @@ impl Gemma3 {
             }
             let attn = Tensor::cat(&outs, 0)?; // (N, heads*head_dim)
             let attn = layer.o.forward(&attn)?;
-            let attn = rms_norm(&attn, &layer.post_attn_norm, cfg.eps)?;
-            x = (x + attn)?;
+            x = add_rms_norm(&x, &attn, &layer.post_attn_norm, cfg.eps)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
             let [g, u]: [Tensor; 2] = forward_all(&h, &[&layer.gate, &layer.up])?
                 .try_into()
                 .expect("two projections");
             let m = layer.down.forward(&gelu_mul(&g, &u)?)?;
-            let m = rms_norm(&m, &layer.post_ffn_norm, cfg.eps)?;
-            x = (x + m)?;
+            x = add_rms_norm(&x, &m, &layer.post_ffn_norm, cfg.eps)?;
         }
         let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
         step.finish(&x, seqs)

@@ -27,8 +27,7 @@ use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::attn::attention;
-use crate::ops::{rope, rope_pairs};
-use crate::rows::{rms_norm, silu_mul};
+use crate::rows::{add, add_bias, rms_norm, rope, silu_mul};
 use crate::weights::{forward_all, md, md_f64, md_usize, Linear};
 use crate::LocalError;
 
@@ -145,7 +144,7 @@ struct Proj {
 impl Proj {
     fn bias(&self, y: Tensor) -> candle_core::Result<Tensor> {
         match &self.b {
-            Some(b) => y.broadcast_add(b),
+            Some(b) => add_bias(&y, b),
             None => Ok(y),
         }
     }
@@ -345,8 +344,8 @@ impl Llama {
         let sin = sin.narrow(0, start, t)?;
         let x = x.contiguous()?;
         match self.cfg.rope_style {
-            RopeStyle::NeoX => rope(&x, &cos, &sin),
-            RopeStyle::Pairs => rope_pairs(&x, &cos, &sin),
+            RopeStyle::NeoX => rope(&x, &cos, &sin, false),
+            RopeStyle::Pairs => rope(&x, &cos, &sin, true),
         }
     }
 
@@ -437,12 +436,12 @@ impl Llama {
                 off += t;
             }
             let attn = Tensor::cat(&outs, 0)?; // (N, heads*head_dim)
-            x = (x + layer.o.forward(&attn)?)?;
+            x = add(&x, &layer.o.forward(&attn)?)?;
             let h = rms_norm(&x, &layer.ffn_norm, cfg.eps)?;
             let [g, u]: [Tensor; 2] = forward_all(&h, &[&layer.gate, &layer.up])?
                 .try_into()
                 .expect("two projections");
-            x = (x + layer.down.forward(&silu_mul(&g, &u)?)?)?;
+            x = add(&x, &layer.down.forward(&silu_mul(&g, &u)?)?)?;
         }
         let x = rms_norm(&x, &self.final_norm, cfg.eps)?;
         step.finish(&x, seqs)

@@ -177,6 +177,126 @@ pub(crate) fn silu_mul(g: &Tensor, u: &Tensor) -> candle_core::Result<Tensor> {
     gated(g, u, false)
 }
 
+#[inline(always)]
+fn add_body(x: &mut [f32], y: &[f32]) {
+    for (x, y) in x.iter_mut().zip(y) {
+        *x += y;
+    }
+}
+
+vectorized!(fn add_rows(x: &mut [f32], y: &[f32]) => add_body);
+
+/// `x + y` elementwise (the residual stream).
+pub(crate) fn add(x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() || x.dims() != y.dims() {
+        return x + y;
+    }
+    let mut out = data(x)?;
+    let row = *x.dims().last().unwrap_or(&1);
+    let isa = qmm::isa();
+    with_values(y, |y| {
+        rowwise(&mut out, row, &|r0, chunk| {
+            add_rows(isa, chunk, &y[r0 * row..][..chunk.len()])
+        });
+        Ok(())
+    })?;
+    Tensor::from_vec(out, x.shape(), &Device::Cpu)
+}
+
+/// `y + b` with `b` added to every row (Qwen2's q/k/v biases).
+pub(crate) fn add_bias(y: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let row = *y.dims().last().unwrap_or(&1);
+    if !y.device().is_cpu() || b.elem_count() != row {
+        return y.broadcast_add(b);
+    }
+    let mut out = data(y)?;
+    let isa = qmm::isa();
+    with_values(b, |b| {
+        rowwise(&mut out, row, &|_, chunk| {
+            for r in chunk.chunks_exact_mut(row) {
+                add_rows(isa, r, b)
+            }
+        });
+        Ok(())
+    })?;
+    Tensor::from_vec(out, y.shape(), &Device::Cpu)
+}
+
+/// `x + rms_norm(y, w)` (Gemma 3's post-norms before the residual add): the same values as
+/// the two operations apart.
+pub(crate) fn add_rms_norm(
+    x: &Tensor,
+    y: &Tensor,
+    w: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() {
+        return x + crate::ops::rms_norm(y, w, eps)?;
+    }
+    add(x, &rms_norm(y, w, eps)?)
+}
+
+#[inline(always)]
+fn rope_body(x: &mut [f32], cos: &[f32], sin: &[f32], t: usize, pairs: bool) {
+    let half = cos.len() / t;
+    let d = 2 * half;
+    for (n, head_row) in x.chunks_exact_mut(d).enumerate() {
+        let i = n % t;
+        let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
+        if pairs {
+            for (j, p) in head_row.chunks_exact_mut(2).enumerate() {
+                let (x0, x1) = (p[0], p[1]);
+                p[0] = x0 * c[j] - x1 * s[j];
+                p[1] = x0 * s[j] + x1 * c[j];
+            }
+        } else {
+            let (a, b) = head_row.split_at_mut(half);
+            for j in 0..half {
+                let (x1, x2) = (a[j], b[j]);
+                a[j] = x1 * c[j] - x2 * s[j];
+                b[j] = x2 * c[j] + x1 * s[j];
+            }
+        }
+    }
+}
+
+vectorized!(fn rope_rows(x: &mut [f32], cos: &[f32], sin: &[f32], t: usize, pairs: bool) => rope_body);
+
+/// Rotary embedding of `x` (…, t, head_dim) with tables (t, head_dim/2): NeoX layout (the
+/// two halves of each head rotated against each other) or, with `pairs`, adjacent pairs;
+/// the operations of `ops::rope` / `ops::rope_pairs`.
+pub(crate) fn rope(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    pairs: bool,
+) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() {
+        return if pairs {
+            crate::ops::rope_pairs(x, cos, sin)
+        } else {
+            crate::ops::rope(x, cos, sin)
+        };
+    }
+    let dims = x.dims();
+    let (t, d) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+    if cos.dims() != [t, d / 2] || sin.dims() != [t, d / 2] || d % 2 != 0 {
+        candle_core::bail!("rope: {:?} with tables {:?}", x.shape(), cos.shape());
+    }
+    let mut out = data(x)?;
+    let isa = qmm::isa();
+    with_values(cos, |c| {
+        with_values(sin, |s| {
+            // Whole (head, position) rows of d, in chunks of whole heads of t rows.
+            rowwise(&mut out, t * d, &|_, chunk| {
+                rope_rows(isa, chunk, c, s, t, pairs)
+            });
+            Ok(())
+        })
+    })?;
+    Tensor::from_vec(out, x.shape(), &Device::Cpu)
+}
+
 /// Σ x² of one row in a fixed order: 16 running lane sums, then a fixed pairwise
 /// reduction, then the tail.
 #[inline(always)]
@@ -284,6 +404,31 @@ mod tests {
             &rms_norm(&g, &w, 1e-6).unwrap(),
             &crate::ops::rms_norm(&g, &w, 1e-6).unwrap(),
             2e-6,
+        );
+        // The rotations and additions are the same operations as candle's: equal bits.
+        let x = Tensor::from_vec(values(3 * 5 * 64), (1, 3, 5, 64), &dev).unwrap();
+        let (cos, sin) = crate::ops::rope_tables(10_000.0, 64, 12, &dev).unwrap();
+        let (cos, sin) = (cos.narrow(0, 7, 5).unwrap(), sin.narrow(0, 7, 5).unwrap());
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.into_iter().map(f32::to_bits).collect()
+        };
+        assert_eq!(
+            bits(&rope(&x, &cos, &sin, false).unwrap()),
+            bits(&crate::ops::rope(&x, &cos, &sin).unwrap())
+        );
+        assert_eq!(
+            bits(&rope(&x, &cos, &sin, true).unwrap()),
+            bits(&crate::ops::rope_pairs(&x, &cos, &sin).unwrap())
+        );
+        assert_eq!(bits(&add(&g, &u).unwrap()), bits(&(&g + &u).unwrap()));
+        assert_eq!(
+            bits(&add_bias(&g, &w).unwrap()),
+            bits(&g.broadcast_add(&w).unwrap())
+        );
+        assert_eq!(
+            bits(&add_rms_norm(&g, &u, &w, 1e-6).unwrap()),
+            bits(&(&g + rms_norm(&u, &w, 1e-6).unwrap()).unwrap())
         );
     }
 
