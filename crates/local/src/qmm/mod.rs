@@ -7,7 +7,8 @@
 //! of the k dimension, the values of the 16 columns are interleaved four at a time, so one
 //! 64-byte vector holds four consecutive values of each of 16 columns and one integer
 //! dot-product instruction per four activation values serves all 16 columns; scales are
-//! stored per panel as 16 consecutive f32. Activations are quantized per row: Q8_0-style
+//! stored per panel as 16 consecutive values (Q8_0: the GGUF's f16, converted exactly in
+//! the kernel; Q4_K: f32). Activations are quantized per row: Q8_0-style
 //! (blocks of 32, one f32 scale each) for Q8_0 weights, Q8_K-style (blocks of 256, one f32
 //! scale, plus the sum of each 32-value sub-block for Q4_K's minimums) for Q4_K weights;
 //! values are symmetric in [-127, 127], rounded half to even.
@@ -58,7 +59,7 @@ const PARALLEL_MACS: usize = 1 << 18;
 pub enum Isa {
     /// Portable Rust: the definition every other kernel reproduces bit for bit.
     Scalar,
-    /// x86-64 AVX2 + FMA (`vpmaddubsw`/`vpmaddwd`).
+    /// x86-64 AVX2 + FMA + F16C (`vpmaddubsw`/`vpmaddwd`).
     Avx2,
     /// x86-64 AVX-512 F/BW with VNNI (`vpdpbusd`, `vpdpwssd`).
     Avx512,
@@ -73,7 +74,11 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 Isa::Avx2.supported()
@@ -269,8 +274,9 @@ pub struct QMatrix {
 
 pub(crate) enum Weights {
     /// `qs`: per panel, per block of 32, 8 groups × 16 columns × 4 values (i8).
-    /// `d`: per panel, per block, 16 scales.
-    Q8_0 { qs: Vec<i8>, d: Vec<f32> },
+    /// `d`: per panel, per block, 16 scales (f16 bits, as in the GGUF: 2 bytes less per
+    /// block to read than f32, converted exactly).
+    Q8_0 { qs: Vec<i8>, d: Vec<u16> },
     /// Per panel and superblock of 256: `qs` 4 sub-block pairs × 8 groups × 16 columns ×
     /// 4 bytes, each byte holding a value of sub-block 2p (low nibble) and the same
     /// position of sub-block 2p+1 (high nibble); `sc` 8 sub-blocks × 16 columns (6-bit
@@ -321,13 +327,12 @@ impl QMatrix {
         let kb = k / QK8_0;
         let np = Self::panels(n);
         let mut qs = vec![0i8; np * kb * PANEL * QK8_0];
-        let mut d = vec![0f32; np * kb * PANEL];
+        let mut d = vec![0u16; np * kb * PANEL];
         for c in 0..n {
             let (p, cc) = (c / PANEL, c % PANEL);
             for b in 0..kb {
                 let block = &data[(c * kb + b) * 34..][..34];
-                d[(p * kb + b) * PANEL + cc] =
-                    half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+                d[(p * kb + b) * PANEL + cc] = u16::from_le_bytes([block[0], block[1]]);
                 let base = (p * kb + b) * PANEL * QK8_0;
                 for (i, &v) in block[2..].iter().enumerate() {
                     let (g, e) = (i / 4, i % 4);
@@ -413,7 +418,7 @@ impl QMatrix {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         match &self.w {
-            Weights::Q8_0 { qs, d } => qs.len() + d.len() * 4,
+            Weights::Q8_0 { qs, d } => qs.len() + d.len() * 2,
             Weights::Q4K {
                 qs,
                 sc,
@@ -431,7 +436,7 @@ impl QMatrix {
             Weights::Q8_0 { qs, d } => {
                 let kb = self.k / QK8_0;
                 for b in 0..kb {
-                    let scale = d[(p * kb + b) * PANEL + cc];
+                    let scale = half::f16::from_bits(d[(p * kb + b) * PANEL + cc]).to_f32();
                     let base = (p * kb + b) * PANEL * QK8_0;
                     for i in 0..QK8_0 {
                         let q = qs[base + ((i / 4) * PANEL + cc) * 4 + i % 4];

@@ -43,7 +43,7 @@ pub(super) fn tile(
 
 /// Per column, over blocks b in order: acc = fma(d_w[b] · d_a[b], isum_b, acc), where
 /// isum_b is the exact integer dot product of the block's values.
-fn q8_0_row(qs: &[i8], d: &[f32], k: usize, a: &Acts, p: usize, row: usize) -> [f32; PANEL] {
+fn q8_0_row(qs: &[i8], d: &[u16], k: usize, a: &Acts, p: usize, row: usize) -> [f32; PANEL] {
     let kb = k / QK8_0;
     let aq = &a.qs[row * k..][..k];
     let ad = &a.d[row * kb..][..kb];
@@ -61,7 +61,8 @@ fn q8_0_row(qs: &[i8], d: &[f32], k: usize, a: &Acts, p: usize, row: usize) -> [
         }
         let dw = &d[(p * kb + b) * PANEL..][..PANEL];
         for c in 0..PANEL {
-            acc[c] = (dw[c] * ad[b]).mul_add(isum[c] as f32, acc[c]);
+            let dd = half::f16::from_bits(dw[c]).to_f32() * ad[b];
+            acc[c] = dd.mul_add(isum[c] as f32, acc[c]);
         }
     }
     acc

@@ -137,8 +137,8 @@ pub(super) fn tile(
 struct Q8Tile {
     /// Per block: 8 groups × 16 columns × 4 values.
     wq: *const i8,
-    /// Per block: 16 scales.
-    wd: *const f32,
+    /// Per block: 16 scales (f16).
+    wd: *const u16,
     kb: usize,
     aq: [*const i8; TILE_ROWS],
     ad: [*const f32; TILE_ROWS],
@@ -182,7 +182,7 @@ unsafe fn q8_0_avx512<const R: usize>(t: &Q8Tile, out: &mut Out) {
                 isum[i] = _mm512_dpbusd_epi32(isum[i], w, av);
             }
         }
-        let dw = _mm512_loadu_ps(t.wd.add(b * PANEL));
+        let dw = _mm512_cvtph_ps(_mm256_loadu_si256(t.wd.add(b * PANEL) as *const _));
         for i in 0..R {
             let exact = _mm512_sub_epi32(isum[i], _mm512_set1_epi32(*t.asum[i].add(b)));
             let dd = _mm512_mul_ps(dw, _mm512_set1_ps(*t.ad[i].add(b)));
@@ -194,7 +194,7 @@ unsafe fn q8_0_avx512<const R: usize>(t: &Q8Tile, out: &mut Out) {
     }
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_avx2<const R: usize>(t: &Q8Tile, out: &mut Out) {
     let ones = _mm256_set1_epi16(1);
     for half in 0..2 {
@@ -212,7 +212,7 @@ unsafe fn q8_0_avx2<const R: usize>(t: &Q8Tile, out: &mut Out) {
                     isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(p, ones));
                 }
             }
-            let dw = _mm256_loadu_ps(t.wd.add(b * PANEL + half * 8));
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(t.wd.add(b * PANEL + half * 8) as *const _));
             for i in 0..R {
                 let dd = _mm256_mul_ps(dw, _mm256_set1_ps(*t.ad[i].add(b)));
                 acc[i] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(isum[i]), acc[i]);
