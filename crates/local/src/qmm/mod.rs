@@ -270,6 +270,19 @@ pub struct QMatrix {
     k: usize,
     isa: Isa,
     w: Weights,
+    /// Q5_0 weights also kept at 5 bits (AVX-512 only): products of at most `TILE_ROWS`
+    /// rows (decoding), which are bound by reading the weights, read these; they give the
+    /// same bits as the widened `w` (the same integers, scales and float operations).
+    packed: Option<Q5Packed>,
+}
+
+/// Q5_0 values `q − 16` (q in 0..32) per panel and block: `nib` 4 vectors of 64 bytes, byte
+/// (column c, value e) of vector v holding the low 4 bits of value 4v+e (low nibble) and of
+/// value 4(v+4)+e (high nibble); `high` 8 masks (one per group of 4 values), bit 4c+e set
+/// when value 4g+e of column c has its fifth bit. Scales are the widened matrix's.
+pub(crate) struct Q5Packed {
+    nib: Vec<u8>,
+    high: Vec<u64>,
 }
 
 pub(crate) enum Weights {
@@ -309,7 +322,11 @@ impl QMatrix {
             }
             // d·(q − 16) and d·(q − 8) are Q8_0 values exactly: widened, not re-rounded.
             GgmlDType::Q5_0 if k % QK8_0 == 0 && data.len() == n * k / QK8_0 * 22 => {
-                Some(Self::from_q8_0(&widen_q5_0(&data), n, k, isa))
+                let mut m = Self::from_q8_0(&widen_q5_0(&data), n, k, isa);
+                if isa == Isa::Avx512 {
+                    m.packed = Some(m.pack_q5());
+                }
+                Some(m)
             }
             GgmlDType::Q4_0 if k % QK8_0 == 0 && data.len() == n * k / QK8_0 * 18 => {
                 Some(Self::from_q8_0(&widen_q4_0(&data), n, k, isa))
@@ -345,6 +362,7 @@ impl QMatrix {
             k,
             isa,
             w: Weights::Q8_0 { qs, d },
+            packed: None,
         }
     }
 
@@ -395,7 +413,32 @@ impl QMatrix {
                 d,
                 dmin,
             },
+            packed: None,
         }
+    }
+
+    /// The 5-bit copy of a widened Q5_0 matrix (values `q − 16` in −16..16).
+    fn pack_q5(&self) -> Q5Packed {
+        let Weights::Q8_0 { qs, .. } = &self.w else {
+            unreachable!("widened Q5_0 is Q8_0")
+        };
+        let blocks = qs.len() / (PANEL * QK8_0);
+        let mut nib = vec![0u8; blocks * 4 * 64];
+        let mut high = vec![0u64; blocks * 8];
+        for pb in 0..blocks {
+            let w = &qs[pb * PANEL * QK8_0..][..PANEL * QK8_0];
+            for g in 0..8 {
+                for i in 0..64 {
+                    // Byte i of group g's vector: column i / 4, value 4g + i % 4.
+                    let q = (w[g * 64 + i] as i32 + 16) as u8;
+                    debug_assert!(q < 32);
+                    let (v, shift) = (g % 4, 4 * (g / 4));
+                    nib[(pb * 4 + v) * 64 + i] |= (q & 0xF) << shift;
+                    high[pb * 8 + g] |= ((q >> 4) as u64 & 1) << i;
+                }
+            }
+        }
+        Q5Packed { nib, high }
     }
 
     /// (output columns, input length).
@@ -418,7 +461,14 @@ impl QMatrix {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         match &self.w {
-            Weights::Q8_0 { qs, d } => qs.len() + d.len() * 2,
+            Weights::Q8_0 { qs, d } => {
+                qs.len()
+                    + d.len() * 2
+                    + self
+                        .packed
+                        .as_ref()
+                        .map_or(0, |p| p.nib.len() + p.high.len() * 8)
+            }
             Weights::Q4K {
                 qs,
                 sc,
@@ -547,6 +597,11 @@ impl QMatrix {
     /// Rows `r..r+rows` (at most `TILE_ROWS`) against panel `p`.
     fn tile(&self, a: &Acts, p: usize, r: usize, rows: usize, out: &mut [[f32; PANEL]; TILE_ROWS]) {
         match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 if a.m <= TILE_ROWS && self.packed.is_some() => {
+                let packed = self.packed.as_ref().expect("checked");
+                x86::tile_q5(&self.w, packed, self.k, a, p, r, rows, out)
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 | Isa::Avx512 => x86::tile(self.isa, &self.w, self.k, a, p, r, rows, out),
             _ => scalar::tile(&self.w, self.k, a, p, r, rows, out),

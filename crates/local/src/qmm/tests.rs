@@ -350,3 +350,52 @@ fn activation_quantization_is_the_same_on_every_kernel() {
         }
     }
 }
+
+#[test]
+fn q5_0_read_at_five_bits_gives_the_bits_of_the_widened_kernel() {
+    // Random and extreme Q5_0 blocks (every fifth bit set, every nibble 15 or 0).
+    let mut r = rng(31);
+    let (n, k) = (37, 640);
+    for extreme in [false, true] {
+        let mut raw = Vec::new();
+        for _ in 0..n * k / QK8_0 {
+            raw.extend(half::f16::from_f32(0.01 + (r() % 100) as f32 * 1e-4).to_le_bytes());
+            for _ in 0..20 {
+                raw.push(if extreme { 0xFF } else { r() as u8 });
+            }
+        }
+        let storage = candle_core::quantized::QStorage::Cpu(Box::new(bytes_to_blocks::<
+            candle_core::quantized::k_quants::BlockQ5_0,
+        >(&raw)));
+        let t = QTensor::new(storage, (n, k)).unwrap();
+        let w = candle_weights(&t);
+        for isa in kernels() {
+            let q = QMatrix::from_qtensor(&t, isa).unwrap();
+            assert_eq!(q.packed.is_some(), isa == Isa::Avx512);
+            assert_eq!(q.dequantize(), w.concat(), "{}", isa.name());
+            let x = activations(9, k, 32);
+            // Nine rows take the widened kernel; each row alone and in tiles of up to four
+            // takes the packed one where there is one: the same bits.
+            let all = q.forward(&x);
+            check(
+                &w,
+                &x,
+                k,
+                ActFormat::Q8_0,
+                &all,
+                &format!("q5_0 {}", isa.name()),
+            );
+            for rows in 1..=4 {
+                for start in [0, 9 - rows] {
+                    let part = q.forward(&x[start * k..(start + rows) * k]);
+                    assert_eq!(
+                        part,
+                        all[start * n..(start + rows) * n],
+                        "{} {rows}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
+}

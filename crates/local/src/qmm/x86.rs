@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Acts, Isa, Weights, PANEL, QK8_0, QK_K, TILE_ROWS};
+use super::{Acts, Isa, Q5Packed, Weights, PANEL, QK8_0, QK_K, TILE_ROWS};
 
 type Out = [[f32; PANEL]; TILE_ROWS];
 
@@ -130,6 +130,91 @@ pub(super) fn tile(
                 }
             }
         }
+    }
+}
+
+/// `tile` for a Q5_0 matrix read from its 5-bit copy (AVX-512): the same integers and
+/// float operations as the widened Q8_0 kernel, so the same bits.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tile_q5(
+    w: &Weights,
+    packed: &Q5Packed,
+    k: usize,
+    a: &Acts,
+    p: usize,
+    r: usize,
+    rows: usize,
+    out: &mut Out,
+) {
+    let Weights::Q8_0 { d, .. } = w else {
+        unreachable!("a packed matrix is widened Q5_0")
+    };
+    let kb = k / QK8_0;
+    assert!((1..=TILE_ROWS).contains(&rows) && r + rows <= a.m);
+    assert!(packed.nib.len() >= (p + 1) * kb * 256 && packed.high.len() >= (p + 1) * kb * 8);
+    assert!(d.len() >= (p + 1) * kb * PANEL);
+    let t = Q5Tile {
+        nib: packed.nib[p * kb * 256..].as_ptr(),
+        high: packed.high[p * kb * 8..].as_ptr(),
+        wd: d[p * kb * PANEL..].as_ptr(),
+        kb,
+        aq: std::array::from_fn(|i| a.qs[(r + i.min(rows - 1)) * k..].as_ptr()),
+        ad: std::array::from_fn(|i| a.d[(r + i.min(rows - 1)) * kb..].as_ptr()),
+        asum: std::array::from_fn(|i| a.sums[(r + i.min(rows - 1)) * kb..].as_ptr()),
+    };
+    // SAFETY: the pointers cover the panel's blocks and the rows' blocks (asserted above);
+    // the matrix has a packed copy only when its kernel is AVX-512, which the CPU runs.
+    unsafe {
+        match rows {
+            1 => q5_avx512::<1>(&t, out),
+            2 => q5_avx512::<2>(&t, out),
+            3 => q5_avx512::<3>(&t, out),
+            _ => q5_avx512::<4>(&t, out),
+        }
+    }
+}
+
+struct Q5Tile {
+    nib: *const u8,
+    high: *const u64,
+    wd: *const u16,
+    kb: usize,
+    aq: [*const i8; TILE_ROWS],
+    ad: [*const f32; TILE_ROWS],
+    asum: [*const i32; TILE_ROWS],
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+unsafe fn q5_avx512<const R: usize>(t: &Q5Tile, out: &mut Out) {
+    // Unsigned q = value + 16 in 0..32 times signed activations, then 16 × Σa taken off
+    // (the activation sums are stored as 128 × Σa, so shifted right by 3, exactly).
+    let low = _mm512_set1_epi8(0x0F);
+    let bit = _mm512_set1_epi8(16);
+    let mut acc = [_mm512_setzero_ps(); R];
+    for b in 0..t.kb {
+        let mut isum = [_mm512_setzero_si512(); R];
+        for v in 0..4 {
+            let wv = _mm512_loadu_si512(t.nib.add((b * 4 + v) * 64) as *const _);
+            let lo = _mm512_and_si512(wv, low);
+            let hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), low);
+            let lo = _mm512_mask_add_epi8(lo, *t.high.add(b * 8 + v), lo, bit);
+            let hi = _mm512_mask_add_epi8(hi, *t.high.add(b * 8 + v + 4), hi, bit);
+            for i in 0..R {
+                let al = _mm512_set1_epi32(word(t.aq[i].add(b * QK8_0 + 4 * v)));
+                let ah = _mm512_set1_epi32(word(t.aq[i].add(b * QK8_0 + 4 * (v + 4))));
+                isum[i] = _mm512_dpbusd_epi32(isum[i], lo, al);
+                isum[i] = _mm512_dpbusd_epi32(isum[i], hi, ah);
+            }
+        }
+        let dw = _mm512_cvtph_ps(_mm256_loadu_si256(t.wd.add(b * PANEL) as *const _));
+        for i in 0..R {
+            let exact = _mm512_sub_epi32(isum[i], _mm512_set1_epi32(*t.asum[i].add(b) >> 3));
+            let dd = _mm512_mul_ps(dw, _mm512_set1_ps(*t.ad[i].add(b)));
+            acc[i] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(exact), acc[i]);
+        }
+    }
+    for i in 0..R {
+        _mm512_storeu_ps(out[i].as_mut_ptr(), acc[i]);
     }
 }
 
