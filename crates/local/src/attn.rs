@@ -34,7 +34,7 @@ const CHUNK: usize = 64;
 const HEAD_TILE: usize = 4;
 
 /// Rows × keys × head_dim above which the rows are split between threads.
-const PARALLEL_WORK: usize = 1 << 21;
+const PARALLEL_WORK: usize = 1 << 18;
 
 /// Grouped-query attention of `q` (1, heads, t, d) at positions `start..start+t` over
 /// keys and values (kv_heads, kv_len, d) at positions `start+t-kv_len..`: causal, and
