@@ -281,6 +281,19 @@ struct HttpRequest {
     keep_alive: bool,
 }
 
+impl HttpRequest {
+    /// The body as the request log keeps it: its JSON, the text of a body that is not
+    /// JSON, or null when there is none.
+    fn recorded_body(&self) -> Value {
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
+        }
+    }
+}
+
 enum ReadError {
     Io,
     /// A malformed or unsupported request: answer with this status and close.
@@ -674,15 +687,7 @@ impl Shared {
     fn handle_fine_tune(&self, req: &HttpRequest, id: u64) -> Action {
         let api = Api::OpenAi;
         let id_header = ("x-request-id", format!("req_mock{id:012}"));
-        let recorded_body = || {
-            if req.body.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&req.body).unwrap_or_else(|_| {
-                    Value::String(String::from_utf8_lossy(&req.body).into_owned())
-                })
-            }
-        };
+        let recorded_body = || req.recorded_body();
         let fault = lock(&self.faults).pop_front();
         let label = fault.as_ref().map(Fault::label);
         let delay = match self.transport_fault(
@@ -753,15 +758,7 @@ impl Shared {
             Api::OpenAi => ("x-request-id", format!("req_mock{id:012}")),
             Api::Anthropic => ("request-id", format!("req_mock{id:012}")),
         };
-        let recorded_body = || {
-            if req.body.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&req.body).unwrap_or_else(|_| {
-                    Value::String(String::from_utf8_lossy(&req.body).into_owned())
-                })
-            }
-        };
+        let recorded_body = || req.recorded_body();
         let fault = lock(&self.faults).pop_front();
         let label = fault.as_ref().map(Fault::label);
         let delay = match self.transport_fault(
