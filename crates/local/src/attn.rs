@@ -19,7 +19,7 @@
 //! keys in position order. Keys a row may not see are skipped, not masked, so their number
 //! never matters; nothing depends on where a chunk of keys or dimensions starts. The loops
 //! are plain Rust compiled for the process's kernel ISA (`rows::vectorized`): the same
-//! bits on AVX-512, AVX2 and the portable build. Not differentiable: the training-safe
+//! bits on AVX-512, AVX2, NEON and the portable build. Not differentiable: the training-safe
 //! path (`white_box`) uses `ops::gqa_attention`.
 
 use candle_core::{Device, Tensor};
@@ -342,11 +342,11 @@ fn chains<const H: usize>(
     assert!(width <= CHUNK && steps >= 1 && a.iter().all(|a| a.len() >= steps));
     assert!(b.len() >= (steps - 1) * stride + width);
     #[cfg(target_arch = "x86_64")]
-    {
+    let vectors = {
         let vectors = match isa {
             Isa::Avx512 => width / 16 * 16,
             Isa::Avx2 => width / 8 * 8,
-            Isa::Scalar => 0,
+            _ => 0,
         };
         if vectors > 0 {
             // SAFETY: the CPU supports `isa` (the process's kernel); the asserts above
@@ -358,13 +358,27 @@ fn chains<const H: usize>(
                 }
             }
         }
-        chains_scalar(a, b, stride, steps, vectors..width, out);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
+        vectors
+    };
+    #[cfg(target_arch = "aarch64")]
+    let vectors = {
+        let vectors = match isa {
+            Isa::Neon | Isa::NeonDot => width / 4 * 4,
+            _ => 0,
+        };
+        if vectors > 0 {
+            // SAFETY: the asserts above keep every read inside `a` and `b` (NEON is part
+            // of the AArch64 target).
+            unsafe { arm::chains_neon::<H>(a, b, stride, steps, vectors, out) }
+        }
+        vectors
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let vectors = {
         let _ = isa;
-        chains_scalar(a, b, stride, steps, 0..width, out);
-    }
+        0
+    };
+    chains_scalar(a, b, stride, steps, vectors..width, out);
 }
 
 #[inline(always)]
@@ -489,6 +503,64 @@ mod x86 {
                 _ => run!(1),
             }
             x0 += 8 * n;
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    //! `chains` with one NEON lane per output element: the same FMA chains.
+    #![allow(clippy::needless_range_loop)]
+
+    use std::arch::aarch64::*;
+
+    use super::CHUNK;
+
+    /// Columns `0..vectors` (a multiple of 4).
+    ///
+    /// # Safety
+    /// `a[h]` holds `steps` values, `b` `(steps − 1)·stride + vectors`.
+    pub(super) unsafe fn chains_neon<const H: usize>(
+        a: [&[f32]; H],
+        b: &[f32],
+        stride: usize,
+        steps: usize,
+        vectors: usize,
+        out: &mut [[f32; CHUNK]; H],
+    ) {
+        let bp = b.as_ptr();
+        let mut x0 = 0;
+        while x0 < vectors {
+            // Up to four vectors of 4 columns for H ≤ 4 rows: ≤ 16 sums of 32 registers.
+            let n = ((vectors - x0) / 4).min(4);
+            macro_rules! run {
+                ($n:literal) => {{
+                    let mut acc = [[vdupq_n_f32(0.0); $n]; H];
+                    for s in 0..steps {
+                        let row = bp.add(s * stride + x0);
+                        let bv: [float32x4_t; $n] =
+                            std::array::from_fn(|i| vld1q_f32(row.add(4 * i)));
+                        for h in 0..H {
+                            let av = vdupq_n_f32(*a[h].get_unchecked(s));
+                            for i in 0..$n {
+                                acc[h][i] = vfmaq_f32(acc[h][i], av, bv[i]);
+                            }
+                        }
+                    }
+                    for h in 0..H {
+                        for i in 0..$n {
+                            vst1q_f32(out[h].as_mut_ptr().add(x0 + 4 * i), acc[h][i]);
+                        }
+                    }
+                }};
+            }
+            match n {
+                4 => run!(4),
+                3 => run!(3),
+                2 => run!(2),
+                _ => run!(1),
+            }
+            x0 += 4 * n;
         }
     }
 }

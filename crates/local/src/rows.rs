@@ -13,7 +13,8 @@ use crate::qmm;
 
 /// Defines `$name(isa, args…)`, which runs the `#[inline(always)]` function `$body` compiled
 /// for `isa` (AVX-512 or AVX2 with FMA), so its plain loops vectorize; the portable build
-/// otherwise. Every build performs the same float operations in the same order.
+/// otherwise (on AArch64 that is NEON, which the target always has). Every build performs
+/// the same float operations in the same order.
 macro_rules! vectorized {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $body:path) => {
         #[allow(clippy::too_many_arguments)]
@@ -36,7 +37,7 @@ macro_rules! vectorized {
                     $crate::qmm::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
                     $crate::qmm::Isa::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::qmm::Isa::Scalar => {}
+                    _ => {}
                 }
             }
             $body($($arg),*)

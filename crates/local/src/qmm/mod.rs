@@ -17,18 +17,22 @@
 //! for every kernel: per weight block an exact integer dot product, then one FMA per block
 //! into a single f32 accumulator, blocks in order (Q4_K: one accumulator for the scaled
 //! sums and one for the minimums, subtracted at the end). Integer sums are exact however
-//! they are computed, so the AVX2, AVX-512 (VNNI) and portable kernels give bit-identical
-//! results, whatever the number of rows, the tile a row lands in, or the thread that
-//! computes its columns. That is what keeps batching and prefix reuse result-invariant.
+//! they are computed, so the AVX2, AVX-512 (VNNI), NEON and portable kernels give
+//! bit-identical results, whatever the number of rows, the tile a row lands in, or the
+//! thread that computes its columns. That is what keeps batching and prefix reuse
+//! result-invariant.
 //!
 //! Dispatch. `isa()` picks the kernel once per process from the CPU's features
-//! (`SHAMMIE_LOCAL_KERNEL=scalar|avx2|avx512` forces one, for measurements); tests build
-//! matrices for every kernel this CPU has. There is no NEON kernel yet: on ARM the
-//! portable kernel runs (correct, slow).
+//! (`SHAMMIE_LOCAL_KERNEL=scalar|neon|neon-dotprod|avx2|avx512` forces one, for
+//! measurements); tests build matrices for every kernel this CPU has. On x86-64: AVX2 or
+//! AVX-512 VNNI (`x86.rs`); on AArch64: NEON, with `sdot` where the CPU has the
+//! dot-product extension (`arm.rs`); elsewhere the portable kernel.
 //!
 //! Threads: the output panels are split between the threads of `crate::threads`'s pool;
 //! each column is computed by exactly one thread, in the same order as on one thread.
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -59,6 +63,10 @@ const PARALLEL_MACS: usize = 1 << 18;
 pub enum Isa {
     /// Portable Rust: the definition every other kernel reproduces bit for bit.
     Scalar,
+    /// AArch64 NEON, which every AArch64 CPU has (`smull`/`sadalp`).
+    Neon,
+    /// AArch64 NEON with the dot-product extension (Armv8.2+, `sdot`).
+    NeonDot,
     /// x86-64 AVX2 + FMA + F16C (`vpmaddubsw`/`vpmaddwd`).
     Avx2,
     /// x86-64 AVX-512 F/BW with VNNI (`vpdpbusd`, `vpdpwssd`).
@@ -66,8 +74,8 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Every kernel, best last.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+    /// Every kernel, best last (per architecture).
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Neon, Isa::NeonDot, Isa::Avx2, Isa::Avx512];
 
     /// Whether this CPU runs the kernel.
     pub fn supported(self) -> bool {
@@ -86,7 +94,13 @@ impl Isa {
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                Isa::Neon.supported() && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -94,6 +108,8 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neon-dotprod",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512-vnni",
         }
@@ -117,6 +133,8 @@ pub fn isa() -> Isa {
         let forced = std::env::var("SHAMMIE_LOCAL_KERNEL").ok();
         let named = forced.as_deref().and_then(|name| match name {
             "scalar" => Some(Isa::Scalar),
+            "neon" => Some(Isa::Neon),
+            "neon-dotprod" => Some(Isa::NeonDot),
             "avx2" => Some(Isa::Avx2),
             "avx512" | "avx512-vnni" => Some(Isa::Avx512),
             _ => None,
@@ -579,7 +597,7 @@ impl QMatrix {
                 let mut r = r0;
                 while r < r1 {
                     let rows = (r1 - r).min(TILE_ROWS);
-                    let mut tile = [[0f32; PANEL]; TILE_ROWS];
+                    let mut tile: Out = [[0f32; PANEL]; TILE_ROWS];
                     self.tile(a, p, r, rows, &mut tile);
                     let c0 = p * PANEL;
                     let cols = PANEL.min(self.n - c0);
@@ -595,7 +613,7 @@ impl QMatrix {
     }
 
     /// Rows `r..r+rows` (at most `TILE_ROWS`) against panel `p`.
-    fn tile(&self, a: &Acts, p: usize, r: usize, rows: usize, out: &mut [[f32; PANEL]; TILE_ROWS]) {
+    fn tile(&self, a: &Acts, p: usize, r: usize, rows: usize, out: &mut Out) {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 if a.m <= TILE_ROWS && self.packed.is_some() => {
@@ -603,11 +621,142 @@ impl QMatrix {
                 x86::tile_q5(&self.w, packed, self.k, a, p, r, rows, out)
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => x86::tile(self.isa, &self.w, self.k, a, p, r, rows, out),
+            Isa::Avx2 | Isa::Avx512 => {
+                x86::tile(self.isa, &Tile::new(&self.w, self.k, a, p, r, rows), out)
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::NeonDot => {
+                arm::tile(self.isa, &Tile::new(&self.w, self.k, a, p, r, rows), out)
+            }
             _ => scalar::tile(&self.w, self.k, a, p, r, rows, out),
         }
     }
 }
+
+/// One tile's output: up to `TILE_ROWS` rows of a panel's 16 columns.
+pub(crate) type Out = [[f32; PANEL]; TILE_ROWS];
+
+/// One tile's operands for the SIMD kernels, as pointers checked to cover the panel's
+/// weights and the rows' activations. Rows past `rows` repeat the last one (the kernels
+/// are compiled per row count and never store them).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) enum Tile {
+    Q8(Q8Tile),
+    Q4(Q4Tile),
+}
+
+/// A Q8_0 tile.
+pub(crate) struct Q8Tile {
+    /// Per block: 8 groups × 16 columns × 4 values.
+    pub(crate) wq: *const i8,
+    /// Per block: 16 scales (f16).
+    pub(crate) wd: *const u16,
+    pub(crate) kb: usize,
+    pub(crate) rows: usize,
+    pub(crate) aq: [*const i8; TILE_ROWS],
+    pub(crate) ad: [*const f32; TILE_ROWS],
+    /// Per block: 128 × the sum of the row's values (for `vpdpbusd`'s unsigned weights).
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+    pub(crate) asum: [*const i32; TILE_ROWS],
+}
+
+/// A Q4_K tile (the layout of `Weights::Q4K`, from the panel's first superblock).
+pub(crate) struct Q4Tile {
+    pub(crate) wq: *const u8,
+    pub(crate) sc: *const u8,
+    pub(crate) mins: *const u32,
+    pub(crate) d: *const f32,
+    pub(crate) dmin: *const f32,
+    pub(crate) ks: usize,
+    pub(crate) rows: usize,
+    pub(crate) aq: [*const i8; TILE_ROWS],
+    pub(crate) ad: [*const f32; TILE_ROWS],
+    /// Per superblock: the four words of `Acts::sums`.
+    pub(crate) asum: [*const i32; TILE_ROWS],
+}
+
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+impl Tile {
+    /// Rows `r..r+rows` of `a` against panel `p` of `w` (k inputs); panics unless the
+    /// pointers it makes stay inside `w` and `a`.
+    fn new(w: &Weights, k: usize, a: &Acts, p: usize, r: usize, rows: usize) -> Tile {
+        assert!((1..=TILE_ROWS).contains(&rows) && r + rows <= a.m);
+        let row = |i: usize| r + i.min(rows - 1);
+        match w {
+            Weights::Q8_0 { qs, d } => {
+                let kb = k / QK8_0;
+                assert!(
+                    qs.len() >= (p + 1) * kb * PANEL * QK8_0 && d.len() >= (p + 1) * kb * PANEL
+                );
+                Tile::Q8(Q8Tile {
+                    wq: qs[p * kb * PANEL * QK8_0..].as_ptr(),
+                    wd: d[p * kb * PANEL..].as_ptr(),
+                    kb,
+                    rows,
+                    aq: std::array::from_fn(|i| a.qs[row(i) * k..].as_ptr()),
+                    ad: std::array::from_fn(|i| a.d[row(i) * kb..].as_ptr()),
+                    asum: std::array::from_fn(|i| a.sums[row(i) * kb..].as_ptr()),
+                })
+            }
+            Weights::Q4K {
+                qs,
+                sc,
+                mins,
+                d,
+                dmin,
+            } => {
+                let ks = k / QK_K;
+                let ps = p * ks;
+                assert!(
+                    qs.len() >= (ps + ks) * 4 * 8 * PANEL * 4
+                        && sc.len() >= (ps + ks) * 8 * PANEL
+                        && mins.len() >= (ps + ks) * 4 * PANEL
+                        && d.len() >= (ps + ks) * PANEL
+                        && dmin.len() >= (ps + ks) * PANEL
+                );
+                Tile::Q4(Q4Tile {
+                    wq: qs[ps * 4 * 8 * PANEL * 4..].as_ptr(),
+                    sc: sc[ps * 8 * PANEL..].as_ptr(),
+                    mins: mins[ps * 4 * PANEL..].as_ptr(),
+                    d: d[ps * PANEL..].as_ptr(),
+                    dmin: dmin[ps * PANEL..].as_ptr(),
+                    ks,
+                    rows,
+                    aq: std::array::from_fn(|i| a.qs[row(i) * k..].as_ptr()),
+                    ad: std::array::from_fn(|i| a.d[row(i) * ks..].as_ptr()),
+                    asum: std::array::from_fn(|i| a.sums[row(i) * ks * 4..].as_ptr()),
+                })
+            }
+        }
+    }
+}
+
+/// Calls the kernel `$f::<R>` compiled for the tile's row count.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_macros)
+)]
+macro_rules! by_rows {
+    ($rows:expr, $f:ident, $($arg:expr),*) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            _ => $f::<4>($($arg),*),
+        }
+    };
+}
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_imports)
+)]
+pub(crate) use by_rows;
 
 /// The output buffer, written by several threads at disjoint places.
 struct Dst(*mut f32, usize);

@@ -37,6 +37,35 @@ fn kernels() -> Vec<Isa> {
     Isa::ALL.into_iter().filter(|i| i.supported()).collect()
 }
 
+/// The tests below cover the vector kernels of the architecture they run on (on AArch64,
+/// `scripts/test-aarch64` runs them under emulation), and the process uses the best.
+#[test]
+fn the_vector_kernels_of_this_architecture_are_tested() {
+    let have = kernels();
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(have.contains(&Isa::Neon), "{have:?}");
+        assert_eq!(
+            have.contains(&Isa::NeonDot),
+            std::arch::is_aarch64_feature_detected!("dotprod")
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        have.contains(&Isa::Avx2),
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    );
+    assert_eq!(Isa::best(), *have.last().expect("scalar always runs"));
+    assert!(have.contains(&Isa::Scalar));
+    // scripts/test-aarch64 names the kernels each emulated CPU must run.
+    if let Ok(want) = std::env::var("SHAMMIE_TEST_EXPECT_KERNELS") {
+        let names: Vec<&str> = have.iter().map(|i| i.name()).collect();
+        assert_eq!(names.join(","), want);
+    }
+}
+
 /// Raw GGUF blocks of `dtype` for an (n, k) matrix: random bytes, random positive f16
 /// scales; `extreme` fills every value and scale with its largest magnitude.
 fn raw_blocks(dtype: GgmlDType, n: usize, k: usize, seed: u64, extreme: bool) -> Vec<u8> {

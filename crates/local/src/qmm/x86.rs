@@ -14,9 +14,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{Acts, Isa, Q5Packed, Weights, PANEL, QK8_0, QK_K, TILE_ROWS};
-
-type Out = [[f32; PANEL]; TILE_ROWS];
+use super::{
+    by_rows, Acts, Isa, Out, Q4Tile, Q5Packed, Q8Tile, Tile, Weights, PANEL, QK8_0, QK_K, TILE_ROWS,
+};
 
 /// AVX2 version of `scalar::quantize_block` (same operations, so the same bytes).
 ///
@@ -56,79 +56,16 @@ pub(super) unsafe fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
     d
 }
 
-/// Rows `r..r+rows` of `a` against panel `p` of `w`, with the kernel `isa`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn tile(
-    isa: Isa,
-    w: &Weights,
-    k: usize,
-    a: &Acts,
-    p: usize,
-    r: usize,
-    rows: usize,
-    out: &mut Out,
-) {
-    macro_rules! by_rows {
-        ($f:ident, $($arg:expr),*) => {
-            match rows {
-                1 => $f::<1>($($arg),*),
-                2 => $f::<2>($($arg),*),
-                3 => $f::<3>($($arg),*),
-                _ => $f::<4>($($arg),*),
-            }
-        };
-    }
-    assert!((1..=TILE_ROWS).contains(&rows) && r + rows <= a.m);
-    match w {
-        Weights::Q8_0 { qs, d } => {
-            let kb = k / QK8_0;
-            assert!(qs.len() >= (p + 1) * kb * PANEL * QK8_0 && d.len() >= (p + 1) * kb * PANEL);
-            let t = Q8Tile {
-                wq: qs[p * kb * PANEL * QK8_0..].as_ptr(),
-                wd: d[p * kb * PANEL..].as_ptr(),
-                kb,
-                aq: std::array::from_fn(|i| a.qs[(r + i.min(rows - 1)) * k..].as_ptr()),
-                ad: std::array::from_fn(|i| a.d[(r + i.min(rows - 1)) * kb..].as_ptr()),
-                asum: std::array::from_fn(|i| a.sums[(r + i.min(rows - 1)) * kb..].as_ptr()),
-            };
-            // SAFETY: the pointers cover the panel's blocks and the rows' blocks (asserted
-            // above and by construction of `Acts`); `isa` was checked supported when the
-            // matrix was built.
-            unsafe {
-                match isa {
-                    Isa::Avx512 => by_rows!(q8_0_avx512, &t, out),
-                    _ => by_rows!(q8_0_avx2, &t, out),
-                }
-            }
-        }
-        Weights::Q4K {
-            qs,
-            sc,
-            mins,
-            d,
-            dmin,
-        } => {
-            let ks = k / QK_K;
-            let ps = p * ks;
-            assert!(qs.len() >= (ps + ks) * 4 * 8 * PANEL * 4 && d.len() >= (ps + ks) * PANEL);
-            let t = Q4Tile {
-                wq: qs[ps * 4 * 8 * PANEL * 4..].as_ptr(),
-                sc: sc[ps * 8 * PANEL..].as_ptr(),
-                mins: mins[ps * 4 * PANEL..].as_ptr(),
-                d: d[ps * PANEL..].as_ptr(),
-                dmin: dmin[ps * PANEL..].as_ptr(),
-                ks,
-                aq: std::array::from_fn(|i| a.qs[(r + i.min(rows - 1)) * k..].as_ptr()),
-                ad: std::array::from_fn(|i| a.d[(r + i.min(rows - 1)) * ks..].as_ptr()),
-                asum: std::array::from_fn(|i| a.sums[(r + i.min(rows - 1)) * ks * 4..].as_ptr()),
-            };
-            // SAFETY: as above.
-            unsafe {
-                match isa {
-                    Isa::Avx512 => by_rows!(q4k_avx512, &t, out),
-                    _ => by_rows!(q4k_avx2, &t, out),
-                }
-            }
+/// One tile with the kernel `isa` (AVX2 or AVX-512).
+pub(super) fn tile(isa: Isa, t: &Tile, out: &mut Out) {
+    // SAFETY: the tile's pointers cover the panel's and the rows' blocks (`Tile::new`);
+    // `isa` was checked supported when the matrix was built.
+    unsafe {
+        match (t, isa) {
+            (Tile::Q8(t), Isa::Avx512) => by_rows!(t.rows, q8_0_avx512, t, out),
+            (Tile::Q8(t), _) => by_rows!(t.rows, q8_0_avx2, t, out),
+            (Tile::Q4(t), Isa::Avx512) => by_rows!(t.rows, q4k_avx512, t, out),
+            (Tile::Q4(t), _) => by_rows!(t.rows, q4k_avx2, t, out),
         }
     }
 }
@@ -184,6 +121,12 @@ struct Q5Tile {
     asum: [*const i32; TILE_ROWS],
 }
 
+/// The four activation bytes at `p`, as one 32-bit word.
+#[inline(always)]
+unsafe fn word(p: *const i8) -> i32 {
+    (p as *const i32).read_unaligned()
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 unsafe fn q5_avx512<const R: usize>(t: &Q5Tile, out: &mut Out) {
     // Unsigned q = value + 16 in 0..32 times signed activations, then 16 × Σa taken off
@@ -216,37 +159,6 @@ unsafe fn q5_avx512<const R: usize>(t: &Q5Tile, out: &mut Out) {
     for i in 0..R {
         _mm512_storeu_ps(out[i].as_mut_ptr(), acc[i]);
     }
-}
-
-/// One Q8_0 tile: the panel's weights and up to four rows of activations.
-struct Q8Tile {
-    /// Per block: 8 groups × 16 columns × 4 values.
-    wq: *const i8,
-    /// Per block: 16 scales (f16).
-    wd: *const u16,
-    kb: usize,
-    aq: [*const i8; TILE_ROWS],
-    ad: [*const f32; TILE_ROWS],
-    /// Per block: 128 × the sum of the row's values.
-    asum: [*const i32; TILE_ROWS],
-}
-
-struct Q4Tile {
-    wq: *const u8,
-    sc: *const u8,
-    mins: *const u32,
-    d: *const f32,
-    dmin: *const f32,
-    ks: usize,
-    aq: [*const i8; TILE_ROWS],
-    ad: [*const f32; TILE_ROWS],
-    asum: [*const i32; TILE_ROWS],
-}
-
-/// The four activation bytes at `p`, as one 32-bit word.
-#[inline(always)]
-unsafe fn word(p: *const i8) -> i32 {
-    (p as *const i32).read_unaligned()
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
