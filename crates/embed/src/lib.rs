@@ -1,7 +1,8 @@
 //! Sentence embeddings on candle: all-MiniLM-L6-v2 (and BERT sentence encoders laid out
 //! like it), computed as sentence-transformers computes them.
 //!
-//! What is here: our own WordPiece tokenizer read from `tokenizer.json` (`tokenizer`), our
+//! What is here: the model folder's `tokenizer.json` run by Hugging Face's `tokenizers`
+//! crate (`tokenizer`: truncation and padding set as sentence-transformers sets them), our
 //! own BERT encoder over `model.safetensors` (`bert`), and [`Embedder`], which runs the
 //! sentence-transformers pipeline of the model folder — tokenise with truncation at
 //! `max_seq_length`, encode, mean-pool over the attention mask, L2-normalise — on batches
@@ -13,10 +14,12 @@
 pub mod bert;
 pub mod tokenizer;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
+use tokenizers::Encoding;
 
 pub use tokenizer::Tokenizer;
 
@@ -43,7 +46,9 @@ pub enum EmbedError {
 pub struct Embedder {
     tokenizer: Tokenizer,
     model: bert::Bert,
-    /// sentence-transformers' own `do_lower_case`, applied before the tokenizer.
+    /// sentence-transformers' own `do_lower_case` (its `str.lower()` on the text): the text
+    /// is lower-cased (`str::to_lowercase`) before the tokenizer sees it, whatever the
+    /// tokenizer's own normaliser then does.
     lowercase_input: bool,
     normalize: bool,
 }
@@ -121,13 +126,20 @@ impl Embedder {
     /// truncated, as sentence-transformers does. Results do not depend on how texts are
     /// batched.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let encodings: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenize(t)).collect();
+        let mut encodings: Vec<Encoding> = texts
+            .iter()
+            .map(|t| self.tokenizer.encoding(&self.prepare(t)))
+            .collect();
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
 
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(BATCH) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].as_slice()).collect();
+            let mut batch: Vec<Encoding> = chunk
+                .iter()
+                .map(|&i| std::mem::take(&mut encodings[i]))
+                .collect();
+            self.tokenizer.pad(&mut batch);
             for (&i, embedding) in chunk.iter().zip(self.embed_batch(&batch)?) {
                 out[i] = embedding;
             }
@@ -142,10 +154,15 @@ impl Embedder {
 
     /// The token ids the model sees for `text`, `[CLS]` and `[SEP]` included.
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        self.tokenizer.encode(&self.prepare(text))
+    }
+
+    /// The text as sentence-transformers hands it to the tokenizer.
+    fn prepare<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if self.lowercase_input {
-            self.tokenizer.encode(&text.to_lowercase())
+            Cow::Owned(text.to_lowercase())
         } else {
-            self.tokenizer.encode(text)
+            Cow::Borrowed(text)
         }
     }
 
@@ -153,20 +170,19 @@ impl Embedder {
         &self.tokenizer
     }
 
-    /// One forward pass over already tokenised texts, padded to the longest.
-    fn embed_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// One forward pass over tokenised texts already padded to the same length.
+    fn embed_batch(&self, batch: &[Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let b = batch.len();
-        let t = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let t = batch.first().map_or(0, Encoding::len);
         if b == 0 || t == 0 {
             return Ok(vec![vec![0.0; self.dim()]; b]);
         }
         let mut ids = Vec::with_capacity(b * t);
         let mut mask = Vec::with_capacity(b * t);
         for e in batch {
-            ids.extend_from_slice(e);
-            ids.extend(std::iter::repeat_n(self.tokenizer.pad_id(), t - e.len()));
-            mask.extend(std::iter::repeat_n(1f32, e.len()));
-            mask.extend(std::iter::repeat_n(0f32, t - e.len()));
+            debug_assert_eq!(e.len(), t, "batch not padded");
+            ids.extend_from_slice(e.get_ids());
+            mask.extend(e.get_attention_mask().iter().map(|&m| m as f32));
         }
         let device = self.model.device();
         let ids = Tensor::from_vec(ids, (b, t), device)?;
@@ -232,6 +248,13 @@ fn optional_json(path: &Path) -> Result<Option<Value>, EmbedError> {
 #[cfg(test)]
 mod tests {
     use super::cosine;
+
+    /// Front ends keep one embedder behind an `Arc` and use it from several threads.
+    #[test]
+    fn embedder_is_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::Embedder>();
+    }
 
     #[test]
     fn cosine_basics() {
