@@ -31,6 +31,9 @@ pub(crate) struct CliLab {
     pub retry: RetryPolicy,
     /// How often an API fine-tuning job is polled (`SHAMMIE_FINE_TUNE_POLL_SECS`).
     pub poll: PollOptions,
+    /// Sentence encoders loaded so far, by name (loaded once per run).
+    pub embedders:
+        std::sync::Mutex<std::collections::BTreeMap<String, Arc<shammie_embed::Embedder>>>,
 }
 
 /// `local:NAME[+lora=DIR]` → (NAME, DIR).
@@ -276,7 +279,31 @@ impl CliLab {
     }
 }
 
+impl CliLab {
+    /// The sentence encoder `name` (a built-in model such as `all-minilm-l6-v2`, pulled
+    /// when missing, or a sentence-transformers folder), loaded once.
+    fn embedder(&self, name: &str) -> Result<Arc<shammie_embed::Embedder>, String> {
+        let mut loaded = self.embedders.lock().expect("embedder map");
+        if let Some(e) = loaded.get(name) {
+            return Ok(e.clone());
+        }
+        let dir = crate::setup::resolve_model_file(name)?;
+        let e = Arc::new(
+            shammie_embed::Embedder::load(&dir).map_err(|e| format!("embedder {name}: {e}"))?,
+        );
+        loaded.insert(name.to_string(), e.clone());
+        Ok(e)
+    }
+}
+
 impl Lab for CliLab {
+    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        let e = self.embedder(model)?;
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        e.embed(&texts)
+            .map_err(|e| format!("embedder {model}: {e}"))
+    }
+
     fn open(&self, spec: &str) -> Result<Arc<dyn Model>, String> {
         let s: ModelSpec = spec
             .parse()

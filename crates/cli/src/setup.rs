@@ -392,6 +392,7 @@ fn open_models_as(
             ),
             ..Default::default()
         },
+        embedders: Default::default(),
     };
     Ok(Models::new(map).with_lab(Arc::new(lab)))
 }

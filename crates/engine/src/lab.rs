@@ -254,6 +254,12 @@ pub trait Lab: Send + Sync {
     fn rewards(&self, _pm: &str, _items: &[(GenerateRequest, String)]) -> Result<Vec<f64>, String> {
         Err("this lab cannot read preference models".into())
     }
+    /// Sentence embeddings of `texts` by the embedding model `model` (a name the front end
+    /// resolves, e.g. `all-minilm-l6-v2`), one vector per text, in order, L2-normalised.
+    /// Deterministic: the same texts in the same order give the same bits. Blocking.
+    fn embed(&self, model: &str, _texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        Err(format!("this lab cannot embed text (asked for {model})"))
+    }
     /// Runs (or, after a kill, continues from the factors and scores kept under `work`) an
     /// influence computation on a local model. Blocking; reports progress through `out`.
     fn influence(

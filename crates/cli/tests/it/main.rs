@@ -6,6 +6,7 @@
 mod agent;
 mod alignment_faking;
 mod batch;
+mod clio;
 mod common;
 mod compare;
 mod constitution;

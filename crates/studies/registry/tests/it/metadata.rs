@@ -53,6 +53,7 @@ fn every_task_is_listed() {
             "alignment-faking/exfiltration",
             "alignment-faking/judge-check",
             "alignment-faking/prompted",
+            "clio/usage",
             "constitution/evaluate",
             "constitution/feedback",
             "constitution/pm",

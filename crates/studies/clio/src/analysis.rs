@@ -1,0 +1,468 @@
+//! The analysis: clusters with their sizes, shares, concerning scores and languages,
+//! behind the privacy filters; what the filters withheld (counted, never shown); the
+//! facets over the corpus; and every conversation's cluster as a file to join.
+//!
+//! Privacy rule, per base cluster, in this order: at least `min_users` distinct users,
+//! at least `min_conversations` conversations, a name, and (with `audit=true`) an auditor
+//! rating of at least `audit_min`. A cluster that fails any is withheld: its name never
+//! appears, and its conversations are assigned `suppressed`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use shammie_core::{Cell, Table};
+use shammie_engine::{Analysis, ReportFile, RunView};
+use shammie_kit::cells;
+use shammie_kit::scores::from_scores;
+use shammie_plot::{Estimate, Figure, IntervalPlot};
+
+use crate::stages::{self, FacetRecord};
+use crate::{Config, SummarySource};
+
+/// Why a cluster is withheld (`None`: shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Withheld {
+    FewUsers,
+    FewConversations,
+    Unnamed,
+    NotRated,
+    AuditBelow,
+}
+
+/// The privacy decision for one cluster.
+pub fn decide(
+    cfg: &Config,
+    users: usize,
+    conversations: usize,
+    named: bool,
+    rating: Option<Option<u8>>,
+) -> Option<Withheld> {
+    if users < cfg.min_users {
+        Some(Withheld::FewUsers)
+    } else if conversations < cfg.min_conversations {
+        Some(Withheld::FewConversations)
+    } else if !named {
+        Some(Withheld::Unnamed)
+    } else if !cfg.audit {
+        None
+    } else {
+        match rating {
+            None | Some(None) => Some(Withheld::NotRated),
+            Some(Some(r)) if r < cfg.audit_min => Some(Withheld::AuditBelow),
+            Some(Some(_)) => None,
+        }
+    }
+}
+
+/// One line of `data/assignments.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    pub id: String,
+    /// The base cluster's name, `suppressed` (withheld by the privacy rule) or
+    /// `unclustered` (no summary: its facets failed or were empty).
+    pub cluster: String,
+    /// The base cluster's number, for shown clusters only.
+    pub cluster_id: Option<usize>,
+}
+
+struct Stat {
+    name: String,
+    description: String,
+    size: usize,
+    users: usize,
+    concerning: Vec<f64>,
+    languages: BTreeMap<String, usize>,
+    rating: Option<u8>,
+}
+
+pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
+    let info = run.info().clone();
+    // Facets over the whole corpus.
+    let mut facets: HashMap<String, FacetRecord> = HashMap::new();
+    let (mut read, mut failed) = (0usize, 0usize);
+    for r in run.records("facets").map_err(|e| e.to_string())? {
+        let r = r.map_err(|e| e.to_string())?;
+        if r.error.is_some() {
+            failed += 1;
+            continue;
+        }
+        read += 1;
+        let id = r.id.clone();
+        facets.insert(id, from_scores(&r.id, r.scores)?);
+    }
+    let (items, _, _) = stages::embedded(run)?;
+    let clusters = stages::clusters(run)?;
+    let names = stages::names(run)?;
+    let audits = if cfg.audit {
+        stages::audits(run)?
+    } else {
+        BTreeMap::new()
+    };
+
+    let mut stats: Vec<Stat> = clusters
+        .clusters
+        .iter()
+        .map(|c| Stat {
+            name: names
+                .get(&c.cluster)
+                .map(|n| n.name.clone())
+                .unwrap_or_default(),
+            description: names
+                .get(&c.cluster)
+                .map(|n| n.description.clone())
+                .unwrap_or_default(),
+            size: c.size,
+            users: c.users,
+            concerning: Vec::new(),
+            languages: BTreeMap::new(),
+            rating: audits.get(&c.cluster).copied().flatten(),
+        })
+        .collect();
+    for (item, &cl) in items.iter().zip(&clusters.assignment) {
+        if let Some(f) = facets.get(&item.id) {
+            if let Some(c) = f.concerning {
+                stats[cl].concerning.push(c as f64);
+            }
+            for l in f.languages.iter().flatten() {
+                *stats[cl].languages.entry(l.clone()).or_default() += 1;
+            }
+        }
+    }
+    let decisions: Vec<Option<Withheld>> = clusters
+        .clusters
+        .iter()
+        .map(|c| {
+            decide(
+                cfg,
+                c.users,
+                c.size,
+                names.contains_key(&c.cluster),
+                audits.get(&c.cluster).copied(),
+            )
+        })
+        .collect();
+
+    let clustered = items.len();
+    let mut tables = Vec::new();
+    let mut files = Vec::new();
+
+    // Shown clusters, largest first.
+    let mut shown: Vec<usize> = (0..stats.len())
+        .filter(|&c| decisions[c].is_none())
+        .collect();
+    shown.sort_by(|&a, &b| stats[b].size.cmp(&stats[a].size).then(a.cmp(&b)));
+    let mut rows = Vec::new();
+    let mut points = Vec::new();
+    for &c in &shown {
+        let s = &stats[c];
+        let concerning = shammie_stats::mean_ci_t(&s.concerning, 0.95)
+            .ok()
+            .map(|e| e.interval());
+        let langs_total: usize = s.languages.values().sum();
+        let mut langs: Vec<(&String, &usize)> = s.languages.iter().collect();
+        langs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let langs = langs
+            .iter()
+            .take(3)
+            .map(|(l, n)| format!("{l} {:.0}%", 100.0 * **n as f64 / langs_total as f64))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push(vec![
+            Cell::text(s.name.clone()),
+            Cell::text(s.description.clone()),
+            cells::scaled(
+                shammie_stats::wilson(s.size as u64, clustered as u64, 0.95).ok(),
+                100.0,
+                clustered,
+            ),
+            Cell::Int(s.size as i64),
+            Cell::Int(s.users as i64),
+            cells::cell(concerning, s.concerning.len()),
+            Cell::text(langs),
+            s.rating.map_or(Cell::Empty, |r| Cell::Int(r as i64)),
+        ]);
+        if let Ok(w) = shammie_stats::wilson(s.size as u64, clustered as u64, 0.95) {
+            points.push(Estimate::new(
+                shammie_plot::with_n(&s.name, s.size),
+                100.0 * w.estimate,
+                100.0 * w.lo,
+                100.0 * w.hi,
+            ));
+        }
+    }
+    let mut t = Table::new(
+        "clusters",
+        "What the conversations are about: base clusters that pass the privacy rule",
+        [
+            "cluster",
+            "description",
+            "share of conversations (%)",
+            "conversations",
+            "users",
+            "concerning (1–5)",
+            "languages",
+            "audit (1–5)",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        Vec::new(),
+    );
+    t.notes.push(format!(
+        "{} of {} base clusters are shown (the rest are withheld: see `privacy`). Share: of the {clustered} clustered conversations, Wilson 95% interval; concerning: the facet model's 1–5 rating, mean with a t 95% interval over the cluster's conversations.",
+        shown.len(),
+        stats.len()
+    ));
+    if cfg.summary == SummarySource::FirstUserMessage {
+        t.notes.push("NOT privacy-preserving: the clusters were built from the raw first user turns (summary=first-user-message), and the namer saw those turns.".into());
+    }
+    t.decimals = Some(1);
+    tables.push(t);
+
+    // What the privacy rule withheld.
+    let mut by_reason: BTreeMap<Withheld, (usize, usize)> = BTreeMap::new();
+    for (c, d) in decisions.iter().enumerate() {
+        if let Some(w) = d {
+            let e = by_reason.entry(*w).or_default();
+            e.0 += 1;
+            e.1 += stats[c].size;
+        }
+    }
+    let reason = |w: Withheld| match w {
+        Withheld::FewUsers => format!("fewer than {} distinct users", cfg.min_users),
+        Withheld::FewConversations => {
+            format!("fewer than {} conversations", cfg.min_conversations)
+        }
+        Withheld::Unnamed => "no name (the namer's answer could not be read)".into(),
+        Withheld::NotRated => "no auditor rating".into(),
+        Withheld::AuditBelow => format!("auditor rating below {}", cfg.audit_min),
+    };
+    let shown_conv: usize = shown.iter().map(|&c| stats[c].size).sum();
+    let mut rows = vec![vec![
+        Cell::text("shown"),
+        Cell::Int(shown.len() as i64),
+        Cell::Int(shown_conv as i64),
+    ]];
+    for w in [
+        Withheld::FewUsers,
+        Withheld::FewConversations,
+        Withheld::Unnamed,
+        Withheld::NotRated,
+        Withheld::AuditBelow,
+    ] {
+        if w >= Withheld::NotRated && !cfg.audit {
+            continue;
+        }
+        let (k, n) = by_reason.get(&w).copied().unwrap_or_default();
+        rows.push(vec![
+            Cell::text(format!("withheld: {}", reason(w))),
+            Cell::Int(k as i64),
+            Cell::Int(n as i64),
+        ]);
+    }
+    rows.push(vec![
+        Cell::text("not clustered: no summary (facets failed or empty)"),
+        Cell::Empty,
+        Cell::Int((read + failed - clustered) as i64),
+    ]);
+    let mut t = Table::new(
+        "privacy",
+        "The privacy rule: clusters and conversations shown and withheld",
+        ["", "clusters", "conversations"].map(String::from).to_vec(),
+        rows,
+        Vec::new(),
+    );
+    t.notes.push(format!(
+        "A base cluster is shown only with at least {} distinct users and {} conversations, a name{}; the first rule it fails is counted. Withheld clusters are never named; their conversations are assigned `suppressed` in data/assignments.jsonl.",
+        cfg.min_users,
+        cfg.min_conversations,
+        if cfg.audit {
+            format!(", and an auditor rating of at least {} of 5", cfg.audit_min)
+        } else {
+            " (no auditor: audit=false)".into()
+        }
+    ));
+    tables.push(t);
+
+    // The facets over the corpus.
+    let ratings: Vec<f64> = facets
+        .values()
+        .filter_map(|f| f.concerning)
+        .map(f64::from)
+        .collect();
+    let unread = facets.values().filter(|f| f.concerning_unread).count();
+    let mut rows = Vec::new();
+    if cfg.facets.iter().any(|f| f == "concerning") {
+        for level in 1..=5u8 {
+            let k = ratings.iter().filter(|&&r| r == level as f64).count();
+            rows.push(vec![
+                Cell::text(format!("concerning = {level}")),
+                cells::scaled(
+                    shammie_stats::wilson(k as u64, ratings.len() as u64, 0.95).ok(),
+                    100.0,
+                    ratings.len(),
+                ),
+            ]);
+        }
+    }
+    let mut langs: BTreeMap<&str, usize> = BTreeMap::new();
+    let with_lang = facets
+        .values()
+        .filter(|f| f.languages.as_ref().is_some_and(|l| !l.is_empty()))
+        .count();
+    for f in facets.values() {
+        for l in f.languages.iter().flatten() {
+            *langs.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    let mut langs: Vec<(&str, usize)> = langs.into_iter().collect();
+    langs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (l, k) in langs.into_iter().take(10) {
+        rows.push(vec![
+            Cell::text(format!("language: {l}")),
+            cells::scaled(
+                shammie_stats::wilson(k as u64, with_lang as u64, 0.95).ok(),
+                100.0,
+                with_lang,
+            ),
+        ]);
+    }
+    let mut t = Table::new(
+        "facets",
+        "Facets over all conversations",
+        ["facet", "share (%)"].map(String::from).to_vec(),
+        rows,
+        Vec::new(),
+    );
+    t.notes.push(format!(
+        "{read} conversations read, {failed} failed; concerning: share of the {} conversations whose rating was read ({unread} answers held no rating); languages: share of the {with_lang} conversations with a language read. Wilson 95% intervals.",
+        ratings.len()
+    ));
+    if let Some(n) = shammie_kit::scores::failed_note(failed as u64) {
+        t.notes.push(n);
+    }
+    t.decimals = Some(1);
+    tables.push(t);
+
+    // Every conversation's cluster, to join with a researcher's own labels.
+    let mut cluster_of: HashMap<&str, usize> = HashMap::new();
+    for (item, &cl) in items.iter().zip(&clusters.assignment) {
+        cluster_of.insert(item.id.as_str(), cl);
+    }
+    let mut ids: Vec<&String> = facets.keys().collect();
+    ids.sort();
+    let mut jsonl = String::new();
+    let mut csv = String::from("id,cluster,cluster_id\n");
+    for id in ids {
+        let a = match cluster_of.get(id.as_str()) {
+            Some(&c) if decisions[c].is_none() => Assignment {
+                id: id.clone(),
+                cluster: stats[c].name.clone(),
+                cluster_id: Some(c),
+            },
+            Some(_) => Assignment {
+                id: id.clone(),
+                cluster: "suppressed".into(),
+                cluster_id: None,
+            },
+            None => Assignment {
+                id: id.clone(),
+                cluster: "unclustered".into(),
+                cluster_id: None,
+            },
+        };
+        jsonl.push_str(&serde_json::to_string(&a).expect("plain values"));
+        jsonl.push('\n');
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            csv_field(&a.id),
+            csv_field(&a.cluster),
+            a.cluster_id.map(|c| c.to_string()).unwrap_or_default()
+        ));
+    }
+    files.push(ReportFile {
+        path: "data/assignments.jsonl".into(),
+        description:
+            "every conversation's base cluster (name and number), `suppressed` or `unclustered`"
+                .into(),
+        content: jsonl.into_bytes(),
+    });
+    files.push(ReportFile {
+        path: "data/assignments.csv".into(),
+        description: "the same assignments as CSV".into(),
+        content: csv.into_bytes(),
+    });
+
+    if !points.is_empty() {
+        points.truncate(30);
+        let plot = IntervalPlot::new("Share of conversations per cluster")
+            .x_label("% of clustered conversations (95% Wilson CI)")
+            .series("share", points);
+        files.push(ReportFile {
+            path: "report/clusters.svg".into(),
+            description: "the shown clusters' shares of conversations".into(),
+            content: Figure::single(plot)
+                .title("Clio: what the conversations are about")
+                .subtitle(info.caption(&format!("{clustered} conversations")))
+                .to_svg()
+                .into_bytes(),
+        });
+    }
+    Ok(Analysis { tables, files })
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(audit: bool) -> Config {
+        let mut m = BTreeMap::new();
+        m.insert("data".to_string(), "x.jsonl".to_string());
+        m.insert("audit".to_string(), audit.to_string());
+        shammie_engine::OptionGroup::from_options(shammie_engine::Options::new("clio/usage", m))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_privacy_rule_in_order() {
+        let c = cfg(true);
+        assert_eq!(
+            decide(&c, 4, 100, true, Some(Some(5))),
+            Some(Withheld::FewUsers)
+        );
+        assert_eq!(
+            decide(&c, 5, 9, true, Some(Some(5))),
+            Some(Withheld::FewConversations)
+        );
+        assert_eq!(
+            decide(&c, 5, 10, false, Some(Some(5))),
+            Some(Withheld::Unnamed)
+        );
+        assert_eq!(decide(&c, 5, 10, true, None), Some(Withheld::NotRated));
+        assert_eq!(
+            decide(&c, 5, 10, true, Some(None)),
+            Some(Withheld::NotRated)
+        );
+        assert_eq!(
+            decide(&c, 5, 10, true, Some(Some(2))),
+            Some(Withheld::AuditBelow)
+        );
+        assert_eq!(decide(&c, 5, 10, true, Some(Some(3))), None);
+        assert_eq!(decide(&cfg(false), 5, 10, true, None), None);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted() {
+        assert_eq!(csv_field("a"), "a");
+        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
+    }
+}

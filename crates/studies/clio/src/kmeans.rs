@@ -1,0 +1,282 @@
+//! k-means on embeddings: k-means++ seeding, Lloyd iterations to convergence, the best of
+//! several seeded restarts (lowest inertia). Deterministic for a given seed, so a killed
+//! clustering stage recomputes the same clusters.
+//!
+//! Written here rather than taken from a crate: the maintained Rust implementation
+//! (`linfa-clustering`) brings `ndarray` and the linfa framework for some forty lines of
+//! arithmetic, and its results depend on its thread pool's scheduling; this one is a
+//! fixed sequence of operations (distances in f32 in dimension order, centroid sums in
+//! f64 in point order).
+
+use rand::{Rng, SeedableRng};
+
+/// Points, row-major: `n` rows of `dim` values.
+#[derive(Debug, Clone, Copy)]
+pub struct Points<'a> {
+    pub data: &'a [f32],
+    pub dim: usize,
+}
+
+impl<'a> Points<'a> {
+    pub fn new(data: &'a [f32], dim: usize) -> Self {
+        assert!(
+            dim > 0 && data.len().is_multiple_of(dim),
+            "{} values of {dim}",
+            data.len()
+        );
+        Self { data, dim }
+    }
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// A clustering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clustering {
+    /// Per point, its cluster (0..k).
+    pub assignment: Vec<usize>,
+    /// k centroids of `dim` values, row-major.
+    pub centroids: Vec<f32>,
+    /// Sum over points of the squared distance to their centroid.
+    pub inertia: f64,
+    /// Lloyd iterations of the kept restart.
+    pub iterations: usize,
+    /// Which restart was kept (0-based).
+    pub restart: usize,
+}
+
+/// Squared Euclidean distance.
+pub fn dist2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// The rule of thumb for k when none is given: √(n/2), at least 2 and at most n.
+pub fn default_k(n: usize) -> usize {
+    ((n as f64 / 2.0).sqrt().round() as usize).clamp(2.min(n), n.max(1))
+}
+
+/// k-means of `points` into `k` clusters, the best of `restarts` seeded runs.
+pub fn kmeans(points: Points, k: usize, restarts: usize, max_iter: usize, seed: u64) -> Clustering {
+    let n = points.len();
+    assert!(k >= 1 && k <= n, "k = {k} for {n} points");
+    let mut best: Option<Clustering> = None;
+    for r in 0..restarts.max(1) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            seed ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let init = plus_plus(points, k, &mut rng);
+        let mut c = lloyd(points, init, max_iter.max(1));
+        c.restart = r;
+        if best.as_ref().is_none_or(|b| c.inertia < b.inertia) {
+            best = Some(c);
+        }
+    }
+    best.expect("at least one restart")
+}
+
+/// k-means++ seeding: the first centre uniformly, each next one with probability
+/// proportional to its squared distance to the nearest centre chosen so far.
+fn plus_plus(points: Points, k: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let n = points.len();
+    let mut centroids = Vec::with_capacity(k * points.dim);
+    let first = rng.gen_range(0..n);
+    centroids.extend_from_slice(points.row(first));
+    let mut d2: Vec<f64> = (0..n)
+        .map(|i| dist2(points.row(i), points.row(first)) as f64)
+        .collect();
+    for _ in 1..k {
+        let total: f64 = d2.iter().sum();
+        let pick = if total > 0.0 {
+            let mut x = rng.gen::<f64>() * total;
+            let mut pick = n - 1;
+            for (i, &d) in d2.iter().enumerate() {
+                if x < d {
+                    pick = i;
+                    break;
+                }
+                x -= d;
+            }
+            pick
+        } else {
+            // Every point sits on a centre already: any point will do.
+            rng.gen_range(0..n)
+        };
+        let c = points.row(pick);
+        centroids.extend_from_slice(c);
+        for (i, d) in d2.iter_mut().enumerate() {
+            *d = d.min(dist2(points.row(i), c) as f64);
+        }
+    }
+    centroids
+}
+
+/// Lloyd iterations from `centroids` until no assignment changes (or `max_iter`). A
+/// cluster left empty takes the point farthest from its own centroid.
+fn lloyd(points: Points, mut centroids: Vec<f32>, max_iter: usize) -> Clustering {
+    let (n, dim) = (points.len(), points.dim);
+    let k = centroids.len() / dim;
+    let mut assignment = vec![usize::MAX; n];
+    let mut iterations = 0;
+    loop {
+        iterations += 1;
+        let mut changed = false;
+        for (i, a) in assignment.iter_mut().enumerate() {
+            let (c, _) = nearest(points.row(i), &centroids, dim);
+            if *a != c {
+                *a = c;
+                changed = true;
+            }
+        }
+        // New centroids: means in f64.
+        let mut sums = vec![0f64; k * dim];
+        let mut counts = vec![0usize; k];
+        for (i, &a) in assignment.iter().enumerate() {
+            counts[a] += 1;
+            for (s, &x) in sums[a * dim..(a + 1) * dim].iter_mut().zip(points.row(i)) {
+                *s += x as f64;
+            }
+        }
+        for c in 0..k {
+            if counts[c] == 0 {
+                // The point farthest from its centroid starts the empty cluster.
+                let far = (0..n)
+                    .max_by(|&i, &j| {
+                        let di = dist2(points.row(i), &centroids[assignment[i] * dim..][..dim]);
+                        let dj = dist2(points.row(j), &centroids[assignment[j] * dim..][..dim]);
+                        di.total_cmp(&dj).then(j.cmp(&i))
+                    })
+                    .expect("n ≥ 1");
+                centroids[c * dim..(c + 1) * dim].copy_from_slice(points.row(far));
+                assignment[far] = c;
+                changed = true;
+                continue;
+            }
+            for (o, s) in centroids[c * dim..(c + 1) * dim]
+                .iter_mut()
+                .zip(&sums[c * dim..(c + 1) * dim])
+            {
+                *o = (s / counts[c] as f64) as f32;
+            }
+        }
+        if !changed || iterations >= max_iter {
+            break;
+        }
+    }
+    let inertia = assignment
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| dist2(points.row(i), &centroids[a * dim..][..dim]) as f64)
+        .sum();
+    Clustering {
+        assignment,
+        centroids,
+        inertia,
+        iterations,
+        restart: 0,
+    }
+}
+
+/// The nearest centroid (lowest index on ties) and its squared distance.
+pub fn nearest(x: &[f32], centroids: &[f32], dim: usize) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for (c, m) in centroids.chunks_exact(dim).enumerate() {
+        let d = dist2(x, m);
+        if d < best.1 {
+            best = (c, d);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three tight, well-separated blobs in 3-D (known membership), shuffled.
+    fn blobs() -> (Vec<f32>, Vec<usize>) {
+        let centres = [[0.0, 0.0, 10.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0]];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut data = Vec::new();
+        let mut truth = Vec::new();
+        for i in 0..60 {
+            let b = (i * 7) % 3;
+            for c in centres[b] {
+                data.push(c + rng.gen_range(-0.5f32..0.5));
+            }
+            truth.push(b);
+        }
+        (data, truth)
+    }
+
+    #[test]
+    fn planted_blobs_are_found_exactly() {
+        let (data, truth) = blobs();
+        let c = kmeans(Points::new(&data, 3), 3, 5, 100, 1);
+        // The same partition as the truth, up to the clusters' numbering.
+        for i in 0..truth.len() {
+            for j in 0..truth.len() {
+                assert_eq!(truth[i] == truth[j], c.assignment[i] == c.assignment[j]);
+            }
+        }
+        // Inertia is the sum of squared distances to the centroids, recomputed here from
+        // the members' means.
+        let mut want = 0f64;
+        for cl in 0..3 {
+            let members: Vec<usize> = (0..60).filter(|&i| c.assignment[i] == cl).collect();
+            let mean: Vec<f64> = (0..3)
+                .map(|d| {
+                    members.iter().map(|&i| data[i * 3 + d] as f64).sum::<f64>()
+                        / members.len() as f64
+                })
+                .collect();
+            for &i in &members {
+                want += (0..3)
+                    .map(|d| (data[i * 3 + d] as f64 - mean[d]).powi(2))
+                    .sum::<f64>();
+            }
+        }
+        assert!(
+            (c.inertia - want).abs() < 1e-3 * want.max(1.0),
+            "{} {want}",
+            c.inertia
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_clusters_and_restarts_keep_the_best() {
+        let (data, _) = blobs();
+        let p = Points::new(&data, 3);
+        assert_eq!(kmeans(p, 4, 3, 100, 9), kmeans(p, 4, 3, 100, 9));
+        let one = kmeans(p, 4, 1, 100, 9);
+        let many = kmeans(p, 4, 8, 100, 9);
+        assert!(many.inertia <= one.inertia);
+    }
+
+    #[test]
+    fn k_equal_to_n_puts_every_point_alone_and_duplicates_are_fine() {
+        let data = [1.0f32, 1.0, 1.0, 1.0, 5.0, 5.0];
+        let c = kmeans(Points::new(&data, 2), 3, 2, 50, 0);
+        let mut sizes = [0; 3];
+        for &a in &c.assignment {
+            sizes[a] += 1;
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 3);
+        assert!(sizes.iter().all(|&s| s == 1), "{sizes:?}");
+        assert_eq!(c.inertia, 0.0);
+    }
+
+    #[test]
+    fn the_rule_of_thumb() {
+        assert_eq!(default_k(1), 1);
+        assert_eq!(default_k(3), 2);
+        assert_eq!(default_k(200), 10);
+        assert_eq!(default_k(20_000), 100);
+    }
+}

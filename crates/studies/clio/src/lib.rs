@@ -1,0 +1,243 @@
+//! `clio` (Tamkin et al. 2024, "Clio: Privacy-Preserving Insights into Real-World AI
+//! Use"): what are people using an assistant for, in aggregate, without anyone reading a
+//! conversation?
+//!
+//! Method (task `clio/usage`), each step a resumable stage of the run ([`stages`]):
+//! 1. **Facets** (`facets`, role `facet`): per conversation, a model writes the user's
+//!    request in one or two sentences with nothing identifying, the task, the languages,
+//!    and how concerning the request is (1–5) ([`prompts`]). With
+//!    `summary=first-user-message` the first user turn is embedded instead, with no model
+//!    call: cheap for large corpora, and **not privacy-preserving** (the run says so).
+//! 2. **Embeddings** (`embed`, a lab stage): the summaries embedded by a sentence encoder
+//!    (all-MiniLM-L6-v2 by default, on the CPU).
+//! 3. **Base clusters** (`clusters`): k-means (k-means++, seeded restarts; [`kmeans`]), k
+//!    by option or √(n/2).
+//! 4. **Names** (`names`, role `namer`): per cluster, a sample of its summaries and, for
+//!    contrast, the nearest summaries outside it give a short name and a two-sentence
+//!    description.
+//! 5. **Privacy** (`audit`, role `auditor`, and [`analysis`]): a cluster is shown only with
+//!    at least `min_users` distinct users and `min_conversations` conversations, and only
+//!    if the auditor rates its name and description at least `audit_min` of 5 (5: nothing
+//!    identifying). Everything withheld is counted, never shown; a conversation in a
+//!    withheld cluster is assigned "suppressed".
+//!
+//! Method, options and differences from the paper: `docs/studies/clio.md`.
+
+pub mod analysis;
+pub mod conversations;
+pub mod kmeans;
+pub mod prompts;
+pub mod stages;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shammie_core::SampleRecord;
+use shammie_engine::{
+    Analysis, DataError, Dataset, EngineError, OptionGroup, Options, RoleSpec, RunView, Stage, Task,
+};
+use shammie_kit::study::{StudyInfo, TaskInfo};
+
+use conversations::Source;
+
+/// The study as the registry lists it.
+pub fn study() -> StudyInfo {
+    StudyInfo {
+        name: "clio",
+        paper: "Tamkin et al. 2024, Clio: Privacy-Preserving Insights into Real-World AI Use",
+        summary: "What is an assistant used for, in aggregate and privately: facets per conversation, embeddings, k-means clusters named by a model with contrast, privacy thresholds and an auditor",
+        tasks: vec![TaskInfo::new(
+            "clio",
+            "usage",
+            "Conversations (OpenAI messages, ShareGPT or Human:/Assistant: JSONL) → facets → embeddings → k-means clusters → names → privacy filters; clusters with sizes, shares, concerning scores and languages; per-conversation assignments",
+            <Config as OptionGroup>::options,
+            roles,
+            build,
+        )],
+        offline: None,
+    }
+}
+
+shammie_engine::option_choice! {
+    /// `summary`: what is embedded for each conversation.
+    pub enum SummarySource { Model = "model", FirstUserMessage = "first-user-message" }
+}
+
+shammie_engine::task_options! {
+    /// What `clio/usage` takes (`--set key=value`).
+    pub struct Config {
+        /// the conversations: JSONL (plain or gzip), one conversation per line, as OpenAI `messages`, ShareGPT `conversations` or a `Human:`/`Assistant:` transcript (`chosen`, `transcript` or `text`); optional `id`/`conversation_id` and `user_id`/`user`; default: the built-in first 400 conversations of HH-RLHF's harmless-base test split (no user ids: each conversation is its own user)
+        pub data: Option<PathBuf> = None,
+        /// facets extracted per conversation, comma-separated: summary, task, language, concerning
+        pub facets: Vec<String> = prompts::FACETS.map(String::from).to_vec(),
+        /// what is embedded and clustered: model (the facet model's privacy-preserving summary) or first-user-message (the raw first user turn, no model call: NOT privacy-preserving)
+        pub summary: SummarySource = SummarySource::Model,
+        /// characters of a conversation shown to the facet model (the rest is cut, with a note)
+        pub max_chars: usize = 12000,
+        /// tokens per open-ended facet answer
+        pub facet_tokens: u32 = 96,
+        /// temperature of the facet model
+        pub facet_temperature: f64 [0.0 ..= 2.0] = 0.0,
+        /// the sentence encoder the summaries are embedded with (a built-in model name or a sentence-transformers folder)
+        pub embedder: String = "all-minilm-l6-v2".to_string(),
+        /// base clusters (default: √(n/2) for n conversations)
+        pub k: Option<usize> = None,
+        /// k-means restarts (k-means++ seeding each; the lowest inertia is kept)
+        pub restarts: usize = 10,
+        /// k-means iterations at most per restart
+        pub max_iter: usize = 300,
+        /// summaries from inside a cluster shown to the namer (a seeded random sample)
+        pub name_sample: usize = 10,
+        /// nearest summaries from outside a cluster shown to the namer for contrast
+        pub contrast: usize = 10,
+        /// tokens of the namer's answer
+        pub name_tokens: u32 = 160,
+        /// temperature of the namer
+        pub name_temperature: f64 [0.0 ..= 2.0] = 0.0,
+        /// a cluster is shown only with at least this many distinct users
+        pub min_users: usize = 5,
+        /// a cluster is shown only with at least this many conversations
+        pub min_conversations: usize = 10,
+        /// ask the auditor to rate each cluster's name and description for identifying content
+        pub audit: bool = true,
+        /// the lowest auditor rating (1–5, 5 = nothing identifying) of a cluster that is shown
+        pub audit_min: u8 [1 ..= 5] = 3,
+    }
+}
+
+pub fn roles() -> Vec<RoleSpec> {
+    vec![
+        RoleSpec {
+            name: "facet",
+            help: "reads each conversation and writes its facets (summary, task, languages, concerning score)",
+            defaults_to: None,
+        },
+        RoleSpec {
+            name: "namer",
+            help: "names and describes each cluster from its summaries and contrasting ones",
+            defaults_to: Some("facet"),
+        },
+        RoleSpec {
+            name: "auditor",
+            help: "rates each cluster's name and description for identifying content",
+            defaults_to: Some("facet"),
+        },
+    ]
+}
+
+/// What the stages share.
+pub struct Shared {
+    pub config: Config,
+    pub source: Source,
+    /// Conversations in the file (checked whole when the task was built).
+    pub conversations: u64,
+}
+
+pub struct Clio {
+    shared: Arc<Shared>,
+}
+
+pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
+    let config = Config::from_options(opts)?;
+    let bad = |m: String| EngineError::Config(format!("clio/usage: {m}"));
+
+    for f in &config.facets {
+        if !prompts::FACETS.contains(&f.as_str()) {
+            return Err(bad(format!(
+                "facet `{f}` is not one of {}",
+                prompts::FACETS.join(", ")
+            )));
+        }
+    }
+    if config.summary == SummarySource::Model && !config.facets.iter().any(|f| f == "summary") {
+        return Err(bad(
+            "summary=model needs the summary facet (or set summary=first-user-message)".into(),
+        ));
+    }
+    if config.k == Some(0) || config.restarts == 0 || config.max_iter == 0 {
+        return Err(bad("k, restarts and max_iter must be at least 1".into()));
+    }
+    if config.name_sample == 0 {
+        return Err(bad("name_sample must be at least 1".into()));
+    }
+    // The whole file is checked before anything is sent.
+    let source = match &config.data {
+        Some(p) => Source::new(p),
+        None => conversations::builtin(),
+    };
+    let summary = source.check().map_err(EngineError::from)?;
+    if let Some(k) = config.k {
+        if k as u64 > summary.conversations {
+            return Err(bad(format!(
+                "k = {k} clusters for {} conversations",
+                summary.conversations
+            )));
+        }
+    }
+    Ok(Arc::new(Clio {
+        shared: Arc::new(Shared {
+            config,
+            source,
+            conversations: summary.conversations,
+        }),
+    }))
+}
+
+impl Clio {
+    fn plan(&self) -> Vec<Stage> {
+        let sh = &self.shared;
+        let mut v = vec![
+            Stage::Map(Arc::new(stages::Facets(sh.clone()))),
+            Stage::Lab(Arc::new(stages::Embed(sh.clone()))),
+            Stage::Reduce(Arc::new(stages::Cluster(sh.clone()))),
+            Stage::Map(Arc::new(stages::Names(sh.clone()))),
+        ];
+        if sh.config.audit {
+            v.push(Stage::Map(Arc::new(stages::Audit(sh.clone()))));
+        }
+        v
+    }
+}
+
+#[async_trait]
+impl Task for Clio {
+    fn study(&self) -> &str {
+        "clio"
+    }
+    fn name(&self) -> &str {
+        "usage"
+    }
+    fn roles(&self) -> Vec<RoleSpec> {
+        roles()
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.shared.config).expect("config serialises")
+    }
+    fn inputs(&self) -> Vec<PathBuf> {
+        self.shared.config.data.iter().cloned().collect()
+    }
+    /// The conversations (what `--limit` and the plan count); the stages build their own.
+    fn dataset(&self) -> Result<Dataset, DataError> {
+        let n = self.shared.conversations;
+        Ok(Dataset {
+            total: Some(n),
+            units: Some(n),
+            unit_name: "conversation",
+            samples: Box::new(std::iter::empty()),
+        })
+    }
+    fn stages(&self) -> Option<Vec<Stage>> {
+        Some(self.plan())
+    }
+    fn analyze_stages(&self, run: &RunView) -> Result<Analysis, String> {
+        analysis::analyze(run, &self.shared.config)
+    }
+    fn analyze(
+        &self,
+        _records: &mut dyn Iterator<Item = SampleRecord>,
+        _run: &shammie_engine::RunInfo,
+    ) -> Result<Analysis, String> {
+        Err("clio is analysed by its stages".into())
+    }
+}

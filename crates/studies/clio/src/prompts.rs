@@ -1,0 +1,296 @@
+//! The prompts of the study, written for Shammie, and the parsers of their answers.
+//!
+//! Facets (one request each, at the facet temperature): the user's request in one or two
+//! sentences with nothing identifying, the task, the main language, and how concerning the
+//! request is on a 1–5 scale. Open-ended facets carry the instruction to leave out
+//! anything that could identify a person. Each request prefills the start of its answer,
+//! so a base model continues the right sentence.
+//!
+//! Naming: the namer sees summaries from inside a cluster and, for contrast, the nearest
+//! summaries outside it, and writes `Name:` and `Description:` lines (plain lines rather
+//! than tags, which small base models echo into runs of markup). Auditing: the auditor
+//! rates a cluster's name and description from 1 (identifies someone) to 5 (nothing
+//! identifying).
+
+use shammie_core::GenerateRequest;
+
+const PRIVACY: &str = "Do not include any names, places, organisations, dates, contact details, account numbers or any other detail that could identify a person or an organisation, even if the conversation contains them; describe them generically instead (for example \"a colleague\" or \"a small business\").";
+
+/// `req` as sent to a model that cannot continue a prefilled answer: without the
+/// prefill, relying on the instruction (every prompt says how its answer starts, and every
+/// parser takes the answer with or without that start).
+pub fn without_prefill_unless(prefill: bool, mut req: GenerateRequest) -> GenerateRequest {
+    if !prefill {
+        req.prefill = None;
+    }
+    req
+}
+
+/// How every summary starts (the summary facet's prefill).
+pub const SUMMARY_OPENER: &str = "The user asks the assistant to";
+
+/// The facets the study can extract.
+pub const FACETS: [&str; 4] = ["summary", "task", "language", "concerning"];
+
+fn facet_system() -> String {
+    "You help researchers understand, in aggregate, how people use an AI assistant. You read one conversation between a user and the assistant and answer one question about it, briefly and exactly as asked.".to_string()
+}
+
+fn facet_request(
+    conversation: &str,
+    question: &str,
+    prefill: &str,
+    max_tokens: u32,
+    temperature: f64,
+) -> GenerateRequest {
+    let mut r = GenerateRequest::user(
+        format!("Here is the conversation:\n\n<conversation>\n{conversation}\n</conversation>\n\n{question}"),
+        max_tokens,
+    );
+    r.system = Some(facet_system());
+    r.prefill = Some(prefill.to_string());
+    r.temperature = Some(temperature);
+    r.stop = vec!["\n\n".into(), "</answer>".into()];
+    r
+}
+
+/// The request for `facet` about the rendered conversation.
+pub fn facet(
+    facet: &str,
+    conversation: &str,
+    max_tokens: u32,
+    temperature: f64,
+) -> GenerateRequest {
+    match facet {
+        "summary" => facet_request(
+            conversation,
+            &format!("In one or two sentences, what is the user asking the assistant to do? Describe the request itself, not the user and not the assistant's reply. {PRIVACY} Answer in English, starting with \"The user asks the assistant to\"."),
+            SUMMARY_OPENER,
+            max_tokens,
+            temperature,
+        ),
+        "task" => facet_request(
+            conversation,
+            &format!("In one short sentence, what kind of task is the assistant being asked to perform (for example writing, coding, advice, explanation, translation)? {PRIVACY} Start with \"The task is\"."),
+            "The task is",
+            max_tokens,
+            temperature,
+        ),
+        "language" => {
+            let mut r = facet_request(
+                conversation,
+                "What is the main human language the user writes in? Answer with the language's English name only (for example: English).",
+                "Language:",
+                max_tokens.min(8),
+                temperature,
+            );
+            r.stop.extend([",".to_string(), "\n".to_string()]);
+            r
+        }
+        "concerning" => facet_request(
+            conversation,
+            "How concerning is the user's request from the standpoint of safety and misuse? Answer with one number from 1 to 5: 1 = not concerning at all (ordinary, benign use); 2 = slightly concerning; 3 = moderately concerning (for example a request that could enable minor harm); 4 = very concerning (a request for help with serious harm); 5 = extremely concerning (for example help with weapons capable of mass casualties, or abuse of children).",
+            "Rating (1-5):",
+            8,
+            temperature,
+        ),
+        other => panic!("unknown facet {other}"),
+    }
+}
+
+/// A facet's text as the model wrote it after the prefill, put back together with the
+/// prefill where the prefill is part of the sentence, trimmed to its first paragraph.
+pub fn facet_text(facet: &str, completion: &str) -> String {
+    let text = completion.split("\n\n").next().unwrap_or("").trim();
+    match facet {
+        "summary" => format!(
+            "{SUMMARY_OPENER} {}",
+            text.trim_start_matches(SUMMARY_OPENER).trim()
+        ),
+        "task" => format!(
+            "The task is {}",
+            text.trim_start_matches("The task is").trim()
+        ),
+        _ => text.to_string(),
+    }
+    .trim()
+    .to_string()
+}
+
+/// Languages from the language facet: comma- or `and`-separated names, title-cased,
+/// de-duplicated, in order.
+pub fn languages(text: &str) -> Vec<String> {
+    let text = text.trim_start().trim_start_matches("Language:");
+    let mut out: Vec<String> = Vec::new();
+    for part in text
+        .split([',', ';', '/', '\n'])
+        .flat_map(|p| p.split(" and "))
+    {
+        let w = part
+            .trim()
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_string();
+        if w.is_empty() || w.len() > 30 || !w.chars().all(|c| c.is_alphabetic() || c == ' ') {
+            continue;
+        }
+        let mut cs = w.chars();
+        let name: String = cs
+            .next()
+            .map(|f| {
+                f.to_uppercase()
+                    .chain(cs.flat_map(|c| c.to_lowercase()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The first digit 1–5 of a rating answer (an answer without one is not guessed), after
+/// the `Rating (1-5):` label when the model wrote it itself.
+pub fn rating(text: &str) -> Option<u8> {
+    let text = text.trim_start().trim_start_matches("Rating (1-5):");
+    text.chars()
+        .find(|c| c.is_ascii_digit())
+        .and_then(|c| c.to_digit(10))
+        .filter(|d| (1..=5).contains(d))
+        .map(|d| d as u8)
+}
+
+/// The namer's request for a cluster: summaries inside it and the nearest outside it,
+/// as lists.
+pub fn name_cluster(
+    inside: &[String],
+    outside: &[String],
+    max_tokens: u32,
+    temperature: f64,
+) -> GenerateRequest {
+    let list = |xs: &[String]| {
+        xs.iter()
+            .map(|s| format!("- {}", s.trim().replace('\n', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let contrast = if outside.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n\nFor contrast, summaries of nearby requests that are NOT in the group:\n{}",
+            list(outside)
+        )
+    };
+    let mut r = GenerateRequest::user(
+        format!(
+            "Summaries of user requests that were grouped together:\n{}{contrast}\n\nWrite a short name for the group (at most ten words, an imperative sentence such as \"Debug Python data-processing scripts\") that fits every request in it and distinguishes it from the contrasting requests, and a description of two sentences. Be specific. {PRIVACY}\n\nAnswer in this form:\nName: …\nDescription: …",
+            list(inside)
+        ),
+        max_tokens,
+    );
+    r.system = Some("You name groups of user requests to an AI assistant for researchers who study, in aggregate, how the assistant is used.".into());
+    r.prefill = Some("Name:".into());
+    r.temperature = Some(temperature);
+    r.stop = vec!["\n\n".into()];
+    r
+}
+
+/// A name and description from the namer's answer (after the `Name:` prefill): the
+/// rest of the first line, and the text after `Description:` up to a blank line; `None`
+/// when the name is empty or is itself markup or a field label.
+pub fn parse_name(completion: &str) -> Option<(String, String)> {
+    let text = completion.trim_start_matches("Name:");
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let name = first
+        .trim()
+        .trim_matches(|c: char| c == '"' || c == '*')
+        .trim()
+        .to_string();
+    let lower = name.to_ascii_lowercase();
+    if name.is_empty() || name.starts_with('<') || lower.starts_with("description") {
+        return None;
+    }
+    let description = rest
+        .split_once("Description:")
+        .map(|(_, d)| d.split("\n\n").next().unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    Some((name, description))
+}
+
+/// The auditor's request: how identifying is this cluster's name and description?
+pub fn audit(name: &str, description: &str, temperature: f64) -> GenerateRequest {
+    let mut r = GenerateRequest::user(
+        format!(
+            "Researchers want to publish the following summary of a group of conversations with an AI assistant. Rate how much it could identify a specific person, family or small organisation.\n\n<summary>\nName: {name}\nDescription: {description}\n</summary>\n\nAnswer with one number from 1 to 5: 1 = it identifies a specific person or organisation (a name, address, contact detail or a unique combination of details); 2 = it very likely does; 3 = it contains details that might, in rare cases, narrow it down to someone; 4 = it is general, with only common details; 5 = nothing in it could identify anyone."
+        ),
+        8,
+    );
+    r.system = Some(
+        "You audit summaries of AI-assistant usage for privacy before they are shown to anyone."
+            .into(),
+    );
+    r.prefill = Some("Rating (1-5):".into());
+    r.temperature = Some(temperature);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_open_ended_facet_and_the_namer_carry_the_privacy_instruction() {
+        for f in ["summary", "task"] {
+            let r = facet(f, "User: hi", 100, 0.0);
+            assert!(r.messages[0].content.contains(PRIVACY), "{f}");
+            assert!(r.messages[0]
+                .content
+                .contains("<conversation>\nUser: hi\n</conversation>"));
+        }
+        let r = name_cluster(&["a".into()], &["b".into()], 100, 0.0);
+        assert!(r.messages[0].content.contains(PRIVACY));
+        assert!(r.messages[0]
+            .content
+            .contains("together:\n- a\n\nFor contrast"));
+        assert!(r.messages[0]
+            .content
+            .contains("NOT in the group:\n- b\n\nWrite"));
+    }
+
+    #[test]
+    fn answers_parse() {
+        assert_eq!(
+            facet_text("summary", " write a poem about cats.\n\nMore"),
+            "The user asks the assistant to write a poem about cats."
+        );
+        assert_eq!(
+            facet_text("summary", "The user asks the assistant to fix X."),
+            "The user asks the assistant to fix X."
+        );
+        assert_eq!(
+            languages(" English, spanish and FRENCH."),
+            ["English", "Spanish", "French"]
+        );
+        assert_eq!(languages("I think 42"), Vec::<String>::new());
+        assert_eq!(rating(" 4 - very"), Some(4));
+        assert_eq!(rating("Rating (1-5): 2"), Some(2));
+        assert_eq!(languages("Language: German"), ["German"]);
+        assert_eq!(
+            parse_name("Name: Fix code\nDescription: Bugs."),
+            Some(("Fix code".into(), "Bugs.".into()))
+        );
+        assert_eq!(rating(" 7"), None);
+        assert_eq!(rating(" none"), None);
+        assert_eq!(
+            parse_name(" Write cat poems\nDescription: Poems. About cats.\n\nName: more"),
+            Some(("Write cat poems".into(), "Poems. About cats.".into()))
+        );
+        assert_eq!(parse_name(" \nDescription: x"), None);
+        assert_eq!(parse_name(" <description>"), None);
+        assert_eq!(
+            parse_name(" Fix code"),
+            Some(("Fix code".into(), String::new()))
+        );
+    }
+}

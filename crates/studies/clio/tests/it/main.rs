@@ -1,0 +1,438 @@
+//! `clio/usage` end to end on scripted models and a lab whose embeddings are planted (the
+//! lab is the boundary to model weights, faked as models are; the real embedder is
+//! tested by the CLI). Planted corpus: 60 conversations on three topics, 20 each:
+//! - cooking, from 20 users: shown;
+//! - coding, from only 3 users: withheld (fewer than 5 users);
+//! - travel, from 20 users, whose name the namer writes with a person's name in it: the
+//!   auditor rates it 2, so it is withheld.
+//!
+//! Expected numbers are computed here from the planted rules, never read back from the
+//! study.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use shammie_core::{Cell, Completion, GenerateRequest, Results};
+use shammie_engine::*;
+use shammie_log::{RunDir, RunMeta};
+use shammie_models::Model;
+use shammie_testkit::scripted::{self, ScriptedModel};
+
+const TOPICS: [&str; 3] = ["cooking", "coding", "travel"];
+
+fn topic_of(i: usize) -> usize {
+    i % 3
+}
+
+/// The planted concerning rating of conversation i.
+fn concerning(i: usize) -> u8 {
+    match topic_of(i) {
+        0 => 1 + (i % 2) as u8,
+        1 => 2,
+        _ => 3 + i.is_multiple_of(2) as u8,
+    }
+}
+
+fn corpus(dir: &Path) -> std::path::PathBuf {
+    let mut lines = String::new();
+    for i in 0..60 {
+        let t = topic_of(i);
+        let user = match t {
+            1 => format!("coder-{}", i % 3),
+            _ => format!("user-{i}"),
+        };
+        let msg = format!("Please help me with {} question number {i}.", TOPICS[t]);
+        let line = match i % 3 {
+            0 => {
+                serde_json::json!({"id": format!("c{i:02}"), "user_id": user, "messages": [{"role": "user", "content": msg}, {"role": "assistant", "content": "Sure."}]})
+            }
+            1 => {
+                serde_json::json!({"id": format!("c{i:02}"), "user": user, "conversations": [{"from": "human", "value": msg}, {"from": "gpt", "value": "Sure."}]})
+            }
+            _ => {
+                serde_json::json!({"id": format!("c{i:02}"), "user_id": user, "chosen": format!("\n\nHuman: {msg}\n\nAssistant: Sure.")})
+            }
+        };
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let p = dir.join("conversations.jsonl");
+    std::fs::write(&p, lines).unwrap();
+    p
+}
+
+/// The number and topic named in a text ("… cooking question number 12 …").
+fn read_conv(text: &str) -> (usize, usize) {
+    let t = TOPICS
+        .iter()
+        .position(|t| text.contains(t))
+        .expect("a topic");
+    let n = text
+        .split("number ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|d| d.parse().ok())
+        .expect("a number");
+    (t, n)
+}
+
+fn facet_model(req: &GenerateRequest) -> Completion {
+    let u = &req.messages[0].content;
+    match req.prefill.as_deref() {
+        Some("The user asks the assistant to") => {
+            let (t, i) = read_conv(u);
+            scripted::text(format!(" answer {} question number {i}.", TOPICS[t]))
+        }
+        Some("The task is") => scripted::text(" answering a question."),
+        Some("Language:") => {
+            let (_, i) = read_conv(u);
+            scripted::text(if i.is_multiple_of(4) {
+                " Spanish"
+            } else {
+                " English"
+            })
+        }
+        Some("Rating (1-5):") if u.contains("<conversation>") => {
+            let (_, i) = read_conv(u);
+            scripted::text(format!(" {}", concerning(i)))
+        }
+        Some("Name:") => {
+            // Name the group by the topic most of its summaries share.
+            let mut votes = [0usize; 3];
+            let group = u.split("</group>").next().unwrap();
+            for (t, name) in TOPICS.iter().enumerate() {
+                votes[t] = group.matches(name).count();
+            }
+            let t = (0..3).max_by_key(|&t| votes[t]).unwrap();
+            scripted::text(match t {
+                0 => " Get help with cooking questions\nDescription: Cooking. Recipes.",
+                1 => " Get help with coding questions\nDescription: Code. Bugs.",
+                _ => " Plan trips for Jane Roe\nDescription: Travel. Itineraries.",
+            })
+        }
+        Some("Rating (1-5):") => scripted::text(if u.contains("Jane Roe") { " 2" } else { " 5" }),
+        other => panic!("unexpected request (prefill {other:?}): {u}"),
+    }
+}
+
+/// Embeddings that put each topic in its own direction, with a little per-text noise.
+#[derive(Default)]
+struct PlantedLab {
+    embedded: Mutex<Vec<String>>,
+}
+
+impl Lab for PlantedLab {
+    fn open(&self, spec: &str) -> Result<Arc<dyn Model>, String> {
+        Err(format!("no model {spec}"))
+    }
+    fn fine_tune(&self, _: &FineTuneJob, _: &Path, _: &mut StageOutput) -> Result<Trained, String> {
+        Err("no training here".into())
+    }
+    fn activations(&self, _: &str, _: &[GenerateRequest]) -> Result<Activations, String> {
+        Err("no activations here".into())
+    }
+    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        assert_eq!(model, "all-minilm-l6-v2");
+        self.embedded.lock().unwrap().extend(texts.iter().cloned());
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let (topic, i) = read_conv(t);
+                let mut v = vec![0f32; 4];
+                v[topic] = 10.0;
+                v[3] = (i % 7) as f32 * 0.1;
+                v
+            })
+            .collect())
+    }
+}
+
+fn meta(config: serde_json::Value) -> RunMeta {
+    RunMeta {
+        schema_version: shammie_core::SCHEMA_VERSION,
+        shammie_version: "test".into(),
+        study: "clio".into(),
+        task: "usage".into(),
+        models: BTreeMap::from([("facet".into(), "scripted:clio".into())]),
+        options: BTreeMap::new(),
+        config,
+        seed: 7,
+        epochs: 1,
+        limit: None,
+        limit_counts_recorded: None,
+        max_connections: 4,
+        created_at: "2026-12-06T00:00:00Z".into(),
+        cache: None,
+        inputs: Default::default(),
+        batch: None,
+    }
+}
+
+fn options(data: &Path, extra: &[(&str, &str)]) -> Options {
+    let mut m: BTreeMap<String, String> = [("data", data.to_str().unwrap()), ("k", "3")]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    m.entry("restarts".into()).or_insert("4".into());
+    Options::new("clio/usage", m)
+}
+
+async fn run_study(
+    data: &Path,
+    extra: &[(&str, &str)],
+    lab: Arc<PlantedLab>,
+) -> (RunDir, Results, Arc<ScriptedModel>, tempfile::TempDir) {
+    let task = shammie_study_clio::build(options(data, extra)).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(d.path(), &meta(task.config())).unwrap();
+    let model = Arc::new(ScriptedModel::new("clio", facet_model));
+    let m: Arc<dyn Model> = model.clone();
+    let models = Models::new(
+        ["facet", "namer", "auditor"]
+            .map(|r| (r.to_string(), m.clone()))
+            .into(),
+    )
+    .with_lab(lab);
+    let opts = RunOptions {
+        epochs: 1,
+        limit: None,
+        limit_counts: Default::default(),
+        max_in_flight: 4,
+        seed: 7,
+    };
+    let dataset = task.dataset().unwrap();
+    let s = run(task, dataset, models, &dir, &opts, Arc::new(()))
+        .await
+        .unwrap();
+    (dir, s.results, model, d)
+}
+
+fn table<'a>(r: &'a Results, name: &str) -> &'a shammie_core::Table {
+    r.tables
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no table {name}"))
+}
+
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(t) => t.clone(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn int(c: &Cell) -> i64 {
+    match c {
+        Cell::Int(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
+
+fn estimate(c: &Cell) -> (f64, f64, f64) {
+    match c {
+        Cell::Estimate {
+            estimate, lo, hi, ..
+        } => (*estimate, *lo, *hi),
+        other => panic!("not an estimate: {other:?}"),
+    }
+}
+
+/// Wilson's 95% interval, by its formula.
+fn wilson(k: f64, n: f64) -> (f64, f64, f64) {
+    let z = 1.959963984540054;
+    let p = k / n;
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (p, centre - half, centre + half)
+}
+
+fn close(a: (f64, f64, f64), b: (f64, f64, f64)) {
+    for (x, y) in [(a.0, b.0), (a.1, b.1), (a.2, b.2)] {
+        assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+    }
+}
+
+#[tokio::test]
+async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
+    let d = tempfile::tempdir().unwrap();
+    let data = corpus(d.path());
+    let lab = Arc::new(PlantedLab::default());
+    let (dir, results, model, _d) = run_study(&data, &[], lab.clone()).await;
+
+    // Four facets per conversation, one name per cluster, one audit per cluster.
+    assert_eq!(model.calls(), 60 * 4 + 3 + 3);
+    // The summaries were embedded, never the raw conversations.
+    let embedded = lab.embedded.lock().unwrap().clone();
+    assert_eq!(embedded.len(), 60);
+    assert!(
+        embedded
+            .iter()
+            .all(|t| t.starts_with("The user asks the assistant to answer")),
+        "{embedded:?}"
+    );
+
+    // Only the cooking cluster is shown.
+    let t = table(&results, "clusters");
+    assert_eq!(t.rows.len(), 1, "{:?}", t.rows);
+    let row = &t.rows[0];
+    assert_eq!(text(&row[0]), "Get help with cooking questions");
+    assert_eq!(text(&row[1]), "Cooking. Recipes.");
+    let (p, lo, hi) = wilson(20.0, 60.0);
+    close(estimate(&row[2]), (100.0 * p, 100.0 * lo, 100.0 * hi));
+    assert_eq!(int(&row[3]), 20);
+    assert_eq!(int(&row[4]), 20);
+    // Concerning: mean and t interval of the planted ratings of the cooking conversations.
+    let xs: Vec<f64> = (0..60)
+        .filter(|&i| topic_of(i) == 0)
+        .map(|i| concerning(i) as f64)
+        .collect();
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let half = 2.093024054408263 * sd / n.sqrt(); // t(0.975, 19)
+    close(estimate(&row[5]), (mean, mean - half, mean + half));
+    // Languages: 1 in 4 cooking conversations in Spanish.
+    let spanish = (0..60)
+        .filter(|&i| topic_of(i) == 0 && i.is_multiple_of(4))
+        .count();
+    let total = 20;
+    assert_eq!(
+        text(&row[6]),
+        format!(
+            "English {:.0}%, Spanish {:.0}%",
+            100.0 * (total - spanish) as f64 / total as f64,
+            100.0 * spanish as f64 / total as f64
+        )
+    );
+    assert_eq!(int(&row[7]), 5);
+
+    // What was withheld, and why.
+    let p = table(&results, "privacy");
+    let rows: BTreeMap<String, (Cell, Cell)> = p
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), (r[1].clone(), r[2].clone())))
+        .collect();
+    assert_eq!(rows["shown"], (Cell::Int(1), Cell::Int(20)));
+    assert_eq!(
+        rows["withheld: fewer than 5 distinct users"],
+        (Cell::Int(1), Cell::Int(20))
+    );
+    assert_eq!(
+        rows["withheld: auditor rating below 3"],
+        (Cell::Int(1), Cell::Int(20))
+    );
+    assert_eq!(
+        rows["withheld: fewer than 10 conversations"],
+        (Cell::Int(0), Cell::Int(0))
+    );
+    // No withheld cluster's name appears anywhere in the results.
+    let all = serde_json::to_string(&results).unwrap();
+    assert!(
+        !all.contains("Jane Roe") && !all.contains("coding questions"),
+        "{all}"
+    );
+
+    // Facets: the share of each planted rating.
+    let f = table(&results, "facets");
+    for level in 1..=5u8 {
+        let k = (0..60).filter(|&i| concerning(i) == level).count() as f64;
+        let row = f
+            .rows
+            .iter()
+            .find(|r| text(&r[0]) == format!("concerning = {level}"))
+            .unwrap();
+        let (p, lo, hi) = wilson(k, 60.0);
+        close(estimate(&row[1]), (100.0 * p, 100.0 * lo, 100.0 * hi));
+    }
+
+    // Assignments: cooking conversations by name, the others suppressed.
+    let a = std::fs::read_to_string(dir.path().join("data/assignments.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 60);
+    for l in &lines {
+        let i: usize = l["id"].as_str().unwrap()[1..].parse().unwrap();
+        let want = if topic_of(i) == 0 {
+            "Get help with cooking questions"
+        } else {
+            "suppressed"
+        };
+        assert_eq!(l["cluster"], want, "{l}");
+        assert_eq!(l["cluster_id"].is_null(), topic_of(i) != 0);
+    }
+    let csv = std::fs::read_to_string(dir.path().join("data/assignments.csv")).unwrap();
+    assert!(
+        csv.starts_with("id,cluster,cluster_id\nc00,Get help with cooking questions,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\nc01,suppressed,\n"), "{csv}");
+    assert!(dir.path().join("report/clusters.svg").exists());
+}
+
+#[tokio::test]
+async fn first_user_messages_are_embedded_without_summary_calls_and_labelled_not_private() {
+    let d = tempfile::tempdir().unwrap();
+    let data = corpus(d.path());
+    let lab = Arc::new(PlantedLab::default());
+    let (_dir, results, model, _d) = run_study(
+        &data,
+        &[
+            ("summary", "first-user-message"),
+            ("facets", "summary,concerning"),
+            ("audit", "false"),
+        ],
+        lab.clone(),
+    )
+    .await;
+    // One concerning call per conversation and one name per cluster: no summary, no audit.
+    assert_eq!(model.calls(), 60 + 3);
+    let embedded = lab.embedded.lock().unwrap().clone();
+    assert!(
+        embedded
+            .iter()
+            .all(|t| t.starts_with("Please help me with")),
+        "{embedded:?}"
+    );
+    let t = table(&results, "clusters");
+    assert!(
+        t.notes.iter().any(|n| n.contains("NOT privacy-preserving")),
+        "{:?}",
+        t.notes
+    );
+    // Without the auditor, the travel cluster (20 users) is shown; coding still is not.
+    let names: Vec<String> = t.rows.iter().map(|r| text(&r[0])).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"Plan trips for Jane Roe".to_string()));
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_sent() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"chosen\": \"Human: hi\"}\n{\"chosen\": \"Assistant: hi\"}\n",
+    )
+    .unwrap();
+    let e = shammie_study_clio::build(options(&bad, &[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("bad.jsonl:2") && e.contains("Human:"), "{e}");
+    let good = corpus(d.path());
+    let e = shammie_study_clio::build(options(&good, &[("k", "61")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("k = 61 clusters for 60 conversations"), "{e}");
+    let e = shammie_study_clio::build(options(&good, &[("facets", "summary,mood")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("facet `mood`"), "{e}");
+}
