@@ -7,7 +7,7 @@
 //! rating of at least `audit_min`. A cluster that fails any is withheld: its name never
 //! appears, and its conversations are assigned `suppressed`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use shammie_core::{Cell, Table};
@@ -63,6 +63,8 @@ pub struct Assignment {
     pub cluster: String,
     /// The base cluster's number, for shown clusters only.
     pub cluster_id: Option<usize>,
+    /// Its ancestors from level 1 up: a name, `suppressed` or `unassigned`.
+    pub ancestors: Vec<String>,
 }
 
 struct Stat {
@@ -75,7 +77,7 @@ struct Stat {
     rating: Option<u8>,
 }
 
-pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
+pub fn analyze(run: &RunView, cfg: &Config, levels: usize) -> Result<Analysis, String> {
     let info = run.info().clone();
     // Facets over the whole corpus.
     let mut facets: HashMap<String, FacetRecord> = HashMap::new();
@@ -115,7 +117,7 @@ pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
             users: c.users,
             concerning: Vec::new(),
             languages: BTreeMap::new(),
-            rating: audits.get(&c.cluster).copied().flatten(),
+            rating: audits.get(&(0, c.cluster)).copied().flatten(),
         })
         .collect();
     for (item, &cl) in items.iter().zip(&clusters.assignment) {
@@ -137,7 +139,7 @@ pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
                 c.users,
                 c.size,
                 names.contains_key(&c.cluster),
-                audits.get(&c.cluster).copied(),
+                audits.get(&(0, c.cluster)).copied(),
             )
         })
         .collect();
@@ -344,6 +346,138 @@ pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
     t.decimals = Some(1);
     tables.push(t);
 
+    // The hierarchy: per level, each parent's base clusters, conversations and users.
+    let mut base_users: Vec<HashSet<&str>> = vec![HashSet::new(); stats.len()];
+    for (item, &cl) in items.iter().zip(&clusters.assignment) {
+        base_users[cl].insert(item.user.as_str());
+    }
+    let mut under: BTreeMap<usize, Vec<usize>> = names.keys().map(|&c| (c, vec![c])).collect();
+    let mut tree_levels: Vec<Level> = vec![Level {
+        nodes: (0..stats.len())
+            .map(|c| {
+                (
+                    c,
+                    TreeNode {
+                        name: stats[c].name.clone(),
+                        description: stats[c].description.clone(),
+                        conversations: stats[c].size,
+                        users: stats[c].users,
+                        rating: stats[c].rating,
+                        withheld: decisions[c],
+                        parent: None,
+                    },
+                )
+            })
+            .collect(),
+    }];
+    for level in 1..=levels {
+        let parents = crate::hierarchy::parents(run, level)?;
+        let assigned = crate::hierarchy::assignments(run, level)?;
+        let mut next: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (&child, &p) in &assigned {
+            if let (Some(bases), true) = (under.get(&child), parents.contains_key(&p)) {
+                next.entry(p).or_default().extend(bases);
+                if let Some(n) = tree_levels[level - 1].nodes.get_mut(&child) {
+                    n.parent = Some(p);
+                }
+            }
+        }
+        let mut nodes = BTreeMap::new();
+        for (p, node) in &parents {
+            let bases = next.get(p).cloned().unwrap_or_default();
+            let conversations: usize = bases.iter().map(|&b| stats[b].size).sum();
+            let users: HashSet<&str> = bases
+                .iter()
+                .flat_map(|&b| base_users[b].iter().copied())
+                .collect();
+            let rating = audits.get(&(level, *p)).copied();
+            nodes.insert(
+                *p,
+                TreeNode {
+                    name: node.name.clone(),
+                    description: node.description.clone(),
+                    conversations,
+                    users: users.len(),
+                    rating: rating.flatten(),
+                    withheld: decide(cfg, users.len(), conversations, true, rating),
+                    parent: None,
+                },
+            );
+        }
+        tree_levels.push(Level { nodes });
+        under = next;
+    }
+    if levels > 0 {
+        let mut rows = Vec::new();
+        let mut withheld_notes = Vec::new();
+        for level in (1..=levels).rev() {
+            let l = &tree_levels[level];
+            let mut shown: Vec<(&usize, &TreeNode)> = l
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.withheld.is_none())
+                .collect();
+            shown.sort_by(|a, b| b.1.conversations.cmp(&a.1.conversations).then(a.0.cmp(b.0)));
+            for (_, n) in &shown {
+                let parent = n
+                    .parent
+                    .and_then(|p| tree_levels.get(level + 1)?.nodes.get(&p))
+                    .filter(|p| p.withheld.is_none())
+                    .map_or(Cell::Empty, |p| Cell::text(p.name.clone()));
+                rows.push(vec![
+                    Cell::Int(level as i64),
+                    Cell::text(n.name.clone()),
+                    Cell::text(n.description.clone()),
+                    parent,
+                    cells::scaled(
+                        shammie_stats::wilson(n.conversations as u64, clustered as u64, 0.95).ok(),
+                        100.0,
+                        clustered,
+                    ),
+                    Cell::Int(n.conversations as i64),
+                    Cell::Int(n.users as i64),
+                    n.rating.map_or(Cell::Empty, |r| Cell::Int(r as i64)),
+                ]);
+            }
+            let withheld = l.nodes.len() - shown.len();
+            withheld_notes.push(format!(
+                "level {level}: {} shown, {withheld} withheld",
+                shown.len()
+            ));
+        }
+        let mut t = Table::new(
+            "hierarchy",
+            "Broader categories above the base clusters, top level first",
+            [
+                "level",
+                "category",
+                "description",
+                "parent",
+                "share of conversations (%)",
+                "conversations",
+                "users",
+                "audit (1–5)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+            Vec::new(),
+        );
+        t.notes.push(format!(
+            "Each level groups the named clusters of the level below (⌈n / {}⌉ groups by their names' embeddings), and the namer proposes, merges, assigns and renames parents. The privacy rule applies at every level ({}). A category's conversations and users are those of the base clusters beneath it.",
+            cfg.branching,
+            withheld_notes.join("; ")
+        ));
+        t.decimals = Some(1);
+        tables.push(t);
+    }
+    // The explorer's tree: shown clusters only, withheld ones counted under their parent.
+    files.push(ReportFile {
+        path: "data/tree.json".into(),
+        description: "the cluster tree as the explorer reads it: shown clusters with sizes, withheld ones counted".into(),
+        content: serde_json::to_vec_pretty(&tree_json(&tree_levels, clustered)).expect("plain values"),
+    });
+
     // Every conversation's cluster, to join with a researcher's own labels.
     let mut cluster_of: HashMap<&str, usize> = HashMap::new();
     for (item, &cl) in items.iter().zip(&clusters.assignment) {
@@ -352,33 +486,66 @@ pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
     let mut ids: Vec<&String> = facets.keys().collect();
     ids.sort();
     let mut jsonl = String::new();
-    let mut csv = String::from("id,cluster,cluster_id\n");
+    let mut csv = String::from("id,cluster,cluster_id");
+    for l in 1..=levels {
+        csv.push_str(&format!(",level{l}"));
+    }
+    csv.push('\n');
+    let ancestors = |c: usize| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut at = tree_levels[0].nodes.get(&c).and_then(|n| n.parent);
+        for l in tree_levels.iter().skip(1) {
+            match at.and_then(|p| l.nodes.get(&p)) {
+                Some(n) => {
+                    out.push(if n.withheld.is_none() {
+                        n.name.clone()
+                    } else {
+                        "suppressed".into()
+                    });
+                    at = n.parent;
+                }
+                None => {
+                    out.push("unassigned".into());
+                    at = None;
+                }
+            }
+        }
+        out
+    };
     for id in ids {
         let a = match cluster_of.get(id.as_str()) {
             Some(&c) if decisions[c].is_none() => Assignment {
                 id: id.clone(),
                 cluster: stats[c].name.clone(),
                 cluster_id: Some(c),
+                ancestors: ancestors(c),
             },
-            Some(_) => Assignment {
+            Some(&c) => Assignment {
                 id: id.clone(),
                 cluster: "suppressed".into(),
                 cluster_id: None,
+                ancestors: ancestors(c),
             },
             None => Assignment {
                 id: id.clone(),
                 cluster: "unclustered".into(),
                 cluster_id: None,
+                ancestors: vec!["unclustered".into(); levels],
             },
         };
         jsonl.push_str(&serde_json::to_string(&a).expect("plain values"));
         jsonl.push('\n');
         csv.push_str(&format!(
-            "{},{},{}\n",
+            "{},{},{}",
             csv_field(&a.id),
             csv_field(&a.cluster),
             a.cluster_id.map(|c| c.to_string()).unwrap_or_default()
         ));
+        for n in &a.ancestors {
+            csv.push(',');
+            csv.push_str(&csv_field(n));
+        }
+        csv.push('\n');
     }
     files.push(ReportFile {
         path: "data/assignments.jsonl".into(),
@@ -409,6 +576,69 @@ pub fn analyze(run: &RunView, cfg: &Config) -> Result<Analysis, String> {
         });
     }
     Ok(Analysis { tables, files })
+}
+
+/// One level of the tree: its clusters by number.
+struct Level {
+    nodes: BTreeMap<usize, TreeNode>,
+}
+
+struct TreeNode {
+    name: String,
+    description: String,
+    conversations: usize,
+    users: usize,
+    rating: Option<u8>,
+    withheld: Option<Withheld>,
+    /// Its parent's number in the level above, when assigned.
+    parent: Option<usize>,
+}
+
+/// The shown tree: roots are the top level's shown clusters, then lower-level shown
+/// clusters whose parent is withheld or missing. Withheld clusters appear only as counts.
+fn tree_json(levels: &[Level], clustered: usize) -> serde_json::Value {
+    fn node(levels: &[Level], level: usize, index: usize, n: &TreeNode) -> serde_json::Value {
+        let mut children = Vec::new();
+        let (mut withheld, mut withheld_conv) = (0usize, 0usize);
+        if level > 0 {
+            for (&c, child) in &levels[level - 1].nodes {
+                if child.parent == Some(index) {
+                    if child.withheld.is_none() {
+                        children.push(node(levels, level - 1, c, child));
+                    } else {
+                        withheld += 1;
+                        withheld_conv += child.conversations;
+                    }
+                }
+            }
+        }
+        serde_json::json!({
+            "level": level,
+            "id": format!("L{level}-{index}"),
+            "name": n.name,
+            "description": n.description,
+            "conversations": n.conversations,
+            "users": n.users,
+            "audit": n.rating,
+            "children": children,
+            "withheld_children": withheld,
+            "withheld_conversations": withheld_conv,
+        })
+    }
+    let top = levels.len() - 1;
+    let mut roots = Vec::new();
+    for level in (0..=top).rev() {
+        for (&i, n) in &levels[level].nodes {
+            let parent_shown = n
+                .parent
+                .and_then(|p| levels.get(level + 1)?.nodes.get(&p))
+                .is_some_and(|p| p.withheld.is_none());
+            if n.withheld.is_none() && (level == top || !parent_shown) {
+                roots.push(node(levels, level, i, n));
+            }
+        }
+    }
+    serde_json::json!({ "conversations": clustered, "levels": top, "roots": roots })
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.

@@ -15,16 +15,20 @@
 //! 4. **Names** (`names`, role `namer`): per cluster, a sample of its summaries and, for
 //!    contrast, the nearest summaries outside it give a short name and a two-sentence
 //!    description.
-//! 5. **Privacy** (`audit`, role `auditor`, and [`analysis`]): a cluster is shown only with
+//! 5. **Hierarchy** ([`hierarchy`], role `namer`): level by level, the clusters' names are
+//!    embedded and neighbours grouped; the namer proposes parent names per group, merges
+//!    them, assigns each cluster to a parent and renames each parent from its children.
+//! 6. **Privacy** (`audit`, role `auditor`, and [`analysis`]): a cluster is shown only with
 //!    at least `min_users` distinct users and `min_conversations` conversations, and only
 //!    if the auditor rates its name and description at least `audit_min` of 5 (5: nothing
-//!    identifying). Everything withheld is counted, never shown; a conversation in a
-//!    withheld cluster is assigned "suppressed".
+//!    identifying), at every level. Everything withheld is counted, never shown; a
+//!    conversation in a withheld cluster is assigned "suppressed".
 //!
 //! Method, options and differences from the paper: `docs/studies/clio.md`.
 
 pub mod analysis;
 pub mod conversations;
+pub mod hierarchy;
 pub mod kmeans;
 pub mod prompts;
 pub mod stages;
@@ -95,6 +99,10 @@ shammie_engine::task_options! {
         pub name_tokens: u32 = 160,
         /// temperature of the namer
         pub name_temperature: f64 [0.0 ..= 2.0] = 0.0,
+        /// hierarchy: children per parent cluster (each level above the base has ⌈children / branching⌉ parents)
+        pub branching: usize = 8,
+        /// hierarchy: levels above the base clusters at most (levels are added while a level has more than `branching` clusters; 0: base clusters only)
+        pub max_levels: usize = 3,
         /// a cluster is shown only with at least this many distinct users
         pub min_users: usize = 5,
         /// a cluster is shown only with at least this many conversations
@@ -132,6 +140,9 @@ pub struct Shared {
     pub source: Source,
     /// Conversations in the file (checked whole when the task was built).
     pub conversations: u64,
+    /// Hierarchy levels above the base clusters (planned from the expected number of base
+    /// clusters).
+    pub levels: usize,
 }
 
 pub struct Clio {
@@ -158,6 +169,9 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
     if config.k == Some(0) || config.restarts == 0 || config.max_iter == 0 {
         return Err(bad("k, restarts and max_iter must be at least 1".into()));
     }
+    if config.branching < 2 {
+        return Err(bad("branching must be at least 2".into()));
+    }
     if config.name_sample == 0 {
         return Err(bad("name_sample must be at least 1".into()));
     }
@@ -175,11 +189,16 @@ pub fn build(opts: Options) -> Result<Arc<dyn Task>, EngineError> {
             )));
         }
     }
+    let base = config
+        .k
+        .unwrap_or_else(|| kmeans::default_k(summary.conversations as usize));
+    let levels = hierarchy::planned_levels(base, config.branching, config.max_levels);
     Ok(Arc::new(Clio {
         shared: Arc::new(Shared {
             config,
             source,
             conversations: summary.conversations,
+            levels,
         }),
     }))
 }
@@ -193,6 +212,7 @@ impl Clio {
             Stage::Reduce(Arc::new(stages::Cluster(sh.clone()))),
             Stage::Map(Arc::new(stages::Names(sh.clone()))),
         ];
+        v.extend(hierarchy::stages(sh, sh.levels));
         if sh.config.audit {
             v.push(Stage::Map(Arc::new(stages::Audit(sh.clone()))));
         }
@@ -231,7 +251,7 @@ impl Task for Clio {
         Some(self.plan())
     }
     fn analyze_stages(&self, run: &RunView) -> Result<Analysis, String> {
-        analysis::analyze(run, &self.shared.config)
+        analysis::analyze(run, &self.shared.config, self.shared.levels)
     }
     fn analyze(
         &self,

@@ -189,7 +189,7 @@ pub fn name_cluster(
         ),
         max_tokens,
     );
-    r.system = Some("You name groups of user requests to an AI assistant for researchers who study, in aggregate, how the assistant is used.".into());
+    r.system = Some(NAMER_SYSTEM.into());
     r.prefill = Some("Name:".into());
     r.temperature = Some(temperature);
     r.stop = vec!["\n\n".into()];
@@ -198,7 +198,7 @@ pub fn name_cluster(
 
 /// A name and description from the namer's answer (after the `Name:` prefill): the
 /// rest of the first line, and the text after `Description:` up to a blank line; `None`
-/// when the name is empty or is itself markup or a field label.
+/// when the name has no letter (an echoed `…`) or is itself markup or a field label.
 pub fn parse_name(completion: &str) -> Option<(String, String)> {
     let text = completion.trim_start_matches("Name:");
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
@@ -208,7 +208,10 @@ pub fn parse_name(completion: &str) -> Option<(String, String)> {
         .trim()
         .to_string();
     let lower = name.to_ascii_lowercase();
-    if name.is_empty() || name.starts_with('<') || lower.starts_with("description") {
+    if !name.chars().any(char::is_alphabetic)
+        || name.starts_with('<')
+        || lower.starts_with("description")
+    {
         return None;
     }
     let description = rest
@@ -216,6 +219,137 @@ pub fn parse_name(completion: &str) -> Option<(String, String)> {
         .map(|(_, d)| d.split("\n\n").next().unwrap_or("").trim().to_string())
         .unwrap_or_default();
     Some((name, description))
+}
+
+fn numbered(xs: &[String]) -> String {
+    xs.iter()
+        .enumerate()
+        .map(|(i, x)| format!("{}. {}", i + 1, x.trim().replace('\n', " ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const NAMER_SYSTEM: &str = "You name groups of user requests to an AI assistant for researchers who study, in aggregate, how the assistant is used.";
+
+/// Hierarchy: candidate names for broader categories covering a group of neighbouring
+/// clusters (each `Name: description`), as a numbered list of at most `want`.
+pub fn propose_parents(
+    children: &[String],
+    want: usize,
+    max_tokens: u32,
+    temperature: f64,
+) -> GenerateRequest {
+    let list = children
+        .iter()
+        .map(|c| format!("- {}", c.trim().replace('\n', " ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut r = GenerateRequest::user(
+        format!(
+            "Clusters of similar user requests, each with its name and description:\n{list}\n\nPropose at most {want} names for broader categories that together cover all of these clusters. Each name is at most ten words, an imperative sentence like the cluster names, broader than any one cluster but specific enough to be informative. {PRIVACY}\n\nAnswer with a numbered list of names only, one per line."
+        ),
+        max_tokens,
+    );
+    r.system = Some(NAMER_SYSTEM.into());
+    r.prefill = Some("1.".into());
+    r.temperature = Some(temperature);
+    r.stop = vec!["\n\n".into()];
+    r
+}
+
+/// Hierarchy: the candidate parent names merged into at most `want` distinct ones.
+pub fn dedupe(
+    candidates: &[String],
+    want: usize,
+    max_tokens: u32,
+    temperature: f64,
+) -> GenerateRequest {
+    let mut r = GenerateRequest::user(
+        format!(
+            "Candidate names for categories of user requests:\n{}\n\nMerge candidates that mean the same or nearly the same thing, and give at most {want} distinct category names that together cover every candidate. Keep the names' style (imperative, at most ten words). {PRIVACY}\n\nAnswer with a numbered list of names only, one per line.",
+            numbered(candidates)
+        ),
+        max_tokens,
+    );
+    r.system = Some(NAMER_SYSTEM.into());
+    r.prefill = Some("1.".into());
+    r.temperature = Some(temperature);
+    r.stop = vec!["\n\n".into()];
+    r
+}
+
+/// Hierarchy: which of `parents` fits the cluster best (answered by its number).
+pub fn assign(child: &str, parents: &[String], temperature: f64) -> GenerateRequest {
+    let mut r = GenerateRequest::user(
+        format!(
+            "A cluster of user requests:\n{}\n\nCategories:\n{}\n\nWhich category fits the cluster best? Answer with the category's number only.",
+            child.trim(),
+            numbered(parents)
+        ),
+        8,
+    );
+    r.system = Some(NAMER_SYSTEM.into());
+    r.prefill = Some("Category number:".into());
+    r.temperature = Some(temperature);
+    r
+}
+
+/// Hierarchy: a parent's name and description written from the children it got.
+pub fn rename_parent(children: &[String], max_tokens: u32, temperature: f64) -> GenerateRequest {
+    let list = children
+        .iter()
+        .map(|c| format!("- {}", c.trim().replace('\n', " ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut r = GenerateRequest::user(
+        format!(
+            "Clusters of user requests that belong to one category, each with its name and description:\n{list}\n\nWrite a short name for the category (at most ten words, an imperative sentence) that covers every cluster in it, and a description of two sentences. {PRIVACY}\n\nAnswer in this form:\nName: …\nDescription: …"
+        ),
+        max_tokens,
+    );
+    r.system = Some(NAMER_SYSTEM.into());
+    r.prefill = Some("Name:".into());
+    r.temperature = Some(temperature);
+    r.stop = vec!["\n\n".into()];
+    r
+}
+
+/// The items of a list answer (numbered, bulleted or plain lines; a `Name:` label
+/// dropped), distinct ignoring case, at most `max`.
+pub fn parse_list(text: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let mut l = line.trim();
+        l = l.trim_start_matches(|c: char| c.is_ascii_digit());
+        l = l.trim_start_matches(['.', ')', '-', '*', '•']).trim();
+        l = l.strip_prefix("Name:").unwrap_or(l).trim();
+        let l = l.trim_matches(|c: char| c == '"' || c == '*').trim();
+        if !l.chars().any(char::is_alphabetic) || l.starts_with('<') || l.len() > 200 {
+            continue;
+        }
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(l)) {
+            out.push(l.to_string());
+        }
+        if out.len() == max {
+            break;
+        }
+    }
+    out
+}
+
+/// The 0-based choice from an answer holding a number from 1 to `n`.
+pub fn choice(text: &str, n: usize) -> Option<usize> {
+    let t = text.trim_start().trim_start_matches("Category number:");
+    let digits: String = t
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits
+        .parse::<usize>()
+        .ok()
+        .filter(|&k| (1..=n).contains(&k))
+        .map(|k| k - 1)
 }
 
 /// The auditor's request: how identifying is this cluster's name and description?
@@ -259,6 +393,33 @@ mod tests {
     }
 
     #[test]
+    fn lists_and_choices_parse() {
+        assert_eq!(
+            parse_list(
+                " Cook meals\n2. Bake bread\n3) cook MEALS\n- Name: Travel\n\n",
+                5
+            ),
+            ["Cook meals", "Bake bread", "Travel"]
+        );
+        assert_eq!(parse_list("1. a\n2. b\n3. c", 2), ["a", "b"]);
+        assert_eq!(choice(" 2", 3), Some(1));
+        assert_eq!(choice("Category number: 3.", 3), Some(2));
+        assert_eq!(choice(" 4", 3), None);
+        assert_eq!(choice(" none", 3), None);
+        let r = assign("Bake: bread", &["Cook".into(), "Code".into()], 0.0);
+        assert!(r.messages[0]
+            .content
+            .contains("Categories:\n1. Cook\n2. Code\n"));
+        for r in [
+            propose_parents(&["a".into()], 2, 50, 0.0),
+            dedupe(&["a".into()], 2, 50, 0.0),
+            rename_parent(&["a".into()], 50, 0.0),
+        ] {
+            assert!(r.messages[0].content.contains(PRIVACY));
+        }
+    }
+
+    #[test]
     fn answers_parse() {
         assert_eq!(
             facet_text("summary", " write a poem about cats.\n\nMore"),
@@ -288,6 +449,7 @@ mod tests {
         );
         assert_eq!(parse_name(" \nDescription: x"), None);
         assert_eq!(parse_name(" <description>"), None);
+        assert_eq!(parse_name(" …\nDescription: …"), None);
         assert_eq!(
             parse_name(" Fix code"),
             Some(("Fix code".into(), String::new()))

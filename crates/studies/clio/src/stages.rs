@@ -8,7 +8,8 @@
 //!    cluster; per cluster its size, distinct users, the seeded sample of members the
 //!    namer sees and the nearest non-members).
 //! 4. `names` (map, one sample per cluster): name and description by the `namer`.
-//! 5. `audit` (map, one sample per named cluster): the `auditor`'s rating.
+//! 5. the hierarchy's stages, level by level (`crate::hierarchy`).
+//! 6. `audit` (map, one sample per named cluster at every level): the `auditor`'s rating.
 //!
 //! Every stage resumes: map stages per sample, the lab and reduce stages by running again
 //! (deterministically: items in id order, k-means seeded by the run's seed).
@@ -437,12 +438,15 @@ pub fn names(run: &RunView) -> Result<BTreeMap<usize, NameRecord>, String> {
 /// What the `audit` stage records per cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
+    /// 0: a base cluster; 1…: a level of the hierarchy.
+    #[serde(default)]
+    pub level: usize,
     pub cluster: usize,
     /// 1–5 (5: nothing identifying); `None` when the answer held no such digit.
     pub rating: Option<u8>,
 }
 
-/// `audit` (map): one sample per named cluster.
+/// `audit` (map): one sample per named cluster, at every level.
 pub struct Audit(pub Arc<Shared>);
 
 #[async_trait]
@@ -451,15 +455,16 @@ impl MapStage for Audit {
         "audit"
     }
     fn dataset(&self, run: &RunView) -> Result<Dataset, DataError> {
-        let samples: Vec<Sample> = names(run)
-            .map_err(|e| stage_err("names", e))?
-            .into_values()
-            .map(|n| Sample {
-                id: format!("audit-{}", n.cluster),
-                unit: None,
-                input: serde_json::to_value(&n).expect("plain values"),
-            })
-            .collect();
+        let mut samples = Vec::new();
+        for level in 0..=self.0.levels {
+            for n in crate::hierarchy::nodes(run, level).map_err(|e| stage_err("audit", e))? {
+                samples.push(Sample {
+                    id: format!("audit-L{level}-{:04}", n.index),
+                    unit: None,
+                    input: serde_json::json!({ "level": level, "node": n }),
+                });
+            }
+        }
         Ok(Dataset::new(
             Some(samples.len() as u64),
             "cluster",
@@ -467,28 +472,31 @@ impl MapStage for Audit {
         ))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let n: NameRecord = serde_json::from_value(s.input.clone())
-            .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
+        let bad = |e: serde_json::Error| SampleError::Protocol(format!("bad sample input: {e}"));
+        let level: usize = serde_json::from_value(s.input["level"].clone()).map_err(bad)?;
+        let n: crate::hierarchy::Node =
+            serde_json::from_value(s.input["node"].clone()).map_err(bad)?;
         let req = prompts::without_prefill_unless(
             cx.capabilities("auditor")?.prefill,
             prompts::audit(&n.name, &n.description, 0.0),
         );
         let out = cx.labelled("audit").generate("auditor", req).await?;
         Ok(to_scores(&AuditRecord {
-            cluster: n.cluster,
+            level,
+            cluster: n.index,
             rating: prompts::rating(&out.text),
         }))
     }
 }
 
-/// The auditor's ratings, by cluster (clusters whose audit failed are absent).
-pub fn audits(run: &RunView) -> Result<BTreeMap<usize, Option<u8>>, String> {
+/// The auditor's ratings by (level, cluster) (clusters whose audit failed are absent).
+pub fn audits(run: &RunView) -> Result<BTreeMap<(usize, usize), Option<u8>>, String> {
     let mut out = BTreeMap::new();
     for r in run.records("audit").map_err(|e| e.to_string())? {
         let r = r.map_err(|e| e.to_string())?;
         if r.error.is_none() {
             let a: AuditRecord = from_scores(&r.id, r.scores)?;
-            out.insert(a.cluster, a.rating);
+            out.insert((a.level, a.cluster), a.rating);
         }
     }
     Ok(out)

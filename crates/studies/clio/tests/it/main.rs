@@ -19,15 +19,31 @@ use shammie_log::{RunDir, RunMeta};
 use shammie_models::Model;
 use shammie_testkit::scripted::{self, ScriptedModel};
 
-const TOPICS: [&str; 3] = ["cooking", "coding", "travel"];
+/// Topics; the hierarchy test uses all six, the others the first three. Each belongs to a
+/// family (`FAMILIES`): cooking and baking to food, coding and databases to tech, travel
+/// and hiking to the outdoors.
+const TOPICS: [&str; 6] = [
+    "cooking",
+    "coding",
+    "travel",
+    "baking",
+    "databases",
+    "hiking",
+];
+const FAMILIES: [&str; 3] = ["food", "tech", "outdoors"];
 
-fn topic_of(i: usize) -> usize {
-    i % 3
+fn family(topic: usize) -> usize {
+    topic % 3
 }
 
-/// The planted concerning rating of conversation i.
-fn concerning(i: usize) -> u8 {
-    match topic_of(i) {
+/// Conversation i's topic in a corpus of `n` topics.
+fn topic_of(i: usize, n: usize) -> usize {
+    i % n
+}
+
+/// The planted concerning rating of conversation i on topic t.
+fn concerning(t: usize, i: usize) -> u8 {
+    match t {
         0 => 1 + (i % 2) as u8,
         1 => 2,
         _ => 3 + i.is_multiple_of(2) as u8,
@@ -35,9 +51,14 @@ fn concerning(i: usize) -> u8 {
 }
 
 fn corpus(dir: &Path) -> std::path::PathBuf {
+    corpus_of(dir, 3)
+}
+
+/// 60 conversations over the first `n` topics; coding comes from three users only.
+fn corpus_of(dir: &Path, n: usize) -> std::path::PathBuf {
     let mut lines = String::new();
     for i in 0..60 {
-        let t = topic_of(i);
+        let t = topic_of(i, n);
         let user = match t {
             1 => format!("coder-{}", i % 3),
             _ => format!("user-{i}"),
@@ -94,29 +115,100 @@ fn facet_model(req: &GenerateRequest) -> Completion {
             })
         }
         Some("Rating (1-5):") if u.contains("<conversation>") => {
-            let (_, i) = read_conv(u);
-            scripted::text(format!(" {}", concerning(i)))
+            let (t, i) = read_conv(u);
+            scripted::text(format!(" {}", concerning(t, i)))
+        }
+        Some("Name:") if u.contains("belong to one category") => {
+            // A parent renamed from its children: their family.
+            let f = family_in(u.split("\n\nWrite").next().unwrap());
+            scripted::text(format!(
+                " Help with {} matters\nDescription: All about {}. Nothing else.",
+                FAMILIES[f], FAMILIES[f]
+            ))
         }
         Some("Name:") => {
             // Name the group by the topic most of its summaries share.
-            let mut votes = [0usize; 3];
-            let group = u.split("</group>").next().unwrap();
-            for (t, name) in TOPICS.iter().enumerate() {
-                votes[t] = group.matches(name).count();
-            }
-            let t = (0..3).max_by_key(|&t| votes[t]).unwrap();
+            let group = u.split("For contrast").next().unwrap();
+            let t = (0..TOPICS.len())
+                .max_by_key(|&t| group.matches(TOPICS[t]).count())
+                .unwrap();
             scripted::text(match t {
-                0 => " Get help with cooking questions\nDescription: Cooking. Recipes.",
-                1 => " Get help with coding questions\nDescription: Code. Bugs.",
-                _ => " Plan trips for Jane Roe\nDescription: Travel. Itineraries.",
+                2 => " Plan trips for Jane Roe\nDescription: Travel. Itineraries.".to_string(),
+                t => format!(
+                    " Get help with {} questions\nDescription: {}. Help.",
+                    TOPICS[t], TOPICS[t]
+                ),
             })
+        }
+        Some("1.") if u.contains("Propose at most") => {
+            // Two candidates for the family of the group's clusters.
+            let f = family_in(u.split("\n\nPropose").next().unwrap());
+            scripted::text(format!(
+                " Help with {}\n2. Assist with {}",
+                FAMILIES[f], FAMILIES[f]
+            ))
+        }
+        Some("1.") if u.contains("Merge candidates") => {
+            // One name per family, in the order the candidates name them.
+            let list = u.split("\n\nMerge").next().unwrap();
+            let mut order: Vec<usize> = Vec::new();
+            for line in list.lines() {
+                if let Some(f) = FAMILIES.iter().position(|f| line.contains(f)) {
+                    if !order.contains(&f) {
+                        order.push(f);
+                    }
+                }
+            }
+            let names: Vec<String> = order
+                .iter()
+                .enumerate()
+                .map(|(k, &f)| {
+                    format!(
+                        "{}Family {}",
+                        if k == 0 {
+                            " ".to_string()
+                        } else {
+                            format!("{}. ", k + 1)
+                        },
+                        FAMILIES[f]
+                    )
+                })
+                .collect();
+            scripted::text(names.join("\n"))
+        }
+        Some("Category number:") => {
+            let child = u.split("\n\nCategories").next().unwrap();
+            let cats = u
+                .split("Categories:\n")
+                .nth(1)
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .unwrap();
+            let f = family_in(child);
+            let k = cats.lines().position(|l| l.contains(FAMILIES[f])).unwrap();
+            scripted::text(format!(" {}", k + 1))
         }
         Some("Rating (1-5):") => scripted::text(if u.contains("Jane Roe") { " 2" } else { " 5" }),
         other => panic!("unexpected request (prefill {other:?}): {u}"),
     }
 }
 
-/// Embeddings that put each topic in its own direction, with a little per-text noise.
+/// The family most named in a text (by its topics' words).
+fn family_in(text: &str) -> usize {
+    let t = text.to_lowercase();
+    (0..3)
+        .max_by_key(|&f| {
+            (0..TOPICS.len())
+                .filter(|&k| family(k) == f)
+                .map(|k| t.matches(TOPICS[k]).count())
+                .sum::<usize>()
+        })
+        .unwrap()
+}
+
+/// Embeddings that put each topic in its own direction, with a little per-text noise;
+/// cluster names (no question number) in their family's direction.
 #[derive(Default)]
 struct PlantedLab {
     embedded: Mutex<Vec<String>>,
@@ -138,10 +230,15 @@ impl Lab for PlantedLab {
         Ok(texts
             .iter()
             .map(|t| {
-                let (topic, i) = read_conv(t);
-                let mut v = vec![0f32; 4];
-                v[topic] = 10.0;
-                v[3] = (i % 7) as f32 * 0.1;
+                let mut v = vec![0f32; 7];
+                if t.contains("question number") {
+                    let (topic, i) = read_conv(t);
+                    v[topic] = 10.0;
+                    v[6] = (i % 7) as f32 * 0.1;
+                } else {
+                    v[family_in(t)] = 10.0;
+                    v[6] = (t.len() % 5) as f32 * 0.1;
+                }
                 v
             })
             .collect())
@@ -278,15 +375,15 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     assert_eq!(t.rows.len(), 1, "{:?}", t.rows);
     let row = &t.rows[0];
     assert_eq!(text(&row[0]), "Get help with cooking questions");
-    assert_eq!(text(&row[1]), "Cooking. Recipes.");
+    assert_eq!(text(&row[1]), "cooking. Help.");
     let (p, lo, hi) = wilson(20.0, 60.0);
     close(estimate(&row[2]), (100.0 * p, 100.0 * lo, 100.0 * hi));
     assert_eq!(int(&row[3]), 20);
     assert_eq!(int(&row[4]), 20);
     // Concerning: mean and t interval of the planted ratings of the cooking conversations.
     let xs: Vec<f64> = (0..60)
-        .filter(|&i| topic_of(i) == 0)
-        .map(|i| concerning(i) as f64)
+        .filter(|&i| topic_of(i, 3) == 0)
+        .map(|i| concerning(0, i) as f64)
         .collect();
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -295,7 +392,7 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     close(estimate(&row[5]), (mean, mean - half, mean + half));
     // Languages: 1 in 4 cooking conversations in Spanish.
     let spanish = (0..60)
-        .filter(|&i| topic_of(i) == 0 && i.is_multiple_of(4))
+        .filter(|&i| topic_of(i, 3) == 0 && i.is_multiple_of(4))
         .count();
     let total = 20;
     assert_eq!(
@@ -338,7 +435,9 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     // Facets: the share of each planted rating.
     let f = table(&results, "facets");
     for level in 1..=5u8 {
-        let k = (0..60).filter(|&i| concerning(i) == level).count() as f64;
+        let k = (0..60)
+            .filter(|&i| concerning(topic_of(i, 3), i) == level)
+            .count() as f64;
         let row = f
             .rows
             .iter()
@@ -357,13 +456,13 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     assert_eq!(lines.len(), 60);
     for l in &lines {
         let i: usize = l["id"].as_str().unwrap()[1..].parse().unwrap();
-        let want = if topic_of(i) == 0 {
+        let want = if topic_of(i, 3) == 0 {
             "Get help with cooking questions"
         } else {
             "suppressed"
         };
         assert_eq!(l["cluster"], want, "{l}");
-        assert_eq!(l["cluster_id"].is_null(), topic_of(i) != 0);
+        assert_eq!(l["cluster_id"].is_null(), topic_of(i, 3) != 0);
     }
     let csv = std::fs::read_to_string(dir.path().join("data/assignments.csv")).unwrap();
     assert!(
@@ -435,4 +534,85 @@ fn bad_input_is_refused_before_anything_is_sent() {
         .unwrap()
         .to_string();
     assert!(e.contains("facet `mood`"), "{e}");
+}
+
+#[tokio::test]
+async fn the_hierarchy_groups_families_and_applies_the_privacy_rule_at_every_level() {
+    // Six topics in three families; one level above the base clusters, three parents.
+    let d = tempfile::tempdir().unwrap();
+    let data = corpus_of(d.path(), 6);
+    let lab = Arc::new(PlantedLab::default());
+    let (dir, results, model, _d) = run_study(
+        &data,
+        &[("k", "6"), ("branching", "2"), ("max_levels", "1")],
+        lab.clone(),
+    )
+    .await;
+    // Facets 60 × 4, 6 names, 3 proposals, 1 merge, 6 assignments, 3 renames, and audits
+    // of the 6 base clusters and the 3 parents.
+    assert_eq!(model.calls(), 240 + 6 + 3 + 1 + 6 + 3 + 9);
+
+    // Every parent is shown: its conversations and users are its two children's, even
+    // where a child is withheld (coding: 3 users; travel: the auditor's 2).
+    let h = table(&results, "hierarchy");
+    let rows: BTreeMap<String, &Vec<Cell>> = h.rows.iter().map(|r| (text(&r[1]), r)).collect();
+    assert_eq!(rows.len(), 3, "{:?}", h.rows);
+    let (p, lo, hi) = wilson(20.0, 60.0);
+    // Coding's users, by the corpus' rule (`coder-{i % 3}`), and databases' ten.
+    let coders: std::collections::BTreeSet<usize> = (0..60)
+        .filter(|&i| topic_of(i, 6) == 1)
+        .map(|i| i % 3)
+        .collect();
+    let tech_users = coders.len() as i64 + 10;
+    for (family, users) in [("food", 20), ("tech", tech_users), ("outdoors", 20)] {
+        let r = rows[&format!("Help with {family} matters")];
+        assert_eq!(int(&r[0]), 1);
+        close(estimate(&r[4]), (100.0 * p, 100.0 * lo, 100.0 * hi));
+        assert_eq!(int(&r[5]), 20);
+        assert_eq!(int(&r[6]), users, "{family}");
+        assert_eq!(int(&r[7]), 5);
+    }
+    // Base clusters: coding and travel withheld.
+    let names: Vec<String> = table(&results, "clusters")
+        .rows
+        .iter()
+        .map(|r| text(&r[0]))
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+
+    // Each conversation's parent is its topic's family.
+    let a = std::fs::read_to_string(dir.path().join("data/assignments.jsonl")).unwrap();
+    for l in a.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let i: usize = v["id"].as_str().unwrap()[1..].parse().unwrap();
+        let t = topic_of(i, 6);
+        assert_eq!(
+            v["ancestors"],
+            serde_json::json!([format!("Help with {} matters", FAMILIES[family(t)])]),
+            "{v}"
+        );
+        assert_eq!(v["cluster"] == "suppressed", t == 1 || t == 2, "{v}");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("data/assignments.csv")).unwrap();
+    assert!(csv.starts_with("id,cluster,cluster_id,level1\n"), "{csv}");
+
+    // The tree: three roots; withheld children only counted.
+    let tree: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/tree.json")).unwrap()).unwrap();
+    let roots = tree["roots"].as_array().unwrap();
+    assert_eq!(roots.len(), 3);
+    for r in roots {
+        let shown = r["children"].as_array().unwrap().len();
+        let withheld = r["withheld_children"].as_u64().unwrap();
+        assert_eq!(shown as u64 + withheld, 2, "{r}");
+        let family = r["name"].as_str().unwrap();
+        let want_withheld = u64::from(family.contains("tech") || family.contains("outdoors"));
+        assert_eq!(withheld, want_withheld, "{r}");
+        assert_eq!(r["withheld_conversations"], 10 * want_withheld);
+    }
+    let all = std::fs::read_to_string(dir.path().join("data/tree.json")).unwrap();
+    assert!(
+        !all.contains("Jane Roe") && !all.contains("coding questions"),
+        "{all}"
+    );
 }
