@@ -149,6 +149,12 @@ async fn real_embeddings_cluster_the_planted_topics_behind_the_privacy_rule() {
         };
         assert_eq!(v["cluster"], want.as_str(), "{v}");
     }
+    // The figures, kept to be looked at (`target/tmp/clio-*.svg`).
+    for f in ["map", "clusters"] {
+        let svg = std::fs::read(dir.join(format!("report/{f}.svg"))).unwrap();
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("clio-{f}.svg"));
+        std::fs::write(out, svg).unwrap();
+    }
     // The embeddings are MiniLM's: 384 values per summary.
     let vectors = std::fs::metadata(dir.join("artifacts/embed/vectors.f32")).unwrap();
     assert_eq!(vectors.len(), 30 * 384 * 4);

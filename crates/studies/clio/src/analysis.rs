@@ -478,6 +478,81 @@ pub fn analyze(run: &RunView, cfg: &Config, levels: usize) -> Result<Analysis, S
         content: serde_json::to_vec_pretty(&tree_json(&tree_levels, clustered)).expect("plain values"),
     });
 
+    // The map: sampled conversations of shown base clusters, and each shown cluster at
+    // the mean of its points.
+    let map = stages::map_points(run)?;
+    let mut centres: BTreeMap<usize, (f64, f64, usize)> = BTreeMap::new();
+    let mut map_rows = Vec::new();
+    for (&item, xy) in map.items.iter().zip(&map.xy) {
+        let c = clusters.assignment[item];
+        if decisions[c].is_none() {
+            let e = centres.entry(c).or_default();
+            e.0 += xy[0];
+            e.1 += xy[1];
+            e.2 += 1;
+            map_rows
+                .push(serde_json::json!({ "x": xy[0], "y": xy[1], "cluster": format!("L0-{c}") }));
+        }
+    }
+    let map_clusters: Vec<serde_json::Value> = centres
+        .iter()
+        .map(|(&c, &(x, y, k))| {
+            serde_json::json!({
+                "id": format!("L0-{c}"),
+                "name": stats[c].name,
+                "x": x / k as f64,
+                "y": y / k as f64,
+                "conversations": stats[c].size,
+                "top": top_ancestor(&tree_levels, c),
+            })
+        })
+        .collect();
+    if !map_rows.is_empty() {
+        let points = map_rows.iter().map(|p| {
+            shammie_plot::ScatterPoint::new(
+                p["x"].as_f64().unwrap_or(0.0),
+                p["y"].as_f64().unwrap_or(0.0),
+            )
+        });
+        let labels = map_clusters.iter().map(|c| {
+            shammie_plot::ScatterPoint::new(
+                c["x"].as_f64().unwrap_or(0.0),
+                c["y"].as_f64().unwrap_or(0.0),
+            )
+            .label(c["name"].as_str().unwrap_or(""))
+        });
+        let plot =
+            shammie_plot::ScatterPlot::new("Conversations by their summaries' embeddings (UMAP)")
+                .x_label("UMAP 1")
+                .y_label("UMAP 2")
+                .size(640.0, 480.0)
+                .series("conversations", points)
+                .series("clusters", labels);
+        files.push(ReportFile {
+            path: "report/map.svg".into(),
+            description:
+                "the map: sampled conversations of shown clusters in 2-D, clusters labelled".into(),
+            content: Figure::single(plot)
+                .title("Clio: the map of conversations")
+                .subtitle(info.caption(&format!(
+                    "{} of {clustered} conversations drawn",
+                    map_rows.len()
+                )))
+                .to_svg()
+                .into_bytes(),
+        });
+    }
+    files.push(ReportFile {
+        path: "data/map.json".into(),
+        description: "the map as the explorer reads it: 2-D points of shown clusters' conversations and the clusters' centres".into(),
+        content: serde_json::to_vec(&serde_json::json!({
+            "points": map_rows,
+            "clusters": map_clusters,
+            "sampled": map.items.len(),
+        }))
+        .expect("plain values"),
+    });
+
     // Every conversation's cluster, to join with a researcher's own labels.
     let mut cluster_of: HashMap<&str, usize> = HashMap::new();
     for (item, &cl) in items.iter().zip(&clusters.assignment) {
@@ -576,6 +651,24 @@ pub fn analyze(run: &RunView, cfg: &Config, levels: usize) -> Result<Analysis, S
         });
     }
     Ok(Analysis { tables, files })
+}
+
+/// The id of base cluster `c`'s highest shown ancestor (itself when none is shown).
+fn top_ancestor(levels: &[Level], c: usize) -> String {
+    let mut best = format!("L0-{c}");
+    let mut at = levels[0].nodes.get(&c).and_then(|n| n.parent);
+    for (level, l) in levels.iter().enumerate().skip(1) {
+        match at.and_then(|p| l.nodes.get(&p).map(|n| (p, n))) {
+            Some((p, n)) => {
+                if n.withheld.is_none() {
+                    best = format!("L{level}-{p}");
+                }
+                at = n.parent;
+            }
+            None => break,
+        }
+    }
+    best
 }
 
 /// One level of the tree: its clusters by number.

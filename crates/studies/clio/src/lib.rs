@@ -30,6 +30,7 @@ pub mod analysis;
 pub mod conversations;
 pub mod hierarchy;
 pub mod kmeans;
+pub mod projection;
 pub mod prompts;
 pub mod stages;
 
@@ -99,6 +100,8 @@ shammie_engine::task_options! {
         pub name_tokens: u32 = 160,
         /// temperature of the namer
         pub name_temperature: f64 [0.0 ..= 2.0] = 0.0,
+        /// conversations drawn on the 2-D map (a seeded sample when there are more; 0: no map)
+        pub map_points: usize = 2000,
         /// hierarchy: children per parent cluster (each level above the base has ⌈children / branching⌉ parents)
         pub branching: usize = 8,
         /// hierarchy: levels above the base clusters at most (levels are added while a level has more than `branching` clusters; 0: base clusters only)
@@ -210,6 +213,7 @@ impl Clio {
             Stage::Map(Arc::new(stages::Facets(sh.clone()))),
             Stage::Lab(Arc::new(stages::Embed(sh.clone()))),
             Stage::Reduce(Arc::new(stages::Cluster(sh.clone()))),
+            Stage::Reduce(Arc::new(stages::Project(sh.clone()))),
             Stage::Map(Arc::new(stages::Names(sh.clone()))),
         ];
         v.extend(hierarchy::stages(sh, sh.levels));

@@ -7,9 +7,11 @@
 //! 3. `clusters` (reduce): k-means; artifact `clusters/clusters.json` (per item its
 //!    cluster; per cluster its size, distinct users, the seeded sample of members the
 //!    namer sees and the nearest non-members).
-//! 4. `names` (map, one sample per cluster): name and description by the `namer`.
-//! 5. the hierarchy's stages, level by level (`crate::hierarchy`).
-//! 6. `audit` (map, one sample per named cluster at every level): the `auditor`'s rating.
+//! 4. `map` (reduce): a seeded sample of the conversations projected to 2-D (UMAP);
+//!    artifact `map/points.json`.
+//! 5. `names` (map, one sample per cluster): name and description by the `namer`.
+//! 6. the hierarchy's stages, level by level (`crate::hierarchy`).
+//! 7. `audit` (map, one sample per named cluster at every level): the `auditor`'s rating.
 //!
 //! Every stage resumes: map stages per sample, the lab and reduce stages by running again
 //! (deterministically: items in id order, k-means seeded by the run's seed).
@@ -338,6 +340,60 @@ impl ReduceStage for Cluster {
         out.write(CLUSTERS, &serde_json::to_vec(&c).expect("plain values"))?;
         Ok(())
     }
+}
+
+/// `map/points.json`: sampled items (indices into `embed/items.jsonl`) and their 2-D
+/// coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapPoints {
+    pub items: Vec<usize>,
+    pub xy: Vec<[f64; 2]>,
+}
+
+pub const MAP: &str = "map/points.json";
+
+/// `map` (reduce): a seeded sample of the embedded conversations projected to 2-D.
+pub struct Project(pub Arc<Shared>);
+
+impl ReduceStage for Project {
+    fn name(&self) -> &str {
+        "map"
+    }
+    fn reduce(&self, run: &RunView, out: &mut StageOutput) -> Result<(), String> {
+        let (items, vectors, dim) = embedded(run)?;
+        let n = items.len();
+        let want = self.0.config.map_points.min(n);
+        let mut chosen: Vec<usize> = (0..n).collect();
+        if want < n {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(run.seed() ^ 0x4D41_5053);
+            chosen.shuffle(&mut rng);
+            chosen.truncate(want);
+            chosen.sort_unstable();
+        }
+        let data: Vec<f32> = chosen
+            .iter()
+            .flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().copied())
+            .collect();
+        let xy = crate::projection::umap(
+            &data,
+            dim,
+            crate::projection::Settings {
+                seed: run.seed(),
+                ..Default::default()
+            },
+        );
+        out.write(
+            MAP,
+            &serde_json::to_vec(&MapPoints { items: chosen, xy }).expect("plain values"),
+        )?;
+        Ok(())
+    }
+}
+
+/// Reads `map/points.json`.
+pub fn map_points(run: &RunView) -> Result<MapPoints, String> {
+    serde_json::from_slice(&run.artifact(MAP).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{MAP}: {e}"))
 }
 
 /// What the `names` stage records per cluster.

@@ -471,6 +471,21 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     );
     assert!(csv.contains("\nc01,suppressed,\n"), "{csv}");
     assert!(dir.path().join("report/clusters.svg").exists());
+
+    // The map draws only the shown cluster's conversations (all 60 are sampled).
+    let map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/map.json")).unwrap()).unwrap();
+    assert_eq!(map["sampled"], 60);
+    let points = map["points"].as_array().unwrap();
+    assert_eq!(points.len(), 20);
+    let clusters = map["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 1);
+    let id = clusters[0]["id"].as_str().unwrap();
+    assert!(points.iter().all(|p| p["cluster"] == id));
+    assert_eq!(clusters[0]["name"], "Get help with cooking questions");
+    let mean_x = points.iter().map(|p| p["x"].as_f64().unwrap()).sum::<f64>() / 20.0;
+    assert!((clusters[0]["x"].as_f64().unwrap() - mean_x).abs() < 1e-9);
+    assert!(dir.path().join("report/map.svg").exists());
 }
 
 #[tokio::test]
