@@ -76,7 +76,7 @@ pub fn umap(data: &[f32], dim: usize, s: Settings) -> Vec<[f64; 2]> {
         of.push(u);
     }
     let laid = layout(&unique, dim, s);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0xD0B1_E5);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0x00D0_B1E5);
     let mut seen = vec![false; laid.len()];
     of.into_iter()
         .map(|u| {
