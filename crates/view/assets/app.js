@@ -4,6 +4,8 @@
 //   #/                                   the runs
 //   #/run/RUN?stage=&q=&error=&dataset=&score=&offset=   a run: results, figures, samples
 //   #/run/RUN/sample/ID?epoch=E&stage=S  one sample's transcript
+//   #/run/RUN/explore?node=ID            a cluster explorer (runs with data/tree.json):
+//                                        the tree of clusters and the 2-D map
 "use strict";
 
 const app = document.getElementById("app");
@@ -165,9 +167,13 @@ async function viewRun(token, run, query) {
       el("dt", {}, "status"), el("dd", {}, statusSpan(s.status))),
   ];
   if (results && results.tables) {
+    const files = results.files || [];
+    if (files.some((f) => f.path === "data/tree.json")) {
+      parts.push(el("p", { class: "explore-link" },
+        el("a", { href: hashFor(["run", run, "explore"]), id: "explore" }, "Explore the clusters: tree and map →")));
+    }
     parts.push(el("h2", {}, "Results"));
     for (const t of results.tables) parts.push(renderTable(t));
-    const files = results.files || [];
     const figures = files.filter((f) => /\.(svg|png)$/i.test(f.path));
     const others = files.filter((f) => !/\.(svg|png)$/i.test(f.path));
     if (figures.length) {
@@ -322,12 +328,152 @@ async function viewSample(token, run, id, query) {
   return false;
 }
 
+// The cluster explorer: a collapsible tree of the clusters a study chose to show
+// (data/tree.json; withheld clusters appear only as counts) beside a zoomable map of
+// conversations (data/map.json). Selecting a cluster in either highlights it in both.
+const SVG_NS = "http://www.w3.org/2000/svg";
+const PALETTE = ["#0b63a8", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#7b5ea7", "#b8860b", "#228b22", "#c0392b"];
+
+function svgEl(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+async function viewExplore(token, run, query) {
+  setCrumbs(el("a", { href: "#/" }, "runs"), el("a", { href: hashFor(["run", run]) }, run), "explore");
+  const file = (p) => runUrl(run) + "/file/" + p.split("/").map(enc).join("/");
+  const [tree, map] = await Promise.all([
+    getJSON(file("data/tree.json")),
+    getJSON(file("data/map.json")).catch(() => null),
+  ]);
+  if (token !== routeToken) return false;
+  const total = tree.conversations || 0;
+  // Each node's base clusters (for the map), and its parent (to open the path to it).
+  const bases = new Map();
+  const parentOf = new Map();
+  const colourOf = new Map();
+  const walk = (n, parent, colour) => {
+    parentOf.set(n.id, parent);
+    colourOf.set(n.id, colour);
+    const own = n.level === 0 ? [n.id] : [];
+    for (const c of n.children) own.push(...walk(c, n.id, colour));
+    bases.set(n.id, own);
+    return own;
+  };
+  tree.roots.forEach((r, i) => walk(r, null, PALETTE[i % PALETTE.length]));
+
+  const nodeEls = new Map();
+  const node = (n) => {
+    const share = total ? (100 * n.conversations / total).toFixed(1) + "%" : "";
+    const head = el("summary", { class: "node-head", "data-id": n.id },
+      el("span", { class: "swatch" }), " ",
+      el("span", { class: "node-name" }, n.name), " ",
+      el("span", { class: "muted" }, n.conversations + " conversations (" + share + ") · " + n.users + " users" + (n.audit ? " · audit " + n.audit + "/5" : "")));
+    head.querySelector(".swatch").style.backgroundColor = colourOf.get(n.id);
+    head.addEventListener("click", () => select(n.id, false));
+    const d = el("details", { class: "node", id: "node-" + n.id, "data-level": n.level },
+      head,
+      n.description ? el("p", { class: "desc" }, n.description) : null,
+      n.children.map(node),
+      n.withheld_children
+        ? el("p", { class: "muted withheld" }, n.withheld_children + " more cluster" + (n.withheld_children > 1 ? "s" : "") + " (" + n.withheld_conversations + " conversations) withheld by the privacy rule")
+        : null);
+    nodeEls.set(n.id, d);
+    return d;
+  };
+  const treeBox = el("div", { id: "tree" },
+    tree.roots.length ? tree.roots.map(node) : el("p", { class: "muted" }, "No cluster passed the privacy rule."));
+
+  // The map.
+  const mapBox = el("div", { id: "map" });
+  const dots = [];
+  const labels = [];
+  if (map && map.points && map.points.length) {
+    const xs = map.points.map((p) => p.x);
+    const ys = map.points.map((p) => p.y);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const pad = 0.08 * Math.max(x1 - x0, y1 - y0, 1e-6);
+    const full = { x: x0 - pad, y: -(y1 + pad), w: x1 - x0 + 2 * pad, h: y1 - y0 + 2 * pad };
+    let view = { ...full };
+    const svg = svgEl("svg", { id: "map-svg", role: "img" });
+    const setView = () => svg.setAttribute("viewBox", [view.x, view.y, view.w, view.h].join(" "));
+    setView();
+    const r = () => 0.006 * view.w;
+    const topOf = new Map((map.clusters || []).map((c) => [c.id, c.top]));
+    const g = svgEl("g", {});
+    for (const p of map.points) {
+      const c = svgEl("circle", { cx: p.x, cy: -p.y, r: r(), class: "dot", "data-cluster": p.cluster });
+      c.style.fill = colourOf.get(topOf.get(p.cluster)) || colourOf.get(p.cluster) || "#888";
+      c.addEventListener("click", () => select(p.cluster, true));
+      dots.push(c);
+      g.append(c);
+    }
+    for (const c of map.clusters || []) {
+      const t = svgEl("text", { x: c.x, y: -c.y, class: "map-label", "data-cluster": c.id }, c.name);
+      t.addEventListener("click", () => select(c.id, true));
+      labels.push(t);
+      g.append(t);
+    }
+    svg.append(g);
+    const rescale = () => {
+      for (const d of dots) d.setAttribute("r", r());
+      for (const t of labels) t.style.fontSize = (0.028 * view.w) + "px";
+    };
+    rescale();
+    // Zoom with the wheel around the pointer; drag to pan; double-click to reset.
+    svg.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      const box = svg.getBoundingClientRect();
+      const fx = (ev.clientX - box.left) / box.width, fy = (ev.clientY - box.top) / box.height;
+      const k = ev.deltaY < 0 ? 0.8 : 1.25;
+      const w = view.w * k, h = view.h * k;
+      view = { x: view.x + fx * (view.w - w), y: view.y + fy * (view.h - h), w, h };
+      setView(); rescale();
+    }, { passive: false });
+    let drag = null;
+    svg.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, y: ev.clientY, view: { ...view } }; });
+    window.addEventListener("mouseup", () => { drag = null; });
+    svg.addEventListener("mousemove", (ev) => {
+      if (!drag) return;
+      const box = svg.getBoundingClientRect();
+      view = { ...drag.view, x: drag.view.x - (ev.clientX - drag.x) / box.width * drag.view.w, y: drag.view.y - (ev.clientY - drag.y) / box.height * drag.view.h };
+      setView();
+    });
+    svg.addEventListener("dblclick", () => { view = { ...full }; setView(); rescale(); });
+    mapBox.append(svg, el("p", { class: "muted" }, map.points.length + " conversations of the shown clusters drawn (" + map.sampled + " sampled for the map); wheel to zoom, drag to pan, double-click to reset."));
+  } else {
+    mapBox.append(el("p", { class: "muted" }, "No map for this run."));
+  }
+
+  function select(id, fromMap) {
+    const inside = new Set(bases.get(id) || [id]);
+    for (const d of dots) d.classList.toggle("faded", !inside.has(d.dataset.cluster));
+    for (const t of labels) t.classList.toggle("faded", !inside.has(t.dataset.cluster));
+    for (const [k, d] of nodeEls) d.classList.toggle("selected", k === id);
+    // Open the path to the node.
+    for (let at = id; at; at = parentOf.get(at)) if (nodeEls.get(at)) nodeEls.get(at).open = true;
+    const target = nodeEls.get(id);
+    if (fromMap && target) target.scrollIntoView({ block: "nearest" });
+    history.replaceState(null, "", hashFor(["run", run, "explore"], { node: id }));
+  }
+
+  app.replaceChildren(
+    el("h1", {}, "Clusters"),
+    el("p", { class: "muted" }, total + " conversations clustered; " + (tree.levels || 0) + " level" + (tree.levels === 1 ? "" : "s") + " above the base clusters. Only clusters that passed the study's privacy rule are named here."),
+    el("div", { class: "explorer" }, treeBox, mapBox));
+  if (query.node && nodeEls.has(query.node)) select(query.node, true);
+  return false;
+}
+
 async function route() {
   const token = ++routeToken;
   const { parts, query } = parseHash();
   let again = false;
   try {
     if (parts[0] === "run" && parts[2] === "sample") again = await viewSample(token, parts[1], parts.slice(3).join("/"), query);
+    else if (parts[0] === "run" && parts[2] === "explore") again = await viewExplore(token, parts[1], query);
     else if (parts[0] === "run" && parts[1]) again = await viewRun(token, parts[1], query);
     else again = await viewRuns(token);
   } catch (err) {

@@ -130,3 +130,64 @@ async fn browse_search_open_and_stay_safe() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)] // the one message a skipped test gives
+async fn the_cluster_explorer_shows_the_tree_and_the_map_together() {
+    let Some(exe) = find_browser() else {
+        eprintln!("SKIPPED: no Chromium found (set SHAMMIE_CHROMIUM or install Debian's chromium-headless-shell; scripts/test does)");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let viewer = shammie_view::Viewer::bind(vec![fixture::clusters(d.path())], 0)
+        .await
+        .unwrap();
+    let base = format!("http://{}/", viewer.addr());
+    tokio::spawn(viewer.serve());
+    let run = fixture::CLUSTERS;
+    tokio::task::spawn_blocking(move || {
+        let mut b = Browser::launch(&exe, 1280, 900);
+        // From the run page, the link to the explorer.
+        b.navigate(&format!("{base}#/run/{run}"));
+        b.wait_for("document.querySelector('#explore')");
+        b.click("#explore");
+        b.wait_for("document.querySelector('#tree') && document.querySelector('#map-svg')");
+        // The tree: two categories, three shown clusters, one withheld counted.
+        assert_eq!(count(&mut b, "#tree details.node[data-level='1']"), 2);
+        assert_eq!(count(&mut b, "#tree details.node[data-level='0']"), 3);
+        let software = text(&mut b, "#node-L1-1");
+        assert!(software.contains("16 conversations (40.0%)"), "{software}");
+        assert!(software.contains("1 more cluster (4 conversations) withheld"), "{software}");
+        // The map: one dot per conversation of a shown cluster, one label per cluster.
+        assert_eq!(count(&mut b, "#map-svg circle.dot"), 36);
+        assert_eq!(count(&mut b, "#map-svg text.map-label"), 3);
+        // A cluster name with markup is text, never HTML.
+        assert_eq!(b.eval("typeof window.__pwned"), "undefined");
+        assert_eq!(count(&mut b, "#tree img, #map img"), 0);
+        shot(&mut b, "explorer");
+
+        // Click a category in the tree: its clusters' dots stay, the others fade.
+        b.click("#node-L1-1 > summary");
+        b.wait_for("document.querySelector('#node-L1-1.selected')");
+        assert_eq!(count(&mut b, "#map-svg circle.dot:not(.faded)"), 12);
+        assert!(b.eval("location.hash").as_str().unwrap().contains("node=L1-1"));
+        // Click a label on the map: its cluster is selected and its path in the tree open.
+        b.eval("document.querySelector('#map-svg text.map-label[data-cluster=\"L0-0\"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))");
+        b.wait_for("document.querySelector('#node-L0-0.selected')");
+        assert_eq!(b.eval("document.querySelector('#node-L1-0').open"), true);
+        assert_eq!(count(&mut b, "#map-svg circle.dot:not(.faded)"), 14);
+        // Zoom in with the wheel: the view box shrinks.
+        let before = b.eval("document.querySelector('#map-svg').viewBox.baseVal.width").as_f64().unwrap();
+        b.eval("document.querySelector('#map-svg').dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: 900, clientY: 400, bubbles: true, cancelable: true}))");
+        let after = b.eval("document.querySelector('#map-svg').viewBox.baseVal.width").as_f64().unwrap();
+        assert!((after / before - 0.8).abs() < 1e-5, "{before} → {after}");
+        shot(&mut b, "explorer-selected");
+        // A permalink opens with the node selected.
+        let here = b.eval("location.href").as_str().unwrap().to_string();
+        b.navigate("about:blank");
+        b.navigate(&here);
+        b.wait_for("document.querySelector('#node-L0-0.selected')");
+    })
+    .await
+    .unwrap();
+}

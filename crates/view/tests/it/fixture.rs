@@ -107,3 +107,63 @@ pub(crate) fn runs(root: &Path) -> PathBuf {
     .unwrap();
     root.to_path_buf()
 }
+
+pub(crate) const CLUSTERS: &str = "20261206T000300Z-clio-usage";
+
+/// A folder holding one run with a cluster tree and map (as `clio/usage` writes them):
+/// two top-level categories; "Cooking" has two shown clusters, "Software" one shown and
+/// one withheld (4 conversations), whose points are not on the map. A cluster name holds
+/// markup, which must show as text.
+pub(crate) fn clusters(root: &Path) -> PathBuf {
+    let dir = root.join(CLUSTERS);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("run.json"), run_json("usage")).unwrap();
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::json!({
+            "schema_version": 2, "study": "clio", "task": "usage", "tables": [],
+            "files": [
+                {"path": "data/tree.json", "description": "the cluster tree"},
+                {"path": "data/map.json", "description": "the map"}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let leaf = |id: &str, name: &str, n: usize| {
+        serde_json::json!({"level": 0, "id": id, "name": name, "description": format!("About {name}."),
+            "conversations": n, "users": n, "audit": 5, "children": [], "withheld_children": 0, "withheld_conversations": 0})
+    };
+    let tree = serde_json::json!({
+        "conversations": 40, "levels": 1,
+        "roots": [
+            {"level": 1, "id": "L1-0", "name": "Cooking", "description": "Food.", "conversations": 24, "users": 24, "audit": 5,
+             "children": [leaf("L0-0", "Bake bread", 14), leaf("L0-1", "<img src=x onerror=window.__pwned=1>", 10)],
+             "withheld_children": 0, "withheld_conversations": 0},
+            {"level": 1, "id": "L1-1", "name": "Software", "description": "Code.", "conversations": 16, "users": 16, "audit": 4,
+             "children": [leaf("L0-2", "Fix Python errors", 12)],
+             "withheld_children": 1, "withheld_conversations": 4}
+        ]
+    });
+    std::fs::write(dir.join("data/tree.json"), tree.to_string()).unwrap();
+    let mut points = Vec::new();
+    for (c, n, x, y) in [
+        ("L0-0", 14, 0.0, 0.0),
+        ("L0-1", 10, 5.0, 0.0),
+        ("L0-2", 12, 0.0, 8.0),
+    ] {
+        for i in 0..n {
+            points.push(serde_json::json!({"x": x + 0.1 * i as f64, "y": y + 0.05 * i as f64, "cluster": c}));
+        }
+    }
+    let map = serde_json::json!({
+        "points": points, "sampled": 40,
+        "clusters": [
+            {"id": "L0-0", "name": "Bake bread", "x": 0.65, "y": 0.3, "conversations": 14, "top": "L1-0"},
+            {"id": "L0-1", "name": "<img src=x onerror=window.__pwned=1>", "x": 5.45, "y": 0.2, "conversations": 10, "top": "L1-0"},
+            {"id": "L0-2", "name": "Fix Python errors", "x": 0.55, "y": 8.3, "conversations": 12, "top": "L1-1"}
+        ]
+    });
+    std::fs::write(dir.join("data/map.json"), map.to_string()).unwrap();
+    root.to_path_buf()
+}
