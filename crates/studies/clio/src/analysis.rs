@@ -17,7 +17,7 @@ use shammie_kit::scores::from_scores;
 use shammie_plot::{Estimate, Figure, IntervalPlot};
 
 use crate::stages::{self, FacetRecord};
-use crate::{Config, SummarySource};
+use crate::{Pipeline, SummarySource};
 
 /// Why a cluster is withheld (`None`: shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,7 +31,7 @@ pub enum Withheld {
 
 /// The privacy decision for one cluster.
 pub fn decide(
-    cfg: &Config,
+    cfg: &Pipeline,
     users: usize,
     conversations: usize,
     named: bool,
@@ -77,7 +77,7 @@ struct Stat {
     rating: Option<u8>,
 }
 
-pub fn analyze(run: &RunView, cfg: &Config, levels: usize) -> Result<Analysis, String> {
+pub fn analyze(run: &RunView, cfg: &Pipeline, levels: usize) -> Result<Analysis, String> {
     let info = run.info().clone();
     // Facets over the whole corpus.
     let mut facets: HashMap<String, FacetRecord> = HashMap::new();
@@ -747,9 +747,8 @@ fn csv_field(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn cfg(audit: bool) -> Config {
+    fn cfg(audit: bool) -> Pipeline {
         let mut m = BTreeMap::new();
-        m.insert("data".to_string(), "x.jsonl".to_string());
         m.insert("audit".to_string(), audit.to_string());
         shammie_engine::OptionGroup::from_options(shammie_engine::Options::new("clio/usage", m))
             .unwrap()

@@ -75,19 +75,37 @@ impl MapStage for Facets {
     fn name(&self) -> &str {
         "facets"
     }
-    fn dataset(&self, _run: &RunView) -> Result<Dataset, DataError> {
-        let iter = self.0.source.iter()?.map(|r| {
-            r.map(|(_, c)| Sample {
-                id: c.id.clone(),
-                unit: None,
-                input: serde_json::json!({ "conversation": c }),
-            })
-        });
-        Ok(Dataset::new(
-            Some(self.0.conversations),
-            "conversation",
-            iter,
-        ))
+    fn dataset(&self, run: &RunView) -> Result<Dataset, DataError> {
+        let sample = |c: Conversation| Sample {
+            id: c.id.clone(),
+            unit: None,
+            input: serde_json::json!({ "conversation": c }),
+        };
+        match &self.0.conversations {
+            crate::Conversations::File(source) => {
+                let iter = source.iter()?.map(move |r| r.map(|(_, c)| sample(c)));
+                Ok(Dataset::new(Some(self.0.n), "conversation", iter))
+            }
+            crate::Conversations::Planted(list) => {
+                let list = list.clone();
+                let n = list.len() as u64;
+                Ok(Dataset::new(
+                    Some(n),
+                    "conversation",
+                    (0..list.len()).map(move |i| Ok(sample(list[i].0.clone()))),
+                ))
+            }
+            crate::Conversations::Written(_) => {
+                let written =
+                    crate::reconstruction::written(run).map_err(|e| stage_err("write", e))?;
+                let n = written.len() as u64;
+                Ok(Dataset::new(
+                    Some(n),
+                    "conversation",
+                    written.into_iter().map(move |w| Ok(sample(w.conversation))),
+                ))
+            }
+        }
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let c: Conversation = serde_json::from_value(s.input["conversation"].clone())
@@ -277,7 +295,7 @@ pub struct Cluster(pub Arc<Shared>);
 
 /// Clusters `(items, vectors)` as the `clusters` stage does, with the run's seed.
 pub fn cluster(
-    cfg: &crate::Config,
+    cfg: &crate::Pipeline,
     items: &[Item],
     vectors: &[f32],
     dim: usize,

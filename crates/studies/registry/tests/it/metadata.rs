@@ -53,6 +53,8 @@ fn every_task_is_listed() {
             "alignment-faking/exfiltration",
             "alignment-faking/judge-check",
             "alignment-faking/prompted",
+            "clio/privacy-check",
+            "clio/reconstruction",
             "clio/usage",
             "constitution/evaluate",
             "constitution/feedback",
