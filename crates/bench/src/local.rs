@@ -331,7 +331,7 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
 }
 
 /// The CPU's model name (from /proc/cpuinfo where there is one).
-fn cpu_name() -> String {
+pub(crate) fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -9,6 +9,9 @@
 //! `scale`: a 10,000-request run against servers with fixed batch slots, one server
 //! against replicas, and its repeat on a warm cache (see `scale.rs`).
 //!
+//! `clio`: the Clio pipeline's compute (embedding, k-means, map, hierarchy) against Kura's
+//! on 10,000 and 100,000 texts (see `clio.rs`).
+//!
 //! `mixed`: the linear mixed model of the discrimination study (`shammie_stats::mixed_lm`)
 //! against statsmodels MixedLM on 9,450 simulated rows (see `mixed.rs`).
 //!
@@ -27,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+mod clio;
 mod local;
 mod mixed;
 mod scale;
@@ -51,6 +55,11 @@ enum Cmd {
     /// A 10,000-request run against one server and against replicas, and its repeat on a
     /// warm cache.
     Scale(scale::ScaleArgs),
+    /// Clio's compute (embedding, k-means, map, hierarchy) against Kura's.
+    Clio(clio::ClioArgs),
+    /// One side of `clio` (run by it in a child process).
+    #[command(hide = true)]
+    ClioSide(clio::SideArgs),
 }
 
 #[derive(clap::Args)]
@@ -310,5 +319,7 @@ fn main() -> Result<()> {
         Cmd::Local(a) => local::run(a),
         Cmd::Mixed(a) => mixed::run(a),
         Cmd::Scale(a) => scale::run(a),
+        Cmd::Clio(a) => clio::run(a),
+        Cmd::ClioSide(a) => clio::side_main(a),
     }
 }

@@ -14,7 +14,8 @@
 //!    parent again from the children it actually got.
 //!
 //! A child whose assignment cannot be read stays without a parent (counted in the
-//! results); a parent whose new name cannot be read keeps its deduplicated name.
+//! results); a parent whose new name cannot be read keeps its deduplicated name. A level
+//! with nothing named below it stays empty, as do the levels above.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -168,10 +169,17 @@ impl LabStage for GroupStage {
         let cfg = &self.shared.config;
         let children = nodes(run, self.level - 1)?;
         if children.is_empty() {
-            return Err(format!(
-                "level {}: no named clusters to group",
-                self.level - 1
-            ));
+            // Nothing below was named (every name or assignment failed): the level stays
+            // empty, and so does every level above it.
+            let g = Groups {
+                wanted: 0,
+                groups: Vec::new(),
+            };
+            out.write(
+                &groups_artifact(self.level),
+                &serde_json::to_vec(&g).expect("plain values"),
+            )?;
+            return Ok(());
         }
         let texts: Vec<String> = children.iter().map(node_text).collect();
         let vectors = lab.embed(&cfg.embedder, &texts)?;
@@ -234,7 +242,7 @@ impl MapStage for ProposeStage {
             .into_iter()
             .map(|n| (n.index, n))
             .collect();
-        let per_group = g.wanted.div_ceil(g.groups.len()).max(1);
+        let per_group = g.wanted.div_ceil(g.groups.len().max(1)).max(1);
         let samples: Vec<Sample> = g
             .groups
             .iter()
@@ -307,6 +315,9 @@ impl MapStage for DedupeStage {
                 }
             }
         }
+        if candidates.is_empty() {
+            return Ok(Dataset::new(Some(0), "level", std::iter::empty()));
+        }
         let sample = Sample {
             id: "dedupe".into(),
             unit: None,
@@ -372,6 +383,9 @@ impl MapStage for AssignStage {
     }
     fn dataset(&self, run: &RunView) -> Result<Dataset, DataError> {
         let parents = dedupe_list(run, self.level).map_err(|e| err(&self.name, e))?;
+        if parents.is_empty() {
+            return Ok(Dataset::new(Some(0), "cluster", std::iter::empty()));
+        }
         let samples: Vec<Sample> = nodes(run, self.level - 1)
             .map_err(|e| err(&self.name, e))?
             .into_iter()

@@ -863,3 +863,54 @@ async fn privacy_check_counts_planted_details_that_leak() {
         .unwrap()
         .contains("one family"));
 }
+
+#[tokio::test]
+async fn unreadable_assignments_leave_the_levels_empty_and_the_run_completes() {
+    // The namer never gives a parent number: level 1 gets no children, level 2 has
+    // nothing to group; the run still finishes with the base clusters.
+    let d = tempfile::tempdir().unwrap();
+    let data = corpus_of(d.path(), 6);
+    let task = shammie_study_clio::build(options(
+        &data,
+        &[("k", "6"), ("branching", "2"), ("max_levels", "2")],
+    ))
+    .unwrap();
+    let dd = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(dd.path(), &meta(task.config())).unwrap();
+    let model: Arc<dyn Model> = Arc::new(ScriptedModel::new("clio", |req: &GenerateRequest| {
+        if req.prefill.as_deref() == Some("Category number:") {
+            scripted::text(" I cannot say")
+        } else {
+            facet_model(req)
+        }
+    }));
+    let models = Models::new(
+        ["facet", "namer", "auditor"]
+            .map(|r| (r.to_string(), model.clone()))
+            .into(),
+    )
+    .with_lab(Arc::new(PlantedLab::default()));
+    let opts = RunOptions {
+        epochs: 1,
+        limit: None,
+        limit_counts: Default::default(),
+        max_in_flight: 4,
+        seed: 7,
+    };
+    let dataset = task.dataset().unwrap();
+    let results = run(task, dataset, models, &dir, &opts, Arc::new(()))
+        .await
+        .unwrap()
+        .results;
+    assert!(table(&results, "hierarchy").rows.is_empty());
+    assert_eq!(table(&results, "clusters").rows.len(), 4);
+    let tree: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/tree.json")).unwrap()).unwrap();
+    assert_eq!(tree["roots"].as_array().unwrap().len(), 4);
+    let a = std::fs::read_to_string(dir.path().join("data/assignments.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["ancestors"],
+        serde_json::json!(["unassigned", "unassigned"])
+    );
+}
