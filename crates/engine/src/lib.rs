@@ -479,6 +479,9 @@ async fn run_stages(
         });
         let artifacts = match &stage {
             Stage::Map(m) => {
+                if let Some(what) = m.private() {
+                    sd.mark_private(what)?;
+                }
                 let dataset = m.dataset(&view)?;
                 let mut stage_models = models.clone();
                 for (role, spec) in m.models(&view)? {

@@ -61,6 +61,12 @@ pub trait MapStage: Send + Sync + 'static {
     /// The stage's samples, which may come from earlier stages' records and artifacts.
     fn dataset(&self, run: &RunView) -> Result<Dataset, DataError>;
     async fn solve(&self, cx: &SampleContext, sample: &Sample) -> Result<Scores, SampleError>;
+    /// What the stage's records hold when they are private (the raw material a study
+    /// analyses but never shows, e.g. Clio's conversations): the stage is marked so that
+    /// the viewer never shows its records. `None` (the default): not private.
+    fn private(&self) -> Option<&str> {
+        None
+    }
     /// Roles this stage binds to other models than the run's, as role → spec (e.g. the
     /// `target` role to the model a lab stage trained). Opened through the run's [`Lab`].
     fn models(&self, _run: &RunView) -> Result<BTreeMap<String, String>, DataError> {

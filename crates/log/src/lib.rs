@@ -21,7 +21,9 @@ mod stages;
 
 pub use lock::RunLock;
 
-pub use stages::{ArtifactInfo, ArtifactWriter, StageDir, StageDone, ARTIFACTS_DIR, STAGES_DIR};
+pub use stages::{
+    ArtifactInfo, ArtifactWriter, StageDir, StageDone, ARTIFACTS_DIR, PRIVATE_FILE, STAGES_DIR,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};

@@ -25,6 +25,10 @@ pub const STAGES_DIR: &str = "stages";
 pub const ARTIFACTS_DIR: &str = "artifacts";
 const MANIFEST: &str = "artifacts/manifest.json";
 const DONE_FILE: &str = "done.json";
+/// Present in a stage whose records hold material its study keeps private (the raw
+/// conversations Clio analyses): the viewer lists the stage but never its records. Its
+/// text says what the records hold.
+pub const PRIVATE_FILE: &str = "private.txt";
 
 /// One artifact as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,17 @@ impl StageDir {
     /// Streams the stage's records.
     pub fn records(&self) -> Result<Records, LogError> {
         Records::open(&self.samples_path())
+    }
+    /// Marks the stage's records private (see [`PRIVATE_FILE`]), saying what they hold.
+    pub fn mark_private(&self, what: &str) -> Result<(), LogError> {
+        let p = self.path.join(PRIVATE_FILE);
+        let tmp = self.path.join(format!(".{PRIVATE_FILE}.tmp"));
+        std::fs::write(&tmp, what).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &p).map_err(io(&p))
+    }
+    /// What the stage's records hold, when they are private.
+    pub fn private(&self) -> Option<String> {
+        std::fs::read_to_string(self.path.join(PRIVATE_FILE)).ok()
     }
     /// The stage's `done.json`, when it has finished.
     pub fn done(&self) -> Result<Option<StageDone>, LogError> {

@@ -196,8 +196,15 @@ async function viewRun(token, run, query) {
   parts.push(el("h2", { id: "samples" }, "Samples"));
   if (s.stages.length) {
     const stages = [["", "(main)"], ...s.stages.map((x) => [x, x])];
+    const priv = s.private || {};
     parts.push(el("p", {}, "stage: ", stages.map(([v, label]) =>
-      (query.stage || "") === v ? el("b", {}, label + " ") : el("a", { href: hashFor(["run", run], { stage: v }) }, label + " "))));
+      (query.stage || "") === v ? el("b", {}, label + (v in priv ? " (private)" : "") + " ") : el("a", { href: hashFor(["run", run], { stage: v }) }, label + (v in priv ? " (private)" : "") + " "))));
+  }
+  if (page.private) {
+    parts.push(el("p", { class: "private", id: "private" },
+      "This stage's records are private (" + page.private + "). The study analyses them but never shows them, and neither does the viewer."));
+    app.replaceChildren(...parts);
+    return s.status === "running";
   }
   parts.push(filterForm(run, query, page));
   const offset = Number(query.offset || 0);

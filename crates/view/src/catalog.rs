@@ -53,6 +53,20 @@ pub fn scan(roots: &[PathBuf]) -> Vec<Found> {
         .collect()
 }
 
+/// What a private stage's records hold (its `private.txt`), or `None` when they may be
+/// shown. The run's own samples (`""`) are never private.
+pub fn private_stage(dir: &Path, stage: &str) -> Option<String> {
+    if stage.is_empty() {
+        return None;
+    }
+    std::fs::read_to_string(
+        dir.join(shammie_log::STAGES_DIR)
+            .join(stage)
+            .join(shammie_log::PRIVATE_FILE),
+    )
+    .ok()
+}
+
 /// The samples files of a run: `""` for `samples.jsonl`, else the stage's name.
 pub fn sample_files(dir: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
@@ -106,6 +120,9 @@ pub struct Summary {
     /// `incomplete` (stopped before its results).
     pub status: &'static str,
     pub stages: Vec<String>,
+    /// Stages whose records are private (their `private.txt`: what they hold); the viewer
+    /// never shows those records.
+    pub private: BTreeMap<String, String>,
     /// From `results.json`: the run's cost at list price and what was paid (US dollars);
     /// absent before the results are written.
     pub cost_usd: Option<f64>,
@@ -185,6 +202,10 @@ pub fn summary(
         output_tokens: tout,
         status,
         stages: files.keys().filter(|k| !k.is_empty()).cloned().collect(),
+        private: files
+            .keys()
+            .filter_map(|k| private_stage(&found.dir, k).map(|w| (k.clone(), w)))
+            .collect(),
         cost_usd: cost("cost_usd"),
         paid_cost_usd: cost("paid_cost_usd"),
     })

@@ -7,7 +7,8 @@
 //!   page of the records that pass the filters, from the index; `q` scans the matching
 //!   records' lines on disk.
 //! - `GET /api/runs/{run}/sample?stage=&id=&epoch=`: one whole record, read at its offset.
-//! - `GET /api/runs/{run}/file/{path}`: a file inside the run directory (figures, reports).
+//! - `GET /api/runs/{run}/file/{path}`: a file inside the run directory (figures, reports),
+//!   except inside a private stage's folder.
 //!
 //! Every response carries a content security policy that allows only the viewer's own
 //! script (model text is only ever set as text, so a transcript holding `<script>` shows
@@ -117,6 +118,10 @@ fn json(body: Vec<u8>) -> Response {
 
 fn not_found(what: String) -> Response {
     (StatusCode::NOT_FOUND, what).into_response()
+}
+
+fn forbidden(what: String) -> Response {
+    (StatusCode::FORBIDDEN, what).into_response()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -266,6 +271,15 @@ async fn samples(
         let Some(found) = find(app, &run) else {
             return not_found(format!("no run {run}"));
         };
+        if let Some(what) = catalog::private_stage(&found.dir, &f.stage) {
+            // Listed as private, never indexed, searched or shown.
+            return json(
+                serde_json::json!({"total": 0, "matching": 0, "offset": 0, "items": [],
+                "datasets": [], "scores": [], "private": what})
+                .to_string()
+                .into_bytes(),
+            );
+        }
         let Some(path) = samples_file(&found, &f.stage) else {
             return json(
                 serde_json::json!({"total": 0, "matching": 0, "offset": 0, "items": [],
@@ -354,6 +368,12 @@ async fn sample(
         let Some(found) = find(app, &run) else {
             return not_found(format!("no run {run}"));
         };
+        if catalog::private_stage(&found.dir, &q.stage).is_some() {
+            return forbidden(format!(
+                "the records of stage {} are private; the viewer does not show them",
+                q.stage
+            ));
+        }
         let Some(path) = samples_file(&found, &q.stage) else {
             return not_found(format!("run {run} has no samples in stage {:?}", q.stage));
         };
@@ -415,6 +435,18 @@ async fn file(
         let Some(path) = inside(&found.dir, &rel) else {
             return not_found(format!("no file {rel} in run {run}"));
         };
+        // Nothing inside a private stage's folder is served (its records, its journal).
+        let stages = found.dir.join(shammie_log::STAGES_DIR);
+        if let Ok(under) = path.strip_prefix(&stages) {
+            let stage = under
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if catalog::private_stage(&found.dir, &stage).is_some() {
+                return forbidden(format!("the files of stage {stage} are private"));
+            }
+        }
         match std::fs::read(&path) {
             Ok(body) => (
                 [

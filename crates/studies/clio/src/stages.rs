@@ -75,6 +75,9 @@ impl MapStage for Facets {
     fn name(&self) -> &str {
         "facets"
     }
+    fn private(&self) -> Option<&str> {
+        Some("the conversations analysed, verbatim, and what the facet model read of them")
+    }
     fn dataset(&self, run: &RunView) -> Result<Dataset, DataError> {
         let sample = |c: Conversation| Sample {
             id: c.id.clone(),

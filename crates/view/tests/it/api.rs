@@ -163,3 +163,35 @@ async fn files_security_and_live_updates() {
     assert_eq!(ids(&page), ["late/one"]);
     assert_eq!(page["total"], SAMPLES + 1);
 }
+
+/// A stage marked private (Clio's conversations) is listed, but its records are never
+/// listed, searched, shown or served as files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_stages_are_listed_but_never_shown() {
+    let d = tempfile::tempdir().unwrap();
+    let addr = serve(d.path()).await;
+    let stage = d.path().join(fixture::STAGED).join("stages/measure");
+    std::fs::write(stage.join("private.txt"), "the conversations, verbatim").unwrap();
+    let runs = json(addr, "/api/runs").await;
+    let staged = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == fixture::STAGED)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        staged["private"],
+        serde_json::json!({"measure": "the conversations, verbatim"})
+    );
+    let base = format!("/api/runs/{}", fixture::STAGED);
+    let page = json(addr, &format!("{base}/samples?stage=measure&q=question")).await;
+    assert_eq!(page["items"], serde_json::json!([]));
+    assert_eq!(page["private"], "the conversations, verbatim");
+    let (status, body) = get(addr, &format!("{base}/sample?stage=measure&id=q00/cot")).await;
+    assert_eq!(status, 403, "{body}");
+    for f in ["stages/measure/samples.jsonl", "stages/measure/private.txt"] {
+        let (status, _) = get(addr, &format!("{base}/file/{f}")).await;
+        assert_eq!(status, 403, "{f}");
+    }
+}

@@ -580,6 +580,11 @@ async fn clusters_privacy_and_assignments_follow_the_planted_corpus() {
     assert!(csv.contains("\nc01,suppressed,\n"), "{csv}");
     assert!(dir.path().join("report/clusters.svg").exists());
 
+    // The conversations' stage is private: the viewer never shows its records.
+    let private = std::fs::read_to_string(dir.path().join("stages/facets/private.txt")).unwrap();
+    assert!(private.contains("conversations"), "{private}");
+    assert!(!dir.path().join("stages/names/private.txt").exists());
+
     // The map draws only the shown cluster's conversations (all 60 are sampled).
     let map: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("data/map.json")).unwrap()).unwrap();
