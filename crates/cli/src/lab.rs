@@ -163,6 +163,21 @@ fn existing_run(work: &Path) -> Result<Option<PathBuf>, String> {
 }
 
 impl CliLab {
+    /// The sentence encoder `name` (a built-in model such as `all-minilm-l6-v2`, pulled
+    /// when missing, or a sentence-transformers folder), loaded once.
+    fn embedder(&self, name: &str) -> Result<Arc<shammie_embed::Embedder>, String> {
+        let mut loaded = self.embedders.lock().expect("embedder map");
+        if let Some(e) = loaded.get(name) {
+            return Ok(e.clone());
+        }
+        let dir = crate::setup::resolve_model_file(name)?;
+        let e = Arc::new(
+            shammie_embed::Embedder::load(&dir).map_err(|e| format!("embedder {name}: {e}"))?,
+        );
+        loaded.insert(name.to_string(), e.clone());
+        Ok(e)
+    }
+
     fn fine_tune_local(
         &self,
         job: &FineTuneJob,
@@ -276,23 +291,6 @@ impl CliLab {
             last_loss: None,
             steps: 0,
         })
-    }
-}
-
-impl CliLab {
-    /// The sentence encoder `name` (a built-in model such as `all-minilm-l6-v2`, pulled
-    /// when missing, or a sentence-transformers folder), loaded once.
-    fn embedder(&self, name: &str) -> Result<Arc<shammie_embed::Embedder>, String> {
-        let mut loaded = self.embedders.lock().expect("embedder map");
-        if let Some(e) = loaded.get(name) {
-            return Ok(e.clone());
-        }
-        let dir = crate::setup::resolve_model_file(name)?;
-        let e = Arc::new(
-            shammie_embed::Embedder::load(&dir).map_err(|e| format!("embedder {name}: {e}"))?,
-        );
-        loaded.insert(name.to_string(), e.clone());
-        Ok(e)
     }
 }
 

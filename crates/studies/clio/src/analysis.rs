@@ -90,9 +90,19 @@ pub fn analyze(run: &RunView, cfg: &Pipeline, levels: usize) -> Result<Analysis,
         }
         read += 1;
         let id = r.id.clone();
-        facets.insert(id, from_scores(&r.id, r.scores)?);
+        let f: FacetRecord = from_scores(&r.id, r.scores)?;
+        // Only what the tables use is kept: a corpus' summaries are never all in memory.
+        facets.insert(
+            id,
+            FacetRecord {
+                summary: None,
+                task: None,
+                user: String::new(),
+                ..f
+            },
+        );
     }
-    let (items, _, _) = stages::embedded(run)?;
+    let items = stages::items(run)?;
     let clusters = stages::clusters(run)?;
     let names = stages::names(run)?;
     let audits = if cfg.audit {

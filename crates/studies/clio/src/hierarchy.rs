@@ -26,7 +26,7 @@ use shammie_core::{GenerateRequest, Sample, Scores};
 use shammie_engine::{
     DataError, Dataset, Lab, LabStage, MapStage, RunView, SampleContext, SampleError, StageOutput,
 };
-use shammie_kit::scores::{from_scores, to_scores};
+use shammie_kit::scores::to_scores;
 
 use crate::kmeans::{self, Points};
 use crate::prompts::{self, without_prefill_unless};
@@ -65,15 +65,10 @@ fn bad_input(e: serde_json::Error) -> SampleError {
 
 /// The records of a map stage that finished, as `T`, in id order.
 fn finished<T: serde::de::DeserializeOwned>(run: &RunView, stage: &str) -> Result<Vec<T>, String> {
-    let mut out = Vec::new();
-    for r in run.records(stage).map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_none() {
-            out.push((r.id.clone(), from_scores::<T>(&r.id, r.scores)?));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, t)| t).collect())
+    Ok(stages::finished(run, stage)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
 }
 
 /// The named clusters of level `level` (0: the base clusters), by index.

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use shammie_core::{Cell, Table};
 use shammie_engine::{Analysis, RunView};
 use shammie_kit::cells;
-use shammie_kit::scores::from_scores;
 
 use crate::conversations::{Conversation, Role, Turn};
 use crate::stages::FacetRecord;
@@ -225,15 +224,10 @@ pub fn analyze(
     let mut facet_leaks: BTreeMap<&str, usize> = BTreeMap::new();
     let mut any_facet = 0usize;
     let mut read = 0usize;
-    for r in run.records("facets").map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_some() {
-            continue;
-        }
-        let Some(p) = by_id.get(r.id.as_str()) else {
+    for (id, f) in crate::stages::finished::<FacetRecord>(run, "facets")? {
+        let Some(p) = by_id.get(id.as_str()) else {
             continue;
         };
-        let f: FacetRecord = from_scores(&r.id, r.scores)?;
         read += 1;
         let text = format!(
             "{}\n{}",

@@ -24,7 +24,7 @@ use shammie_core::{Cell, GenerateRequest, Sample, Scores, Table};
 use shammie_engine::{Analysis, DataError, Dataset, MapStage, RunView, SampleContext, SampleError};
 use shammie_kit::cells;
 use shammie_kit::jsonl::{parse_toml, Origin};
-use shammie_kit::scores::{from_scores, to_scores};
+use shammie_kit::scores::to_scores;
 
 use crate::conversations::{Conversation, Role, Turn};
 use crate::prompts::without_prefill_unless;
@@ -253,15 +253,10 @@ impl MapStage for Write {
 
 /// The conversations written, in id order.
 pub fn written(run: &RunView) -> Result<Vec<Written>, String> {
-    let mut out = Vec::new();
-    for r in run.records("write").map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_none() {
-            out.push((r.id.clone(), from_scores::<Written>(&r.id, r.scores)?));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, w)| w).collect())
+    Ok(stages::finished::<Written>(run, "write")?
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect())
 }
 
 /// The judge's request: which topic does this cluster describe?
@@ -391,16 +386,12 @@ pub fn analyze(run: &RunView, topics: &Topics) -> Result<Analysis, String> {
         .into_iter()
         .map(|w| (w.conversation.id, w.topic))
         .collect();
-    let (items, _, _) = stages::embedded(run)?;
+    let items = stages::items(run)?;
     let clusters = stages::clusters(run)?;
-    let mut matched: BTreeMap<usize, usize> = BTreeMap::new();
-    for r in run.records("match").map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_none() {
-            let m: Matched = from_scores(&r.id, r.scores)?;
-            matched.insert(m.cluster, m.topic);
-        }
-    }
+    let matched: BTreeMap<usize, usize> = stages::finished::<Matched>(run, "match")?
+        .into_iter()
+        .map(|(_, m)| (m.cluster, m.topic))
+        .collect();
     // (cluster, true topic) per clustered conversation.
     let pairs: Vec<(usize, usize)> = items
         .iter()

@@ -164,21 +164,27 @@ pub struct Item {
     pub user: String,
 }
 
-/// The facet records of the finished conversations that have a summary, in id order.
-pub fn summarised(run: &RunView) -> Result<Vec<(String, FacetRecord)>, String> {
+/// The finished records of map stage `stage` (failed ones left out), with their ids, as
+/// `T`, in id order.
+pub fn finished<T: serde::de::DeserializeOwned>(
+    run: &RunView,
+    stage: &str,
+) -> Result<Vec<(String, T)>, String> {
     let mut out = Vec::new();
-    for r in run.records("facets").map_err(|e| e.to_string())? {
+    for r in run.records(stage).map_err(|e| e.to_string())? {
         let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_some() {
-            continue;
-        }
-        let id = r.id.clone();
-        let f: FacetRecord = from_scores(&r.id, r.scores)?;
-        if f.summary.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-            out.push((id, f));
+        if r.error.is_none() {
+            out.push((r.id.clone(), from_scores::<T>(&r.id, r.scores)?));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The facet records of the finished conversations that have a summary, in id order.
+pub fn summarised(run: &RunView) -> Result<Vec<(String, FacetRecord)>, String> {
+    let mut out = finished::<FacetRecord>(run, "facets")?;
+    out.retain(|(_, f)| f.summary.as_deref().is_some_and(|s| !s.trim().is_empty()));
     Ok(out)
 }
 
@@ -240,13 +246,18 @@ impl LabStage for Embed {
     }
 }
 
-/// The embedded items and their vectors (row-major), as the `embed` stage wrote them.
-pub fn embedded(run: &RunView) -> Result<(Vec<Item>, Vec<f32>, usize), String> {
-    let items: Vec<Item> = String::from_utf8(run.artifact(ITEMS).map_err(|e| e.to_string())?)
+/// The embedded items, in the order of their vectors.
+pub fn items(run: &RunView) -> Result<Vec<Item>, String> {
+    String::from_utf8(run.artifact(ITEMS).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?
         .lines()
         .map(|l| serde_json::from_str(l).map_err(|e| format!("{ITEMS}: {e}")))
-        .collect::<Result<_, _>>()?;
+        .collect()
+}
+
+/// The embedded items and their vectors (row-major), as the `embed` stage wrote them.
+pub fn embedded(run: &RunView) -> Result<(Vec<Item>, Vec<f32>, usize), String> {
+    let items = items(run)?;
     let bytes = run.artifact(VECTORS).map_err(|e| e.to_string())?;
     let vectors: Vec<f32> = bytes
         .chunks_exact(4)
@@ -501,15 +512,10 @@ impl MapStage for Names {
 
 /// The names of the clusters that were named, by cluster.
 pub fn names(run: &RunView) -> Result<BTreeMap<usize, NameRecord>, String> {
-    let mut out = BTreeMap::new();
-    for r in run.records("names").map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_none() {
-            let n: NameRecord = from_scores(&r.id, r.scores)?;
-            out.insert(n.cluster, n);
-        }
-    }
-    Ok(out)
+    Ok(finished::<NameRecord>(run, "names")?
+        .into_iter()
+        .map(|(_, n)| (n.cluster, n))
+        .collect())
 }
 
 /// What the `audit` stage records per cluster.
@@ -568,13 +574,8 @@ impl MapStage for Audit {
 
 /// The auditor's ratings by (level, cluster) (clusters whose audit failed are absent).
 pub fn audits(run: &RunView) -> Result<BTreeMap<(usize, usize), Option<u8>>, String> {
-    let mut out = BTreeMap::new();
-    for r in run.records("audit").map_err(|e| e.to_string())? {
-        let r = r.map_err(|e| e.to_string())?;
-        if r.error.is_none() {
-            let a: AuditRecord = from_scores(&r.id, r.scores)?;
-            out.insert((a.level, a.cluster), a.rating);
-        }
-    }
-    Ok(out)
+    Ok(finished::<AuditRecord>(run, "audit")?
+        .into_iter()
+        .map(|(_, a)| ((a.level, a.cluster), a.rating))
+        .collect())
 }

@@ -390,14 +390,26 @@ async fn run_study(
     lab: Arc<PlantedLab>,
 ) -> (RunDir, Results, Arc<ScriptedModel>, tempfile::TempDir) {
     let task = shammie_study_clio::build(options(data, extra)).unwrap();
-    let d = tempfile::tempdir().unwrap();
-    let dir = RunDir::create(d.path(), &meta(task.config())).unwrap();
     let model = Arc::new(ScriptedModel::new("clio", facet_model));
-    let m: Arc<dyn Model> = model.clone();
+    let (dir, results, d) = run_task(task, model.clone(), lab).await;
+    (dir, results, model, d)
+}
+
+/// Runs `task` with `model` in every role the task has and `lab` as its lab.
+async fn run_task(
+    task: Arc<dyn Task>,
+    model: Arc<dyn Model>,
+    lab: Arc<PlantedLab>,
+) -> (RunDir, Results, tempfile::TempDir) {
+    let d = tempfile::tempdir().unwrap();
+    let mut m = meta(task.config());
+    m.task = task.name().to_string();
+    let dir = RunDir::create(d.path(), &m).unwrap();
     let models = Models::new(
-        ["facet", "namer", "auditor"]
-            .map(|r| (r.to_string(), m.clone()))
-            .into(),
+        task.roles()
+            .iter()
+            .map(|r| (r.name.to_string(), model.clone()))
+            .collect(),
     )
     .with_lab(lab);
     let opts = RunOptions {
@@ -411,7 +423,7 @@ async fn run_study(
     let s = run(task, dataset, models, &dir, &opts, Arc::new(()))
         .await
         .unwrap();
-    (dir, s.results, model, d)
+    (dir, s.results, d)
 }
 
 fn table<'a>(r: &'a Results, name: &str) -> &'a shammie_core::Table {
@@ -766,30 +778,8 @@ async fn reconstruction_scores_the_planted_matches() {
     .collect();
     let task = shammie_study_clio::build_reconstruction(Options::new("clio/reconstruction", opts))
         .unwrap();
-    let dd = tempfile::tempdir().unwrap();
-    let mut m = meta(task.config());
-    m.task = "reconstruction".into();
-    let dir = RunDir::create(dd.path(), &m).unwrap();
     let model = Arc::new(ScriptedModel::new("clio", facet_model));
-    let mm: Arc<dyn Model> = model.clone();
-    let models = Models::new(
-        ["writer", "facet", "namer", "auditor", "judge"]
-            .map(|r| (r.to_string(), mm.clone()))
-            .into(),
-    )
-    .with_lab(Arc::new(PlantedLab::default()));
-    let opts = RunOptions {
-        epochs: 1,
-        limit: None,
-        limit_counts: Default::default(),
-        max_in_flight: 4,
-        seed: 7,
-    };
-    let dataset = task.dataset().unwrap();
-    let results = run(task, dataset, models, &dir, &opts, Arc::new(()))
-        .await
-        .unwrap()
-        .results;
+    let (_dir, results, _d) = run_task(task, model.clone(), Arc::new(PlantedLab::default())).await;
     // 30 written, 30 × 4 facets, 3 names, 3 audits, 3 matches.
     assert_eq!(model.calls(), 30 + 120 + 3 + 3 + 3);
     let t = table(&results, "reconstruction");
@@ -821,30 +811,8 @@ async fn privacy_check_counts_planted_details_that_leak() {
         .collect();
     let task =
         shammie_study_clio::build_privacy_check(Options::new("clio/privacy-check", opts)).unwrap();
-    let dd = tempfile::tempdir().unwrap();
-    let mut m = meta(task.config());
-    m.task = "privacy-check".into();
-    let dir = RunDir::create(dd.path(), &m).unwrap();
     let model = Arc::new(ScriptedModel::new("clio", facet_model));
-    let mm: Arc<dyn Model> = model.clone();
-    let models = Models::new(
-        ["facet", "namer", "auditor"]
-            .map(|r| (r.to_string(), mm.clone()))
-            .into(),
-    )
-    .with_lab(Arc::new(PlantedLab::default()));
-    let opts = RunOptions {
-        epochs: 1,
-        limit: None,
-        limit_counts: Default::default(),
-        max_in_flight: 4,
-        seed: 7,
-    };
-    let dataset = task.dataset().unwrap();
-    let results = run(task, dataset, models, &dir, &opts, Arc::new(()))
-        .await
-        .unwrap()
-        .results;
+    let (_dir, results, _d) = run_task(task, model.clone(), Arc::new(PlantedLab::default())).await;
     let t = table(&results, "privacy-check");
     let row = |kind: &str| t.rows.iter().find(|r| text(&r[0]) == kind).unwrap();
     // Facets: the surname leaks in every tenth summary (6 of 60); nothing else does.
@@ -880,8 +848,6 @@ async fn unreadable_assignments_leave_the_levels_empty_and_the_run_completes() {
         &[("k", "6"), ("branching", "2"), ("max_levels", "2")],
     ))
     .unwrap();
-    let dd = tempfile::tempdir().unwrap();
-    let dir = RunDir::create(dd.path(), &meta(task.config())).unwrap();
     let model: Arc<dyn Model> = Arc::new(ScriptedModel::new("clio", |req: &GenerateRequest| {
         if req.prefill.as_deref() == Some("Category number:") {
             scripted::text(" I cannot say")
@@ -889,24 +855,7 @@ async fn unreadable_assignments_leave_the_levels_empty_and_the_run_completes() {
             facet_model(req)
         }
     }));
-    let models = Models::new(
-        ["facet", "namer", "auditor"]
-            .map(|r| (r.to_string(), model.clone()))
-            .into(),
-    )
-    .with_lab(Arc::new(PlantedLab::default()));
-    let opts = RunOptions {
-        epochs: 1,
-        limit: None,
-        limit_counts: Default::default(),
-        max_in_flight: 4,
-        seed: 7,
-    };
-    let dataset = task.dataset().unwrap();
-    let results = run(task, dataset, models, &dir, &opts, Arc::new(()))
-        .await
-        .unwrap()
-        .results;
+    let (dir, results, _d) = run_task(task, model, Arc::new(PlantedLab::default())).await;
     assert!(table(&results, "hierarchy").rows.is_empty());
     assert_eq!(table(&results, "clusters").rows.len(), 4);
     let tree: serde_json::Value =
