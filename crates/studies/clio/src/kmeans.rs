@@ -5,8 +5,9 @@
 //! Written here rather than taken from a crate: the maintained Rust implementation
 //! (`linfa-clustering`) brings `ndarray` and the linfa framework for some forty lines of
 //! arithmetic, and its results depend on its thread pool's scheduling; this one is a
-//! fixed sequence of operations (distances in f32 in dimension order, centroid sums in
-//! f64 in point order).
+//! fixed sequence of operations (each distance summed in 16 lanes in a fixed order,
+//! centroid sums in f64 in point order), so any number of threads gives the same
+//! clusters. The assignment pass, where the time goes, runs on all cores.
 
 use rand::{Rng, SeedableRng};
 
@@ -52,9 +53,67 @@ pub struct Clustering {
     pub restart: usize,
 }
 
-/// Squared Euclidean distance.
+/// Lanes of the distance sums: independent running sums the compiler keeps in vector
+/// registers (a single running sum is a chain of dependent additions it may not reorder).
+const LANES: usize = 16;
+
+/// Squared Euclidean distance: the squares summed in 16 lanes (lane i takes dimensions
+/// i, i + 16, …), then the lanes added pairwise in a fixed order — the same bits on every
+/// call, whatever the machine.
 pub fn dist2(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; LANES];
+    let whole = a.len() / LANES * LANES;
+    for (x, y) in a[..whole]
+        .chunks_exact(LANES)
+        .zip(b[..whole].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    for (i, (x, y)) in a[whole..].iter().zip(&b[whole..]).enumerate() {
+        let d = x - y;
+        acc[i] += d * d;
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0]
+}
+
+/// Threads for a pass over `n` points against `k` centres of `dim` values: all cores when
+/// the pass is large enough to be worth it.
+fn threads(n: usize, k: usize, dim: usize) -> usize {
+    if n * k * dim < 1 << 22 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n)
+    }
+}
+
+/// Each point's nearest centroid, computed in parallel over disjoint ranges of points
+/// (each point's answer depends on nothing else, so the result is the same on any number
+/// of threads).
+fn assign_all(points: Points, centroids: &[f32], out: &mut [(usize, f32)], t: usize) {
+    let (n, dim) = (points.len(), points.dim);
+    let per = n.div_ceil(t.max(1));
+    std::thread::scope(|s| {
+        for (c, chunk) in out.chunks_mut(per).enumerate() {
+            s.spawn(move || {
+                for (j, o) in chunk.iter_mut().enumerate() {
+                    *o = nearest(points.row(c * per + j), centroids, dim);
+                }
+            });
+        }
+    });
 }
 
 /// The rule of thumb for k when none is given: √(n/2), at least 2 and at most n.
@@ -123,12 +182,13 @@ fn lloyd(points: Points, mut centroids: Vec<f32>, max_iter: usize) -> Clustering
     let (n, dim) = (points.len(), points.dim);
     let k = centroids.len() / dim;
     let mut assignment = vec![usize::MAX; n];
+    let mut nearest_now = vec![(0usize, 0f32); n];
     let mut iterations = 0;
     loop {
         iterations += 1;
         let mut changed = false;
-        for (i, a) in assignment.iter_mut().enumerate() {
-            let (c, _) = nearest(points.row(i), &centroids, dim);
+        assign_all(points, &centroids, &mut nearest_now, threads(n, k, dim));
+        for (a, &(c, _)) in assignment.iter_mut().zip(&nearest_now) {
             if *a != c {
                 *a = c;
                 changed = true;
@@ -270,6 +330,35 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 3);
         assert!(sizes.iter().all(|&s| s == 1), "{sizes:?}");
         assert_eq!(c.inertia, 0.0);
+    }
+
+    #[test]
+    fn distances_match_a_plain_sum_and_threads_change_nothing() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        for len in [1, 15, 16, 17, 384, 390] {
+            let a: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let b: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| ((x - y) as f64).powi(2))
+                .sum();
+            assert!(
+                (dist2(&a, &b) as f64 - want).abs() < 1e-5 * want.max(1.0),
+                "{len}"
+            );
+        }
+        let data: Vec<f32> = (0..1000 * 24)
+            .map(|_| rng.gen_range(-1.0f32..1.0))
+            .collect();
+        let cents: Vec<f32> = data[..7 * 24].to_vec();
+        let p = Points::new(&data, 24);
+        let mut one = vec![(0, 0f32); 1000];
+        let mut three = vec![(0, 0f32); 1000];
+        assign_all(p, &cents, &mut one, 1);
+        assign_all(p, &cents, &mut three, 3);
+        assert_eq!(one, three);
+        assert_eq!(one[3].0, 3);
     }
 
     #[test]

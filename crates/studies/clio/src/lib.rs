@@ -107,7 +107,7 @@ shammie_engine::task_options! {
         /// base clusters (default: √(n/2) for n conversations)
         pub k: Option<usize> = None,
         /// k-means restarts (k-means++ seeding each; the lowest inertia is kept)
-        pub restarts: usize = 10,
+        pub restarts: usize = 3,
         /// k-means iterations at most per restart
         pub max_iter: usize = 300,
         /// summaries from inside a cluster shown to the namer (a seeded random sample)
