@@ -35,12 +35,18 @@ pub(crate) struct ClioArgs {
     /// Threads for both sides (Rust: candle's and ours; Python: torch's and OpenMP's).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also run Shammie with the 8-bit embedder (`all-minilm-l6-v2+int8`).
+    #[arg(long)]
+    int8: bool,
 }
 
 #[derive(clap::Args)]
 pub(crate) struct SideArgs {
     texts: PathBuf,
     minilm: PathBuf,
+    /// Embed with 8-bit matrix products.
+    #[arg(long)]
+    int8: bool,
 }
 
 fn minilm_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
@@ -93,6 +99,19 @@ pub(crate) fn run(a: ClioArgs) -> Result<()> {
             .env("RAYON_NUM_THREADS", &threads);
         let r = side(&format!("shammie N={n}"), &mut rust)?;
         print_row(n, "Shammie", &r);
+        let r8 = if a.int8 {
+            let mut rust8 = Command::new(&exe);
+            rust8
+                .args(["clio-side", "--int8"])
+                .arg(&path)
+                .arg(&minilm)
+                .env("RAYON_NUM_THREADS", &threads);
+            let r8 = side(&format!("shammie int8 N={n}"), &mut rust8)?;
+            print_row(n, "Shammie, int8 embedder", &r8);
+            Some(r8)
+        } else {
+            None
+        };
         if !a.no_python {
             let mut py = Command::new(&a.python);
             py.arg(&script)
@@ -117,6 +136,18 @@ pub(crate) fn run(a: ClioArgs) -> Result<()> {
                 ratio(k.wall, r.wall),
                 ratio(k.peak_mb, r.peak_mb),
             );
+            if let Some(r8) = &r8 {
+                println!(
+                    "| {n} | Kura ÷ Shammie int8 | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
+                    ratio(k.steps[0], r8.steps[0]),
+                    ratio(k.steps[1], r8.steps[1]),
+                    ratio(k.steps[2], r8.steps[2]),
+                    ratio(k.steps[3], r8.steps[3]),
+                    ratio(k.steps.iter().sum(), r8.steps.iter().sum()),
+                    ratio(k.wall, r8.wall),
+                    ratio(k.peak_mb, r8.peak_mb),
+                );
+            }
         }
     }
     Ok(())
@@ -166,7 +197,12 @@ pub(crate) fn side_main(a: SideArgs) -> Result<()> {
     let texts: Vec<String> = serde_json::from_slice(&std::fs::read(&a.texts)?)?;
     let n = texts.len();
     let t = Instant::now();
-    let e = shammie_embed::Embedder::load(&a.minilm)?;
+    let precision = if a.int8 {
+        shammie_embed::Precision::Int8
+    } else {
+        shammie_embed::Precision::F32
+    };
+    let e = shammie_embed::Embedder::load_with(&a.minilm, precision)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let vectors = e.embed(&refs)?;
     let embed = t.elapsed().as_secs_f64();

@@ -164,15 +164,21 @@ fn existing_run(work: &Path) -> Result<Option<PathBuf>, String> {
 
 impl CliLab {
     /// The sentence encoder `name` (a built-in model such as `all-minilm-l6-v2`, pulled
-    /// when missing, or a sentence-transformers folder), loaded once.
+    /// when missing, or a sentence-transformers folder; `+int8` after it for 8-bit
+    /// matrix products), loaded once.
     fn embedder(&self, name: &str) -> Result<Arc<shammie_embed::Embedder>, String> {
         let mut loaded = self.embedders.lock().expect("embedder map");
         if let Some(e) = loaded.get(name) {
             return Ok(e.clone());
         }
-        let dir = crate::setup::resolve_model_file(name)?;
+        let (model, precision) = match name.strip_suffix("+int8") {
+            Some(m) => (m, shammie_embed::Precision::Int8),
+            None => (name, shammie_embed::Precision::F32),
+        };
+        let dir = crate::setup::resolve_model_file(model)?;
         let e = Arc::new(
-            shammie_embed::Embedder::load(&dir).map_err(|e| format!("embedder {name}: {e}"))?,
+            shammie_embed::Embedder::load_with(&dir, precision)
+                .map_err(|e| format!("embedder {name}: {e}"))?,
         );
         loaded.insert(name.to_string(), e.clone());
         Ok(e)

@@ -47,16 +47,57 @@ enum Activation {
     Relu,
 }
 
+/// How the encoder's matrix products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32, as sentence-transformers computes them (the default).
+    #[default]
+    F32,
+    /// Weights as Q8_0 blocks and activations quantized to 8 bits per product, on
+    /// `shammie_local::qmm`'s integer kernels: faster, with vectors slightly off the exact
+    /// ones (the tests bound how far).
+    Int8,
+}
+
 struct Linear {
-    /// (out, in), as stored.
-    weight: Tensor,
+    /// (in, out): the stored (out, in) weight transposed once, contiguous, so that every
+    /// product reads it in order.
+    weight_t: Tensor,
     bias: Tensor,
+    /// The weight repacked for the integer kernels (`Precision::Int8`).
+    quantized: Option<shammie_local::qmm::QMatrix>,
 }
 
 impl Linear {
+    fn new(weight: Tensor, bias: Tensor, precision: Precision) -> candle_core::Result<Self> {
+        let quantized = match precision {
+            Precision::F32 => None,
+            Precision::Int8 => {
+                let q = candle_core::quantized::QTensor::quantize(
+                    &weight,
+                    candle_core::quantized::GgmlDType::Q8_0,
+                )?;
+                shammie_local::qmm::QMatrix::from_qtensor(&q, shammie_local::qmm::isa())
+            }
+        };
+        Ok(Linear {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+            quantized,
+        })
+    }
+
     /// `x` is (rows, in); returns (rows, out).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        let y = match &self.quantized {
+            Some(q) => {
+                let (rows, _) = x.dims2()?;
+                let out = q.forward(&x.flatten_all()?.to_vec1::<f32>()?);
+                Tensor::from_vec(out, (rows, q.dims().0), x.device())?
+            }
+            None => x.matmul(&self.weight_t)?,
+        };
+        y.broadcast_add(&self.bias)
     }
 }
 
@@ -104,8 +145,14 @@ pub struct Bert {
 }
 
 impl Bert {
-    /// Reads the weights of `config` from a safetensors file, onto `device`, as f32.
-    pub fn load(config: BertConfig, weights: &Path, device: &Device) -> Result<Self, EmbedError> {
+    /// Reads the weights of `config` from a safetensors file, onto `device`, as f32 (and,
+    /// with `Precision::Int8`, the projections also repacked for the integer kernels).
+    pub fn load(
+        config: BertConfig,
+        weights: &Path,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self, EmbedError> {
         let format = |message: String| EmbedError::Format {
             path: weights.to_path_buf(),
             message,
@@ -145,10 +192,11 @@ impl Bert {
 
         let h = config.hidden_size;
         let linear = |prefix: &str, out: usize, inp: usize| -> Result<Linear, EmbedError> {
-            Ok(Linear {
-                weight: w.get(&format!("{prefix}.weight"), &[out, inp])?,
-                bias: w.get(&format!("{prefix}.bias"), &[out])?,
-            })
+            Ok(Linear::new(
+                w.get(&format!("{prefix}.weight"), &[out, inp])?,
+                w.get(&format!("{prefix}.bias"), &[out])?,
+                precision,
+            )?)
         };
         let norm = |prefix: &str| -> Result<LayerNorm, EmbedError> {
             Ok(LayerNorm {

@@ -21,6 +21,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tokenizers::Encoding;
 
+pub use bert::Precision;
 pub use tokenizer::Tokenizer;
 
 /// Texts per forward pass; texts are sorted by length first so a batch pads little.
@@ -61,6 +62,11 @@ impl Embedder {
     /// Without `modules.json` the pipeline is taken to be mean pooling then normalisation;
     /// pooling other than the mean is refused.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        Self::load_with(dir, Precision::F32)
+    }
+
+    /// [`Embedder::load`] with the encoder's matrix products at `precision`.
+    pub fn load_with(dir: &Path, precision: Precision) -> Result<Self, EmbedError> {
         let config_path = dir.join("config.json");
         let config: bert::BertConfig =
             serde_json::from_value(read_json(&config_path)?).map_err(|e| EmbedError::Format {
@@ -112,7 +118,12 @@ impl Embedder {
         }
 
         let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), max_seq_length)?;
-        let model = bert::Bert::load(config, &dir.join("model.safetensors"), &Device::Cpu)?;
+        let model = bert::Bert::load(
+            config,
+            &dir.join("model.safetensors"),
+            &Device::Cpu,
+            precision,
+        )?;
         Ok(Self {
             tokenizer,
             model,

@@ -149,3 +149,27 @@ fn similar_sentences_are_closer() {
         .unwrap();
     assert!(cosine(&e[0], &e[1]) > cosine(&e[0], &e[2]) + 0.3);
 }
+
+/// `Precision::Int8` (Q8_0 weights, 8-bit activations on the integer kernels) stays close
+/// to sentence-transformers' vectors and keeps their order of similarity.
+#[test]
+fn int8_products_stay_close_to_the_reference() {
+    let Some(dir) = common::model_dir_or_skip() else {
+        return;
+    };
+    let e = Embedder::load_with(&dir, shammie_embed::Precision::Int8).unwrap();
+    let f = fixtures();
+    let texts: Vec<&str> = f.cases.iter().map(|c| c.text.as_str()).collect();
+    let got = e.embed(&texts).unwrap();
+    let mut worst = 1f32;
+    for (c, v) in f.cases.iter().zip(&got) {
+        let cos = cosine(v, &c.embedding);
+        worst = worst.min(cos);
+        assert!((norm(v) - 1.0).abs() < 1e-4);
+    }
+    // Measured: 0.9985 on the fixtures.
+    assert!(
+        worst > 0.995,
+        "worst cosine to sentence-transformers {worst}"
+    );
+}

@@ -102,7 +102,7 @@ shammie_engine::task_options! {
         pub facet_tokens: u32 = 96,
         /// temperature of the facet model
         pub facet_temperature: f64 [0.0 ..= 2.0] = 0.0,
-        /// the sentence encoder the summaries are embedded with (a built-in model name or a sentence-transformers folder)
+        /// the sentence encoder the summaries are embedded with (a built-in model name or a sentence-transformers folder; `+int8` after it: 8-bit matrix products on the integer kernels, faster, vectors within a cosine of 0.995 of the exact ones)
         pub embedder: String = "all-minilm-l6-v2".to_string(),
         /// base clusters (default: √(n/2) for n conversations)
         pub k: Option<usize> = None,
