@@ -168,12 +168,7 @@ pub fn name_cluster(
     max_tokens: u32,
     temperature: f64,
 ) -> GenerateRequest {
-    let list = |xs: &[String]| {
-        xs.iter()
-            .map(|s| format!("- {}", s.trim().replace('\n', " ")))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let list = bullets;
     let contrast = if outside.is_empty() {
         String::new()
     } else {
@@ -182,18 +177,16 @@ pub fn name_cluster(
             list(outside)
         )
     };
-    let mut r = GenerateRequest::user(
+    namer_request(
         format!(
             "Summaries of user requests that were grouped together:\n{}{contrast}\n\nWrite a short name for the group (at most ten words, an imperative sentence such as \"Debug Python data-processing scripts\") that fits every request in it and distinguishes it from the contrasting requests, and a description of two sentences. Be specific. {PRIVACY}\n\nAnswer in this form:\nName: …\nDescription: …",
             list(inside)
         ),
         max_tokens,
-    );
-    r.system = Some(NAMER_SYSTEM.into());
-    r.prefill = Some("Name:".into());
-    r.temperature = Some(temperature);
-    r.stop = vec!["\n\n".into()];
-    r
+        "Name:",
+        temperature,
+        true,
+    )
 }
 
 /// A name and description from the namer's answer (after the `Name:` prefill): the
@@ -221,6 +214,33 @@ pub fn parse_name(completion: &str) -> Option<(String, String)> {
     Some((name, description))
 }
 
+/// `xs` as a bulleted list, one line each.
+fn bullets(xs: &[String]) -> String {
+    xs.iter()
+        .map(|x| format!("- {}", x.trim().replace('\n', " ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A request to the namer: its system prompt, the answer's opening `prefill`, and (for
+/// answers that end at a blank line) that stop.
+fn namer_request(
+    text: String,
+    max_tokens: u32,
+    prefill: &str,
+    temperature: f64,
+    stop_at_blank_line: bool,
+) -> GenerateRequest {
+    let mut r = GenerateRequest::user(text, max_tokens);
+    r.system = Some(NAMER_SYSTEM.into());
+    r.prefill = Some(prefill.into());
+    r.temperature = Some(temperature);
+    if stop_at_blank_line {
+        r.stop = vec!["\n\n".into()];
+    }
+    r
+}
+
 fn numbered(xs: &[String]) -> String {
     xs.iter()
         .enumerate()
@@ -239,22 +259,16 @@ pub fn propose_parents(
     max_tokens: u32,
     temperature: f64,
 ) -> GenerateRequest {
-    let list = children
-        .iter()
-        .map(|c| format!("- {}", c.trim().replace('\n', " ")))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut r = GenerateRequest::user(
+    let list = bullets(children);
+    namer_request(
         format!(
             "Clusters of similar user requests, each with its name and description:\n{list}\n\nPropose at most {want} names for broader categories that together cover all of these clusters. Each name is at most ten words, an imperative sentence like the cluster names, broader than any one cluster but specific enough to be informative. {PRIVACY}\n\nAnswer with a numbered list of names only, one per line."
         ),
         max_tokens,
-    );
-    r.system = Some(NAMER_SYSTEM.into());
-    r.prefill = Some("1.".into());
-    r.temperature = Some(temperature);
-    r.stop = vec!["\n\n".into()];
-    r
+        "1.",
+        temperature,
+        true,
+    )
 }
 
 /// Hierarchy: the candidate parent names merged into at most `want` distinct ones.
@@ -264,54 +278,45 @@ pub fn dedupe(
     max_tokens: u32,
     temperature: f64,
 ) -> GenerateRequest {
-    let mut r = GenerateRequest::user(
+    namer_request(
         format!(
             "Candidate names for categories of user requests:\n{}\n\nMerge candidates that mean the same or nearly the same thing, and give at most {want} distinct category names that together cover every candidate. Keep the names' style (imperative, at most ten words). {PRIVACY}\n\nAnswer with a numbered list of names only, one per line.",
             numbered(candidates)
         ),
         max_tokens,
-    );
-    r.system = Some(NAMER_SYSTEM.into());
-    r.prefill = Some("1.".into());
-    r.temperature = Some(temperature);
-    r.stop = vec!["\n\n".into()];
-    r
+        "1.",
+        temperature,
+        true,
+    )
 }
 
 /// Hierarchy: which of `parents` fits the cluster best (answered by its number).
 pub fn assign(child: &str, parents: &[String], temperature: f64) -> GenerateRequest {
-    let mut r = GenerateRequest::user(
+    namer_request(
         format!(
             "A cluster of user requests:\n{}\n\nCategories:\n{}\n\nWhich category fits the cluster best? Answer with the category's number only.",
             child.trim(),
             numbered(parents)
         ),
         8,
-    );
-    r.system = Some(NAMER_SYSTEM.into());
-    r.prefill = Some("Category number:".into());
-    r.temperature = Some(temperature);
-    r
+        "Category number:",
+        temperature,
+        false,
+    )
 }
 
 /// Hierarchy: a parent's name and description written from the children it got.
 pub fn rename_parent(children: &[String], max_tokens: u32, temperature: f64) -> GenerateRequest {
-    let list = children
-        .iter()
-        .map(|c| format!("- {}", c.trim().replace('\n', " ")))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut r = GenerateRequest::user(
+    let list = bullets(children);
+    namer_request(
         format!(
             "Clusters of user requests that belong to one category, each with its name and description:\n{list}\n\nWrite a short name for the category (at most ten words, an imperative sentence) that covers every cluster in it, and a description of two sentences. {PRIVACY}\n\nAnswer in this form:\nName: …\nDescription: …"
         ),
         max_tokens,
-    );
-    r.system = Some(NAMER_SYSTEM.into());
-    r.prefill = Some("Name:".into());
-    r.temperature = Some(temperature);
-    r.stop = vec!["\n\n".into()];
-    r
+        "Name:",
+        temperature,
+        true,
+    )
 }
 
 /// The items of a list answer (numbered, bulleted or plain lines; a `Name:` label
