@@ -30,7 +30,7 @@ use shammie_kit::scores::to_scores;
 
 use crate::kmeans::{self, Points};
 use crate::prompts::{self, without_prefill_unless};
-use crate::stages::{self, NameRecord};
+use crate::stages::{self, input, listed, unreadable, NameRecord};
 use crate::Shared;
 
 /// The levels planned above `base` clusters: while a level has more than `branching`
@@ -57,10 +57,6 @@ fn err(stage: &str, e: impl std::fmt::Display) -> DataError {
         path: format!("stages/{stage}"),
         message: e.to_string(),
     }
-}
-
-fn bad_input(e: serde_json::Error) -> SampleError {
-    SampleError::Protocol(format!("bad sample input: {e}"))
 }
 
 /// The records of a map stage that finished, as `T`, in id order.
@@ -252,17 +248,12 @@ impl MapStage for ProposeStage {
                 }),
             })
             .collect();
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "group",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "group"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let group: usize = serde_json::from_value(s.input["group"].clone()).map_err(bad_input)?;
-        let children: Vec<String> =
-            serde_json::from_value(s.input["children"].clone()).map_err(bad_input)?;
-        let want: usize = serde_json::from_value(s.input["want"].clone()).map_err(bad_input)?;
+        let group: usize = input(s, "group")?;
+        let children: Vec<String> = input(s, "children")?;
+        let want: usize = input(s, "want")?;
         let cfg = &self.shared.config;
         let req = without_prefill_unless(
             cx.capabilities("namer")?.prefill,
@@ -271,10 +262,10 @@ impl MapStage for ProposeStage {
         let out = cx.labelled("propose").generate("namer", req).await?;
         let names = prompts::parse_list(&out.text, want);
         if names.is_empty() {
-            return Err(SampleError::Protocol(format!(
-                "no parent names in the namer's answer: {:?}",
-                out.text.chars().take(200).collect::<String>()
-            )));
+            return Err(unreadable(
+                "no parent names in the namer's answer",
+                &out.text,
+            ));
         }
         Ok(to_scores(&Proposed { group, names }))
     }
@@ -321,9 +312,8 @@ impl MapStage for DedupeStage {
         Ok(Dataset::new(Some(1), "level", std::iter::once(Ok(sample))))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let candidates: Vec<String> =
-            serde_json::from_value(s.input["candidates"].clone()).map_err(bad_input)?;
-        let want: usize = serde_json::from_value(s.input["want"].clone()).map_err(bad_input)?;
+        let candidates: Vec<String> = input(s, "candidates")?;
+        let want: usize = input(s, "want")?;
         if candidates.is_empty() {
             return Err(SampleError::Protocol(
                 "no candidate parent names to merge".into(),
@@ -346,10 +336,7 @@ impl MapStage for DedupeStage {
             let out = cx.labelled("dedupe").generate("namer", req).await?;
             let list = prompts::parse_list(&out.text, want);
             if list.is_empty() {
-                return Err(SampleError::Protocol(format!(
-                    "no names in the namer's merged list: {:?}",
-                    out.text.chars().take(200).collect::<String>()
-                )));
+                return Err(unreadable("no names in the namer's merged list", &out.text));
             }
             list
         };
@@ -390,16 +377,11 @@ impl MapStage for AssignStage {
                 input: serde_json::json!({ "child": n, "parents": parents }),
             })
             .collect();
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "cluster",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "cluster"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let child: Node = serde_json::from_value(s.input["child"].clone()).map_err(bad_input)?;
-        let parents: Vec<String> =
-            serde_json::from_value(s.input["parents"].clone()).map_err(bad_input)?;
+        let child: Node = input(s, "child")?;
+        let parents: Vec<String> = input(s, "parents")?;
         let parent = if parents.len() == 1 {
             0
         } else {
@@ -413,11 +395,13 @@ impl MapStage for AssignStage {
             );
             let out = cx.labelled("assign").generate("namer", req).await?;
             prompts::choice(&out.text, parents.len()).ok_or_else(|| {
-                SampleError::Protocol(format!(
-                    "no parent number from 1 to {} in the namer's answer: {:?}",
-                    parents.len(),
-                    out.text.chars().take(200).collect::<String>()
-                ))
+                unreadable(
+                    &format!(
+                        "no parent number from 1 to {} in the namer's answer",
+                        parents.len()
+                    ),
+                    &out.text,
+                )
             })?
         };
         Ok(to_scores(&Assigned {
@@ -461,28 +445,19 @@ impl MapStage for RenameStage {
                 input: serde_json::json!({ "parent": p, "name": parents[p], "children": children }),
             })
             .collect();
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "cluster",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "cluster"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let parent: usize = serde_json::from_value(s.input["parent"].clone()).map_err(bad_input)?;
-        let children: Vec<String> =
-            serde_json::from_value(s.input["children"].clone()).map_err(bad_input)?;
+        let parent: usize = input(s, "parent")?;
+        let children: Vec<String> = input(s, "children")?;
         let cfg = &self.shared.config;
         let req: GenerateRequest = without_prefill_unless(
             cx.capabilities("namer")?.prefill,
             prompts::rename_parent(&children, cfg.name_tokens, cfg.name_temperature),
         );
         let out = cx.labelled("rename").generate("namer", req).await?;
-        let (name, description) = prompts::parse_name(&out.text).ok_or_else(|| {
-            SampleError::Protocol(format!(
-                "the namer's answer has no name: {:?}",
-                out.text.chars().take(200).collect::<String>()
-            ))
-        })?;
+        let (name, description) = prompts::parse_name(&out.text)
+            .ok_or_else(|| unreadable("the namer's answer has no name", &out.text))?;
         Ok(to_scores(&Node {
             index: parent,
             name,

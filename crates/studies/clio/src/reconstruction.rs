@@ -28,6 +28,7 @@ use shammie_kit::scores::to_scores;
 
 use crate::conversations::{Conversation, Role, Turn};
 use crate::prompts::without_prefill_unless;
+use crate::stages::{input, listed, unreadable};
 use crate::{stages, ReconstructionConfig, Shared};
 
 const BUILTIN: &str = include_str!("../data/topics.toml");
@@ -212,17 +213,12 @@ impl MapStage for Write {
                 });
             }
         }
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "conversation",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "conversation"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let bad = |e: serde_json::Error| SampleError::Protocol(format!("bad sample input: {e}"));
-        let t: usize = serde_json::from_value(s.input["topic"].clone()).map_err(bad)?;
-        let j: usize = serde_json::from_value(s.input["j"].clone()).map_err(bad)?;
-        let language: String = serde_json::from_value(s.input["language"].clone()).map_err(bad)?;
+        let t: usize = input(s, "topic")?;
+        let j: usize = input(s, "j")?;
+        let language: String = input(s, "language")?;
         let c = &self.config;
         let topic = &topics_of(&self.shared).0[t];
         let req = without_prefill_unless(
@@ -238,10 +234,10 @@ impl MapStage for Write {
         );
         let out = cx.labelled("write").generate("writer", req).await?;
         let conversation = parse_written(&s.id, &out.text).ok_or_else(|| {
-            SampleError::Protocol(format!(
-                "the writer's answer is not a Human:/Assistant: conversation: {:?}",
-                out.text.chars().take(200).collect::<String>()
-            ))
+            unreadable(
+                "the writer's answer is not a Human:/Assistant: conversation",
+                &out.text,
+            )
         })?;
         Ok(to_scores(&Written {
             topic: t,
@@ -309,11 +305,7 @@ impl MapStage for Match {
                 input: serde_json::to_value(&n).expect("plain values"),
             })
             .collect();
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "cluster",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "cluster"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
         let n: stages::NameRecord = serde_json::from_value(s.input.clone())
@@ -325,11 +317,13 @@ impl MapStage for Match {
         );
         let out = cx.labelled("match").generate("judge", req).await?;
         let topic = crate::prompts::choice(&out.text, topics.len()).ok_or_else(|| {
-            SampleError::Protocol(format!(
-                "no topic number from 1 to {} in the judge's answer: {:?}",
-                topics.len(),
-                out.text.chars().take(200).collect::<String>()
-            ))
+            unreadable(
+                &format!(
+                    "no topic number from 1 to {} in the judge's answer",
+                    topics.len()
+                ),
+                &out.text,
+            )
         })?;
         Ok(to_scores(&Matched {
             cluster: n.cluster,

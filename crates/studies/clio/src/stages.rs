@@ -39,6 +39,32 @@ pub const ITEMS: &str = "embed/items.jsonl";
 pub const VECTORS: &str = "embed/vectors.f32";
 pub const CLUSTERS: &str = "clusters/clusters.json";
 
+/// Field `key` of a sample's input, as the stage that made the sample wrote it.
+pub(crate) fn input<T: serde::de::DeserializeOwned>(
+    s: &Sample,
+    key: &str,
+) -> Result<T, SampleError> {
+    serde_json::from_value(s.input[key].clone())
+        .map_err(|e| SampleError::Protocol(format!("bad sample input `{key}`: {e}")))
+}
+
+/// A model's answer that could not be read: what was missing, and the answer's start.
+pub(crate) fn unreadable(what: &str, answer: &str) -> SampleError {
+    SampleError::Protocol(format!(
+        "{what}: {:?}",
+        answer.chars().take(200).collect::<String>()
+    ))
+}
+
+/// A dataset of samples listed in full, each a unit of its own.
+pub(crate) fn listed(samples: Vec<Sample>, unit: &'static str) -> Dataset {
+    Dataset::new(
+        Some(samples.len() as u64),
+        unit,
+        samples.into_iter().map(Ok),
+    )
+}
+
 fn stage_err(stage: &str, e: impl std::fmt::Display) -> DataError {
     DataError::File {
         path: format!("stages/{stage}"),
@@ -111,8 +137,7 @@ impl MapStage for Facets {
         }
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let c: Conversation = serde_json::from_value(s.input["conversation"].clone())
-            .map_err(|e| SampleError::Protocol(format!("bad sample input: {e}")))?;
+        let c: Conversation = input(s, "conversation")?;
         let cfg = &self.0.config;
         let text = c.render(cfg.max_chars);
         let mut r = FacetRecord {
@@ -478,30 +503,20 @@ impl MapStage for Names {
                 }),
             })
             .collect();
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "cluster",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "cluster"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let bad = |e: serde_json::Error| SampleError::Protocol(format!("bad sample input: {e}"));
-        let cluster: usize = serde_json::from_value(s.input["cluster"].clone()).map_err(bad)?;
-        let inside: Vec<String> = serde_json::from_value(s.input["inside"].clone()).map_err(bad)?;
-        let outside: Vec<String> =
-            serde_json::from_value(s.input["outside"].clone()).map_err(bad)?;
+        let cluster: usize = input(s, "cluster")?;
+        let inside: Vec<String> = input(s, "inside")?;
+        let outside: Vec<String> = input(s, "outside")?;
         let cfg = &self.0.config;
         let req = prompts::without_prefill_unless(
             cx.capabilities("namer")?.prefill,
             prompts::name_cluster(&inside, &outside, cfg.name_tokens, cfg.name_temperature),
         );
         let out = cx.labelled("name").generate("namer", req).await?;
-        let (name, description) = prompts::parse_name(&out.text).ok_or_else(|| {
-            SampleError::Protocol(format!(
-                "the namer's answer has no <name>: {:?}",
-                out.text.chars().take(200).collect::<String>()
-            ))
-        })?;
+        let (name, description) = prompts::parse_name(&out.text)
+            .ok_or_else(|| unreadable("the namer's answer has no name", &out.text))?;
         Ok(to_scores(&NameRecord {
             cluster,
             name,
@@ -548,17 +563,11 @@ impl MapStage for Audit {
                 });
             }
         }
-        Ok(Dataset::new(
-            Some(samples.len() as u64),
-            "cluster",
-            samples.into_iter().map(Ok),
-        ))
+        Ok(listed(samples, "cluster"))
     }
     async fn solve(&self, cx: &SampleContext, s: &Sample) -> Result<Scores, SampleError> {
-        let bad = |e: serde_json::Error| SampleError::Protocol(format!("bad sample input: {e}"));
-        let level: usize = serde_json::from_value(s.input["level"].clone()).map_err(bad)?;
-        let n: crate::hierarchy::Node =
-            serde_json::from_value(s.input["node"].clone()).map_err(bad)?;
+        let level: usize = input(s, "level")?;
+        let n: crate::hierarchy::Node = input(s, "node")?;
         let req = prompts::without_prefill_unless(
             cx.capabilities("auditor")?.prefill,
             prompts::audit(&n.name, &n.description, 0.0),
