@@ -17,15 +17,17 @@ pub mod tokenizer;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tokenizers::Encoding;
 
 pub use bert::Precision;
 pub use tokenizer::Tokenizer;
 
-/// Texts per forward pass; texts are sorted by length first so a batch pads little.
-const BATCH: usize = 32;
+/// Texts per forward pass at most; texts are sorted by length first, and a batch's tokens
+/// are packed without padding.
+const BATCH: usize = 64;
+/// Tokens per forward pass at most (beyond the first text's).
+const BATCH_TOKENS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -118,12 +120,7 @@ impl Embedder {
         }
 
         let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"), max_seq_length)?;
-        let model = bert::Bert::load(
-            config,
-            &dir.join("model.safetensors"),
-            &Device::Cpu,
-            precision,
-        )?;
+        let model = bert::Bert::load(config, &dir.join("model.safetensors"), precision)?;
         Ok(Self {
             tokenizer,
             model,
@@ -137,22 +134,58 @@ impl Embedder {
     /// truncated, as sentence-transformers does. Results do not depend on how texts are
     /// batched.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut encodings: Vec<Encoding> = texts
+        let encodings: Vec<Encoding> = texts
             .iter()
             .map(|t| self.tokenizer.encoding(&self.prepare(t)))
             .collect();
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
+        let mut batches = Vec::new();
+        let mut rest = &order[..];
+        while !rest.is_empty() {
+            let mut take = 0;
+            let mut tokens = 0;
+            while take < rest.len() && take < BATCH {
+                tokens += encodings[rest[take]].len();
+                if take > 0 && tokens > BATCH_TOKENS {
+                    break;
+                }
+                take += 1;
+            }
+            let (batch, next) = rest.split_at(take);
+            batches.push(batch);
+            rest = next;
+        }
 
+        // Batches go to threads as they free up; each runs on its own thread.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Vec<f32>)>, EmbedError> {
+            let mut done = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(batch) = batches.get(b) else {
+                    return Ok(done);
+                };
+                let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+                done.extend(batch.iter().copied().zip(self.embed_batch(&ids)?));
+            }
+        };
+        let threads = shammie_local::threads::count().min(batches.len());
+        let results = if threads <= 1 {
+            vec![work()]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
-            let mut batch: Vec<Encoding> = chunk
-                .iter()
-                .map(|&i| std::mem::take(&mut encodings[i]))
-                .collect();
-            self.tokenizer.pad(&mut batch);
-            for (&i, embedding) in chunk.iter().zip(self.embed_batch(&batch)?) {
-                out[i] = embedding;
+        for result in results {
+            for (i, v) in result? {
+                out[i] = v;
             }
         }
         Ok(out)
@@ -181,39 +214,30 @@ impl Embedder {
         &self.tokenizer
     }
 
-    /// One forward pass over tokenised texts already padded to the same length.
-    fn embed_batch(&self, batch: &[Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let b = batch.len();
-        let t = batch.first().map_or(0, Encoding::len);
-        if b == 0 || t == 0 {
-            return Ok(vec![vec![0.0; self.dim()]; b]);
+    /// One forward pass over tokenised texts: the mean of each text's last hidden states,
+    /// L2-normalised when the model's pipeline normalises (norm floored at 10⁻¹², as
+    /// sentence-transformers floors it).
+    fn embed_batch(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let h = self.dim();
+        let hidden = self.model.forward(texts)?;
+        let mut rows = hidden.chunks_exact(h);
+        let mut out = Vec::with_capacity(texts.len());
+        for ids in texts {
+            let mut pooled = vec![0f32; h];
+            for row in rows.by_ref().take(ids.len()) {
+                for (p, &v) in pooled.iter_mut().zip(row) {
+                    *p += v;
+                }
+            }
+            let count = (ids.len() as f32).max(1e-9);
+            pooled.iter_mut().for_each(|p| *p /= count);
+            if self.normalize {
+                let norm = pooled.iter().map(|p| p * p).sum::<f32>().sqrt().max(1e-12);
+                pooled.iter_mut().for_each(|p| *p /= norm);
+            }
+            out.push(pooled);
         }
-        let mut ids = Vec::with_capacity(b * t);
-        let mut mask = Vec::with_capacity(b * t);
-        for e in batch {
-            debug_assert_eq!(e.len(), t, "batch not padded");
-            ids.extend_from_slice(e.get_ids());
-            mask.extend(e.get_attention_mask().iter().map(|&m| m as f32));
-        }
-        let device = self.model.device();
-        let ids = Tensor::from_vec(ids, (b, t), device)?;
-        let mask = Tensor::from_vec(mask, (b, t), device)?;
-        let hidden = self.model.forward(&ids, &mask)?;
-
-        // Mean over real tokens: sum(h · mask) / max(count, 1e-9).
-        let mask3 = mask.unsqueeze(2)?.to_dtype(DType::F32)?;
-        let summed = hidden.broadcast_mul(&mask3)?.sum(1)?;
-        let counts = mask.sum_keepdim(1)?.clamp(1e-9f32, f32::MAX)?;
-        let mut pooled = summed.broadcast_div(&counts)?;
-        if self.normalize {
-            let norms = pooled
-                .sqr()?
-                .sum_keepdim(1)?
-                .sqrt()?
-                .clamp(1e-12f32, f32::MAX)?;
-            pooled = pooled.broadcast_div(&norms)?;
-        }
-        Ok(pooled.to_vec2::<f32>()?)
+        Ok(out)
     }
 }
 

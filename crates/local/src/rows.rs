@@ -14,7 +14,9 @@ use crate::qmm;
 /// Defines `$name(isa, args…)`, which runs the `#[inline(always)]` function `$body` compiled
 /// for `isa` (AVX-512 or AVX2 with FMA), so its plain loops vectorize; the portable build
 /// otherwise (on AArch64 that is NEON, which the target always has). Every build performs
-/// the same float operations in the same order.
+/// the same float operations in the same order. Exported (`shammie_local::vectorized!`) for
+/// the other CPU kernels of the workspace (the sentence encoder's).
+#[macro_export]
 macro_rules! vectorized {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) => $body:path) => {
         #[allow(clippy::too_many_arguments)]
@@ -44,12 +46,12 @@ macro_rules! vectorized {
         }
     };
 }
-pub(crate) use vectorized;
+pub use vectorized;
 
 /// e^x for x ≤ 88 (larger x gives e^88): range reduction by powers of two and a degree-6
 /// polynomial (Cephes' coefficients), about 1 ulp; 0 below −87.3.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.336_54, 88.0);
     let n = (x * std::f32::consts::LOG2_E).round_ties_even();
     let r = n.mul_add(-0.693_359_4, x);

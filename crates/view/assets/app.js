@@ -348,6 +348,32 @@ function svgEl(tag, attrs, ...children) {
   return e;
 }
 
+// A cluster's drill-down: its conversations' concerning ratings (mean, 95% interval and
+// a bar per rating) and languages, as the study summed them (absent in older runs).
+function facetsOf(f) {
+  if (!f) return null;
+  const parts = [];
+  const c = f.concerning;
+  if (c && c.n) {
+    const top = Math.max(...c.counts, 1);
+    const bars = el("span", { class: "bars", title: "conversations rated 1 to 5" },
+      c.counts.map((k, i) => {
+        const b = el("span", { class: "bar", title: "rated " + (i + 1) + ": " + k });
+        b.style.height = Math.max(1, Math.round(14 * k / top)) + "px";
+        return b;
+      }));
+    parts.push(el("span", { class: "concerning" },
+      "concerning " + c.mean.toFixed(2) + (c.lo != null && isFinite(c.lo) ? " [" + c.lo.toFixed(2) + ", " + c.hi.toFixed(2) + "]" : "") + " (n = " + c.n + ") ",
+      bars, " " + c.counts.join(" · ")));
+  }
+  if (f.languages && f.languages.length) {
+    const total = f.languages.reduce((a, l) => a + l.conversations, 0);
+    parts.push(el("span", { class: "languages" },
+      "languages: " + f.languages.map((l) => l.language + " " + Math.round(100 * l.conversations / total) + "%").join(", ")));
+  }
+  return parts.length ? el("p", { class: "facets muted" }, ...parts.flatMap((p, i) => (i ? [" · ", p] : [p]))) : null;
+}
+
 async function viewExplore(token, run, query) {
   setCrumbs(el("a", { href: "#/" }, "runs"), el("a", { href: hashFor(["run", run]) }, run), "explore");
   const file = (p) => runUrl(run) + "/file/" + p.split("/").map(enc).join("/");
@@ -383,6 +409,7 @@ async function viewExplore(token, run, query) {
     const d = el("details", { class: "node", id: "node-" + n.id, "data-level": n.level },
       head,
       n.description ? el("p", { class: "desc" }, n.description) : null,
+      facetsOf(n.facets),
       n.children.map(node),
       n.withheld_children
         ? el("p", { class: "muted withheld" }, n.withheld_children + " more cluster" + (n.withheld_children > 1 ? "s" : "") + " (" + n.withheld_conversations + " conversations) withheld by the privacy rule")

@@ -190,6 +190,18 @@ pub struct Acts {
 impl Acts {
     /// Quantizes `x` (m rows of k, row-major); k must be a multiple of the format's block.
     pub fn quantize(x: &[f32], k: usize, fmt: ActFormat, isa: Isa) -> Acts {
+        let threads = if x.len() >= 1 << 16 {
+            crate::threads::count()
+        } else {
+            1
+        };
+        Self::quantize_on(x, k, fmt, isa, threads)
+    }
+
+    /// [`Acts::quantize`] on at most `threads` threads (1: on the calling thread only, for
+    /// callers that already split their work between threads). The bytes do not depend on
+    /// it.
+    pub fn quantize_on(x: &[f32], k: usize, fmt: ActFormat, isa: Isa, threads: usize) -> Acts {
         let m = x.len() / k;
         let bl = fmt.block();
         assert!(
@@ -232,9 +244,9 @@ impl Acts {
                 }
             }
         };
-        if m * k >= 1 << 16 && crate::threads::count() > 1 {
+        if threads > 1 && m > 1 {
             let pool = crate::threads::pool();
-            let threads = pool.current_num_threads().min(m);
+            let threads = pool.current_num_threads().min(threads).min(m);
             let per = m.div_ceil(threads);
             pool.scope(|s| {
                 let (mut x, mut qs, mut d, mut sums) =
@@ -558,20 +570,31 @@ impl QMatrix {
     /// Products with activations already quantized (several matrices reading the same
     /// input quantize it once).
     pub fn forward_acts(&self, a: &Acts) -> Vec<f32> {
+        let mut out = vec![0f32; a.m * self.n];
+        let threads = if a.m * self.n * self.k >= PARALLEL_MACS {
+            crate::threads::count()
+        } else {
+            1
+        };
+        self.forward_into(a, &mut out, threads);
+        out
+    }
+
+    /// [`QMatrix::forward_acts`] into `out` ((m, n), row-major), on at most `threads`
+    /// threads (1: on the calling thread only). The values do not depend on `threads`.
+    ///
+    /// # Panics
+    /// When `out` does not hold m × n values.
+    pub fn forward_into(&self, a: &Acts, out: &mut [f32], threads: usize) {
         assert_eq!(
             a.k, self.k,
             "activations of {} values for a matrix of {}",
             a.k, self.k
         );
         assert_eq!(a.fmt, self.act_format(), "activation format");
-        let m = a.m;
-        let mut out = vec![0f32; m * self.n];
+        assert_eq!(out.len(), a.m * self.n, "output of {} values", out.len());
         let np = Self::panels(self.n);
-        let threads = if m * self.n * self.k >= PARALLEL_MACS {
-            crate::threads::count().min(np)
-        } else {
-            1
-        };
+        let threads = threads.min(np).max(1);
         let dst = Dst(out.as_mut_ptr(), out.len());
         if threads <= 1 {
             self.panels_range(a, 0..np, &dst);
@@ -586,7 +609,6 @@ impl QMatrix {
                 self.panels_range(a, 0..np / threads, &dst);
             });
         }
-        out
     }
 
     /// Computes panels `range` for every row into `dst`.

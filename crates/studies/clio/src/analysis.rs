@@ -375,6 +375,7 @@ pub fn analyze(run: &RunView, cfg: &Pipeline, levels: usize) -> Result<Analysis,
                         rating: stats[c].rating,
                         withheld: decisions[c],
                         parent: None,
+                        facets: FacetCounts::of(&stats[c]),
                     },
                 )
             })
@@ -401,6 +402,10 @@ pub fn analyze(run: &RunView, cfg: &Pipeline, levels: usize) -> Result<Analysis,
                 .flat_map(|&b| base_users[b].iter().copied())
                 .collect();
             let rating = audits.get(&(level, *p)).copied();
+            let mut facets = FacetCounts::default();
+            for &b in &bases {
+                facets.add(&tree_levels[0].nodes[&b].facets);
+            }
             nodes.insert(
                 *p,
                 TreeNode {
@@ -411,6 +416,7 @@ pub fn analyze(run: &RunView, cfg: &Pipeline, levels: usize) -> Result<Analysis,
                     rating: rating.flatten(),
                     withheld: decide(cfg, users.len(), conversations, true, rating),
                     parent: None,
+                    facets,
                 },
             );
         }
@@ -695,6 +701,75 @@ struct TreeNode {
     withheld: Option<Withheld>,
     /// Its parent's number in the level above, when assigned.
     parent: Option<usize>,
+    facets: FacetCounts,
+}
+
+/// A cluster's facets summed over its conversations, for the explorer's drill-down (only
+/// shown clusters, which passed the privacy rule, are ever written out).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FacetCounts {
+    /// Conversations rated 1, 2, 3, 4 and 5 for concerning content.
+    concerning: [usize; 5],
+    /// Conversations per language read.
+    languages: BTreeMap<String, usize>,
+}
+
+impl FacetCounts {
+    fn of(s: &Stat) -> Self {
+        let mut concerning = [0; 5];
+        for &c in &s.concerning {
+            if (1.0..=5.0).contains(&c) {
+                concerning[c as usize - 1] += 1;
+            }
+        }
+        FacetCounts {
+            concerning,
+            languages: s.languages.clone(),
+        }
+    }
+
+    fn add(&mut self, other: &FacetCounts) {
+        for (a, b) in self.concerning.iter_mut().zip(other.concerning) {
+            *a += b;
+        }
+        for (l, n) in &other.languages {
+            *self.languages.entry(l.clone()).or_default() += n;
+        }
+    }
+
+    /// `{"concerning": {"counts": [5], "n", "mean", "lo", "hi"}, "languages": [{"language",
+    /// "conversations"}]}`, languages most common first (at most eight; the rest summed
+    /// as `"other"`), the mean with its t interval (95%).
+    fn json(&self) -> serde_json::Value {
+        let ratings: Vec<f64> = self
+            .concerning
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &n)| std::iter::repeat_n((i + 1) as f64, n))
+            .collect();
+        let mean = shammie_stats::mean_ci_t(&ratings, 0.95).ok();
+        let mut langs: Vec<(&String, &usize)> = self.languages.iter().collect();
+        langs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut languages: Vec<serde_json::Value> = langs
+            .iter()
+            .take(8)
+            .map(|(l, n)| serde_json::json!({ "language": l, "conversations": n }))
+            .collect();
+        let other: usize = langs.iter().skip(8).map(|(_, n)| **n).sum();
+        if other > 0 {
+            languages.push(serde_json::json!({ "language": "other", "conversations": other }));
+        }
+        serde_json::json!({
+            "concerning": {
+                "counts": self.concerning,
+                "n": ratings.len(),
+                "mean": mean.as_ref().map(|m| m.estimate),
+                "lo": mean.as_ref().map(|m| m.lo),
+                "hi": mean.as_ref().map(|m| m.hi),
+            },
+            "languages": languages,
+        })
+    }
 }
 
 /// The shown tree: roots are the top level's shown clusters, then lower-level shown
@@ -726,6 +801,7 @@ fn tree_json(levels: &[Level], clustered: usize) -> serde_json::Value {
             "children": children,
             "withheld_children": withheld,
             "withheld_conversations": withheld_conv,
+            "facets": n.facets.json(),
         })
     }
     let top = levels.len() - 1;

@@ -7,7 +7,8 @@
 //! arithmetic, and its results depend on its thread pool's scheduling; this one is a
 //! fixed sequence of operations (each distance summed in 16 lanes in a fixed order,
 //! centroid sums in f64 in point order), so any number of threads gives the same
-//! clusters. The assignment pass, where the time goes, runs on all cores.
+//! clusters. The distance passes, where the time goes, run on all cores, compiled for
+//! the CPU's widest vector unit (`shammie_local::vectorized!`; the same bits on each).
 
 use rand::{Rng, SeedableRng};
 
@@ -59,8 +60,14 @@ const LANES: usize = 16;
 
 /// Squared Euclidean distance: the squares summed in 16 lanes (lane i takes dimensions
 /// i, i + 16, …), then the lanes added pairwise in a fixed order — the same bits on every
-/// call, whatever the machine.
+/// call, whatever the machine and whichever vector unit runs it (no step is fused or
+/// reordered).
 pub fn dist2(a: &[f32], b: &[f32]) -> f32 {
+    dist2_body(a, b)
+}
+
+#[inline(always)]
+fn dist2_body(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; LANES];
     let whole = a.len() / LANES * LANES;
@@ -87,6 +94,42 @@ pub fn dist2(a: &[f32], b: &[f32]) -> f32 {
     acc[0]
 }
 
+/// For each row of `rows`, its nearest centroid (lowest index on ties) and squared
+/// distance.
+#[inline(always)]
+fn nearest_body(rows: &[f32], centroids: &[f32], dim: usize, out: &mut [(usize, f32)]) {
+    for (x, o) in rows.chunks_exact(dim).zip(out) {
+        let mut best = (0, f32::INFINITY);
+        for (c, m) in centroids.chunks_exact(dim).enumerate() {
+            let d = dist2_body(x, m);
+            if d < best.1 {
+                best = (c, d);
+            }
+        }
+        *o = best;
+    }
+}
+
+/// `d2[i] = min(d2[i], |row i − c|²)` (k-means++'s distances to the nearest chosen centre).
+#[inline(always)]
+fn shrink_body(rows: &[f32], c: &[f32], d2: &mut [f64]) {
+    for (x, d) in rows.chunks_exact(c.len()).zip(d2) {
+        *d = d.min(dist2_body(x, c) as f64);
+    }
+}
+
+/// `out[j] = |x − row j|²` for every row of `rows`.
+#[inline(always)]
+fn distances_body(x: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (r, o) in rows.chunks_exact(x.len()).zip(out) {
+        *o = dist2_body(x, r);
+    }
+}
+
+shammie_local::vectorized!(pub(crate) fn distances(x: &[f32], rows: &[f32], out: &mut [f32]) => distances_body);
+shammie_local::vectorized!(fn nearest_rows(rows: &[f32], centroids: &[f32], dim: usize, out: &mut [(usize, f32)]) => nearest_body);
+shammie_local::vectorized!(fn shrink_rows(rows: &[f32], c: &[f32], d2: &mut [f64]) => shrink_body);
+
 /// Threads for a pass over `n` points against `k` centres of `dim` values: all cores when
 /// the pass is large enough to be worth it.
 fn threads(n: usize, k: usize, dim: usize) -> usize {
@@ -99,20 +142,33 @@ fn threads(n: usize, k: usize, dim: usize) -> usize {
     }
 }
 
-/// Each point's nearest centroid, computed in parallel over disjoint ranges of points
-/// (each point's answer depends on nothing else, so the result is the same on any number
-/// of threads).
-fn assign_all(points: Points, centroids: &[f32], out: &mut [(usize, f32)], t: usize) {
+/// Runs `f(rows, out)` over disjoint ranges of points and their slots in `out`, on `t`
+/// threads (each point's answer depends on nothing else, so the result is the same on
+/// any number of threads).
+fn split_rows<T: Send>(
+    points: Points,
+    out: &mut [T],
+    t: usize,
+    f: impl Fn(&[f32], &mut [T]) + Sync,
+) {
     let (n, dim) = (points.len(), points.dim);
-    let per = n.div_ceil(t.max(1));
+    let per = n.div_ceil(t.max(1)).max(1);
+    if t <= 1 {
+        return f(points.data, out);
+    }
     std::thread::scope(|s| {
-        for (c, chunk) in out.chunks_mut(per).enumerate() {
-            s.spawn(move || {
-                for (j, o) in chunk.iter_mut().enumerate() {
-                    *o = nearest(points.row(c * per + j), centroids, dim);
-                }
-            });
+        for (rows, chunk) in points.data.chunks(per * dim).zip(out.chunks_mut(per)) {
+            let f = &f;
+            s.spawn(move || f(rows, chunk));
         }
+    });
+}
+
+/// Each point's nearest centroid, on `t` threads.
+fn assign_all(points: Points, centroids: &[f32], out: &mut [(usize, f32)], t: usize) {
+    let isa = shammie_local::qmm::isa();
+    split_rows(points, out, t, |rows, out| {
+        nearest_rows(isa, rows, centroids, points.dim, out)
     });
 }
 
@@ -169,9 +225,10 @@ fn plus_plus(points: Points, k: usize, rng: &mut impl Rng) -> Vec<f32> {
         };
         let c = points.row(pick);
         centroids.extend_from_slice(c);
-        for (i, d) in d2.iter_mut().enumerate() {
-            *d = d.min(dist2(points.row(i), c) as f64);
-        }
+        let isa = shammie_local::qmm::isa();
+        split_rows(points, &mut d2, threads(n, 1, points.dim), |rows, d2| {
+            shrink_rows(isa, rows, c, d2)
+        });
     }
     centroids
 }
@@ -245,14 +302,9 @@ fn lloyd(points: Points, mut centroids: Vec<f32>, max_iter: usize) -> Clustering
 
 /// The nearest centroid (lowest index on ties) and its squared distance.
 pub fn nearest(x: &[f32], centroids: &[f32], dim: usize) -> (usize, f32) {
-    let mut best = (0, f32::INFINITY);
-    for (c, m) in centroids.chunks_exact(dim).enumerate() {
-        let d = dist2(x, m);
-        if d < best.1 {
-            best = (c, d);
-        }
-    }
-    best
+    let mut out = [(0, 0f32)];
+    nearest_body(x, centroids, dim, &mut out);
+    out[0]
 }
 
 #[cfg(test)]
@@ -359,6 +411,27 @@ mod tests {
         assign_all(p, &cents, &mut three, 3);
         assert_eq!(one, three);
         assert_eq!(one[3].0, 3);
+        // The vector unit's build gives the portable build's bits.
+        let mut portable = vec![(0, 0f32); 1000];
+        nearest_rows(
+            shammie_local::qmm::Isa::Scalar,
+            &data,
+            &cents,
+            24,
+            &mut portable,
+        );
+        assert_eq!(one, portable);
+        let mut a = vec![f64::INFINITY; 1000];
+        let mut b = a.clone();
+        shrink_rows(
+            shammie_local::qmm::Isa::Scalar,
+            &data,
+            &cents[24..48],
+            &mut a,
+        );
+        shrink_rows(shammie_local::qmm::isa(), &data, &cents[24..48], &mut b);
+        assert_eq!(a, b);
+        assert_eq!(a[1], 0.0);
     }
 
     #[test]

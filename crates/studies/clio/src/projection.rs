@@ -43,17 +43,6 @@ impl Default for Settings {
     }
 }
 
-fn dist(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            let d = (*x - *y) as f64;
-            d * d
-        })
-        .sum::<f64>()
-        .sqrt()
-}
-
 /// 2-D coordinates of `n` points of `dim` values (row-major), one `[x, y]` per point.
 ///
 /// Identical points are laid out once and their copies placed around them (a seeded
@@ -104,17 +93,37 @@ fn layout(data: &[f32], dim: usize, s: Settings) -> Vec<[f64; 2]> {
     let row = |i: usize| &data[i * dim..(i + 1) * dim];
     let k = s.neighbours.min(n - 1).max(1);
 
-    // 1. Exact kNN.
-    let mut knn: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut d: Vec<(usize, f64)> = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| (j, dist(row(i), row(j))))
-            .collect();
-        d.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        d.truncate(k);
-        knn.push(d);
-    }
+    // 1. Exact kNN: each point's k nearest others (nearest first, lower index on ties),
+    // points split between threads (each point's list depends on nothing else).
+    let mut knn: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    let isa = shammie_local::qmm::isa();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (c, chunk) in knn.chunks_mut(per).enumerate() {
+            scope.spawn(move || {
+                let mut d2 = vec![0f32; n];
+                for (o, i) in chunk.iter_mut().zip(c * per..) {
+                    crate::kmeans::distances(isa, row(i), data, &mut d2);
+                    let mut d: Vec<(usize, f32)> = d2
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .collect();
+                    let order = |a: &(usize, f32), b: &(usize, f32)| {
+                        a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))
+                    };
+                    if d.len() > k {
+                        d.select_nth_unstable_by(k - 1, order);
+                        d.truncate(k);
+                    }
+                    d.sort_by(order);
+                    *o = d.into_iter().map(|(j, d)| (j, (d as f64).sqrt())).collect();
+                }
+            });
+        }
+    });
 
     // 2. Membership strengths.
     let target = (k as f64).log2();

@@ -158,6 +158,15 @@ async fn the_cluster_explorer_shows_the_tree_and_the_map_together() {
         let software = text(&mut b, "#node-L1-1");
         assert!(software.contains("16 conversations (40.0%)"), "{software}");
         assert!(software.contains("1 more cluster (4 conversations) withheld"), "{software}");
+        // Its drill-down: the concerning ratings (a bar per rating, the tallest full) and
+        // languages; a cluster without facets shows none.
+        let facets = text(&mut b, "#node-L1-1 > .facets");
+        assert!(facets.contains("concerning 1.50 [1.10, 1.90] (n = 16)"), "{facets}");
+        assert!(facets.contains("10 · 4 · 2 · 0 · 0"), "{facets}");
+        assert!(facets.contains("languages: English 75%, <b>French</b> 25%"), "{facets}");
+        assert_eq!(count(&mut b, "#node-L1-1 > .facets .bar"), 5);
+        assert_eq!(b.eval("document.querySelector('#node-L1-1 > .facets .bar').style.height"), "14px");
+        assert_eq!(count(&mut b, "#node-L1-0 > .facets"), 0);
         // The map: one dot per conversation of a shown cluster, one label per cluster.
         assert_eq!(count(&mut b, "#map-svg circle.dot"), 36);
         assert_eq!(count(&mut b, "#map-svg text.map-label"), 3);

@@ -142,7 +142,9 @@ pub(crate) fn clusters(root: &Path) -> PathBuf {
              "withheld_children": 0, "withheld_conversations": 0},
             {"level": 1, "id": "L1-1", "name": "Software", "description": "Code.", "conversations": 16, "users": 16, "audit": 4,
              "children": [leaf("L0-2", "Fix Python errors", 12)],
-             "withheld_children": 1, "withheld_conversations": 4}
+             "withheld_children": 1, "withheld_conversations": 4,
+             "facets": {"concerning": {"counts": [10, 4, 2, 0, 0], "n": 16, "mean": 1.5, "lo": 1.1, "hi": 1.9},
+                        "languages": [{"language": "English", "conversations": 12}, {"language": "<b>French</b>", "conversations": 4}]}}
         ]
     });
     std::fs::write(dir.join("data/tree.json"), tree.to_string()).unwrap();

@@ -745,10 +745,52 @@ async fn the_hierarchy_groups_families_and_applies_the_privacy_rule_at_every_lev
         let shown = r["children"].as_array().unwrap().len();
         let withheld = r["withheld_children"].as_u64().unwrap();
         assert_eq!(shown as u64 + withheld, 2, "{r}");
-        let family = r["name"].as_str().unwrap();
-        let want_withheld = u64::from(family.contains("tech") || family.contains("outdoors"));
+        let name = r["name"].as_str().unwrap();
+        let want_withheld = u64::from(name.contains("tech") || name.contains("outdoors"));
         assert_eq!(withheld, want_withheld, "{r}");
         assert_eq!(r["withheld_conversations"], 10 * want_withheld);
+
+        // The drill-down: the family's planted ratings and languages, over all its
+        // conversations (a withheld child's included, as in its size).
+        let f = FAMILIES.iter().position(|f| name.contains(f)).unwrap();
+        let members: Vec<usize> = (0..60).filter(|&i| family(topic_of(i, 6)) == f).collect();
+        let mut counts = [0u64; 5];
+        for &i in &members {
+            counts[concerning(topic_of(i, 6), i) as usize - 1] += 1;
+        }
+        let facets = &r["facets"];
+        assert_eq!(facets["concerning"]["counts"], serde_json::json!(counts), "{r}");
+        assert_eq!(facets["concerning"]["n"], members.len());
+        let xs: Vec<f64> = members
+            .iter()
+            .map(|&i| concerning(topic_of(i, 6), i) as f64)
+            .collect();
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let half = 2.093024054408263 * sd / n.sqrt(); // t(0.975, 19)
+        let got = |k: &str| facets["concerning"][k].as_f64().unwrap();
+        assert!((got("mean") - mean).abs() < 1e-9, "{r}");
+        assert!((got("lo") - (mean - half)).abs() < 1e-6, "{r}");
+        assert!((got("hi") - (mean + half)).abs() < 1e-6, "{r}");
+        let spanish = members.iter().filter(|&&i| i.is_multiple_of(4)).count();
+        assert_eq!(
+            facets["languages"],
+            serde_json::json!([
+                {"language": "English", "conversations": members.len() - spanish},
+                {"language": "Spanish", "conversations": spanish},
+            ]),
+            "{r}"
+        );
+        // Each shown child's drill-down is its own topic's.
+        for c in r["children"].as_array().unwrap() {
+            let t = TOPICS
+                .iter()
+                .position(|t| c["name"].as_str().unwrap().contains(t))
+                .unwrap();
+            let mine = members.iter().filter(|&&i| topic_of(i, 6) == t).count();
+            assert_eq!(c["facets"]["concerning"]["n"], mine, "{c}");
+        }
     }
     let all = std::fs::read_to_string(dir.path().join("data/tree.json")).unwrap();
     assert!(
