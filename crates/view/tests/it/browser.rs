@@ -167,6 +167,8 @@ async fn the_cluster_explorer_shows_the_tree_and_the_map_together() {
         assert_eq!(count(&mut b, "#node-L1-1 > .facets .bar"), 5);
         assert_eq!(b.eval("document.querySelector('#node-L1-1 > .facets .bar').style.height"), "14px");
         assert_eq!(count(&mut b, "#node-L1-0 > .facets"), 0);
+        b.eval("document.querySelector('#node-L1-1').open = true");
+        shot(&mut b, "explorer-facets");
         // The map: one dot per conversation of a shown cluster, one label per cluster.
         assert_eq!(count(&mut b, "#map-svg circle.dot"), 36);
         assert_eq!(count(&mut b, "#map-svg text.map-label"), 3);

@@ -759,7 +759,11 @@ async fn the_hierarchy_groups_families_and_applies_the_privacy_rule_at_every_lev
             counts[concerning(topic_of(i, 6), i) as usize - 1] += 1;
         }
         let facets = &r["facets"];
-        assert_eq!(facets["concerning"]["counts"], serde_json::json!(counts), "{r}");
+        assert_eq!(
+            facets["concerning"]["counts"],
+            serde_json::json!(counts),
+            "{r}"
+        );
         assert_eq!(facets["concerning"]["n"], members.len());
         let xs: Vec<f64> = members
             .iter()
