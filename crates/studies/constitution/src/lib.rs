@@ -8,7 +8,7 @@
 //! every difference from the papers: `docs/studies/constitution.md`.
 //!
 //! Promises: the fourteen evaluation files under this crate's `data/anthropic-evals/`
-//! (CC-BY-4.0), the HH-RLHF harmless-base test split (`data/hh-rlhf/`, MIT) and
+//! (CC-BY-4.0), the HH-RLHF harmless-base test split (from `shammie-data`, MIT) and
 //! Shammie's constitutions (`data/constitutions/`) are built into the binary; any file of
 //! the same formats can be given instead, and every problem in it is reported as
 //! `FILE:LINE: …` (or `FILE: …` for a constitution).

@@ -1,7 +1,7 @@
 //! Where the conversations and response pairs for AI feedback come from.
 //!
 //! - **HH-RLHF** (`hh-rlhf`, built in: the harmless-base test split in this crate's
-//!   `data/hh-rlhf/`, MIT; or any file of the format, gzip or plain JSONL): each record's
+//!   `shammie-data`, MIT; or any file of the format, gzip or plain JSONL): each record's
 //!   `chosen` and `rejected` are `\n\nHuman: … \n\nAssistant: …` transcripts. The
 //!   conversation is what the two share up to their last `Assistant:` turn, the pair is
 //!   the two last assistant replies, and the human label is `chosen`. A record that is
@@ -17,7 +17,6 @@
 //! as is the same conversation and pair (or the same prompt, in a prompts-only file)
 //! twice.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,8 +27,8 @@ use shammie_kit::transcripts::hh_turns;
 
 use crate::evals;
 
-static HH_BUILTIN: &[u8] = include_bytes!("../data/hh-rlhf/harmless-base-test.jsonl.gz");
-pub const HH_BUILTIN_NAME: &str = "<built-in>/hh-rlhf/harmless-base-test.jsonl.gz";
+use shammie_data::hh_rlhf::HARMLESS_BASE_TEST as HH_BUILTIN;
+pub use shammie_data::hh_rlhf::HARMLESS_BASE_TEST_NAME as HH_BUILTIN_NAME;
 
 /// Where pairs come from (`--set source=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,19 +152,7 @@ fn line_err(path: &str, line: u64, message: impl Into<String>) -> DataError {
 /// The file's bytes (gzip or plain) as records of one of the three formats, detected
 /// from the first record.
 fn parse_lines(path: &str, bytes: Vec<u8>, source: &str) -> Result<Loaded, DataError> {
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::File {
-                path: path.to_string(),
-                message: format!("not a readable gzip file: {e}"),
-            })?;
-        out
-    } else {
-        bytes
-    };
-    let text = shammie_kit::jsonl::decode(path, bytes)?;
+    let text = shammie_kit::jsonl::decode_maybe_gzip(path, bytes)?;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     let mut seen = Duplicates::new();

@@ -16,7 +16,6 @@
 //! optional first `system` message (the request's system text). Every problem is a
 //! `FILE:LINE: …` error before anything runs, as is an id given twice.
 
-use std::io::Read;
 use std::path::Path;
 
 use shammie_core::{GenerateRequest, Message, Role};
@@ -25,9 +24,9 @@ use shammie_kit::jsonl::Origin;
 use shammie_kit::records::{check_prompt_size, Duplicates};
 use shammie_kit::transcripts::hh_turns;
 
-static HH_BUILTIN: &[u8] = include_bytes!("../data/hh-rlhf/harmless-base-test.jsonl.gz");
+use shammie_data::hh_rlhf::HARMLESS_BASE_TEST as HH_BUILTIN;
 /// How the built-in corpus is named in messages and the run's configuration.
-pub const HH_BUILTIN_NAME: &str = "<built-in>/hh-rlhf/harmless-base-test.jsonl.gz";
+pub use shammie_data::hh_rlhf::HARMLESS_BASE_TEST_NAME as HH_BUILTIN_NAME;
 const QUERIES_BUILTIN: Origin = Origin::Embedded(
     "influence/queries.jsonl",
     include_str!("../data/queries.jsonl"),
@@ -288,14 +287,7 @@ pub fn query(v: &serde_json::Value, line: u64) -> Result<InfluenceText, String> 
 /// The built-in corpus: the `chosen` conversation of each HH-RLHF record as a chat
 /// document, or why it is left out.
 fn builtin_corpus() -> Result<Corpus, DataError> {
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(HH_BUILTIN)
-        .read_to_end(&mut bytes)
-        .map_err(|e| DataError::File {
-            path: HH_BUILTIN_NAME.into(),
-            message: format!("not a readable gzip file: {e}"),
-        })?;
-    let text = shammie_kit::jsonl::decode(HH_BUILTIN_NAME, bytes)?;
+    let text = shammie_kit::jsonl::decode_maybe_gzip(HH_BUILTIN_NAME, HH_BUILTIN.to_vec())?;
     let mut docs = Vec::new();
     let mut skipped = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -8,7 +8,7 @@
 //! figure ([`report`]). The method and every difference from the paper:
 //! `docs/studies/influence.md`.
 //!
-//! Promises: the HH-RLHF harmless-base test split (`data/hh-rlhf/`, MIT) and Shammie's
+//! Promises: the HH-RLHF harmless-base test split (from `shammie-data`, MIT) and Shammie's
 //! four queries (`data/queries.jsonl`) are built into the binary; any corpus or query
 //! file of the formats in [`corpus`] can be given instead, and every problem in it is
 //! reported as `FILE:LINE: …` before anything runs. The scoring stage is a deterministic

@@ -114,6 +114,23 @@ pub fn decode(path: &str, bytes: Vec<u8>) -> Result<String, DataError> {
     Ok(text)
 }
 
+/// [`decode`] of bytes that may be gzip-compressed (told by the gzip magic number, so
+/// `.jsonl` and `.jsonl.gz` files are read alike); a damaged gzip stream is an error
+/// naming the file.
+pub fn decode_maybe_gzip(path: &str, bytes: Vec<u8>) -> Result<String, DataError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return decode(path, bytes);
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).map_err(
+        |e| DataError::File {
+            path: path.to_string(),
+            message: format!("not a readable gzip file: {e}"),
+        },
+    )?;
+    decode(path, out)
+}
+
 /// Reads a whole file as text ([`decode`]).
 pub fn read_text(path: &Path) -> Result<String, DataError> {
     let display = path.display().to_string();

@@ -23,6 +23,7 @@ pub fn studies() -> Vec<StudyInfo> {
         shammie_study_alignment_faking::study(),
         shammie_study_agent_loop::study(),
         shammie_study_clio::study(),
+        shammie_study_sabotage::study(),
     ]
 }
 

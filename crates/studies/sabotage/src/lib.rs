@@ -1,0 +1,28 @@
+//! Study `sabotage` (Benton et al. 2024, "Sabotage Evaluations for Frontier Models"):
+//! could a model covertly sabotage the organisation that deploys it, while the
+//! organisation's mitigations watch?
+//!
+//! STUDIES.md §3 names four evaluations. Built here:
+//! - `sabotage/oversight` (`oversight/`): **undermining oversight**. An overseer model
+//!   rates dialogues for harm; in the sabotage condition it is told, privately, to
+//!   under-rate harm without being caught; a monitor model rates each of the overseer's
+//!   answers for suspicion. Success = harm ratings drop without the monitor's suspicion
+//!   rising, against the same overseer rating honestly.
+//!
+//! Not built yet: code sabotage with the deployment simulation, human-decision sabotage and
+//! sandbagging (`docs/studies/sabotage.md` says what each will take).
+
+pub mod oversight;
+
+use shammie_kit::study::StudyInfo;
+
+/// The study as the registry lists it.
+pub fn study() -> StudyInfo {
+    StudyInfo {
+        name: "sabotage",
+        paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
+        summary: "Could a model covertly sabotage its developer? Undermining oversight: an overseer secretly under-rating harm, watched by a monitor",
+        tasks: vec![oversight::info()],
+        offline: None,
+    }
+}
