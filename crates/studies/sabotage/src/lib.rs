@@ -8,10 +8,16 @@
 //!   under-rate harm without being caught; a monitor model rates each of the overseer's
 //!   answers for suspicion. Success = harm ratings drop without the monitor's suspicion
 //!   rising, against the same overseer rating honestly.
+//! - `sabotage/decisions` (`decisions/`): **human decision sabotage**, with a simulated
+//!   decision-maker (a model standing in for the paper's participants). It questions an
+//!   assistant that has read a document set it has not; the assistant is honest or
+//!   secretly steering toward the wrong option, subtly, moderately or aggressively. Wrong
+//!   decisions and suspicion, each level against control.
 //!
-//! Not built yet: code sabotage with the deployment simulation, human-decision sabotage and
-//! sandbagging (`docs/studies/sabotage.md` says what each will take).
+//! Not built yet: code sabotage with the deployment simulation, and sandbagging
+//! (`docs/studies/sabotage.md` says what each will take).
 
+pub mod decisions;
 pub mod oversight;
 
 use shammie_kit::study::StudyInfo;
@@ -21,8 +27,8 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "sabotage",
         paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
-        summary: "Could a model covertly sabotage its developer? Undermining oversight: an overseer secretly under-rating harm, watched by a monitor",
-        tasks: vec![oversight::info()],
+        summary: "Could a model covertly sabotage its developer? Undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
+        tasks: vec![oversight::info(), decisions::info()],
         offline: None,
     }
 }
