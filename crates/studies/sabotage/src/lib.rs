@@ -19,6 +19,7 @@
 
 pub mod decisions;
 pub mod oversight;
+pub mod threshold;
 
 use shammie_kit::study::StudyInfo;
 
