@@ -14,14 +14,19 @@
 //!   secretly steering toward the wrong option, subtly, moderately or aggressively. Wrong
 //!   decisions and suspicion, each level against control.
 //!
-//! Not built yet: code sabotage with the deployment simulation, and sandbagging
+//! - The **deployment simulation** (`deployment.rs`, `shammie analyze sabotage FILE`):
+//!   from per-commit records of code-sabotage games, the attacker's chance of winning a
+//!   long deployment against an audit budget, maximised over its own threshold.
+//!
+//! Not built yet: the code-sabotage games that produce those records, and sandbagging
 //! (`docs/studies/sabotage.md` says what each will take).
 
 pub mod decisions;
+pub mod deployment;
 pub mod oversight;
 pub mod threshold;
 
-use shammie_kit::study::StudyInfo;
+use shammie_kit::study::{OfflineAnalysis, StudyInfo};
 
 /// The study as the registry lists it.
 pub fn study() -> StudyInfo {
@@ -30,6 +35,9 @@ pub fn study() -> StudyInfo {
         paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
         summary: "Could a model covertly sabotage its developer? Undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
         tasks: vec![oversight::info(), decisions::info()],
-        offline: None,
+        offline: Some(OfflineAnalysis::new(
+            <deployment::Settings as shammie_engine::OptionGroup>::options,
+            deployment::analyze_offline,
+        )),
     }
 }
