@@ -186,7 +186,7 @@ async fn usage_and_config_errors_exit_2_with_one_message() {
     let analyze: &[(&[&str], &str)] = &[
         (
             &["analyze", "nostudy", "x.csv"],
-            "study `nostudy` has no offline analysis; studies that offer one: discrim-eval",
+            "study `nostudy` has no offline analysis; studies that offer one: discrim-eval, sabotage",
         ),
         (
             &["analyze", "discrim-eval", "x.csv", "--method", "fast"],

@@ -116,10 +116,11 @@ mod tests {
     #[test]
     fn offline_analyses_are_found_by_study() {
         assert!(offline_analysis("discrim-eval").is_ok());
+        assert!(offline_analysis("sabotage").is_ok());
         let e = offline_analysis("constitution").err().unwrap().to_string();
         assert_eq!(
             e,
-            "study `constitution` has no offline analysis; studies that offer one: discrim-eval"
+            "study `constitution` has no offline analysis; studies that offer one: discrim-eval, sabotage"
         );
     }
 }
