@@ -6,7 +6,9 @@
 //! `decision_question_id`, `age`, `gender`, `race` and `logit` (or `p_yes`), optionally
 //! `fill_type` and `intervention`; prints the mixed-effects discrimination scores, mean
 //! differences and (with `--out`) writes the figure. `--method` and `--random` are its
-//! `method` and `random` options.
+//! `method` and `random` options. `sabotage`: JSONL of per-commit records (`attacked`,
+//! `suspicion`, `consequential`, `confidence`); prints the deployment simulation per audit
+//! budget and (with `--out`) writes its figure; `--set audit=…,bugs=…` and the rest.
 
 use std::path::PathBuf;
 
