@@ -8,7 +8,8 @@
 //! differences and (with `--out`) writes the figure. `--method` and `--random` are its
 //! `method` and `random` options. `sabotage`: JSONL of per-commit records (`attacked`,
 //! `suspicion`, `consequential`, `confidence`); prints the deployment simulation per audit
-//! budget and (with `--out`) writes its figure; `--set audit=…,bugs=…` and the rest.
+//! budget and (with `--out`) writes its figure; its options as `--set audit=0.05,0.1`,
+//! `--set bugs=3` and so on.
 
 use std::path::PathBuf;
 
