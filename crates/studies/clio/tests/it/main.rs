@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use shammie_core::{Cell, Completion, GenerateRequest, Results};
 use shammie_engine::*;
-use shammie_log::{RunDir, RunMeta};
+use shammie_log::RunDir;
 use shammie_models::Model;
 use shammie_testkit::scripted::{self, ScriptedModel};
 
@@ -353,27 +353,6 @@ impl Lab for PlantedLab {
     }
 }
 
-fn meta(config: serde_json::Value) -> RunMeta {
-    RunMeta {
-        schema_version: shammie_core::SCHEMA_VERSION,
-        shammie_version: "test".into(),
-        study: "clio".into(),
-        task: "usage".into(),
-        models: BTreeMap::from([("facet".into(), "scripted:clio".into())]),
-        options: BTreeMap::new(),
-        config,
-        seed: 7,
-        epochs: 1,
-        limit: None,
-        limit_counts_recorded: None,
-        max_connections: 4,
-        created_at: "2026-12-06T00:00:00Z".into(),
-        cache: None,
-        inputs: Default::default(),
-        batch: None,
-    }
-}
-
 fn options(data: &Path, extra: &[(&str, &str)]) -> Options {
     let mut m: BTreeMap<String, String> = [("data", data.to_str().unwrap()), ("k", "3")]
         .iter()
@@ -401,29 +380,7 @@ async fn run_task(
     model: Arc<dyn Model>,
     lab: Arc<PlantedLab>,
 ) -> (RunDir, Results, tempfile::TempDir) {
-    let d = tempfile::tempdir().unwrap();
-    let mut m = meta(task.config());
-    m.task = task.name().to_string();
-    let dir = RunDir::create(d.path(), &m).unwrap();
-    let models = Models::new(
-        task.roles()
-            .iter()
-            .map(|r| (r.name.to_string(), model.clone()))
-            .collect(),
-    )
-    .with_lab(lab);
-    let opts = RunOptions {
-        epochs: 1,
-        limit: None,
-        limit_counts: Default::default(),
-        max_in_flight: 4,
-        seed: 7,
-    };
-    let dataset = task.dataset().unwrap();
-    let s = run(task, dataset, models, &dir, &opts, Arc::new(()))
-        .await
-        .unwrap();
-    (dir, s.results, d)
+    shammie_kit::testing::run_all(task, model, Some(lab)).await
 }
 
 fn table<'a>(r: &'a Results, name: &str) -> &'a shammie_core::Table {

@@ -1,58 +1,17 @@
 //! What the tests share: running a task on one scripted model, and reading result cells.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use shammie_core::{Cell, Results};
-use shammie_engine::*;
+use shammie_engine::Task;
 use shammie_models::Model;
-
-fn meta(task: &dyn Task) -> shammie_log::RunMeta {
-    shammie_log::RunMeta {
-        schema_version: shammie_core::SCHEMA_VERSION,
-        shammie_version: "test".into(),
-        study: task.study().into(),
-        task: task.name().into(),
-        models: BTreeMap::from([("scripted".into(), "scripted:planted".into())]),
-        options: BTreeMap::new(),
-        config: task.config(),
-        seed: 7,
-        epochs: 1,
-        limit: None,
-        limit_counts_recorded: None,
-        max_connections: 4,
-        created_at: "2026-12-06T00:00:00Z".into(),
-        cache: None,
-        inputs: Default::default(),
-        batch: None,
-    }
-}
 
 /// Runs `task` with `model` in every role, into a temporary run directory.
 pub(crate) async fn run_task(
     task: Arc<dyn Task>,
     model: Arc<dyn Model>,
 ) -> (shammie_log::RunDir, Results, tempfile::TempDir) {
-    let d = tempfile::tempdir().unwrap();
-    let dir = shammie_log::RunDir::create(d.path(), &meta(task.as_ref())).unwrap();
-    let models = Models::new(
-        task.roles()
-            .iter()
-            .map(|r| (r.name.to_string(), model.clone()))
-            .collect(),
-    );
-    let opts = RunOptions {
-        epochs: 1,
-        limit: None,
-        limit_counts: Default::default(),
-        max_in_flight: 4,
-        seed: 7,
-    };
-    let dataset = task.dataset().unwrap();
-    let s = run(task, dataset, models, &dir, &opts, Arc::new(()))
-        .await
-        .unwrap();
-    (dir, s.results, d)
+    shammie_kit::testing::run_all(task, model, None).await
 }
 
 pub(crate) fn table<'a>(r: &'a Results, name: &str) -> &'a shammie_core::Table {
