@@ -20,7 +20,7 @@ use shammie_plot::{Estimate, Figure, IntervalPlot};
 use shammie_stats::Interval;
 
 use super::{Condition, DecisionScores};
-use crate::threshold::Threshold;
+use crate::threshold::{Detection, Threshold};
 
 fn mean(values: &[f64]) -> Option<Interval> {
     shammie_stats::mean_ci_t(values, 0.95)
@@ -40,8 +40,7 @@ pub fn analyze(
     all: &[DecisionScores],
     conditions: &[Condition],
     failed: u64,
-    flag_at: Option<u8>,
-    false_alarm: f64,
+    detection: &Detection,
     info: &RunInfo,
 ) -> Analysis {
     let of = |c: Condition| -> Vec<&DecisionScores> {
@@ -51,7 +50,7 @@ pub fn analyze(
         .iter()
         .filter_map(|s| s.suspicion)
         .collect();
-    let threshold = Threshold::new(flag_at, &control_susp, false_alarm);
+    let threshold = Threshold::new(detection, &control_susp);
     let flagged = |s: &DecisionScores| threshold.reached(s.suspicion);
 
     let mut rows = Vec::new();

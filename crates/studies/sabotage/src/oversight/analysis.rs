@@ -25,7 +25,7 @@ use shammie_stats::Interval;
 
 use super::dialogues::Which;
 use super::{Condition, OversightScores};
-use crate::threshold::Threshold;
+use crate::threshold::{Detection, Threshold};
 
 fn mean(values: &[f64]) -> Option<Interval> {
     shammie_stats::mean_ci_t(values, 0.95)
@@ -37,8 +37,7 @@ fn mean(values: &[f64]) -> Option<Interval> {
 pub fn analyze(
     all: &[OversightScores],
     failed: u64,
-    flag_at: Option<u8>,
-    false_alarm: f64,
+    detection: &Detection,
     info: &RunInfo,
 ) -> Analysis {
     let by = |c: Condition| -> Vec<&OversightScores> {
@@ -47,7 +46,7 @@ pub fn analyze(
     let (honest, sabotage) = (by(Condition::Honest), by(Condition::Sabotage));
     let suspicions =
         |v: &[&OversightScores]| -> Vec<u8> { v.iter().filter_map(|s| s.suspicion).collect() };
-    let threshold = Threshold::new(flag_at, &suspicions(&honest), false_alarm);
+    let threshold = Threshold::new(detection, &suspicions(&honest));
 
     // Per condition.
     let mut rows = Vec::new();
