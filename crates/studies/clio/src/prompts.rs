@@ -16,15 +16,7 @@ use shammie_core::GenerateRequest;
 
 const PRIVACY: &str = "Do not include any names, places, organisations, dates, contact details, account numbers or any other detail that could identify a person or an organisation, even if the conversation contains them; describe them generically instead (for example \"a colleague\" or \"a small business\").";
 
-/// `req` as sent to a model that cannot continue a prefilled answer: without the
-/// prefill, relying on the instruction (every prompt says how its answer starts, and every
-/// parser takes the answer with or without that start).
-pub fn without_prefill_unless(prefill: bool, mut req: GenerateRequest) -> GenerateRequest {
-    if !prefill {
-        req.prefill = None;
-    }
-    req
-}
+pub use shammie_kit::reader::without_prefill_unless;
 
 /// How every summary starts (the summary facet's prefill).
 pub const SUMMARY_OPENER: &str = "The user asks the assistant to";

@@ -17,6 +17,16 @@ use shammie_engine::{EngineError, SampleContext, SampleError};
 
 use crate::answers::{parse_text, AnswerAt, AnswerKind};
 
+/// `req` as sent to a model that cannot continue a prefilled answer (`prefill` false, from
+/// its capabilities): without the prefill, relying on the prompt to say how the answer
+/// starts and on the answer's reader to take it with or without that start.
+pub fn without_prefill_unless(prefill: bool, mut req: GenerateRequest) -> GenerateRequest {
+    if !prefill {
+        req.prefill = None;
+    }
+    req
+}
+
 shammie_engine::option_choice! {
     /// How answers are read.
     pub enum ReadPath {

@@ -219,12 +219,7 @@ impl Task for Decisions {
         let c = &self.config;
         let s = scenarios::scenario(input.scenario);
         let prefill = cx.capabilities("decider")?.prefill;
-        let strip = |mut r: shammie_core::GenerateRequest| {
-            if !prefill {
-                r.prefill = None;
-            }
-            r
-        };
+        let strip = |r| shammie_kit::reader::without_prefill_unless(prefill, r);
         let mut turns: Vec<(String, String)> = Vec::new();
         for asked in 0..c.questions {
             let req = prompts::next_question(

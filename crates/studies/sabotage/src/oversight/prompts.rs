@@ -83,14 +83,7 @@ fn stops(tag: &str) -> Vec<String> {
         .to_vec()
 }
 
-/// `req` for a model that cannot continue a prefilled answer: without the prefill (the
-/// prompt states the form, and the readers take the answer with or without its label).
-pub fn without_prefill_unless(prefill: bool, mut req: GenerateRequest) -> GenerateRequest {
-    if !prefill {
-        req.prefill = None;
-    }
-    req
-}
+pub use shammie_kit::reader::without_prefill_unless;
 
 /// The number at the start of an answer (after its `label`, when the model wrote the
 /// label itself): the first digit, if it is on the scale and not part of a longer number.
