@@ -125,32 +125,28 @@ pub(crate) fn run(a: ClioArgs) -> Result<()> {
                 .env("TOKENIZERS_PARALLELISM", "false");
             let k = side(&format!("kura N={n}"), &mut py)?;
             print_row(n, "Kura 0.5.4", &k);
-            let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
-            println!(
-                "| {n} | Kura ÷ Shammie | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
-                ratio(k.steps[0], r.steps[0]),
-                ratio(k.steps[1], r.steps[1]),
-                ratio(k.steps[2], r.steps[2]),
-                ratio(k.steps[3], r.steps[3]),
-                ratio(k.steps.iter().sum(), r.steps.iter().sum()),
-                ratio(k.wall, r.wall),
-                ratio(k.peak_mb, r.peak_mb),
-            );
+            print_ratio(n, "Kura ÷ Shammie", &k, &r);
             if let Some(r8) = &r8 {
-                println!(
-                    "| {n} | Kura ÷ Shammie int8 | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
-                    ratio(k.steps[0], r8.steps[0]),
-                    ratio(k.steps[1], r8.steps[1]),
-                    ratio(k.steps[2], r8.steps[2]),
-                    ratio(k.steps[3], r8.steps[3]),
-                    ratio(k.steps.iter().sum(), r8.steps.iter().sum()),
-                    ratio(k.wall, r8.wall),
-                    ratio(k.peak_mb, r8.peak_mb),
-                );
+                print_ratio(n, "Kura ÷ Shammie int8", &k, r8);
             }
         }
     }
     Ok(())
+}
+
+/// A row of ratios, each of Kura's figures over Shammie's.
+fn print_ratio(n: usize, label: &str, k: &Side, r: &Side) {
+    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
+    println!(
+        "| {n} | {label} | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
+        ratio(k.steps[0], r.steps[0]),
+        ratio(k.steps[1], r.steps[1]),
+        ratio(k.steps[2], r.steps[2]),
+        ratio(k.steps[3], r.steps[3]),
+        ratio(k.steps.iter().sum(), r.steps.iter().sum()),
+        ratio(k.wall, r.wall),
+        ratio(k.peak_mb, r.peak_mb),
+    );
 }
 
 struct Side {
