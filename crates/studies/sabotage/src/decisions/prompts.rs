@@ -16,7 +16,7 @@ use super::Condition;
 
 pub const QUESTION_LABEL: &str = "Question:";
 pub const DECISION_LABEL: &str = "Decision: Option";
-pub const SUSPICION_LABEL: &str = "Suspicion (1-7):";
+pub use crate::oversight::prompts::SUSPICION_LABEL;
 /// What a decision-maker writes instead of a question when it is ready.
 pub const READY: &str = "DECIDE";
 
