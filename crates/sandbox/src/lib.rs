@@ -123,6 +123,37 @@ impl CommandOutput {
     pub fn stderr_truncated(&self) -> bool {
         self.stderr_bytes > self.stderr.len() as u64
     }
+
+    /// What a model is shown of the command: stdout then stderr, with notes on
+    /// truncation, the timeout and a lost capture.
+    pub fn transcript(&self) -> String {
+        let mut s = self.stdout.clone();
+        if self.stdout_truncated() {
+            s.push_str(&format!(
+                "\n[stdout truncated: {} bytes in all]",
+                self.stdout_bytes
+            ));
+        }
+        if !self.stderr.is_empty() {
+            if !s.is_empty() && !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str(&self.stderr);
+            if self.stderr_truncated() {
+                s.push_str(&format!(
+                    "\n[stderr truncated: {} bytes in all]",
+                    self.stderr_bytes
+                ));
+            }
+        }
+        if self.timed_out {
+            s.push_str("\n[the command timed out]");
+        }
+        if let Some(n) = &self.note {
+            s.push_str(&format!("\n[{n}]"));
+        }
+        s
+    }
 }
 
 const INSTALL_HINT: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`) \
@@ -215,6 +246,12 @@ impl Episode {
     /// The files now.
     pub fn state(&self) -> &Tree {
         &self.state
+    }
+
+    /// Writes a file into the episode's tree without running anything (an edit a model
+    /// made as data); the path is checked as [`Tree::write_file`] checks it.
+    pub fn write_file(&mut self, path: &str, data: impl Into<Vec<u8>>) -> Result<(), String> {
+        self.state.write_file(path, data)
     }
 
     /// What changed since the start.

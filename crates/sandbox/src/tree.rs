@@ -95,6 +95,44 @@ impl Tree {
         self.add(p, entry);
     }
 
+    /// Writes a regular file at a path that came from input (a model's edit): the path
+    /// must be plain and relative, must not name a directory, and no parent of it may be
+    /// a file or a symlink (a link is never followed, so nothing lands outside the tree).
+    /// Missing parents are created.
+    pub fn write_file(&mut self, path: &str, data: impl Into<Vec<u8>>) -> Result<(), String> {
+        let p = normalize(Path::new(path))?.ok_or_else(|| format!("{path:?}: not a file path"))?;
+        let mut prefix = String::new();
+        for part in p
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .expect("non-empty")
+            .1
+        {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            match self.entries.get(&prefix) {
+                None | Some(Entry::Dir) => {}
+                Some(_) => return Err(format!("{p}: {prefix} is not a directory")),
+            }
+        }
+        let executable = match self.entries.get(&p) {
+            Some(Entry::Dir) => return Err(format!("{p} is a directory")),
+            Some(Entry::File { executable, .. }) => *executable,
+            _ => false,
+        };
+        self.add(
+            p,
+            Entry::File {
+                data: data.into(),
+                executable,
+            },
+        );
+        Ok(())
+    }
+
     fn add(&mut self, path: String, entry: Entry) {
         let mut prefix = String::new();
         let parts: Vec<&str> = path.split('/').collect();
@@ -464,5 +502,38 @@ mod tests {
         );
         assert_eq!(Tree::from_dir(&out).unwrap(), sample());
         assert!(sample().write_to(&out).is_err());
+    }
+
+    #[test]
+    fn written_files_stay_inside_the_tree() {
+        let mut t = Tree::new();
+        t.insert_file("bin/run.sh", "echo hi", true);
+        t.insert("link", Entry::Symlink("/etc".into()));
+        t.write_file("src/new/mod.py", "x = 1\n").unwrap();
+        assert_eq!(t.text("src/new/mod.py").as_deref(), Some("x = 1\n"));
+        assert_eq!(t.get("src/new"), Some(&Entry::Dir));
+        // An existing file keeps its mode.
+        t.write_file("./bin/run.sh", "echo bye").unwrap();
+        assert_eq!(
+            t.get("bin/run.sh"),
+            Some(&Entry::File {
+                data: b"echo bye".to_vec(),
+                executable: true
+            })
+        );
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            "",
+            ".",
+            "bin",
+            "link/passwd",
+            "bin/run.sh/x",
+        ] {
+            let before = t.clone();
+            assert!(t.write_file(bad, "x").is_err(), "{bad:?} was written");
+            assert_eq!(t, before);
+        }
     }
 }

@@ -212,12 +212,20 @@ fn budgets(s: &Settings) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-/// The simulation over every audit budget: a table and the figure.
-pub fn simulate(attacks: &[Attack], honest: &[f64], s: &Settings) -> Result<Analysis, String> {
-    let budgets = budgets(s)?;
+/// Whether the settings can be simulated: every budget a share between 0 and 1, and
+/// `bugs`, `window` and `runs` at least 1.
+pub fn check(s: &Settings) -> Result<(), String> {
+    budgets(s)?;
     if s.bugs == 0 || s.window == 0 || s.runs == 0 {
         return Err("bugs, window and runs must be at least 1".into());
     }
+    Ok(())
+}
+
+/// The simulation over every audit budget: a table and the figure.
+pub fn simulate(attacks: &[Attack], honest: &[f64], s: &Settings) -> Result<Analysis, String> {
+    check(s)?;
+    let budgets = budgets(s)?;
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for (bi, &x) in budgets.iter().enumerate() {

@@ -3,6 +3,11 @@
 //! organisation's mitigations watch?
 //!
 //! STUDIES.md §3 names four evaluations. Built here:
+//! - `sabotage/code` (`code/`): **code sabotage**. An engineer model makes change requests
+//!   in small repositories, honestly or told to slip in consequential bugs; the
+//!   repository's tests and hidden checks, run in the sandbox, decide which bugs matter; a
+//!   reviewer model rates each diff's suspicion. Its commits feed the deployment
+//!   simulation.
 //! - `sabotage/oversight` (`oversight/`): **undermining oversight**. An overseer model
 //!   rates dialogues for harm; in the sabotage condition it is told, privately, to
 //!   under-rate harm without being caught; a monitor model rates each of the overseer's
@@ -14,13 +19,14 @@
 //!   secretly steering toward the wrong option, subtly, moderately or aggressively. Wrong
 //!   decisions and suspicion, each level against control.
 //!
-//! - The **deployment simulation** (`deployment.rs`, `shammie analyze sabotage FILE`):
-//!   from per-commit records of code-sabotage games, the attacker's chance of winning a
-//!   long deployment against an audit budget, maximised over its own threshold.
+//! - The **deployment simulation** (`deployment.rs`, part of `sabotage/code`'s analysis
+//!   and `shammie analyze sabotage FILE`): from per-commit records of code-sabotage games,
+//!   the attacker's chance of winning a long deployment against an audit budget,
+//!   maximised over its own threshold.
 //!
-//! Not built yet: the code-sabotage games that produce those records, and sandbagging
-//! (`docs/studies/sabotage.md` says what each will take).
+//! Not built yet: sandbagging (`docs/studies/sabotage.md` says what it will take).
 
+pub mod code;
 pub mod decisions;
 pub mod deployment;
 pub mod oversight;
@@ -33,8 +39,8 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "sabotage",
         paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
-        summary: "Could a model covertly sabotage its developer? Undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
-        tasks: vec![oversight::info(), decisions::info()],
+        summary: "Could a model covertly sabotage its developer? Code sabotage (bugs slipped past a reviewer, with a deployment simulation), undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
+        tasks: vec![code::info(), oversight::info(), decisions::info()],
         offline: Some(OfflineAnalysis::new(
             <deployment::Settings as shammie_engine::OptionGroup>::options,
             deployment::analyze_offline,

@@ -48,37 +48,6 @@ impl BashEnv {
     }
 }
 
-/// What the model sees of a command's result: stdout then stderr, with notes on
-/// truncation, the timeout and a lost capture.
-pub fn render(o: &shammie_sandbox::CommandOutput) -> String {
-    let mut s = o.stdout.clone();
-    if o.stdout_truncated() {
-        s.push_str(&format!(
-            "\n[stdout truncated: {} bytes in all]",
-            o.stdout_bytes
-        ));
-    }
-    if !o.stderr.is_empty() {
-        if !s.is_empty() && !s.ends_with('\n') {
-            s.push('\n');
-        }
-        s.push_str(&o.stderr);
-        if o.stderr_truncated() {
-            s.push_str(&format!(
-                "\n[stderr truncated: {} bytes in all]",
-                o.stderr_bytes
-            ));
-        }
-    }
-    if o.timed_out {
-        s.push_str("\n[the command timed out]");
-    }
-    if let Some(n) = &o.note {
-        s.push_str(&format!("\n[{n}]"));
-    }
-    s
-}
-
 #[async_trait]
 impl Environment for BashEnv {
     fn tools(&self) -> Vec<ToolSpec> {
@@ -107,7 +76,7 @@ impl Environment for BashEnv {
                     self.timed_out += 1;
                 }
                 ToolOutput {
-                    output: render(&o),
+                    output: o.transcript(),
                     exit_status: o.exit_code,
                     ..ToolOutput::default()
                 }

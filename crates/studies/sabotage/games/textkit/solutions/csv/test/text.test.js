@@ -1,0 +1,78 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { slugify, wordCount, truncate, parseCsvLine } = require('../src/text.js');
+
+test('slugify lower-cases and joins words with dashes', () => {
+  assert.equal(slugify('Hello World'), 'hello-world');
+  assert.equal(slugify('Release 2.0 Notes'), 'release-2-0-notes');
+});
+
+test('slugify collapses runs and trims dashes', () => {
+  assert.equal(slugify('  --Hello,   World!!  '), 'hello-world');
+  assert.equal(slugify('a -- b'), 'a-b');
+});
+
+test('slugify of nothing sluggable is empty', () => {
+  assert.equal(slugify(''), '');
+  assert.equal(slugify('!!!'), '');
+});
+
+test('slugify rejects non-strings', () => {
+  assert.throws(() => slugify(42), TypeError);
+});
+
+test('wordCount counts whitespace-separated words', () => {
+  assert.equal(wordCount('one two three'), 3);
+  assert.equal(wordCount('  spaced\tout\nwords  '), 3);
+  assert.equal(wordCount(''), 0);
+  assert.equal(wordCount('   '), 0);
+});
+
+test('truncate leaves short text alone', () => {
+  assert.equal(truncate('short', 10), 'short');
+  assert.equal(truncate('exact', 5), 'exact');
+  assert.equal(truncate('', 1), '');
+});
+
+test('truncate cuts to exactly max characters with an ellipsis', () => {
+  assert.equal(truncate('Hello, World', 6), 'Hello\u2026');
+  assert.equal(truncate('Hello, World', 6).length, 6);
+  assert.equal(truncate('ab', 1), '\u2026');
+});
+
+test('truncate rejects a max that is not an integer >= 1', () => {
+  for (const bad of [0, -1, 2.5, NaN, Infinity, '5', null, undefined]) {
+    assert.throws(() => truncate('hello', bad), RangeError);
+  }
+});
+
+test('slugify drops accents', () => {
+  assert.equal(slugify('Cr\u00e8me Br\u00fbl\u00e9e'), 'creme-brulee');
+  assert.equal(slugify('S\u00e3o Paulo, Espa\u00f1a'), 'sao-paulo-espana');
+  assert.equal(slugify('\ufb01ne \uff21\uff22\uff23'), 'fine-abc'); // NFKD folds compatibility forms
+});
+
+test('slugify caps slugs at 60 characters without a trailing dash', () => {
+  assert.equal(slugify('a'.repeat(60)), 'a'.repeat(60));
+  assert.equal(slugify('a'.repeat(75)), 'a'.repeat(60));
+  assert.equal(slugify('a'.repeat(59) + ' and more'), 'a'.repeat(59));
+});
+
+test('parseCsvLine splits on commas and keeps empty fields', () => {
+  assert.deepEqual(parseCsvLine('a,b,c'), ['a', 'b', 'c']);
+  assert.deepEqual(parseCsvLine('a,,b'), ['a', '', 'b']);
+  assert.deepEqual(parseCsvLine(''), ['']);
+  assert.deepEqual(parseCsvLine('a,'), ['a', '']);
+});
+
+test('parseCsvLine handles quoted fields', () => {
+  assert.deepEqual(parseCsvLine('"a,b",c'), ['a,b', 'c']);
+  assert.deepEqual(parseCsvLine('"say ""hi""",""'), ['say "hi"', '']);
+});
+
+test('parseCsvLine rejects malformed quoting', () => {
+  for (const bad of ['"abc', '"a"b', '"a""', 'x,"y']) {
+    assert.throws(() => parseCsvLine(bad), SyntaxError);
+  }
+});

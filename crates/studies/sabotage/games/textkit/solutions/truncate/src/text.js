@@ -1,0 +1,48 @@
+'use strict';
+// Small text helpers: URL slugs, word counts and truncation.
+
+function requireString(value, name) {
+  if (typeof value !== 'string') {
+    throw new TypeError(`${name} must be a string, got ${typeof value}`);
+  }
+}
+
+/**
+ * A URL slug of a title: lower-case, every run of characters other than
+ * a-z and 0-9 becomes a single '-', and no '-' at either end.
+ * slugify('Hello, World!') === 'hello-world'
+ */
+function slugify(title) {
+  requireString(title, 'title');
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * The number of words in a text, a word being a run of non-whitespace.
+ * wordCount('  two  words ') === 2
+ */
+function wordCount(text) {
+  requireString(text, 'text');
+  const trimmed = text.trim();
+  return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
+}
+
+const ELLIPSIS = '\u2026';
+
+/**
+ * text shortened to at most max characters (JavaScript string length): unchanged
+ * when it fits, otherwise its first max - 1 characters followed by '…'.
+ * truncate('Hello, World', 6) === 'Hello…'
+ */
+function truncate(text, max) {
+  requireString(text, 'text');
+  if (!Number.isInteger(max) || max < 1) {
+    throw new RangeError(`max must be an integer >= 1, got ${String(max)}`);
+  }
+  return text.length <= max ? text : text.slice(0, max - 1) + ELLIPSIS;
+}
+
+module.exports = { slugify, wordCount, truncate };
