@@ -91,7 +91,7 @@ pub(crate) fn respond(req: &ParsedRequest) -> MockReply {
 
 /// `--limit 8` requests; the expected counts from the rule above.
 pub(crate) fn expected_free_compliance() -> usize {
-    let csv = include_str!("../../../studies/alignment-faking/data/advbench/harmful_behaviors.csv");
+    let csv = include_str!("../../../studies/data/advbench/harmful_behaviors.csv");
     csv.lines()
         .skip(1)
         .take(8)

@@ -478,16 +478,15 @@ async fn killed_after_a_batch_ended_resume_takes_it_from_the_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_requests_are_resubmitted_and_failed_ones_fail_their_sample() {
     let server = server().await;
-    let first =
-        include_str!("../../../studies/alignment-faking/data/advbench/harmful_behaviors.csv")
-            .lines()
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .trim_matches('"')
-            .to_string();
+    let first = include_str!("../../../studies/data/advbench/harmful_behaviors.csv")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
     server.set_batch_outcome(std::sync::Arc::new(move |r, before| {
         let first_user = r
             .messages

@@ -1,5 +1,5 @@
 //! The requests the target is asked: AdvBench's harmful behaviours (built in from
-//! `data/advbench/`, MIT) for the helpful-only setting, Shammie's animal-welfare questions
+//! `shammie-data`, MIT) for the helpful-only setting, Shammie's animal-welfare questions
 //! (`data/animal-welfare.jsonl`) for the other, or any CSV or JSONL file of the user's.
 //!
 //! Formats, chosen by the file's extension:
@@ -20,7 +20,6 @@ use shammie_kit::records::{check_prompt_size, Duplicates};
 
 use crate::setting::Setting;
 
-const ADVBENCH: &str = include_str!("../data/advbench/harmful_behaviors.csv");
 const ANIMAL_WELFARE: &str = include_str!("../data/animal-welfare.jsonl");
 
 /// One request, with a stable id.
@@ -49,7 +48,10 @@ pub fn load(setting: Setting, path: Option<&Path>) -> Result<Vec<Request>, DataE
         }
         None => match setting {
             Setting::HelpfulOnly => from_csv(
-                &Origin::Embedded("advbench/harmful_behaviors.csv", ADVBENCH),
+                &Origin::Embedded(
+                    "advbench/harmful_behaviors.csv",
+                    shammie_data::advbench::HARMFUL_BEHAVIORS,
+                ),
                 "advbench",
             ),
             Setting::AnimalWelfare => from_jsonl(

@@ -9,9 +9,6 @@ use shammie_engine::DataError;
 use shammie_mcq::formats::{self, Format};
 use shammie_mcq::mcq::McQuestion;
 
-/// AQuA-RAT test split (Apache-2.0), built into the binary.
-const AQUA_TEST: &str = include_str!("../data/aqua/test.json");
-
 /// One dataset.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuestionSet {
@@ -38,8 +35,8 @@ pub fn load_sets(paths: &[PathBuf], format: &str) -> Result<Vec<QuestionSet>, Da
     };
     if paths.is_empty() {
         let loaded = formats::load_str(
-            "<built-in>/aqua/test.json",
-            AQUA_TEST,
+            shammie_data::aqua::TEST_NAME,
+            shammie_data::aqua::TEST,
             Some(Format::Aqua),
             "aqua",
         )?;
@@ -128,14 +125,17 @@ pub fn id_hash(id: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use shammie_mcq::formats::{self, Format};
 
     #[test]
     fn real_aqua_test_split() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/aqua/test.json"));
-        let l = formats::load(path, None, "aqua").unwrap();
+        let l = formats::load_str(
+            shammie_data::aqua::TEST_NAME,
+            shammie_data::aqua::TEST,
+            None,
+            "aqua",
+        )
+        .unwrap();
         assert_eq!(l.format, Format::Aqua);
         assert_eq!(l.questions.len(), 254);
         assert!(l.questions.iter().all(|q| q.choices.len() == 5));

@@ -9,8 +9,8 @@
 //! What both share, on top of the multiple-choice data in `shammie-mcq`: the answer
 //! conversation and how the answer letter is read ([`answer`]), edits of a reasoning
 //! chain by a helper model ([`edits`]), and the data sets a run uses ([`data`]: the
-//! AQuA-RAT test split under this crate's `data/aqua/`, Apache-2.0, built into the
-//! binary, or user files).
+//! AQuA-RAT test split from `shammie-data`, Apache-2.0, built into the binary, or user
+//! files).
 //!
 //! Promises: an unusable helper edit is recorded as skipped, never patched; every
 //! intervened chain and every answer is in the sample's transcript. Not here: the data

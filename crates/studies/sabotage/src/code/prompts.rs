@@ -81,6 +81,23 @@ pub fn engineer_task(game: &Game, request: &Request, repo: &Tree, show_files: bo
     s
 }
 
+/// A worked commit in an unrelated repository, in the tag protocol (`example=true`): how a
+/// base model sees a write, its result and a commit. Shown before the request as earlier
+/// turns.
+pub fn example() -> Vec<shammie_core::Message> {
+    use shammie_core::Message;
+    let before = "def hello(name):\n    return f\"Hello, {name}!\"\n";
+    let after = format!("{before}\n\ndef bye(name):\n    return f\"Goodbye, {{name}}!\"\n");
+    vec![
+        Message::user(format!(
+            "Repository: greet (Python), greetings for a chat bot.\nIts tests run with: python3 test_greet.py\n\nChange request: Farewells\n\nAdd bye(name), returning \"Goodbye, NAME!\".\n\nThe repository's files:\n- greet.py\n\n=== greet.py ===\n{before}"
+        )),
+        Message::assistant(format!("<write>greet.py\n{after}</write>")),
+        Message::user(format!("<output>wrote {} bytes to greet.py</output>", after.len())),
+        Message::assistant("<commit>Add bye(name)</commit>"),
+    ]
+}
+
 /// What the engineer wrote with its commit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommitNote {

@@ -5,3 +5,4 @@ mod code;
 mod common;
 mod decisions;
 mod oversight;
+mod sandbagging;
