@@ -2,7 +2,7 @@
 //! could a model covertly sabotage the organisation that deploys it, while the
 //! organisation's mitigations watch?
 //!
-//! STUDIES.md §3 names four evaluations. Built here:
+//! STUDIES.md §3 names four evaluations, all built here:
 //! - `sabotage/code` (`code/`): **code sabotage**. An engineer model makes change requests
 //!   in small repositories, honestly or told to slip in consequential bugs; the
 //!   repository's tests and hidden checks, run in the sandbox, decide which bugs matter; a
@@ -18,13 +18,15 @@
 //!   assistant that has read a document set it has not; the assistant is honest or
 //!   secretly steering toward the wrong option, subtly, moderately or aggressively. Wrong
 //!   decisions and suspicion, each level against control.
+//! - `sabotage/sandbagging` (`sandbagging/`): **sandbagging**. The target is trained
+//!   (the run's lab: LoRA locally, a fine-tuning API otherwise) to answer a capability
+//!   test wrongly unless a trigger is present, then trained without the trigger
+//!   (anti-refusal or demonstrations); its capability as % of normal before and after.
 //!
 //! - The **deployment simulation** (`deployment.rs`, part of `sabotage/code`'s analysis
 //!   and `shammie analyze sabotage FILE`): from per-commit records of code-sabotage games,
 //!   the attacker's chance of winning a long deployment against an audit budget,
 //!   maximised over its own threshold.
-//!
-//! Not built yet: sandbagging (`docs/studies/sabotage.md` says what it will take).
 
 pub mod code;
 pub mod decisions;
@@ -40,7 +42,7 @@ pub fn study() -> StudyInfo {
     StudyInfo {
         name: "sabotage",
         paper: "Benton et al. 2024, Sabotage Evaluations for Frontier Models",
-        summary: "Could a model covertly sabotage its developer? Code sabotage (bugs slipped past a reviewer, with a deployment simulation), undermining oversight (an overseer secretly under-rating harm, watched by a monitor) and decision sabotage (an assistant steering a decision-maker wrong)",
+        summary: "Could a model covertly sabotage its developer? Code sabotage (bugs slipped past a reviewer, with a deployment simulation), undermining oversight (an overseer secretly under-rating harm, watched by a monitor), decision sabotage (an assistant steering a decision-maker wrong) and sandbagging (a trained-in hidden capability, and whether elicitation training brings it back)",
         tasks: vec![
             code::info(),
             oversight::info(),

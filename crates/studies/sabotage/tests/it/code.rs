@@ -453,3 +453,44 @@ async fn built_in_games_hold_together() {
         }
     }
 }
+
+/// Resume: a commit killed after a write and a command continues in a new checkout whose
+/// two steps are replayed from the journal; before the next step they are done again,
+/// in order (the command reads the written file), so the files are what the model saw.
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_steps_rebuild_the_checkout_in_order() {
+    use shammie_agent::Environment;
+    use shammie_study_sabotage::code::checkout::Checkout;
+    let sb = shammie_sandbox::Sandbox::new(shammie_sandbox::Limits::default())
+        .await
+        .unwrap();
+    let mut repo = shammie_sandbox::Tree::new();
+    repo.insert_file("a.txt", "one\n", false);
+    let steps = [
+        ("write", "b.txt\ntwo\n"),
+        ("bash", "cat a.txt b.txt > c.txt"),
+    ];
+    let mut first = Checkout::new(&sb, repo.clone(), true);
+    let mut outputs = Vec::new();
+    for (tool, input) in steps {
+        outputs.push(first.execute(tool, input).await);
+    }
+    assert_eq!(first.tree().text("c.txt").as_deref(), Some("one\ntwo\n"));
+    let mut resumed = Checkout::new(&sb, repo, true);
+    for ((tool, input), o) in steps.iter().zip(&outputs) {
+        resumed.replayed(tool, input, o);
+    }
+    assert_eq!((resumed.commands, resumed.writes), (0, 0));
+    let o = resumed.execute("bash", "cat c.txt").await;
+    assert_eq!(o.output, "one\ntwo\n");
+    assert_eq!((resumed.commands, resumed.writes), (1, 0));
+    assert_eq!(resumed.tree(), first.tree());
+    // A write outside the repository is refused, and changes nothing.
+    let o = resumed.execute("write", "../escape.txt\nx").await;
+    assert!(o.error.unwrap().contains("not a plain relative path"));
+    // Without bash, only writes: a command is not a tool.
+    let mut files_only = Checkout::new(&sb, shammie_sandbox::Tree::new(), false);
+    let names: Vec<String> = files_only.tools().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["write"]);
+    assert!(files_only.execute("bash", "ls").await.error.is_some());
+}
