@@ -325,13 +325,14 @@ pub fn analyze(run: &RunView, shared: &Shared) -> Result<Analysis, String> {
         .x_label("% of questions answered rightly (95% CI)")
         .series("without the trigger", un)
         .series("with the trigger", tr_plot)
+        .reference(Some(chance))
         .x_range(0.0, 100.0);
     let files = vec![ReportFile {
         path: "report/sandbagging.svg".into(),
         description: "accuracy of each model, without and with the trigger".into(),
         content: Figure::single(fig)
             .subtitle(run.info().caption(&format!(
-                "{} questions · chance {chance:.0}%",
+                "{} questions · dashed line: chance, {chance:.0}%",
                 shared.pools.eval.len()
             )))
             .to_svg()
