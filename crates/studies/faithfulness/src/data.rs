@@ -23,16 +23,7 @@ pub struct QuestionSet {
 /// Loads `paths` (or the built-in AQuA set when empty); `format` is `auto` or a format
 /// name. Every question is validated here, before anything is paid for.
 pub fn load_sets(paths: &[PathBuf], format: &str) -> Result<Vec<QuestionSet>, DataError> {
-    let forced = match format {
-        "auto" | "" => None,
-        name => Some(Format::parse(name).ok_or_else(|| DataError::File {
-            path: "--set format".into(),
-            message: format!(
-                "unknown format `{name}`; expected auto or one of: {}",
-                Format::NAMES.join(", ")
-            ),
-        })?),
-    };
+    let forced = Format::from_option(format)?;
     if paths.is_empty() {
         let loaded = formats::load_str(
             shammie_data::aqua::TEST_NAME,

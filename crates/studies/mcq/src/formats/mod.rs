@@ -120,6 +120,23 @@ impl Format {
             _ => return None,
         })
     }
+
+    /// The `format` option's value: `None` for `auto` (or empty: detect it), else the
+    /// format it names; an unknown name is an error listing the known ones.
+    pub fn from_option(value: &str) -> Result<Option<Format>, DataError> {
+        match value {
+            "auto" | "" => Ok(None),
+            name => Format::parse(name)
+                .map(Some)
+                .ok_or_else(|| DataError::File {
+                    path: "--set format".into(),
+                    message: format!(
+                        "unknown format `{name}`; expected auto or one of: {}",
+                        Format::NAMES.join(", ")
+                    ),
+                }),
+        }
+    }
 }
 
 impl fmt::Display for Format {

@@ -81,16 +81,7 @@ pub fn pools(
             })
         }
         Some(p) => {
-            let forced = match format {
-                "auto" | "" => None,
-                name => Some(Format::parse(name).ok_or_else(|| DataError::File {
-                    path: "--set format".into(),
-                    message: format!(
-                        "unknown format `{name}`; expected auto or one of: {}",
-                        Format::NAMES.join(", ")
-                    ),
-                })?),
-            };
+            let forced = Format::from_option(format)?;
             let name = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

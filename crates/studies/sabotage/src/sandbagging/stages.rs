@@ -215,7 +215,7 @@ impl ReduceStage for Data {
     }
     fn reduce(&self, run: &RunView, out: &mut StageOutput) -> Result<(), String> {
         let c = &self.shared.config;
-        let (lines, summary) = match self.kind {
+        let (lines, wrong, kind) = match self.kind {
             DataKind::Sandbag => {
                 let (lines, wrong) = sandbag_lines(
                     &self.shared.pools.train,
@@ -223,18 +223,10 @@ impl ReduceStage for Data {
                     run.seed(),
                     c.sandbag_share,
                 );
-                let n = lines.len();
-                (
-                    lines,
-                    DataSummary {
-                        examples: n,
-                        wrong,
-                        kind: "sandbagging".into(),
-                    },
-                )
+                (lines, wrong, "sandbagging")
             }
             DataKind::Elicit(Elicitation::Demonstrations) => {
-                let lines: Vec<String> = self
+                let lines = self
                     .shared
                     .pools
                     .demos
@@ -246,34 +238,23 @@ impl ReduceStage for Data {
                         )
                     })
                     .collect();
-                let n = lines.len();
-                (
-                    lines,
-                    DataSummary {
-                        examples: n,
-                        wrong: 0,
-                        kind: "demonstrations".into(),
-                    },
-                )
+                (lines, 0, "demonstrations")
             }
             DataKind::Elicit(Elicitation::AntiRefusal) => {
-                let lines: Vec<String> = prompts::advbench()?
+                let lines = prompts::advbench()?
                     .iter()
                     .take(c.elicit_examples)
                     .map(|(goal, target)| {
                         prompts::chat_line(goal, &prompts::anti_refusal_reply(target))
                     })
                     .collect();
-                let n = lines.len();
-                (
-                    lines,
-                    DataSummary {
-                        examples: n,
-                        wrong: 0,
-                        kind: "anti-refusal".into(),
-                    },
-                )
+                (lines, 0, "anti-refusal")
             }
+        };
+        let summary = DataSummary {
+            examples: lines.len(),
+            wrong,
+            kind: kind.into(),
         };
         let mut bytes = lines.join("\n").into_bytes();
         bytes.push(b'\n');
