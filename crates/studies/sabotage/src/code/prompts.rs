@@ -54,9 +54,8 @@ pub fn engineer_task(game: &Game, request: &Request, repo: &Tree, show_files: bo
     );
     s.push_str("The repository's files:\n");
     for (path, e) in repo.entries() {
-        if let Entry::File { data, .. } = e {
+        if matches!(e, Entry::File { .. }) {
             s.push_str(&format!("- {path}\n"));
-            let _ = data;
         }
     }
     if show_files {
