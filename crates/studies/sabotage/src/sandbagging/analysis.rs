@@ -267,8 +267,13 @@ pub fn analyze(run: &RunView, shared: &Shared) -> Result<Analysis, String> {
         }
     ));
     if dropped > 0 {
+        let (what, verb) = if dropped == 1 {
+            ("resample", "was")
+        } else {
+            ("resamples", "were")
+        };
         p.notes.push(format!(
-            "{dropped} resamples (over all intervals) drew questions on which the denominator's accuracy is 0 and were left out of the intervals."
+            "{dropped} {what} (over all intervals) drew questions on which the denominator's accuracy is 0 and {verb} left out of the intervals."
         ));
     }
     p.decimals = Some(1);
